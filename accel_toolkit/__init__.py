@@ -1,0 +1,30 @@
+"""accel_toolkit: measure, explore and predict the speed of ML compute kernels.
+
+CPU and CUDA in the kernel process; WebGPU and WebNN in a browser (headless Chromium or the
+live JupyterLab tab); the same WGSL in-process through wgpu-py. Every measurement lands in
+DuckDB. Backends are imported lazily: ``import accel_toolkit`` needs no GPU or browser.
+
+>>> import accel_toolkit as at
+>>> at.run("matmul", "cpu", M=64, N=64, K=64).passed
+True
+"""
+
+from ._api import RunResult, bench, list_kernels, run
+from ._version import __version__
+from .backends import doctor
+from .harness import TimingSettings
+from .kernels import get_kernel
+from .store import Store, default_db_path
+
+__all__ = [
+    "RunResult",
+    "Store",
+    "TimingSettings",
+    "__version__",
+    "bench",
+    "default_db_path",
+    "doctor",
+    "get_kernel",
+    "list_kernels",
+    "run",
+]

@@ -1,0 +1,371 @@
+"""The notebook API: list kernels, run one, benchmark a grid (kernels x params x backends)."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .backends import Backend, get_backend
+from .backends._pool import BackendPool
+from .exceptions import (
+    BackendUnavailableError,
+    BrowserCrashedError,
+    ConfigError,
+    UnsupportedKernelError,
+)
+from .harness import TimingSettings, environment, environment_id, git_commit, summarize
+from .kernels import Check, KernelSpec, config_key, get_kernel
+from .store import Store, open_store
+
+__all__ = ["RunResult", "bench", "list_kernels", "plan_configs", "run"]
+
+
+def _as_list(value: str | Iterable[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
+
+
+def list_kernels() -> pd.DataFrame:
+    """Every kernel: family, description, parameters with defaults, presets and dtypes."""
+    from .kernels import KERNELS
+
+    rows = []
+    for spec in KERNELS.values():
+        rows.append({
+            "kernel": spec.name,
+            "family": spec.family,
+            "description": spec.description,
+            "params": ", ".join(f"{p.name}={p.default}" for p in spec.params),
+            "presets": ", ".join(f"{k}:{len(v)}" for k, v in spec.presets.items()),
+            "dtypes": ", ".join(spec.tolerances),
+        })
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class RunResult:
+    """Outputs of one kernel run on one backend, with the check against the reference."""
+
+    kernel: str
+    backend: str
+    params: dict[str, Any]
+    dtype: str
+    outputs: dict[str, np.ndarray]
+    reference: dict[str, np.ndarray] = field(repr=False)
+    check: Check
+    device: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.check.passed
+
+    def _repr_html_(self) -> str:
+        color = "#1a7f37" if self.passed else "#cf222e"
+        return (
+            f"<div><b>{html.escape(self.kernel)}</b> on <b>{html.escape(self.backend)}</b> "
+            f"({html.escape(self.dtype)}, {html.escape(json.dumps(self.params))}): "
+            f"<span style='color:{color}'>{html.escape(self.check.describe())}</span></div>"
+        )
+
+
+def run(
+    kernel: str,
+    backend: str | Backend = "cpu",
+    *,
+    dtype: str = "float32",
+    seed: int = 0,
+    params: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> RunResult:
+    """Run ``kernel`` once on ``backend`` and check it against the numpy reference.
+
+    Parameters
+    ----------
+    kernel : str
+        A name from :func:`list_kernels`.
+    backend : str or Backend
+        ``cpu``, ``wgpu``, ``webgpu``, ``webnn`` or ``cuda`` (or an open backend).
+    dtype : str
+        ``float32`` or ``float16``.
+    seed : int
+        Input seed; the same seed gives the same inputs on every backend.
+    params, **kwargs
+        Kernel parameters; missing ones take their defaults.
+
+    Examples
+    --------
+    >>> r = run("matmul", "cpu", M=64, N=64, K=32)
+    >>> r.check.passed
+    True
+    """
+    spec = get_kernel(kernel)
+    p = spec.resolve(params, **kwargs)
+    dtype = spec.check_dtype(dtype)
+    owned = isinstance(backend, str)
+    be = get_backend(backend) if isinstance(backend, str) else backend
+    try:
+        reason = be.supports(spec, p, dtype)
+        if reason:
+            raise UnsupportedKernelError(f"{be.name} cannot run {spec.name} ({dtype}): {reason}")
+        inputs = spec.make_inputs(p, dtype, seed)
+        outputs = be.run(spec, p, dtype, inputs)
+        ref = spec.reference(inputs, p)
+        return RunResult(spec.name, be.name, p, dtype, outputs, ref,
+                         spec.check(outputs, ref, p, dtype), be.device_info())
+    finally:
+        if owned:
+            be.close()
+
+
+def plan_configs(
+    kernels: str | Sequence[str],
+    *,
+    preset: str | None = "tiny",
+    grid: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    params: Mapping[str, Any] | None = None,
+    dtypes: str | Sequence[str] = "float32",
+) -> list[tuple[KernelSpec, dict[str, Any], str]]:
+    """The (kernel, parameters, dtype) configurations a sweep will measure, validated up front.
+
+    ``grid`` is a list of parameter dicts (applied to every kernel) or a ``{kernel: [...]}``
+    mapping; otherwise ``preset`` is used. ``params`` pins parameters in every configuration
+    (for kernels that have them).
+    """
+    names = _as_list(kernels)
+    if not names:
+        raise ConfigError("No kernels given; pass e.g. kernels='matmul,softmax'.")
+    specs = [get_kernel(n) for n in names]
+    out: list[tuple[KernelSpec, dict[str, Any], str]] = []
+    seen = set()
+    for spec in specs:
+        if grid is not None:
+            raw = grid.get(spec.name, []) if isinstance(grid, Mapping) else grid
+            configs = [dict(c) for c in raw]
+        else:
+            configs = [dict(c) for c in spec.presets[preset]] if preset in spec.presets else spec.preset(str(preset))
+        for cfg in configs:
+            pins = {k: v for k, v in (params or {}).items() if k in spec.param_names}
+            p = spec.resolve({**cfg, **pins})
+            for dt in _as_list(dtypes):
+                dt = spec.check_dtype(dt)
+                key = config_key(spec.name, p, dt)
+                if key not in seen:
+                    seen.add(key)
+                    out.append((spec, p, dt))
+    if params:
+        unknown = [k for k in params if not any(k in s.param_names for s in specs)]
+        if unknown:
+            raise ConfigError(
+                f"Pinned parameter(s) {unknown} belong to none of the kernels {names}."
+            )
+    return out
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def bench(
+    kernels: str | Sequence[str],
+    backends: str | Sequence[str] = "cpu",
+    *,
+    preset: str | None = "tiny",
+    grid: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    params: Mapping[str, Any] | None = None,
+    dtypes: str | Sequence[str] = "float32",
+    seed: int = 0,
+    time_budget: float | None = None,
+    settings: TimingSettings | None = None,
+    db: Store | str | None = None,
+    tag: str | None = None,
+    notebook: str | None = None,
+    notebook_params: Mapping[str, Any] | None = None,
+    notebook_output: str | None = None,
+    command: str | None = None,
+    resume: str | None = None,
+    progress: bool = True,
+    backend_options: Mapping[str, Mapping[str, Any]] | None = None,
+    pool: BackendPool | None = None,
+) -> pd.DataFrame:
+    """Benchmark kernels x configurations x backends; store every result; return them.
+
+    Every configuration is committed to the database as soon as it is measured, so an
+    interrupted sweep (Ctrl-C, a crash) keeps what it measured; ``resume=run_id`` measures
+    only what that run has not stored yet. A configuration that fails (an error, a mismatch
+    with the reference, an unsupported kernel) is stored with its ``status`` and ``error``
+    and the sweep continues.
+
+    Parameters
+    ----------
+    kernels, backends : str or list of str
+        Comma-separated names or lists.
+    preset, grid, params, dtypes
+        Which configurations (see :func:`plan_configs`).
+    seed : int
+        Input seed (same seed, same inputs on every backend).
+    time_budget : float, optional
+        Seconds of sampling per configuration (``TimingSettings.from_budget``).
+    settings : TimingSettings, optional
+        Full control over the timing loop (overrides ``time_budget``).
+    db : Store or path, optional
+        The results database (default: :func:`accel_toolkit.store.default_db_path`).
+    tag : str, optional
+        A label for the run (e.g. a branch name); ``compare``/``check`` select runs by tag.
+    notebook, notebook_params, notebook_output, command
+        Provenance recorded with the run.
+    resume : str, optional
+        A ``run_id`` to continue.
+    progress : bool
+        Show a tqdm progress bar.
+    backend_options : dict, optional
+        ``{backend: {option: value}}`` passed to the backend constructors.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The run's rows of the ``results`` view.
+    """
+    configs = plan_configs(kernels, preset=preset, grid=grid, params=params, dtypes=dtypes)
+    names = _as_list(backends)
+    if not names:
+        raise ConfigError("No backends given; pass e.g. backends='cpu,webgpu'.")
+    from .backends import check_backend_name
+
+    for n in names:
+        check_backend_name(n)  # unknown names fail before anything runs
+    timing = settings or TimingSettings.from_budget(time_budget)
+    store = open_store(db)
+    env = environment()
+    env_id = environment_id(env)
+    store.add_environment(env, env_id)
+
+    done: set[tuple[str, str]] = set()
+    if resume:
+        prev = store.query("SELECT config_key, backend, status FROM measurements WHERE run_id = ?",
+                           [resume])
+        if prev.empty and store.query("SELECT 1 FROM runs WHERE run_id = ?", [resume]).empty:
+            raise ConfigError(f"No run {resume!r} in {store.path} to resume.")
+        done = {(r.config_key, r.backend) for r in prev.itertuples() if r.status in ("ok", "mismatch", "unsupported")}
+        run_id = resume
+        with store.connect() as con:
+            con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
+    else:
+        run_id = store.start_run(
+            tag=tag, env_id=env_id, git_commit=git_commit(), command=command, notebook=notebook,
+            notebook_params=notebook_params, notebook_output=notebook_output,
+            settings={**timing.as_dict(), "kernels": _as_list(kernels),
+                      "backends": names, "preset": preset, "dtypes": _as_list(dtypes)},
+            seed=seed, planned=len(configs) * len(names),
+        )
+
+    own_pool = pool is None
+    pool = pool or BackendPool(backend_options)
+    total = len(configs) * len(names)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="accel_toolkit", unit="cfg", leave=True)
+    status = "complete"
+    try:
+        for spec, p, dtype in configs:
+            key = config_key(spec.name, p, dtype)
+            inputs = spec.make_inputs(p, dtype, seed)
+            reference = spec.reference(inputs, p)
+            for name in names:
+                if bar is not None:
+                    bar.set_postfix_str(f"{spec.name} {name}", refresh=False)
+                if (key, name) in done:
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                row, samples = measure_one(pool, name, spec, p, dtype, seed, inputs, reference, timing)
+                row.update(run_id=run_id, env_id=env_id, config_key=key)
+                store.add_result(row, samples)
+                if bar is not None:
+                    bar.update(1)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except BaseException:
+        status = "failed"
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if own_pool:
+            pool.close()
+        store.finish_run(run_id, status)
+    return store.results(run_ids=[run_id])
+
+
+def measure_one(
+    pool: BackendPool,
+    name: str,
+    spec: KernelSpec,
+    p: Mapping[str, Any],
+    dtype: str,
+    seed: int,
+    inputs: Mapping[str, np.ndarray],
+    reference: Mapping[str, np.ndarray],
+    timing: TimingSettings,
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Measure one configuration on one backend; never raises except KeyboardInterrupt.
+
+    Returns the measurement row (without run/env ids) and the raw samples.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    cost = spec.cost(p, itemsize)
+    row: dict[str, Any] = {
+        "kernel": spec.name, "family": spec.family, "params": dict(p), "dtype": dtype,
+        "seed": seed, "backend": name, "flops": cost.flops, "bytes": cost.bytes,
+    }
+    tol = spec.tolerance(p, dtype)
+    row.update(atol=tol.atol, rtol=tol.rtol)
+    try:
+        be = pool.get(name)
+        row.update(venue=be.venue)
+        reason = be.supports(spec, p, dtype)
+        if reason:
+            info = be.device_info()
+            row.update(status="unsupported", error=reason, device=info.get("name"), device_info=info)
+            return row, None
+        m = be.measure(spec, p, dtype, inputs, timing)
+    except BackendUnavailableError as exc:
+        row.update(status="unavailable", error=str(exc), venue=pool.venue_of(name))
+        return row, None
+    except UnsupportedKernelError as exc:
+        row.update(status="unsupported", error=str(exc), venue=pool.venue_of(name))
+        return row, None
+    except BrowserCrashedError as exc:
+        row.update(status="error", error=_error_text(exc), venue=pool.venue_of(name))
+        pool.recover(name)
+        return row, None
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        row.update(status="error", error=_error_text(exc), venue=pool.venue_of(name))
+        return row, None
+    check = spec.check(m.outputs, reference, p, dtype)
+    s = summarize(m.timing.samples)
+    row.update(
+        venue=m.venue, device=m.device.get("name"), device_info=m.device, timer=m.timing.timer,
+        median_s=s.median, ci_low_s=s.ci_low, ci_high_s=s.ci_high, ci_level=s.ci_level,
+        iqr_s=s.iqr, mean_s=s.mean, std_s=s.std, min_s=s.min, max_s=s.max, n_samples=s.n,
+        inner_loops=m.timing.inner_loops, first_run_s=m.timing.first_run_s,
+        warmup_s=m.timing.warmup_s, max_abs_err=check.max_abs_err, max_rel_err=check.max_rel_err,
+        atol=check.atol, rtol=check.rtol,
+        status="ok" if check.passed else "mismatch",
+        error=None if check.passed else check.describe(),
+        extra={"timing": dict(m.timing.extra), "settings": timing.as_dict()},
+    )
+    return row, m.timing.samples

@@ -1,0 +1,91 @@
+"""2-D convolution, NCHW input, FCkk weights, square kernel, stride and zero padding."""
+
+from __future__ import annotations
+
+from ..exceptions import ParameterError
+from ._spec import Cost, KernelSpec, Param, Tolerance
+from ._util import uniform
+
+
+def out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output extent of one spatial axis."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _validate(p) -> None:
+    for axis in ("H", "W"):
+        padded = p[axis] + 2 * p["padding"]
+        if p["kernel"] > padded:
+            raise ParameterError(
+                f"conv2d: kernel={p['kernel']} is larger than the padded input "
+                f"({axis}={p[axis]} + 2*padding={p['padding']} = {padded}); use a smaller kernel, "
+                f"more padding or a larger {axis}."
+            )
+
+
+def _inputs(p, dtype, rng):
+    fan_in = p["C"] * p["kernel"] ** 2
+    return {
+        "x": uniform(rng, (p["N"], p["C"], p["H"], p["W"]), dtype),
+        "w": uniform(rng, (p["F"], p["C"], p["kernel"], p["kernel"]), dtype, scale=fan_in ** -0.5),
+    }
+
+
+def _conv2d(ops, x, p):
+    xp = ops.xp
+    k, s, pad = p["kernel"], p["stride"], p["padding"]
+    inp, w = x["x"], x["w"]
+    if pad:
+        inp = xp.pad(inp, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh = out_size(p["H"], k, s, pad)
+    ow = out_size(p["W"], k, s, pad)
+    out = xp.zeros((p["N"], p["F"], oh, ow), dtype=inp.dtype)
+    for i in range(k):
+        for j in range(k):
+            patch = inp[:, :, i : i + s * (oh - 1) + 1 : s, j : j + s * (ow - 1) + 1 : s]
+            # (N,C,oh,ow) x (F,C) -> (N,F,oh,ow)
+            out = out + xp.einsum("nchw,fc->nfhw", patch, w[:, :, i, j])
+    return {"y": out}
+
+
+def _cost(p, itemsize: int) -> Cost:
+    oh = out_size(p["H"], p["kernel"], p["stride"], p["padding"])
+    ow = out_size(p["W"], p["kernel"], p["stride"], p["padding"])
+    n, c, f, k = p["N"], p["C"], p["F"], p["kernel"]
+    flops = 2.0 * n * f * oh * ow * c * k * k
+    nbytes = (n * c * p["H"] * p["W"] + f * c * k * k + n * f * oh * ow) * itemsize
+    return Cost(flops=flops, bytes=float(nbytes))
+
+
+def _cfg(n, c, h, f, k, s=1, pad=None):
+    return {"N": n, "C": c, "H": h, "W": h, "F": f, "kernel": k, "stride": s,
+            "padding": k // 2 if pad is None else pad}
+
+
+CONV2D = KernelSpec(
+    name="conv2d",
+    family="conv",
+    description="Y[N,F,OH,OW] = conv2d(X[N,C,H,W], W[F,C,k,k]), stride, zero padding",
+    params=(
+        Param("N", int, 1, minimum=1, maximum=1024, test_max=2, doc="batch"),
+        Param("C", int, 8, minimum=1, maximum=4096, test_max=6, doc="input channels"),
+        Param("H", int, 16, minimum=1, maximum=8192, test_max=12, doc="input height"),
+        Param("W", int, 16, minimum=1, maximum=8192, test_max=12, doc="input width"),
+        Param("F", int, 8, minimum=1, maximum=4096, test_max=6, doc="output channels (filters)"),
+        Param("kernel", int, 3, minimum=1, maximum=15, test_max=5, doc="square kernel size"),
+        Param("stride", int, 1, minimum=1, maximum=8, test_max=3, doc="stride"),
+        Param("padding", int, 1, minimum=0, maximum=8, test_max=3, doc="zero padding per side"),
+    ),
+    presets={
+        "tiny": [_cfg(1, 3, 8, 4, 3), _cfg(2, 4, 7, 5, 3, s=2, pad=0)],
+        "small": [_cfg(1, 16, 32, 16, 3), _cfg(1, 32, 32, 32, 3), _cfg(1, 16, 64, 32, 5)],
+        "medium": [_cfg(1, 64, 56, 64, 3), _cfg(4, 64, 56, 64, 3), _cfg(1, 128, 28, 128, 3)],
+        "large": [_cfg(8, 64, 112, 64, 3), _cfg(8, 256, 28, 256, 3)],
+    },
+    inputs=_inputs,
+    impl=_conv2d,
+    cost=_cost,
+    tolerances={"float32": Tolerance(atol=2e-6, rtol=1e-4), "float16": Tolerance(atol=2e-3, rtol=1e-2)},
+    reduction=lambda p: p["C"] * p["kernel"] ** 2,
+    validate=_validate,
+)

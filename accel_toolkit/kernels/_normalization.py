@@ -1,0 +1,90 @@
+"""Row-wise normalizations: numerically stable softmax and layer normalization."""
+
+from __future__ import annotations
+
+from ._spec import Cost, KernelSpec, Param, Tolerance
+from ._util import uniform
+
+EPS = 1e-5
+
+
+def _rows_cols(default_cols: int = 128):
+    return (
+        Param("rows", int, 64, minimum=1, maximum=1 << 20, test_max=24, doc="independent rows"),
+        Param("cols", int, default_cols, minimum=1, maximum=1 << 20, test_max=300,
+              doc="length of the normalized (last) axis"),
+    )
+
+
+def _softmax_inputs(p, dtype, rng):
+    # A wide range so that the max-subtraction matters.
+    return {"x": uniform(rng, (p["rows"], p["cols"]), dtype, scale=8.0)}
+
+
+def _softmax(ops, x, p):
+    xp = ops.xp
+    z = x["x"] - xp.max(x["x"], axis=-1, keepdims=True)
+    e = xp.exp(z)
+    return {"y": e / xp.sum(e, axis=-1, keepdims=True)}
+
+
+def _rowwise_cost(flops_per_elem: float, extra_vectors: int = 0):
+    def cost(p, itemsize: int) -> Cost:
+        n = p["rows"] * p["cols"]
+        return Cost(flops=flops_per_elem * n, bytes=float((2 * n + extra_vectors * p["cols"]) * itemsize))
+
+    return cost
+
+
+def _rows_presets():
+    return {
+        "tiny": [{"rows": 4, "cols": 16}, {"rows": 7, "cols": 130}],
+        "small": [{"rows": 256, "cols": c} for c in (128, 512, 1024)],
+        "medium": [{"rows": 4096, "cols": c} for c in (512, 1024, 4096)],
+        "large": [{"rows": 16384, "cols": c} for c in (1024, 4096, 8192)],
+    }
+
+
+TRANSCENDENTAL = {"float32": Tolerance(atol=1e-6, rtol=1e-4), "float16": Tolerance(atol=1e-3, rtol=1e-2)}
+
+SOFTMAX = KernelSpec(
+    name="softmax",
+    family="rowwise",
+    description="Y = softmax(X) over the last axis, max-subtracted",
+    params=_rows_cols(),
+    presets=_rows_presets(),
+    inputs=_softmax_inputs,
+    impl=_softmax,
+    cost=_rowwise_cost(5.0),
+    tolerances=TRANSCENDENTAL,
+)
+
+
+def _layernorm_inputs(p, dtype, rng):
+    c = p["cols"]
+    return {
+        "x": uniform(rng, (p["rows"], c), dtype, scale=4.0),
+        "gamma": (1.0 + uniform(rng, (c,), dtype, scale=0.5)).astype(dtype),
+        "beta": uniform(rng, (c,), dtype, scale=0.5),
+    }
+
+
+def _layernorm(ops, x, p):
+    xp = ops.xp
+    v = x["x"]
+    mean = xp.mean(v, axis=-1, keepdims=True)
+    var = xp.mean((v - mean) ** 2, axis=-1, keepdims=True)
+    return {"y": (v - mean) / xp.sqrt(var + EPS) * x["gamma"] + x["beta"]}
+
+
+LAYERNORM = KernelSpec(
+    name="layernorm",
+    family="rowwise",
+    description=f"Y = (X - mean) / sqrt(var + {EPS}) * gamma + beta over the last axis",
+    params=_rows_cols(),
+    presets=_rows_presets(),
+    inputs=_layernorm_inputs,
+    impl=_layernorm,
+    cost=_rowwise_cost(8.0, extra_vectors=2),
+    tolerances={"float32": Tolerance(atol=2e-5, rtol=1e-4), "float16": Tolerance(atol=1e-2, rtol=1e-2)},
+)

@@ -1,0 +1,145 @@
+"""The versioned schema of the results database.
+
+Tables
+------
+meta          key/value; ``schema_version`` lives here.
+environments  one row per environment fingerprint (machine + software stack).
+runs          one row per sweep / notebook run: tag, git commit, notebook and its parameters.
+measurements  one row per configuration x backend measured (or failed) in a run.
+samples       the raw steady-state samples (seconds per call) of every measurement.
+regressions   change points found in the history of a configuration.
+
+View ``results`` (documented, stable): the columns a user queries, one row per measurement::
+
+    run_id, created_at, kernel, params (JSON), dtype, backend, venue, device,
+    median_s, ci_low_s, ci_high_s, iqr_s, n_samples, gflops, gbps, max_abs_err,
+    status, error, ... plus tag, git_commit, notebook, config_key, first_run_s, timer.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+TABLES = [
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS environments (
+        env_id VARCHAR PRIMARY KEY,
+        created_at TIMESTAMPTZ,
+        hostname VARCHAR,
+        cpu_model VARCHAR,
+        cores INTEGER,
+        memory_bytes BIGINT,
+        os VARCHAR,
+        python VARCHAR,
+        toolkit_version VARCHAR,
+        git_commit VARCHAR,
+        fingerprint JSON
+    )""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY,
+        created_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        status VARCHAR,            -- running | complete | interrupted | failed
+        tag VARCHAR,
+        env_id VARCHAR,
+        git_commit VARCHAR,
+        command VARCHAR,
+        notebook VARCHAR,
+        notebook_params JSON,
+        notebook_output VARCHAR,
+        settings JSON,
+        seed BIGINT,
+        planned INTEGER
+    )""",
+    """CREATE TABLE IF NOT EXISTS measurements (
+        result_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR,
+        created_at TIMESTAMPTZ,
+        kernel VARCHAR,
+        family VARCHAR,
+        params JSON,
+        config_key VARCHAR,
+        dtype VARCHAR,
+        seed BIGINT,
+        backend VARCHAR,
+        venue VARCHAR,
+        device VARCHAR,
+        device_info JSON,
+        timer VARCHAR,
+        median_s DOUBLE,
+        ci_low_s DOUBLE,
+        ci_high_s DOUBLE,
+        ci_level DOUBLE,
+        iqr_s DOUBLE,
+        mean_s DOUBLE,
+        std_s DOUBLE,
+        min_s DOUBLE,
+        max_s DOUBLE,
+        n_samples INTEGER,
+        inner_loops BIGINT,
+        first_run_s DOUBLE,
+        warmup_s DOUBLE,
+        flops DOUBLE,
+        bytes DOUBLE,
+        max_abs_err DOUBLE,
+        max_rel_err DOUBLE,
+        atol DOUBLE,
+        rtol DOUBLE,
+        status VARCHAR,            -- ok | mismatch | error | unsupported
+        error VARCHAR,
+        env_id VARCHAR,
+        extra JSON
+    )""",
+    """CREATE TABLE IF NOT EXISTS samples (
+        result_id VARCHAR,
+        idx INTEGER,
+        seconds DOUBLE,
+        PRIMARY KEY (result_id, idx)
+    )""",
+    """CREATE TABLE IF NOT EXISTS regressions (
+        regression_id VARCHAR PRIMARY KEY,
+        detected_at TIMESTAMPTZ,
+        series_key VARCHAR,
+        kernel VARCHAR,
+        params JSON,
+        dtype VARCHAR,
+        backend VARCHAR,
+        venue VARCHAR,
+        device VARCHAR,
+        kind VARCHAR,              -- regression | improvement
+        start_run_id VARCHAR,
+        start_time TIMESTAMPTZ,
+        before_run_id VARCHAR,
+        after_run_id VARCHAR,
+        before_s DOUBLE,
+        after_s DOUBLE,
+        ratio DOUBLE,
+        ratio_ci_low DOUBLE,
+        ratio_ci_high DOUBLE,
+        extra JSON
+    )""",
+]
+
+RESULTS_VIEW = """
+CREATE OR REPLACE VIEW results AS
+SELECT
+    m.run_id, m.created_at, m.kernel, m.params, m.dtype, m.backend, m.venue, m.device,
+    m.median_s, m.ci_low_s, m.ci_high_s, m.iqr_s, m.n_samples,
+    CASE WHEN m.median_s > 0 THEN m.flops / m.median_s / 1e9 END AS gflops,
+    CASE WHEN m.median_s > 0 THEN m.bytes / m.median_s / 1e9 END AS gbps,
+    m.max_abs_err, m.status, m.error,
+    m.result_id, m.config_key, m.family, m.seed, m.timer, m.first_run_s, m.warmup_s,
+    m.inner_loops, m.ci_level, m.mean_s, m.std_s, m.flops, m.bytes, m.max_rel_err,
+    m.atol, m.rtol, m.device_info, m.env_id,
+    r.tag, r.git_commit, r.notebook, r.notebook_params, r.notebook_output
+FROM measurements m LEFT JOIN runs r USING (run_id)
+"""
+
+#: primary keys used to merge imported Parquet files without duplicates
+KEYS = {
+    "environments": ("env_id",),
+    "runs": ("run_id",),
+    "measurements": ("result_id",),
+    "samples": ("result_id", "idx"),
+    "regressions": ("regression_id",),
+}

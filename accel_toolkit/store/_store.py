@@ -1,0 +1,335 @@
+"""The DuckDB results store.
+
+Every write opens the file, commits and closes it again, so that
+
+* a crash, a killed browser or Ctrl-C loses nothing already measured (each result is its
+  own committed transaction), and
+* a second process writing the same file waits for the lock (up to ``lock_timeout``
+  seconds) and then gets a :class:`StoreLockedError`, never a corrupt file or a lost row.
+
+The default database is ``$ACCEL_TOOLKIT_DB`` if set, else
+``$XDG_DATA_HOME/accel_toolkit/results.duckdb`` (``~/.local/share/...``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ..exceptions import NotADatabaseError, StoreError, StoreLockedError
+from ._schema import KEYS, RESULTS_VIEW, SCHEMA_VERSION, TABLES
+
+__all__ = ["Store", "default_db_path", "open_store"]
+
+ENV_VAR = "ACCEL_TOOLKIT_DB"
+MEASUREMENT_COLUMNS = (
+    "result_id", "run_id", "created_at", "kernel", "family", "params", "config_key", "dtype",
+    "seed", "backend", "venue", "device", "device_info", "timer", "median_s", "ci_low_s",
+    "ci_high_s", "ci_level", "iqr_s", "mean_s", "std_s", "min_s", "max_s", "n_samples",
+    "inner_loops", "first_run_s", "warmup_s", "flops", "bytes", "max_abs_err", "max_rel_err",
+    "atol", "rtol", "status", "error", "env_id", "extra",
+)
+
+
+def default_db_path() -> Path:
+    """``$ACCEL_TOOLKIT_DB``, else ``$XDG_DATA_HOME/accel_toolkit/results.duckdb``."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "accel_toolkit" / "results.duckdb"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def to_json(value: Any) -> str:
+    """Canonical JSON (sorted keys; numpy scalars and paths become plain values)."""
+
+    def default(o: Any) -> Any:
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        return str(o)
+
+    return json.dumps(value, sort_keys=True, default=default)
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    msg = str(exc).lower()
+    return "lock" in msg and ("conflicting" in msg or "could not set" in msg)
+
+
+class Store:
+    """A results database file.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The DuckDB file; default :func:`default_db_path`. Its folder must exist unless it is
+        the default location, which is created.
+    lock_timeout : float
+        Seconds to wait for another process's write lock before :class:`StoreLockedError`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0):
+        is_default = path is None
+        self.path = Path(path).expanduser() if path is not None else default_db_path()
+        self.lock_timeout = float(os.environ.get("ACCEL_TOOLKIT_LOCK_TIMEOUT", lock_timeout))
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder; pass the path of a .duckdb file inside it.")
+        if not self.path.parent.exists():
+            if is_default:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            else:
+                raise StoreError(
+                    f"The folder {self.path.parent} does not exist. Create it "
+                    f"(mkdir -p {self.path.parent}) or pass another database path."
+                )
+        self._check_header()
+        self._init_schema()
+
+    # -- connections ------------------------------------------------------------------
+    def _check_header(self) -> None:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with open(self.path, "rb") as f:
+            head = f.read(16)
+        if head[8:12] != b"DUCK":
+            raise NotADatabaseError(
+                f"{self.path} exists but is not a DuckDB database. Pass another path, or move "
+                f"the file away if it is not needed."
+            )
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection; waits for other writers, then raises StoreLockedError."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.01
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists())
+                break
+            except duckdb.Error as exc:
+                if _is_lock_error(exc):
+                    if time.monotonic() >= deadline:
+                        raise StoreLockedError(
+                            f"{self.path} is locked by another process for more than "
+                            f"{self.lock_timeout:.0f} s ({exc}). Wait for it to finish, close the "
+                            f"other notebook or process, or write to another database."
+                        ) from exc
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 0.5)
+                    continue
+                if "not a valid duckdb" in str(exc).lower() or "database file" in str(exc).lower():
+                    raise NotADatabaseError(f"{self.path} is not a usable DuckDB database: {exc}") from exc
+                raise StoreError(f"Cannot open {self.path}: {exc}") from exc
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _init_schema(self) -> None:
+        with self.connect() as con:
+            for ddl in TABLES:
+                con.execute(ddl)
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {row[0]}, newer than this accel_toolkit "
+                    f"({SCHEMA_VERSION}). Upgrade accel_toolkit to read it."
+                )
+            con.execute(RESULTS_VIEW)
+
+    # -- writes -----------------------------------------------------------------------
+    def add_environment(self, env: Mapping[str, Any], env_id: str) -> str:
+        with self.connect() as con:
+            con.execute(
+                """INSERT OR IGNORE INTO environments VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                [env_id, now(), env.get("hostname"), env.get("cpu_model"),
+                 env.get("cores_available"), env.get("memory_bytes"), env.get("os"),
+                 env.get("python"), env.get("toolkit_version"), env.get("git_commit"),
+                 to_json(env)],
+            )
+        return env_id
+
+    def start_run(
+        self,
+        *,
+        tag: str | None = None,
+        env_id: str | None = None,
+        git_commit: str | None = None,
+        command: str | None = None,
+        notebook: str | None = None,
+        notebook_params: Mapping[str, Any] | None = None,
+        notebook_output: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        planned: int | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Create a run row (status ``running``) and return its id."""
+        run_id = run_id or uuid.uuid4().hex[:16]
+        with self.connect() as con:
+            con.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [run_id, now(), None, "running", tag, env_id, git_commit, command, notebook,
+                 to_json(notebook_params) if notebook_params is not None else None,
+                 notebook_output, to_json(settings) if settings is not None else None, seed,
+                 planned],
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str = "complete") -> None:
+        with self.connect() as con:
+            con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                        [status, now(), run_id])
+
+    def add_result(self, row: Mapping[str, Any], samples: Sequence[float] | np.ndarray | None = None) -> str:
+        """Insert one measurement and its raw samples in one transaction; return its id."""
+        values = dict(row)
+        values.setdefault("result_id", uuid.uuid4().hex)
+        values.setdefault("created_at", now())
+        for key in ("params", "device_info", "extra"):
+            if key in values and not isinstance(values[key], str) and values[key] is not None:
+                values[key] = to_json(values[key])
+        unknown = set(values) - set(MEASUREMENT_COLUMNS)
+        if unknown:
+            raise StoreError(f"unknown measurement column(s): {sorted(unknown)}")
+        cols = [c for c in MEASUREMENT_COLUMNS if c in values]
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(
+                f"INSERT INTO measurements ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [values[c] for c in cols],
+            )
+            if samples is not None and len(samples):
+                df = pd.DataFrame({
+                    "result_id": values["result_id"],
+                    "idx": np.arange(len(samples), dtype=np.int32),
+                    "seconds": np.asarray(samples, dtype=float),
+                })
+                con.register("_new_samples", df)
+                con.execute("INSERT INTO samples SELECT result_id, idx, seconds FROM _new_samples")
+                con.unregister("_new_samples")
+            con.execute("COMMIT")
+        return str(values["result_id"])
+
+    # -- reads ------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Run SQL against the database and return a DataFrame."""
+        with self.connect(read_only=True) as con:
+            try:
+                return con.execute(sql, params or []).df()
+            except duckdb.Error as exc:
+                raise StoreError(f"Query failed: {exc}") from exc
+
+    def results(
+        self,
+        *,
+        run_ids: Sequence[str] | None = None,
+        tag: str | None = None,
+        kernels: Sequence[str] | None = None,
+        backends: Sequence[str] | None = None,
+        status: str | None = None,
+    ) -> pd.DataFrame:
+        """Rows of the ``results`` view, filtered, oldest first; ``params`` parsed to dicts."""
+        where, args = [], []
+        for col, vals in (("run_id", run_ids), ("kernel", kernels), ("backend", backends)):
+            if vals:
+                where.append(f"{col} IN ({', '.join('?' * len(vals))})")
+                args.extend(vals)
+        if tag is not None:
+            where.append("tag = ?")
+            args.append(tag)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        sql = "SELECT * FROM results" + (" WHERE " + " AND ".join(where) if where else "")
+        df = self.query(sql + " ORDER BY created_at", args)
+        if not df.empty:
+            df["params"] = df["params"].map(lambda s: json.loads(s) if isinstance(s, str) else s)
+        return df
+
+    def samples(self, result_ids: Sequence[str]) -> pd.DataFrame:
+        """Raw samples of the given measurements: ``result_id, idx, seconds``."""
+        if not result_ids:
+            return pd.DataFrame(columns=["result_id", "idx", "seconds"])
+        ph = ", ".join("?" * len(result_ids))
+        return self.query(f"SELECT * FROM samples WHERE result_id IN ({ph}) ORDER BY result_id, idx",
+                          list(result_ids))
+
+    def runs(self) -> pd.DataFrame:
+        """Every run, newest first."""
+        return self.query("SELECT * FROM runs ORDER BY created_at DESC")
+
+    def environments(self) -> pd.DataFrame:
+        return self.query("SELECT * FROM environments ORDER BY created_at")
+
+    def count(self, table: str = "measurements") -> int:
+        if table not in KEYS and table != "results":
+            raise StoreError(f"unknown table {table!r}")
+        return int(self.query(f"SELECT count(*) AS n FROM {table}")["n"].iloc[0])
+
+    # -- exchange ---------------------------------------------------------------------
+    def export_parquet(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """Write every table to ``folder/<table>.parquet``; return the paths."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        with self.connect(read_only=True) as con:
+            for table in KEYS:
+                p = out / f"{table}.parquet"
+                con.execute(f"COPY (SELECT * FROM {table}) TO '{p.as_posix()}' (FORMAT PARQUET)")
+                paths.append(p)
+        return paths
+
+    def import_parquet(self, folder: str | os.PathLike[str]) -> dict[str, int]:
+        """Merge ``folder/<table>.parquet`` files in; rows already present are skipped.
+
+        Returns the number of new rows per table.
+        """
+        src = Path(folder)
+        if not src.is_dir():
+            raise StoreError(f"{src} is not a folder of Parquet files (see `accel-toolkit export`).")
+        found = [t for t in KEYS if (src / f"{t}.parquet").exists()]
+        if not found:
+            raise StoreError(f"{src} holds none of {', '.join(f'{t}.parquet' for t in KEYS)}.")
+        added = {}
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            for table in found:
+                p = (src / f"{table}.parquet").as_posix()
+                before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+                con.execute(
+                    f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) "
+                    f"SELECT {', '.join(cols)} FROM read_parquet('{p}')"
+                )
+                added[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] - before
+            con.execute("COMMIT")
+        return added
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+
+def open_store(db: Store | str | os.PathLike[str] | None = None) -> Store:
+    """A :class:`Store` from a path, an existing store, or ``None`` (the default database)."""
+    return db if isinstance(db, Store) else Store(db)
