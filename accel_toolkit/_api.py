@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .backends import Backend, get_backend
+from .backends import Backend, Measurement, get_backend
 from .backends._pool import BackendPool
 from .exceptions import (
     BackendUnavailableError,
@@ -228,6 +228,9 @@ def bench(
         Show a tqdm progress bar.
     backend_options : dict, optional
         ``{backend: {option: value}}`` passed to the backend constructors.
+    pool : BackendPool, optional
+        Already-open backends to use (e.g. one browser across several sweeps); the caller
+        closes it.
 
     Returns
     -------
@@ -241,31 +244,21 @@ def bench(
     from .backends import check_backend_name
 
     for n in names:
-        check_backend_name(n)  # unknown names fail before anything runs
+        if pool is None or n not in pool:
+            check_backend_name(n)  # unknown names fail before anything runs
     timing = settings or TimingSettings.from_budget(time_budget)
     store = open_store(db)
     env = environment()
     env_id = environment_id(env)
     store.add_environment(env, env_id)
 
-    done: set[tuple[str, str]] = set()
-    if resume:
-        prev = store.query("SELECT config_key, backend, status FROM measurements WHERE run_id = ?",
-                           [resume])
-        if prev.empty and store.query("SELECT 1 FROM runs WHERE run_id = ?", [resume]).empty:
-            raise ConfigError(f"No run {resume!r} in {store.path} to resume.")
-        done = {(r.config_key, r.backend) for r in prev.itertuples() if r.status in ("ok", "mismatch", "unsupported")}
-        run_id = resume
-        with store.connect() as con:
-            con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
-    else:
-        run_id = store.start_run(
-            tag=tag, env_id=env_id, git_commit=git_commit(), command=command, notebook=notebook,
-            notebook_params=notebook_params, notebook_output=notebook_output,
-            settings={**timing.as_dict(), "kernels": _as_list(kernels),
-                      "backends": names, "preset": preset, "dtypes": _as_list(dtypes)},
-            seed=seed, planned=len(configs) * len(names),
-        )
+    run_id, done = open_run(
+        store, resume=resume, tag=tag, env_id=env_id, command=command, notebook=notebook,
+        notebook_params=notebook_params, notebook_output=notebook_output,
+        settings={**timing.as_dict(), "kernels": _as_list(kernels),
+                  "backends": names, "preset": preset, "dtypes": _as_list(dtypes)},
+        seed=seed, planned=len(configs) * len(names),
+    )
 
     own_pool = pool is None
     pool = pool or BackendPool(backend_options)
@@ -323,14 +316,7 @@ def measure_one(
 
     Returns the measurement row (without run/env ids) and the raw samples.
     """
-    itemsize = np.dtype(dtype).itemsize
-    cost = spec.cost(p, itemsize)
-    row: dict[str, Any] = {
-        "kernel": spec.name, "family": spec.family, "params": dict(p), "dtype": dtype,
-        "seed": seed, "backend": name, "flops": cost.flops, "bytes": cost.bytes,
-    }
-    tol = spec.tolerance(p, dtype)
-    row.update(atol=tol.atol, rtol=tol.rtol)
+    row = measurement_row(name, spec, p, dtype, seed)
     try:
         be = pool.get(name)
         row.update(venue=be.venue)
@@ -355,7 +341,51 @@ def measure_one(
     except Exception as exc:
         row.update(status="error", error=_error_text(exc), venue=pool.venue_of(name))
         return row, None
-    check = spec.check(m.outputs, reference, p, dtype)
+    complete_row(row, m, spec.check(m.outputs, reference, p, dtype), timing)
+    return row, m.timing.samples
+
+
+def open_run(
+    store: Store,
+    *,
+    resume: str | None = None,
+    planned: int | None = None,
+    **run_fields: Any,
+) -> tuple[str, set[tuple[str, str]]]:
+    """Start a run (or reopen ``resume``); return its id and the (config_key, backend) pairs
+    already stored with a final status, which a resumed sweep skips.
+
+    ``run_fields`` are :meth:`Store.start_run` keywords (``tag``, ``env_id``, ``settings``, ...).
+    Shared by :func:`bench` and the live-tab sweep (:mod:`accel_toolkit.tab`).
+    """
+    if not resume:
+        return store.start_run(git_commit=git_commit(), planned=planned, **run_fields), set()
+    prev = store.query("SELECT config_key, backend, status FROM measurements WHERE run_id = ?",
+                       [resume])
+    if prev.empty and store.query("SELECT 1 FROM runs WHERE run_id = ?", [resume]).empty:
+        raise ConfigError(f"No run {resume!r} in {store.path} to resume.")
+    done = {(r.config_key, r.backend) for r in prev.itertuples()
+            if r.status in ("ok", "mismatch", "unsupported")}
+    with store.connect() as con:
+        con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [resume])
+    return resume, done
+
+
+def measurement_row(name: str, spec: KernelSpec, p: Mapping[str, Any], dtype: str,
+                    seed: int) -> dict[str, Any]:
+    """The start of a ``measurements`` row: the configuration, its cost and its tolerance."""
+    cost = spec.cost(p, np.dtype(dtype).itemsize)
+    tol = spec.tolerance(p, dtype)
+    return {
+        "kernel": spec.name, "family": spec.family, "params": dict(p), "dtype": dtype,
+        "seed": seed, "backend": name, "flops": cost.flops, "bytes": cost.bytes,
+        "atol": tol.atol, "rtol": tol.rtol,
+    }
+
+
+def complete_row(row: dict[str, Any], m: Measurement, check: Check,
+                 timing: TimingSettings) -> dict[str, Any]:
+    """Fill ``row`` from a measurement and its check against the reference (status ok/mismatch)."""
     s = summarize(m.timing.samples)
     row.update(
         venue=m.venue, device=m.device.get("name"), device_info=m.device, timer=m.timing.timer,
@@ -368,4 +398,4 @@ def measure_one(
         error=None if check.passed else check.describe(),
         extra={"timing": dict(m.timing.extra), "settings": timing.as_dict()},
     )
-    return row, m.timing.samples
+    return row

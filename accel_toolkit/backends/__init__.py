@@ -20,8 +20,16 @@ from typing import Any
 from ..exceptions import UnknownBackendError
 from ._base import Availability, Backend, Measurement
 
-__all__ = ["BACKENDS", "Availability", "Backend", "Measurement", "backend_class", "check_backend_name", "doctor",
-           "get_backend"]
+__all__ = [
+    "Availability",
+    "BACKENDS",
+    "Backend",
+    "Measurement",
+    "backend_class",
+    "check_backend_name",
+    "doctor",
+    "get_backend",
+]
 
 #: name -> "module:Class", imported only when asked for
 BACKENDS: dict[str, str] = {

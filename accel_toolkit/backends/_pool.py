@@ -18,9 +18,14 @@ class BackendPool:
     gets the same clear error without trying again.
     """
 
-    def __init__(self, options: Mapping[str, Mapping[str, Any]] | None = None):
+    def __init__(
+        self,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        instances: Mapping[str, Backend] | None = None,
+    ):
         self._options = {k: dict(v) for k, v in (options or {}).items()}
-        self._open: dict[str, Backend] = {}
+        self._open: dict[str, Backend] = dict(instances or {})
         self._failed: dict[str, BackendUnavailableError] = {}
 
     def get(self, name: str) -> Backend:
@@ -33,6 +38,9 @@ class BackendPool:
                 self._failed[name] = exc
                 raise
         return self._open[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._open
 
     def venue_of(self, name: str) -> str:
         if name in self._open:

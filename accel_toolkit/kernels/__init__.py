@@ -23,11 +23,11 @@ from ._reduce import REDUCE
 from ._spec import Check, Cost, KernelSpec, Param, Tolerance, array_ops, config_key
 
 __all__ = [
-    "KERNELS",
-    "PRESETS",
     "Check",
     "Cost",
+    "KERNELS",
     "KernelSpec",
+    "PRESETS",
     "Param",
     "Tolerance",
     "array_ops",

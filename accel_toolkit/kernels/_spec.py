@@ -218,7 +218,8 @@ class KernelSpec:
         if extra:
             hints = []
             for k in extra:
-                close = difflib.get_close_matches(k, list(known), n=1)
+                lower = {n.lower(): n for n in known}
+                close = [lower[k.lower()]] if k.lower() in lower else difflib.get_close_matches(k, list(known), n=1)
                 hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             raise ParameterError(
                 f"{self.name}: unknown parameter(s) {', '.join(hints)}. "

@@ -1,0 +1,336 @@
+"""One plan builder per kernel: which shader, buffers, uniforms, passes and workgroup counts.
+
+Every builder takes ``(spec, params, dtype, variant)`` and returns a
+:class:`~accel_toolkit.backends._wgsl.ComputePlan`. ``VARIANTS[kernel]`` lists the variants
+(the first is the default). Sizes go in a uniform struct of u32 (floats as their f32 bits),
+padded to 16 bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..kernels import KernelSpec
+from ..kernels._conv import out_size
+from ._wgsl import DOT4, MAX_WORKGROUPS, BufferSpec, ComputePlan, OutputSpec, PassSpec, render_shader
+
+__all__ = ["BUILDERS", "VARIANTS"]
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _pad4(n: int) -> int:
+    return max(4, _ceil(n, 4) * 4)
+
+
+def grid(groups: int) -> tuple[int, int, int]:
+    """Workgroup counts for ``groups`` linear workgroups, tiled over y past 65535."""
+    groups = max(1, groups)
+    x = min(groups, MAX_WORKGROUPS)
+    return (x, _ceil(groups, x), 1)
+
+
+class _Plan:
+    """Collects the parts of a plan in the order the protocol wants them."""
+
+    def __init__(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str, variant: str) -> None:
+        self.spec, self.params, self.dtype, self.variant = spec, dict(params), dtype, variant
+        self.item = np.dtype(dtype).itemsize
+        self.shaders: dict[str, str] = {}
+        self.buffers: list[BufferSpec] = []
+        self.passes: list[PassSpec] = []
+        self.outputs: list[OutputSpec] = []
+        self.inputs: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self.uniforms: dict[str, bytes] = {}
+        self.encoders: dict[str, Callable[[np.ndarray], bytes]] = {}
+        self.features: list[str] = ["shader-f16"] if dtype == "float16" else []
+        self._init = 0
+
+    def shader(self, name: str, blocks: tuple[str, ...] = ()) -> str:
+        self.shaders[name] = render_shader(name, self.dtype, blocks)
+        return name
+
+    def input(self, name: str, shape: tuple[int, ...], dtype: str | None = None,
+              nbytes: int | None = None, encoder: Callable[[np.ndarray], bytes] | None = None) -> str:
+        dt = dtype or self.dtype
+        size = nbytes if nbytes is not None else math.prod(shape) * np.dtype(dt).itemsize
+        self.buffers.append(BufferSpec(name, _pad4(size), "input", self._init))
+        self._init += 1
+        self.inputs[name] = (dt, tuple(shape))
+        if encoder is not None:
+            self.encoders[name] = encoder
+        return name
+
+    def uniform(self, name: str, *values: int | float) -> str:
+        words = [struct.pack("<f", v) if isinstance(v, float) else struct.pack("<I", int(v))
+                 for v in values]
+        words += [b"\0\0\0\0"] * (-len(words) % 4)
+        blob = b"".join(words)
+        self.buffers.append(BufferSpec(name, len(blob), "uniform", self._init))
+        self._init += 1
+        self.uniforms[name] = blob
+        return name
+
+    def output(self, name: str, shape: tuple[int, ...], dtype: str | None = None) -> str:
+        dt = dtype or self.dtype
+        self.buffers.append(BufferSpec(name, _pad4(math.prod(shape) * np.dtype(dt).itemsize), "output"))
+        self.outputs.append(OutputSpec(name, name, dt, tuple(shape)))
+        return name
+
+    def dispatch(self, shader: str, entry: str, bindings: tuple[str, ...],
+                 workgroups: tuple[int, int, int], workgroup_size: tuple[int, int, int],
+                 **constants: float) -> None:
+        self.passes.append(PassSpec(shader, entry, tuple(bindings), tuple(int(w) for w in workgroups),
+                                    dict(constants), workgroup_size))
+
+    def build(self) -> ComputePlan:
+        return ComputePlan(
+            kernel=self.spec.name, variant=self.variant, dtype=self.dtype, params=self.params,
+            features=tuple(self.features), shaders=self.shaders, buffers=tuple(self.buffers),
+            passes=tuple(self.passes), outputs=tuple(self.outputs), inputs=self.inputs,
+            uniforms=self.uniforms, encoders=self.encoders,
+        )
+
+
+# -- matmuls ---------------------------------------------------------------------------------
+#: variant -> (entry point, override constants)
+_GEMM = {
+    "tiled": ("tiled", {"TILE": 16}),
+    "naive": ("naive", {"WG_X": 8, "WG_Y": 8}),
+    "tiled8": ("tiled", {"TILE": 8}),
+}
+
+
+def _gemm_pass(b: _Plan, shader: str, bindings: tuple[str, ...], m: int, n: int, batch: int) -> None:
+    entry, consts = _GEMM[b.variant]
+    if entry == "tiled":
+        t = consts["TILE"]
+        b.dispatch(shader, entry, bindings, (_ceil(n, t), _ceil(m, t), batch), (t, t, 1), **consts)
+    else:
+        wx, wy = consts["WG_X"], consts["WG_Y"]
+        b.dispatch(shader, entry, bindings, (_ceil(n, wx), _ceil(m, wy), batch), (wx, wy, 1), **consts)
+
+
+def _matmul(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    batch = p.get("B", 1)
+    lead = (batch,) if "B" in p else ()
+    m, n, k = p["M"], p["N"], p["K"]
+    sh = b.shader("matmul.wgsl")
+    b.input("a", (*lead, m, k))
+    b.input("b", (*lead, k, n))
+    b.uniform("params", m, n, k, batch)
+    b.output("c", (*lead, m, n))
+    _gemm_pass(b, sh, ("a", "b", "c", "params"), m, n, batch)
+    return b.build()
+
+
+def _linear_gelu(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    m, n, k = p["M"], p["N"], p["K"]
+    sh = b.shader("linear_gelu.wgsl")
+    b.input("x", (m, k))
+    b.input("w", (k, n))
+    b.input("bias", (n,))
+    b.uniform("params", m, n, k)
+    b.output("y", (m, n))
+    _gemm_pass(b, sh, ("x", "w", "bias", "y", "params"), m, n, 1)
+    return b.build()
+
+
+def _int8_rows(k4: int) -> Callable[[np.ndarray], bytes]:
+    """Encoder: rows of an int8 matrix zero-padded to ``k4`` columns (the dot4 layout)."""
+
+    def enc(arr: np.ndarray) -> bytes:
+        out = np.zeros((arr.shape[0], k4), dtype=np.int8)
+        out[:, : arr.shape[1]] = arr
+        return out.tobytes()
+
+    return enc
+
+
+def _matmul_int8(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    m, n, k = p["M"], p["N"], p["K"]
+    k4 = _ceil(k, 4) * 4
+    if variant == "dot4":
+        sh = b.shader("matmul_int8.wgsl", blocks=("dot4",))
+        b.features.append(DOT4)
+        b.input("a", (m, k), "int8", nbytes=m * k4, encoder=_int8_rows(k4))
+        # B is pre-transposed so that four consecutive k of one column share a u32.
+        to_cols = _int8_rows(k4)
+        b.input("b", (k, n), "int8", nbytes=n * k4, encoder=lambda arr: to_cols(np.ascontiguousarray(arr.T)))
+    else:
+        sh = b.shader("matmul_int8.wgsl")
+        b.input("a", (m, k), "int8")
+        b.input("b", (k, n), "int8")
+    b.input("scale_a", (m,))
+    b.input("scale_b", (n,))
+    b.uniform("params", m, n, k, k4 // 4)
+    b.output("c", (m, n))
+    b.dispatch(sh, "dot4" if variant == "dot4" else "unpack",
+               ("a", "b", "scale_a", "scale_b", "c", "params"),
+               (_ceil(n, 8), _ceil(m, 8), 1), (8, 8, 1), WG_X=8, WG_Y=8)
+    return b.build()
+
+
+# -- elementwise -----------------------------------------------------------------------------
+_WG = 256
+
+
+def _gelu(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    n = p["n"]
+    sh = b.shader("gelu.wgsl")
+    b.input("x", (n,))
+    b.uniform("params", n)
+    b.output("y", (n,))
+    b.dispatch(sh, "main", ("x", "y", "params"), grid(_ceil(n, _WG)), (_WG, 1, 1), WG=_WG)
+    return b.build()
+
+
+def _add_mul_relu(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    n = p["n"]
+    sh = b.shader("add_mul_relu.wgsl")
+    for name in ("a", "b", "c"):
+        b.input(name, (n,))
+    b.uniform("params", n)
+    b.output("y", (n,))
+    b.dispatch(sh, "main", ("a", "b", "c", "y", "params"), grid(_ceil(n, _WG)), (_WG, 1, 1), WG=_WG)
+    return b.build()
+
+
+def _dequantize(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    r, c = p["rows"], p["cols"]
+    sh = b.shader("dequantize_int8.wgsl")
+    b.input("q", (r, c), "int8")
+    b.input("scale", (r,))
+    b.uniform("params", r, c)
+    b.output("x", (r, c))
+    b.dispatch(sh, "main", ("q", "scale", "x", "params"), grid(_ceil(r * c, _WG)), (_WG, 1, 1), WG=_WG)
+    return b.build()
+
+
+# -- row-wise --------------------------------------------------------------------------------
+def _row_wg(cols: int) -> int:
+    """Workgroup size of a one-workgroup-per-row kernel: a power of two, 32..256."""
+    return int(min(256, max(32, 1 << (max(1, cols) - 1).bit_length())))
+
+
+def _softmax(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    r, c = p["rows"], p["cols"]
+    wg = _row_wg(c)
+    sh = b.shader("softmax.wgsl")
+    b.input("x", (r, c))
+    b.uniform("params", r, c)
+    b.output("y", (r, c))
+    b.dispatch(sh, "main", ("x", "y", "params"), grid(r), (wg, 1, 1), WG=wg)
+    return b.build()
+
+
+def _layernorm(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    r, c = p["rows"], p["cols"]
+    wg = _row_wg(c)
+    sh = b.shader("layernorm.wgsl")
+    b.input("x", (r, c))
+    b.input("gamma", (c,))
+    b.input("beta", (c,))
+    b.uniform("params", r, c)
+    b.output("y", (r, c))
+    b.dispatch(sh, "main", ("x", "gamma", "beta", "y", "params"), grid(r), (wg, 1, 1), WG=wg)
+    return b.build()
+
+
+def _quantize(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    r, c = p["rows"], p["cols"]
+    words = _ceil(r * c, 4)
+    wg = _row_wg(c)
+    sh = b.shader("quantize_int8.wgsl")
+    b.input("x", (r, c))
+    b.uniform("params", r, c, words)
+    b.output("q", (r, c), "int8")
+    b.output("scale", (r,))
+    b.dispatch(sh, "scales", ("x", "scale", "params"), grid(r), (wg, 1, 1), WG=wg)
+    b.dispatch(sh, "pack", ("x", "scale", "params", "q"), grid(_ceil(words, _WG)), (_WG, 1, 1), WG=_WG)
+    return b.build()
+
+
+def _reduce(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    r, c = p["rows"], p["cols"]
+    op = 1 if p["op"] == "max" else 0
+    sh = b.shader("reduce.wgsl")
+    b.input("x", (r, c))
+    b.uniform("params", r, c)
+    if p["axis"] == 1:
+        b.output("y", (r,))
+        wg = _row_wg(c)
+        b.dispatch(sh, "rows", ("x", "y", "params"), grid(r), (wg, 1, 1), WG=wg, OP=op)
+    else:
+        b.output("y", (c,))
+        b.dispatch(sh, "cols", ("x", "y", "params"), grid(_ceil(c, 64)), (64, 1, 1), WG=64, OP=op)
+    return b.build()
+
+
+# -- attention and convolution ---------------------------------------------------------------
+def _attention(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    shape = (p["batch"], p["heads"], p["seq"], p["head_dim"])
+    sh = b.shader("attention.wgsl")
+    for name in ("q", "k", "v"):
+        b.input(name, shape)
+    scale = float(np.float32(1.0 / math.sqrt(p["head_dim"])))
+    b.uniform("params", *shape, int(p["causal"]), scale)
+    b.output("o", shape)
+    b.dispatch(sh, "main", ("q", "k", "v", "o", "params"), grid(shape[0] * shape[1] * shape[2]),
+               (64, 1, 1), WG=64)
+    return b.build()
+
+
+def _conv2d(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    n, c, h, w, f, k = p["N"], p["C"], p["H"], p["W"], p["F"], p["kernel"]
+    oh = out_size(h, k, p["stride"], p["padding"])
+    ow = out_size(w, k, p["stride"], p["padding"])
+    sh = b.shader("conv2d.wgsl")
+    b.input("x", (n, c, h, w))
+    b.input("w", (f, c, k, k))
+    b.uniform("params", n, c, h, w, f, k, p["stride"], p["padding"], oh, ow)
+    b.output("y", (n, f, oh, ow))
+    b.dispatch(sh, "main", ("x", "w", "y", "params"), grid(_ceil(n * f * oh * ow, 64)), (64, 1, 1), WG=64)
+    return b.build()
+
+
+Builder = Callable[[KernelSpec, Mapping[str, Any], str, str], ComputePlan]
+
+#: kernel -> (plan builder, variants; the first is the default)
+_TABLE: dict[str, tuple[Builder, tuple[str, ...]]] = {
+    "matmul": (_matmul, tuple(_GEMM)),
+    "batched_matmul": (_matmul, tuple(_GEMM)),
+    "conv2d": (_conv2d, ("direct",)),
+    "softmax": (_softmax, ("rowwise",)),
+    "layernorm": (_layernorm, ("rowwise",)),
+    "gelu": (_gelu, ("elementwise",)),
+    "add_mul_relu": (_add_mul_relu, ("elementwise",)),
+    "linear_gelu": (_linear_gelu, tuple(_GEMM)),
+    "attention": (_attention, ("online",)),
+    "quantize_int8": (_quantize, ("two_pass",)),
+    "dequantize_int8": (_dequantize, ("elementwise",)),
+    "matmul_int8": (_matmul_int8, ("unpack", "dot4")),
+    "reduce": (_reduce, ("default",)),
+}
+
+BUILDERS: dict[str, Builder] = {k: v[0] for k, v in _TABLE.items()}
+VARIANTS: dict[str, tuple[str, ...]] = {k: v[1] for k, v in _TABLE.items()}

@@ -1,0 +1,450 @@
+"""Active learning: which configurations to measure next, and a loop that measures them.
+
+:func:`suggest` ranks candidates by **uncertainty** (the width of the model's prediction
+interval, in log space) times **diversity** (distance in the standardised parameter/cost
+feature space to everything measured or already picked), picking greedily so that the k
+suggestions do not crowd one spot (a max-min / farthest-point rule weighted by uncertainty).
+
+:func:`active_learning` really measures the suggestions (``measure_one`` into the store) and
+refits after every round. :func:`replay_active_learning` compares active against random
+choice over a pool of configurations measured once (pool-based active learning: the choice
+is replayed over stored real measurements, so both strategies see exactly the same numbers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import ConfigError, PredictionError
+from ._evaluate import prediction_metrics
+from ._features import config_frame, featurize
+from ._model import SpeedModel
+
+__all__ = ["ActiveLearningResult", "ReplayResult", "active_learning", "replay_active_learning",
+           "suggest"]
+
+
+def _key(kernel: str, params: Mapping[str, Any], dtype: str, backend: str) -> str:
+    return json.dumps([kernel, dict(sorted(params.items())), dtype, backend], sort_keys=True)
+
+
+def _space(frame: pd.DataFrame, kernel: str) -> pd.DataFrame:
+    X = featurize(frame)
+    cols = [c for c in X.columns if c.startswith(f"{kernel}.") or c in ("log_flops", "log_bytes")]
+    return X.reindex(columns=cols, fill_value=0.0)
+
+
+def _candidate_frame(candidates: Any, kernel: str | None, backend: str, dtype: str) -> pd.DataFrame:
+    if isinstance(candidates, pd.DataFrame) and "params" in candidates.columns:
+        df = candidates.copy()
+        if "kernel" not in df.columns:
+            if kernel is None:
+                raise ConfigError("Pass kernel=... or give candidates a 'kernel' column.")
+            df["kernel"] = kernel
+        df["backend"] = df["backend"] if "backend" in df.columns else backend
+        df["dtype"] = df["dtype"] if "dtype" in df.columns else dtype
+        return config_frame(df)
+    items = list(candidates)
+    if not items:
+        raise ConfigError("No candidate configurations given.")
+    if kernel is None:
+        raise ConfigError("Pass kernel=... with a list of parameter dicts.")
+    return config_frame([{"kernel": kernel, "backend": backend, "dtype": dtype,
+                          "params": dict(p)} for p in items])
+
+
+def suggest(
+    model: SpeedModel,
+    candidates: pd.DataFrame | Iterable[Mapping[str, Any]],
+    k: int = 5,
+    *,
+    kernel: str | None = None,
+    backend: str = "cpu",
+    dtype: str = "float32",
+    diversity: float = 1.0,
+    strategy: str = "uncertainty-diversity",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The ``k`` candidates worth measuring next.
+
+    Parameters
+    ----------
+    model : SpeedModel
+        A fitted model (its training configurations are never suggested again).
+    candidates : DataFrame or iterable of parameter dicts
+        Configurations that could be measured (e.g. :func:`log_uniform_grid`).
+    k : int
+        How many to pick.
+    kernel, backend, dtype : str
+        For candidates given as plain parameter dicts.
+    diversity : float
+        Exponent of the distance term (0 = pure uncertainty sampling).
+    strategy : str
+        ``"uncertainty-diversity"`` (default), ``"uncertainty"`` or ``"random"``.
+    seed : int
+        For ``"random"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The chosen candidates in pick order with ``pred_s, low_s, high_s, uncertainty``
+        (``log(high / low)``) and ``distance`` (to the nearest measured or picked point).
+    """
+    if k < 1:
+        raise ConfigError(f"k must be >= 1, got {k}.")
+    if strategy not in ("uncertainty-diversity", "uncertainty", "random"):
+        raise ConfigError(f"Unknown strategy {strategy!r}; use 'uncertainty-diversity', "
+                          f"'uncertainty' or 'random'.")
+    cand = _candidate_frame(candidates, kernel, backend, dtype)
+    train = model.training_
+    seen = {_key(*t) for t in zip(train["kernel"], train["params"], train["dtype"], train["backend"])}
+    keys = [_key(*t) for t in zip(cand["kernel"], cand["params"], cand["dtype"], cand["backend"])]
+    fresh = ~pd.Series(keys).duplicated().to_numpy() & np.array([x not in seen for x in keys])
+    cand = cand[fresh].reset_index(drop=True)
+    if cand.empty:
+        raise PredictionError("Every candidate has been measured already; give new candidates.")
+    pred = model.predict(cand)
+    unc = np.log(pred["high_s"].to_numpy() / pred["low_s"].to_numpy())
+    dist = np.full(len(cand), np.inf)
+    if strategy == "random":
+        order = np.random.default_rng(seed).permutation(len(cand))[:k]
+    else:
+        order = []
+        score_unc = unc / max(float(unc.max()), 1e-12)
+        for kern, idx in cand.groupby("kernel").indices.items():
+            space = _space(pd.concat([cand.iloc[idx], train[train["kernel"] == kern]],
+                                     ignore_index=True), kern)
+            Z = space.to_numpy()
+            Z = (Z - Z.mean(axis=0)) / np.maximum(Z.std(axis=0), 1e-9)
+            Zc, Zt = Z[: len(idx)], Z[len(idx):]
+            if len(Zt):
+                d = np.sqrt(((Zc[:, None, :] - Zt[None, :, :]) ** 2).sum(-1)).min(axis=1)
+            else:
+                d = np.full(len(idx), np.inf)
+            dist[idx] = d
+        Zall = featurize(cand)
+        for _ in range(min(k, len(cand))):
+            finite = np.isfinite(dist)
+            dnorm = dist / max(float(dist[finite].max()) if finite.any() else 1.0, 1e-12)
+            dnorm[~finite] = 1.0
+            score = score_unc * (dnorm ** diversity if strategy == "uncertainty-diversity" else 1.0)
+            score[order] = -np.inf
+            i = int(np.argmax(score))
+            order.append(i)
+            # distance of every candidate of the same kernel to the new pick
+            same = (cand["kernel"] == cand["kernel"].iloc[i]).to_numpy()
+            kern = cand["kernel"].iloc[i]
+            cols = [c for c in Zall.columns if c.startswith(f"{kern}.") or c in ("log_flops", "log_bytes")]
+            Z = Zall.loc[same, cols].to_numpy()
+            sd = np.maximum(Z.std(axis=0), 1e-9)
+            zi = Zall.loc[i, cols].to_numpy()
+            d_new = np.sqrt((((Z - zi) / sd) ** 2).sum(-1))
+            dist[same] = np.minimum(dist[same], d_new)
+        order = np.asarray(order)
+    out = pred.iloc[order].copy()
+    out["uncertainty"] = unc[order]
+    out["distance"] = dist[order] if strategy != "random" else np.nan
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out.reset_index(drop=True)
+
+
+# -- the real loop ------------------------------------------------------------------------
+@dataclass
+class ActiveLearningResult:
+    """What :func:`active_learning` measured, and how well each prediction did beforehand.
+
+    ``history`` has one row per measured configuration: ``round, params, pred_s, low_s,
+    high_s, measured_s, rel_error, covered, n_train`` (``pred_*`` are NaN for the random
+    initial design). The prequential error (each prediction made *before* its measurement) is
+    an honest estimate of the model's accuracy on new configurations.
+    """
+
+    kernel: str
+    backend: str
+    run_id: str
+    history: pd.DataFrame
+    model: SpeedModel | None = field(repr=False, default=None)
+
+    def chart(self) -> Any:
+        """Predicted (with interval) vs measured latency of each suggestion, by round."""
+        import altair as alt
+
+        h = self.history.dropna(subset=["pred_s"])
+        base = alt.Chart(h).encode(x=alt.X("measured_s:Q", scale=alt.Scale(type="log"),
+                                           title="measured median (s)"))
+        bars = base.mark_rule(opacity=0.5).encode(
+            y=alt.Y("low_s:Q", scale=alt.Scale(type="log"), title="predicted (s)"), y2="high_s:Q")
+        pts = base.mark_circle(size=60).encode(y="pred_s:Q", color="round:O",
+                                               tooltip=["round", "params", "pred_s", "measured_s"])
+        return (bars + pts).properties(title=f"active learning: {self.kernel} on {self.backend}")
+
+
+def active_learning(
+    kernel: str,
+    backend: str = "cpu",
+    candidates: Sequence[Mapping[str, Any]] | None = None,
+    budget: int = 20,
+    *,
+    db: Any = None,
+    init: int = 5,
+    step: int = 1,
+    dtype: str = "float32",
+    seed: int = 0,
+    time_budget: float | None = 0.2,
+    settings: Any = None,
+    use_store: bool = False,
+    model_params: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    tag: str = "active-learning",
+) -> ActiveLearningResult:
+    """Measure ``budget`` configurations of ``kernel`` on ``backend``, chosen actively.
+
+    ``init`` random candidates are measured first; then, round after round, the model is
+    refitted on everything measured so far and the ``step`` most useful candidates
+    (:func:`suggest`) are measured - for real, into the store, as one run tagged ``tag``.
+
+    Parameters
+    ----------
+    kernel, backend : str
+        What to measure.
+    candidates : list of parameter dicts, optional
+        The pool to choose from; default ``log_uniform_grid(kernel, 200, seed=seed)``.
+    budget : int
+        Total measurements of this call (including the initial design).
+    db : Store or path, optional
+        Where the measurements go (default database if None).
+    init, step : int
+        Size of the random initial design and of each round.
+    dtype, seed : str, int
+        Configuration dtype and input seed.
+    time_budget, settings :
+        Timing of each measurement (as in :func:`accel_toolkit.bench`).
+    use_store : bool
+        Also train on the store's earlier ``ok`` results of this kernel and backend.
+    model_params : dict, optional
+        :class:`SpeedModel` parameters.
+    progress : bool
+        Show a tqdm bar.
+    """
+    from .._api import measure_one
+    from ..backends import check_backend_name
+    from ..backends._pool import BackendPool
+    from ..harness import TimingSettings, environment, environment_id, git_commit
+    from ..kernels import config_key, get_kernel
+    from ..store import open_store
+    from ._candidates import log_uniform_grid
+
+    spec = get_kernel(kernel)
+    check_backend_name(backend)
+    if budget < 1 or init < 1 or step < 1:
+        raise ConfigError("budget, init and step must all be >= 1.")
+    params = dict(model_params or {})
+    min_cfg = int(params.get("min_configs", SpeedModel().min_configs))
+    if init < min_cfg and not use_store:
+        raise ConfigError(f"init={init} is below the model's min_configs={min_cfg}; use "
+                          f"init >= {min_cfg} or use_store=True.")
+    pool_cfgs = [spec.resolve(c) for c in (candidates or log_uniform_grid(kernel, 200, seed=seed))]
+    if len(pool_cfgs) < budget:
+        raise ConfigError(f"Only {len(pool_cfgs)} candidates for a budget of {budget}.")
+    timing = settings or TimingSettings.from_budget(time_budget)
+    store = open_store(db)
+    env = environment()
+    env_id = environment_id(env)
+    store.add_environment(env, env_id)
+    run_id = store.start_run(tag=tag, env_id=env_id, git_commit=git_commit(),
+                             command=f"active_learning({kernel!r}, {backend!r}, budget={budget})",
+                             settings={**timing.as_dict(), "kernels": [kernel],
+                                       "backends": [backend], "active_learning": True},
+                             seed=seed, planned=budget)
+    prior = (store.results(kernels=[kernel], backends=[backend], status="ok")
+             if use_store else pd.DataFrame())
+    rng = np.random.default_rng(seed)
+    measured: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    pool = BackendPool()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=budget, desc=f"active {kernel}/{backend}", unit="cfg")
+    status = "complete"
+    model: SpeedModel | None = None
+
+    def measure(p: dict[str, Any], rnd: int, pred: Mapping[str, float] | None) -> None:
+        inputs = spec.make_inputs(p, dtype, seed)
+        reference = spec.reference(inputs, p)
+        row, samples = measure_one(pool, backend, spec, p, dtype, seed, inputs, reference, timing)
+        row.update(run_id=run_id, env_id=env_id, config_key=config_key(spec.name, p, dtype))
+        store.add_result(row, samples)
+        if row.get("status") != "ok":
+            raise PredictionError(f"Measuring {kernel} {p} on {backend} failed "
+                                  f"({row.get('status')}): {row.get('error')}")
+        measured.append(row)
+        t = float(row["median_s"])
+        h = {"round": rnd, "params": p, "measured_s": t, "n_train": len(measured) - 1,
+             "pred_s": np.nan, "low_s": np.nan, "high_s": np.nan}
+        if pred is not None:
+            h.update(pred)
+        history.append(h)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        first = rng.choice(len(pool_cfgs), size=min(init, budget), replace=False)
+        for i in first:
+            measure(pool_cfgs[int(i)], 0, None)
+        rnd = 0
+        while len(measured) < budget:
+            rnd += 1
+            train = pd.concat([prior, pd.DataFrame(measured)], ignore_index=True)
+            model = SpeedModel(**params).fit(train)
+            picks = suggest(model, pool_cfgs, k=min(step, budget - len(measured)),
+                            kernel=kernel, backend=backend, dtype=dtype)
+            for r in picks.itertuples(index=False):
+                measure(dict(r.params), rnd, {"pred_s": r.pred_s, "low_s": r.low_s,
+                                              "high_s": r.high_s})
+        model = SpeedModel(**params).fit(pd.concat([prior, pd.DataFrame(measured)],
+                                                   ignore_index=True))
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except BaseException:
+        status = "failed"
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        pool.close()
+        store.finish_run(run_id, status)
+    hist = pd.DataFrame(history)
+    hist["rel_error"] = (hist["pred_s"] - hist["measured_s"]).abs() / hist["measured_s"]
+    hist["covered"] = (hist["measured_s"] >= hist["low_s"]) & (hist["measured_s"] <= hist["high_s"])
+    hist.loc[hist["pred_s"].isna(), "covered"] = np.nan
+    return ActiveLearningResult(kernel, backend, run_id, hist, model)
+
+
+# -- replay over a measured pool ----------------------------------------------------------
+@dataclass
+class ReplayResult:
+    """Learning curves of active vs random choice over one measured pool.
+
+    ``curves``: ``strategy, seed, n, within_10pct, mape, spearman, coverage`` on the held-out
+    test configurations after ``n`` measurements.
+    """
+
+    kernel: str
+    backend: str
+    curves: pd.DataFrame
+    budget: int
+    pool_size: int
+    test_size: int
+
+    def mean_curves(self) -> pd.DataFrame:
+        return (self.curves.groupby(["strategy", "n"], as_index=False)
+                [["within_10pct", "mape", "spearman", "coverage"]].mean())
+
+    def summary(self) -> pd.DataFrame:
+        """Target = random choice's mean MAPE after the whole budget; measurements each
+        strategy needs (mean curve over seeds) to reach it."""
+        mc = self.mean_curves()
+        rnd = mc[mc["strategy"] == "random"].sort_values("n")
+        target = float(rnd["mape"].iloc[-1])
+        rows = []
+        for strategy, g in mc.groupby("strategy"):
+            g = g.sort_values("n")
+            hit = g[g["mape"] <= target + 1e-12]
+            rows.append({"strategy": strategy, "final_mape": float(g["mape"].iloc[-1]),
+                         "final_within_10pct": float(g["within_10pct"].iloc[-1]),
+                         "final_coverage": float(g["coverage"].iloc[-1]),
+                         "target_mape": target,
+                         "n_to_target": int(hit["n"].iloc[0]) if len(hit) else np.nan,
+                         "budget": self.budget, "pool": self.pool_size, "test": self.test_size})
+        out = pd.DataFrame(rows)
+        n_rand = out.loc[out["strategy"] == "random", "n_to_target"].iloc[0]
+        out["share_of_random"] = out["n_to_target"] / n_rand
+        return out
+
+    def chart(self) -> Any:
+        import altair as alt
+
+        mc = self.mean_curves()
+        return alt.Chart(mc).mark_line(point=True).encode(
+            x=alt.X("n:Q", title="measurements"),
+            y=alt.Y("mape:Q", title="held-out MAPE", scale=alt.Scale(type="log")),
+            color="strategy:N",
+        ).properties(title=f"active vs random: {self.kernel} on {self.backend}")
+
+
+def replay_active_learning(
+    store: Any = None,
+    kernel: str = "matmul",
+    backend: str = "cpu",
+    *,
+    results: pd.DataFrame | None = None,
+    budget: int = 40,
+    init: int = 5,
+    step: int = 1,
+    seeds: int = 5,
+    test_fraction: float = 0.3,
+    strategies: Sequence[str] = ("uncertainty-diversity", "random"),
+    model_params: Mapping[str, Any] | None = None,
+) -> ReplayResult:
+    """Replay active vs random selection over stored real measurements of one kernel/backend.
+
+    Each seed holds out ``test_fraction`` of the configurations as a test set; both strategies
+    start from the same ``init`` random configurations of the rest (the pool) and add ``step``
+    at a time up to ``budget``, scoring the refitted model on the test set after each round.
+    Repeat measurements of one configuration are merged (median).
+    """
+    if results is None:
+        from ..store import open_store
+
+        results = open_store(store).results(kernels=[kernel], backends=[backend], status="ok")
+    else:
+        results = results[(results["kernel"] == kernel) & (results["backend"] == backend)]
+        if "status" in results:
+            results = results[results["status"] == "ok"]
+    if results.empty:
+        raise PredictionError(f"No measurements of {kernel} on {backend} to replay; measure a "
+                              f"pool first (python benchmarks/predict_eval.py measure).")
+    df = config_frame(results)
+    df["_key"] = [_key(k, p, d, b) for k, p, d, b in
+                  zip(df["kernel"], df["params"], df["dtype"], df["backend"])]
+    agg = df.groupby("_key", as_index=False).agg(
+        kernel=("kernel", "first"), params=("params", "first"), dtype=("dtype", "first"),
+        backend=("backend", "first"), venue=("venue", "first"), device=("device", "first"),
+        flops=("flops", "first"), bytes=("bytes", "first"), median_s=("median_s", "median"))
+    n = len(agg)
+    n_test = int(round(test_fraction * n))
+    if n - n_test < budget:
+        raise PredictionError(f"{kernel} on {backend}: {n} configurations leave {n - n_test} in "
+                              f"the pool, fewer than budget={budget}; measure more or lower it.")
+    params = {"n_estimators": 150, **dict(model_params or {})}
+    rows = []
+    for s in range(seeds):
+        rng = np.random.default_rng(1000 + s)
+        perm = rng.permutation(n)
+        test, pool = agg.iloc[perm[:n_test]], agg.iloc[perm[n_test:]].reset_index(drop=True)
+        start = list(rng.choice(len(pool), size=init, replace=False))
+        for strategy in strategies:
+            chosen = list(start)
+            while True:
+                model = SpeedModel(**params).fit(pool.iloc[chosen])
+                p = model.predict(test)
+                m = prediction_metrics(test["median_s"], p["pred_s"], p["low_s"], p["high_s"])
+                rows.append({"strategy": strategy, "seed": s, "n": len(chosen), **m})
+                if len(chosen) >= budget:
+                    break
+                rest = pool.drop(index=chosen)
+                k = min(step, budget - len(chosen))
+                picks = suggest(model, rest, k=k, strategy=strategy, seed=s * 7919 + len(chosen))
+                key_of = dict(zip(rest["_key"], rest.index))
+                chosen += [key_of[_key(r.kernel, r.params, r.dtype, r.backend)]
+                           for r in picks.itertuples(index=False)]
+    return ReplayResult(kernel, backend, pd.DataFrame(rows), budget, len(agg) - n_test, n_test)

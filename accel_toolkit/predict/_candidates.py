@@ -1,0 +1,137 @@
+"""Candidate configurations: log-uniform shape grids for training, evaluation and active learning.
+
+Shapes of ML kernels span orders of magnitude, so every integer size is drawn uniformly in
+log space between a low and a high bound (the bounds default to the range the kernel's
+``tiny``..``medium`` presets cover). A candidate whose cost exceeds ``max_flops`` is
+rejected and drawn again, so a grid never asks for a configuration that takes minutes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import ConfigError, ParameterError
+from ..kernels import KernelSpec, get_kernel
+
+__all__ = ["DEFAULT_RANGES", "log_uniform_grid"]
+
+#: Measured ranges used by ``benchmarks/predict_eval.py``: sizes as ``(low, high)`` bounds
+#: drawn log-uniformly, fixed choices as lists, and ``max_flops`` capping the cost so one
+#: configuration takes at most a few tens of milliseconds on a laptop CPU.
+DEFAULT_RANGES: dict[str, dict[str, Any]] = {
+    "matmul": {"M": (8, 640), "N": (8, 640), "K": (8, 640), "max_flops": 2 * 512.0**3},
+    "softmax": {"rows": (4, 4096), "cols": (8, 4096), "max_flops": 5.0 * 2**21},
+    "attention": {"batch": [1, 2], "heads": (1, 12), "seq": (8, 384), "head_dim": (8, 128),
+                  "causal": [False, True], "max_flops": 3e8},
+    "conv2d": {"N": [1, 2], "C": (1, 48), "H": (6, 56), "F": (1, 48), "kernel": [1, 3, 5],
+               "stride": [1, 2], "max_flops": 6e7},
+}
+
+
+def _preset_range(spec: KernelSpec, name: str) -> tuple[int, int]:
+    values = [c[name] for key in ("tiny", "small", "medium") for c in spec.presets.get(key, [])
+              if name in c]
+    param = next(p for p in spec.params if p.name == name)
+    if not values:
+        return int(param.default), int(param.default)
+    return max(1, min(values)), max(values)
+
+
+def _draw(rng: np.random.Generator, spec: KernelSpec, ranges: Mapping[str, Any]) -> dict[str, Any]:
+    cfg: dict[str, Any] = {}
+    for p in spec.params:
+        r = ranges.get(p.name)
+        if r is None:
+            if p.kind is bool:
+                r = [False, True] if p.name in ("causal",) else [p.default]
+            elif p.kind is int and p.choices is None:
+                r = _preset_range(spec, p.name)
+            elif p.choices is not None:
+                r = list(p.choices)
+            else:
+                r = [p.default]
+        if isinstance(r, tuple):
+            lo, hi = (max(1, int(r[0])), int(r[1]))
+            if hi < lo:
+                raise ConfigError(f"{spec.name}: range for {p.name} has high {hi} < low {lo}.")
+            cfg[p.name] = int(round(math.exp(rng.uniform(math.log(lo), math.log(hi + 0.499)))))
+            cfg[p.name] = min(max(cfg[p.name], lo), hi)
+        else:
+            vals = list(r)
+            cfg[p.name] = vals[int(rng.integers(len(vals)))]
+    return cfg
+
+
+def log_uniform_grid(
+    kernel: str,
+    n: int,
+    *,
+    seed: int = 0,
+    ranges: Mapping[str, Any] | None = None,
+    max_flops: float | None = None,
+    dtype: str = "float32",
+) -> list[dict[str, Any]]:
+    """``n`` distinct, valid parameter dicts of ``kernel`` with sizes drawn log-uniformly.
+
+    Parameters
+    ----------
+    kernel : str
+        A kernel name.
+    n : int
+        How many distinct configurations.
+    seed : int
+        The draw is deterministic for a seed.
+    ranges : dict, optional
+        Per parameter: ``(low, high)`` for a log-uniform integer, a list for a uniform choice.
+        Defaults to :data:`DEFAULT_RANGES` for the kernel, else the span of its presets.
+        A ``max_flops`` key caps the cost model's FLOPs.
+    max_flops : float, optional
+        Overrides ``ranges["max_flops"]``.
+    dtype : str
+        The dtype whose item size the cost is computed for.
+
+    Examples
+    --------
+    >>> grid = log_uniform_grid("matmul", 5, seed=1)
+    >>> len(grid), sorted(grid[0])
+    (5, ['K', 'M', 'N'])
+    """
+    spec = get_kernel(kernel)
+    if n < 1:
+        raise ConfigError(f"n must be >= 1, got {n}.")
+    rng = np.random.default_rng(seed)
+    rg = dict(DEFAULT_RANGES.get(spec.name, {}) if ranges is None else ranges)
+    cap = max_flops if max_flops is not None else rg.pop("max_flops", None)
+    rg.pop("max_flops", None)
+    itemsize = np.dtype(dtype).itemsize
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    tries = 0
+    while len(out) < n:
+        tries += 1
+        if tries > 200 * n + 1000:
+            raise ConfigError(
+                f"{spec.name}: could only draw {len(out)} of {n} distinct valid configurations "
+                f"from the ranges {rg} (max_flops={cap}); widen the ranges or ask for fewer."
+            )
+        cfg = _draw(rng, spec, rg)
+        if spec.name == "conv2d" and "W" not in rg:
+            cfg["W"] = cfg["H"]
+        if spec.name == "conv2d" and "padding" not in rg:
+            cfg["padding"] = cfg["kernel"] // 2
+        try:
+            cfg = spec.resolve(cfg)
+        except ParameterError:
+            continue
+        if cap is not None and spec.cost(cfg, itemsize).flops > cap:
+            continue
+        key = tuple(sorted(cfg.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(cfg)
+    return out

@@ -1,0 +1,237 @@
+"""Scoring the predictor the way the literature does, on held-out *configurations*.
+
+Three splits, each holding out whole configurations (never repeats of a training one):
+
+``interpolation``
+    unseen shapes inside the measured range: a random quarter of the configurations whose
+    FLOPs lie strictly between the 10th and 90th percentile of the kernel's, repeated over
+    ``repeats`` seeds;
+``extrapolation``
+    larger shapes outside it: the configurations with the top 15% FLOPs of each kernel,
+    trained on the rest;
+``few-shot backend``
+    one backend predicted from ``few`` of its configurations plus every other backend's
+    results (needs two or more backends for a kernel).
+
+Per split (and per kernel) the scores are the share of predictions within +-10% of the
+measured median, MAPE, Spearman's rank correlation (``scipy.stats.spearmanr``) and the
+coverage of the prediction intervals (an 80% interval should hold ~80% of held-out values).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import PredictionError
+from ._model import SpeedModel
+
+__all__ = ["evaluate", "measurement_noise", "prediction_metrics", "splits"]
+
+SPLITS = ("interpolation", "extrapolation", "few-shot backend")
+
+
+def prediction_metrics(measured: Any, pred: Any, low: Any = None, high: Any = None) -> dict[str, float]:
+    """``within_10pct, mape, spearman, coverage, rel_width, n`` of predictions vs measurements.
+
+    ``rel_width`` is the median of ``(high - low) / pred``.
+    """
+    from scipy.stats import spearmanr
+
+    y = np.asarray(measured, dtype=float)
+    p = np.asarray(pred, dtype=float)
+    rel = np.abs(p - y) / y
+    out = {
+        "n": float(len(y)),
+        "within_10pct": float(np.mean(rel <= 0.10)) if len(y) else np.nan,
+        "mape": float(np.mean(rel)) if len(y) else np.nan,
+        "spearman": float(spearmanr(y, p).statistic) if len(y) > 2 else np.nan,
+        "coverage": np.nan,
+        "rel_width": np.nan,
+    }
+    if low is not None and high is not None and len(y):
+        lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+        out["coverage"] = float(np.mean((y >= lo) & (y <= hi)))
+        out["rel_width"] = float(np.median((hi - lo) / p))
+    return out
+
+
+def _keys(df: pd.DataFrame) -> pd.Series:
+    return pd.Series([json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
+                      for k, p, d in zip(df["kernel"], df["params"], df["dtype"])], index=df.index)
+
+
+def splits(
+    results: pd.DataFrame,
+    *,
+    seed: int = 0,
+    repeats: int = 3,
+    few: int = 8,
+    test_fraction: float = 0.25,
+    extrapolate_top: float = 0.15,
+) -> list[tuple[str, int, np.ndarray, np.ndarray]]:
+    """``(split, repeat, train_index, test_index)`` tuples (positional indices into results)."""
+    df = results.reset_index(drop=True)
+    keys = _keys(df)
+    rng = np.random.default_rng(seed)
+    out: list[tuple[str, int, np.ndarray, np.ndarray]] = []
+    per_cfg = pd.DataFrame({"key": keys, "kernel": df["kernel"], "flops": df["flops"]})
+    cfgs = per_cfg.drop_duplicates("key")
+    for r in range(repeats):
+        test_keys: set[str] = set()
+        for _, g in cfgs.groupby("kernel"):
+            lo, hi = np.quantile(g["flops"], [0.10, 0.90])
+            inner = g[(g["flops"] > lo) & (g["flops"] < hi)]["key"].to_numpy()
+            k = max(1, int(round(test_fraction * len(g))))
+            if len(inner) > k:
+                test_keys.update(rng.choice(inner, size=k, replace=False).tolist())
+        test = keys.isin(test_keys).to_numpy()
+        out.append(("interpolation", r, np.flatnonzero(~test), np.flatnonzero(test)))
+    test_keys = set()
+    for _, g in cfgs.groupby("kernel"):
+        cut = np.quantile(g["flops"], 1.0 - extrapolate_top)
+        test_keys.update(g[g["flops"] > cut]["key"].tolist())
+    test = keys.isin(test_keys).to_numpy()
+    out.append(("extrapolation", 0, np.flatnonzero(~test), np.flatnonzero(test)))
+    for kernel, g in df.groupby("kernel"):
+        if g["backend"].nunique() < 2:
+            continue
+        for backend, gb in g.groupby("backend"):
+            bkeys = keys[gb.index].unique()
+            if len(bkeys) < few + 5:
+                continue
+            for r in range(repeats):
+                shots = set(rng.choice(bkeys, size=few, replace=False).tolist())
+                is_target = ((df["kernel"] == kernel) & (df["backend"] == backend)).to_numpy()
+                test = is_target & ~keys.isin(shots).to_numpy()
+                # train: every other backend (all kernels) plus the few shots of the target
+                out.append(("few-shot backend", r, np.flatnonzero(~test), np.flatnonzero(test)))
+    return out
+
+
+def evaluate(
+    store: Any = None,
+    *,
+    results: pd.DataFrame | None = None,
+    kernels: Sequence[str] | None = None,
+    backends: Sequence[str] | None = None,
+    model_params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    repeats: int = 3,
+    few: int = 8,
+    per_kernel_rows: bool = True,
+    return_predictions: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out configurations, refit, and score the predictions per split (and kernel).
+
+    Parameters
+    ----------
+    store : Store or path, optional
+        Where the measurements are (or pass ``results``).
+    results : DataFrame, optional
+        ``Store.results()`` rows to use instead of a store.
+    kernels, backends : list of str, optional
+        Restrict the data.
+    model_params : dict, optional
+        Parameters of :class:`SpeedModel` (e.g. ``{"per_kernel": False}``).
+    seed, repeats, few :
+        Split seed, repetitions of the random splits, and configurations of the target
+        backend in the few-shot split.
+    per_kernel_rows : bool
+        Add one row per (split, kernel) besides the split's overall row.
+    return_predictions : bool
+        Also return every held-out prediction (split, repeat, measured, pred, low, high, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``split, kernel, n_train, n_test, within_10pct, mape, spearman, coverage, nominal,
+        rel_width``; kernel ``"all"`` is the split's overall row.
+    """
+    if results is None:
+        from ..store import open_store
+
+        results = open_store(store).results(kernels=list(kernels) if kernels else None,
+                                            backends=list(backends) if backends else None,
+                                            status="ok")
+    else:
+        results = results[results["status"] == "ok"] if "status" in results else results
+        if kernels:
+            results = results[results["kernel"].isin(kernels)]
+        if backends:
+            results = results[results["backend"].isin(backends)]
+    if results.empty:
+        raise PredictionError("No successful measurements to evaluate on. Measure first, e.g. "
+                              "`python benchmarks/predict_eval.py measure --db PATH`.")
+    results = results.reset_index(drop=True)
+    params = dict(model_params or {})
+    preds = []
+    for split, rep, train, test in splits(results, seed=seed, repeats=repeats, few=few):
+        if len(test) == 0:
+            continue
+        model = SpeedModel(**params).fit(results.iloc[train])
+        p = model.predict(results.iloc[test])
+        preds.append(pd.DataFrame({
+            "split": split, "repeat": rep, "kernel": p["kernel"], "backend": p["backend"],
+            "params": p["params"], "flops": p["flops"], "measured_s": p["median_s"],
+            "pred_s": p["pred_s"], "low_s": p["low_s"], "high_s": p["high_s"],
+            "n_train": len(train),
+        }))
+    if not preds:
+        raise PredictionError("Too few configurations to hold any out; measure more.")
+    allp = pd.concat(preds, ignore_index=True)
+    rows = []
+    nominal = float(params.get("coverage", SpeedModel().coverage))
+    for split in [s for s in SPLITS if s in set(allp["split"])]:
+        sp = allp[allp["split"] == split]
+        groups = [("all", sp)]
+        if per_kernel_rows:
+            groups += list(sp.groupby("kernel"))
+        for kernel, g in groups:
+            m = prediction_metrics(g["measured_s"], g["pred_s"], g["low_s"], g["high_s"])
+            rows.append({"split": split, "kernel": kernel,
+                         "n_train": int(g["n_train"].mean()), "n_test": int(m["n"]),
+                         "within_10pct": m["within_10pct"], "mape": m["mape"],
+                         "spearman": m["spearman"], "coverage": m["coverage"],
+                         "nominal": nominal, "rel_width": m["rel_width"]})
+    table = pd.DataFrame(rows)
+    return (table, allp) if return_predictions else table
+
+
+def measurement_noise(store: Any, *, kernels: Sequence[str] | None = None,
+                      backends: Sequence[str] | None = None) -> pd.DataFrame:
+    """How much repeat measurements of the same configuration disagree: the accuracy ceiling.
+
+    For every configuration measured in two or more runs, each measurement is compared with
+    the median of all its measurements. ``within_10pct`` is the share of single measurements
+    within +-10% of that median - what a *perfect* predictor of the typical value would score
+    against single measurements - and ``mad`` their mean absolute relative deviation. The
+    harness's own 99% CI half-width (relative) is reported as ``ci_halfwidth``.
+    """
+    from ..store import open_store
+
+    df = open_store(store).results(kernels=list(kernels) if kernels else None,
+                                   backends=list(backends) if backends else None, status="ok")
+    if df.empty:
+        return pd.DataFrame(columns=["kernel", "backend", "configs", "measurements",
+                                     "within_10pct", "mad", "ci_halfwidth"])
+    df = df.assign(_key=_keys(df))
+    rows = []
+    for (kernel, backend), g in df.groupby(["kernel", "backend"]):
+        counts = g.groupby("_key")["run_id"].nunique()
+        rep = g[g["_key"].isin(counts[counts >= 2].index)]
+        ci = ((g["ci_high_s"] - g["ci_low_s"]) / 2 / g["median_s"]).median()
+        if rep.empty:
+            rows.append({"kernel": kernel, "backend": backend, "configs": 0, "measurements": 0,
+                         "within_10pct": np.nan, "mad": np.nan, "ci_halfwidth": float(ci)})
+            continue
+        med = rep.groupby("_key")["median_s"].transform("median")
+        dev = (rep["median_s"] / med - 1.0).abs()
+        rows.append({"kernel": kernel, "backend": backend, "configs": int(rep["_key"].nunique()),
+                     "measurements": len(rep), "within_10pct": float((dev <= 0.10).mean()),
+                     "mad": float(dev.mean()), "ci_halfwidth": float(ci)})
+    return pd.DataFrame(rows)

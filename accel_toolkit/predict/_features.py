@@ -1,0 +1,182 @@
+"""Features of one measured (or hypothetical) configuration, for the speed predictor.
+
+A row of ``Store.results()`` (or a dict with the same keys) becomes numbers:
+
+* the kernel's parameters, as ``log2(1 + value)`` (booleans 0/1, strings one-hot);
+* its cost model (``get_kernel(k).cost(params, itemsize)``): FLOPs, bytes, arithmetic
+  intensity, all in log2;
+* the working set (the cost model's bytes) against the L1/L2/L3 cache sizes, read from
+  ``/sys/devices/system/cpu/cpu0/cache`` (or declared in the row's ``device_info["caches"]``):
+  ``log2(bytes / L)`` and the hinge ``max(0, log2(bytes / L))`` for each level;
+* the dtype's item size; and one-hot columns for kernel, backend, venue and device (the
+  environment: CPU model, adapter or browser) plus the device's core count.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import ConfigError
+from ..kernels import get_kernel
+
+__all__ = ["cache_sizes", "config_frame", "featurize"]
+
+_FALLBACK_CACHES = {"L1": 32 * 1024, "L2": 1024 * 1024, "L3": 32 * 1024 * 1024}
+_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def _parse_size(text: str) -> int | None:
+    text = text.strip().upper()
+    if not text:
+        return None
+    if text[-1] in _UNITS:
+        return int(float(text[:-1]) * _UNITS[text[-1]])
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=4)
+def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, int]:
+    """Data-cache sizes in bytes, ``{"L1": ..., "L2": ..., "L3": ...}``.
+
+    Read from Linux sysfs (``index*/level``, ``type``, ``size``); levels it cannot read keep
+    a typical value (32 KiB, 1 MiB, 32 MiB) so the features stay defined on any machine.
+    """
+    out = dict(_FALLBACK_CACHES)
+    base = Path(root)
+    try:
+        entries = sorted(base.glob("index*"))
+    except OSError:
+        return out
+    for entry in entries:
+        try:
+            level = int((entry / "level").read_text())
+            kind = (entry / "type").read_text().strip()
+            size = _parse_size((entry / "size").read_text())
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction" or size is None or not 1 <= level <= 3:
+            continue
+        out[f"L{level}"] = size
+    return out
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str) and value:
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def config_frame(configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Normalise configurations to a frame with ``kernel, params, dtype, backend, venue, device,
+    device_info, flops, bytes`` (cost filled from the kernel's cost model where missing).
+
+    Accepts ``Store.results()`` rows or dicts such as
+    ``{"kernel": "matmul", "backend": "cpu", "params": {"M": 64, "N": 64, "K": 64}}``.
+    """
+    df = configs.copy() if isinstance(configs, pd.DataFrame) else pd.DataFrame(list(configs))
+    if df.empty:
+        raise ConfigError("No configurations given; pass a results frame or a list of dicts.")
+    for col in ("kernel", "params"):
+        if col not in df.columns:
+            raise ConfigError(f"Configurations need a {col!r} column (e.g. kernel='matmul', "
+                              f"params={{'M': 64, 'N': 64, 'K': 64}}).")
+    if "backend" not in df.columns:
+        raise ConfigError("Configurations need a 'backend' column (e.g. backend='cpu').")
+    defaults = {"dtype": "float32", "venue": None, "device": None, "device_info": None}
+    for col, val in defaults.items():
+        if col not in df.columns:
+            df[col] = val
+    df["dtype"] = df["dtype"].fillna("float32")
+    df["venue"] = df["venue"].fillna(df["backend"].map(
+        lambda b: "headless" if b in ("webgpu", "webnn") else "process"))
+    df["params"] = df["params"].map(lambda p: json.loads(p) if isinstance(p, str) else dict(p))
+    flops, nbytes, resolved = [], [], []
+    for kernel, params, dtype in zip(df["kernel"], df["params"], df["dtype"]):
+        spec = get_kernel(kernel)
+        p = spec.resolve(params)
+        c = spec.cost(p, np.dtype(dtype).itemsize)
+        resolved.append(p)
+        flops.append(c.flops)
+        nbytes.append(c.bytes)
+    df["params"] = resolved
+    if "flops" not in df.columns or df["flops"].isna().any():
+        df["flops"] = flops
+    if "bytes" not in df.columns or df["bytes"].isna().any():
+        df["bytes"] = nbytes
+    return df.reset_index(drop=True)
+
+
+def _log2p(v: float) -> float:
+    return math.log2(1.0 + max(float(v), 0.0))
+
+
+def featurize(
+    configs: pd.DataFrame | Iterable[Mapping[str, Any]],
+    *,
+    caches: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
+    """The numeric feature matrix (one row per configuration) the predictor learns from.
+
+    Parameters
+    ----------
+    configs : DataFrame or iterable of dict
+        ``Store.results()`` rows or configuration dicts (see :func:`config_frame`).
+    caches : dict, optional
+        ``{"L1": bytes, "L2": bytes, "L3": bytes}`` for rows whose ``device_info`` declares no
+        ``caches``; default :func:`cache_sizes` of this machine.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Float columns; categorical values become ``kernel=...``, ``backend=...``, ``venue=...``,
+        ``device=...`` one-hot columns.
+    """
+    df = config_frame(configs)
+    local = dict(caches or cache_sizes())
+    rows = []
+    for r in df.itertuples(index=False):
+        info = _as_dict(r.device_info)
+        cache = {**local, **{k: v for k, v in _as_dict(info.get("caches")).items() if v}}
+        flops, nbytes = float(r.flops), float(r.bytes)
+        f: dict[str, float] = {
+            "log_flops": math.log2(max(flops, 1.0)),
+            "log_bytes": math.log2(max(nbytes, 1.0)),
+            "log_intensity": math.log2(max(flops, 1.0) / max(nbytes, 1.0)),
+            "itemsize": float(np.dtype(r.dtype).itemsize),
+            "cores": float(info.get("cores") or 0),
+            f"kernel={r.kernel}": 1.0,
+            f"backend={r.backend}": 1.0,
+            f"venue={r.venue}": 1.0,
+            f"device={r.device or info.get('name') or 'unknown'}": 1.0,
+        }
+        for level in ("L1", "L2", "L3"):
+            ratio = math.log2(max(nbytes, 1.0) / max(float(cache[level]), 1.0))
+            f[f"ws_over_{level}"] = ratio
+            f[f"ws_above_{level}"] = max(0.0, ratio)
+        for name, value in r.params.items():
+            key = f"{r.kernel}.{name}"
+            if isinstance(value, bool):
+                f[key] = float(value)
+            elif isinstance(value, (int, float)):
+                f[key] = _log2p(value)
+            else:
+                f[f"{key}={value}"] = 1.0
+        rows.append(f)
+    return pd.DataFrame(rows).fillna(0.0).astype(float)

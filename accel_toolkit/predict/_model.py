@@ -1,0 +1,387 @@
+"""``SpeedModel``: latency and throughput of unmeasured configurations, with intervals.
+
+The prediction is a product of two parts, both fitted in log space of the latency:
+
+1. a **roofline baseline** per (kernel, backend): ``t0 = c0 + c1 * flops + c2 * bytes`` with
+   ``c >= 0``, fitted by non-negative least squares on relative errors. It scales the right
+   way outside the measured range (a matmul twice as big takes about twice as long);
+2. a **correction** ``log t - log t0`` learned by :class:`ConformalBoostingRegressor` from the
+   features of :func:`featurize` (cache effects, shapes that suit the BLAS or not, per-call
+   overhead), whose cross-conformal intervals give every prediction its uncertainty.
+
+A backend with few measurements of a kernel borrows the kernel's baseline pooled over every
+backend, scaled by the median ratio of its own points (the "few-shot backend" case).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import ConfigError, NotFittedError, PredictionError
+from ._conformal import ConformalBoostingRegressor
+from ._features import config_frame, featurize
+
+__all__ = ["SpeedModel"]
+
+FORMAT = "accel_toolkit.SpeedModel"
+FORMAT_VERSION = 1
+_KEEP = ("kernel", "params", "dtype", "backend", "venue", "device", "device_info", "flops",
+         "bytes", "median_s")
+_FIX = ("Measure more first, e.g. `python benchmarks/predict_eval.py measure --db PATH` or "
+        "`accel-toolkit bench --kernels matmul --preset small --db PATH`.")
+
+
+def _fit_roofline(flops: np.ndarray, nbytes: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Non-negative ``[c0, c1, c2]`` of ``t = c0 + c1 flops + c2 bytes`` (relative residuals)."""
+    from scipy.optimize import nnls
+
+    A = np.column_stack([np.ones_like(t), flops, nbytes]) / t[:, None]
+    scale = np.maximum(A.max(axis=0), 1e-300)
+    coef, _ = nnls(A / scale, np.ones_like(t))
+    coef = coef / scale
+    if not np.any(coef > 0):
+        coef = np.array([float(np.median(t)), 0.0, 0.0])
+    return coef
+
+
+def _roofline(coef: np.ndarray, flops: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
+    t = coef[0] + coef[1] * flops + coef[2] * nbytes
+    return np.maximum(t, 1e-12)
+
+
+class SpeedModel:
+    """Predict the median latency (and throughput) of kernel configurations, with intervals.
+
+    Parameters
+    ----------
+    coverage : float
+        Nominal coverage of the prediction intervals (0.8 = 80% intervals).
+    per_kernel : bool
+        One correction model per kernel (True) or one shared by all kernels (False). Per kernel
+        predicts better on the stored cpu data (see ``docs/readme/predict.md``).
+    min_configs : int
+        Fewest distinct configurations of a kernel the model accepts for training.
+    min_backend_configs : int
+        A (kernel, backend) with fewer distinct configurations borrows the kernel's pooled
+        baseline instead of fitting its own.
+    n_folds, n_estimators, learning_rate, max_depth, min_samples_leaf :
+        Passed to :class:`ConformalBoostingRegressor`.
+    caches : dict, optional
+        Cache sizes for the working-set features (default: this machine's, from sysfs).
+    random_state : int
+        Seed; the same data and seed give the same model.
+
+    Attributes
+    ----------
+    training_ : DataFrame
+        The successful measurements the model was fitted on.
+    baselines_ : dict
+        ``{(kernel, backend): [c0, c1, c2]}`` roofline coefficients.
+    regressors_ : dict
+        ``{group: ConformalBoostingRegressor}``; the group is the kernel (or ``"*"``).
+    feature_names_ : dict
+        ``{group: [column, ...]}``.
+
+    Examples
+    --------
+    >>> model = SpeedModel.from_store("data/predict_cpu.duckdb", kernels=["matmul"])  # doctest: +SKIP
+    >>> model.predict([{"kernel": "matmul", "backend": "cpu", "params": {"M": 300, "N": 200, "K": 100}}])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        coverage: float = 0.8,
+        per_kernel: bool = True,
+        min_configs: int = 5,
+        min_backend_configs: int = 12,
+        n_folds: int = 5,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        max_depth: int = 3,
+        min_samples_leaf: int = 2,
+        caches: Mapping[str, int] | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.coverage = coverage
+        self.per_kernel = per_kernel
+        self.min_configs = min_configs
+        self.min_backend_configs = min_backend_configs
+        self.n_folds = n_folds
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.caches = caches
+        self.random_state = random_state
+
+    _PARAMS = ("coverage", "per_kernel", "min_configs", "min_backend_configs", "n_folds",
+               "n_estimators", "learning_rate", "max_depth", "min_samples_leaf", "caches",
+               "random_state")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params: Any) -> SpeedModel:
+        for k, v in params.items():
+            if k not in self._PARAMS:
+                raise ConfigError(f"SpeedModel has no parameter {k!r}; use one of {self._PARAMS}.")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.get_params().items()
+                   if v != type(self)().get_params()[k]}
+        state = "fitted" if hasattr(self, "training_") else "not fitted"
+        args = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        return f"SpeedModel({args}) [{state}]"
+
+    # -- training ---------------------------------------------------------------------
+    @classmethod
+    def from_store(
+        cls,
+        store: Any,
+        *,
+        kernels: Sequence[str] | None = None,
+        backends: Sequence[str] | None = None,
+        tag: str | None = None,
+        **params: Any,
+    ) -> SpeedModel:
+        """Fit on the successful results of a store (a :class:`Store` or a path)."""
+        from ..store import open_store
+
+        st = open_store(store)
+        df = st.results(kernels=list(kernels) if kernels else None,
+                        backends=list(backends) if backends else None, tag=tag, status="ok")
+        if df.empty:
+            what = f" for kernels {list(kernels)}" if kernels else ""
+            what += f" on backends {list(backends)}" if backends else ""
+            raise PredictionError(f"{st.path} holds no successful measurements{what}. {_FIX}")
+        return cls(**params).fit(df)
+
+    def _clean(self, results: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+        df = results.copy() if isinstance(results, pd.DataFrame) else pd.DataFrame(list(results))
+        if df.empty:
+            raise PredictionError(f"No measurements to train on. {_FIX}")
+        if "median_s" not in df.columns:
+            raise PredictionError("Training rows need a measured 'median_s' (rows of "
+                                  "Store.results()).")
+        if "status" in df.columns:
+            df = df[df["status"] == "ok"]
+        df = df[np.isfinite(df["median_s"].astype(float)) & (df["median_s"].astype(float) > 0)]
+        if df.empty:
+            raise PredictionError(f"No successful measurements (status 'ok') to train on. {_FIX}")
+        df = config_frame(df)
+        keep = [c for c in _KEEP if c in df.columns]
+        out = df[keep].copy()
+        out["median_s"] = out["median_s"].astype(float)
+        out["_key"] = [json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
+                       for k, p, d in zip(out["kernel"], out["params"], out["dtype"])]
+        counts = out.groupby("kernel")["_key"].nunique()
+        few = counts[counts < self.min_configs]
+        if len(few):
+            detail = ", ".join(f"{k}: {n}" for k, n in few.items())
+            raise PredictionError(
+                f"Too few distinct configurations to learn from ({detail}); the model needs at "
+                f"least {self.min_configs} per kernel (20+ predicts well). {_FIX}"
+            )
+        return out.reset_index(drop=True)
+
+    def fit(self, results: pd.DataFrame | Iterable[Mapping[str, Any]]) -> SpeedModel:
+        """Fit on measured rows (``Store.results()`` or dicts with ``median_s``); return self."""
+        if not 0.0 < float(self.coverage) < 1.0:
+            raise ConfigError(f"coverage must be in (0, 1), got {self.coverage!r}.")
+        df = self._clean(results)
+        t = df["median_s"].to_numpy()
+        flops, nbytes = df["flops"].to_numpy(float), df["bytes"].to_numpy(float)
+        self.kernel_baselines_: dict[str, list[float]] = {}
+        self.baselines_: dict[tuple[str, str], list[float]] = {}
+        self.backend_scales_: dict[tuple[str, str], float] = {}
+        for kernel, idx in df.groupby("kernel").indices.items():
+            pooled = _fit_roofline(flops[idx], nbytes[idx], t[idx])
+            self.kernel_baselines_[kernel] = pooled.tolist()
+            sub = df.iloc[idx]
+            for backend, bidx in sub.groupby("backend").indices.items():
+                rows = idx[bidx]
+                n_cfg = df["_key"].iloc[rows].nunique()
+                if n_cfg >= self.min_backend_configs or sub["backend"].nunique() == 1:
+                    coef = _fit_roofline(flops[rows], nbytes[rows], t[rows])
+                else:
+                    ratio = np.median(np.log(t[rows] / _roofline(pooled, flops[rows], nbytes[rows])))
+                    coef = pooled * math.exp(float(ratio))
+                self.baselines_[(kernel, backend)] = coef.tolist()
+        base = self._baseline(df)
+        X = featurize(df, caches=self.caches)
+        X["log_base"] = np.log(base)
+        y = np.log(t) - np.log(base)
+        self.training_ = df.drop(columns="_key")
+        self.regressors_: dict[str, ConformalBoostingRegressor] = {}
+        self.feature_names_: dict[str, list[str]] = {}
+        groups = df["kernel"] if self.per_kernel else pd.Series("*", index=df.index)
+        for group, gidx in groups.groupby(groups).indices.items():
+            Xg = X.iloc[gidx]
+            cols = [c for c in Xg.columns if (Xg[c] != 0).any()]
+            reg = ConformalBoostingRegressor(
+                coverage=self.coverage, n_folds=self.n_folds, n_estimators=self.n_estimators,
+                learning_rate=self.learning_rate, max_depth=self.max_depth,
+                min_samples_leaf=self.min_samples_leaf, random_state=self.random_state,
+            )
+            reg.fit(Xg[cols].to_numpy(), y[gidx])
+            self.regressors_[str(group)] = reg
+            self.feature_names_[str(group)] = cols
+        return self
+
+    # -- prediction -------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "regressors_"):
+            raise NotFittedError("This SpeedModel is not fitted yet; call fit(results) or "
+                                 "SpeedModel.from_store(store) first.")
+
+    def _baseline(self, df: pd.DataFrame) -> np.ndarray:
+        out = np.empty(len(df))
+        for (kernel, backend), idx in df.groupby(["kernel", "backend"]).indices.items():
+            coef = self.baselines_.get((kernel, backend))
+            if coef is None:
+                trained = sorted(b for k, b in self.baselines_ if k == kernel)
+                if not trained:
+                    raise PredictionError(
+                        f"The model was not trained on kernel {kernel!r}; it knows "
+                        f"{sorted(self.kernel_baselines_)}. Measure {kernel} and refit."
+                    )
+                raise PredictionError(
+                    f"The model was not trained on backend {backend!r} for {kernel}; it knows "
+                    f"{trained}. Measure a few {kernel} configurations on {backend} and refit."
+                )
+            sub = df.iloc[idx]
+            out[idx] = _roofline(np.asarray(coef), sub["flops"].to_numpy(float),
+                                 sub["bytes"].to_numpy(float))
+        return out
+
+    @property
+    def kernels_(self) -> list[str]:
+        self._check_fitted()
+        return sorted(self.kernel_baselines_)
+
+    @property
+    def backends_(self) -> dict[str, list[str]]:
+        """``{kernel: [backends it was trained on]}``."""
+        self._check_fitted()
+        out: dict[str, list[str]] = {}
+        for k, b in sorted(self.baselines_):
+            out.setdefault(k, []).append(b)
+        return out
+
+    def _design(self, df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        base = self._baseline(df)
+        X = featurize(df, caches=self.caches)
+        X["log_base"] = np.log(base)
+        return X, base
+
+    def predict(self, configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+        """Predicted median latency and throughput of each configuration, with intervals.
+
+        Parameters
+        ----------
+        configs : DataFrame or iterable of dict
+            ``{"kernel", "backend", "params", "dtype" (default float32), "venue"?, "device"?}``;
+            rows of ``Store.results()`` work too (their measured columns are kept).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The input columns plus ``pred_s, low_s, high_s`` (seconds; ``[low, high]`` is the
+            ``coverage`` interval), ``pred_gflops, gflops_low, gflops_high`` and ``coverage``.
+        """
+        self._check_fitted()
+        df = config_frame(configs)
+        unknown = sorted(set(df["kernel"]) - set(self.kernel_baselines_))
+        if unknown:
+            raise PredictionError(
+                f"The model was not trained on kernel(s) {unknown}; it knows "
+                f"{sorted(self.kernel_baselines_)}. Measure them and refit."
+            )
+        X, base = self._design(df)
+        mid = np.empty(len(df))
+        lo = np.empty(len(df))
+        hi = np.empty(len(df))
+        groups = df["kernel"] if self.per_kernel else pd.Series("*", index=df.index)
+        for group, idx in groups.groupby(groups).indices.items():
+            cols = self.feature_names_[str(group)]
+            Xg = X.iloc[idx].reindex(columns=cols, fill_value=0.0).to_numpy()
+            reg = self.regressors_[str(group)]
+            mid[idx] = reg.predict(Xg)
+            iv = reg.predict_interval(Xg)
+            lo[idx], hi[idx] = iv[:, 0], iv[:, 1]
+        out = df.copy()
+        out["pred_s"] = base * np.exp(mid)
+        out["low_s"] = base * np.exp(lo)
+        out["high_s"] = base * np.exp(hi)
+        flops = out["flops"].to_numpy(float)
+        out["pred_gflops"] = flops / out["pred_s"] / 1e9
+        out["gflops_low"] = flops / out["high_s"] / 1e9
+        out["gflops_high"] = flops / out["low_s"] / 1e9
+        out["coverage"] = float(self.coverage)
+        return out
+
+    def predict_one(self, kernel: str, backend: str = "cpu", *, dtype: str = "float32",
+                    **params: Any) -> dict[str, float]:
+        """One configuration: ``{"pred_s", "low_s", "high_s", "pred_gflops", ...}``."""
+        row = self.predict([{"kernel": kernel, "backend": backend, "dtype": dtype,
+                             "params": params}]).iloc[0]
+        keys = ("pred_s", "low_s", "high_s", "pred_gflops", "gflops_low", "gflops_high")
+        return {k: float(row[k]) for k in keys}
+
+    # -- persistence ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Parameters and training data as plain JSON types (what :meth:`save` writes)."""
+        self._check_fitted()
+        import sklearn
+
+        rows = []
+        for r in self.training_.to_dict(orient="records"):
+            rows.append({k: (json.loads(v) if k == "device_info" and isinstance(v, str) else v)
+                         for k, v in r.items() if not (isinstance(v, float) and math.isnan(v))})
+        check = self.predict(self.training_.head(5))["pred_s"].tolist()
+        return {"format": FORMAT, "version": FORMAT_VERSION, "params": self.get_params(),
+                "sklearn": sklearn.__version__, "training": rows, "check_pred_s": check}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as JSON (parameters + training data; :meth:`load` refits).
+
+        JSON cannot run code when it is loaded, unlike pickle; the refit is deterministic for
+        the same scikit-learn version and seed.
+        """
+        p = Path(path)
+        p.write_text(json.dumps(self.to_dict(), default=str))
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> SpeedModel:
+        """Read a model written by :meth:`save` and refit it; check it predicts as before."""
+        p = Path(path)
+        try:
+            blob = json.loads(p.read_text())
+        except (OSError, ValueError) as exc:
+            raise PredictionError(f"Cannot read a SpeedModel from {p}: {exc}. Pass a file "
+                                  f"written by SpeedModel.save().") from exc
+        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+            raise PredictionError(f"{p} is not a SpeedModel file (written by SpeedModel.save()).")
+        if int(blob.get("version", 0)) > FORMAT_VERSION:
+            raise PredictionError(f"{p} was written by a newer accel_toolkit; upgrade to load it.")
+        model = cls(**blob["params"]).fit(pd.DataFrame(blob["training"]))
+        got = model.predict(model.training_.head(5))["pred_s"].to_numpy()
+        want = np.asarray(blob.get("check_pred_s", got), dtype=float)
+        if got.shape != want.shape or not np.allclose(got, want, rtol=1e-6):
+            warnings.warn(
+                f"The model refitted from {p} predicts differently from the saved one (scikit-"
+                f"learn {blob.get('sklearn')} then, another version now); results may differ "
+                f"slightly.", UserWarning, stacklevel=2)
+        return model

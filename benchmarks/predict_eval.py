@@ -1,0 +1,123 @@
+"""Measure log-uniform shape grids on this machine, then score the speed predictor on them.
+
+Usage (each step is separate so an interrupted sweep can be resumed / re-scored)::
+
+    python benchmarks/predict_eval.py measure  --db data/predict_cpu.duckdb   # ~5-10 min, 2 cores
+    python benchmarks/predict_eval.py noise    --db data/predict_cpu.duckdb   # repeat 8 configs/kernel 3x
+    python benchmarks/predict_eval.py evaluate --db data/predict_cpu.duckdb   # held-out scores
+    python benchmarks/predict_eval.py active   --db data/predict_cpu.duckdb   # active vs random (replay)
+
+Every number printed comes from real measurements stored in the DuckDB file; nothing is
+simulated. ``measure`` stores each configuration as it goes (``bench`` commits every row), so
+Ctrl-C loses nothing and running it again only adds a new run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+KERNELS = ("matmul", "conv2d", "softmax", "attention")
+
+
+def _measure(args: argparse.Namespace) -> None:
+    import accel_toolkit as at
+    from accel_toolkit.predict import log_uniform_grid
+
+    grid = {k: log_uniform_grid(k, args.n, seed=args.seed) for k in args.kernels}
+    t0 = time.perf_counter()
+    for backend in args.backends:
+        df = at.bench(list(grid), backend, grid=grid, time_budget=args.time_budget, db=args.db,
+                      tag=f"predict-grid-{backend}", progress=sys.stderr.isatty(),
+                      command="benchmarks/predict_eval.py measure")
+        print(f"{backend}: {len(df)} configurations, status counts "
+              f"{df['status'].value_counts().to_dict()} ({time.perf_counter() - t0:.0f} s)")
+
+
+def _noise(args: argparse.Namespace) -> None:
+    """Re-measure a few configurations several times: the floor under any predictor's error."""
+    import accel_toolkit as at
+    from accel_toolkit.predict import log_uniform_grid, measurement_noise
+
+    grid = {k: log_uniform_grid(k, args.n, seed=args.seed)[: args.per_kernel] for k in args.kernels}
+    for backend in args.backends:
+        for _ in range(args.repeats):
+            at.bench(list(grid), backend, grid=grid, time_budget=args.time_budget, db=args.db,
+                     tag=f"predict-noise-{backend}", progress=False,
+                     command="benchmarks/predict_eval.py noise")
+    from accel_toolkit.store import Store
+
+    print(measurement_noise(Store(args.db), backends=args.backends).to_string(index=False))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from accel_toolkit.predict import evaluate, measurement_noise
+    from accel_toolkit.store import Store
+
+    store = Store(args.db)
+    t0 = time.perf_counter()
+    table = evaluate(store, kernels=args.kernels, backends=args.backends, seed=args.seed)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(f"\n(evaluate: {time.perf_counter() - t0:.0f} s)\n")
+        print("Measurement noise (repeat measurements of the same configuration):")
+        print(measurement_noise(store, backends=args.backends).to_string(
+            index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.json:
+        print(table.to_json(orient="records"))
+
+
+def _active(args: argparse.Namespace) -> None:
+    from accel_toolkit.predict import replay_active_learning
+    from accel_toolkit.store import Store
+
+    store = Store(args.db)
+    rows = []
+    for backend in args.backends:
+        for kernel in args.kernels:
+            res = replay_active_learning(store, kernel, backend, budget=args.budget,
+                                         init=args.init, step=args.step, seeds=args.seeds)
+            s = res.summary()
+            print(f"\n{kernel} on {backend}:\n" + s.to_string(index=False,
+                                                             float_format=lambda v: f"{v:.3f}"))
+            rows.append(s.assign(kernel=kernel, backend=backend))
+    if args.json:
+        print(json.dumps(pd.concat(rows).to_dict(orient="records"), default=str))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="step", required=True)
+    for name, fn in (("measure", _measure), ("noise", _noise), ("evaluate", _evaluate),
+                     ("active", _active)):
+        p = sub.add_parser(name)
+        p.add_argument("--db", default="data/predict_cpu.duckdb")
+        p.add_argument("--kernels", nargs="+", default=list(KERNELS))
+        p.add_argument("--backends", nargs="+", default=["cpu"])
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=fn)
+        if name in ("measure", "noise"):
+            p.add_argument("--n", type=int, default=100, help="shapes per kernel")
+            p.add_argument("--time-budget", type=float, default=0.25)
+        if name == "noise":
+            p.add_argument("--per-kernel", type=int, default=8)
+            p.add_argument("--repeats", type=int, default=3)
+        if name == "active":
+            p.add_argument("--budget", type=int, default=40)
+            p.add_argument("--init", type=int, default=5)
+            p.add_argument("--step", type=int, default=1)
+            p.add_argument("--seeds", type=int, default=5)
+    args = ap.parse_args(argv)
+    np.seterr(all="ignore")
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+// matmul.wgsl: C[b] = A[b] @ B[b] for b < batch (batch = 1 for matmul, B for batched_matmul).
+// A is [M, K], B is [K, N], C is [M, N], all row-major, one batch after the other.
+// Two entry points, picked by the plan's variant:
+//   naive  one invocation per output, WG_X x WG_Y invocations per workgroup;
+//   tiled  TILE x TILE outputs per workgroup, A and B staged through workgroup memory.
+// Values are stored as T (f32 or f16) and accumulated in f32.
+alias T = f32;  // @dtype: the plan swaps this line for `enable f16; alias T = f16;`
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  batch: u32,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<T>;
+@group(0) @binding(1) var<storage, read> b: array<T>;
+@group(0) @binding(2) var<storage, read_write> c: array<T>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+override WG_X: u32 = 8u;
+override WG_Y: u32 = 8u;
+override TILE: u32 = 16u;
+
+var<workgroup> tile_a: array<f32, TILE * TILE>;
+var<workgroup> tile_b: array<f32, TILE * TILE>;
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn naive(@builtin(global_invocation_id) g: vec3<u32>) {
+  let col = g.x;
+  let row = g.y;
+  let bat = g.z;
+  if (row >= p.M || col >= p.N || bat >= p.batch) {
+    return;
+  }
+  let a0 = bat * p.M * p.K + row * p.K;
+  let b0 = bat * p.K * p.N + col;
+  var acc = 0.0;
+  for (var k = 0u; k < p.K; k++) {
+    acc += f32(a[a0 + k]) * f32(b[b0 + k * p.N]);
+  }
+  c[bat * p.M * p.N + row * p.N + col] = T(acc);
+}
+
+@compute @workgroup_size(TILE, TILE, 1)
+fn tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = wid.y * TILE + lid.y;
+  let col = wid.x * TILE + lid.x;
+  let bat = wid.z;
+  let a0 = bat * p.M * p.K;
+  let b0 = bat * p.K * p.N;
+  let tiles = (p.K + TILE - 1u) / TILE;
+  var acc = 0.0;
+  for (var t = 0u; t < tiles; t++) {
+    let ka = t * TILE + lid.x;
+    var va = 0.0;
+    if (row < p.M && ka < p.K) {
+      va = f32(a[a0 + row * p.K + ka]);
+    }
+    tile_a[lid.y * TILE + lid.x] = va;
+    let kb = t * TILE + lid.y;
+    var vb = 0.0;
+    if (kb < p.K && col < p.N) {
+      vb = f32(b[b0 + kb * p.N + col]);
+    }
+    tile_b[lid.y * TILE + lid.x] = vb;
+    workgroupBarrier();
+    for (var k = 0u; k < TILE; k++) {
+      acc += tile_a[lid.y * TILE + k] * tile_b[k * TILE + lid.x];
+    }
+    workgroupBarrier();
+  }
+  if (row < p.M && col < p.N) {
+    c[bat * p.M * p.N + row * p.N + col] = T(acc);
+  }
+}

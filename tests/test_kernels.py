@@ -1,0 +1,173 @@
+"""The kernel library: registry, parameter validation, determinism, references, property tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import accel_toolkit as at
+from accel_toolkit.exceptions import (
+    ParameterError,
+    UnknownKernelError,
+    UnsupportedDtypeError,
+)
+from accel_toolkit.kernels import KERNELS, PRESETS, array_ops, get_kernel
+
+REQUIRED = {
+    "matmul", "batched_matmul", "conv2d", "softmax", "layernorm", "gelu", "add_mul_relu",
+    "linear_gelu", "attention", "quantize_int8", "dequantize_int8", "matmul_int8", "reduce",
+}
+
+
+def test_registry_has_the_library():
+    assert REQUIRED <= set(KERNELS)
+    for spec in KERNELS.values():
+        assert set(PRESETS) <= set(spec.presets), spec.name
+        assert "float32" in spec.tolerances
+
+
+def test_unknown_kernel_suggests_nearest():
+    with pytest.raises(UnknownKernelError, match="Did you mean 'matmul'"):
+        get_kernel("matmull")
+
+
+@pytest.mark.parametrize(
+    "kernel, params, match",
+    [
+        ("matmul", {"M": 0}, "M=0 must be >= 1"),
+        ("matmul", {"M": -3}, "must be >= 1"),
+        ("matmul", {"M": "abc"}, "must be an integer"),
+        ("matmul", {"Q": 3}, "unknown parameter"),
+        ("matmul", {"m": 3}, "did you mean 'M'"),
+        ("attention", {"causal": "maybe"}, "true or false"),
+        ("reduce", {"op": "mean"}, "must be one of"),
+        ("conv2d", {"H": 2, "W": 2, "kernel": 7, "padding": 1}, "larger than the padded input"),
+    ],
+)
+def test_bad_parameters_raise_with_a_fix(kernel, params, match):
+    with pytest.raises(ParameterError, match=match):
+        get_kernel(kernel).resolve(params)
+
+
+def test_defaults_fill_missing_parameters():
+    p = get_kernel("matmul").resolve(M=8)
+    assert p == {"M": 8, "N": 64, "K": 64}
+
+
+def test_unsupported_dtype():
+    with pytest.raises(UnsupportedDtypeError, match="float32"):
+        get_kernel("softmax").make_inputs(get_kernel("softmax").resolve(), "int4")
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_inputs_are_deterministic(name):
+    spec = get_kernel(name)
+    p = spec.preset("tiny")[0]
+    a = spec.make_inputs(p, "float32", seed=7)
+    b = spec.make_inputs(p, "float32", seed=7)
+    c = spec.make_inputs(p, "float32", seed=8)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert any(not np.array_equal(a[k], c[k]) for k in a)
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_cpu_matches_reference_on_presets(name, dtype):
+    spec = get_kernel(name)
+    for p in spec.preset("tiny") + spec.preset("small")[:1]:
+        r = at.run(name, "cpu", dtype=dtype, params=p)
+        assert r.passed, (p, r.check.describe())
+
+
+def test_cost_models_are_positive_and_scale():
+    for spec in KERNELS.values():
+        small, big = spec.preset("tiny")[0], spec.preset("large")[0]
+        cs, cb = spec.cost(small, 4), spec.cost(big, 4)
+        assert cs.flops > 0 and cs.bytes > 0
+        assert cb.flops > cs.flops and cb.bytes > cs.bytes, spec.name
+
+
+def test_matmul_cost_is_2mnk():
+    c = get_kernel("matmul").cost({"M": 3, "N": 5, "K": 7}, 4)
+    assert c.flops == 2 * 3 * 5 * 7
+    assert c.bytes == (3 * 7 + 7 * 5 + 3 * 5) * 4
+
+
+def test_check_detects_a_wrong_answer():
+    spec = get_kernel("softmax")
+    p = spec.preset("tiny")[0]
+    x = spec.make_inputs(p)
+    ref = spec.reference(x, p)
+    wrong = {"y": ref["y"] * 1.01}
+    c = spec.check(wrong, ref, p, "float32")
+    assert not c.passed and c.max_rel_err == pytest.approx(0.01, rel=1e-3)
+
+
+def test_softmax_is_stable_for_large_inputs():
+    spec = get_kernel("softmax")
+    p = spec.resolve(rows=2, cols=8)
+    x = {"x": np.full((2, 8), 1000.0, dtype=np.float32)}
+    out = spec.impl(array_ops(np), x, p)["y"]
+    np.testing.assert_allclose(out, 1 / 8)
+
+
+def test_quantize_conventions():
+    spec = get_kernel("quantize_int8")
+    p = spec.resolve(rows=2, cols=4)
+    x = {"x": np.array([[0.0, 0, 0, 0], [-2.0, 1.0, 0.5, 2.0]], dtype=np.float32)}
+    out = spec.impl(array_ops(np), x, p)
+    assert out["scale"][0] == 1.0  # all-zero row
+    assert out["q"].dtype == np.int8
+    assert out["q"][1].tolist() == [-127, 64, 32, 127]  # 63.5 -> 64 (half to even), 31.75 -> 32
+
+
+def _valid_params(spec):
+    strategies = {}
+    for prm in spec.params:
+        if prm.choices is not None:
+            strategies[prm.name] = st.sampled_from(prm.choices)
+        elif prm.kind is bool:
+            strategies[prm.name] = st.booleans()
+        else:
+            lo = prm.minimum if prm.minimum is not None else 0
+            hi = prm.test_max or min(prm.maximum or 64, 64)
+            strategies[prm.name] = st.integers(lo, max(lo, hi))
+    return st.fixed_dictionaries(strategies)
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_property_valid_parameters_run_and_match(name):
+    spec = get_kernel(name)
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(params=_valid_params(spec), seed=st.integers(0, 2**31 - 1))
+    def check(params, seed):
+        try:
+            p = spec.resolve(params)
+        except ParameterError as exc:
+            # only cross-parameter constraints may reject drawn values
+            assert spec.name == "conv2d" and "padded input" in str(exc)
+            return
+        r = at.run(name, "cpu", params=p, seed=seed)
+        assert r.passed, (p, r.check.describe())
+
+    check()
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_property_invalid_sizes_raise(name):
+    spec = get_kernel(name)
+    ints = [p for p in spec.params if p.kind is int and p.choices is None and p.minimum is not None]
+
+    @settings(max_examples=10, deadline=None)
+    @given(which=st.sampled_from(ints), value=st.integers(-10**6, -1))
+    def check(which, value):
+        bad = which.minimum + value  # strictly below the minimum
+        with pytest.raises(ParameterError, match=which.name):
+            spec.resolve({which.name: bad})
+
+    check()

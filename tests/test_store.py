@@ -1,0 +1,130 @@
+"""The DuckDB results store: schema, paths, errors, Parquet merge, concurrent writers."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from accel_toolkit.exceptions import NotADatabaseError, StoreError, StoreLockedError
+from accel_toolkit.store import SCHEMA_VERSION, Store, default_db_path
+
+VIEW_COLUMNS = [
+    "run_id", "created_at", "kernel", "params", "dtype", "backend", "venue", "device",
+    "median_s", "ci_low_s", "ci_high_s", "iqr_s", "n_samples", "gflops", "gbps",
+    "max_abs_err", "status", "error",
+]
+
+
+def _row(run_id, i=0, **kw):
+    return {"run_id": run_id, "kernel": "matmul", "params": {"M": i}, "dtype": "float32",
+            "backend": "cpu", "venue": "process", "status": "ok", "median_s": 1e-3 * (i + 1),
+            "flops": 2e6, "bytes": 1e4, **kw}
+
+
+def test_schema_and_view(db_path):
+    s = Store(db_path)
+    cols = s.query("SELECT * FROM results LIMIT 0").columns.tolist()
+    assert cols[: len(VIEW_COLUMNS)] == VIEW_COLUMNS
+    assert s.query("SELECT value FROM meta WHERE key='schema_version'")["value"][0] == str(SCHEMA_VERSION)
+
+
+def test_rows_and_samples_round_trip(db_path):
+    s = Store(db_path)
+    run = s.start_run(tag="t")
+    rid = s.add_result(_row(run, 1), samples=[1e-3, 2e-3, 3e-3])
+    s.finish_run(run)
+    df = s.results(tag="t")
+    assert len(df) == 1 and df["params"][0] == {"M": 1}
+    assert df["gflops"][0] == pytest.approx(2e6 / 2e-3 / 1e9)
+    assert s.samples([rid])["seconds"].tolist() == [1e-3, 2e-3, 3e-3]
+    assert s.runs()["status"][0] == "complete"
+
+
+def test_default_path_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("ACCEL_TOOLKIT_DB", str(tmp_path / "x.duckdb"))
+    assert default_db_path() == tmp_path / "x.duckdb"
+    monkeypatch.delenv("ACCEL_TOOLKIT_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_db_path() == tmp_path / "xdg" / "accel_toolkit" / "results.duckdb"
+    s = Store()  # the default folder is created
+    assert s.path.exists()
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="does not exist.*mkdir -p"):
+        Store(tmp_path / "nope" / "r.duckdb")
+
+
+def test_not_a_database(tmp_path):
+    p = tmp_path / "notes.duckdb"
+    p.write_text("hello, this is not a database\n" * 10)
+    with pytest.raises(NotADatabaseError, match="not a DuckDB database"):
+        Store(p)
+
+
+def test_parquet_merge_without_duplicates(tmp_path):
+    a, b = Store(tmp_path / "a.duckdb"), Store(tmp_path / "b.duckdb")
+    ra = a.start_run(tag="a")
+    for i in range(3):
+        a.add_result(_row(ra, i), samples=[1.0, 2.0])
+    rb = b.start_run(tag="b")
+    b.add_result(_row(rb, 9), samples=[3.0])
+    a.export_parquet(tmp_path / "exp_a")
+    first = b.import_parquet(tmp_path / "exp_a")
+    again = b.import_parquet(tmp_path / "exp_a")
+    assert first["measurements"] == 3 and first["samples"] == 6 and first["runs"] == 1
+    assert again["measurements"] == 0 and again["samples"] == 0
+    assert b.count() == 4 and b.count("samples") == 7
+
+
+def _writer(path: str, n: int, tag: str) -> None:
+    s = Store(path, lock_timeout=60)
+    run = s.start_run(tag=tag)
+    for i in range(n):
+        s.add_result(_row(run, i), samples=[float(i)])
+    s.finish_run(run)
+
+
+def test_two_processes_writing_lose_nothing(db_path):
+    Store(db_path)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(db_path), 15, f"p{k}")) for k in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    s = Store(db_path)
+    assert s.count() == 30 and s.count("samples") == 30
+    assert sorted(s.runs()["tag"]) == ["p0", "p1"]
+
+
+def _hold_lock(path: str, seconds: float, ready) -> None:
+    con = duckdb.connect(path)
+    ready.set()
+    time.sleep(seconds)
+    con.close()
+
+
+def test_lock_held_too_long_gives_a_clear_error(db_path):
+    Store(db_path)
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    p = ctx.Process(target=_hold_lock, args=(str(db_path), 5.0, ready))
+    p.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(StoreLockedError, match="locked by another process"):
+            Store(db_path, lock_timeout=0.5)
+    finally:
+        p.join(30)
+    Store(db_path, lock_timeout=0.5)  # free again
+
+
+def test_directory_path_rejected(tmp_path: Path):
+    with pytest.raises(StoreError, match="is a folder"):
+        Store(tmp_path)

@@ -1,0 +1,184 @@
+// @ts-check
+/**
+ * The TabRunner widget (accel_toolkit.tab.TabRunner): runs kernel requests from Python in
+ * this browser tab with the shared runtime (widgets/runtime/index.js), over the widget's
+ * custom messages with binary buffers both ways.
+ *
+ * Model-level (`initialize`, once per page): say hello, open the runtime (WebGPU adapter and
+ * WebNN contexts), send `ready` with its info, then answer requests one at a time.
+ * View-level (`render`): show the adapter, WebNN devices, browser and the sweep's status.
+ *
+ * The runtime's modules arrive in the model state (`_runtime_modules`, dependency order,
+ * entry last; see accel_toolkit/tab/_bundle.py) and are loaded through blob URLs, because
+ * anywidget loads this file as one module and relative imports cannot resolve from it.
+ */
+
+/**
+ * @typedef {{ get(name: string): any, set(name: string, value: any): void,
+ *   save_changes(): void, send(content: any, callbacks?: any, buffers?: ArrayBuffer[]): void,
+ *   on(event: string, cb: Function): void, off(event: string, cb?: Function): void }} Model
+ * @typedef {{ name: string, parts: Array<string | { dep: string }> }} RuntimeModule
+ * @typedef {{ info(): Promise<any>, handle(request: any, buffers: ArrayBuffer[]):
+ *   Promise<{ reply: any, buffers?: ArrayBuffer[] }>, dispose(): void }} Runtime
+ */
+
+/**
+ * Load the runtime's module graph through blob URLs and return its entry module.
+ * @param {RuntimeModule[]} modules
+ * @returns {Promise<{ urls: string[], mod: any }>}
+ */
+async function importRuntime(modules) {
+  /** @type {Map<string, string>} */
+  const urls = new Map();
+  for (const m of modules) {
+    const text = m.parts.map((p) => {
+      if (typeof p === "string") return p;
+      const url = urls.get(p.dep);
+      if (!url) throw new Error(`runtime module ${m.name} needs ${p.dep}, which was not sent first`);
+      return url;
+    }).join("");
+    urls.set(m.name, URL.createObjectURL(new Blob([text], { type: "text/javascript" })));
+  }
+  const entry = modules[modules.length - 1];
+  const mod = await import(/* webpackIgnore: true */ /** @type {string} */ (urls.get(entry.name)));
+  return { urls: [...urls.values()], mod };
+}
+
+/** @param {DataView | ArrayBuffer} b */
+function toArrayBuffer(b) {
+  if (b instanceof ArrayBuffer) return b;
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+}
+
+/** @param {unknown} e */
+function errorText(e) {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+function newSession() {
+  return globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+}
+
+export default {
+  /** @param {{ model: Model }} ctx */
+  initialize({ model }) {
+    const session = newSession();
+    /** @type {Runtime | null} */
+    let runtime = null;
+    /** @type {string | null} */
+    let error = null;
+    /** @type {string[]} */
+    let urls = [];
+    let disposed = false;
+    const page = { href: location.href, user_agent: navigator.userAgent };
+    model.send({ kind: "hello", session, page });
+
+    const opened = (async () => {
+      try {
+        const loaded = await importRuntime(model.get("_runtime_modules") || []);
+        urls = loaded.urls;
+        runtime = await loaded.mod.createRuntime(model.get("runtime_options") || {});
+        const info = await /** @type {Runtime} */ (runtime).info();
+        const full = { ...info, page, session };
+        if (disposed) return;
+        model.set("info", full);
+        model.save_changes();
+        model.send({ kind: "ready", session, info: full, error: null });
+      } catch (e) {
+        error = errorText(e);
+        if (disposed) return;
+        model.set("info", { error, page, session });
+        model.save_changes();
+        model.send({ kind: "ready", session, info: { page, session }, error });
+      }
+    })();
+
+    // One request at a time, in arrival order: timings must not overlap.
+    /** @type {Promise<void>} */
+    let queue = opened;
+    /** @param {any} msg @param {Array<DataView>} buffers */
+    const onMessage = (msg, buffers) => {
+      if (!msg || msg.kind !== "request") return;
+      const request = msg.request;
+      const inputs = (buffers || []).map(toArrayBuffer);
+      queue = queue.then(async () => {
+        if (disposed) return;
+        if (!runtime) {
+          model.send({ kind: "reply", session, reply: { id: request.id, ok: false,
+            error: { type: "BackendUnavailableError",
+                     message: `the tab could not open the runtime: ${error}` } } });
+          return;
+        }
+        try {
+          const { reply, buffers: out } = await runtime.handle(request, inputs);
+          model.send({ kind: "reply", session, reply: { ...reply, id: request.id } }, undefined,
+                     out || []);
+        } catch (e) {
+          model.send({ kind: "reply", session, reply: { id: request.id, ok: false,
+            error: { type: "KernelExecutionError", message: errorText(e) } } });
+        }
+      });
+    };
+    model.on("msg:custom", onMessage);
+    return () => {
+      disposed = true;
+      model.off("msg:custom", onMessage);
+      try { runtime?.dispose(); } catch { /* already gone */ }
+      for (const u of urls) URL.revokeObjectURL(u);
+    };
+  },
+
+  /** @param {{ model: Model, el: HTMLElement }} ctx */
+  render({ model, el }) {
+    el.classList.add("accel-runner");
+    const box = document.createElement("div");
+    box.style.cssText = "font: 12px/1.4 var(--jp-ui-font-family, sans-serif); padding: 4px 8px;" +
+      "border-left: 3px solid var(--jp-brand-color1, #1976d2); margin: 2px 0;";
+    el.appendChild(box);
+    /** @param {string} tag @param {string} text @param {string} [css] */
+    const node = (tag, text, css) => {
+      const n = document.createElement(tag);
+      n.textContent = text;
+      if (css) n.style.cssText = css;
+      return n;
+    };
+    const draw = () => {
+      const info = model.get("info") || {};
+      const status = model.get("status") || "";
+      box.replaceChildren();
+      box.appendChild(node("b", "accel_toolkit tab runner"));
+      if (!info.session && !info.error) {
+        box.appendChild(node("div", "opening WebGPU / WebNN in this tab…"));
+      } else if (info.error) {
+        box.appendChild(node("div", `runtime unavailable: ${info.error}`, "color: #cf222e"));
+      } else {
+        const a = info.webgpu?.adapter ?? info.adapter ?? null;
+        const gpu = a
+          ? `WebGPU: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(" / ") || "adapter"}` +
+            `${a.isFallbackAdapter ? " (fallback adapter)" : ""}`
+          : `WebGPU: ${info.webgpu?.error ?? "not available"}`;
+        box.appendChild(node("div", gpu, "", ));
+        const nn = info.webnn?.devices ?? info.webnn ?? null;
+        let nnText = "WebNN: not available";
+        if (Array.isArray(nn)) {
+          nnText = "WebNN: " + (nn.map((d) => `${d.deviceType ?? d.device_type ?? d.name}${d.available === false ? " (no)" : ""}`).join(", ") || "no devices");
+        } else if (nn && typeof nn === "object") {
+          nnText = `WebNN: ${nn.available === false ? (nn.error ?? "not available") : JSON.stringify(nn)}`;
+        }
+        box.appendChild(node("div", nnText));
+        const browser = info.browser?.name ? `${info.browser.name} ${info.browser.version ?? ""}` :
+          (info.browser ?? info.page?.user_agent ?? "");
+        box.appendChild(node("div", `Browser: ${typeof browser === "string" ? browser : JSON.stringify(browser)}`,
+          "color: var(--jp-ui-font-color2, #666)"));
+      }
+      if (status) box.appendChild(node("div", status, "margin-top: 2px"));
+    };
+    draw();
+    model.on("change:info", draw);
+    model.on("change:status", draw);
+    return () => {
+      model.off("change:info", draw);
+      model.off("change:status", draw);
+    };
+  },
+};
