@@ -61,7 +61,10 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     store = Store(args.db)
     t0 = time.perf_counter()
-    table = evaluate(store, kernels=args.kernels, backends=args.backends, seed=args.seed)
+    table = evaluate(store, kernels=args.kernels, backends=args.backends, seed=args.seed,
+                     tag=args.tag, model_params={"per_kernel": not args.pooled,
+                                                 "loss": args.loss,
+                                                 "aggregate": args.aggregate})
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print(f"\n(evaluate: {time.perf_counter() - t0:.0f} s)\n")
@@ -80,7 +83,8 @@ def _active(args: argparse.Namespace) -> None:
     rows = []
     for backend in args.backends:
         for kernel in args.kernels:
-            res = replay_active_learning(store, kernel, backend, budget=args.budget,
+            res = replay_active_learning(store, kernel, backend, tag=args.tag,
+                                         budget=args.budget,
                                          init=args.init, step=args.step, seeds=args.seeds)
             s = res.summary()
             print(f"\n{kernel} on {backend}:\n" + s.to_string(index=False,
@@ -108,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         if name == "noise":
             p.add_argument("--per-kernel", type=int, default=8)
             p.add_argument("--repeats", type=int, default=3)
+        if name in ("evaluate", "active"):
+            p.add_argument("--tag", default=None, help="only runs with this tag")
+        if name == "evaluate":
+            p.add_argument("--pooled", action="store_true", help="one model for all kernels")
+            p.add_argument("--loss", default="huber", help="huber or squared_error")
+            p.add_argument("--aggregate", default=None, choices=["min", "median"],
+                           help="merge repeat runs of a configuration before fitting/scoring")
         if name == "active":
             p.add_argument("--budget", type=int, default=40)
             p.add_argument("--init", type=int, default=5)

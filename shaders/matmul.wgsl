@@ -1,8 +1,10 @@
 // matmul.wgsl: C[b] = A[b] @ B[b] for b < batch (batch = 1 for matmul, B for batched_matmul).
 // A is [M, K], B is [K, N], C is [M, N], all row-major, one batch after the other.
-// Two entry points, picked by the plan's variant:
-//   naive  one invocation per output, WG_X x WG_Y invocations per workgroup;
-//   tiled  TILE x TILE outputs per workgroup, A and B staged through workgroup memory.
+// Three entry points, picked by the plan's variant:
+//   naive    one invocation per output, WG_X x WG_Y invocations per workgroup;
+//   tiled    TILE x TILE outputs per workgroup, A and B staged through workgroup memory;
+//   blocked  register blocking: TILE x TILE invocations each compute RT x RT outputs
+//            (a (TILE*RT) x (TILE*RT) block of C), A and B staged TILE columns/rows at a time.
 // Values are stored as T (f32 or f16) and accumulated in f32.
 alias T = f32;  // @dtype: the plan swaps this line for `enable f16; alias T = f16;`
 
@@ -22,8 +24,12 @@ override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
 override TILE: u32 = 16u;
 
+const RT: u32 = 4u;  // outputs per invocation along each axis in `blocked`
+
 var<workgroup> tile_a: array<f32, TILE * TILE>;
 var<workgroup> tile_b: array<f32, TILE * TILE>;
+var<workgroup> blk_a: array<f32, TILE * TILE * RT>;
+var<workgroup> blk_b: array<f32, TILE * TILE * RT>;
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn naive(@builtin(global_invocation_id) g: vec3<u32>) {
@@ -72,5 +78,61 @@ fn tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
   }
   if (row < p.M && col < p.N) {
     c[bat * p.M * p.N + row * p.N + col] = T(acc);
+  }
+}
+
+@compute @workgroup_size(TILE, TILE, 1)
+fn blocked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+  let span = TILE * RT;              // rows (and columns) of C per workgroup
+  let row0 = wid.y * span;
+  let col0 = wid.x * span;
+  let bat = wid.z;
+  let a0 = bat * p.M * p.K;
+  let b0 = bat * p.K * p.N;
+  let tiles = (p.K + TILE - 1u) / TILE;
+  var acc: array<f32, 16>;           // RT * RT, row-major
+  var av: array<f32, 4>;
+  var bv: array<f32, 4>;
+  for (var t = 0u; t < tiles; t++) {
+    // blk_a is span x TILE (rows of A), blk_b is TILE x span (rows of B).
+    for (var i = li; i < span * TILE; i += TILE * TILE) {
+      let r = row0 + i / TILE;
+      let k = t * TILE + i % TILE;
+      var va = 0.0;
+      if (r < p.M && k < p.K) {
+        va = f32(a[a0 + r * p.K + k]);
+      }
+      blk_a[i] = va;
+      let kb = t * TILE + i / span;
+      let col = col0 + i % span;
+      var vb = 0.0;
+      if (kb < p.K && col < p.N) {
+        vb = f32(b[b0 + kb * p.N + col]);
+      }
+      blk_b[i] = vb;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TILE; k++) {
+      for (var i = 0u; i < RT; i++) {
+        av[i] = blk_a[(lid.y + i * TILE) * TILE + k];
+        bv[i] = blk_b[k * span + lid.x + i * TILE];
+      }
+      for (var i = 0u; i < RT; i++) {
+        for (var j = 0u; j < RT; j++) {
+          acc[i * RT + j] += av[i] * bv[j];
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < RT; i++) {
+    let r = row0 + lid.y + i * TILE;
+    for (var j = 0u; j < RT; j++) {
+      let col = col0 + lid.x + j * TILE;
+      if (r < p.M && col < p.N) {
+        c[bat * p.M * p.N + r * p.N + col] = T(acc[i * RT + j]);
+      }
+    }
   }
 }

@@ -103,6 +103,10 @@ export default {
       const inputs = (buffers || []).map(toArrayBuffer);
       queue = queue.then(async () => {
         if (disposed) return;
+        if (request.op === "ping") {
+          model.send({ kind: "reply", session, reply: { id: request.id, ok: true, pong: performance.now() } });
+          return;
+        }
         if (!runtime) {
           model.send({ kind: "reply", session, reply: { id: request.id, ok: false,
             error: { type: "BackendUnavailableError",
@@ -152,24 +156,21 @@ export default {
       } else if (info.error) {
         box.appendChild(node("div", `runtime unavailable: ${info.error}`, "color: #cf222e"));
       } else {
-        const a = info.webgpu?.adapter ?? info.adapter ?? null;
-        const gpu = a
-          ? `WebGPU: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(" / ") || "adapter"}` +
-            `${a.isFallbackAdapter ? " (fallback adapter)" : ""}`
-          : `WebGPU: ${info.webgpu?.error ?? "not available"}`;
-        box.appendChild(node("div", gpu, "", ));
-        const nn = info.webnn?.devices ?? info.webnn ?? null;
-        let nnText = "WebNN: not available";
-        if (Array.isArray(nn)) {
-          nnText = "WebNN: " + (nn.map((d) => `${d.deviceType ?? d.device_type ?? d.name}${d.available === false ? " (no)" : ""}`).join(", ") || "no devices");
-        } else if (nn && typeof nn === "object") {
-          nnText = `WebNN: ${nn.available === false ? (nn.error ?? "not available") : JSON.stringify(nn)}`;
-        }
+        const g = info.webgpu || {};
+        const gpu = g.available
+          ? `WebGPU: ${[g.vendor, g.architecture, g.device].filter(Boolean).join(" / ") || "adapter"}` +
+            `${g.description ? ` (${g.description})` : ""}${g.isFallbackAdapter ? ", fallback adapter" : ""}`
+          : `WebGPU: not available (${g.reason ?? "navigator.gpu is missing"})`;
+        box.appendChild(node("div", gpu));
+        const nn = info.webnn || {};
+        const devs = Object.entries(nn.devices || {});
+        const nnText = devs.length
+          ? "WebNN: " + devs.map(([dt, d]) => `${dt} ${/** @type {any} */ (d).available ? "✓" : "✗"}`).join(", ")
+          : `WebNN: not available (${nn.reason ?? "navigator.ml is missing"})`;
         box.appendChild(node("div", nnText));
-        const browser = info.browser?.name ? `${info.browser.name} ${info.browser.version ?? ""}` :
-          (info.browser ?? info.page?.user_agent ?? "");
-        box.appendChild(node("div", `Browser: ${typeof browser === "string" ? browser : JSON.stringify(browser)}`,
-          "color: var(--jp-ui-font-color2, #666)"));
+        const b = info.browser || {};
+        const browser = b.name ? `${b.name} ${b.version ?? ""}` : (b.userAgent ?? info.page?.user_agent ?? "");
+        box.appendChild(node("div", `Browser: ${browser}`, "color: var(--jp-ui-font-color2, #666)"));
       }
       if (status) box.appendChild(node("div", status, "margin-top: 2px"));
     };

@@ -7,7 +7,7 @@ same distribution-free 99 % CI the harness stores (:func:`accel_toolkit.harness.
 
 Noise kinds
 -----------
-``lognormal``  run-to-run noise ``exp(N(0, noise))``.
+``lognormal``  run-to-run noise ``exp(N(0, noise))`` (``scale="run"``).
 ``outliers``   the same, plus 3 % of runs slowed by 10-50 % (a busy machine), with 3x wider
                within-run spread.
 ``bimodal``    each run lands in one of two modes ``exp(+-0.8 noise)`` (e.g. two clock or
@@ -43,6 +43,7 @@ def synthetic_history(
     steps: Sequence[float] | float = (0.05,),
     noise: float = 0.03,
     kind: str = "lognormal",
+    scale: str = "run",
     p_change: float = 1.0,
     margin: int = 10,
     base: float = 1e-3,
@@ -63,6 +64,11 @@ def synthetic_history(
         Run-to-run relative noise (sigma of the log).
     kind : str
         ``lognormal``, ``outliers``, ``bimodal`` or ``mixed`` (cycles through the three).
+    scale : str
+        What ``noise`` measures. ``run``: the run-to-run spread of the points themselves
+        (within-run sample spread ``noise / 2``): the hard case. ``sample``: nvbench's
+        "noise", the relative spread of the raw samples within a run; the runs then also
+        drift from each other by ``noise / 4``.
     p_change : float
         Share of series that get the steps; the others have no change.
     margin : int
@@ -90,6 +96,9 @@ def synthetic_history(
         raise ConfigError(f"{len(steps)} step(s) with margin {margin} need n_points >= {need}.")
     if samples_per_run < 3:
         raise ConfigError("samples_per_run must be >= 3.")
+    if scale not in ("run", "sample"):
+        raise ConfigError(f"scale must be 'run' or 'sample', got {scale!r}.")
+    run_sd, within = (noise, noise / 2) if scale == "run" else (noise / 4, noise)
     rng = np.random.default_rng(seed)
     j, k = _ci_indices(samples_per_run)
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -103,15 +112,14 @@ def synthetic_history(
             free = n_points - need
             cuts = np.sort(rng.integers(0, free + 1, size=len(steps)))
             pos = [margin * (i + 1) + int(c) for i, c in enumerate(cuts)]
-            for p, size in zip(pos, steps):
+            for p, size in zip(pos, steps, strict=True):
                 planted[p] = size
         level = base * np.cumprod(1.0 + planted)
-        within = noise / 2
         if nk == "bimodal":
-            mode = np.where(rng.random(n_points) < 0.5, -0.8, 0.8) * noise
-            run_level = level * np.exp(mode + rng.normal(0, 0.6 * noise, n_points))
+            mode = np.where(rng.random(n_points) < 0.5, -0.8, 0.8) * run_sd
+            run_level = level * np.exp(mode + rng.normal(0, 0.6 * run_sd, n_points))
         else:
-            run_level = level * np.exp(rng.normal(0, noise, n_points))
+            run_level = level * np.exp(rng.normal(0, run_sd, n_points))
         spread = np.full(n_points, within)
         if nk == "outliers":
             out = rng.random(n_points) < 0.03

@@ -23,10 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import (
+    AccelToolkitError,
     BackendUnavailableError,
     KernelExecutionError,
-    ParameterError,
-    ShaderCompileError,
     UnsupportedKernelError,
 )
 from ..harness import TimingSettings, time_callable
@@ -118,6 +117,8 @@ class WgpuBackend(Backend):
         The WGSL variant per kernel (``{"matmul": "naive"}``), or one name used by every
         kernel that has it; :func:`accel_toolkit.backends._wgsl.variants` lists them.
         Default: each kernel's first variant. The attribute ``variants`` may be changed later.
+    variant : str, optional
+        Same as ``variants=<name>`` (the spelling of the ``webgpu`` backend's option).
     """
 
     name = "wgpu"
@@ -125,10 +126,10 @@ class WgpuBackend(Backend):
     venue = "process"
 
     def __init__(self, *, power_preference: str = "high-performance",
-                 variants: Mapping[str, str] | str | None = None) -> None:
+                 variants: Mapping[str, str] | str | None = None, variant: str | None = None) -> None:
         self._wgpu = _import_wgpu()
         self.power_preference = power_preference
-        self.variants: Mapping[str, str] | str = variants or {}
+        self.variants: Mapping[str, str] | str = variants or variant or {}
         self._open()
 
     # -- device ---------------------------------------------------------------------------
@@ -148,6 +149,11 @@ class WgpuBackend(Backend):
         if DOT4 not in self._features and self._compiles(_DOT4_PROBE):
             self._features.add(DOT4)  # naga accepts it without advertising the language feature
         self._limits = dict(self._device.limits)
+        try:  # broken in some wgpu-py releases (0.32: a callback signature mismatch)
+            self._device.queue.on_submitted_work_done_sync()
+            self._timer = "submitted-work-done"
+        except Exception:
+            self._timer = "readback"
         self._modules: dict[str, Any] = {}
         self._pipelines: dict[tuple[str, str, str], Any] = {}
         self._info = {**_adapter_device(wgpu, self._adapter),
@@ -258,7 +264,7 @@ class WgpuBackend(Backend):
     def _retrying(self, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except (ShaderCompileError, ParameterError, UnsupportedKernelError):
+        except AccelToolkitError:
             raise
         except Exception as exc:
             if "lost" not in str(exc).lower():
@@ -279,13 +285,12 @@ class WgpuBackend(Backend):
             t0 = time.perf_counter()
             prep = self.prepare(plan, inputs)
             prep.dispatch()
-            self._device.queue.on_submitted_work_done_sync()
+            prep.sync()
             first = time.perf_counter() - t0
             outputs = prep.read()
-            timing = time_callable(prep.dispatch, settings,
-                                   sync=self._device.queue.on_submitted_work_done_sync)
+            timing = time_callable(prep.dispatch, settings, sync=prep.sync)
             timing = replace(
-                timing, first_run_s=first, timer="submitted-work-done",
+                timing, first_run_s=first, timer=self._timer,
                 extra={**timing.extra, "compile_s": prep.compile_s, "pipeline_cached": prep.cached,
                        "dispatch_after_compile_s": first - prep.compile_s,
                        "variant": plan.variant, "plan_key": plan.key},
@@ -305,6 +310,7 @@ class _Prepared:
         dev = backend._device
         self.device, self.plan, self.pipelines = dev, plan, pipelines
         self.compile_s, self.cached = compile_s, cached
+        self.timer = backend._timer
         blobs = plan.encode_inputs(inputs)
         BU = wgpu.BufferUsage
         usage = {
@@ -320,7 +326,7 @@ class _Prepared:
                 dev.queue.write_buffer(buf, 0, blobs[b.init])
             self.buffers[b.name] = buf
         self.groups = []
-        for ps, pipe in zip(plan.passes, pipelines):
+        for ps, pipe in zip(plan.passes, pipelines, strict=True):
             entries = [{"binding": i, "resource": {"buffer": self.buffers[name], "offset": 0,
                                                     "size": plan.buffer(name).size}}
                        for i, name in enumerate(ps.bindings)]
@@ -330,13 +336,25 @@ class _Prepared:
     def dispatch(self) -> None:
         """One call of the kernel: every pass, in order, in one command encoder."""
         enc = self.device.create_command_encoder()
-        for ps, pipe, group in zip(self.plan.passes, self.pipelines, self.groups):
+        for ps, pipe, group in zip(self.plan.passes, self.pipelines, self.groups, strict=True):
             cp = enc.begin_compute_pass()
             cp.set_pipeline(pipe)
             cp.set_bind_group(0, group)
             cp.dispatch_workgroups(*ps.workgroups)
             cp.end()
         self.device.queue.submit([enc.finish()])
+
+    def sync(self) -> None:
+        """Wait until the device has finished every submitted call.
+
+        ``queue.on_submitted_work_done_sync()`` where wgpu-py's works, else a 4-byte
+        readback of the first output (mapping waits for all submitted work; timer
+        ``readback``).
+        """
+        if self.timer == "submitted-work-done":
+            self.device.queue.on_submitted_work_done_sync()
+        else:
+            self.device.queue.read_buffer(self.buffers[self.plan.outputs[0].buffer], 0, 4)
 
     def read(self) -> dict[str, np.ndarray]:
         blobs = [self.device.queue.read_buffer(self.buffers[o.buffer]) for o in self.plan.outputs]

@@ -24,14 +24,19 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from .._assets import load_shader
-from ..exceptions import ParameterError, ResourceLimitError, ShaderCompileError, UnsupportedKernelError
+from ..exceptions import (
+    ParameterError,
+    ResourceLimitError,
+    ShaderCompileError,
+    UnsupportedKernelError,
+)
 from ..kernels import KernelSpec
 
 __all__ = [
@@ -216,13 +221,13 @@ class ComputePlan:
             out.append(blob + bytes(b.size - len(blob)))
         return out
 
-    def decode_outputs(self, blobs: list[bytes] | list[memoryview] | list[np.ndarray]) -> dict[str, np.ndarray]:
+    def decode_outputs(self, blobs: Sequence[Any]) -> dict[str, np.ndarray]:
         """Outputs from the bytes of the output buffers, in ``outputs`` order."""
         if len(blobs) != len(self.outputs):
             raise ParameterError(f"{self.kernel}: expected {len(self.outputs)} output buffers, "
                                  f"got {len(blobs)}.")
         res = {}
-        for o, blob in zip(self.outputs, blobs):
+        for o, blob in zip(self.outputs, blobs, strict=True):
             raw = np.frombuffer(memoryview(blob).cast("B"), dtype=np.uint8)
             n = math.prod(o.shape)
             itemsize = np.dtype(o.dtype).itemsize
@@ -315,10 +320,10 @@ def check_limits(plan: ComputePlan, limits: Mapping[str, Any]) -> None:
             over(b.size, "maxStorageBufferBindingSize", f"storage buffer {b.name!r} size in bytes")
     usage = {b.name: b.usage for b in plan.buffers}
     for ps in plan.passes:
-        for axis, n in zip("xyz", ps.workgroups):
+        for axis, n in zip("xyz", ps.workgroups, strict=True):
             over(n, "maxComputeWorkgroupsPerDimension", f"pass {ps.entry}: workgroups along {axis}")
         over(ps.invocations, "maxComputeInvocationsPerWorkgroup", f"pass {ps.entry}: invocations per workgroup")
-        for axis, n in zip("XYZ", ps.workgroup_size):
+        for axis, n in zip("XYZ", ps.workgroup_size, strict=True):
             over(n, f"maxComputeWorkgroupSize{axis}", f"pass {ps.entry}: workgroup size {axis.lower()}")
         storage = sum(1 for b in ps.bindings if usage[b] != "uniform")
         over(storage, "maxStorageBuffersPerShaderStage", f"pass {ps.entry}: storage buffers")

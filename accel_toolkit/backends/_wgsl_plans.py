@@ -17,7 +17,15 @@ import numpy as np
 
 from ..kernels import KernelSpec
 from ..kernels._conv import out_size
-from ._wgsl import DOT4, MAX_WORKGROUPS, BufferSpec, ComputePlan, OutputSpec, PassSpec, render_shader
+from ._wgsl import (
+    DOT4,
+    MAX_WORKGROUPS,
+    BufferSpec,
+    ComputePlan,
+    OutputSpec,
+    PassSpec,
+    render_shader,
+)
 
 __all__ = ["BUILDERS", "VARIANTS"]
 
@@ -87,8 +95,9 @@ class _Plan:
     def dispatch(self, shader: str, entry: str, bindings: tuple[str, ...],
                  workgroups: tuple[int, int, int], workgroup_size: tuple[int, int, int],
                  **constants: float) -> None:
-        self.passes.append(PassSpec(shader, entry, tuple(bindings), tuple(int(w) for w in workgroups),
-                                    dict(constants), workgroup_size))
+        x, y, z = (int(w) for w in workgroups)
+        self.passes.append(PassSpec(shader, entry, tuple(bindings), (x, y, z), dict(constants),
+                                    workgroup_size))
 
     def build(self) -> ComputePlan:
         return ComputePlan(
@@ -105,12 +114,18 @@ _GEMM = {
     "tiled": ("tiled", {"TILE": 16}),
     "naive": ("naive", {"WG_X": 8, "WG_Y": 8}),
     "tiled8": ("tiled", {"TILE": 8}),
+    "blocked": ("blocked", {"TILE": 16}),  # matmul.wgsl only: 4 x 4 outputs per invocation
 }
+_RT = 4  # outputs per invocation and axis of matmul.wgsl's blocked entry point
 
 
 def _gemm_pass(b: _Plan, shader: str, bindings: tuple[str, ...], m: int, n: int, batch: int) -> None:
     entry, consts = _GEMM[b.variant]
-    if entry == "tiled":
+    if entry == "blocked":
+        t = consts["TILE"]
+        span = t * _RT
+        b.dispatch(shader, entry, bindings, (_ceil(n, span), _ceil(m, span), batch), (t, t, 1), **consts)
+    elif entry == "tiled":
         t = consts["TILE"]
         b.dispatch(shader, entry, bindings, (_ceil(n, t), _ceil(m, t), batch), (t, t, 1), **consts)
     else:
@@ -324,7 +339,7 @@ _TABLE: dict[str, tuple[Builder, tuple[str, ...]]] = {
     "layernorm": (_layernorm, ("rowwise",)),
     "gelu": (_gelu, ("elementwise",)),
     "add_mul_relu": (_add_mul_relu, ("elementwise",)),
-    "linear_gelu": (_linear_gelu, tuple(_GEMM)),
+    "linear_gelu": (_linear_gelu, ("tiled", "naive", "tiled8")),
     "attention": (_attention, ("online",)),
     "quantize_int8": (_quantize, ("two_pass",)),
     "dequantize_int8": (_dequantize, ("elementwise",)),

@@ -60,7 +60,7 @@ def speedup_heatmap(
     df: pd.DataFrame,
     baseline: str = "cpu",
     *,
-    cell: int = 56,
+    cell: int = 72,
 ) -> Any:
     """Kernel x backend heatmap of the geometric-mean speedup over ``baseline``.
 
@@ -80,7 +80,7 @@ def speedup_heatmap(
     span = float(np.max(np.abs(np.log10(table["speedup"])))) or 1.0
     span = max(span, 0.3)
     base = alt.Chart(table).encode(
-        x=alt.X("backend:N", title=f"backend (speedup over {baseline})",
+        x=alt.X("backend:N", title=None,
                 axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("kernel:N", title=None),
         tooltip=[
@@ -96,7 +96,7 @@ def speedup_heatmap(
         color=alt.Color("speedup:Q", title="speedup",
                         scale=alt.Scale(type="log", scheme="redblue", domainMid=1,
                                         domain=[10 ** -span, 10 ** span]),
-                        legend=alt.Legend(format=".2~g")),
+                        legend=alt.Legend(labelExpr="format(datum.value, '.2~g') + '×'")),
     )
     text = base.mark_text(fontSize=12).encode(
         text="label:N",

@@ -37,9 +37,9 @@ def _change_rows(change_points: Any, configs: pd.DataFrame, runs: pd.DataFrame) 
     else:
         raise ConfigError("change_points must be a DataFrame, a list of dicts or a list of "
                           "times (e.g. the rows of the regressions table).")
-    by_key = dict(zip(configs["config_key"], configs["config"]))
+    by_key = dict(zip(configs["config_key"], configs["config"], strict=True))
     only = configs["config"].iloc[0] if len(configs) == 1 else None
-    index_of = dict(zip(runs["run_id"], runs["run_index"]))
+    index_of = dict(zip(runs["run_id"], runs["run_index"], strict=True))
     times = pd.to_datetime(runs["time"], utc=True)
     rows = []
     for c in records:

@@ -13,7 +13,6 @@ from ._prep import check_frame, finite, prepare, tooltips
 
 __all__ = ["ceilings", "latency", "roofline"]
 
-_LOG = {"type": "log"}
 _SIZE_TITLES = {"flops": "FLOPs per call", "bytes": "bytes moved per call"}
 
 
@@ -54,7 +53,7 @@ def latency(
             f"latency(): no successful measurements with a positive {x!r} to draw; "
             f"run bench() first, or use x='bytes' for kernels without FLOPs."
         )
-    xenc = alt.X(f"{x}:Q", scale=alt.Scale(**_LOG), title=_SIZE_TITLES[x],
+    xenc = alt.X(f"{x}:Q", scale=alt.Scale(type="log"), title=_SIZE_TITLES[x],
                  axis=alt.Axis(format="~s"))
     tips = tooltips(
         alt.Tooltip("median_s:Q", title="median (s)", format=".3~s"),
@@ -65,7 +64,7 @@ def latency(
     color = alt.Color("backend:N", title="backend")
     base = alt.Chart().encode(x=xenc, color=color)
     lines = base.mark_line(point=alt.OverlayMarkDef(size=40, filled=True)).encode(
-        y=alt.Y("median_s:Q", scale=alt.Scale(**_LOG), title="median time per call (s)",
+        y=alt.Y("median_s:Q", scale=alt.Scale(type="log"), title="median time per call (s)",
                 axis=alt.Axis(format="~s")),
         strokeDash=alt.StrokeDash("dtype:N", title="dtype"),
         detail="dtype:N",
@@ -179,7 +178,8 @@ def roofline(
                           "peak_gflops": r.peak_gflops, "peak_gbps": r.peak_gbps,
                           "source": r.source})
     roof = pd.DataFrame(lines)
-    x = alt.X("intensity:Q", scale=alt.Scale(type="log"), title="arithmetic intensity (FLOP/byte)")
+    x = alt.X("intensity:Q", scale=alt.Scale(type="log", nice=False),
+              title="arithmetic intensity (FLOP/byte)")
     y = alt.Y("gflops:Q", scale=alt.Scale(type="log"), title="achieved GFLOP/s")
     color = alt.Color("backend:N", title="backend")
     points = alt.Chart(data).mark_point(filled=True, size=60, opacity=0.85).encode(

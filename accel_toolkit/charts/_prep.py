@@ -11,10 +11,18 @@ import pandas as pd
 
 from ..exceptions import ConfigError
 
-__all__ = ["TOOLTIP_FIELDS", "check_frame", "latest", "params_label", "prepare", "tooltips"]
+__all__ = ["CHART_COLUMNS", "TOOLTIP_FIELDS", "check_frame", "latest", "params_label", "prepare", "tooltips"]
 
 #: the configuration every tooltip carries (plus the chart's own figures)
 TOOLTIP_FIELDS = ("kernel", "params_label", "dtype", "backend", "device")
+
+
+#: the columns a chart may use (everything else stays out of the inlined data)
+CHART_COLUMNS = (
+    "run_id", "created_at", "kernel", "family", "params_label", "dtype", "config", "config_key",
+    "backend", "venue", "device", "median_s", "ci_low_s", "ci_high_s", "iqr_s", "n_samples",
+    "first_run_s", "flops", "bytes", "gflops", "gbps", "status",
+)
 
 
 def params_label(params: Any) -> str:
@@ -48,7 +56,7 @@ def check_frame(df: Any, required: Iterable[str], chart: str) -> pd.DataFrame:
 def prepare(df: pd.DataFrame, *, ok_only: bool = True) -> pd.DataFrame:
     """A copy with ``params_label``, ``config`` and ``device`` filled; only ``ok`` rows.
 
-    Columns that Vega cannot serialise (dicts, JSON) are dropped or turned into text.
+    Only :data:`CHART_COLUMNS` are kept (the spec inlines the data); times become text.
     """
     out = df.copy()
     if ok_only and "status" in out.columns:
@@ -64,9 +72,7 @@ def prepare(df: pd.DataFrame, *, ok_only: bool = True) -> pd.DataFrame:
         out["dtype"] = "float32"
     out["config"] = (out["kernel"].astype(str) + " " + out["params_label"] + " "
                      + out["dtype"].astype(str))
-    drop = [c for c in ("params", "device_info", "extra", "notebook_params", "settings")
-            if c in out.columns]
-    out = out.drop(columns=drop)
+    out = out[[c for c in CHART_COLUMNS if c in out.columns]]
     for col in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].map(lambda t: t.isoformat() if pd.notna(t) else None)

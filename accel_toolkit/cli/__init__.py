@@ -17,7 +17,7 @@ from ..exceptions import AccelToolkitError
 
 __all__ = ["main"]
 
-COMMAND_MODULES = ("_core",)
+COMMAND_MODULES = ("_core", "_predict", "_check", "_report", "_notebook")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as _st
 
 __all__ = ["Summary", "median_ci", "summarize"]
 
@@ -52,6 +51,8 @@ def median_ci(samples: np.ndarray, level: float = 0.99) -> tuple[float, float, f
         return float(x[0]), float(x[0]), 0.0
     # [x_(j), x_(n-1-j)] covers the median iff j+1 <= B <= n-1-j, B ~ Binomial(n, 1/2)
     # counting samples below it.
+    from scipy import stats as _st  # lazily: importing the harness needs no scipy
+
     def coverage(j: int) -> float:
         return float(_st.binom.cdf(n - 1 - j, n, 0.5) - _st.binom.cdf(j, n, 0.5))
 

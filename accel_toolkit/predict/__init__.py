@@ -1,19 +1,36 @@
 """Predict the speed of configurations nobody measured, with calibrated intervals."""
 
+from ._active import (
+    ActiveLearningResult,
+    ReplayResult,
+    active_learning,
+    replay_active_learning,
+    suggest,
+)
 from ._candidates import DEFAULT_RANGES, log_uniform_grid
 from ._conformal import ConformalBoostingRegressor
 from ._evaluate import evaluate, measurement_noise, prediction_metrics
 from ._features import cache_sizes, featurize
-from ._model import SpeedModel
+from ._model import SpeedModel, aggregate_repeats
+from ._report import PredictionsSection, predicted_vs_measured_chart, predictions_section
 
 __all__ = [
-    "DEFAULT_RANGES",
+    "ActiveLearningResult",
     "ConformalBoostingRegressor",
+    "DEFAULT_RANGES",
+    "PredictionsSection",
+    "ReplayResult",
     "SpeedModel",
+    "active_learning",
+    "aggregate_repeats",
     "cache_sizes",
     "evaluate",
     "featurize",
     "log_uniform_grid",
     "measurement_noise",
+    "predicted_vs_measured_chart",
     "prediction_metrics",
+    "predictions_section",
+    "replay_active_learning",
+    "suggest",
 ]

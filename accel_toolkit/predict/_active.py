@@ -387,6 +387,7 @@ def replay_active_learning(
     backend: str = "cpu",
     *,
     results: pd.DataFrame | None = None,
+    tag: str | None = None,
     budget: int = 40,
     init: int = 5,
     step: int = 1,
@@ -400,12 +401,14 @@ def replay_active_learning(
     Each seed holds out ``test_fraction`` of the configurations as a test set; both strategies
     start from the same ``init`` random configurations of the rest (the pool) and add ``step``
     at a time up to ``budget``, scoring the refitted model on the test set after each round.
-    Repeat measurements of one configuration are merged (median).
+    Repeat measurements of one configuration are merged (median); ``tag`` restricts the
+    pool to runs with that tag.
     """
     if results is None:
         from ..store import open_store
 
-        results = open_store(store).results(kernels=[kernel], backends=[backend], status="ok")
+        results = open_store(store).results(kernels=[kernel], backends=[backend], tag=tag,
+                                            status="ok")
     else:
         results = results[(results["kernel"] == kernel) & (results["backend"] == backend)]
         if "status" in results:
@@ -438,7 +441,8 @@ def replay_active_learning(
                 model = SpeedModel(**params).fit(pool.iloc[chosen])
                 p = model.predict(test)
                 m = prediction_metrics(test["median_s"], p["pred_s"], p["low_s"], p["high_s"])
-                rows.append({"strategy": strategy, "seed": s, "n": len(chosen), **m})
+                rows.append({**m, "n_test": m["n"], "strategy": strategy, "seed": s,
+                             "n": len(chosen)})
                 if len(chosen) >= budget:
                     break
                 rest = pool.drop(index=chosen)

@@ -61,6 +61,9 @@ class ConformalBoostingRegressor(*_base_classes()):  # type: ignore[misc]
         Nominal coverage of :meth:`predict_interval` (0.8 = an 80% interval).
     n_folds : int
         Cross-validation folds for the out-of-fold residuals (at most the number of samples).
+    loss : str
+        Boosting loss: ``"huber"`` (default; robust to the occasional measurement slowed down
+        by another process) or ``"squared_error"``.
     n_estimators, learning_rate, max_depth, min_samples_leaf, subsample :
         Passed to :class:`sklearn.ensemble.GradientBoostingRegressor`.
     random_state : int or None
@@ -86,6 +89,7 @@ class ConformalBoostingRegressor(*_base_classes()):  # type: ignore[misc]
         *,
         coverage: float = 0.8,
         n_folds: int = 5,
+        loss: str = "huber",
         n_estimators: int = 300,
         learning_rate: float = 0.05,
         max_depth: int = 3,
@@ -95,6 +99,7 @@ class ConformalBoostingRegressor(*_base_classes()):  # type: ignore[misc]
     ) -> None:
         self.coverage = coverage
         self.n_folds = n_folds
+        self.loss = loss
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -105,7 +110,7 @@ class ConformalBoostingRegressor(*_base_classes()):  # type: ignore[misc]
     def _new_model(self) -> Any:
         sk = _sklearn()
         return sk.ensemble.GradientBoostingRegressor(
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+            loss=self.loss, n_estimators=self.n_estimators, learning_rate=self.learning_rate,
             max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
             subsample=self.subsample, random_state=self.random_state,
         )

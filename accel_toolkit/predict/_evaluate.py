@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import PredictionError
-from ._model import SpeedModel
+from ._model import SpeedModel, aggregate_repeats
 
 __all__ = ["evaluate", "measurement_noise", "prediction_metrics", "splits"]
 
@@ -119,6 +119,7 @@ def evaluate(
     results: pd.DataFrame | None = None,
     kernels: Sequence[str] | None = None,
     backends: Sequence[str] | None = None,
+    tag: str | None = None,
     model_params: Mapping[str, Any] | None = None,
     seed: int = 0,
     repeats: int = 3,
@@ -136,8 +137,12 @@ def evaluate(
         ``Store.results()`` rows to use instead of a store.
     kernels, backends : list of str, optional
         Restrict the data.
+    tag : str, optional
+        Only runs with this tag (e.g. one sweep measured on a quiet machine).
     model_params : dict, optional
-        Parameters of :class:`SpeedModel` (e.g. ``{"per_kernel": False}``).
+        Parameters of :class:`SpeedModel` (e.g. ``{"per_kernel": False}``). With
+        ``aggregate`` set, repeats are merged before splitting and the held-out figure is the
+        merged one too.
     seed, repeats, few :
         Split seed, repetitions of the random splits, and configurations of the target
         backend in the few-shot split.
@@ -157,7 +162,7 @@ def evaluate(
 
         results = open_store(store).results(kernels=list(kernels) if kernels else None,
                                             backends=list(backends) if backends else None,
-                                            status="ok")
+                                            tag=tag, status="ok")
     else:
         results = results[results["status"] == "ok"] if "status" in results else results
         if kernels:
@@ -167,8 +172,11 @@ def evaluate(
     if results.empty:
         raise PredictionError("No successful measurements to evaluate on. Measure first, e.g. "
                               "`python benchmarks/predict_eval.py measure --db PATH`.")
-    results = results.reset_index(drop=True)
     params = dict(model_params or {})
+    if params.get("aggregate"):
+        # score against the same merged figure the model is trained on
+        results = aggregate_repeats(results, params["aggregate"])
+    results = results.reset_index(drop=True)
     preds = []
     for split, rep, train, test in splits(results, seed=seed, repeats=repeats, few=few):
         if len(test) == 0:

@@ -97,6 +97,10 @@ def to_blocks(value: Any) -> list[Block]:
                                         str(key))
             out.extend(blocks)
         return out
+    if hasattr(value, "tables") and hasattr(value, "charts"):
+        # a section object of another module: summary text, tables and charts
+        out = to_blocks(getattr(value, "summary", None))
+        return out + to_blocks(dict(value.tables)) + to_blocks(dict(value.charts))
     if isinstance(value, Iterable):
         return [b for item in value for b in to_blocks(item)]
     raise TypeError(

@@ -36,11 +36,23 @@ _SPECIFIER = re.compile(
 )
 
 
+# comments, and the string literals a comment marker may hide in
+_TOKENS = re.compile(r"""//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'|`(?:\\.|[^`\\])*`""",
+                     re.S)
+
+
+def _comment_spans(source: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _TOKENS.finditer(source) if m.group().startswith(("//", "/*"))]
+
+
 def _split(source: str, name: str, root: Path) -> tuple[list[Any], list[str]]:
     parts: list[Any] = []
     deps: list[str] = []
     pos = 0
+    comments = _comment_spans(source)
     for m in _SPECIFIER.finditer(source):
+        if any(a <= m.start() < b for a, b in comments):
+            continue  # e.g. a JSDoc type: {import("./timing.js").TimingSettings}
         dep = posixpath.normpath(posixpath.join(posixpath.dirname(name), m.group("spec")))
         if m.group("pre").rstrip().endswith("(") and not (root / dep).is_file():
             # A dynamic import of a module that is not there: leave it; the runtime

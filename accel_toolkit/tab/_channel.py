@@ -108,8 +108,11 @@ class Channel:
         ``send``).
     """
 
-    def __init__(self, send: Send):
+    def __init__(self, send: Send, *, grace_s: float = GRACE_S,
+                 on_ready: Callable[[dict[str, Any]], None] | None = None):
         self._send = send
+        self._on_ready = on_ready
+        self.grace_s = float(grace_s)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[Reply], float]] = {}
@@ -136,6 +139,8 @@ class Channel:
             self.info = content.get("info") or {}
             self.error = content.get("error")
             self.ready = True
+            if self._on_ready is not None:
+                self._on_ready(self.info)
             self._wake("ready")
         elif kind == "reply":
             reply = content.get("reply") or {}
@@ -172,7 +177,8 @@ class Channel:
 
     def _wake(self, what: str) -> None:
         with self._lock:
-            waiters, keep = [], []
+            waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None], str]] = []
+            keep: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None], str]] = []
             for w in self._waiters:
                 (waiters if what == "ready" or w[2] == "hello" else keep).append(w)
             self._waiters = keep
@@ -214,16 +220,17 @@ class Channel:
         buffers: Sequence[Any] = (),
         *,
         time_limit_s: float,
-        grace_s: float = GRACE_S,
+        grace_s: float | None = None,
     ) -> Reply:
         """Send one protocol request and wait for its reply.
 
         The tab is told ``time_limit_s`` (it stops sampling by then); Python waits that long
-        plus ``grace_s`` and then raises :class:`BrowserCrashedError` (the tab is closed,
-        hung or busy elsewhere).
+        plus ``grace_s`` (default: the channel's) and then raises
+        :class:`BrowserCrashedError` (the tab is closed, hung or busy elsewhere).
         """
         if time_limit_s <= 0:
             raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
+        grace_s = self.grace_s if grace_s is None else grace_s
         rid = str(request.get("id") or self.next_id())
         msg = {**request, "id": rid, "time_limit_s": float(time_limit_s)}
         loop = asyncio.get_running_loop()

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import Measurement
-from ..exceptions import BackendUnavailableError, ParameterError, UnsupportedKernelError
+from ..exceptions import ParameterError, UnsupportedKernelError
 from ..harness import TimingResult, TimingSettings
 from ..kernels import KernelSpec
 
@@ -59,14 +59,13 @@ def supports(backend: str, spec: KernelSpec, params: Mapping[str, Any], dtype: s
         if not dev.get("available"):
             why = dev.get("reason") or nn.get("reason") or "no WebNN"
             return f"the tab has no WebNN {dt!r} context: {why}"
+        from ..backends.browser import _webnn_graphs
+
         try:
-            from ..backends.browser import _webnn_graphs
-        except ImportError as exc:
-            return f"the WebNN graph builder is not installed ({exc})"
-        check = getattr(_webnn_graphs, "supports", None)
-        if check is not None:
-            return check(spec, params, dtype, dev)  # type: ignore[no-any-return]
-        return None
+            graph = _webnn_graphs.build_graph(spec, params, dtype)
+        except UnsupportedKernelError as exc:
+            return str(exc)
+        return _webnn_graphs.limits_reason(graph, dev.get("opSupportLimits"))
     return f"the tab runs {', '.join(TAB_BACKENDS)}, not {backend!r}"
 
 
@@ -97,13 +96,8 @@ def build_request(
         blobs = plan.encode_inputs(inputs)
         return TabRequest({**base, "plan": plan.to_json()}, blobs, plan.decode_outputs)
     if backend == "webnn":
-        try:
-            from ..backends.browser import _webnn_graphs
-        except ImportError as exc:
-            raise BackendUnavailableError(
-                f"The WebNN graph builder (accel_toolkit.backends.browser._webnn_graphs) is "
-                f"missing: {exc}. Reinstall accel_toolkit."
-            ) from exc
+        from ..backends.browser import _webnn_graphs
+
         graph = _webnn_graphs.build_graph(spec, params, dtype)
         blobs = graph.encode_inputs(inputs)
         return TabRequest({**base, "graph": graph.to_json(),
@@ -112,30 +106,46 @@ def build_request(
     raise UnsupportedKernelError(f"The tab runs {', '.join(TAB_BACKENDS)}, not {backend!r}.")
 
 
+def _browser_label(info: Mapping[str, Any]) -> str:
+    b = info.get("browser") or {}
+    if b.get("name"):
+        return f"{b['name']} {b.get('version', '')}".strip()
+    return "the browser tab"
+
+
 def device_of(backend: str, info: Mapping[str, Any], reply_device: Mapping[str, Any] | None,
               options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What identifies where a tab result ran: the reply's device, else the tab's info."""
+    """Where a tab result ran, named like the headless backends name theirs, plus the page.
+
+    WebGPU: ``"<vendor> <architecture> (<description>) via WebGPU in <browser> (tab)"`` with
+    the adapter, its limits and features; WebNN: ``"WebNN <deviceType> in <browser> (tab)"``.
+    """
     options = options or {}
     browser = info.get("browser") or {}
     page = info.get("page") or {}
-    dev: dict[str, Any] = dict(reply_device or {})
+    label = _browser_label(info)
+    gpu = info.get("webgpu") or {}
+    adapter = ({k: gpu.get(k) for k in ("vendor", "architecture", "device", "description",
+                                        "isFallbackAdapter")} if gpu.get("available") else {})
+    dev: dict[str, Any] = {"backend": backend, "venue": "tab", "browser": label,
+                           "browser_brands": browser.get("brands", []),
+                           "user_agent": browser.get("userAgent") or page.get("user_agent", ""),
+                           "page": page.get("href"), "session": info.get("session"),
+                           "adapter": adapter}
     if backend == "webgpu":
-        a = info.get("webgpu") or {}
-        dev.setdefault("adapter", {k: a.get(k) for k in ("vendor", "architecture", "device",
-                                                          "description", "isFallbackAdapter")})
-        if not dev.get("name"):
-            ad = dev["adapter"] or {}
-            dev["name"] = " ".join(str(x) for x in (ad.get("vendor"), ad.get("architecture"),
-                                                    ad.get("description")) if x) or "WebGPU adapter"
+        name = f"{adapter.get('vendor') or '?'} {adapter.get('architecture') or ''}".strip()
+        if adapter.get("description"):
+            name += f" ({adapter['description']})"
+        dev.update(name=f"{name} via WebGPU in {label} (tab)", limits=gpu.get("limits", {}),
+                   features=gpu.get("features", []))
+        if options.get("variant"):
+            dev["variant"] = options["variant"]
     else:
         dt = _webnn_device_type(backend, options)
-        dev.setdefault("deviceType", dt)
-        dev.setdefault("name", f"WebNN {dt}")
-    dev.setdefault("browser", " ".join(str(x) for x in (browser.get("name"), browser.get("version")) if x)
-                   or browser.get("userAgent") or page.get("user_agent") or "")
-    dev["venue"] = "tab"
-    dev["page"] = page.get("href")
-    dev["session"] = info.get("session")
+        dev.update(name=f"WebNN {dt} in {label} (tab)", webnn_device_type=dt)
+    for k, v in (reply_device or {}).items():
+        if isinstance(v, (str, int, float, bool)):
+            dev[f"plan_{k}"] = v
     return dev
 
 

@@ -72,7 +72,7 @@ async def measure_one_tab(
     :class:`NoFrontendError`: the sweep stops, it cannot continue without a front end.
     """
     row = measurement_row(name, spec, p, dtype, seed)
-    info = runner.info or {}
+    info = runner.tab_info
     row["venue"] = "tab"
     dev = device_of(name, info, None, options)
     reason = supports(name, spec, p, dtype, info, options)

@@ -14,25 +14,25 @@ struct __align__(2) half_t {
 #define AT_NEG_INF __int_as_float(0xff800000)
 #define AT_FULL_MASK 0xffffffffu
 
-__device__ __forceinline__ float to_f32(float v) { return v; }
-
-__device__ __forceinline__ float to_f32(half_t v) {
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v.bits));
-    return f;
-}
-
+#ifndef AT_CPU_EMULATION
 __device__ __forceinline__ float half_bits_to_f32(unsigned short b) {
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(b));
     return f;
 }
 
-__device__ __forceinline__ unsigned short f32_to_half_bits(float v) {
+__device__ __forceinline__ unsigned short f32_to_half_bits(float v) {  // round to nearest even
     unsigned short b;
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(b) : "f"(v));
     return b;
 }
+#else  // tests/cuda_emu runs these sources on the CPU (logic check without a GPU)
+__device__ __forceinline__ float half_bits_to_f32(unsigned short b) { return at_emu::half_to_float(b); }
+__device__ __forceinline__ unsigned short f32_to_half_bits(float v) { return at_emu::float_to_half(v); }
+#endif
+
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(half_t v) { return half_bits_to_f32(v.bits); }
 
 template <typename T> __device__ __forceinline__ T from_f32(float v);
 template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }

@@ -41,7 +41,9 @@ const now = () => performance.now() / 1000;
 async function browserInfo() {
   const nav = /** @type {any} */ (globalThis.navigator) || {};
   const out = { userAgent: nav.userAgent || "", platform: nav.platform || "",
-    hardwareConcurrency: nav.hardwareConcurrency || null, secureContext: globalThis.isSecureContext };
+    hardwareConcurrency: nav.hardwareConcurrency || null, secureContext: globalThis.isSecureContext,
+    // performance.now() ticks in 5 us steps when cross-origin isolated, else 100 us
+    crossOriginIsolated: Boolean(globalThis.crossOriginIsolated) };
   const uad = nav.userAgentData;
   if (uad) {
     let brands = uad.brands;
@@ -86,6 +88,7 @@ async function webgpuInfo() {
     isFallbackAdapter: Boolean(i.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false),
     subgroupMinSize: i.subgroupMinSize, subgroupMaxSize: i.subgroupMaxSize,
     features: [...adapter.features].sort(),
+    wgslLanguageFeatures: [...(gpu.wgslLanguageFeatures || [])].map(String).sort(),
     limits,
   };
 }
@@ -119,7 +122,7 @@ async function webnnInfo(deviceTypes) {
  */
 function errorReply(request, e) {
   const type = e && ERROR_TYPES.has(e.type) ? e.type : "KernelExecutionError";
-  const message = e instanceof RuntimeError ? e.message : errorText(e);
+  const message = e instanceof RuntimeError || ERROR_TYPES.has(e?.type) ? e.message : errorText(e);
   return { id: request?.id ?? null, ok: false, error: { type, message, ...(e?.extra || {}) } };
 }
 

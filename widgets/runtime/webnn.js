@@ -151,7 +151,9 @@ export class WebNNExecutor {
         if (typeof b[op.op] !== "function") {
           throw new RuntimeError("UnsupportedKernelError", `WebNN in this browser has no ${op.op} operator`);
         }
-        const args = op.args.map((a) => (typeof a === "string" ? operand(env, a, op.op) : a));
+        // a string naming a known operand is that operand; any other value (numbers, arrays,
+        // data types such as "float32") passes through
+        const args = op.args.map((a) => (typeof a === "string" && a in env ? env[a] : a));
         /** @type {Record<string, any>} */
         const options = {};
         for (const [k, v] of Object.entries(op.options || {})) {

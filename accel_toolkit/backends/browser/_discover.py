@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ...exceptions import BackendUnavailableError
 
-__all__ = ["BASE_FLAGS", "SPARTICUZ_FLAGS", "BrowserSpec", "find_browser", "find_browsers",
+__all__ = ["BASE_FLAGS", "BrowserSpec", "SPARTICUZ_FLAGS", "find_browser", "find_browsers",
            "sparticuz_package"]
 
 #: added to every launch

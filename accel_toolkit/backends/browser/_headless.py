@@ -27,11 +27,15 @@ from ...exceptions import BackendUnavailableError, BrowserCrashedError, KernelEx
 from ._discover import BrowserSpec
 from ._server import PageServer
 
-__all__ = ["HeadlessSession", "TRANSPORTS"]
+__all__ = ["HeadlessSession", "INLINE_MAX", "TRANSPORTS"]
 
 T = TypeVar("T")
-#: how request bytes travel: over the local page server, or inline through page.evaluate
-TRANSPORTS = ("http", "base64")
+#: how request bytes travel: ``auto`` (inline base64 up to :data:`INLINE_MAX` bytes each way,
+#: else the local page server), ``http`` (always the server) or ``base64`` (always inline)
+TRANSPORTS = ("auto", "http", "base64")
+#: measured crossover (benchmarks/browser_overhead.py): below ~16 KiB inline base64 is faster
+#: than a GET/POST to the page server, above it base64 costs ~0.35 ms per KiB
+INLINE_MAX = 16 * 1024
 _ids = itertools.count(1)
 
 
@@ -107,7 +111,7 @@ class HeadlessSession:
     browser : BrowserSpec
         What to launch (see :func:`~accel_toolkit.backends.browser._discover.find_browser`).
     transport : str
-        ``"http"`` (default: bytes over the local page server) or ``"base64"`` (inline).
+        ``"auto"`` (default), ``"http"`` or ``"base64"``: see :data:`TRANSPORTS`.
     webnn_device_types : sequence of str
         WebNN device types the page reports in :meth:`info`.
     mounts : mapping, optional
@@ -116,7 +120,7 @@ class HeadlessSession:
         Seconds to wait for the browser and the page to come up.
     """
 
-    def __init__(self, browser: BrowserSpec, *, transport: str = "http",
+    def __init__(self, browser: BrowserSpec, *, transport: str = "auto",
                  webnn_device_types: tuple[str, ...] = ("cpu", "gpu", "npu"),
                  mounts: Mapping[str, Path] | None = None, launch_timeout: float = 90.0):
         if transport not in TRANSPORTS:
@@ -135,6 +139,10 @@ class HeadlessSession:
         self._page: Any = None
         self._page_errors: list[str] = []
         self._closed = False
+        #: the request being answered now (``{"id", "op", "backend", "kernel"}``), else None
+        self.in_flight: dict[str, Any] | None = None
+        #: requests answered since the session started (all launches)
+        self.completed = 0
         try:
             self._call(self._launch, launch_timeout, "launching the browser")
         except BaseException:
@@ -153,6 +161,9 @@ class HeadlessSession:
             self._pw = sync_playwright().start()
         marker = f"--accel-toolkit-session={secrets.token_hex(8)}"
         env = {**os.environ, **self.browser.env}
+        if not env.get("XDG_RUNTIME_DIR") or not Path(env["XDG_RUNTIME_DIR"]).is_dir():
+            # Chromium complains on stderr without one; a private folder keeps it quiet.
+            env["XDG_RUNTIME_DIR"] = self._runtime_dir()
         try:
             self._browser = self._pw.chromium.launch(
                 executable_path=self.browser.executable, args=[*self.browser.flags, marker],
@@ -180,7 +191,16 @@ class HeadlessSession:
                 f"{'; '.join(self._page_errors[-3:]) or exc}"
             ) from exc
         self._page = page
+        self._dead = False
         self.launches += 1
+
+    def _runtime_dir(self) -> str:
+        import tempfile
+
+        if not getattr(self, "_xdg", None):
+            self._xdg = tempfile.mkdtemp(prefix="accel-xdg-")
+            os.chmod(self._xdg, 0o700)
+        return self._xdg
 
     def _shutdown_browser(self) -> None:
         b, self._browser, self._page = self._browser, None, None
@@ -206,12 +226,16 @@ class HeadlessSession:
                 "earlier. Call recover() (bench() does) to relaunch it."
             )
         out_url = None
-        if self.transport == "http":
-            in_url, out_url, sizes = self.server.stage(buffers)
-            transport: dict[str, Any] = {"kind": "http", "in_url": in_url, "out_url": out_url,
-                                         "in_sizes": sizes}
-        else:
-            transport = {"kind": "base64", "data": [base64.b64encode(b).decode() for b in buffers]}
+        inline_in = self.transport == "base64" or (
+            self.transport == "auto" and sum(len(b) for b in buffers) <= INLINE_MAX)
+        transport: dict[str, Any] = {}
+        if self.transport != "base64":
+            in_url, out_url, sizes = self.server.stage([] if inline_in else buffers)
+            transport.update(out_url=out_url, inline_max=INLINE_MAX if self.transport == "auto" else 0)
+            if not inline_in:
+                transport.update(in_url=in_url, in_sizes=sizes)
+        if inline_in:
+            transport["data"] = [base64.b64encode(b).decode() for b in buffers]
         try:
             res = self._page.evaluate("([r, t]) => window.__accel.call(r, t)", [request, transport])
         except Exception as exc:
@@ -221,15 +245,18 @@ class HeadlessSession:
                        or not _alive(self.pid) or "crash" in str(exc).lower()
                        or "closed" in str(exc).lower())
             if crashed:
+                self._dead = True
                 raise BrowserCrashedError(
                     f"the browser ({self.browser.label}, pid {self.pid}) died during request "
                     f"{request.get('id')}: {str(exc).strip().splitlines()[0][:300]}"
                 ) from exc
             raise KernelExecutionError(f"page.evaluate failed: {str(exc)[:600]}") from exc
         reply, sizes = res["reply"], res.get("sizes") or []
-        if out_url is not None:
-            out = self.server.collect(out_url, sizes if reply.get("ok") else [])
+        if res.get("posted"):
+            out = self.server.collect(out_url or "", sizes)
         else:
+            if out_url is not None:
+                self.server.discard(out_url)
             out = [base64.b64decode(s) for s in res.get("data") or []]
         return reply, out
 
@@ -243,6 +270,7 @@ class HeadlessSession:
         except concurrent.futures.TimeoutError:
             pass
         self.kill()
+        self._dead = True
         try:
             fut.result(30)
         except BaseException:
@@ -264,8 +292,16 @@ class HeadlessSession:
         :class:`BrowserCrashedError` is raised.
         """
         req = {**request, "id": request.get("id") or f"r{next(_ids)}"}
-        return self._call(lambda: self._evaluate(req, list(buffers or [])), timeout,
-                          f"running request {req['id']} ({req.get('op')} {req.get('backend', '')})")
+        kernel = (req.get("plan") or req.get("graph") or {}).get("kernel")
+        self.in_flight = {"id": req["id"], "op": req.get("op"), "backend": req.get("backend"),
+                          "kernel": kernel}
+        try:
+            out = self._call(lambda: self._evaluate(req, list(buffers or [])), timeout,
+                             f"running request {req['id']} ({req.get('op')} {req.get('backend', '')} {kernel or ''})")
+            self.completed += 1
+            return out
+        finally:
+            self.in_flight = None
 
     def info(self, timeout: float = 60.0) -> dict[str, Any]:
         """The runtime's ``info()``: browser, WebGPU adapter, WebNN devices."""
@@ -276,9 +312,32 @@ class HeadlessSession:
 
         return self._call(go, timeout, "reading the runtime info")
 
+    def evaluate(self, expression: str, arg: Any = None, *, timeout: float = 600.0) -> Any:
+        """Evaluate JavaScript in the runtime page (benchmarks and experiments).
+
+        Same deadline rule as :meth:`request`: past ``timeout`` the browser is killed.
+        """
+        def go() -> Any:
+            if self._page is None:
+                raise BrowserCrashedError("the browser is not running; call relaunch()")
+            return self._page.evaluate(expression, arg)
+
+        return self._call(go, timeout, "evaluating a script")
+
+    def add_script(self, url: str, *, timeout: float = 120.0) -> None:
+        """Load a classic script (e.g. a UMD bundle served through ``mounts``) into the page."""
+        def go() -> None:
+            if self._page is None:
+                raise BrowserCrashedError("the browser is not running; call relaunch()")
+            self._page.add_script_tag(url=url)
+
+        self._call(go, timeout, f"loading {url}")
+
     def alive(self) -> bool:
         """Whether the browser process is still there."""
-        return self._browser is not None and (_alive(self.pid) if self.pid else True)
+        if self._browser is None or getattr(self, "_dead", False):
+            return False
+        return _alive(self.pid) if self.pid else True
 
     def kill(self) -> None:
         """SIGKILL the browser process (used on hangs; the next request raises)."""
@@ -314,6 +373,10 @@ class HeadlessSession:
             self.kill()
         self._worker.stop()
         self.server.close()
+        if getattr(self, "_xdg", None):
+            import shutil
+
+            shutil.rmtree(self._xdg, ignore_errors=True)
         self._closed = True
 
     def __repr__(self) -> str:

@@ -1,7 +1,8 @@
 """A local page server on 127.0.0.1: serves ``widgets/`` and carries request bytes.
 
 The page must come from ``http://127.0.0.1`` (a secure context, which WebGPU and WebNN need;
-``about:blank`` is not). Besides static files the server holds the binary buffers of each
+``about:blank`` is not). Every response carries the cross-origin-isolation headers, so the
+page's ``performance.now()`` has 5 us resolution rather than 100 us. Besides static files the server holds the binary buffers of each
 request: the page fetches all inputs with one ``GET /__accel/in/<token>`` and posts all
 outputs with one ``POST /__accel/out/<token>``. Tokens are random and used once.
 """
@@ -30,6 +31,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
+        # Cross-origin isolation: performance.now() then ticks in 5 us steps instead of 100 us.
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         super().end_headers()
 
     def translate_path(self, path: str) -> str:

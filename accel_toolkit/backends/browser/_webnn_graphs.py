@@ -43,8 +43,8 @@ import numpy as np
 from ...exceptions import UnsupportedKernelError
 from ...kernels import KernelSpec
 
-__all__ = ["GRAPH_BUILDERS", "UNSUPPORTED", "GraphSpec", "build_graph", "limits_reason",
-           "param_reason"]
+__all__ = ["GRAPH_BUILDERS", "GraphSpec", "MATMUL_INT8_MAX_K", "UNSUPPORTED", "build_graph",
+           "limits_reason", "param_reason"]
 
 #: (kernel, dtype) -> why WebNN cannot run it at all. Empty today: every kernel of the
 #: library is expressible in WebNN in float32 and float16; parameter-dependent limits are in
@@ -102,7 +102,7 @@ class GraphSpec:
         if len(buffers) != len(self.outputs):
             raise ValueError(f"expected {len(self.outputs)} output buffers, got {len(buffers)}")
         out = {}
-        for o, buf in zip(self.outputs, buffers):
+        for o, buf in zip(self.outputs, buffers, strict=True):
             dt = np.dtype(o["dtype"]).newbyteorder("<")
             n = int(np.prod(o["shape"], dtype=np.int64))
             arr = np.frombuffer(buf, dtype=dt, count=n)

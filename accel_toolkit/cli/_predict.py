@@ -1,0 +1,118 @@
+"""``accel-toolkit predict``: evaluate the speed predictor, suggest and run active learning."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["register"]
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ..predict import evaluate, measurement_noise
+    from ..store import open_store
+    from ._format import print_frame
+
+    store = open_store(args.db)
+    table = evaluate(store, kernels=_split(args.kernels), backends=_split(args.backends),
+                     tag=args.tag, seed=args.seed, repeats=args.repeats,
+                     model_params={"coverage": args.coverage, "per_kernel": not args.pooled})
+    noise = measurement_noise(store, kernels=_split(args.kernels), backends=_split(args.backends))
+    if args.json:
+        print(json.dumps({"evaluation": table.to_dict(orient="records"),
+                          "noise": noise.to_dict(orient="records")}, default=str))
+        return 0
+    print_frame(table.round(3))
+    print("\nmeasurement noise (repeats of the same configuration in different runs):")
+    print_frame(noise.round(3))
+    return 0
+
+
+def _suggest(args: argparse.Namespace) -> int:
+    from ..predict import SpeedModel, log_uniform_grid, suggest
+    from ._format import print_frame
+
+    model = SpeedModel.from_store(args.db, kernels=[args.kernel], backends=[args.backend])
+    cands = log_uniform_grid(args.kernel, args.candidates, seed=args.seed)
+    picks = suggest(model, cands, k=args.k, kernel=args.kernel, backend=args.backend,
+                    dtype=args.dtype)
+    cols = ["rank", "params", "pred_s", "low_s", "high_s", "uncertainty", "distance"]
+    if args.json:
+        print(picks[cols].to_json(orient="records"))
+    else:
+        print_frame(picks[cols].assign(params=picks["params"].map(json.dumps)).round(8))
+    return 0
+
+
+def _run_active(args: argparse.Namespace) -> int:
+    from ..predict import active_learning, log_uniform_grid
+    from ._format import print_frame
+
+    cands = log_uniform_grid(args.kernel, args.candidates, seed=args.seed)
+    res = active_learning(args.kernel, args.backend, cands, budget=args.budget, db=args.db,
+                          init=args.init, step=args.step, dtype=args.dtype, seed=args.seed,
+                          time_budget=args.time_budget, use_store=args.use_store,
+                          progress=not args.json and sys.stderr.isatty())
+    h = res.history
+    if args.json:
+        print(h.to_json(orient="records"))
+        return 0
+    print_frame(h.assign(params=h["params"].map(json.dumps)).round(8))
+    pred = h.dropna(subset=["pred_s"])
+    if len(pred):
+        print(f"\nrun {res.run_id}: {len(h)} measurements; predictions made before measuring: "
+              f"MAPE {pred['rel_error'].mean():.3f}, within +-10% "
+              f"{(pred['rel_error'] <= 0.1).mean():.2f}, interval coverage "
+              f"{pred['covered'].astype(float).mean():.2f}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict the speed of unmeasured configurations")
+    psub = p.add_subparsers(dest="predict_command", metavar="ACTION")
+    psub.required = True
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--db", help="DuckDB file (default: $ACCEL_TOOLKIT_DB or "
+                       "~/.local/share/accel_toolkit/results.duckdb)")
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--json", action="store_true", help="print JSON")
+
+    q = psub.add_parser("evaluate", help="held-out scores: interpolation, extrapolation, "
+                        "few-shot backend")
+    common(q)
+    q.add_argument("--kernels", help="comma-separated (default: all in the store)")
+    q.add_argument("--backends", help="comma-separated (default: all in the store)")
+    q.add_argument("--tag", help="only runs with this tag")
+    q.add_argument("--coverage", type=float, default=0.8, help="nominal interval coverage")
+    q.add_argument("--repeats", type=int, default=3, help="repetitions of the random splits")
+    q.add_argument("--pooled", action="store_true", help="one model for all kernels")
+    q.set_defaults(func=_evaluate)
+
+    for name, func, helptext in (
+        ("suggest", _suggest, "the next configurations worth measuring"),
+        ("run-active", _run_active, "measure actively chosen configurations and refit"),
+    ):
+        q = psub.add_parser(name, help=helptext)
+        common(q)
+        q.add_argument("--kernel", required=True)
+        q.add_argument("--backend", default="cpu")
+        q.add_argument("--dtype", default="float32")
+        q.add_argument("--candidates", type=int, default=200,
+                       help="size of the log-uniform candidate grid")
+        if name == "suggest":
+            q.add_argument("-k", type=int, default=5, help="how many to suggest")
+        else:
+            q.add_argument("--budget", type=int, default=20, help="measurements in total")
+            q.add_argument("--init", type=int, default=5, help="random initial design")
+            q.add_argument("--step", type=int, default=1, help="measurements per round")
+            q.add_argument("--time-budget", type=float, default=0.2,
+                           help="seconds of sampling per configuration")
+            q.add_argument("--use-store", action="store_true",
+                           help="also train on the store's earlier results")
+        q.set_defaults(func=func)

@@ -1,0 +1,347 @@
+"""``TabRunner``: run kernels in the JupyterLab tab that shows the notebook (venue ``tab``).
+
+Display the widget; its front end (``widgets/runner.js``) opens the tab's WebGPU adapter and
+WebNN contexts with the shared runtime and answers kernel requests sent from Python. Calls
+that talk to the tab are coroutines: **await** them (top-level ``await`` in a cell), because a
+cell that blocks keeps the kernel from receiving the tab's replies::
+
+    runner = TabRunner()
+    runner                                   # shows the tab's adapter and WebNN devices
+    r = await runner.run("matmul", backend="webgpu", M=64, N=64, K=64)
+    df = await runner.bench(["matmul", "softmax"], backends=["webgpu", "webnn"], tag="tab")
+    h = runner.start_bench("matmul")        # returns at once; results stored as they arrive
+    await h                                  # or h.done(), h.rows, h.missing(), h.result()
+
+Without a front end (papermill, a plain kernel, a closed tab) the calls raise
+:class:`~accel_toolkit.exceptions.NoFrontendError` within ``frontend_timeout`` seconds, or, with
+``venue="auto"``, run in the headless browser instead (rows say ``venue='headless'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anywidget
+import pandas as pd
+import traitlets
+
+from .. import _api
+from .._api import RunResult, _as_list, open_run, plan_configs
+from .._assets import widget_path
+from ..exceptions import BackendUnavailableError, BrowserCrashedError, ConfigError, NoFrontendError
+from ..harness import TimingSettings, environment, environment_id
+from ..kernels import get_kernel
+from ..store import Store, open_store
+from ._bundle import runtime_modules
+from ._channel import HEADLESS_HINT, Channel, Reply, raise_for_reply
+from ._requests import TAB_BACKENDS, build_request, device_of, supports
+from ._sweep import BenchHandle, OnResult, Planned, sweep
+
+__all__ = ["TabRunner"]
+
+VENUES = ("tab", "auto", "headless")
+
+
+def _modules_or_empty() -> list[dict[str, Any]]:
+    try:
+        return runtime_modules()
+    except (FileNotFoundError, ValueError):
+        return []  # the front end reports "runtime unavailable" in its ready message
+
+
+class TabRunner(anywidget.AnyWidget):
+    """Runs kernel requests in the live notebook tab (see the module docstring).
+
+    Parameters
+    ----------
+    frontend_timeout : float
+        Seconds to wait for the tab to load the widget before deciding there is no front end.
+    ready_timeout : float
+        Seconds the tab may take to open WebGPU and WebNN once it loaded the widget.
+    webnn_device_types : sequence of str
+        WebNN device types to open (``cpu``, ``gpu``, ``npu``).
+    reply_grace_s : float
+        Seconds a reply may arrive after a request's time limit before the tab counts as gone.
+    """
+
+    _esm = widget_path("runner.js")
+    _runtime_modules: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    runtime_options = traitlets.Dict().tag(sync=True)
+    #: what the tab reported: browser, webgpu (adapter, features, limits), webnn (devices), page
+    info = traitlets.Dict().tag(sync=True)
+    #: one line about the sweep in progress, shown by the widget
+    status = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        *,
+        frontend_timeout: float = 5.0,
+        ready_timeout: float = 60.0,
+        webnn_device_types: Sequence[str] = ("cpu", "gpu", "npu"),
+        reply_grace_s: float = 10.0,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            _runtime_modules=_modules_or_empty(),
+            runtime_options={"webnnDeviceTypes": list(webnn_device_types)},
+            **kwargs,
+        )
+        self.frontend_timeout = float(frontend_timeout)
+        self.ready_timeout = float(ready_timeout)
+        self._channel = Channel(lambda content, buffers: self.send(content, buffers),
+                                grace_s=reply_grace_s, on_ready=self._on_ready)
+        self.on_msg(lambda _w, content, buffers: self._channel.receive(content, buffers))
+        self._handles: list[BenchHandle] = []
+
+    # -- the front end ------------------------------------------------------------------
+    def _on_ready(self, info: dict[str, Any]) -> None:
+        if info != self.info:
+            self.info = dict(info)
+
+    @property
+    def tab_info(self) -> dict[str, Any]:
+        """What the answering tab reported when it opened the runtime (empty before)."""
+        return dict(self._channel.info or {})
+
+    @property
+    def session(self) -> str | None:
+        """The id of the page that answers (changes when the tab is reloaded)."""
+        return self._channel.session
+
+    @property
+    def ready(self) -> bool:
+        return self._channel.ready
+
+    async def wait_ready(self, timeout: float | None = None) -> dict[str, Any]:
+        """Wait for the tab's runtime and return its info.
+
+        Raises
+        ------
+        NoFrontendError
+            No tab loaded the widget within ``frontend_timeout`` (papermill, plain kernel,
+            closed tab), or it never finished opening the runtime.
+        BackendUnavailableError
+            The tab loaded the widget but could not open the runtime.
+        """
+        ch = self._channel
+        if not ch.ready:
+            if not await ch.wait_for("hello", self.frontend_timeout if timeout is None else timeout):
+                raise NoFrontendError(
+                    f"No notebook front end answered the TabRunner within "
+                    f"{self.frontend_timeout:g} s: the notebook runs without a live tab "
+                    f"(papermill, nbconvert, a console or a closed tab), or the runner was not "
+                    f"displayed and awaited. {HEADLESS_HINT}"
+                )
+            if not await ch.wait_for("ready", self.ready_timeout):
+                raise NoFrontendError(
+                    f"The tab loaded the TabRunner but did not open WebGPU/WebNN within "
+                    f"{self.ready_timeout:g} s. Reload the tab, or {HEADLESS_HINT[0].lower()}"
+                    f"{HEADLESS_HINT[1:]}"
+                )
+        if ch.error:
+            raise BackendUnavailableError(
+                f"The tab could not open the accel_toolkit runtime: {ch.error}. Use a browser "
+                f"with WebGPU (Chrome/Edge 113+), or {HEADLESS_HINT[0].lower()}{HEADLESS_HINT[1:]}"
+            )
+        return dict(ch.info or {})
+
+    async def request(self, request: Mapping[str, Any], buffers: Sequence[Any] = (), *,
+                      time_limit_s: float = 60.0) -> Reply:
+        """Send one runtime request (``widgets/runtime/PROTOCOL.md``) and await its reply."""
+        await self.wait_ready()
+        return await self._channel.request(dict(request), buffers, time_limit_s=time_limit_s)
+
+    async def alive(self, timeout: float | None = None) -> bool:
+        """Whether the tab still answers (a ``ping`` request within ``timeout`` seconds;
+        default: the reply grace, between 1 and 5 s)."""
+        if not self._channel.ready:
+            return False
+        if timeout is None:
+            timeout = min(5.0, max(1.0, self._channel.grace_s))
+        try:
+            r = await self._channel.request({"op": "ping"}, time_limit_s=timeout, grace_s=1.0)
+            return r.ok
+        except (BrowserCrashedError, NoFrontendError):
+            return False
+
+    async def ping(self, n: int = 1) -> list[float]:
+        """Round-trip seconds of ``n`` empty requests (``ping``, answered by the widget
+        without touching WebGPU/WebNN): the transport's own overhead."""
+        await self.wait_ready()
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await self._channel.request({"op": "ping"}, time_limit_s=10.0)
+            out.append(time.perf_counter() - t0)
+        return out
+
+    # -- one kernel -----------------------------------------------------------------------
+    async def run(
+        self,
+        kernel: str,
+        backend: str = "webgpu",
+        *,
+        dtype: str = "float32",
+        seed: int = 0,
+        params: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        time_limit_s: float = 60.0,
+        **kwargs: Any,
+    ) -> RunResult:
+        """Run ``kernel`` once in the tab and check it against the numpy reference.
+
+        ``backend`` is ``webgpu`` or ``webnn``; ``options`` e.g. ``{"variant": "naive"}`` or
+        ``{"device_type": "gpu"}``. Returns the same :class:`~accel_toolkit.RunResult` as
+        :func:`accel_toolkit.run`.
+        """
+        if backend not in TAB_BACKENDS:
+            raise ConfigError(f"The tab runs {', '.join(TAB_BACKENDS)}, not {backend!r}.")
+        spec = get_kernel(kernel)
+        p = spec.resolve(params, **kwargs)
+        dtype = spec.check_dtype(dtype)
+        info = await self.wait_ready()
+        reason = supports(backend, spec, p, dtype, info, options)
+        if reason:
+            from ..exceptions import UnsupportedKernelError
+
+            raise UnsupportedKernelError(f"The tab cannot run {spec.name} ({dtype}) on {backend}: {reason}")
+        inputs = spec.make_inputs(p, dtype, seed)
+        req = build_request(backend, spec, p, dtype, inputs, mode="once", info=info, options=options)
+        reply = await self._channel.request(req.request, req.buffers, time_limit_s=time_limit_s)
+        raise_for_reply(reply.reply, f"{spec.name} on {backend} in the tab")
+        index = [o.get("index", i) for i, o in enumerate(reply.reply.get("outputs") or [])]
+        outputs = req.decode([reply.buffers[i] for i in index] if index else reply.buffers)
+        ref = spec.reference(inputs, p)
+        return RunResult(spec.name, backend, p, dtype, outputs, ref, spec.check(outputs, ref, p, dtype),
+                         device_of(backend, info, reply.reply.get("device"), options))
+
+    # -- sweeps --------------------------------------------------------------------------
+    def start_bench(
+        self,
+        kernels: str | Sequence[str],
+        backends: str | Sequence[str] = TAB_BACKENDS,
+        *,
+        preset: str | None = "tiny",
+        grid: Any = None,
+        params: Mapping[str, Any] | None = None,
+        dtypes: str | Sequence[str] = "float32",
+        seed: int = 0,
+        time_budget: float | None = None,
+        settings: TimingSettings | None = None,
+        db: Store | str | None = None,
+        tag: str | None = None,
+        notebook: str | None = None,
+        resume: str | None = None,
+        venue: str = "tab",
+        progress: bool = True,
+        time_limit_s: float | None = None,
+        backend_options: Mapping[str, Mapping[str, Any]] | None = None,
+        on_result: OnResult | Sequence[OnResult] | None = None,
+    ) -> BenchHandle:
+        """Start a sweep in the background and return its :class:`BenchHandle` at once.
+
+        Needs a running event loop (a notebook cell has one). Each result is committed to the
+        database as it arrives; ``await handle`` gives the DataFrame. Arguments as
+        :meth:`bench`.
+        """
+        if venue not in VENUES:
+            raise ConfigError(f"venue must be one of {', '.join(VENUES)}, not {venue!r}.")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        names = _as_list(backends)
+        bad = [b for b in names if b not in TAB_BACKENDS]
+        if not names or bad:
+            raise ConfigError(f"The tab runs {', '.join(TAB_BACKENDS)}; got backends={names!r}.")
+        configs = plan_configs(kernels, preset=preset, grid=grid, params=params, dtypes=dtypes)
+        timing = settings or TimingSettings.from_budget(time_budget)
+        store = open_store(db)
+        env = environment()
+        env_id = environment_id(env)
+        store.add_environment(env, env_id)
+        run_id, done = open_run(
+            store, resume=resume, tag=tag, env_id=env_id, notebook=notebook,
+            command="TabRunner.bench",
+            settings={**timing.as_dict(), "kernels": _as_list(kernels), "backends": names,
+                      "preset": preset, "dtypes": _as_list(dtypes), "venue": venue},
+            seed=seed, planned=len(configs) * len(names),
+        )
+        planned = [Planned(spec, dict(p), dt, b) for spec, p, dt in configs for b in names]
+        handle = BenchHandle(run_id=run_id, store=store, planned=planned, venue=venue)
+        callbacks = [on_result] if callable(on_result) else list(on_result or [])
+        headless_args = dict(kernels=kernels, backends=names, preset=preset, grid=grid,
+                             params=params, dtypes=dtypes, seed=seed, settings=timing, db=store,
+                             resume=run_id, progress=progress, backend_options=backend_options)
+
+        async def main() -> pd.DataFrame:
+            if venue == "headless":
+                return await self._headless(handle, headless_args)
+            try:
+                await self.wait_ready()
+            except NoFrontendError:
+                if venue == "auto":
+                    return await self._headless(handle, headless_args)
+                store.finish_run(run_id, "interrupted")
+                handle.status = "interrupted"
+                raise
+            return await sweep(self, handle, env_id=env_id, seed=seed, timing=timing, done=done,
+                               progress=progress, time_limit_s=time_limit_s,
+                               backend_options=backend_options, on_result=callbacks)
+
+        handle._task = loop.create_task(main())
+        self._handles.append(handle)
+        return handle
+
+    async def _headless(self, handle: BenchHandle, args: dict[str, Any]) -> pd.DataFrame:
+        handle.venue = "headless"
+        self.status = f"run {handle.run_id}: no live tab, measuring in the headless browser"
+        try:
+            df = await asyncio.to_thread(_api.bench, **args)
+        except BaseException:
+            handle.status = "failed"
+            raise
+        handle.rows = [dict(r) for r in df.to_dict("records")]
+        handle.status = "complete"
+        return df
+
+    async def bench(self, kernels: str | Sequence[str],
+                    backends: str | Sequence[str] = TAB_BACKENDS, **kwargs: Any) -> pd.DataFrame:
+        """Benchmark kernels x configurations x backends in the tab; store each result as it
+        arrives; return the run's rows of the ``results`` view.
+
+        Parameters
+        ----------
+        kernels, backends
+            As :func:`accel_toolkit.bench`; backends are ``webgpu`` and/or ``webnn``.
+        preset, grid, params, dtypes, seed, time_budget, settings, db, tag, resume
+            As :func:`accel_toolkit.bench` (``resume=run_id`` measures only what that run
+            has not stored).
+        venue : {"tab", "auto", "headless"}
+            ``tab``: raise :class:`NoFrontendError` if no tab answers; ``auto``: fall back to
+            the headless browser (rows record ``venue='headless'``); ``headless``: skip the tab.
+        time_limit_s : float, optional
+            Seconds one configuration may take in the tab (default from the timing budget).
+        backend_options : dict, optional
+            ``{"webgpu": {"variant": ...}, "webnn": {"device_type": "gpu"}}``.
+        on_result : callable or list, optional
+            Called with each stored row (a dict), e.g. to update a chart.
+        progress : bool
+            Show a progress bar.
+
+        Raises
+        ------
+        NoFrontendError
+            No tab (``venue="tab"``), or the tab was lost mid-sweep: the run is marked
+            ``interrupted``, stored results stay, and the message says how to resume.
+        """
+        return await self.start_bench(kernels, backends, **kwargs)
+
+    def close(self) -> None:
+        for h in self._handles:
+            if not h.done():
+                h.cancel()
+        super().close()

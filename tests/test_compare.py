@@ -1,0 +1,135 @@
+"""Comparing two sets of results: verdicts, the CI-overlap fallback, the store front end."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import accel_toolkit as at
+from accel_toolkit.analysis import (
+    compare,
+    compare_chart,
+    compare_frames,
+    compare_samples,
+    ratio_ci_bootstrap,
+)
+from accel_toolkit.exceptions import ConfigError
+
+
+def _lognormal(n: int, median: float, sigma: float, seed: int) -> np.ndarray:
+    return median * np.exp(np.random.default_rng(seed).normal(0, sigma, n))
+
+
+def test_analysis_all_is_sorted_and_complete():
+    mod = importlib.import_module("accel_toolkit.analysis")
+    assert list(mod.__all__) == sorted(mod.__all__)
+    assert all(hasattr(mod, m) for m in mod.__all__)
+
+
+def test_identical_distributions_are_same():
+    r = compare_samples(_lognormal(200, 1e-3, 0.02, 1), _lognormal(200, 1e-3, 0.02, 2))
+    assert r["verdict"] == "same"
+    assert r["test"] == "mann-whitney" and not r["significant"]
+    assert r["ratio_ci_low"] < 1 < r["ratio_ci_high"]
+
+
+@pytest.mark.parametrize("shift, verdict", [(1.2, "slower"), (1 / 1.2, "faster")])
+def test_shifted_distributions(shift, verdict):
+    r = compare_samples(_lognormal(100, 1e-3, 0.05, 1), _lognormal(100, 1e-3 * shift, 0.05, 2))
+    assert r["verdict"] == verdict
+    assert r["p_value"] < 0.002
+    assert r["ratio_ci_low"] < shift < r["ratio_ci_high"]
+    assert abs(r["ratio"] / shift - 1) < 0.03
+
+
+def test_significant_but_below_threshold_is_same():
+    r = compare_samples(_lognormal(500, 1e-3, 0.005, 1), _lognormal(500, 1.02e-3, 0.005, 2),
+                        threshold=0.05)
+    assert r["significant"] and r["ratio_ci_low"] > 1
+    assert r["verdict"] == "same"
+    r = compare_samples(_lognormal(500, 1e-3, 0.005, 1), _lognormal(500, 1.02e-3, 0.005, 2),
+                        threshold=0.01)
+    assert r["verdict"] == "slower"
+
+
+def test_too_noisy_is_ambiguous():
+    r = compare_samples(_lognormal(5, 1e-3, 0.4, 1), _lognormal(5, 1.1e-3, 0.4, 2))
+    assert r["verdict"] == "ambiguous" and not r["significant"]
+
+
+def test_bootstrap_ci_is_reproducible_and_covers():
+    b, c = _lognormal(300, 1.0, 0.1, 3), _lognormal(300, 1.5, 0.1, 4)
+    lo, hi = ratio_ci_bootstrap(b, c, seed=5)
+    assert (lo, hi) == ratio_ci_bootstrap(b, c, seed=5)
+    assert lo < 1.5 < hi and hi / lo < 1.1
+
+
+def _frame(tag: str, median: float, low: float, high: float, rid: str) -> dict:
+    return {"tag": tag, "run_id": f"run-{tag}", "result_id": rid, "config_key": "k1",
+            "backend": "cpu", "venue": "process", "device": "cpu0", "kernel": "matmul",
+            "params": {"M": 8}, "dtype": "float32", "median_s": median, "ci_low_s": low,
+            "ci_high_s": high, "status": "ok", "created_at": pd.Timestamp("2026-01-01", tz="UTC")}
+
+
+def test_without_samples_the_ci_overlap_fallback_is_used_and_recorded():
+    rows = pd.DataFrame([_frame("a", 1.0, 0.95, 1.05, "r1"), _frame("b", 1.3, 1.2, 1.4, "r2")])
+    df = compare_frames(rows, None, baseline="a", candidate="b")
+    r = df.iloc[0]
+    assert r["test"] == "ci-overlap" and np.isnan(r["p_value"])
+    assert r["verdict"] == "slower" and r["n_baseline"] == 0
+    assert r["ratio_ci_low"] == pytest.approx(1.2 / 1.05)
+    assert r["ratio_ci_high"] == pytest.approx(1.4 / 0.95)
+    overlapping = pd.DataFrame([_frame("a", 1.0, 0.9, 1.1, "r1"), _frame("b", 1.02, 0.95, 1.12, "r2")])
+    r = compare_frames(overlapping, None, baseline="a", candidate="b").iloc[0]
+    assert r["test"] == "ci-overlap" and not r["significant"] and r["verdict"] != "slower"
+
+
+def test_one_sided_configuration_is_missing():
+    rows = pd.DataFrame([_frame("a", 1.0, 0.95, 1.05, "r1"), _frame("b", 1.0, 0.95, 1.05, "r2")])
+    rows.loc[1, "config_key"] = "k2"
+    df = compare_frames(rows, None, baseline="a", candidate="b")
+    assert sorted(df["verdict"]) == ["missing", "missing"]
+
+
+def test_by_must_be_known():
+    rows = pd.DataFrame([_frame("a", 1.0, 0.95, 1.05, "r1")])
+    with pytest.raises(ConfigError, match="by must be one of"):
+        compare_frames(rows, None, baseline="a", candidate="b", by="colour")
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    db = tmp_path_factory.mktemp("cmp") / "cmp.duckdb"
+    for tag in ("one", "two"):
+        at.bench("add_mul_relu", "cpu", db=str(db), tag=tag, time_budget=0.1, progress=False)
+    return db
+
+
+def test_compare_on_a_real_store(two_runs):
+    df = compare(two_runs, baseline="one", candidate="two")
+    assert len(df) == 2
+    assert set(df["test"]) == {"mann-whitney"}
+    assert (df["n_baseline"] >= 3).all() and (df["n_candidate"] >= 3).all()
+    assert df["verdict"].isin(["same", "slower", "faster", "ambiguous"]).all()
+    assert (df["ratio_ci_low"] <= df["ratio"]).all() and (df["ratio"] <= df["ratio_ci_high"]).all()
+    assert df.attrs["baseline"] == "one" and df.attrs["by"] == "tag"
+    spec = compare_chart(df).to_dict()
+    assert spec["layer"] and "one" in spec["title"]["text"] if isinstance(spec["title"], dict) else spec["title"]
+
+
+def test_compare_unknown_tag_lists_present_tags(two_runs):
+    with pytest.raises(ConfigError, match="one, two"):
+        compare(two_runs, baseline="one", candidate="three")
+
+
+def test_compare_run_against_itself_finds_no_change(two_runs):
+    run = at.Store(two_runs).runs()["run_id"].iloc[0]
+    df = compare(two_runs, baseline=run, candidate=run, by="run_id")
+    assert (df["ratio"] == 1).all() and (df["p_value"] == 1).all()
+    # tiny kernels with ~10 noisy samples: "same" only if the CI is inside +-5 %
+    expected = np.where((df["ratio_ci_low"] >= 1 / 1.05) & (df["ratio_ci_high"] <= 1.05),
+                        "same", "ambiguous")
+    assert list(df["verdict"]) == list(expected)

@@ -1,0 +1,268 @@
+"""The speed predictor on generated data with a known latency law, plus its error paths.
+
+The generated latencies follow ``t = a*flops + b*bytes + c`` times log-normal noise; these
+are test inputs with a known answer, never reported as measurements.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("sklearn")
+
+from accel_toolkit.exceptions import ConfigError, NotFittedError, PredictionError  # noqa: E402
+from accel_toolkit.kernels import get_kernel  # noqa: E402
+from accel_toolkit.predict import (  # noqa: E402
+    ConformalBoostingRegressor,
+    SpeedModel,
+    cache_sizes,
+    evaluate,
+    featurize,
+    log_uniform_grid,
+    prediction_metrics,
+    replay_active_learning,
+    suggest,
+)
+
+A, B, C = 1.0 / 50e9, 1.0 / 8e9, 4e-6  # 50 GFLOP/s, 8 GB/s, 4 us per call
+FAST = {"n_estimators": 80, "n_folds": 5}
+
+
+def law(kernel: str, params: dict, itemsize: int = 4) -> float:
+    cost = get_kernel(kernel).cost(params, itemsize)
+    return A * cost.flops + B * cost.bytes + C
+
+
+def synthetic(kernel: str = "matmul", n: int = 80, *, seed: int = 0, sigma: float = 0.04,
+              backend: str = "cpu", scale: float = 1.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed + 17)
+    rows = []
+    for p in log_uniform_grid(kernel, n, seed=seed):
+        cost = get_kernel(kernel).cost(p, 4)
+        t = scale * law(kernel, p) * math.exp(rng.normal(0.0, sigma))
+        rows.append({"kernel": kernel, "params": p, "dtype": "float32", "backend": backend,
+                     "venue": "process", "device": "test-cpu", "flops": cost.flops,
+                     "bytes": cost.bytes, "median_s": t, "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def matmul_model() -> SpeedModel:
+    return SpeedModel(**FAST).fit(synthetic("matmul", 80, seed=0))
+
+
+def test_recovers_known_law_and_intervals_are_calibrated(matmul_model):
+    test = synthetic("matmul", 200, seed=1, sigma=0.04)
+    p = matmul_model.predict(test)
+    truth = np.array([law("matmul", q) for q in test["params"]])
+    # point predictions track the noiseless law
+    assert np.median(np.abs(p["pred_s"] / truth - 1)) < 0.05
+    m = prediction_metrics(test["median_s"], p["pred_s"], p["low_s"], p["high_s"])
+    assert m["within_10pct"] >= 0.85
+    assert m["spearman"] > 0.98
+    assert 0.65 <= m["coverage"] <= 0.95, m
+    # the roofline part of the model finds the law's coefficients
+    c0, c1, c2 = matmul_model.baselines_[("matmul", "cpu")]
+    assert c0 == pytest.approx(C, rel=0.3)
+    assert c1 == pytest.approx(A, rel=0.3)
+    assert c2 == pytest.approx(B, rel=0.5)
+    assert (p["low_s"] <= p["pred_s"]).all() and (p["pred_s"] <= p["high_s"]).all()
+    assert np.allclose(p["pred_gflops"], p["flops"] / p["pred_s"] / 1e9)
+
+
+def test_extrapolates_to_larger_shapes():
+    data = synthetic("matmul", 150, seed=2, sigma=0.03)
+    cut = data["flops"].quantile(0.8)
+    model = SpeedModel(**FAST).fit(data[data["flops"] <= cut])
+    big = data[data["flops"] > cut]
+    p = model.predict(big)
+    assert np.mean(np.abs(p["pred_s"].to_numpy() / big["median_s"].to_numpy() - 1) <= 0.10) >= 0.8
+
+
+def test_predict_one_and_from_plain_dicts(matmul_model):
+    one = matmul_model.predict_one("matmul", "cpu", M=200, N=300, K=100)
+    assert one["low_s"] <= one["pred_s"] <= one["high_s"]
+    assert one["pred_s"] == pytest.approx(law("matmul", {"M": 200, "N": 300, "K": 100}), rel=0.15)
+
+
+def test_not_fitted_errors():
+    with pytest.raises(NotFittedError, match="fit"):
+        SpeedModel().predict([{"kernel": "matmul", "backend": "cpu", "params": {}}])
+    with pytest.raises(NotFittedError):
+        ConformalBoostingRegressor().predict(np.zeros((2, 2)))
+    assert issubclass(NotFittedError, (ValueError, AttributeError))
+
+
+def test_empty_store_says_what_to_run(tmp_path):
+    from accel_toolkit.store import Store
+
+    store = Store(tmp_path / "empty.duckdb")
+    with pytest.raises(PredictionError, match="predict_eval.py measure|accel-toolkit bench"):
+        SpeedModel.from_store(store)
+    with pytest.raises(PredictionError):
+        SpeedModel().fit(pd.DataFrame())
+
+
+def test_kernel_with_two_points_is_rejected():
+    data = pd.concat([synthetic("matmul", 30), synthetic("softmax", 2, seed=3)])
+    with pytest.raises(PredictionError, match=r"softmax: 2"):
+        SpeedModel(**FAST).fit(data)
+
+
+def test_unknown_backend_or_kernel_at_predict_time(matmul_model):
+    with pytest.raises(PredictionError, match="not trained on backend 'webgpu'.*cpu"):
+        matmul_model.predict([{"kernel": "matmul", "backend": "webgpu",
+                               "params": {"M": 8, "N": 8, "K": 8}}])
+    with pytest.raises(PredictionError, match="softmax"):
+        matmul_model.predict([{"kernel": "softmax", "backend": "cpu", "params": {}}])
+    with pytest.raises(ConfigError):
+        matmul_model.predict([{"kernel": "matmul", "backend": "cpu", "params": {"Q": 3}}])
+
+
+def test_save_load_round_trip(matmul_model, tmp_path):
+    path = matmul_model.save(tmp_path / "model.json")
+    blob = json.loads(path.read_text())
+    assert blob["format"] == "accel_toolkit.SpeedModel" and len(blob["training"]) == 80
+    loaded = SpeedModel.load(path)
+    cfg = synthetic("matmul", 10, seed=9)
+    a, b = matmul_model.predict(cfg), loaded.predict(cfg)
+    np.testing.assert_allclose(a[["pred_s", "low_s", "high_s"]], b[["pred_s", "low_s", "high_s"]])
+    (tmp_path / "bad.json").write_text('{"hello": 1}')
+    with pytest.raises(PredictionError, match="not a SpeedModel"):
+        SpeedModel.load(tmp_path / "bad.json")
+
+
+def test_few_shot_backend_borrows_the_pooled_baseline():
+    cpu = synthetic("matmul", 60, seed=4)
+    other = synthetic("matmul", 60, seed=5, backend="webgpu", scale=3.0)
+    model = SpeedModel(**FAST).fit(pd.concat([cpu, other.head(6)]))
+    p = model.predict(other.iloc[6:])
+    assert np.median(np.abs(p["pred_s"] / other.iloc[6:]["median_s"].to_numpy() - 1)) < 0.15
+
+
+def test_evaluate_reports_every_split_on_generated_data():
+    data = pd.concat([synthetic("matmul", 60, seed=6), synthetic("softmax", 60, seed=7)])
+    table = evaluate(results=data, model_params=FAST, repeats=1)
+    assert set(table["split"]) == {"interpolation", "extrapolation"}
+    assert set(table["kernel"]) == {"all", "matmul", "softmax"}
+    interp = table[(table["split"] == "interpolation") & (table["kernel"] == "all")].iloc[0]
+    assert interp["within_10pct"] >= 0.8 and interp["spearman"] > 0.95
+
+
+def test_suggest_picks_distinct_uncertain_candidates(matmul_model):
+    cands = log_uniform_grid("matmul", 60, seed=11)
+    picks = suggest(matmul_model, cands, k=5, kernel="matmul", backend="cpu")
+    assert len(picks) == 5 and picks["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert len({json.dumps(p, sort_keys=True) for p in picks["params"]}) == 5
+    # the first pick is the most uncertain candidate that is not on top of the data
+    assert picks["uncertainty"].iloc[0] >= np.median(
+        np.log(matmul_model.predict(pd.DataFrame({"kernel": "matmul", "backend": "cpu",
+                                                  "params": cands}))
+               .eval("high_s / low_s")))
+    trained = matmul_model.training_["params"].tolist()
+    with pytest.raises(PredictionError, match="measured already"):
+        suggest(matmul_model, trained, k=2, kernel="matmul")
+
+
+def test_replay_active_learning_runs_both_strategies():
+    data = synthetic("softmax", 60, seed=12, sigma=0.05)
+    res = replay_active_learning(results=data, kernel="softmax", backend="cpu", budget=14,
+                                 init=6, step=4, seeds=1, model_params={"n_estimators": 40})
+    s = res.summary()
+    assert set(s["strategy"]) == {"uncertainty-diversity", "random"}
+    assert (res.curves.groupby("strategy")["n"].max() == 14).all()
+    assert res.chart().to_dict()["mark"]["type"] == "line"
+
+
+def test_featurize_and_cache_sizes(tmp_path):
+    for i, (level, kind, size) in enumerate([(1, "Data", "48K"), (1, "Instruction", "32K"),
+                                             (2, "Unified", "2048K"), (3, "Unified", "64M")]):
+        d = tmp_path / f"index{i}"
+        d.mkdir()
+        (d / "level").write_text(f"{level}\n")
+        (d / "type").write_text(f"{kind}\n")
+        (d / "size").write_text(f"{size}\n")
+    caches = cache_sizes(str(tmp_path))
+    assert caches == {"L1": 48 * 1024, "L2": 2 * 1024**2, "L3": 64 * 1024**2}
+    X = featurize([{"kernel": "matmul", "backend": "cpu", "params": {"M": 64, "N": 64, "K": 64}}],
+                  caches=caches)
+    ws = 3 * 64 * 64 * 4
+    assert X.loc[0, "ws_over_L1"] == pytest.approx(math.log2(ws / (48 * 1024)))
+    assert X.loc[0, "ws_above_L2"] == 0.0
+    assert X.loc[0, "log_flops"] == pytest.approx(math.log2(2 * 64**3))
+    assert X.loc[0, "kernel=matmul"] == 1.0 and X.loc[0, "matmul.M"] == pytest.approx(math.log2(65))
+
+
+def test_log_uniform_grid_is_valid_distinct_and_deterministic():
+    g = log_uniform_grid("conv2d", 30, seed=3)
+    assert g == log_uniform_grid("conv2d", 30, seed=3)
+    assert len({json.dumps(c, sort_keys=True) for c in g}) == 30
+    spec = get_kernel("conv2d")
+    assert all(spec.cost(c, 4).flops <= 6e7 for c in g)
+    with pytest.raises(ConfigError, match="could only draw"):
+        log_uniform_grid("matmul", 50, ranges={"M": (2, 3), "N": (2, 2), "K": (2, 2)})
+
+
+def _synthetic_store(path, kernels=("matmul", "softmax"), n=40):
+    from accel_toolkit.store import Store
+
+    store = Store(path)
+    run = store.start_run(tag="synthetic-law")
+    for i, k in enumerate(kernels):
+        for r in synthetic(k, n, seed=20 + i).to_dict(orient="records"):
+            store.add_result({**r, "run_id": run, "family": get_kernel(k).family})
+    store.finish_run(run)
+    return store
+
+
+def test_cli_evaluate_and_suggest(tmp_path, capsys):
+    from accel_toolkit.cli import main
+
+    store = _synthetic_store(tmp_path / "law.duckdb")
+    assert main(["predict", "evaluate", "--db", str(store.path), "--repeats", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    splits = {r["split"] for r in out["evaluation"]}
+    assert splits == {"interpolation", "extrapolation"}
+    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
+                 "--backend", "cpu", "-k", "3", "--json"]) == 0
+    picks = json.loads(capsys.readouterr().out)
+    assert [p["rank"] for p in picks] == [1, 2, 3]
+    # an empty store: exit 2 with a message saying what to run
+    assert main(["predict", "suggest", "--db", str(tmp_path / "none.duckdb"), "--kernel",
+                 "matmul"]) == 2
+    assert "bench" in capsys.readouterr().err
+
+
+def test_predictions_section_for_the_report(tmp_path):
+    from accel_toolkit.predict import predictions_section
+
+    store = _synthetic_store(tmp_path / "law.duckdb", kernels=("softmax",), n=30)
+    sec = predictions_section(store)
+    assert sec.ok and set(sec.tables) == {"evaluation", "noise"}
+    assert "interpolation" in sec.summary and "<h3>" in sec._repr_html_()
+    assert "facet" in sec.charts["predicted_vs_measured"].to_dict()
+    empty = predictions_section(tmp_path / "empty.duckdb")
+    assert not empty.ok and "Measure more first" in empty.summary
+
+
+def test_active_learning_really_measures_on_cpu(tmp_path):
+    """The one real-measurement test: 6 tiny softmax configurations, quick timing."""
+    from accel_toolkit import TimingSettings
+    from accel_toolkit.predict import active_learning
+    from accel_toolkit.store import Store
+
+    cands = log_uniform_grid("softmax", 30, seed=5, ranges={"rows": (2, 64), "cols": (8, 256)})
+    res = active_learning("softmax", "cpu", cands, budget=6, init=5, step=1,
+                          db=tmp_path / "al.duckdb", settings=TimingSettings.quick(),
+                          progress=False, model_params={"n_estimators": 30})
+    stored = Store(tmp_path / "al.duckdb").results(run_ids=[res.run_id])
+    assert len(stored) == 6 and (stored["status"] == "ok").all()
+    assert len(res.history) == 6 and res.history["pred_s"].notna().sum() == 1
+    last = res.history.iloc[-1]
+    assert last["low_s"] <= last["pred_s"] <= last["high_s"] and last["measured_s"] > 0
+    assert res.model is not None and len(res.model.training_) == 6

@@ -1,0 +1,179 @@
+"""The step detector on synthetic histories, and regressions over a real store's history."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import accel_toolkit as at
+from accel_toolkit.analysis import (
+    detect_regressions,
+    detect_steps,
+    find_steps,
+    history_chart_with_steps,
+    load_history,
+    regression_chart,
+    regressions_section,
+    synthetic_history,
+)
+from accel_toolkit.backends._base import Measurement
+from accel_toolkit.backends._cpu import CpuBackend
+from accel_toolkit.backends._pool import BackendPool
+from accel_toolkit.exceptions import ConfigError
+from accel_toolkit.harness import time_callable
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _series(df, name):
+    g = df[df["series"] == name]
+    return g, dict(y=g["median_s"].to_numpy(), ci_low=g["ci_low_s"].to_numpy(),
+                   ci_high=g["ci_high_s"].to_numpy())
+
+
+@pytest.mark.parametrize("kind", ["lognormal", "outliers", "bimodal"])
+def test_planted_steps_are_found_with_position_and_size(kind):
+    sizes = [0.20, -0.15]
+    df = synthetic_history(12, 80, steps=sizes, noise=0.02, kind=kind, seed=7)
+    for name in df["series"].unique():
+        g, kw = _series(df, name)
+        y = kw.pop("y")
+        found = detect_steps(y, **kw)
+        planted = np.flatnonzero(g["step"].to_numpy())
+        assert len(found) == 2, (name, planted, found)
+        for step, pos, size in zip(found, planted, sizes, strict=True):
+            assert abs(step.index - pos) <= 2
+            assert step.ratio == pytest.approx(1 + size, rel=0.04)
+            assert step.ci_low < step.ratio < step.ci_high
+            assert step.kind == ("regression" if size > 0 else "improvement")
+            assert step.n_before >= 3 and step.n_after >= 3
+
+
+def test_no_change_series_give_no_steps():
+    df = synthetic_history(30, 100, steps=[], noise=0.03, kind="mixed", seed=11)
+    n_steps = 0
+    for name in df["series"].unique():
+        _, kw = _series(df, name)
+        n_steps += len(detect_steps(kw.pop("y"), **kw))
+    # target: at most one false alarm per 1,000 points (3,000 points here)
+    assert n_steps <= 3
+
+
+def test_relative_threshold_filters_small_steps():
+    df = synthetic_history(1, 60, steps=[0.03], noise=0.003, seed=3)
+    y = df["median_s"].to_numpy()
+    assert [s.index for s in detect_steps(y, threshold=0.02)] == [int(np.flatnonzero(df["step"])[0])]
+    assert detect_steps(y, threshold=0.05) == []
+
+
+def test_outlier_runs_do_not_make_steps():
+    y = np.full(40, 1e-3) * np.exp(np.random.default_rng(0).normal(0, 0.01, 40))
+    y[[10, 25, 26]] *= 1.5
+    assert detect_steps(y) == []
+
+
+def test_flat_and_short_series():
+    assert detect_steps(np.full(30, 2e-3)) == []
+    assert detect_steps([1.0, 1.0, 2.0, 2.0]) == []
+    with pytest.raises(ConfigError, match="positive"):
+        detect_steps([1.0, -1.0, 2.0])
+
+
+def test_synthetic_history_validates():
+    with pytest.raises(ConfigError, match="kind"):
+        synthetic_history(kind="weird")
+    with pytest.raises(ConfigError, match="n_points"):
+        synthetic_history(n_points=15, steps=[0.1, 0.1])
+
+
+def test_find_steps_and_charts_on_a_synthetic_frame():
+    df = synthetic_history(2, 50, steps=[0.3], noise=0.02, seed=1)
+    steps = find_steps(df)
+    assert len(steps) == 2 and set(steps["kind"]) == {"regression"}
+    assert (steps["ratio_ci_low"] > 1.2).all()
+    assert regression_chart(steps).to_dict()["layer"]
+    spec = history_chart_with_steps(df, steps, series_key="s0000").to_dict()
+    assert len(spec["layer"]) == 4  # CI band, medians, fitted levels, step rules
+
+
+class _SlowCpu(CpuBackend):
+    def measure(self, spec, params, dtype, inputs, settings):  # type: ignore[override]
+        outputs = self.run(spec, params, dtype, inputs)
+
+        def call() -> None:
+            spec.impl(self._ops, inputs, params)
+            time.sleep(0.002)
+
+        return Measurement(outputs=outputs, timing=time_callable(call, settings),
+                           device=self.device_info(), venue="process")
+
+
+class _SlowPool(BackendPool):
+    def get(self, name):  # type: ignore[override]
+        if name not in self._open:
+            self._open[name] = _SlowCpu()
+        return self._open[name]
+
+
+@pytest.fixture(scope="module")
+def history_db(tmp_path_factory):
+    """Four real runs of one configuration, then four with a slower kernel."""
+    db = tmp_path_factory.mktemp("hist") / "hist.duckdb"
+    grid = [{"rows": 4, "cols": 16}]
+    for i in range(8):
+        at.bench("softmax", "cpu", grid=grid, db=str(db), tag=f"r{i}", time_budget=0.05,
+                 progress=False, pool=_SlowPool() if i >= 4 else None)
+    return db
+
+
+def test_detect_regressions_on_real_history(history_db):
+    steps = detect_regressions(history_db)
+    assert len(steps) == 1
+    s = steps.iloc[0]
+    runs = at.Store(history_db).runs().set_index("tag")["run_id"]
+    assert s["kind"] == "regression" and s["kernel"] == "softmax" and s["backend"] == "cpu"
+    assert s["start_run_id"] == runs["r4"] and s["before_run_id"] == runs["r3"]
+    assert s["ratio_ci_low"] > 10
+    extra = json.loads(s["extra"])
+    assert extra["n_before"] == 4 and extra["n_after"] == 4
+    assert extra["before_tag"] == "r3" and extra["after_tag"] == "r4"
+    stored = at.Store(history_db).query("SELECT * FROM regressions")
+    assert list(stored["regression_id"]) == [s["regression_id"]]
+    detect_regressions(history_db)  # re-detection replaces, never duplicates
+    assert at.Store(history_db).count("regressions") == 1
+
+
+def test_series_filter_substring_and_sql(history_db):
+    assert load_history(history_db, series_filter="softmax")["run_id"].nunique() == 8
+    assert load_history(history_db, series_filter="matmul").empty
+    assert len(load_history(history_db, series_filter="kernel = 'softmax' AND backend = 'cpu'")) == 8
+    assert detect_regressions(history_db, series_filter="matmul", save=False).empty
+
+
+def test_regressions_section_for_the_report(history_db):
+    steps, charts = regressions_section(history_db, save=False)
+    assert len(steps) == 1 and "softmax(cols=16,rows=4)" in steps["config"].iloc[0]
+    assert len(charts) == 2
+    for c in charts:
+        assert c.to_dict()
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.parametrize("which", ["empty", "history"])
+def test_regressions_notebook_runs(which, history_db, tmp_path):
+    papermill = pytest.importorskip("papermill")
+    db = tmp_path / "empty.duckdb" if which == "empty" else history_db
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(REPO / "notebooks" / "regressions.ipynb"), str(out),
+                               parameters={"db_path": str(db)}, kernel_name="python3",
+                               cwd=str(REPO))
+    text = out.read_text()
+    if which == "empty":
+        assert "No results in" in text
+    else:
+        assert "1 step(s)" in text and "regression" in text
