@@ -11,6 +11,7 @@ True
 
 from ._api import RunResult, bench, list_kernels, run
 from ._version import __version__
+from .analysis import compare, detect_regressions
 from .backends import doctor
 from .harness import TimingSettings
 from .kernels import get_kernel
@@ -22,7 +23,9 @@ __all__ = [
     "TimingSettings",
     "__version__",
     "bench",
+    "compare",
     "default_db_path",
+    "detect_regressions",
     "doctor",
     "get_kernel",
     "list_kernels",

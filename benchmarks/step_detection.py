@@ -76,8 +76,9 @@ def _delay(detector, y, lo, hi, planted: int, **kw) -> float:
 def score_cell(step: float, noise: float, n_series: int, n_points: int, seed: int,
                gamma: float, threshold: float, delays: bool = True,
                scale: str = "run") -> dict[str, dict[str, float]]:
+    cell_seed = seed * 10_000 + round(step * 1000) * 10 + round(noise * 100)  # independent cells
     df = synthetic_history(n_series, n_points, steps=[step], noise=noise, kind="mixed",
-                           scale=scale, seed=seed)
+                           scale=scale, seed=cell_seed)
     out = {}
     for name, det, kw in (("ours", ours, {"gamma": gamma, "threshold": threshold}),
                           ("naive", naive, {})):
@@ -101,7 +102,7 @@ def score_cell(step: float, noise: float, n_series: int, n_points: int, seed: in
 def false_alarms(noise: float, n_series: int, n_points: int, seed: int, gamma: float,
                  threshold: float, scale: str = "run") -> dict[str, float]:
     df = synthetic_history(n_series, n_points, steps=[], noise=noise, kind="mixed",
-                           scale=scale, seed=seed)
+                           scale=scale, seed=seed * 10_000 + 5_000 + round(noise * 100))
     counts = {"ours": 0, "naive": 0}
     for _, g in df.groupby("series", sort=False):
         y, lo, hi = (g[c].to_numpy() for c in ("median_s", "ci_low_s", "ci_high_s"))

@@ -59,7 +59,7 @@ def test_explore_notebook_runs_kernels_in_the_jupyterlab_tab(tmp_path):
     name = _prepare(root, db)
     OUT.mkdir(exist_ok=True)
     with LabServer(root) as lab, launch_browser() as (browser, spec):
-        page = open_lab(browser, lab, name)
+        page = open_lab(browser, lab, name, height=1150)
         run_all(page)
         try:
             wait_for_text(page, DONE, timeout_s=420)
@@ -73,6 +73,14 @@ def test_explore_notebook_runs_kernels_in_the_jupyterlab_tab(tmp_path):
                                      if (el) el.scrollIntoView({block: 'start'}); }""")
             page.wait_for_timeout(500)
             page.screenshot(path=str(OUT / "lab.png"))
+        # The explorer's Run button: a message from explorer.js starts a sweep in the tab.
+        status = page.locator(".accel-explorer .status").first
+        before = status.inner_text()
+        page.locator(".accel-explorer button").first.click()
+        page.wait_for_function(
+            """(before) => { const s = document.querySelector('.accel-explorer .status').textContent;
+                             return s !== before && /complete/.test(s); }""", arg=before,
+            timeout=180_000)
         page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
         page.wait_for_function(
             "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
@@ -96,7 +104,8 @@ def test_explore_notebook_runs_kernels_in_the_jupyterlab_tab(tmp_path):
     if "sparticuz" in spec.source:
         assert (nn["status"] == "ok").all(), nn[["status", "error"]]
     explored = store.results(tag="explorer")
-    assert len(explored) >= 1 and set(explored["venue"]) == {"tab"}
+    assert set(explored["venue"]) == {"tab"} and explored["run_id"].nunique() == 2  # cell + button
+    assert (explored["status"] == "ok").sum() >= 2
 
     # The saved notebook: its outputs show the tab's results.
     saved = nbformat.read(root / name, as_version=4)

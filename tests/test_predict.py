@@ -247,7 +247,7 @@ def test_predictions_section_for_the_report(tmp_path):
     assert "interpolation" in sec.summary and "<h3>" in sec._repr_html_()
     assert "facet" in sec.charts["predicted_vs_measured"].to_dict()
     empty = predictions_section(tmp_path / "empty.duckdb")
-    assert not empty.ok and "Measure more first" in empty.summary
+    assert not empty.ok and "predict_eval.py measure" in empty.summary
 
 
 def test_active_learning_really_measures_on_cpu(tmp_path):

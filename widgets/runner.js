@@ -28,6 +28,10 @@
  * @returns {Promise<{ urls: string[], mod: any }>}
  */
 async function importRuntime(modules) {
+  if (!modules.length) {
+    throw new Error("Python sent no runtime modules: widgets/runtime/ is missing from the " +
+      "accel_toolkit installation (reinstall it, or set ACCEL_TOOLKIT_ASSETS)");
+  }
   /** @type {Map<string, string>} */
   const urls = new Map();
   for (const m of modules) {

@@ -47,7 +47,8 @@ def compare_chart(df: pd.DataFrame, *, threshold: float | None = None) -> Any:
     d["config"] = _label(d)
     d["p_value"] = d["p_value"].astype(float)
     base, cand = df.attrs.get("baseline", "baseline"), df.attrs.get("candidate", "candidate")
-    y = alt.Y("config:N", sort=alt.EncodingSortField("ratio", order="descending"), title=None)
+    y = alt.Y("config:N", sort=alt.EncodingSortField("ratio", order="descending"), title=None,
+              axis=alt.Axis(labelLimit=420))
     band = alt.Chart(pd.DataFrame({"lo": [1 / (1 + t)], "hi": [1 + t]})).mark_rect(
         color="#eaeef2").encode(x="lo:Q", x2="hi:Q")
     one = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(color="#57606a").encode(x="x:Q")
@@ -81,7 +82,8 @@ def regression_chart(steps: pd.DataFrame) -> Any:
     d["start_time"] = pd.to_datetime(d["start_time"], utc=True).dt.strftime("%Y-%m-%d %H:%M")
     color = alt.Color("kind:N", scale=alt.Scale(domain=list(KIND_COLORS),
                                                 range=list(KIND_COLORS.values())))
-    y = alt.Y("label:N", sort=alt.EncodingSortField("ratio", order="descending"), title=None)
+    y = alt.Y("label:N", sort=alt.EncodingSortField("ratio", order="descending"), title=None,
+              axis=alt.Axis(labelLimit=420))
     one = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(color="#57606a").encode(x="x:Q")
     bars = alt.Chart(d).mark_rule(strokeWidth=2).encode(
         x=alt.X("ratio_ci_low:Q", scale=alt.Scale(type="log", zero=False)), x2="ratio_ci_high:Q",
@@ -138,8 +140,8 @@ def history_chart_with_steps(history: pd.DataFrame, steps: pd.DataFrame | None =
         p = json.loads(p) if isinstance(p, str) else (p or {})
         args = ",".join(f"{k}={v}" for k, v in p.items())
         title = f"{first['kernel']}({args}) {first.get('dtype')} on {first.get('backend')}/{first.get('venue')}"
-    x = alt.X("time:T", title="run")
-    yscale = alt.Scale(zero=False)
+    x = alt.X("time:T", title="run start", axis=alt.Axis(format="%m-%d %H:%M", labelAngle=-30))
+    yscale = alt.Scale(type="log", zero=False)
     layers = []
     if {"ci_low_s", "ci_high_s"} <= set(g.columns):
         layers.append(alt.Chart(g).mark_area(opacity=0.25, color="#54aeff").encode(
@@ -152,7 +154,7 @@ def history_chart_with_steps(history: pd.DataFrame, steps: pd.DataFrame | None =
     layers.append(alt.Chart(g).mark_line(point=True, color="#0969da").encode(
         x=x, y=alt.Y("median_s:Q", title="median time (s)", scale=yscale), tooltip=tip))
     layers.append(alt.Chart(g).mark_line(strokeDash=[4, 3], color="#24292f", interpolate="step-after")
-                  .encode(x=x, y="level_s:Q"))
+                  .encode(x=x, y=alt.Y("level_s:Q", scale=yscale)))
     if not s.empty:
         layers.append(alt.Chart(s).mark_rule(strokeWidth=2).encode(
             x="time:T",

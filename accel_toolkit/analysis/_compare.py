@@ -174,6 +174,7 @@ def compare_frames(
         b = sides["baseline"].loc[[key]].iloc[0] if key in sides["baseline"].index else None
         c = sides["candidate"].loc[[key]].iloc[0] if key in sides["candidate"].index else None
         ref = b if b is not None else c
+        assert ref is not None  # keys come from the union of both sides
         params = ref["params"]
         row: dict[str, Any] = dict(zip(ident, key if isinstance(key, tuple) else (key,), strict=True))
         row.update(

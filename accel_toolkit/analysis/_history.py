@@ -87,7 +87,7 @@ def synthetic_history(
         n_samples, level_s, noise_kind, step`` where ``step`` is the planted relative size at
         the first run of a new level (0 elsewhere). ``series_key`` equals ``series``.
     """
-    steps = [float(steps)] if np.isscalar(steps) else [float(s) for s in steps]  # type: ignore[arg-type]
+    steps = [float(steps)] if isinstance(steps, (int, float)) else [float(s) for s in steps]
     kinds = NOISE_KINDS if kind == "mixed" else (kind,)
     if any(k not in NOISE_KINDS for k in kinds):
         raise ConfigError(f"kind must be one of {', '.join(NOISE_KINDS)} or 'mixed', got {kind!r}.")

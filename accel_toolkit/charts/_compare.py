@@ -96,7 +96,9 @@ def speedup_heatmap(
         color=alt.Color("speedup:Q", title="speedup",
                         scale=alt.Scale(type="log", scheme="redblue", domainMid=1,
                                         domain=[10 ** -span, 10 ** span]),
-                        legend=alt.Legend(labelExpr="format(datum.value, '.2~g') + '×'")),
+                        legend=alt.Legend(labelExpr=(
+                            "(datum.value >= 10 ? format(datum.value, ',.0f') : "
+                            "format(datum.value, '.2~g')) + '×'"))),
     )
     text = base.mark_text(fontSize=12).encode(
         text="label:N",

@@ -205,7 +205,7 @@ def environment_section(ctx: ReportContext) -> list[Block]:
             mem = r.memory_bytes
             cols[str(r.env_id)] = {
                 "host": r.hostname, "CPU": r.cpu_model, "cores": r.cores,
-                "memory": f"{mem / 2**30:.1f} GiB" if mem == mem and mem else "–",
+                "memory": f"{mem / 2**30:.1f} GiB" if pd.notna(mem) and mem else "–",
                 "OS": r.os, "Python": r.python, "accel_toolkit": r.toolkit_version,
                 "git commit": r.git_commit, "BLAS": blas or "–",
                 "thread variables": ", ".join(f"{k}={v}" for k, v in fp.get("threads", {}).items())
@@ -276,7 +276,7 @@ def results_table(df: pd.DataFrame, baseline: str | None = None, *,
             "venue": r.venue, "device": r.device,
             "median": _fmt_time(r.median_s),
             "99% CI": f"{_fmt_time(r.ci_low_s)} – {_fmt_time(r.ci_high_s)}" if r.status == "ok" else "–",
-            "n": r.n_samples if r.n_samples == r.n_samples else "–",
+            "n": int(r.n_samples) if pd.notna(r.n_samples) else "–",
             "first run": _fmt_time(r.first_run_s),
             "GFLOP/s": _fmt_num(r.gflops), "GB/s": _fmt_num(r.gbps),
             f"vs {baseline}" if baseline else "speedup": sp,
@@ -362,8 +362,18 @@ def _cli_value(v: Any) -> str:
     return str(v)
 
 
+def _get(run: Any, key: str) -> Any:
+    """``run[key]``, with pandas' missing values (NaN, NaT, None) as None."""
+    v = run.get(key)
+    try:
+        return None if v is None or pd.isna(v) else v
+    except (TypeError, ValueError):  # lists and dicts
+        return v
+
+
 def reproduce_command(run: Any, db_path: str | None = None) -> str:
     """The command that repeats a run (the notebook run, its CLI command, or an equivalent)."""
+    run = {k: _get(run, k) for k in run}
     params = run.get("notebook_params")
     params = json.loads(params) if isinstance(params, str) else params
     if run.get("notebook"):
@@ -402,6 +412,7 @@ def reproduce_section(ctx: ReportContext) -> list[Block]:
     )]
     rows = []
     for r in ctx.runs.to_dict("records"):
+        r = {k: _get(r, k) for k in r}
         rows.append({
             "run": r["run_id"], "started": f"{r['created_at']:%Y-%m-%d %H:%M:%S}",
             "status": r["status"], "tag": r.get("tag") or "", "git commit": r.get("git_commit") or "",
@@ -410,6 +421,7 @@ def reproduce_section(ctx: ReportContext) -> list[Block]:
         })
     blocks.append(Table(pd.DataFrame(rows), "Runs"))
     for r in ctx.runs.to_dict("records"):
+        r = {k: _get(r, k) for k in r}
         label = "notebook run" if r.get("notebook") else ("command" if r.get("command")
                                                           else "equivalent command")
         blocks.append(Code(reproduce_command(r, str(ctx.store.path)),

@@ -289,10 +289,7 @@ class WebGPUBackend(_BrowserBackend):
     def measure(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
                 inputs: Mapping[str, np.ndarray], settings: TimingSettings) -> Measurement:
         outputs, reply, rt = self._go(spec, params, dtype, inputs, "measure", settings)
-        device = {**self.device_info(), **{f"plan_{k}": v for k, v in (reply.get("device") or {}).items()
-                                            if isinstance(v, (str, int, float, bool))}}
-        if self.variant:
-            device["variant"] = self.variant
+        device = {**self.device_info(), "variant": reply.get("variant") or self.variant}
         return Measurement(outputs, self._timing(reply, rt), device, self.venue)
 
 
