@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--tag", default=None, help="only runs with this tag")
         if name == "evaluate":
             p.add_argument("--pooled", action="store_true", help="one model for all kernels")
-            p.add_argument("--loss", default="huber", help="huber or squared_error")
+            p.add_argument("--loss", default="squared_error", help="huber or squared_error")
             p.add_argument("--aggregate", default=None, choices=["min", "median"],
                            help="merge repeat runs of a configuration before fitting/scoring")
         if name == "active":

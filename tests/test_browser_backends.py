@@ -267,3 +267,26 @@ def test_get_backend_by_name_with_browser_option():
         assert be.device_info()["executable"] == exe
     finally:
         be.close()
+
+
+def test_runtime_never_throws_across_the_boundary(webnn):
+    """Bad requests come back as {ok: false, error} replies, typed for the exception tree."""
+    s = webnn.session
+    reply, bufs = s.request({"op": "nope"})
+    assert reply["ok"] is False and reply["error"]["type"] == "KernelExecutionError" and bufs == []
+    reply, _ = s.request({"op": "run", "backend": "metal"})
+    assert reply["ok"] is False and "unknown backend" in reply["error"]["message"]
+    # a graph the browser's MLGraphBuilder rejects is reported as unsupported by WebNN
+    bad = {"kernel": "matmul", "key": "bad-shapes",
+           "inputs": [{"name": "a", "dataType": "float32", "shape": [2, 3], "init": 0},
+                      {"name": "b", "dataType": "float32", "shape": [2, 3], "init": 1}],
+           "constants": [], "ops": [{"op": "matmul", "args": ["a", "b"], "options": {}, "out": "c"}],
+           "outputs": [{"name": "c", "operand": "c", "dtype": "float32", "shape": [2, 3]}]}
+    reply, _ = s.request({"op": "run", "backend": "webnn", "graph": bad, "device_type": "cpu"},
+                         [bytes(24), bytes(24)])
+    assert reply["ok"] is False and reply["error"]["type"] == "UnsupportedKernelError"
+    assert "cannot build matmul" in reply["error"]["message"]
+    info, _ = s.request({"op": "info"})
+    assert info["ok"] and info["info"]["webnn"]["devices"]["cpu"]["available"]
+    # and the page still works
+    _check(webnn, "gelu", get_kernel("gelu").preset("tiny")[0], "float32")

@@ -100,6 +100,14 @@ def test_missing_database_is_a_usage_error(tmp_path, capsys):
     assert not (tmp_path / "none.duckdb").exists()
 
 
+@pytest.mark.parametrize("command", ["compare", "check", "regressions"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert "--db" in capsys.readouterr().out
+
+
 def test_bad_threshold_is_a_usage_error(gate_db):
     with pytest.raises(SystemExit) as exc:
         main(["check", "--db", str(gate_db), "--baseline", "base", "--candidate", "slow",
@@ -134,3 +142,11 @@ def test_regressions_command_on_short_history(gate_db, capsys):
     # three runs are too few for a level of min_size=3 on each side: nothing to report
     assert main(["regressions", "--db", str(gate_db), "--no-save"]) == 0
     assert "No steps larger than 2%" in capsys.readouterr().out
+
+
+def test_nothing_in_common_is_a_usage_error(tmp_path, capsys):
+    db = tmp_path / "disjoint.duckdb"
+    at.bench("softmax", "cpu", db=str(db), tag="a", time_budget=0.05, progress=False)
+    at.bench("add_mul_relu", "cpu", db=str(db), tag="b", time_budget=0.05, progress=False)
+    assert main(["check", "--db", str(db), "--baseline", "a", "--candidate", "b"]) == 2
+    assert "Nothing to compare" in capsys.readouterr().err

@@ -133,3 +133,17 @@ def test_compare_run_against_itself_finds_no_change(two_runs):
     expected = np.where((df["ratio_ci_low"] >= 1 / 1.05) & (df["ratio_ci_high"] <= 1.05),
                         "same", "ambiguous")
     assert list(df["verdict"]) == list(expected)
+
+
+@pytest.mark.wgpu
+def test_compare_two_backends_pairs_configurations_across_devices(tmp_path):
+    from accel_toolkit.backends import doctor
+
+    wgpu = doctor(["wgpu"])[0]
+    if not wgpu.available:
+        pytest.skip(f"wgpu backend unavailable: {wgpu.reason}")
+    db = tmp_path / "be.duckdb"
+    at.bench("add_mul_relu", "cpu,wgpu", db=str(db), time_budget=0.1, progress=False)
+    df = compare(db, baseline="cpu", candidate="wgpu", by="backend")
+    assert len(df) == 2 and "missing" not in set(df["verdict"])
+    assert set(df["test"]) == {"mann-whitney"}

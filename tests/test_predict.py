@@ -30,7 +30,7 @@ from accel_toolkit.predict import (  # noqa: E402
 )
 
 A, B, C = 1.0 / 50e9, 1.0 / 8e9, 4e-6  # 50 GFLOP/s, 8 GB/s, 4 us per call
-FAST = {"n_estimators": 80, "n_folds": 5}
+FAST = {"n_estimators": 50, "n_folds": 4}
 
 
 def law(kernel: str, params: dict, itemsize: int = 4) -> float:

@@ -41,6 +41,10 @@ __all__ = ["BY_COLUMNS", "compare", "compare_frames", "compare_samples", "ratio_
 #: what ``by`` may be, and whether that column is part of a configuration's identity
 BY_COLUMNS = ("tag", "run_id", "git_commit", "env_id", "device", "backend", "venue")
 IDENTITY = ("config_key", "backend", "venue", "device")
+#: what identifies "the same configuration" on both sides, per ``by``: comparing two backends
+#: pairs the same kernel/parameters/dtype whatever venue and device each backend runs on
+_IDENTITY_BY = {"device": ("config_key", "backend", "venue"), "backend": ("config_key",),
+                "venue": ("config_key", "backend")}
 MIN_SAMPLES = 3
 
 
@@ -158,7 +162,7 @@ def compare_frames(
                 f"{by} values present: {shown or '(none: the database has no ok results)'}. "
                 f"Pick one of those, or run `accel-toolkit bench --tag ...` first."
             )
-    ident = [c for c in IDENTITY if c != by]
+    ident = list(_IDENTITY_BY.get(by, IDENTITY))
     sides = {}
     for name, value in (("baseline", baseline), ("candidate", candidate)):
         rows = _side(ok, by, value).sort_values("created_at")
@@ -241,8 +245,10 @@ def compare(
     by : str
         ``tag`` (default), ``run_id``, ``git_commit``, ``env_id``, ``device``, ``backend`` or
         ``venue``. A configuration is ``config_key`` (kernel, parameters, dtype) + backend +
-        venue + device, minus the ``by`` column itself (so ``by="device"`` pairs the same
-        kernel/backend on two devices). Several runs with the same label: the most recent
+        venue + device for tags, runs, commits and environments; ``by="device"`` pairs the same
+        kernel on the same backend and venue, ``by="venue"`` the same kernel and backend,
+        ``by="backend"`` the same kernel, parameters and dtype (whatever device each runs
+        on). Several runs with the same label: the most recent
         measurement of each configuration is used.
     kernels, backends : list of str, optional
         Only these.

@@ -81,7 +81,14 @@ def _compare(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from ..analysis import gate_json, gate_markdown, gate_status
 
+    from ..exceptions import ConfigError
+
     df = _compare_frame(args)
+    if not (df["verdict"] != "missing").any():
+        raise ConfigError(
+            f"Nothing to compare: no configuration was measured successfully under both "
+            f"{args.by} {args.baseline!r} and {args.candidate!r}. Benchmark the same kernels, "
+            f"presets and backends for both.")
     status = gate_status(df)
     if args.format == "json":
         print(json.dumps(gate_json(df), default=str, indent=1))
@@ -129,7 +136,8 @@ def _compare_args(p: argparse.ArgumentParser, default_threshold: str) -> None:
     p.add_argument("--candidate", required=True, help="candidate label")
     p.add_argument("--by", default="tag", choices=BY_COLUMNS, help="what the labels are (default tag)")
     p.add_argument("--threshold", type=_threshold, default=_threshold(default_threshold),
-                   help=f"smallest change that counts, e.g. 5%% or 0.05 (default {default_threshold})")
+                   help="smallest change that counts, e.g. 5%% or 0.05 (default "
+                   + default_threshold.replace("%", "%%") + ")")
     p.add_argument("--alpha", type=float, default=0.002, help="Mann-Whitney significance level (default 0.002)")
     p.add_argument("--kernels", help="only these kernels (comma-separated)")
     p.add_argument("--backends", help="only these backends (comma-separated)")

@@ -324,8 +324,8 @@ def active_learning(
         store.finish_run(run_id, status)
     hist = pd.DataFrame(history)
     hist["rel_error"] = (hist["pred_s"] - hist["measured_s"]).abs() / hist["measured_s"]
-    hist["covered"] = (hist["measured_s"] >= hist["low_s"]) & (hist["measured_s"] <= hist["high_s"])
-    hist.loc[hist["pred_s"].isna(), "covered"] = np.nan
+    inside = (hist["measured_s"] >= hist["low_s"]) & (hist["measured_s"] <= hist["high_s"])
+    hist["covered"] = np.where(hist["pred_s"].isna(), np.nan, inside.astype(float))
     return ActiveLearningResult(kernel, backend, run_id, hist, model)
 
 

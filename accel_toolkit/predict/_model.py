@@ -130,7 +130,7 @@ class SpeedModel:
         min_configs: int = 5,
         min_backend_configs: int = 12,
         n_folds: int = 5,
-        loss: str = "huber",
+        loss: str = "squared_error",
         n_estimators: int = 300,
         learning_rate: float = 0.05,
         max_depth: int = 3,

@@ -207,7 +207,7 @@ def render_page(
 ) -> str:
     """The whole page as one HTML string (``sections``: ``(id, title, blocks)``)."""
     r = _Renderer(charts)
-    nav = "".join(f'<a href="#{html.escape(sid)}">{html.escape(t)}</a>' for sid, t, _ in sections)
+    nav = "\n".join(f'<a href="#{html.escape(sid)}">{html.escape(t)}</a>' for sid, t, _ in sections)
     body = []
     for sid, t, blocks in sections:
         inner = "\n".join(r.block(b) for b in blocks)

@@ -15,10 +15,11 @@
 
 #include <algorithm>
 #include <array>
-#include <barrier>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -48,9 +49,33 @@ inline float4 make_float4(float a, float b, float c, float d) { return {a, b, c,
 inline float2 make_float2(float a, float b) { return {a, b}; }
 
 namespace at_emu {
+// A blocking (not spinning) barrier: with hundreds of threads on a few cores, spinning
+// barriers starve the threads that still have work to do.
+class Barrier {
+  public:
+    explicit Barrier(int n) : n_(n) {}
+    void arrive_and_wait() {
+        std::unique_lock<std::mutex> lock(m_);
+        const unsigned long gen = gen_;
+        if (++count_ == n_) {
+            count_ = 0;
+            ++gen_;
+            cv_.notify_all();
+        } else {
+            cv_.wait(lock, [&] { return gen != gen_; });
+        }
+    }
+
+  private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    int n_, count_ = 0;
+    unsigned long gen_ = 0;
+};
+
 struct Block {
-    std::unique_ptr<std::barrier<>> block_bar;
-    std::vector<std::unique_ptr<std::barrier<>>> warp_bar;
+    std::unique_ptr<Barrier> block_bar;
+    std::vector<std::unique_ptr<Barrier>> warp_bar;
     std::vector<std::array<float, 32>> warp_buf;
 };
 inline thread_local dim3 t_tid, t_bid;
@@ -92,11 +117,11 @@ void launch(void (*fn)(Args...), dim3 grid, dim3 block, void** argv) {
     const int nt = (int)(block.x * block.y * block.z);
     const int nw = (nt + 31) / 32;
     Block blk;
-    blk.block_bar = std::make_unique<std::barrier<>>(nt);
-    for (int w = 0; w < nw; ++w) blk.warp_bar.push_back(std::make_unique<std::barrier<>>(std::min(32, nt - 32 * w)));
+    blk.block_bar = std::make_unique<Barrier>(nt);
+    for (int w = 0; w < nw; ++w) blk.warp_bar.push_back(std::make_unique<Barrier>(std::min(32, nt - 32 * w)));
     blk.warp_buf.resize(nw);
     g_block = &blk;
-    std::barrier<> end_of_block(nt);
+    Barrier end_of_block(nt);
     std::vector<std::thread> threads;
     for (int lin = 0; lin < nt; ++lin) {
         threads.emplace_back([&, lin] {

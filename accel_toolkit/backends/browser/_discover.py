@@ -14,7 +14,6 @@ and ``LD_LIBRARY_PATH`` pointing at its unpacked libraries.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -126,6 +125,8 @@ def _unpack_sparticuz(pkg: Path) -> Path:
             f"@sparticuz/chromium is installed in {pkg} but node is missing, so it cannot be "
             "unpacked. Install Node.js (apt-get install nodejs) or set ACCEL_TOOLKIT_BROWSER."
         )
+    import fcntl  # POSIX only, like the sparticuz build itself
+
     lock_path = target_dir / ".accel_toolkit_chromium.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
