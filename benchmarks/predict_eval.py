@@ -29,7 +29,8 @@ def _measure(args: argparse.Namespace) -> None:
     import accel_toolkit as at
     from accel_toolkit.predict import log_uniform_grid
 
-    grid = {k: log_uniform_grid(k, args.n, seed=args.seed) for k in args.kernels}
+    grid = {k: log_uniform_grid(k, args.n, seed=args.seed, max_flops=args.max_flops)
+            for k in args.kernels}
     t0 = time.perf_counter()
     for backend in args.backends:
         df = at.bench(list(grid), backend, grid=grid, time_budget=args.time_budget, db=args.db,
@@ -55,14 +56,30 @@ def _noise(args: argparse.Namespace) -> None:
     print(measurement_noise(Store(args.db), backends=args.backends).to_string(index=False))
 
 
+def _load(args: argparse.Namespace) -> pd.DataFrame:
+    """The results to score: every run, or one run (``--run first|last|RUN_ID``) of the tag."""
+    from accel_toolkit.store import Store
+
+    store = Store(args.db)
+    df = store.results(kernels=args.kernels, backends=args.backends, tag=args.tag, status="ok")
+    runs = (df.groupby("run_id")["created_at"].agg(["min", "max", "size"]).sort_values("min"))
+    runs["minutes"] = (runs["max"] - runs["min"]).dt.total_seconds() / 60
+    print("runs in the selection (a sweep that took much longer ran on a busier machine):")
+    print(runs[["min", "size", "minutes"]].to_string(float_format=lambda v: f"{v:.1f}"))
+    if args.run != "all":
+        rid = {"first": runs.index[0], "last": runs.index[-1]}.get(args.run, args.run)
+        df = df[df["run_id"] == rid]
+        print(f"scoring run {rid} only ({len(df)} results)\n")
+    return df
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from accel_toolkit.predict import evaluate, measurement_noise
     from accel_toolkit.store import Store
 
     store = Store(args.db)
     t0 = time.perf_counter()
-    table = evaluate(store, kernels=args.kernels, backends=args.backends, seed=args.seed,
-                     tag=args.tag, model_params={"per_kernel": not args.pooled,
+    table = evaluate(results=_load(args), seed=args.seed, model_params={"per_kernel": not args.pooled,
                                                  "loss": args.loss,
                                                  "aggregate": args.aggregate})
     with pd.option_context("display.width", 200, "display.max_columns", 30):
@@ -79,11 +96,11 @@ def _active(args: argparse.Namespace) -> None:
     from accel_toolkit.predict import replay_active_learning
     from accel_toolkit.store import Store
 
-    store = Store(args.db)
+    data = _load(args)
     rows = []
     for backend in args.backends:
         for kernel in args.kernels:
-            res = replay_active_learning(store, kernel, backend, tag=args.tag,
+            res = replay_active_learning(results=data, kernel=kernel, backend=backend,
                                          budget=args.budget,
                                          init=args.init, step=args.step, seeds=args.seeds)
             s = res.summary()
@@ -109,11 +126,15 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("measure", "noise"):
             p.add_argument("--n", type=int, default=100, help="shapes per kernel")
             p.add_argument("--time-budget", type=float, default=0.25)
+            p.add_argument("--max-flops", type=float, default=None,
+                           help="cap the cost of each shape (emulated GPUs are slow)")
         if name == "noise":
             p.add_argument("--per-kernel", type=int, default=8)
             p.add_argument("--repeats", type=int, default=3)
         if name in ("evaluate", "active"):
             p.add_argument("--tag", default=None, help="only runs with this tag")
+            p.add_argument("--run", default="all",
+                           help="all (default), first, last or a run id of the selection")
         if name == "evaluate":
             p.add_argument("--pooled", action="store_true", help="one model for all kernels")
             p.add_argument("--loss", default="squared_error", help="huber or squared_error")

@@ -214,8 +214,12 @@ def regressions_section(
 ) -> tuple[pd.DataFrame, list[Any]]:
     """What an HTML report needs: the steps table and charts (overview + histories).
 
-    Returns ``(steps, charts)``: ``steps`` as from :func:`detect_regressions` plus a readable
-    ``config`` column; ``charts`` is a list of ``alt.Chart`` objects, first
+    Returns ``(steps, charts)``: ``steps`` has one row per step, readable columns first
+    (``config, kind, change, ratio, ratio_ci_low, ratio_ci_high, before_s, after_s,
+    start_time, before_run_id, start_run_id``; ``change`` is ``ratio - 1``), then the
+    identifiers (``series_key, kernel, params, dtype, backend, venue, device,
+    regression_id, extra``);
+    ``charts`` is a list of ``alt.Chart`` objects, first
     :func:`regression_chart` of every step, then :func:`history_chart_with_steps` of up to
     ``max_charts`` series with steps (regressions first). Both are empty when nothing was
     found (or the database is empty): check ``steps.attrs['n_series']``.
@@ -227,7 +231,10 @@ def regressions_section(
     steps = find_steps(history, threshold=threshold)
     if save:
         _save(st, history["series_key"].unique().tolist() if not history.empty else [], steps)
-    steps = steps.assign(config=describe_series(steps))
+    steps = steps.assign(config=describe_series(steps), change=steps["ratio"] - 1)[
+        ["config", "kind", "change", "ratio", "ratio_ci_low", "ratio_ci_high", "before_s",
+         "after_s", "start_time", "before_run_id", "start_run_id", "series_key", "kernel",
+         "params", "dtype", "backend", "venue", "device", "regression_id", "extra"]]
     steps.attrs.update(n_series=int(history["series_key"].nunique()) if not history.empty else 0,
                        n_points=len(history), threshold=threshold)
     charts: list[Any] = []

@@ -80,7 +80,6 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from ..analysis import gate_json, gate_markdown, gate_status
-
     from ..exceptions import ConfigError
 
     df = _compare_frame(args)

@@ -4,23 +4,25 @@
 // for the GPU run (scripts/device_check.sh): memory-model, timing and PTX issues only show
 // on real hardware.
 //
-// Execution model: one OS thread per CUDA thread of a block; blocks run one after another
-// (so `__shared__` can be a function-local static). __syncthreads is a block barrier;
-// warp shuffles and __syncwarp use a per-warp barrier and exchange buffer, so every lane of
-// a warp must reach them together (as on the GPU with a full mask).
+// Execution model: each CUDA thread of a block is a fiber (ucontext) on ONE OS thread,
+// blocks run one after another (so `__shared__` can be a function-local static). A fiber
+// runs until it reaches a barrier: __syncthreads waits for every live thread of the block,
+// __syncwarp and the shuffles (write, barrier, read, barrier) for every live lane of the warp.
+// Threads that returned no longer count, as on the GPU. A barrier nobody can pass aborts
+// with "deadlock". Deterministic and fast enough for tiny and edge-size configurations.
 #pragma once
 #define AT_CPU_EMULATION 1
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <ucontext.h>
 
 #include <algorithm>
 #include <array>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <mutex>
-#include <thread>
+#include <functional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -49,39 +51,23 @@ inline float4 make_float4(float a, float b, float c, float d) { return {a, b, c,
 inline float2 make_float2(float a, float b) { return {a, b}; }
 
 namespace at_emu {
-// A blocking (not spinning) barrier: with hundreds of threads on a few cores, spinning
-// barriers starve the threads that still have work to do.
-class Barrier {
-  public:
-    explicit Barrier(int n) : n_(n) {}
-    void arrive_and_wait() {
-        std::unique_lock<std::mutex> lock(m_);
-        const unsigned long gen = gen_;
-        if (++count_ == n_) {
-            count_ = 0;
-            ++gen_;
-            cv_.notify_all();
-        } else {
-            cv_.wait(lock, [&] { return gen != gen_; });
-        }
-    }
-
-  private:
-    std::mutex m_;
-    std::condition_variable cv_;
-    int n_, count_ = 0;
-    unsigned long gen_ = 0;
+enum State { RUNNABLE, WAIT_BLOCK, WAIT_WARP, DONE };
+struct Fiber {
+    ucontext_t ctx;
+    dim3 tid;
+    State st = RUNNABLE;
+    unsigned long gen = 0;
 };
-
-struct Block {
-    std::unique_ptr<Barrier> block_bar;
-    std::vector<std::unique_ptr<Barrier>> warp_bar;
-    std::vector<std::array<float, 32>> warp_buf;
-};
-inline thread_local dim3 t_tid, t_bid;
-inline thread_local int t_lin = 0;
-inline dim3 g_bdim, g_gdim;
-inline Block* g_block = nullptr;
+inline std::vector<Fiber> g_fibers;
+inline int g_cur = 0;
+inline ucontext_t g_sched;
+inline dim3 g_bid, g_bdim, g_gdim;
+inline int g_live = 0, g_block_arrived = 0;
+inline unsigned long g_block_gen = 0;
+inline std::vector<int> g_warp_live, g_warp_arrived;
+inline std::vector<unsigned long> g_warp_gen;
+inline std::vector<std::array<float, 32>> g_warp_buf;
+inline std::function<void()> g_body;
 
 inline float half_to_float(unsigned short b) {
     _Float16 h;
@@ -94,15 +80,49 @@ inline unsigned short float_to_half(float v) {
     std::memcpy(&b, &h, 2);
     return b;
 }
+
+inline void release_if_complete(int w) {
+    if (g_block_arrived > 0 && g_block_arrived == g_live) {
+        g_block_arrived = 0;
+        ++g_block_gen;
+    }
+    if (w >= 0 && g_warp_arrived[w] > 0 && g_warp_arrived[w] == g_warp_live[w]) {
+        g_warp_arrived[w] = 0;
+        ++g_warp_gen[w];
+    }
+}
+inline void sync_block() {
+    Fiber& f = g_fibers[g_cur];
+    f.st = WAIT_BLOCK;
+    f.gen = g_block_gen;
+    ++g_block_arrived;
+    release_if_complete(-1);
+    swapcontext(&f.ctx, &g_sched);
+}
+inline void sync_warp() {
+    Fiber& f = g_fibers[g_cur];
+    const int w = g_cur / 32;
+    f.st = WAIT_WARP;
+    f.gen = g_warp_gen[w];
+    ++g_warp_arrived[w];
+    release_if_complete(w);
+    swapcontext(&f.ctx, &g_sched);
+}
 inline float exchange(float v, int src) {
-    const int w = t_lin / 32, lane = t_lin % 32;
-    auto& buf = g_block->warp_buf[w];
-    buf[lane] = v;
-    g_block->warp_bar[w]->arrive_and_wait();
-    const float r = buf[src & 31];
-    g_block->warp_bar[w]->arrive_and_wait();
+    const int w = g_cur / 32, lane = g_cur % 32;
+    g_warp_buf[w][lane] = v;
+    sync_warp();
+    const float r = g_warp_buf[w][src & 31];
+    sync_warp();
     return r;
 }
+inline void fiber_entry() {
+    g_body();
+    g_fibers[g_cur].st = DONE;
+    --g_live;
+    --g_warp_live[g_cur / 32];
+    release_if_complete(g_cur / 32);
+}  // returns to uc_link = the scheduler
 
 template <typename... Args, std::size_t... I>
 void call(void (*fn)(Args...), void** argv, std::index_sequence<I...>) {
@@ -112,44 +132,65 @@ void call(void (*fn)(Args...), void** argv, std::index_sequence<I...>) {
 // Run `fn` over the grid like cudaLaunchKernel: argv[i] points at the i-th argument.
 template <typename... Args>
 void launch(void (*fn)(Args...), dim3 grid, dim3 block, void** argv) {
+    constexpr std::size_t STACK = 256 * 1024;
     g_gdim = grid;
     g_bdim = block;
     const int nt = (int)(block.x * block.y * block.z);
     const int nw = (nt + 31) / 32;
-    Block blk;
-    blk.block_bar = std::make_unique<Barrier>(nt);
-    for (int w = 0; w < nw; ++w) blk.warp_bar.push_back(std::make_unique<Barrier>(std::min(32, nt - 32 * w)));
-    blk.warp_buf.resize(nw);
-    g_block = &blk;
-    Barrier end_of_block(nt);
-    std::vector<std::thread> threads;
-    for (int lin = 0; lin < nt; ++lin) {
-        threads.emplace_back([&, lin] {
-            t_lin = lin;
-            t_tid = dim3{(unsigned)(lin % block.x), (unsigned)((lin / block.x) % block.y),
-                         (unsigned)(lin / (block.x * block.y))};
-            for (unsigned bz = 0; bz < grid.z; ++bz)
-                for (unsigned by = 0; by < grid.y; ++by)
-                    for (unsigned bx = 0; bx < grid.x; ++bx) {
-                        t_bid = dim3{bx, by, bz};
-                        call(fn, argv, std::index_sequence_for<Args...>{});
-                        end_of_block.arrive_and_wait();
+    std::vector<char> stacks((std::size_t)nt * STACK);
+    g_body = [&] { call(fn, argv, std::index_sequence_for<Args...>{}); };
+    for (unsigned bz = 0; bz < grid.z; ++bz)
+        for (unsigned by = 0; by < grid.y; ++by)
+            for (unsigned bx = 0; bx < grid.x; ++bx) {
+                g_bid = dim3{bx, by, bz};
+                g_fibers.assign(nt, Fiber{});
+                g_live = nt;
+                g_block_arrived = 0;
+                g_warp_live.assign(nw, 32);
+                if (nt % 32) g_warp_live[nw - 1] = nt % 32;
+                g_warp_arrived.assign(nw, 0);
+                g_warp_gen.assign(nw, 0);
+                g_warp_buf.assign(nw, {});
+                for (int i = 0; i < nt; ++i) {
+                    Fiber& f = g_fibers[i];
+                    f.tid = dim3{(unsigned)(i % block.x), (unsigned)((i / block.x) % block.y),
+                                 (unsigned)(i / (block.x * block.y))};
+                    getcontext(&f.ctx);
+                    f.ctx.uc_stack.ss_sp = stacks.data() + (std::size_t)i * STACK;
+                    f.ctx.uc_stack.ss_size = STACK;
+                    f.ctx.uc_link = &g_sched;
+                    makecontext(&f.ctx, (void (*)())fiber_entry, 0);
+                }
+                while (g_live > 0) {
+                    bool progressed = false;
+                    for (int i = 0; i < nt; ++i) {
+                        Fiber& f = g_fibers[i];
+                        const bool go = f.st == RUNNABLE || (f.st == WAIT_BLOCK && f.gen != g_block_gen) ||
+                                        (f.st == WAIT_WARP && f.gen != g_warp_gen[i / 32]);
+                        if (!go) continue;
+                        f.st = RUNNABLE;
+                        g_cur = i;
+                        swapcontext(&g_sched, &f.ctx);
+                        progressed = true;
                     }
-        });
-    }
-    for (auto& t : threads) t.join();
-    g_block = nullptr;
+                    if (!progressed) {
+                        fprintf(stderr, "cuda_cpu_shim: deadlock in block (%u, %u, %u): a barrier that "
+                                        "not every live thread reaches\n", bx, by, bz);
+                        abort();
+                    }
+                }
+            }
 }
 }  // namespace at_emu
 
-#define threadIdx (at_emu::t_tid)
-#define blockIdx (at_emu::t_bid)
+#define threadIdx (at_emu::g_fibers[at_emu::g_cur].tid)
+#define blockIdx (at_emu::g_bid)
 #define blockDim (at_emu::g_bdim)
 #define gridDim (at_emu::g_gdim)
 
-inline void __syncthreads() { at_emu::g_block->block_bar->arrive_and_wait(); }
-inline void __syncwarp(unsigned = 0xffffffffu) { at_emu::g_block->warp_bar[at_emu::t_lin / 32]->arrive_and_wait(); }
-inline float __shfl_xor_sync(unsigned, float v, int mask) { return at_emu::exchange(v, (at_emu::t_lin % 32) ^ mask); }
+inline void __syncthreads() { at_emu::sync_block(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { at_emu::sync_warp(); }
+inline float __shfl_xor_sync(unsigned, float v, int mask) { return at_emu::exchange(v, (at_emu::g_cur % 32) ^ mask); }
 inline float __shfl_sync(unsigned, float v, int src) { return at_emu::exchange(v, src); }
 inline float __int_as_float(long long i) {
     const std::uint32_t u = (std::uint32_t)i;
