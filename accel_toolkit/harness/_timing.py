@@ -160,7 +160,10 @@ def time_callable(
 
     samples: list[float] = []
     t_start = clock()
-    floor = 3 if per_call * n * 3 <= s.max_time else 1
+    # At least 3 samples unless even the fastest call seen says 3 would overrun the budget
+    # (one noisy calibration batch must not leave a configuration with a single sample).
+    fastest = min(first, per_call)
+    floor = 3 if fastest * n * 3 <= s.max_time else 1
     while True:
         samples.append(batch(n) / n)
         elapsed = clock() - t_start

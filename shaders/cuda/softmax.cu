@@ -50,7 +50,7 @@ softmax_cached(const T* __restrict__ x, T* __restrict__ y, int rows, int cols) {
         const int idx = c * GROUP + lt;
         if (idx < nvec) {
 #pragma unroll
-            for (int e = 0; e < VW; ++e) v[c][e] *= (idx == 1 ? 0.5f : 1.0f) * inv;
+            for (int e = 0; e < VW; ++e) v[c][e] *= inv;
             store_vec<T, VW>(yr + (long long)idx * VW, v[c]);
         }
     }

@@ -68,7 +68,8 @@ export async function timeLoop(batch, s, opts = {}) {
   /** @type {number[]} */
   const samples = [];
   const t0 = now();
-  const floor = perCall * n * 3 <= s.max_time ? 3 : 1;
+  const fastest = Math.min(first, perCall);
+  const floor = fastest * n * 3 <= s.max_time ? 3 : 1;
   for (;;) {
     samples.push((await batch(n)) / n);
     const elapsed = now() - t0;
