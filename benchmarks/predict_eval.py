@@ -67,9 +67,10 @@ def _load(args: argparse.Namespace) -> pd.DataFrame:
     print("runs in the selection (a sweep that took much longer ran on a busier machine):")
     print(runs[["min", "size", "minutes"]].to_string(float_format=lambda v: f"{v:.1f}"))
     if args.run != "all":
-        rid = {"first": runs.index[0], "last": runs.index[-1]}.get(args.run, args.run)
-        df = df[df["run_id"] == rid]
-        print(f"scoring run {rid} only ({len(df)} results)\n")
+        named = {"first": runs.index[0], "last": runs.index[-1]}
+        rids = [named.get(r, r) for r in args.run.split(",")]
+        df = df[df["run_id"].isin(rids)]
+        print(f"scoring run(s) {', '.join(rids)} only ({len(df)} results)\n")
     return df
 
 
@@ -94,7 +95,6 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _active(args: argparse.Namespace) -> None:
     from accel_toolkit.predict import replay_active_learning
-    from accel_toolkit.store import Store
 
     data = _load(args)
     rows = []
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("evaluate", "active"):
             p.add_argument("--tag", default=None, help="only runs with this tag")
             p.add_argument("--run", default="all",
-                           help="all (default), first, last or a run id of the selection")
+                           help="all (default), first, last or comma-separated run ids")
         if name == "evaluate":
             p.add_argument("--pooled", action="store_true", help="one model for all kernels")
             p.add_argument("--loss", default="squared_error", help="huber or squared_error")

@@ -216,9 +216,8 @@ def regressions_section(
 
     Returns ``(steps, charts)``: ``steps`` has one row per step, readable columns first
     (``config, kind, change, ratio, ratio_ci_low, ratio_ci_high, before_s, after_s,
-    start_time, before_run_id, start_run_id``; ``change`` is ``ratio - 1``), then the
-    identifiers (``series_key, kernel, params, dtype, backend, venue, device,
-    regression_id, extra``);
+    start_time, before_run_id, start_run_id``; ``change`` is ``ratio - 1``), then ``device``
+    and ``series_key`` (:func:`detect_regressions` gives every column);
     ``charts`` is a list of ``alt.Chart`` objects, first
     :func:`regression_chart` of every step, then :func:`history_chart_with_steps` of up to
     ``max_charts`` series with steps (regressions first). Both are empty when nothing was
@@ -231,18 +230,17 @@ def regressions_section(
     steps = find_steps(history, threshold=threshold)
     if save:
         _save(st, history["series_key"].unique().tolist() if not history.empty else [], steps)
-    steps = steps.assign(config=describe_series(steps), change=steps["ratio"] - 1)[
-        ["config", "kind", "change", "ratio", "ratio_ci_low", "ratio_ci_high", "before_s",
-         "after_s", "start_time", "before_run_id", "start_run_id", "series_key", "kernel",
-         "params", "dtype", "backend", "venue", "device", "regression_id", "extra"]]
-    steps.attrs.update(n_series=int(history["series_key"].nunique()) if not history.empty else 0,
-                       n_points=len(history), threshold=threshold)
     charts: list[Any] = []
     if not steps.empty:
         charts.append(regression_chart(steps))
         for key in list(dict.fromkeys(steps["series_key"]))[:max_charts]:
             charts.append(history_chart_with_steps(history, steps, series_key=key))
-    return steps, charts
+    table = steps.assign(config=describe_series(steps), change=steps["ratio"] - 1)[
+        ["config", "kind", "change", "ratio", "ratio_ci_low", "ratio_ci_high", "before_s",
+         "after_s", "start_time", "before_run_id", "start_run_id", "device", "series_key"]]
+    table.attrs.update(n_series=int(history["series_key"].nunique()) if not history.empty else 0,
+                       n_points=len(history), threshold=threshold)
+    return table, charts
 
 
 def describe_series(df: pd.DataFrame) -> pd.Series:

@@ -82,6 +82,8 @@ class Step:
         Points in the two levels.
     noise : float
         The robust relative noise of one point (sigma in log units).
+    level : float
+        Confidence level of ``ci_low, ci_high``.
     kind : str
         ``regression`` (slower) or ``improvement`` (faster).
     """

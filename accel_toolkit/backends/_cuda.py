@@ -349,9 +349,11 @@ class CudaBackend(Backend):
             self._check_memory(inputs, sum(int(v.nbytes) for v in inputs.values()))
             dev = {k: cp.asarray(v) for k, v in inputs.items()}
             last: dict[str, Any] = {}
+            ops = self._ops
+            assert ops is not None
 
             def launch_lib() -> Any:
-                out = spec.impl(self._ops, dev, params)
+                out = spec.impl(ops, dev, params)
                 last.clear()
                 last.update(out)
                 return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 __all__ = ["register"]
 
@@ -19,7 +20,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ._format import print_frame
 
     store = open_store(args.db)
-    table = evaluate(store, kernels=_split(args.kernels), backends=_split(args.backends),
+    table: Any = evaluate(store, kernels=_split(args.kernels), backends=_split(args.backends),
                      tag=args.tag, seed=args.seed, repeats=args.repeats,
                      model_params={"coverage": args.coverage, "per_kernel": not args.pooled})
     noise = measurement_noise(store, kernels=_split(args.kernels), backends=_split(args.backends))

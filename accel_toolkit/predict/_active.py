@@ -103,8 +103,8 @@ def suggest(
                           f"'uncertainty' or 'random'.")
     cand = _candidate_frame(candidates, kernel, backend, dtype)
     train = model.training_
-    seen = {_key(*t) for t in zip(train["kernel"], train["params"], train["dtype"], train["backend"])}
-    keys = [_key(*t) for t in zip(cand["kernel"], cand["params"], cand["dtype"], cand["backend"])]
+    seen = {_key(*t) for t in zip(train["kernel"], train["params"], train["dtype"], train["backend"], strict=False)}
+    keys = [_key(*t) for t in zip(cand["kernel"], cand["params"], cand["dtype"], cand["backend"], strict=False)]
     fresh = ~pd.Series(keys).duplicated().to_numpy() & np.array([x not in seen for x in keys])
     cand = cand[fresh].reset_index(drop=True)
     if cand.empty:
@@ -115,7 +115,7 @@ def suggest(
     if strategy == "random":
         order = np.random.default_rng(seed).permutation(len(cand))[:k]
     else:
-        order = []
+        picked: list[int] = []
         score_unc = unc / max(float(unc.max()), 1e-12)
         for kern, idx in cand.groupby("kernel").indices.items():
             space = _space(pd.concat([cand.iloc[idx], train[train["kernel"] == kern]],
@@ -134,9 +134,9 @@ def suggest(
             dnorm = dist / max(float(dist[finite].max()) if finite.any() else 1.0, 1e-12)
             dnorm[~finite] = 1.0
             score = score_unc * (dnorm ** diversity if strategy == "uncertainty-diversity" else 1.0)
-            score[order] = -np.inf
+            score[picked] = -np.inf
             i = int(np.argmax(score))
-            order.append(i)
+            picked.append(i)
             # distance of every candidate of the same kernel to the new pick
             same = (cand["kernel"] == cand["kernel"].iloc[i]).to_numpy()
             kern = cand["kernel"].iloc[i]
@@ -146,7 +146,7 @@ def suggest(
             zi = Zall.loc[i, cols].to_numpy()
             d_new = np.sqrt((((Z - zi) / sd) ** 2).sum(-1))
             dist[same] = np.minimum(dist[same], d_new)
-        order = np.asarray(order)
+        order = np.asarray(picked, dtype=int)
     out = pred.iloc[order].copy()
     out["uncertainty"] = unc[order]
     out["distance"] = dist[order] if strategy != "random" else np.nan
@@ -418,7 +418,7 @@ def replay_active_learning(
                               f"pool first (python benchmarks/predict_eval.py measure).")
     df = config_frame(results)
     df["_key"] = [_key(k, p, d, b) for k, p, d, b in
-                  zip(df["kernel"], df["params"], df["dtype"], df["backend"])]
+                  zip(df["kernel"], df["params"], df["dtype"], df["backend"], strict=False)]
     agg = df.groupby("_key", as_index=False).agg(
         kernel=("kernel", "first"), params=("params", "first"), dtype=("dtype", "first"),
         backend=("backend", "first"), venue=("venue", "first"), device=("device", "first"),
@@ -448,7 +448,7 @@ def replay_active_learning(
                 rest = pool.drop(index=chosen)
                 k = min(step, budget - len(chosen))
                 picks = suggest(model, rest, k=k, strategy=strategy, seed=s * 7919 + len(chosen))
-                key_of = dict(zip(rest["_key"], rest.index))
+                key_of = dict(zip(rest["_key"], rest.index, strict=False))
                 chosen += [key_of[_key(r.kernel, r.params, r.dtype, r.backend)]
                            for r in picks.itertuples(index=False)]
     return ReplayResult(kernel, backend, pd.DataFrame(rows), budget, len(agg) - n_test, n_test)

@@ -9,7 +9,7 @@ rejected and drawn again, so a grid never asks for a configuration that takes mi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np

@@ -62,7 +62,7 @@ def prediction_metrics(measured: Any, pred: Any, low: Any = None, high: Any = No
 
 def _keys(df: pd.DataFrame) -> pd.Series:
     return pd.Series([json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
-                      for k, p, d in zip(df["kernel"], df["params"], df["dtype"])], index=df.index)
+                      for k, p, d in zip(df["kernel"], df["params"], df["dtype"], strict=False)], index=df.index)
 
 
 def splits(

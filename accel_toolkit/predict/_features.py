@@ -108,7 +108,7 @@ def config_frame(configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.Data
         lambda b: "headless" if b in ("webgpu", "webnn") else "process"))
     df["params"] = df["params"].map(lambda p: json.loads(p) if isinstance(p, str) else dict(p))
     flops, nbytes, resolved = [], [], []
-    for kernel, params, dtype in zip(df["kernel"], df["params"], df["dtype"]):
+    for kernel, params, dtype in zip(df["kernel"], df["params"], df["dtype"], strict=False):
         spec = get_kernel(kernel)
         p = spec.resolve(params)
         c = spec.cost(p, np.dtype(dtype).itemsize)

@@ -68,7 +68,7 @@ def aggregate_repeats(results: pd.DataFrame, how: str = "min") -> pd.DataFrame:
         raise ConfigError(f"aggregate must be 'min' or 'median', got {how!r}.")
     df = config_frame(results)
     df["_key"] = [json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
-                  for k, p, d in zip(df["kernel"], df["params"], df["dtype"])]
+                  for k, p, d in zip(df["kernel"], df["params"], df["dtype"], strict=False)]
     df["_venue"] = df["venue"].fillna("")
     df["_device"] = df["device"].fillna("")
     idx = df.groupby(["_key", "backend", "_venue", "_device"])["median_s"]
@@ -214,7 +214,7 @@ class SpeedModel:
         out = df[keep].copy()
         out["median_s"] = out["median_s"].astype(float)
         out["_key"] = [json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
-                       for k, p, d in zip(out["kernel"], out["params"], out["dtype"])]
+                       for k, p, d in zip(out["kernel"], out["params"], out["dtype"], strict=False)]
         counts = out.groupby("kernel")["_key"].nunique()
         few = counts[counts < self.min_configs]
         if len(few):
