@@ -42,7 +42,7 @@ install: $(APT_STAMP) node_modules/.installed $(STAMP)
 doctor: install
 	$(BIN)/accel-toolkit doctor
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: install
@@ -55,7 +55,7 @@ demo: install
 	$(BIN)/python -m accel_toolkit.demo
 
 lint: install
-	$(BIN)/ruff check accel_toolkit tests
+	$(BIN)/ruff check accel_toolkit tests benchmarks scripts
 	$(BIN)/mypy accel_toolkit
 
 clean:

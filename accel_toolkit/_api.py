@@ -151,7 +151,7 @@ def plan_configs(
             raw = grid.get(spec.name, []) if isinstance(grid, Mapping) else grid
             configs = [dict(c) for c in raw]
         else:
-            configs = [dict(c) for c in spec.presets[preset]] if preset in spec.presets else spec.preset(str(preset))
+            configs = spec.preset(str(preset))
         for cfg in configs:
             pins = {k: v for k, v in (params or {}).items() if k in spec.param_names}
             p = spec.resolve({**cfg, **pins})

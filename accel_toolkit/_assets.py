@@ -16,7 +16,7 @@ __all__ = ["asset_dir", "load_shader", "shader_path", "widget_path"]
 _PKG = Path(__file__).resolve().parent
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def asset_dir(kind: str) -> Path:
     """The folder of ``kind`` (``"shaders"`` or ``"widgets"``)."""
     candidates = []
@@ -41,7 +41,7 @@ def shader_path(name: str) -> Path:
     return p
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_shader(name: str) -> str:
     """The text of a shader file (cached)."""
     return shader_path(name).read_text(encoding="utf-8")

@@ -82,12 +82,13 @@ def _evaluate(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     table = evaluate(results=_load(args), seed=args.seed, model_params={"per_kernel": not args.pooled,
                                                  "loss": args.loss,
-                                                 "aggregate": args.aggregate})
+                                                 "aggregate": None if args.aggregate == "none"
+                                                 else args.aggregate})
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print(f"\n(evaluate: {time.perf_counter() - t0:.0f} s)\n")
         print("Measurement noise (repeat measurements of the same configuration):")
-        print(measurement_noise(store, backends=args.backends).to_string(
+        print(measurement_noise(store, kernels=args.kernels, backends=args.backends).to_string(
             index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json:
         print(table.to_json(orient="records"))
@@ -138,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "evaluate":
             p.add_argument("--pooled", action="store_true", help="one model for all kernels")
             p.add_argument("--loss", default="squared_error", help="huber or squared_error")
-            p.add_argument("--aggregate", default=None, choices=["min", "median"],
-                           help="merge repeat runs of a configuration before fitting/scoring")
+            p.add_argument("--aggregate", default="min", choices=["min", "median", "none"],
+                           help="merge repeat runs of a configuration before fitting/scoring "
+                                "(default min: the fastest run's median)")
         if name == "active":
             p.add_argument("--budget", type=int, default=40)
             p.add_argument("--init", type=int, default=5)

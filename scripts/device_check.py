@@ -227,7 +227,7 @@ def speed(backends: dict[str, CudaBackend], info: dict[str, Any], quick: bool, d
                 med = float(np.median(m.timing.samples))
                 res[label] = {"median_s": med, "tflops": cost.flops / med / 1e12, "tbps": cost.bytes / med / 1e12,
                               "compile_s": m.timing.extra.get("compile_s"), "first_run_s": m.timing.first_run_s,
-                              "n": int(m.timing.samples.size)}
+                              "n": int(m.timing.samples.size), "kernels": m.timing.extra.get("registers")}
                 outs[label] = m.outputs
             except Exception as exc:
                 res[label] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -303,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     say(f"  correctness of our kernels: {ok} passed, {bad} failed")
     for r in targets:
         v = r["verdict"]
-        say(f"  target {r['kernel']} {r['dtype']} {r['target'][0]} >= {r['target'][1]:.0%}: "
+        what = "ours / cuBLAS" if r["target"][0] == "cupy" else "ours / memory bandwidth"
+        say(f"  target {r['kernel']} {r['dtype']} {json.dumps(r['params'], separators=(',', ':'))}: "
+            f"{what} >= {r['target'][1]:.0%}: "
             f"{'PASS' if v else 'FAIL' if v is not None else 'NOT MEASURED'}")
     say(f"  total time {time.perf_counter() - T_START:.0f} s")
     if args.json:

@@ -19,16 +19,16 @@ mkdir -p "$OUT_DIR"
 echo "python: $PY ($($PY --version 2>&1))"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv,noheader
 
-timeout 270 "$PY" scripts/device_check.py --budget 200 --json "$OUT_DIR/device_check.json" "$@"
+timeout 230 "$PY" scripts/device_check.py --budget 170 --json "$OUT_DIR/device_check.json" "$@"
 check=$?
-if [ $check -eq 124 ]; then echo "device_check.py timed out after 270 s"; fi
+if [ $check -eq 124 ]; then echo "device_check.py timed out after 230 s"; fi
 [ $check -eq 2 ] && exit 2
 
 pytest_rc=0
 if "$PY" -c "import pytest, pandas, duckdb, scipy, altair, tqdm" 2>/dev/null; then
     echo
     echo "== pytest tests/test_cuda_backend.py (not slow) =="
-    timeout 120 "$PY" -m pytest -q -p no:cacheprovider -m "not slow" tests/test_cuda_backend.py
+    timeout 60 "$PY" -m pytest -q -p no:cacheprovider -m "not slow" tests/test_cuda_backend.py
     pytest_rc=$?
 else
     missing=$("$PY" - <<'PYEOF'

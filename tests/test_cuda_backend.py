@@ -17,11 +17,14 @@ Three tiers:
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +173,45 @@ def test_unknown_variant_is_a_config_error():
         CudaBackend(variant="cublas")
 
 
+BLOCKER = """
+import sys
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+sys.meta_path.insert(0, _Block())
+"""
+
+
+def test_device_check_needs_only_numpy_and_cupy():
+    """A bare GPU box (numpy + CuPy, no scipy/pandas/duckdb/altair/tqdm/pytest): the device check
+    imports, computes references (erf without scipy) and stops at the CUDA probe (no CuPy here)."""
+    blocked = {"scipy", "pandas", "duckdb", "altair", "pyarrow", "tqdm", "pytest", "cupy"}
+    code = BLOCKER.format(blocked=blocked) + (
+        "import runpy, sys\n"
+        "sys.argv = ['device_check.py', '--quick']\n"
+        "try:\n"
+        "    runpy.run_path('scripts/device_check.py', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    rc = e.code\n"
+        "from accel_toolkit.kernels import get_kernel\n"
+        "import math, numpy as np\n"
+        "spec = get_kernel('gelu'); p = spec.resolve(n=257)\n"
+        "x = spec.make_inputs(p, 'float32')\n"
+        "y = spec.reference(x, p)['y']\n"
+        "exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x['x'].astype(float)])\n"
+        "assert np.allclose(y, exact, rtol=1e-12, atol=1e-12)\n"
+        "assert 'scipy' not in sys.modules and 'pandas' not in sys.modules\n"
+        "print('RC', rc)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "import mode: kernels/harness/backends only" in r.stdout
+    assert "CUDA is not available: cuda: CuPy is not installed" in r.stdout
+    assert r.stdout.strip().endswith("RC 2")
+
+
 # ---- slow, GPU-free: nvcc syntax + register check ------------------------------------------
 def _nvcc() -> str | None:
     exe = shutil.which("nvcc")
@@ -209,10 +251,20 @@ def test_sources_compile_with_nvcc(kernel, tmp_path):
 
 
 # ---- slow, GPU-free: the kernels' logic on the CPU -----------------------------------------
+@functools.lru_cache(maxsize=1)
 def _cxx() -> str | None:
+    """A C++20 compiler with _Float16 and ucontext (what the CPU shim needs), or None."""
+    probe = "#include <ucontext.h>\n_Float16 h = (_Float16)1.5f;\nint main() { ucontext_t c; return getcontext(&c); }\n"
     for exe in ("g++", "clang++"):
         path = shutil.which(exe)
-        if path:
+        if not path:
+            continue
+        try:
+            r = subprocess.run([path, "-std=c++20", "-x", "c++", "-", "-o", os.devnull], input=probe,
+                               capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if r.returncode == 0:
             return path
     return None
 
@@ -271,7 +323,8 @@ def emu_run(kernel: str, p: dict, dtype: str, inputs: dict, workdir: Path) -> di
 @pytest.mark.parametrize("kernel", list(KERNELS))
 def test_kernels_match_reference_on_cpu_emulator(kernel, tmp_path_factory):
     if _cxx() is None:
-        pytest.skip("no C++ compiler (g++/clang++) for the CPU emulation of the CUDA sources")
+        pytest.skip("no C++20 compiler with _Float16 and ucontext (g++ >= 12 or clang++) for the CPU "
+                    "emulation of the CUDA sources")
     workdir = tmp_path_factory.mktemp("cuda_emu")
     spec = get_kernel(kernel)
     # build one library per source with every instance this test needs

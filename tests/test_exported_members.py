@@ -11,6 +11,10 @@ MODULES = [
     "accel_toolkit.harness",
     "accel_toolkit.store",
     "accel_toolkit.backends",
+    "accel_toolkit.analysis",
+    "accel_toolkit.charts",
+    "accel_toolkit.report",
+    "accel_toolkit.predict",
 ]
 
 

@@ -36,4 +36,4 @@ def test_notebook_trains_evaluates_and_charts(tmp_path):
     store = _synthetic_store(tmp_path / "law.duckdb", kernels=("softmax",), n=30)
     text = _run(store.path, tmp_path / "law.ipynb", kernels=["softmax"], budget=0)
     assert "Training on 30 measurements" in text
-    assert "interpolation" in text and "application/vnd.vegalite" in text
+    assert "interpolation" in text and "vegaEmbed" in text

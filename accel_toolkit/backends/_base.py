@@ -95,10 +95,10 @@ class Backend(ABC):
                 inputs: Mapping[str, np.ndarray], settings: TimingSettings) -> Measurement:
         """Run, time and return outputs plus raw samples."""
 
-    def recover(self) -> None:
+    def recover(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Bring the backend back after a crash (relaunch a browser, recreate a device)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Release browsers, devices and servers."""
 
     def __enter__(self) -> Backend:

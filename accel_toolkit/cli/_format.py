@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 __all__ = ["print_frame", "summary_table"]
@@ -42,7 +40,7 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
         "backend": df["backend"],
         "venue": df["venue"],
         "median": df["median_s"].map(_fmt_time),
-        "99% CI": [f"[{_fmt_time(a)}, {_fmt_time(b)}]" if a == a else "-" for a, b in zip(df["ci_low_s"], df["ci_high_s"])],
+        "99% CI": [f"[{_fmt_time(a)}, {_fmt_time(b)}]" if a == a else "-" for a, b in zip(df["ci_low_s"], df["ci_high_s"], strict=False)],
         "n": df["n_samples"],
         "GFLOP/s": df["gflops"].map(lambda v: f"{v:.3g}" if v == v and v is not None else "-"),
         "max err": df["max_abs_err"].map(lambda v: f"{v:.2g}" if v == v and v is not None else "-"),

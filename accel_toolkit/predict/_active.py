@@ -116,6 +116,7 @@ def suggest(
         order = np.random.default_rng(seed).permutation(len(cand))[:k]
     else:
         picked: list[int] = []
+        at_pick: list[float] = []
         score_unc = unc / max(float(unc.max()), 1e-12)
         for kern, idx in cand.groupby("kernel").indices.items():
             space = _space(pd.concat([cand.iloc[idx], train[train["kernel"] == kern]],
@@ -137,6 +138,7 @@ def suggest(
             score[picked] = -np.inf
             i = int(np.argmax(score))
             picked.append(i)
+            at_pick.append(float(dist[i]))
             # distance of every candidate of the same kernel to the new pick
             same = (cand["kernel"] == cand["kernel"].iloc[i]).to_numpy()
             kern = cand["kernel"].iloc[i]
@@ -149,7 +151,7 @@ def suggest(
         order = np.asarray(picked, dtype=int)
     out = pred.iloc[order].copy()
     out["uncertainty"] = unc[order]
-    out["distance"] = dist[order] if strategy != "random" else np.nan
+    out["distance"] = at_pick if strategy != "random" else np.nan
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out.reset_index(drop=True)
 

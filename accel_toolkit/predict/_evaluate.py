@@ -7,8 +7,8 @@ Three splits, each holding out whole configurations (never repeats of a training
     FLOPs lie strictly between the 10th and 90th percentile of the kernel's, repeated over
     ``repeats`` seeds;
 ``extrapolation``
-    larger shapes outside it: the configurations with the top 15% FLOPs of each kernel,
-    trained on the rest;
+    larger shapes outside it: the configurations with the top 15% FLOPs of each kernel on
+    each backend, trained on the rest;
 ``few-shot backend``
     one backend predicted from ``few`` of its configurations plus every other backend's
     results (needs two or more backends for a kernel).
@@ -91,12 +91,14 @@ def splits(
                 test_keys.update(rng.choice(inner, size=k, replace=False).tolist())
         test = keys.isin(test_keys).to_numpy()
         out.append(("interpolation", r, np.flatnonzero(~test), np.flatnonzero(test)))
-    test_keys = set()
-    for _, g in cfgs.groupby("kernel"):
+    # the largest shapes of each (kernel, backend); no training row shares their configuration
+    big = np.zeros(len(df), dtype=bool)
+    for _, g in df.groupby(["kernel", "backend"]):
         cut = np.quantile(g["flops"], 1.0 - extrapolate_top)
-        test_keys.update(g[g["flops"] > cut]["key"].tolist())
-    test = keys.isin(test_keys).to_numpy()
-    out.append(("extrapolation", 0, np.flatnonzero(~test), np.flatnonzero(test)))
+        big[g.index[g["flops"] > cut]] = True
+    test_keys = set(keys[big])
+    train = ~keys.isin(test_keys).to_numpy()
+    out.append(("extrapolation", 0, np.flatnonzero(train), np.flatnonzero(big)))
     for kernel, g in df.groupby("kernel"):
         if g["backend"].nunique() < 2:
             continue
@@ -140,9 +142,9 @@ def evaluate(
     tag : str, optional
         Only runs with this tag (e.g. one sweep measured on a quiet machine).
     model_params : dict, optional
-        Parameters of :class:`SpeedModel` (e.g. ``{"per_kernel": False}``). With
-        ``aggregate`` set, repeats are merged before splitting and the held-out figure is the
-        merged one too.
+        Parameters of :class:`SpeedModel` (e.g. ``{"per_kernel": False}``). Repeats are
+        merged with the model's ``aggregate`` rule (default ``"min"``) before splitting, so
+        the held-out figure is the merged one too; ``{"aggregate": None}`` keeps every row.
     seed, repeats, few :
         Split seed, repetitions of the random splits, and configurations of the target
         backend in the few-shot split.
@@ -154,8 +156,9 @@ def evaluate(
     Returns
     -------
     pandas.DataFrame
-        ``split, kernel, n_train, n_test, within_10pct, mape, spearman, coverage, nominal,
-        rel_width``; kernel ``"all"`` is the split's overall row.
+        ``split, kernel, backend, n_train, n_test, within_10pct, mape, spearman, coverage,
+        nominal, rel_width``; ``"all"`` rows pool kernels or backends (rows per backend only
+        when there are several).
     """
     if results is None:
         from ..store import open_store
@@ -173,7 +176,7 @@ def evaluate(
         raise PredictionError("No successful measurements to evaluate on. Measure first, e.g. "
                               "`python benchmarks/predict_eval.py measure --db PATH`.")
     params = dict(model_params or {})
-    if params.get("aggregate"):
+    if params.setdefault("aggregate", SpeedModel().aggregate):
         # score against the same merged figure the model is trained on
         results = aggregate_repeats(results, params["aggregate"])
     results = results.reset_index(drop=True)
@@ -196,12 +199,14 @@ def evaluate(
     nominal = float(params.get("coverage", SpeedModel().coverage))
     for split in [s for s in SPLITS if s in set(allp["split"])]:
         sp = allp[allp["split"] == split]
-        groups = [("all", sp)]
+        groups = [(("all", "all"), sp)]
         if per_kernel_rows:
-            groups += list(sp.groupby("kernel"))
-        for kernel, g in groups:
+            groups += [((k, "all"), g) for k, g in sp.groupby("kernel")]
+            if allp["backend"].nunique() > 1:
+                groups += list(sp.groupby(["kernel", "backend"]))
+        for (kernel, backend), g in groups:
             m = prediction_metrics(g["measured_s"], g["pred_s"], g["low_s"], g["high_s"])
-            rows.append({"split": split, "kernel": kernel,
+            rows.append({"split": split, "kernel": kernel, "backend": backend,
                          "n_train": int(g["n_train"].mean()), "n_test": int(m["n"]),
                          "within_10pct": m["within_10pct"], "mape": m["mape"],
                          "spearman": m["spearman"], "coverage": m["coverage"],

@@ -90,6 +90,12 @@ class SpeedModel:
     per_kernel : bool
         One correction model per kernel (True) or one shared by all kernels (False). Per kernel
         predicts better on the stored cpu data (see ``docs/readme/predict.md``).
+    per_backend : bool
+        A (kernel, backend) with at least ``min_group_configs`` distinct configurations gets
+        its own correction model; smaller ones use the model of their kernel fitted on every
+        backend (how a backend with few points borrows from the others).
+    min_group_configs : int
+        See ``per_backend``.
     min_configs : int
         Fewest distinct configurations of a kernel the model accepts for training.
     min_backend_configs : int
@@ -97,9 +103,11 @@ class SpeedModel:
         baseline instead of fitting its own.
     n_folds, loss, n_estimators, learning_rate, max_depth, min_samples_leaf :
         Passed to :class:`ConformalBoostingRegressor`.
-    aggregate : {None, "min", "median"}
+    aggregate : {"min", "median", None}
         Merge repeat measurements of a configuration before fitting (see
-        :func:`aggregate_repeats`); ``None`` fits every measurement.
+        :func:`aggregate_repeats`). The default ``"min"`` keeps the fastest run's median:
+        on a shared machine a run slowed down by another process (we saw 80x for a small
+        OpenBLAS matmul) would otherwise pull the model away. ``None`` fits every row.
     caches : dict, optional
         Cache sizes for the working-set features (default: this machine's, from sysfs).
     random_state : int
@@ -112,7 +120,8 @@ class SpeedModel:
     baselines_ : dict
         ``{(kernel, backend): [c0, c1, c2]}`` roofline coefficients.
     regressors_ : dict
-        ``{group: ConformalBoostingRegressor}``; the group is the kernel (or ``"*"``).
+        ``{group: ConformalBoostingRegressor}``; the group is ``kernel@backend``, the kernel,
+        or ``"*"``.
     feature_names_ : dict
         ``{group: [column, ...]}``.
 
@@ -127,20 +136,24 @@ class SpeedModel:
         *,
         coverage: float = 0.8,
         per_kernel: bool = True,
+        per_backend: bool = True,
+        min_group_configs: int = 20,
         min_configs: int = 5,
-        min_backend_configs: int = 12,
+        min_backend_configs: int = 6,
         n_folds: int = 5,
         loss: str = "squared_error",
         n_estimators: int = 300,
         learning_rate: float = 0.05,
         max_depth: int = 3,
         min_samples_leaf: int = 2,
-        aggregate: str | None = None,
+        aggregate: str | None = "min",
         caches: Mapping[str, int] | None = None,
         random_state: int = 0,
     ) -> None:
         self.coverage = coverage
         self.per_kernel = per_kernel
+        self.per_backend = per_backend
+        self.min_group_configs = min_group_configs
         self.min_configs = min_configs
         self.min_backend_configs = min_backend_configs
         self.n_folds = n_folds
@@ -153,7 +166,7 @@ class SpeedModel:
         self.caches = caches
         self.random_state = random_state
 
-    _PARAMS = ("coverage", "per_kernel", "min_configs", "min_backend_configs", "n_folds",
+    _PARAMS = ("coverage", "per_kernel", "per_backend", "min_group_configs", "min_configs", "min_backend_configs", "n_folds",
                "loss", "n_estimators", "learning_rate", "max_depth", "min_samples_leaf", "aggregate", "caches",
                "random_state")
 
@@ -252,11 +265,20 @@ class SpeedModel:
         X = featurize(df, caches=self.caches)
         X["log_base"] = np.log(base)
         y = np.log(t) - np.log(base)
+        self._pair_sizes = {k: int(v) for k, v in
+                            df.groupby(["kernel", "backend"])["_key"].nunique().items()}
         self.training_ = df.drop(columns="_key")
         self.regressors_: dict[str, ConformalBoostingRegressor] = {}
         self.feature_names_: dict[str, list[str]] = {}
-        groups = df["kernel"] if self.per_kernel else pd.Series("*", index=df.index)
-        for group, gidx in groups.groupby(groups).indices.items():
+        own, shared = self._groups(df)
+        fits: dict[str, np.ndarray] = {}
+        for group, gidx in own.groupby(own).indices.items():
+            fits[str(group)] = gidx
+        # a (kernel, backend) too small for its own model is predicted by the model of its
+        # kernel (or of everything) fitted on all the rows of that kernel
+        for group in sorted(set(shared[own != shared])):
+            fits[str(group)] = np.flatnonzero((shared == group).to_numpy())
+        for group, gidx in fits.items():
             Xg = X.iloc[gidx]
             cols = [c for c in Xg.columns if (Xg[c] != 0).any()]
             reg = ConformalBoostingRegressor(
@@ -266,9 +288,20 @@ class SpeedModel:
                 min_samples_leaf=self.min_samples_leaf, random_state=self.random_state,
             )
             reg.fit(Xg[cols].to_numpy(), y[gidx])
-            self.regressors_[str(group)] = reg
-            self.feature_names_[str(group)] = cols
+            self.regressors_[group] = reg
+            self.feature_names_[group] = cols
         return self
+
+    def _groups(self, df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+        """Each row's own model group and the shared group of its kernel."""
+        shared = df["kernel"] if self.per_kernel else pd.Series("*", index=df.index)
+        own = shared.copy()
+        if self.per_backend:
+            sizes = self._pair_sizes if hasattr(self, "_pair_sizes") else {}
+            big = [sizes.get((k, b), 0) >= self.min_group_configs
+                   for k, b in zip(df["kernel"], df["backend"], strict=False)]
+            own = own.where(~np.asarray(big), df["kernel"] + "@" + df["backend"])
+        return own.astype(str), shared.astype(str)
 
     # -- prediction -------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -343,7 +376,8 @@ class SpeedModel:
         mid = np.empty(len(df))
         lo = np.empty(len(df))
         hi = np.empty(len(df))
-        groups = df["kernel"] if self.per_kernel else pd.Series("*", index=df.index)
+        own, shared = self._groups(df)
+        groups = own.where(own.isin(list(self.regressors_)), shared)
         for group, idx in groups.groupby(groups).indices.items():
             cols = self.feature_names_[str(group)]
             Xg = X.iloc[idx].reindex(columns=cols, fill_value=0.0).to_numpy()

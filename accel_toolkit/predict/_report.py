@@ -105,7 +105,7 @@ def predictions_section(
                                   f"{exc}", ok=False)
     noise = measurement_noise(store, kernels=kernels, backends=backends)
     lines = []
-    for r in table[table["kernel"] == "all"].itertuples(index=False):
+    for r in table[(table["kernel"] == "all") & (table["backend"] == "all")].itertuples(index=False):
         lines.append(f"{r.split}: {r.within_10pct:.0%} within +-10%, MAPE {r.mape:.2f}, "
                      f"Spearman {r.spearman:.2f}, {r.nominal:.0%} intervals hold "
                      f"{r.coverage:.0%} ({r.n_test} held-out)")

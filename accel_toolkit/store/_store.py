@@ -69,6 +69,11 @@ def to_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=default)
 
 
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _is_lock_error(exc: Exception) -> bool:
     msg = str(exc).lower()
     return "lock" in msg and ("conflicting" in msg or "could not set" in msg)
@@ -250,7 +255,8 @@ class Store:
         status: str | None = None,
     ) -> pd.DataFrame:
         """Rows of the ``results`` view, filtered, oldest first; ``params`` parsed to dicts."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         for col, vals in (("run_id", run_ids), ("kernel", kernels), ("backend", backends)):
             if vals:
                 where.append(f"{col} IN ({', '.join('?' * len(vals))})")
@@ -316,13 +322,13 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             for table in found:
                 p = (src / f"{table}.parquet").as_posix()
-                before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                before = _scalar(con, f"SELECT count(*) FROM {table}")
                 cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
                 con.execute(
                     f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) "
                     f"SELECT {', '.join(cols)} FROM read_parquet('{p}')"
                 )
-                added[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] - before
+                added[table] = _scalar(con, f"SELECT count(*) FROM {table}") - before
             con.execute("COMMIT")
         return added
 
