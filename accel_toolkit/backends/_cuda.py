@@ -21,7 +21,6 @@ Importing this module needs neither CuPy nor a GPU; constructing the backend doe
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -36,7 +35,7 @@ from ..exceptions import (
     ResourceLimitError,
     ShaderCompileError,
 )
-from ..harness import TimingResult, TimingSettings
+from ..harness import TimingResult, TimingSettings, time_batches
 from ..kernels import KernelSpec, array_ops
 from ._base import Availability, Backend, Measurement
 from ._cuda_plans import Plan, cuda_source, plan, source_path
@@ -162,18 +161,11 @@ def _cupy_erf(cp: Any) -> Callable[[Any], Any]:
         return cp.ElementwiseKernel("T x", "T y", "y = erf(x)", "accel_toolkit_erf")
 
 
-def _rel_iqr(x: list[float]) -> float:
-    if len(x) < 4:
-        return math.inf
-    q1, med, q3 = np.percentile(x, [25, 50, 75])
-    return float((q3 - q1) / med) if med > 0 else math.inf
-
-
 def time_cuda(cp: Any, fn: Callable[[], Any], settings: TimingSettings,
               flush: Callable[[], Any] | None = None) -> TimingResult:
     """Time ``fn`` (launches on the current stream) with CUDA events.
 
-    The same algorithm as :func:`accel_toolkit.harness.time_callable` (warm-up by time,
+    The harness loop (:func:`accel_toolkit.harness.time_batches`: warm-up by time,
     inner loop calibrated until a sample takes ``target_sample_time`` of GPU time, adaptive
     stop on ``IQR / median`` between ``min_time`` and ``max_time`` of wall time); samples are
     event-measured GPU seconds per call. With ``flush`` (cold), each call is preceded by an
@@ -203,38 +195,8 @@ def time_cuda(cp: Any, fn: Callable[[], Any], settings: TimingSettings,
         pairs[-1][1].synchronize()
         return sum(cp.cuda.get_elapsed_time(a, b) for a, b in pairs) / 1e3
 
-    start = clock()
-    w0 = clock()
-    while True:
-        batch(1)
-        if clock() - w0 >= s.warmup_time:
-            break
-    warmup = clock() - w0
-
-    n = 1
-    per_call = 0.0
-    while True:
-        t = batch(n)
-        per_call = t / n
-        if t >= s.target_sample_time or clock() - start >= s.max_time / 2:
-            break
-        grow = s.target_sample_time / max(t, 1e-9) * 1.2
-        n = max(n + 1, min(n * 10, math.ceil(n * grow)))
-
-    samples: list[float] = []
-    t_start = clock()
-    floor = 3 if per_call * n * 3 <= s.max_time else 1
-    while True:
-        samples.append(batch(n) / n)
-        elapsed = clock() - t_start
-        if len(samples) >= s.max_samples:
-            break
-        if elapsed >= s.max_time and len(samples) >= floor:
-            break
-        if elapsed >= s.min_time and len(samples) >= s.min_samples and _rel_iqr(samples) < s.noise_target:
-            break
-    return TimingResult(samples=np.asarray(samples, dtype=float), inner_loops=n, first_run_s=float("nan"),
-                        warmup_s=warmup, timer="cuda-event")
+    # The harness's loop; samples are event-measured GPU seconds, the budget is wall time.
+    return time_batches(batch, s, clock=clock, timer="cuda-event")
 
 
 class CudaBackend(Backend):

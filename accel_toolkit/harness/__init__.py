@@ -2,7 +2,7 @@
 
 from ._env import cpu_model, environment, environment_id, git_commit
 from ._stats import Summary, median_ci, summarize
-from ._timing import TimingResult, TimingSettings, time_callable
+from ._timing import TimingResult, TimingSettings, time_batches, time_callable
 
 __all__ = [
     "Summary",
@@ -14,5 +14,6 @@ __all__ = [
     "git_commit",
     "median_ci",
     "summarize",
+    "time_batches",
     "time_callable",
 ]

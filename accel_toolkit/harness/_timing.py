@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TimingResult", "TimingSettings", "time_callable"]
+__all__ = ["TimingResult", "TimingSettings", "time_batches", "time_callable"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,36 +107,21 @@ def _rel_iqr(x: list[float]) -> float:
     return float((q3 - q1) / med) if med > 0 else math.inf
 
 
-def time_callable(
-    fn: Callable[[], Any],
+def time_batches(
+    batch: Callable[[int], float],
     settings: TimingSettings | None = None,
     *,
-    sync: Callable[[], Any] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    timer: str = "perf_counter",
 ) -> TimingResult:
-    """Time ``fn()`` with warm-up, calibrated inner loop and adaptive stop.
+    """The harness loop over ``batch(n)``, which runs the kernel ``n`` times and returns the
+    seconds those ``n`` calls took (wall clock, CUDA events, timestamp queries, ...).
 
-    Parameters
-    ----------
-    fn : callable
-        One call of the kernel. Its return value is ignored.
-    settings : TimingSettings, optional
-        Budget and stopping rule; defaults to ``TimingSettings()``.
-    sync : callable, optional
-        Called after each batch of calls before the clock is read (e.g. a device sync).
-    clock : callable
-        Monotonic clock in seconds.
+    First call alone, warm-up by time, calibrated inner loop, adaptive stop on noise within
+    ``[min_time, max_time]`` of wall time (``clock``). :func:`time_callable` is this loop with
+    a wall-clock ``batch``; the CUDA backend passes an event-timed one.
     """
     s = settings or TimingSettings()
-    sync = sync or (lambda: None)
-
-    def batch(n: int) -> float:
-        t0 = clock()
-        for _ in range(n):
-            fn()
-        sync()
-        return clock() - t0
-
     first = batch(1)
     start = clock()
     # Warm up by time (at least one call).
@@ -182,5 +167,37 @@ def time_callable(
         inner_loops=n,
         first_run_s=first,
         warmup_s=warmup,
-        timer="perf_counter",
+        timer=timer,
     )
+
+
+def time_callable(
+    fn: Callable[[], Any],
+    settings: TimingSettings | None = None,
+    *,
+    sync: Callable[[], Any] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> TimingResult:
+    """Time ``fn()`` with warm-up, calibrated inner loop and adaptive stop.
+
+    Parameters
+    ----------
+    fn : callable
+        One call of the kernel. Its return value is ignored.
+    settings : TimingSettings, optional
+        Budget and stopping rule; defaults to ``TimingSettings()``.
+    sync : callable, optional
+        Called after each batch of calls before the clock is read (e.g. a device sync).
+    clock : callable
+        Monotonic clock in seconds.
+    """
+    done = sync or (lambda: None)
+
+    def batch(n: int) -> float:
+        t0 = clock()
+        for _ in range(n):
+            fn()
+        done()
+        return clock() - t0
+
+    return time_batches(batch, settings, clock=clock)
