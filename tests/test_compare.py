@@ -147,3 +147,13 @@ def test_compare_two_backends_pairs_configurations_across_devices(tmp_path):
     df = compare(db, baseline="cpu", candidate="wgpu", by="backend")
     assert len(df) == 2 and "missing" not in set(df["verdict"])
     assert set(df["test"]) == {"mann-whitney"}
+
+
+def test_too_few_samples_for_the_rank_test_fall_back_to_cis():
+    from accel_toolkit.analysis._compare import mwu_can_reach
+
+    assert not mwu_can_reach(3, 10, 0.002) and mwu_can_reach(10, 10, 0.002)
+    base = _lognormal(10, 1e-3, 0.02, 1)
+    cand = _lognormal(3, 1.0, 0.02, 2)  # 1000x slower, but only 3 samples
+    r = compare_samples(base, cand)
+    assert r["test"] == "ci-overlap" and r["significant"] and r["verdict"] == "slower"

@@ -8,7 +8,9 @@ For every configuration present on both sides we report
 * a two-sided **Mann-Whitney U test** on the raw samples (``scipy.stats.mannwhitneyu``) at
   ``alpha`` (default 0.002, asv's choice: with dozens of configurations compared at once,
   a small alpha keeps false "slower" verdicts rare, about 1 in 500 unchanged configurations);
-* where either side has fewer than 3 raw samples, the **CI-overlap fallback**: the two stored
+* where either side has fewer than 3 raw samples, or so few that the test could not reach
+  ``alpha`` even for completely separated samples (:func:`mwu_can_reach`), the
+  **CI-overlap fallback**: the two stored
   99 % CIs of the medians are compared (significant when they do not overlap) and the ratio's
   interval is ``[cand_low / base_high, cand_high / base_low]``; the ``test`` column says
   ``ci-overlap`` instead of ``mann-whitney``.
@@ -101,13 +103,19 @@ def compare_samples(
     b = np.asarray(base if base is not None else [], dtype=float)
     c = np.asarray(cand if cand is not None else [], dtype=float)
     b, c = b[np.isfinite(b)], c[np.isfinite(c)]
-    if b.size >= MIN_SAMPLES and c.size >= MIN_SAMPLES:
+    if b.size >= MIN_SAMPLES and c.size >= MIN_SAMPLES and mwu_can_reach(b.size, c.size, alpha):
         ratio = float(np.median(c) / np.median(b))
         lo, hi = ratio_ci_bootstrap(b, c, level=level, n_boot=n_boot, seed=seed)
         p = float(mannwhitneyu(c, b, alternative="two-sided").pvalue)
         sig = p < alpha
         test = "mann-whitney"
-    elif base_summary is not None and cand_summary is not None:
+    else:
+        # CI-overlap fallback: stored CIs, or order-statistic CIs of the few samples there are.
+        base_summary = base_summary or (_summary_of(b) if b.size else None)
+        cand_summary = cand_summary or (_summary_of(c) if c.size else None)
+        if base_summary is None or cand_summary is None:
+            raise ConfigError(
+                "compare_samples needs raw samples or stored (median, low, high) on both sides.")
         bm, bl, bh = base_summary
         cm, cl, ch = cand_summary
         ratio = cm / bm if bm else float("nan")
@@ -116,11 +124,26 @@ def compare_samples(
         p = float("nan")
         sig = bool(cl > bh or ch < bl)
         test = "ci-overlap"
-    else:
-        raise ConfigError("compare_samples needs raw samples or stored (median, low, high) on both sides.")
     return {"ratio": ratio, "ratio_ci_low": lo, "ratio_ci_high": hi, "p_value": p,
             "significant": sig, "test": test,
             "verdict": _verdict(ratio, lo, hi, sig, threshold)}
+
+
+def _summary_of(x: np.ndarray) -> tuple[float, float, float]:
+    from ..harness import summarize
+
+    sm = summarize(x)
+    return sm.median, sm.ci_low, sm.ci_high
+
+
+def mwu_can_reach(n1: int, n2: int, alpha: float) -> bool:
+    """Whether a two-sided Mann-Whitney U test on ``n1`` vs ``n2`` samples can reach ``alpha``.
+
+    Its smallest possible p-value is ``2 / C(n1 + n2, n1)`` (complete separation); with 3
+    samples against 10 that is 0.007, so at alpha 0.002 the test could never say "slower" and
+    the stored-CI comparison is used instead.
+    """
+    return 2.0 / math.comb(n1 + n2, n1) < alpha
 
 
 def _side(df: pd.DataFrame, by: str, value: str) -> pd.DataFrame:

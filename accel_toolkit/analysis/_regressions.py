@@ -252,7 +252,8 @@ def describe_series(df: pd.DataFrame) -> pd.Series:
         except ValueError:
             p = {}
         args = ",".join(f"{k}={v}" for k, v in p.items())
-        return f"{r.get('kernel')}({args}) {r.get('dtype')} on {r.get('backend')}/{r.get('venue')}"
+        where = "/".join(str(r[k]) for k in ("backend", "venue") if r.get(k) is not None)
+        return f"{r.get('kernel')}({args}) {r.get('dtype')}" + (f" on {where}" if where else "")
 
     if df.empty:
         return pd.Series([], dtype=str, index=df.index)

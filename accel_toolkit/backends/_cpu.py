@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..harness import TimingSettings, cpu_model, environment, time_callable
+from ..harness import TimingSettings, cpu_caches, cpu_model, environment, time_callable
 from ..kernels import KernelSpec, array_ops
 from ._base import Availability, Backend, Measurement
 
@@ -36,6 +36,7 @@ class CpuBackend(Backend):
         return {
             "name": cpu_model(),
             "cores": env["cores_available"],
+            "caches": cpu_caches(),
             "numpy": np.__version__,
             "blas": blas or "unknown",
         }

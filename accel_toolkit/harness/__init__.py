@@ -1,6 +1,6 @@
 """The timing harness: how one configuration is measured and summarized."""
 
-from ._env import cpu_model, environment, environment_id, git_commit
+from ._env import cpu_caches, cpu_model, environment, environment_id, git_commit
 from ._stats import Summary, median_ci, summarize
 from ._timing import TimingResult, TimingSettings, time_batches, time_callable
 
@@ -8,6 +8,7 @@ __all__ = [
     "Summary",
     "TimingResult",
     "TimingSettings",
+    "cpu_caches",
     "cpu_model",
     "environment",
     "environment_id",

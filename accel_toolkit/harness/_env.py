@@ -15,7 +15,7 @@ from typing import Any
 
 from .._version import __version__
 
-__all__ = ["cpu_model", "environment", "environment_id", "git_commit"]
+__all__ = ["cpu_caches", "cpu_model", "environment", "environment_id", "git_commit"]
 
 _LIBRARIES = (
     "numpy", "scipy", "pandas", "duckdb", "pyarrow", "altair", "wgpu", "playwright",
@@ -36,6 +36,39 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def _parse_size(text: str) -> int | None:
+    text = text.strip().upper()
+    if not text:
+        return None
+    try:
+        return int(float(text[:-1]) * _UNITS[text[-1]]) if text[-1] in _UNITS else int(text)
+    except ValueError:
+        return None
+
+
+def cpu_caches(root: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, int]:
+    """The data/unified cache sizes in bytes that Linux sysfs reports, e.g. ``{"L1": 32768,
+    "L2": 524288, "L3": 33554432}``; only levels actually read (empty elsewhere)."""
+    out: dict[str, int] = {}
+    try:
+        entries = sorted(Path(root).glob("index*"))
+    except OSError:
+        return out
+    for entry in entries:
+        try:
+            level = int((entry / "level").read_text())
+            kind = (entry / "type").read_text().strip()
+            size = _parse_size((entry / "size").read_text())
+        except (OSError, ValueError):
+            continue
+        if kind != "Instruction" and size is not None and 1 <= level <= 3:
+            out[f"L{level}"] = size
+    return out
 
 
 def _memory_bytes() -> int | None:
@@ -94,6 +127,7 @@ def _static_environment() -> dict[str, Any]:
     return {
         "hostname": socket.gethostname(),
         "cpu_model": cpu_model(),
+        "cpu_caches": cpu_caches(),
         "cores_logical": os.cpu_count(),
         "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_bytes": _memory_bytes(),

@@ -18,57 +18,28 @@ import functools
 import json
 import math
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigError
+from ..harness import cpu_caches
 from ..kernels import get_kernel
 
 __all__ = ["cache_sizes", "config_frame", "featurize"]
 
 _FALLBACK_CACHES = {"L1": 32 * 1024, "L2": 1024 * 1024, "L3": 32 * 1024 * 1024}
-_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
-
-
-def _parse_size(text: str) -> int | None:
-    text = text.strip().upper()
-    if not text:
-        return None
-    if text[-1] in _UNITS:
-        return int(float(text[:-1]) * _UNITS[text[-1]])
-    try:
-        return int(text)
-    except ValueError:
-        return None
 
 
 @functools.lru_cache(maxsize=4)
 def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, int]:
     """Data-cache sizes in bytes, ``{"L1": ..., "L2": ..., "L3": ...}``.
 
-    Read from Linux sysfs (``index*/level``, ``type``, ``size``); levels it cannot read keep
-    a typical value (32 KiB, 1 MiB, 32 MiB) so the features stay defined on any machine.
+    Read from Linux sysfs (:func:`accel_toolkit.harness.cpu_caches`); levels it cannot read
+    keep a typical value (32 KiB, 1 MiB, 32 MiB) so the features stay defined on any machine.
     """
-    out = dict(_FALLBACK_CACHES)
-    base = Path(root)
-    try:
-        entries = sorted(base.glob("index*"))
-    except OSError:
-        return out
-    for entry in entries:
-        try:
-            level = int((entry / "level").read_text())
-            kind = (entry / "type").read_text().strip()
-            size = _parse_size((entry / "size").read_text())
-        except (OSError, ValueError):
-            continue
-        if kind == "Instruction" or size is None or not 1 <= level <= 3:
-            continue
-        out[f"L{level}"] = size
-    return out
+    return {**_FALLBACK_CACHES, **cpu_caches(root)}
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
