@@ -99,3 +99,8 @@ def test_environment_fingerprint():
         assert key in env
     assert "numpy" in env["libraries"]
     assert environment_id(env) == environment_id(environment())
+
+
+def test_single_sample_has_no_interval():
+    lo, hi, level = median_ci(np.array([0.389]))
+    assert np.isnan(lo) and np.isnan(hi) and level == 0.0

@@ -5,7 +5,7 @@ The confidence interval of the median comes from binomial order statistics (as i
 ``[x_(j), x_(k)]`` covers the true median with probability
 ``P(j <= B(n, 1/2) < k)``. We pick the narrowest symmetric ``j, k`` reaching 99%. With fewer
 than 9 samples no pair reaches 99%, and the interval is ``[min, max]`` with its actual
-(lower) confidence recorded.
+(lower) confidence recorded; a single sample has no interval (NaN).
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def median_ci(samples: np.ndarray, level: float = 0.99) -> tuple[float, float, f
     n = x.size
     if n == 0:
         return float("nan"), float("nan"), 0.0
-    if n == 1:
-        return float(x[0]), float(x[0]), 0.0
+    if n == 1:  # one sample bounds nothing
+        return float("nan"), float("nan"), 0.0
     # [x_(j), x_(n-1-j)] covers the median iff j+1 <= B <= n-1-j, B ~ Binomial(n, 1/2)
     # counting samples below it.
     from scipy import stats as _st  # lazily: importing the harness needs no scipy

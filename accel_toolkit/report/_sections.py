@@ -429,6 +429,24 @@ def reproduce_section(ctx: ReportContext) -> list[Block]:
     return blocks
 
 
+def regressions_blocks(store: Any) -> list[Any]:
+    """The Regressions section: a sentence, the steps table and the charts.
+
+    Reads only (``save=False``): building a report never writes to the database.
+    """
+    from ..analysis import regressions_section
+
+    steps, charts = regressions_section(store, save=False)
+    n, pts, thr = (steps.attrs.get(k, 0) for k in ("n_series", "n_points", "threshold"))
+    if steps.empty:
+        return [f"No change in performance larger than {thr:.0%} was found in {n} series "
+                f"({pts} measurements). A step needs at least 3 runs on each side of it, so a "
+                f"series with fewer runs cannot show one yet."]
+    slower = int((steps["kind"] == "regression").sum())
+    return [f"{len(steps)} step(s) in {n} series ({slower} slower, {len(steps) - slower} faster), "
+            f"threshold {thr:.0%}.", steps.drop(columns=["series_key"]), *charts]
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("summary", "Summary", summary_section),
     Section("environment", "Environment", environment_section),
@@ -441,8 +459,7 @@ SECTIONS: tuple[Section, ...] = (
 #: The function gets the keywords it names among ``store, db, results, df, run_ids, tag,
 #: baseline, kernels, backends, ctx, context`` and returns what :func:`to_blocks` takes.
 PLUGINS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
-    ("regressions", "Regressions", "accel_toolkit.analysis", "regressions_section",
-     {"save": False}),
+    ("regressions", "Regressions", "accel_toolkit.report._sections", "regressions_blocks", {}),
     ("predictions", "Predictions", "accel_toolkit.predict", "predictions_section", {}),
 )
 
