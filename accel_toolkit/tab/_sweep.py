@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._api import complete_row, measurement_row
+from .._api import _error_text, complete_row, measurement_row
 from ..exceptions import (
     AccelToolkitError,
     BrowserCrashedError,
@@ -45,10 +45,6 @@ def time_limit_for(timing: TimingSettings) -> float:
     """Seconds one measure request may take in the tab: compilation, warm-up, calibration and
     sampling (``max_time``), with room for a slow emulated adapter."""
     return 30.0 + 3.0 * (timing.max_time + timing.warmup_time)
-
-
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 async def measure_one_tab(
