@@ -29,7 +29,8 @@ def _measure(args: argparse.Namespace) -> None:
     import accel_toolkit as at
     from accel_toolkit.predict import log_uniform_grid
 
-    grid = {k: log_uniform_grid(k, args.n, seed=args.seed, max_flops=args.max_flops)
+    grid = {k: log_uniform_grid(k, args.n, seed=args.seed, max_flops=args.max_flops,
+                                min_flops=args.min_flops)
             for k in args.kernels}
     t0 = time.perf_counter()
     for backend in args.backends:
@@ -45,7 +46,9 @@ def _noise(args: argparse.Namespace) -> None:
     import accel_toolkit as at
     from accel_toolkit.predict import log_uniform_grid, measurement_noise
 
-    grid = {k: log_uniform_grid(k, args.n, seed=args.seed)[: args.per_kernel] for k in args.kernels}
+    grid = {k: log_uniform_grid(k, args.n, seed=args.seed, max_flops=args.max_flops,
+                                min_flops=args.min_flops)[: args.per_kernel]
+            for k in args.kernels}
     for backend in args.backends:
         for _ in range(args.repeats):
             at.bench(list(grid), backend, grid=grid, time_budget=args.time_budget, db=args.db,
@@ -129,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--time-budget", type=float, default=0.25)
             p.add_argument("--max-flops", type=float, default=None,
                            help="cap the cost of each shape (emulated GPUs are slow)")
+            p.add_argument("--min-flops", type=float, default=None,
+                           help="skip shapes cheaper than this (microsecond calls are noisy)")
         if name == "noise":
             p.add_argument("--per-kernel", type=int, default=8)
             p.add_argument("--repeats", type=int, default=3)

@@ -73,6 +73,7 @@ def log_uniform_grid(
     seed: int = 0,
     ranges: Mapping[str, Any] | None = None,
     max_flops: float | None = None,
+    min_flops: float | None = None,
     dtype: str = "float32",
 ) -> list[dict[str, Any]]:
     """``n`` distinct, valid parameter dicts of ``kernel`` with sizes drawn log-uniformly.
@@ -91,6 +92,9 @@ def log_uniform_grid(
         A ``max_flops`` key caps the cost model's FLOPs.
     max_flops : float, optional
         Overrides ``ranges["max_flops"]``.
+    min_flops : float, optional
+        Skip configurations cheaper than this (microsecond-scale calls time less
+        reproducibly from run to run than the model can be expected to predict).
     dtype : str
         The dtype whose item size the cost is computed for.
 
@@ -116,7 +120,8 @@ def log_uniform_grid(
         if tries > 200 * n + 1000:
             raise ConfigError(
                 f"{spec.name}: could only draw {len(out)} of {n} distinct valid configurations "
-                f"from the ranges {rg} (max_flops={cap}); widen the ranges or ask for fewer."
+                f"from the ranges {rg} (max_flops={cap}, min_flops={min_flops}); widen the ranges "
+                f"or ask for fewer."
             )
         cfg = _draw(rng, spec, rg)
         if spec.name == "conv2d" and "W" not in rg:
@@ -127,7 +132,8 @@ def log_uniform_grid(
             cfg = spec.resolve(cfg)
         except ParameterError:
             continue
-        if cap is not None and spec.cost(cfg, itemsize).flops > cap:
+        flops = spec.cost(cfg, itemsize).flops
+        if (cap is not None and flops > cap) or (min_flops is not None and flops < min_flops):
             continue
         key = tuple(sorted(cfg.items()))
         if key in seen:
