@@ -1,0 +1,19 @@
+"""The reference sweep shipped in data/ imports cleanly and is what data/README.md says."""
+
+from pathlib import Path
+
+from accel_toolkit.kernels import kernel_names
+from accel_toolkit.store import Store
+
+REF = Path(__file__).resolve().parent.parent / "data" / "reference-small"
+
+
+def test_reference_sweep_imports(db_path):
+    s = Store(db_path)
+    added = s.import_parquet(REF)
+    assert added["measurements"] == 111 and added["samples"] > 111
+    df = s.results(tag="small-compare")
+    assert set(df["kernel"]) == set(kernel_names())
+    assert set(df["backend"]) == {"cpu", "webgpu", "webnn"}
+    assert df["status"].eq("ok").all() and df["device"].notna().all()
+    assert s.import_parquet(REF)["measurements"] == 0  # merging twice adds nothing
