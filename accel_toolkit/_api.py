@@ -268,36 +268,30 @@ def bench(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc="accel_toolkit", unit="cfg", leave=True)
-    status = "complete"
     try:
-        for spec, p, dtype in configs:
-            key = config_key(spec.name, p, dtype)
-            inputs = spec.make_inputs(p, dtype, seed)
-            reference = spec.reference(inputs, p)
-            for name in names:
-                if bar is not None:
-                    bar.set_postfix_str(f"{spec.name} {name}", refresh=False)
-                if (key, name) in done:
+        with store.recording(run_id):
+            for spec, p, dtype in configs:
+                key = config_key(spec.name, p, dtype)
+                inputs = spec.make_inputs(p, dtype, seed)
+                reference = spec.reference(inputs, p)
+                for name in names:
+                    if bar is not None:
+                        bar.set_postfix_str(f"{spec.name} {name}", refresh=False)
+                    if (key, name) in done:
+                        if bar is not None:
+                            bar.update(1)
+                        continue
+                    row, samples = measure_one(pool, name, spec, p, dtype, seed, inputs,
+                                               reference, timing)
+                    row.update(run_id=run_id, env_id=env_id, config_key=key)
+                    store.add_result(row, samples)
                     if bar is not None:
                         bar.update(1)
-                    continue
-                row, samples = measure_one(pool, name, spec, p, dtype, seed, inputs, reference, timing)
-                row.update(run_id=run_id, env_id=env_id, config_key=key)
-                store.add_result(row, samples)
-                if bar is not None:
-                    bar.update(1)
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    except BaseException:
-        status = "failed"
-        raise
     finally:
         if bar is not None:
             bar.close()
         if own_pool:
             pool.close()
-        store.finish_run(run_id, status)
     return store.results(run_ids=[run_id])
 
 

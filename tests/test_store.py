@@ -128,3 +128,16 @@ def test_lock_held_too_long_gives_a_clear_error(db_path):
 def test_directory_path_rejected(tmp_path: Path):
     with pytest.raises(StoreError, match="is a folder"):
         Store(tmp_path)
+
+
+def test_recording_marks_how_a_run_ended(db_path):
+    s = Store(db_path)
+    ok, failed, stopped = (s.start_run(tag=t) for t in ("ok", "failed", "stopped"))
+    with s.recording(ok):
+        pass
+    with pytest.raises(ValueError), s.recording(failed):
+        raise ValueError("boom")
+    with pytest.raises(KeyboardInterrupt), s.recording(stopped):
+        raise KeyboardInterrupt
+    status = dict(zip(s.runs()["tag"], s.runs()["status"], strict=True))
+    assert status == {"ok": "complete", "failed": "failed", "stopped": "interrupted"}

@@ -275,7 +275,6 @@ def active_learning(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=budget, desc=f"active {kernel}/{backend}", unit="cfg")
-    status = "complete"
     model: SpeedModel | None = None
 
     def measure(p: dict[str, Any], rnd: int, pred: Mapping[str, float] | None) -> None:
@@ -298,32 +297,26 @@ def active_learning(
             bar.update(1)
 
     try:
-        first = rng.choice(len(pool_cfgs), size=min(init, budget), replace=False)
-        for i in first:
-            measure(pool_cfgs[int(i)], 0, None)
-        rnd = 0
-        while len(measured) < budget:
-            rnd += 1
-            train = pd.concat([prior, pd.DataFrame(measured)], ignore_index=True)
-            model = SpeedModel(**params).fit(train)
-            picks = suggest(model, pool_cfgs, k=min(step, budget - len(measured)),
-                            kernel=kernel, backend=backend, dtype=dtype)
-            for r in picks.itertuples(index=False):
-                measure(dict(r.params), rnd, {"pred_s": r.pred_s, "low_s": r.low_s,
-                                              "high_s": r.high_s})
-        model = SpeedModel(**params).fit(pd.concat([prior, pd.DataFrame(measured)],
-                                                   ignore_index=True))
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    except BaseException:
-        status = "failed"
-        raise
+        with store.recording(run_id):
+            first = rng.choice(len(pool_cfgs), size=min(init, budget), replace=False)
+            for i in first:
+                measure(pool_cfgs[int(i)], 0, None)
+            rnd = 0
+            while len(measured) < budget:
+                rnd += 1
+                train = pd.concat([prior, pd.DataFrame(measured)], ignore_index=True)
+                model = SpeedModel(**params).fit(train)
+                picks = suggest(model, pool_cfgs, k=min(step, budget - len(measured)),
+                                kernel=kernel, backend=backend, dtype=dtype)
+                for r in picks.itertuples(index=False):
+                    measure(dict(r.params), rnd, {"pred_s": r.pred_s, "low_s": r.low_s,
+                                                  "high_s": r.high_s})
+            model = SpeedModel(**params).fit(pd.concat([prior, pd.DataFrame(measured)],
+                                                       ignore_index=True))
     finally:
         if bar is not None:
             bar.close()
         pool.close()
-        store.finish_run(run_id, status)
     hist = pd.DataFrame(history)
     hist["rel_error"] = (hist["pred_s"] - hist["measured_s"]).abs() / hist["measured_s"]
     inside = (hist["measured_s"] >= hist["low_s"]) & (hist["measured_s"] <= hist["high_s"])

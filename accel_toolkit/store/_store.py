@@ -206,6 +206,26 @@ class Store:
             con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
                         [status, now(), run_id])
 
+    @contextlib.contextmanager
+    def recording(
+        self,
+        run_id: str,
+        interrupted: tuple[type[BaseException], ...] = (KeyboardInterrupt,),
+    ) -> Iterator[None]:
+        """Finish ``run_id`` when the block ends: ``complete``, ``interrupted`` (Ctrl-C or one of
+        ``interrupted``) or ``failed`` (any other exception, which propagates)."""
+        status = "complete"
+        try:
+            yield
+        except interrupted:
+            status = "interrupted"
+            raise
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            self.finish_run(run_id, status)
+
     def add_result(self, row: Mapping[str, Any], samples: Sequence[float] | np.ndarray | None = None) -> str:
         """Insert one measurement and its raw samples in one transaction; return its id."""
         values = dict(row)
