@@ -170,6 +170,17 @@ def plan_configs(
     return out
 
 
+def _order_seed(shuffle: bool | int) -> int | None:
+    """The seed of a shuffled sweep's order (``None``: the planned order)."""
+    if shuffle is False or shuffle is None:
+        return None
+    if shuffle is True:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(shuffle, int) and shuffle >= 0:
+        return int(shuffle)
+    raise ConfigError(f"shuffle must be True, False or a non-negative int seed, got {shuffle!r}.")
+
+
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -195,6 +206,7 @@ def bench(
     progress: bool = True,
     backend_options: Mapping[str, Mapping[str, Any]] | None = None,
     pool: BackendPool | None = None,
+    shuffle: bool | int = False,
 ) -> pd.DataFrame:
     """Benchmark kernels x configurations x backends; store every result; return them.
 
@@ -231,6 +243,12 @@ def bench(
     pool : BackendPool, optional
         Already-open backends to use (e.g. one browser across several sweeps); the caller
         closes it.
+    shuffle : bool or int
+        Measure the configurations in a random order (an int seeds it; ``True`` draws a
+        seed, recorded in the run's settings as ``order_seed``). A machine whose speed drifts
+        during a sweep (thermal state, other tenants of a shared VM) then biases no group of
+        configurations; repeated sweeps with different orders interleave them, as asv's
+        ``--interleave-rounds`` does.
 
     Returns
     -------
@@ -247,6 +265,9 @@ def bench(
         if pool is None or n not in pool:
             check_backend_name(n)  # unknown names fail before anything runs
     timing = settings or TimingSettings.from_budget(time_budget)
+    order_seed = _order_seed(shuffle)
+    if order_seed is not None:
+        configs = [configs[i] for i in np.random.default_rng(order_seed).permutation(len(configs))]
     store = open_store(db)
     env = environment()
     env_id = environment_id(env)
@@ -256,7 +277,8 @@ def bench(
         store, resume=resume, tag=tag, env_id=env_id, command=command, notebook=notebook,
         notebook_params=notebook_params, notebook_output=notebook_output,
         settings={**timing.as_dict(), "kernels": _as_list(kernels),
-                  "backends": names, "preset": preset, "dtypes": _as_list(dtypes)},
+                  "backends": names, "preset": preset, "dtypes": _as_list(dtypes),
+                  "order_seed": order_seed},
         seed=seed, planned=len(configs) * len(names),
     )
 

@@ -33,12 +33,17 @@ def _measure(args: argparse.Namespace) -> None:
                                 min_flops=args.min_flops)
             for k in args.kernels}
     t0 = time.perf_counter()
-    for backend in args.backends:
-        df = at.bench(list(grid), backend, grid=grid, time_budget=args.time_budget, db=args.db,
-                      tag=f"predict-grid-{backend}", progress=sys.stderr.isatty(),
-                      command="benchmarks/predict_eval.py measure")
-        print(f"{backend}: {len(df)} configurations, status counts "
-              f"{df['status'].value_counts().to_dict()} ({time.perf_counter() - t0:.0f} s)")
+    for r in range(args.rounds):
+        for backend in args.backends:
+            # every round is its own run, in its own random order: drift of the machine's
+            # speed during a sweep then lands on different configurations in every round
+            df = at.bench(list(grid), backend, grid=grid, time_budget=args.time_budget,
+                          db=args.db, tag=f"predict-grid-{backend}",
+                          progress=sys.stderr.isatty(), shuffle=1000 * args.seed + r,
+                          command="benchmarks/predict_eval.py measure")
+            print(f"round {r + 1}/{args.rounds} {backend}: {len(df)} configurations, status "
+                  f"counts {df['status'].value_counts().to_dict()} "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
 def _noise(args: argparse.Namespace) -> None:
@@ -79,19 +84,19 @@ def _load(args: argparse.Namespace) -> pd.DataFrame:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from accel_toolkit.predict import evaluate, measurement_noise
-    from accel_toolkit.store import Store
 
-    store = Store(args.db)
     t0 = time.perf_counter()
-    table = evaluate(results=_load(args), seed=args.seed, model_params={"per_kernel": not args.pooled,
-                                                 "loss": args.loss,
-                                                 "aggregate": None if args.aggregate == "none"
-                                                 else args.aggregate})
+    data = _load(args)
+    table = evaluate(results=data, seed=args.seed,
+                     model_params={"per_kernel": not args.pooled, "loss": args.loss,
+                                   "statistic": args.statistic,
+                                   "aggregate": None if args.aggregate == "none"
+                                   else args.aggregate})
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print(f"\n(evaluate: {time.perf_counter() - t0:.0f} s)\n")
         print("Measurement noise (repeat measurements of the same configuration):")
-        print(measurement_noise(store, kernels=args.kernels, backends=args.backends).to_string(
+        print(measurement_noise(results=data, statistic=args.statistic).to_string(
             index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json:
         print(table.to_json(orient="records"))
@@ -106,6 +111,7 @@ def _active(args: argparse.Namespace) -> None:
         for kernel in args.kernels:
             res = replay_active_learning(results=data, kernel=kernel, backend=backend,
                                          budget=args.budget,
+                                         model_params={"statistic": args.statistic},
                                          init=args.init, step=args.step, seeds=args.seeds)
             s = res.summary()
             print(f"\n{kernel} on {backend}:\n" + s.to_string(index=False,
@@ -134,11 +140,18 @@ def main(argv: list[str] | None = None) -> int:
                            help="cap the cost of each shape (emulated GPUs are slow)")
             p.add_argument("--min-flops", type=float, default=None,
                            help="skip shapes cheaper than this (microsecond calls are noisy)")
+        if name == "measure":
+            p.add_argument("--rounds", type=int, default=3,
+                           help="measure the grid this many times, each round in a new random "
+                                "order (repeats are merged by the model's aggregate rule)")
         if name == "noise":
             p.add_argument("--per-kernel", type=int, default=8)
             p.add_argument("--repeats", type=int, default=3)
         if name in ("evaluate", "active"):
             p.add_argument("--tag", default=None, help="only runs with this tag")
+            p.add_argument("--statistic", default="median", choices=["median", "min"],
+                           help="the figure predicted and scored: each run's median or its "
+                                "fastest calibrated sample")
             p.add_argument("--run", default="all",
                            help="all (default), first, last or comma-separated run ids")
         if name == "evaluate":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -36,6 +38,24 @@ def test_bench_stores_every_configuration(db_path):
     assert s.count("samples") == int(df["n_samples"].sum())
     run = s.runs().iloc[0]
     assert run["status"] == "complete" and run["tag"] == "t"
+
+
+def test_bench_shuffle_measures_in_a_seeded_random_order(db_path):
+    grid = [{"M": m, "N": 4, "K": 4} for m in range(1, 9)]
+    df = at.bench("matmul", "cpu", grid=grid, settings=QUICK, db=db_path, progress=False,
+                  shuffle=3)
+    measured = [p["M"] for p in df.sort_values("created_at")["params"]]
+    assert measured == [grid[i]["M"] for i in np.random.default_rng(3).permutation(8)]
+    assert sorted(measured) == list(range(1, 9))
+    s = Store(db_path)
+    settings = s.runs()["settings"].map(lambda v: json.loads(v) if isinstance(v, str) else v)
+    assert settings.iloc[0]["order_seed"] == 3
+    df2 = at.bench("matmul", "cpu", grid=grid, settings=QUICK, db=db_path, progress=False,
+                   shuffle=True)
+    assert sorted(p["M"] for p in df2["params"]) == list(range(1, 9))
+    with pytest.raises(ConfigError, match="shuffle"):
+        at.bench("matmul", "cpu", grid=grid, settings=QUICK, db=db_path, progress=False,
+                 shuffle=-1)
 
 
 def test_pinned_params_and_unknown_names(db_path):

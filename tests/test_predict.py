@@ -284,3 +284,31 @@ def test_repeats_are_merged_so_a_slowed_run_does_not_pull_the_model():
     assert np.median(np.abs(p["pred_s"].to_numpy() / test["median_s"].to_numpy() - 1)) < 0.08
     with pytest.raises(ConfigError, match="min"):
         aggregate_repeats(clean, "mean")
+
+
+def test_min_statistic_sees_through_slow_modes_of_a_shared_machine():
+    # A shared VM switches between a fast and a ~1.3x slower mode for seconds at a time (as
+    # measured on the CI machine): a run's median lands in either, its fastest calibrated
+    # sample stays near the machine's own speed.
+    rng = np.random.default_rng(40)
+    data = synthetic("matmul", 120, seed=40, sigma=0.0)
+    truth = data["median_s"].to_numpy().copy()
+    data["min_s"] = truth * np.exp(rng.normal(0.0, 0.01, len(data)))
+    data["median_s"] = truth * np.where(rng.random(len(data)) < 0.4, 1.3, 1.03)
+    test = synthetic("matmul", 60, seed=41, sigma=0.0)
+    for statistic, bound in (("min", 0.05), ("median", None)):
+        model = SpeedModel(statistic=statistic, **FAST).fit(data)
+        err = np.abs(model.predict(test)["pred_s"].to_numpy() / test["median_s"].to_numpy() - 1)
+        if bound is not None:
+            assert np.median(err) < bound
+            assert (model.training_["latency_s"] == model.training_["min_s"]).all()
+        else:  # the median's modes are noise no shape feature explains
+            assert np.mean(err <= 0.10) < 0.9
+    with pytest.raises(ConfigError, match="statistic"):
+        SpeedModel(statistic="p10").fit(data)
+    with pytest.raises(PredictionError, match="min_s"):
+        SpeedModel(statistic="min").fit(data.drop(columns="min_s"))
+    table = evaluate(results=data, model_params={"statistic": "min", **FAST}, repeats=1,
+                     per_kernel_rows=False)
+    interp = table[table["split"] == "interpolation"].iloc[0]
+    assert interp["within_10pct"] >= 0.9, table

@@ -53,7 +53,7 @@ def _bench(args: argparse.Namespace) -> int:
         args.kernels, args.backends, preset=args.preset, params=_parse_pins(args.param),
         dtypes=args.dtype, seed=args.seed, time_budget=args.time_budget, db=args.db,
         tag=args.tag, command=" ".join(["accel-toolkit", *sys.argv[1:]]),
-        progress=not args.json and sys.stderr.isatty(),
+        progress=not args.json and sys.stderr.isatty(), shuffle=_shuffle(args.shuffle),
     )
     if args.json:
         print(df.to_json(orient="records", date_format="iso", default_handler=str))
@@ -64,6 +64,19 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"\n{len(df)} results stored in {open_store(args.db).path} (run {df['run_id'].iloc[0] if len(df) else '-'})")
     bad = df["status"].isin(["error", "mismatch"]).sum() if len(df) else 0
     return 1 if bad else 0
+
+
+def _shuffle(value: str | None) -> bool | int:
+    if value is None:
+        return False
+    if value == "random":
+        return True
+    try:
+        return int(value)
+    except ValueError:
+        from ..exceptions import ConfigError
+
+        raise ConfigError(f"--shuffle takes a non-negative integer seed or nothing, got {value!r}.") from None
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -116,6 +129,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-budget", type=float, default=None, help="seconds of sampling per configuration")
     p.add_argument("--tag", default=None, help="label for the run")
+    p.add_argument("--shuffle", nargs="?", const="random", default=None, metavar="SEED",
+                   help="measure configurations in a random order (optionally seeded), so "
+                        "drift during the sweep biases no group of them")
     p.add_argument("--json", action="store_true", help="print the stored rows as JSON")
     _db_arg(p)
     p.set_defaults(func=_bench)

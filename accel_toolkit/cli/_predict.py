@@ -22,8 +22,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     store = open_store(args.db)
     table: Any = evaluate(store, kernels=_split(args.kernels), backends=_split(args.backends),
                      tag=args.tag, seed=args.seed, repeats=args.repeats,
-                     model_params={"coverage": args.coverage, "per_kernel": not args.pooled})
-    noise = measurement_noise(store, kernels=_split(args.kernels), backends=_split(args.backends))
+                     model_params={"coverage": args.coverage, "per_kernel": not args.pooled,
+                                   "statistic": args.statistic})
+    noise = measurement_noise(store, kernels=_split(args.kernels), backends=_split(args.backends),
+                              statistic=args.statistic)
     if args.json:
         print(json.dumps({"evaluation": table.to_dict(orient="records"),
                           "noise": noise.to_dict(orient="records")}, default=str))
@@ -38,7 +40,8 @@ def _suggest(args: argparse.Namespace) -> int:
     from ..predict import SpeedModel, log_uniform_grid, suggest
     from ._format import print_frame
 
-    model = SpeedModel.from_store(args.db, kernels=[args.kernel], backends=[args.backend])
+    model = SpeedModel.from_store(args.db, kernels=[args.kernel], backends=[args.backend],
+                                  statistic=args.statistic)
     cands = log_uniform_grid(args.kernel, args.candidates, seed=args.seed)
     picks = suggest(model, cands, k=args.k, kernel=args.kernel, backend=args.backend,
                     dtype=args.dtype)
@@ -58,6 +61,7 @@ def _run_active(args: argparse.Namespace) -> int:
     res = active_learning(args.kernel, args.backend, cands, budget=args.budget, db=args.db,
                           init=args.init, step=args.step, dtype=args.dtype, seed=args.seed,
                           time_budget=args.time_budget, use_store=args.use_store,
+                          model_params={"statistic": args.statistic},
                           progress=not args.json and sys.stderr.isatty())
     h = res.history
     if args.json:
@@ -83,6 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "~/.local/share/accel_toolkit/results.duckdb)")
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--json", action="store_true", help="print JSON")
+        q.add_argument("--statistic", choices=["median", "min"], default="median",
+                       help="the figure to learn: each run's median (default) or its fastest "
+                            "calibrated sample (repeatable on a shared machine)")
 
     q = psub.add_parser("evaluate", help="held-out scores: interpolation, extrapolation, "
                         "few-shot backend")

@@ -8,17 +8,19 @@ from ._active import (
     suggest,
 )
 from ._candidates import DEFAULT_RANGES, log_uniform_grid
-from ._conformal import ConformalBoostingRegressor
+from ._conformal import ConformalBoostingRegressor, ConformalGPRegressor
 from ._evaluate import evaluate, measurement_noise, prediction_metrics
 from ._features import cache_sizes, featurize
-from ._model import SpeedModel, aggregate_repeats
+from ._model import STATISTICS, SpeedModel, aggregate_repeats, with_latency
 from ._report import PredictionsSection, predicted_vs_measured_chart, predictions_section
 
 __all__ = [
     "ActiveLearningResult",
     "ConformalBoostingRegressor",
+    "ConformalGPRegressor",
     "DEFAULT_RANGES",
     "PredictionsSection",
+    "STATISTICS",
     "ReplayResult",
     "SpeedModel",
     "active_learning",
@@ -33,4 +35,5 @@ __all__ = [
     "predictions_section",
     "replay_active_learning",
     "suggest",
+    "with_latency",
 ]

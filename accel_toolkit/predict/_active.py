@@ -24,7 +24,7 @@ import pandas as pd
 from ..exceptions import ConfigError, PredictionError
 from ._evaluate import prediction_metrics
 from ._features import config_frame, featurize
-from ._model import SpeedModel
+from ._model import STATISTICS, SpeedModel, aggregate_repeats
 
 __all__ = ["ActiveLearningResult", "ReplayResult", "active_learning", "replay_active_learning",
            "suggest"]
@@ -287,7 +287,7 @@ def active_learning(
             raise PredictionError(f"Measuring {kernel} {p} on {backend} failed "
                                   f"({row.get('status')}): {row.get('error')}")
         measured.append(row)
-        t = float(row["median_s"])
+        t = float(row[STATISTICS[SpeedModel(**params).statistic]])
         h = {"round": rnd, "params": p, "measured_s": t, "n_train": len(measured) - 1,
              "pred_s": np.nan, "low_s": np.nan, "high_s": np.nan}
         if pred is not None:
@@ -396,7 +396,8 @@ def replay_active_learning(
     Each seed holds out ``test_fraction`` of the configurations as a test set; both strategies
     start from the same ``init`` random configurations of the rest (the pool) and add ``step``
     at a time up to ``budget``, scoring the refitted model on the test set after each round.
-    Repeat measurements of one configuration are merged (median); ``tag`` restricts the
+    Repeat measurements of one configuration are merged with the model's ``aggregate`` rule
+    (``model_params``; default: the fastest run) on its ``statistic``; ``tag`` restricts the
     pool to runs with that tag.
     """
     if results is None:
@@ -411,19 +412,16 @@ def replay_active_learning(
     if results.empty:
         raise PredictionError(f"No measurements of {kernel} on {backend} to replay; measure a "
                               f"pool first (python benchmarks/predict_eval.py measure).")
-    df = config_frame(results)
-    df["_key"] = [_key(k, p, d, b) for k, p, d, b in
-                  zip(df["kernel"], df["params"], df["dtype"], df["backend"], strict=False)]
-    agg = df.groupby("_key", as_index=False).agg(
-        kernel=("kernel", "first"), params=("params", "first"), dtype=("dtype", "first"),
-        backend=("backend", "first"), venue=("venue", "first"), device=("device", "first"),
-        flops=("flops", "first"), bytes=("bytes", "first"), median_s=("median_s", "median"))
+    params = {"n_estimators": 150, **dict(model_params or {})}
+    proto = SpeedModel(**params)
+    agg = aggregate_repeats(results, proto.aggregate or "median", proto.statistic)
+    agg["_key"] = [_key(k, p, d, b) for k, p, d, b in
+                   zip(agg["kernel"], agg["params"], agg["dtype"], agg["backend"], strict=False)]
     n = len(agg)
     n_test = int(round(test_fraction * n))
     if n - n_test < budget:
         raise PredictionError(f"{kernel} on {backend}: {n} configurations leave {n - n_test} in "
                               f"the pool, fewer than budget={budget}; measure more or lower it.")
-    params = {"n_estimators": 150, **dict(model_params or {})}
     rows = []
     for s in range(seeds):
         rng = np.random.default_rng(1000 + s)
@@ -435,7 +433,7 @@ def replay_active_learning(
             while True:
                 model = SpeedModel(**params).fit(pool.iloc[chosen])
                 p = model.predict(test)
-                m = prediction_metrics(test["median_s"], p["pred_s"], p["low_s"], p["high_s"])
+                m = prediction_metrics(test["latency_s"], p["pred_s"], p["low_s"], p["high_s"])
                 rows.append({**m, "n_test": m["n"], "strategy": strategy, "seed": s,
                              "n": len(chosen)})
                 if len(chosen) >= budget:

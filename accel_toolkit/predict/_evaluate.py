@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import PredictionError
-from ._model import SpeedModel, aggregate_repeats
+from ._model import SpeedModel, aggregate_repeats, with_latency
 
 __all__ = ["evaluate", "measurement_noise", "prediction_metrics", "splits"]
 
@@ -142,9 +142,10 @@ def evaluate(
     tag : str, optional
         Only runs with this tag (e.g. one sweep measured on a quiet machine).
     model_params : dict, optional
-        Parameters of :class:`SpeedModel` (e.g. ``{"per_kernel": False}``). Repeats are
-        merged with the model's ``aggregate`` rule (default ``"min"``) before splitting, so
-        the held-out figure is the merged one too; ``{"aggregate": None}`` keeps every row.
+        Parameters of :class:`SpeedModel` (e.g. ``{"per_kernel": False}``). The model's
+        ``statistic`` (default ``"median"``) is the figure predicted and scored; repeats are
+        merged with its ``aggregate`` rule (default ``"min"``) before splitting, so the
+        held-out figure is the merged one too; ``{"aggregate": None}`` keeps every row.
     seed, repeats, few :
         Split seed, repetitions of the random splits, and configurations of the target
         backend in the few-shot split.
@@ -176,19 +177,28 @@ def evaluate(
         raise PredictionError("No successful measurements to evaluate on. Measure first, e.g. "
                               "`python benchmarks/predict_eval.py measure --db PATH`.")
     params = dict(model_params or {})
+    statistic = params.setdefault("statistic", SpeedModel().statistic)
     if params.setdefault("aggregate", SpeedModel().aggregate):
         # score against the same merged figure the model is trained on
-        results = aggregate_repeats(results, params["aggregate"])
+        results = aggregate_repeats(results, params["aggregate"], statistic)
+    else:
+        results = with_latency(results, statistic)
     results = results.reset_index(drop=True)
     preds = []
+    per_kernel = params.get("per_kernel", SpeedModel().per_kernel)
+    kernel_of = results["kernel"].to_numpy()
     for split, rep, train, test in splits(results, seed=seed, repeats=repeats, few=few):
         if len(test) == 0:
             continue
+        if per_kernel:
+            # kernels are modelled separately: rows of other kernels change nothing but the
+            # fitting time (the few-shot splits test one kernel at a time)
+            train = train[np.isin(kernel_of[train], np.unique(kernel_of[test]))]
         model = SpeedModel(**params).fit(results.iloc[train])
         p = model.predict(results.iloc[test])
         preds.append(pd.DataFrame({
             "split": split, "repeat": rep, "kernel": p["kernel"], "backend": p["backend"],
-            "params": p["params"], "flops": p["flops"], "measured_s": p["median_s"],
+            "params": p["params"], "flops": p["flops"], "measured_s": p["latency_s"],
             "pred_s": p["pred_s"], "low_s": p["low_s"], "high_s": p["high_s"],
             "n_train": len(train),
         }))
@@ -215,36 +225,52 @@ def evaluate(
     return (table, allp) if return_predictions else table
 
 
-def measurement_noise(store: Any, *, kernels: Sequence[str] | None = None,
-                      backends: Sequence[str] | None = None) -> pd.DataFrame:
+def measurement_noise(store: Any = None, *, kernels: Sequence[str] | None = None,
+                      backends: Sequence[str] | None = None, statistic: str = "median",
+                      results: pd.DataFrame | None = None) -> pd.DataFrame:
     """How much repeat measurements of the same configuration disagree: the accuracy ceiling.
 
-    For every configuration measured in two or more runs, each measurement is compared with
-    the median of all its measurements. ``within_10pct`` is the share of single measurements
-    within +-10% of that median - what a *perfect* predictor of the typical value would score
-    against single measurements - and ``mad`` their mean absolute relative deviation. The
-    harness's own 99% CI half-width (relative) is reported as ``ci_halfwidth``.
-    """
-    from ..store import open_store
+    For every configuration measured in two or more runs, each measurement's ``statistic``
+    (``"median"`` or ``"min"``, see :data:`~accel_toolkit.predict.STATISTICS`) is compared
+    with the median over its runs. ``within_10pct`` is the share of single measurements within
+    +-10% of that median - what a *perfect* predictor of the typical value would score against
+    single measurements - and ``mad`` their mean absolute relative deviation.
 
-    df = open_store(store).results(kernels=list(kernels) if kernels else None,
-                                   backends=list(backends) if backends else None, status="ok")
-    if df.empty:
-        return pd.DataFrame(columns=["kernel", "backend", "configs", "measurements",
-                                     "within_10pct", "mad", "ci_halfwidth"])
+    ``merged_within_10pct`` is the same question for the figure the model is trained and
+    scored on when repeats are merged with the fastest run (``aggregate="min"``): each
+    configuration's runs are split into two halves (alternating in time), each half is
+    merged, and the two merged figures are compared (share within +-10% of each other).
+    The harness's own 99% CI half-width of the median (relative) is ``ci_halfwidth``.
+    """
+    if results is None:
+        from ..store import open_store
+
+        results = open_store(store).results(
+            kernels=list(kernels) if kernels else None,
+            backends=list(backends) if backends else None, status="ok")
+    cols = ["kernel", "backend", "configs", "measurements", "within_10pct", "mad",
+            "merged_within_10pct", "ci_halfwidth"]
+    if results.empty:
+        return pd.DataFrame(columns=cols)
+    df = with_latency(results, statistic)
+    df = df[np.isfinite(df["latency_s"]) & (df["latency_s"] > 0)]
     df = df.assign(_key=_keys(df))
     rows = []
     for (kernel, backend), g in df.groupby(["kernel", "backend"]):
         counts = g.groupby("_key")["run_id"].nunique()
         rep = g[g["_key"].isin(counts[counts >= 2].index)]
-        ci = ((g["ci_high_s"] - g["ci_low_s"]) / 2 / g["median_s"]).median()
-        if rep.empty:
-            rows.append({"kernel": kernel, "backend": backend, "configs": 0, "measurements": 0,
-                         "within_10pct": np.nan, "mad": np.nan, "ci_halfwidth": float(ci)})
-            continue
-        med = rep.groupby("_key")["median_s"].transform("median")
-        dev = (rep["median_s"] / med - 1.0).abs()
-        rows.append({"kernel": kernel, "backend": backend, "configs": int(rep["_key"].nunique()),
-                     "measurements": len(rep), "within_10pct": float((dev <= 0.10).mean()),
-                     "mad": float(dev.mean()), "ci_halfwidth": float(ci)})
-    return pd.DataFrame(rows)
+        ci = float(((g["ci_high_s"] - g["ci_low_s"]) / 2 / g["median_s"]).median())
+        row = {"kernel": kernel, "backend": backend, "configs": int(rep["_key"].nunique()),
+               "measurements": len(rep), "within_10pct": np.nan, "mad": np.nan,
+               "merged_within_10pct": np.nan, "ci_halfwidth": ci}
+        if not rep.empty:
+            med = rep.groupby("_key")["latency_s"].transform("median")
+            dev = (rep["latency_s"] / med - 1.0).abs()
+            halves = []
+            for _, c in rep.sort_values("created_at").groupby("_key"):
+                t = c["latency_s"].to_numpy()
+                halves.append(t[0::2].min() / t[1::2].min())
+            row.update(within_10pct=float((dev <= 0.10).mean()), mad=float(dev.mean()),
+                       merged_within_10pct=float(np.mean(np.abs(np.array(halves) - 1) <= 0.10)))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)

@@ -2,7 +2,9 @@
 
 A row of ``Store.results()`` (or a dict with the same keys) becomes numbers:
 
-* the kernel's parameters, as ``log2(1 + value)`` (booleans 0/1, strings one-hot);
+* the kernel's parameters, as ``log2(1 + value)`` (booleans 0/1, strings one-hot), and for
+  every size ``n`` the padding ``log2(ceil(n / w) * w / n)`` it costs in blocks of
+  ``w`` = 4, 8, 16 (:data:`VECTOR_WIDTHS`: SIMD lanes, GEMM micro-tiles, workgroups);
 * its cost model (``get_kernel(k).cost(params, itemsize)``): FLOPs, bytes, arithmetic
   intensity, all in log2;
 * the working set (the cost model's bytes) against the L1/L2/L3 cache sizes, read from
@@ -94,6 +96,12 @@ def config_frame(configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.Data
     return df.reset_index(drop=True)
 
 
+#: Block widths for the padding features: vector lanes (4/8/16 floats in SSE/AVX2/AVX-512),
+#: BLAS micro-tiles and GPU workgroup tiles all work in such blocks, so sizes that are not a
+#: multiple run slower than their FLOPs say (a 200x64x300 matmul beats 200x61x300 per FLOP).
+VECTOR_WIDTHS = (4, 8, 16)
+
+
 def _log2p(v: float) -> float:
     return math.log2(1.0 + max(float(v), 0.0))
 
@@ -145,6 +153,12 @@ def featurize(
             key = f"{r.kernel}.{name}"
             if isinstance(value, bool):
                 f[key] = float(value)
+            elif isinstance(value, int) and value >= 1:
+                f[key] = _log2p(value)
+                for w in VECTOR_WIDTHS:
+                    # the share of padded work when a size is processed in blocks of w:
+                    # 0 for multiples of w (SIMD lanes, GEMM micro-tiles, workgroups)
+                    f[f"{key}%{w}"] = math.log2(-(-value // w) * w / value)
             elif isinstance(value, (int, float)):
                 f[key] = _log2p(value)
             else:

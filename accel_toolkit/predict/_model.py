@@ -5,9 +5,10 @@ The prediction is a product of two parts, both fitted in log space of the latenc
 1. a **roofline baseline** per (kernel, backend): ``t0 = c0 + c1 * flops + c2 * bytes`` with
    ``c >= 0``, fitted by non-negative least squares on relative errors. It scales the right
    way outside the measured range (a matmul twice as big takes about twice as long);
-2. a **correction** ``log t - log t0`` learned by :class:`ConformalBoostingRegressor` from the
-   features of :func:`featurize` (cache effects, shapes that suit the BLAS or not, per-call
-   overhead), whose cross-conformal intervals give every prediction its uncertainty.
+2. a **correction** ``log t - log t0`` learned from the features of :func:`featurize` (cache
+   effects, shapes that suit the BLAS or not, per-call overhead) by
+   :class:`ConformalGPRegressor` (default) or :class:`ConformalBoostingRegressor`, whose
+   cross-conformal intervals give every prediction its uncertainty.
 
 A backend with few measurements of a kernel borrows the kernel's baseline pooled over every
 backend, scaled by the median ratio of its own points (the "few-shot backend" case).
@@ -26,15 +27,21 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigError, NotFittedError, PredictionError
-from ._conformal import ConformalBoostingRegressor
+from ._conformal import ConformalBoostingRegressor, ConformalGPRegressor
 from ._features import config_frame, featurize
 
-__all__ = ["SpeedModel", "aggregate_repeats"]
+__all__ = ["STATISTICS", "SpeedModel", "aggregate_repeats", "with_latency"]
 
 FORMAT = "accel_toolkit.SpeedModel"
 FORMAT_VERSION = 1
 _KEEP = ("kernel", "params", "dtype", "backend", "venue", "device", "device_info", "flops",
-         "bytes", "median_s")
+         "bytes", "median_s", "min_s", "latency_s")
+
+#: Which figure of a measurement the model learns (``statistic``) -> its ``results`` column.
+#: ``"median"``: the median per-call time of the run's samples (what ``bench`` reports);
+#: ``"min"``: its fastest sample, itself the mean of a calibrated batch of calls (>= 10 ms by
+#: default), i.e. the speed of the configuration when nothing else slowed the machine down.
+STATISTICS = {"median": "median_s", "min": "min_s"}
 _FIX = ("Measure more first, e.g. `python benchmarks/predict_eval.py measure --db PATH` or "
         "`accel-toolkit bench --kernels matmul --preset small --db PATH`.")
 
@@ -57,31 +64,48 @@ def _roofline(coef: np.ndarray, flops: np.ndarray, nbytes: np.ndarray) -> np.nda
     return np.maximum(t, 1e-12)
 
 
-def aggregate_repeats(results: pd.DataFrame, how: str = "min") -> pd.DataFrame:
+def with_latency(results: pd.DataFrame, statistic: str = "median") -> pd.DataFrame:
+    """A copy of ``results`` with ``latency_s``: the figure of each row the model learns.
+
+    ``statistic`` is a key of :data:`STATISTICS` (``"median"`` or ``"min"``).
+    """
+    if statistic not in STATISTICS:
+        raise ConfigError(f"statistic must be one of {sorted(STATISTICS)}, got {statistic!r}.")
+    col = STATISTICS[statistic]
+    if col not in results.columns:
+        raise PredictionError(f"statistic={statistic!r} needs a {col!r} column (rows of "
+                              f"Store.results() have it).")
+    return results.assign(latency_s=pd.to_numeric(results[col], errors="coerce"))
+
+
+def aggregate_repeats(results: pd.DataFrame, how: str = "min",
+                      statistic: str = "median") -> pd.DataFrame:
     """One row per (configuration, backend, venue, device): repeats merged by ``how``.
 
-    ``"min"`` keeps the fastest run's median (interference from other processes only ever
-    slows a run down, so the best of several runs is the most repeatable figure on a shared
-    machine); ``"median"`` keeps the median over runs.
+    Each row's ``statistic`` (see :data:`STATISTICS`) is merged over the runs that measured
+    the configuration into ``latency_s``: ``"min"`` keeps the fastest run's figure
+    (interference from other processes only ever slows a run down, so the best of several
+    runs is the most repeatable figure on a shared machine); ``"median"`` keeps the median
+    over runs. ``repeats`` counts the runs.
     """
     if how not in ("min", "median"):
         raise ConfigError(f"aggregate must be 'min' or 'median', got {how!r}.")
-    df = config_frame(results)
+    df = config_frame(with_latency(results, statistic))
     df["_key"] = [json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
                   for k, p, d in zip(df["kernel"], df["params"], df["dtype"], strict=False)]
     df["_venue"] = df["venue"].fillna("")
     df["_device"] = df["device"].fillna("")
-    idx = df.groupby(["_key", "backend", "_venue", "_device"])["median_s"]
+    idx = df.groupby(["_key", "backend", "_venue", "_device"])["latency_s"]
     pick = idx.idxmin() if how == "min" else idx.apply(
         lambda s: (s - s.median()).abs().idxmin())
     out = df.loc[pick.to_numpy()].copy()
-    out["median_s"] = idx.transform(how).loc[pick.to_numpy()].to_numpy()
+    out["latency_s"] = idx.transform(how).loc[pick.to_numpy()].to_numpy()
     out["repeats"] = idx.transform("size").loc[pick.to_numpy()].to_numpy()
     return out.drop(columns=["_key", "_venue", "_device"]).reset_index(drop=True)
 
 
 class SpeedModel:
-    """Predict the median latency (and throughput) of kernel configurations, with intervals.
+    """Predict the latency (and throughput) of kernel configurations, with intervals.
 
     Parameters
     ----------
@@ -101,11 +125,23 @@ class SpeedModel:
     min_backend_configs : int
         A (kernel, backend) with fewer distinct configurations borrows the kernel's pooled
         baseline instead of fitting its own.
-    n_folds, loss, n_estimators, learning_rate, max_depth, min_samples_leaf :
-        Passed to :class:`ConformalBoostingRegressor`.
+    regressor : {"gp", "boosting"}
+        The correction model: a Gaussian process (:class:`ConformalGPRegressor`, default;
+        interpolates kernel latencies from few points best) or gradient boosting
+        (:class:`ConformalBoostingRegressor`; scales to many thousands of rows).
+    n_folds :
+        Cross-conformal folds of either regressor.
+    loss, n_estimators, learning_rate, max_depth, min_samples_leaf :
+        Passed to :class:`ConformalBoostingRegressor` (``regressor="boosting"``).
+    statistic : {"median", "min"}
+        Which figure of each measurement to learn and predict (:data:`STATISTICS`): the
+        run's median per-call time (default, what ``bench`` reports) or its fastest
+        calibrated sample. On a shared machine whose speed switches between modes for
+        seconds at a time (other tenants), ``"min"`` is the repeatable one: see
+        ``docs/predict.md``.
     aggregate : {"min", "median", None}
         Merge repeat measurements of a configuration before fitting (see
-        :func:`aggregate_repeats`). The default ``"min"`` keeps the fastest run's median:
+        :func:`aggregate_repeats`). The default ``"min"`` keeps the fastest run's figure:
         on a shared machine a run slowed down by another process (we saw 80x for a small
         OpenBLAS matmul) would otherwise pull the model away. ``None`` fits every row.
     caches : dict, optional
@@ -120,7 +156,7 @@ class SpeedModel:
     baselines_ : dict
         ``{(kernel, backend): [c0, c1, c2]}`` roofline coefficients.
     regressors_ : dict
-        ``{group: ConformalBoostingRegressor}``; the group is ``kernel@backend``, the kernel,
+        ``{group: ConformalGPRegressor or ConformalBoostingRegressor}``; the group is ``kernel@backend``, the kernel,
         or ``"*"``.
     feature_names_ : dict
         ``{group: [column, ...]}``.
@@ -140,12 +176,14 @@ class SpeedModel:
         min_group_configs: int = 20,
         min_configs: int = 5,
         min_backend_configs: int = 6,
+        regressor: str = "gp",
         n_folds: int = 5,
         loss: str = "squared_error",
         n_estimators: int = 300,
         learning_rate: float = 0.05,
         max_depth: int = 3,
         min_samples_leaf: int = 2,
+        statistic: str = "median",
         aggregate: str | None = "min",
         caches: Mapping[str, int] | None = None,
         random_state: int = 0,
@@ -156,18 +194,20 @@ class SpeedModel:
         self.min_group_configs = min_group_configs
         self.min_configs = min_configs
         self.min_backend_configs = min_backend_configs
+        self.regressor = regressor
         self.n_folds = n_folds
         self.loss = loss
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
+        self.statistic = statistic
         self.aggregate = aggregate
         self.caches = caches
         self.random_state = random_state
 
-    _PARAMS = ("coverage", "per_kernel", "per_backend", "min_group_configs", "min_configs", "min_backend_configs", "n_folds",
-               "loss", "n_estimators", "learning_rate", "max_depth", "min_samples_leaf", "aggregate", "caches",
+    _PARAMS = ("coverage", "per_kernel", "per_backend", "min_group_configs", "min_configs", "min_backend_configs", "regressor", "n_folds",
+               "loss", "n_estimators", "learning_rate", "max_depth", "min_samples_leaf", "statistic", "aggregate", "caches",
                "random_state")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -214,18 +254,22 @@ class SpeedModel:
         df = results.copy() if isinstance(results, pd.DataFrame) else pd.DataFrame(list(results))
         if df.empty:
             raise PredictionError(f"No measurements to train on. {_FIX}")
-        if "median_s" not in df.columns:
-            raise PredictionError("Training rows need a measured 'median_s' (rows of "
-                                  "Store.results()).")
+        col = STATISTICS.get(self.statistic, "median_s")
+        if col not in df.columns:
+            raise PredictionError(f"Training rows need a measured {col!r} (rows of "
+                                  f"Store.results()).")
         if "status" in df.columns:
             df = df[df["status"] == "ok"]
-        df = df[np.isfinite(df["median_s"].astype(float)) & (df["median_s"].astype(float) > 0)]
+        df = with_latency(df, self.statistic)
+        df = df[np.isfinite(df["latency_s"]) & (df["latency_s"] > 0)]
         if df.empty:
             raise PredictionError(f"No successful measurements (status 'ok') to train on. {_FIX}")
-        df = aggregate_repeats(df, self.aggregate) if self.aggregate else config_frame(df)
+        if self.aggregate:
+            df = aggregate_repeats(df, self.aggregate, self.statistic)
+        else:
+            df = config_frame(df)
         keep = [c for c in _KEEP if c in df.columns]
         out = df[keep].copy()
-        out["median_s"] = out["median_s"].astype(float)
         out["_key"] = [json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
                        for k, p, d in zip(out["kernel"], out["params"], out["dtype"], strict=False)]
         counts = out.groupby("kernel")["_key"].nunique()
@@ -239,11 +283,13 @@ class SpeedModel:
         return out.reset_index(drop=True)
 
     def fit(self, results: pd.DataFrame | Iterable[Mapping[str, Any]]) -> SpeedModel:
-        """Fit on measured rows (``Store.results()`` or dicts with ``median_s``); return self."""
+        """Fit on measured rows (``Store.results()``, or dicts with ``median_s`` / ``min_s``
+        as ``statistic`` needs); return self."""
         if not 0.0 < float(self.coverage) < 1.0:
             raise ConfigError(f"coverage must be in (0, 1), got {self.coverage!r}.")
+        self._new_regressor()  # an unknown regressor fails before any fitting
         df = self._clean(results)
-        t = df["median_s"].to_numpy()
+        t = df["latency_s"].to_numpy(float)
         flops, nbytes = df["flops"].to_numpy(float), df["bytes"].to_numpy(float)
         self.kernel_baselines_: dict[str, list[float]] = {}
         self.baselines_: dict[tuple[str, str], list[float]] = {}
@@ -268,7 +314,7 @@ class SpeedModel:
         self._pair_sizes = {k: int(v) for k, v in
                             df.groupby(["kernel", "backend"])["_key"].nunique().items()}
         self.training_ = df.drop(columns="_key")
-        self.regressors_: dict[str, ConformalBoostingRegressor] = {}
+        self.regressors_: dict[str, Any] = {}
         self.feature_names_: dict[str, list[str]] = {}
         own, shared = self._groups(df)
         fits: dict[str, np.ndarray] = {}
@@ -281,16 +327,24 @@ class SpeedModel:
         for group, gidx in fits.items():
             Xg = X.iloc[gidx]
             cols = [c for c in Xg.columns if (Xg[c] != 0).any()]
-            reg = ConformalBoostingRegressor(
-                coverage=self.coverage, n_folds=self.n_folds, loss=self.loss,
-                n_estimators=self.n_estimators,
-                learning_rate=self.learning_rate, max_depth=self.max_depth,
-                min_samples_leaf=self.min_samples_leaf, random_state=self.random_state,
-            )
+            reg = self._new_regressor()
             reg.fit(Xg[cols].to_numpy(), y[gidx])
             self.regressors_[group] = reg
             self.feature_names_[group] = cols
         return self
+
+    def _new_regressor(self) -> Any:
+        if self.regressor == "gp":
+            return ConformalGPRegressor(coverage=self.coverage, n_folds=self.n_folds,
+                                        random_state=self.random_state)
+        if self.regressor == "boosting":
+            return ConformalBoostingRegressor(
+                coverage=self.coverage, n_folds=self.n_folds, loss=self.loss,
+                n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
+                random_state=self.random_state,
+            )
+        raise ConfigError(f"regressor must be 'gp' or 'boosting', got {self.regressor!r}.")
 
     def _groups(self, df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         """Each row's own model group and the shared group of its kernel."""

@@ -129,7 +129,8 @@ SELECT
     CASE WHEN m.median_s > 0 THEN m.bytes / m.median_s / 1e9 END AS gbps,
     m.max_abs_err, m.status, m.error,
     m.result_id, m.config_key, m.family, m.seed, m.timer, m.first_run_s, m.warmup_s,
-    m.inner_loops, m.ci_level, m.mean_s, m.std_s, m.flops, m.bytes, m.max_rel_err,
+    m.inner_loops, m.ci_level, m.mean_s, m.std_s, m.min_s, m.max_s, m.flops, m.bytes,
+    m.max_rel_err,
     m.atol, m.rtol, m.device_info, m.env_id,
     r.tag, r.git_commit, r.notebook, r.notebook_params, r.notebook_output
 FROM measurements m LEFT JOIN runs r USING (run_id)
