@@ -29,7 +29,11 @@ def _measure(args: argparse.Namespace) -> None:
     import accel_toolkit as at
     from accel_toolkit.predict import log_uniform_grid
 
-    grid = {k: log_uniform_grid(k, args.n, seed=args.seed, max_flops=args.max_flops,
+    sizes = {k: args.n for k in args.kernels}
+    for item in args.n_kernel or []:
+        name, _, count = item.partition("=")
+        sizes[name] = int(count)
+    grid = {k: log_uniform_grid(k, sizes[k], seed=args.seed, max_flops=args.max_flops,
                                 min_flops=args.min_flops)
             for k in args.kernels}
     t0 = time.perf_counter()
@@ -141,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--min-flops", type=float, default=None,
                            help="skip shapes cheaper than this (microsecond calls are noisy)")
         if name == "measure":
+            p.add_argument("--n-kernel", action="append", metavar="KERNEL=N",
+                           help="more (or fewer) shapes for one kernel, e.g. conv2d=200 "
+                                "(a kernel's first N shapes do not depend on N)")
             p.add_argument("--rounds", type=int, default=3,
                            help="measure the grid this many times, each round in a new random "
                                 "order (repeats are merged by the model's aggregate rule)")
