@@ -79,6 +79,8 @@ class _CrossConformal(*_base_classes()):  # type: ignore[misc]
     coverage: float
     n_folds: int
     random_state: int | None
+    extrapolation_feature: int | None
+    extrapolation_share: float
 
     def _new_model(self) -> Any:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
@@ -130,7 +132,42 @@ class _CrossConformal(*_base_classes()):  # type: ignore[misc]
         scores = np.abs(self.oof_residuals_) / (spread + self.beta_)
         level = min(1.0, math.ceil((n + 1) * float(self.coverage)) / n)
         self.quantile_ = float(np.quantile(scores, level, method="higher"))
+        self._calibrate_beyond(X, y)
         return self
+
+    def _calibrate_beyond(self, X: np.ndarray, y: np.ndarray) -> None:
+        """A second quantile for rows beyond the data along ``extrapolation_feature``.
+
+        Random folds calibrate the interval for rows *like* the training rows. Predictions
+        past the largest value of one feature (e.g. the log FLOPs: larger shapes than any
+        measured) err more than the GP's standard deviation says (cache cliffs, regime
+        changes), so the rows with the top ``extrapolation_share`` of that feature are held
+        out once, predicted by a model fitted on the rest, and their normalised scores give
+        ``quantile_beyond_``, used (when larger) for rows beyond the training range.
+        """
+        self.quantile_beyond_ = self.quantile_
+        self.beyond_threshold_ = math.inf
+        j = self.extrapolation_feature
+        if j is None:
+            return
+        if not 0 <= int(j) < X.shape[1]:
+            raise ConfigError(f"extrapolation_feature={j} is not a column of X "
+                              f"({X.shape[1]} features).")
+        col = X[:, int(j)]
+        self.beyond_threshold_ = float(col.max())
+        outer = col > np.quantile(col, 1.0 - float(self.extrapolation_share))
+        n_out = int(outer.sum())
+        if n_out < 3 or (~outer).sum() < 5:
+            return
+        m = self._new_fold_model().fit(X[~outer], y[~outer])
+        scores = np.abs(y[outer] - m.predict(X[outer])) / (self._scale_of(m, X[outer]) + self.beta_)
+        level = min(1.0, math.ceil((n_out + 1) * float(self.coverage)) / n_out)
+        self.quantile_beyond_ = max(self.quantile_,
+                                    float(np.quantile(scores, level, method="higher")))
+
+    def _scale_of(self, model: Any, X: np.ndarray) -> np.ndarray:
+        """The uncertainty scale of one held-out model at ``X`` (default: :meth:`_spread`)."""
+        return self._spread(X)
 
     def _spread(self, X: np.ndarray) -> np.ndarray:
         """How uncertain the prediction at each row is: the fold models' disagreement."""
@@ -165,7 +202,11 @@ class _CrossConformal(*_base_classes()):  # type: ignore[misc]
         """``(n, 2)`` array of ``[low, high]`` with nominal coverage :attr:`coverage`."""
         X = self._check(X)
         mid = self.model_.predict(X)
-        half = self.quantile_ * (self._spread(X) + self.beta_)
+        q = np.full(X.shape[0], self.quantile_)
+        if self.extrapolation_feature is not None:
+            beyond = X[:, int(self.extrapolation_feature)] > self.beyond_threshold_
+            q[beyond] = self.quantile_beyond_
+        half = q * (self._spread(X) + self.beta_)
         return np.column_stack([mid - half, mid + half])
 
 
@@ -183,6 +224,12 @@ class ConformalBoostingRegressor(_CrossConformal):
         slowed down by another process, but ~2x slower to fit and no better on our data).
     n_estimators, learning_rate, max_depth, min_samples_leaf, subsample :
         Passed to :class:`sklearn.ensemble.GradientBoostingRegressor`.
+    extrapolation_feature : int, optional
+        Column whose values past the training maximum mean "beyond the data" (the log FLOPs
+        in :class:`~accel_toolkit.predict.SpeedModel`); such rows get an interval calibrated
+        on held-out top rows of that column (``extrapolation_share`` of them).
+    extrapolation_share : float
+        Share of the rows held out for that calibration.
     random_state : int or None
         Seed of the folds and the boosting.
 
@@ -212,6 +259,8 @@ class ConformalBoostingRegressor(_CrossConformal):
         max_depth: int = 3,
         min_samples_leaf: int = 2,
         subsample: float = 1.0,
+        extrapolation_feature: int | None = None,
+        extrapolation_share: float = 0.15,
         random_state: int | None = 0,
     ) -> None:
         self.coverage = coverage
@@ -222,6 +271,8 @@ class ConformalBoostingRegressor(_CrossConformal):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.subsample = subsample
+        self.extrapolation_feature = extrapolation_feature
+        self.extrapolation_share = extrapolation_share
         self.random_state = random_state
 
     def _new_model(self) -> Any:
@@ -257,6 +308,8 @@ class ConformalGPRegressor(_CrossConformal):
     ard : bool
         One length scale per feature (default) or one shared by all (much faster to fit
         on many features, but cannot switch off the ones that do not matter).
+    extrapolation_feature, extrapolation_share :
+        As in :class:`ConformalBoostingRegressor`.
     """
 
     def __init__(
@@ -268,6 +321,8 @@ class ConformalGPRegressor(_CrossConformal):
         n_restarts: int = 0,
         noise: float = 1e-2,
         ard: bool = True,
+        extrapolation_feature: int | None = None,
+        extrapolation_share: float = 0.15,
         random_state: int | None = 0,
     ) -> None:
         self.coverage = coverage
@@ -276,6 +331,8 @@ class ConformalGPRegressor(_CrossConformal):
         self.n_restarts = n_restarts
         self.noise = noise
         self.ard = ard
+        self.extrapolation_feature = extrapolation_feature
+        self.extrapolation_share = extrapolation_share
         self.random_state = random_state
 
     def _new_model(self) -> Any:
@@ -306,6 +363,9 @@ class ConformalGPRegressor(_CrossConformal):
     def _spread(self, X: np.ndarray) -> np.ndarray:
         """The fold GPs' mean posterior standard deviation: large far from the data."""
         return np.mean([m.predict(X, return_std=True)[1] for m in self.fold_models_], axis=0)
+
+    def _scale_of(self, model: Any, X: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(X, return_std=True)[1])
 
     def _calibration_spread(self, X: np.ndarray, tests: list[np.ndarray]) -> np.ndarray:
         # each training row's std under the fold GP that did not see it, as for a new row

@@ -328,6 +328,8 @@ class SpeedModel:
             Xg = X.iloc[gidx]
             cols = [c for c in Xg.columns if (Xg[c] != 0).any()]
             reg = self._new_regressor()
+            if "log_flops" in cols:  # larger shapes than any measured get wider intervals
+                reg.set_params(extrapolation_feature=cols.index("log_flops"))
             reg.fit(Xg[cols].to_numpy(), y[gidx])
             self.regressors_[group] = reg
             self.feature_names_[group] = cols
