@@ -34,10 +34,16 @@ def _key(kernel: str, params: Mapping[str, Any], dtype: str, backend: str) -> st
     return json.dumps([kernel, dict(sorted(params.items())), dtype, backend], sort_keys=True)
 
 
+def _space_columns(columns: Iterable[str], kernel: str) -> list[str]:
+    """The features that place a configuration of ``kernel``: its log sizes and cost (not
+    the padding features, which would make 64 and 65 look far apart)."""
+    return [c for c in columns
+            if (c.startswith(f"{kernel}.") and "%" not in c) or c in ("log_flops", "log_bytes")]
+
+
 def _space(frame: pd.DataFrame, kernel: str) -> pd.DataFrame:
     X = featurize(frame)
-    cols = [c for c in X.columns if c.startswith(f"{kernel}.") or c in ("log_flops", "log_bytes")]
-    return X.reindex(columns=cols, fill_value=0.0)
+    return X.reindex(columns=_space_columns(X.columns, kernel), fill_value=0.0)
 
 
 def _candidate_frame(candidates: Any, kernel: str | None, backend: str, dtype: str) -> pd.DataFrame:
@@ -142,7 +148,7 @@ def suggest(
             # distance of every candidate of the same kernel to the new pick
             same = (cand["kernel"] == cand["kernel"].iloc[i]).to_numpy()
             kern = cand["kernel"].iloc[i]
-            cols = [c for c in Zall.columns if c.startswith(f"{kern}.") or c in ("log_flops", "log_bytes")]
+            cols = _space_columns(Zall.columns, kern)
             Z = Zall.loc[same, cols].to_numpy()
             sd = np.maximum(Z.std(axis=0), 1e-9)
             zi = Zall.loc[i, cols].to_numpy()
