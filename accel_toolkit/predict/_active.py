@@ -253,7 +253,9 @@ def active_learning(
     if budget < 1 or init < 1 or step < 1:
         raise ConfigError("budget, init and step must all be >= 1.")
     params = dict(model_params or {})
-    min_cfg = int(params.get("min_configs", SpeedModel().min_configs))
+    proto = SpeedModel(**params)
+    latency_col = STATISTICS[proto.statistic]  # the figure the model learns, per measurement
+    min_cfg = int(proto.min_configs)
     if init < min_cfg and not use_store:
         raise ConfigError(f"init={init} is below the model's min_configs={min_cfg}; use "
                           f"init >= {min_cfg} or use_store=True.")
@@ -293,7 +295,7 @@ def active_learning(
             raise PredictionError(f"Measuring {kernel} {p} on {backend} failed "
                                   f"({row.get('status')}): {row.get('error')}")
         measured.append(row)
-        t = float(row[STATISTICS[SpeedModel(**params).statistic]])
+        t = float(row[latency_col])
         h = {"round": rnd, "params": p, "measured_s": t, "n_train": len(measured) - 1,
              "pred_s": np.nan, "low_s": np.nan, "high_s": np.nan}
         if pred is not None:

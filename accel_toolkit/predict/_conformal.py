@@ -360,16 +360,17 @@ class ConformalGPRegressor(_CrossConformal):
         pipe.set_params(gaussianprocessregressor__kernel=self.model_[-1].kernel_)
         return pipe
 
+    def _scale_of(self, model: Any, X: np.ndarray) -> np.ndarray:
+        """One GP's posterior standard deviation at ``X``."""
+        return np.asarray(model.predict(X, return_std=True)[1])
+
     def _spread(self, X: np.ndarray) -> np.ndarray:
         """The fold GPs' mean posterior standard deviation: large far from the data."""
-        return np.mean([m.predict(X, return_std=True)[1] for m in self.fold_models_], axis=0)
-
-    def _scale_of(self, model: Any, X: np.ndarray) -> np.ndarray:
-        return np.asarray(model.predict(X, return_std=True)[1])
+        return np.mean([self._scale_of(m, X) for m in self.fold_models_], axis=0)
 
     def _calibration_spread(self, X: np.ndarray, tests: list[np.ndarray]) -> np.ndarray:
         # each training row's std under the fold GP that did not see it, as for a new row
         out = np.empty(X.shape[0])
         for m, test in zip(self.fold_models_, tests, strict=True):
-            out[test] = m.predict(X[test], return_std=True)[1]
+            out[test] = self._scale_of(m, X[test])
         return out

@@ -254,13 +254,9 @@ class SpeedModel:
         df = results.copy() if isinstance(results, pd.DataFrame) else pd.DataFrame(list(results))
         if df.empty:
             raise PredictionError(f"No measurements to train on. {_FIX}")
-        col = STATISTICS.get(self.statistic, "median_s")
-        if col not in df.columns:
-            raise PredictionError(f"Training rows need a measured {col!r} (rows of "
-                                  f"Store.results()).")
+        df = with_latency(df, self.statistic)  # says which column is missing, if one is
         if "status" in df.columns:
             df = df[df["status"] == "ok"]
-        df = with_latency(df, self.statistic)
         df = df[np.isfinite(df["latency_s"]) & (df["latency_s"] > 0)]
         if df.empty:
             raise PredictionError(f"No successful measurements (status 'ok') to train on. {_FIX}")
