@@ -116,7 +116,8 @@ def _active(args: argparse.Namespace) -> None:
             res = replay_active_learning(results=data, kernel=kernel, backend=backend,
                                          budget=args.budget,
                                          model_params={"statistic": args.statistic},
-                                         init=args.init, step=args.step, seeds=args.seeds)
+                                         init=args.init, step=args.step, seeds=args.seeds,
+                                         strategies=args.strategies)
             s = res.summary()
             print(f"\n{kernel} on {backend}:\n" + s.to_string(index=False,
                                                              float_format=lambda v: f"{v:.3f}"))
@@ -172,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--init", type=int, default=5)
             p.add_argument("--step", type=int, default=1)
             p.add_argument("--seeds", type=int, default=5)
+            p.add_argument("--strategies", nargs="+", default=["auto", "random"],
+                           help="suggest() strategies to replay (random is the baseline)")
     args = ap.parse_args(argv)
     np.seterr(all="ignore")
     args.func(args)

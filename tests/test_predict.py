@@ -159,6 +159,9 @@ def test_suggest_picks_distinct_uncertain_candidates(matmul_model):
     picks = suggest(matmul_model, cands, k=5, kernel="matmul", backend="cpu")
     assert len(picks) == 5 and picks["rank"].tolist() == [1, 2, 3, 4, 5]
     assert len({json.dumps(p, sort_keys=True) for p in picks["params"]}) == 5
+    assert picks["variance_reduction"].gt(0).all()  # the GP's default: variance reduction
+    picks = suggest(matmul_model, cands, k=5, kernel="matmul", backend="cpu",
+                    strategy="uncertainty-diversity")
     assert (picks["distance"] > 0).all()  # none sits on a measured point or an earlier pick
     # the first pick is the most uncertain candidate that is not on top of the data
     assert picks["uncertainty"].iloc[0] >= np.median(
@@ -175,7 +178,9 @@ def test_replay_active_learning_runs_both_strategies():
     res = replay_active_learning(results=data, kernel="softmax", backend="cpu", budget=14,
                                  init=6, step=4, seeds=1, model_params={"n_estimators": 40})
     s = res.summary()
-    assert set(s["strategy"]) == {"uncertainty-diversity", "random"}
+    assert set(s["strategy"]) == {"variance-reduction", "random"}  # "auto" for the GP model
+    rnd = s.set_index("strategy").loc["random"]
+    assert rnd["share_of_random"] == 1.0 and rnd["n_to_within"] <= 14
     assert (res.curves.groupby("strategy")["n"].max() == 14).all()
     assert res.chart().to_dict()["mark"]["type"] == "line"
 
@@ -232,7 +237,14 @@ def test_cli_evaluate_and_suggest(tmp_path, capsys):
     assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
                  "--backend", "cpu", "-k", "3", "--json"]) == 0
     picks = json.loads(capsys.readouterr().out)
-    assert [p["rank"] for p in picks] == [1, 2, 3]
+    assert [p["rank"] for p in picks] == [1, 2, 3] and all(p["variance_reduction"] > 0
+                                                          for p in picks)
+    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
+                 "--strategy", "uncertainty-diversity", "-k", "2", "--json"]) == 0
+    assert all(p["distance"] > 0 for p in json.loads(capsys.readouterr().out))
+    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
+                 "--strategy", "best"]) == 2
+    assert "variance-reduction" in capsys.readouterr().err
     # an empty store: exit 2 with a message saying what to run
     assert main(["predict", "suggest", "--db", str(tmp_path / "none.duckdb"), "--kernel",
                  "matmul"]) == 2
@@ -312,3 +324,62 @@ def test_min_statistic_sees_through_slow_modes_of_a_shared_machine():
                      per_kernel_rows=False)
     interp = table[table["split"] == "interpolation"].iloc[0]
     assert interp["within_10pct"] >= 0.9, table
+
+
+def test_variance_reduction_gains_match_a_gp_refitted_on_the_picks():
+    """The greedy rank-one updates equal what sklearn's GP says after conditioning on the
+    picks (a GP's posterior covariance does not depend on the measured values)."""
+    from sklearn.base import clone
+
+    from accel_toolkit.predict._active import _variance_reduction
+    from accel_toolkit.predict._features import config_frame
+
+    model = SpeedModel(n_folds=3).fit(synthetic("softmax", 30, seed=4))
+    cand = pd.DataFrame({"kernel": "softmax", "backend": "cpu",
+                         "params": log_uniform_grid("softmax", 40, seed=21)})
+    order, gains = _variance_reduction(model, cand, 3)
+    assert len(set(order)) == 3 and (gains > 0).all()
+    (rows, cov, noise), = model.posterior_cov(cand)
+    assert np.allclose(cov, cov.T) and (np.diag(cov) > -1e-9).all() and noise > 0
+    reg = model.regressors_["softmax"]
+    cols = model.feature_names_["softmax"]
+    Xc = model._design(config_frame(cand))[0].reindex(columns=cols, fill_value=0.0).to_numpy()
+    Xt = model._design(model.training_)[0].reindex(columns=cols, fill_value=0.0).to_numpy()
+    fixed = clone(reg.model_).set_params(
+        gaussianprocessregressor__kernel=reg.model_[-1].kernel_,
+        gaussianprocessregressor__optimizer=None, standardscaler="passthrough")
+    scaler = reg.model_[0]
+    scale2 = float(np.squeeze(reg.model_[-1]._y_train_std)) ** 2
+    before = np.trace(cov)
+    for j, gain in enumerate(gains, start=1):
+        X = scaler.transform(np.vstack([Xt, Xc[order[:j]]]))
+        gp = fixed.fit(X, np.zeros(len(X)))[-1]
+        after = np.trace(gp.predict(scaler.transform(Xc), return_cov=True)[1]) * scale2
+        after -= noise * len(Xc)
+        assert after == pytest.approx(before - gain, rel=1e-3, abs=1e-9)
+        before = after
+
+
+def test_suggest_strategies_and_their_errors():
+    boosting = SpeedModel(regressor="boosting", **FAST).fit(synthetic("matmul", 40, seed=2))
+    cands = log_uniform_grid("matmul", 60, seed=11)
+    gp = SpeedModel(n_folds=3).fit(synthetic("matmul", 40, seed=2))
+    picks = suggest(gp, cands, k=4, kernel="matmul")  # auto: variance reduction for a GP
+    assert picks["variance_reduction"].notna().all() and picks["distance"].isna().all()
+    assert len({json.dumps(p, sort_keys=True) for p in picks["params"]}) == 4
+    # trained on the smaller half only, the most informative measurement lies beyond it
+    data = synthetic("matmul", 60, seed=5)
+    small = data[data["flops"] <= data["flops"].median()]
+    half = SpeedModel(n_folds=3).fit(small)
+    first = suggest(half, cands, k=1, kernel="matmul").iloc[0]
+    assert first["flops"] > small["flops"].max()
+    assert suggest(boosting, cands, k=2, kernel="matmul")["distance"].notna().all()
+    for strategy in ("uncertainty-diversity", "uncertainty", "random"):
+        assert len(suggest(gp, cands, k=3, kernel="matmul", strategy=strategy)) == 3
+    with pytest.raises(ConfigError, match="needs a GP"):
+        suggest(boosting, cands, k=2, kernel="matmul", strategy="variance-reduction")
+    with pytest.raises(ConfigError, match="Unknown strategy"):
+        suggest(gp, cands, k=2, kernel="matmul", strategy="best")
+    with pytest.raises(PredictionError, match="regressor='gp'"):
+        boosting.posterior_cov(pd.DataFrame({"kernel": "matmul", "backend": "cpu",
+                                                 "params": cands[:3]}))

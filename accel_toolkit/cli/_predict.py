@@ -44,8 +44,9 @@ def _suggest(args: argparse.Namespace) -> int:
                                   statistic=args.statistic)
     cands = log_uniform_grid(args.kernel, args.candidates, seed=args.seed)
     picks = suggest(model, cands, k=args.k, kernel=args.kernel, backend=args.backend,
-                    dtype=args.dtype)
-    cols = ["rank", "params", "pred_s", "low_s", "high_s", "uncertainty", "distance"]
+                    dtype=args.dtype, strategy=args.strategy, seed=args.seed)
+    cols = ["rank", "params", "pred_s", "low_s", "high_s", "uncertainty"]
+    cols += [c for c in ("distance", "variance_reduction") if picks[c].notna().any()]
     if args.json:
         print(picks[cols].to_json(orient="records"))
     else:
@@ -60,6 +61,7 @@ def _run_active(args: argparse.Namespace) -> int:
     cands = log_uniform_grid(args.kernel, args.candidates, seed=args.seed)
     res = active_learning(args.kernel, args.backend, cands, budget=args.budget, db=args.db,
                           init=args.init, step=args.step, dtype=args.dtype, seed=args.seed,
+                          strategy=args.strategy,
                           time_budget=args.time_budget, use_store=args.use_store,
                           model_params={"statistic": args.statistic},
                           progress=not args.json and sys.stderr.isatty())
@@ -113,6 +115,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--dtype", default="float32")
         q.add_argument("--candidates", type=int, default=200,
                        help="size of the log-uniform candidate grid")
+        q.add_argument("--strategy", default="auto",
+                       help="how to choose: auto (default: variance-reduction for the GP "
+                            "model), variance-reduction, uncertainty-diversity, uncertainty "
+                            "or random")
         if name == "suggest":
             q.add_argument("-k", type=int, default=5, help="how many to suggest")
         else:

@@ -368,6 +368,29 @@ class ConformalGPRegressor(_CrossConformal):
         """The fold GPs' mean posterior standard deviation: large far from the data."""
         return np.mean([self._scale_of(m, X) for m in self.fold_models_], axis=0)
 
+    def predict_cov(self, X: Any) -> np.ndarray:
+        """Posterior covariance of the latent function at the rows of ``X`` (``(n, n)``).
+
+        From the GP fitted on all the data, in the units of ``y``, without the white-noise
+        term (the part a measurement can teach): what active learning uses to pick points
+        that reduce the uncertainty over a whole candidate set.
+        """
+        X = self._check(X)
+        scaler, gp = self.model_[:-1], self.model_[-1]
+        cov = np.asarray(gp.predict(scaler.transform(X), return_cov=True)[1], dtype=float)
+        return cov - self.noise_variance_ * np.eye(X.shape[0])
+
+    @property
+    def noise_variance_(self) -> float:
+        """The fitted white-noise variance (units of ``y``): the repeatability of one
+        measurement, as far as the GP can tell."""
+        if not hasattr(self, "model_"):
+            raise EstimatorNotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call fit(X, y) first.")
+        gp = self.model_[-1]
+        scale = float(np.squeeze(getattr(gp, "_y_train_std", 1.0)))
+        return float(gp.kernel_.k2.noise_level) * scale ** 2
+
     def _calibration_spread(self, X: np.ndarray, tests: list[np.ndarray]) -> np.ndarray:
         # each training row's std under the fold GP that did not see it, as for a new row
         out = np.empty(X.shape[0])

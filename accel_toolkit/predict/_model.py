@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -401,6 +401,40 @@ class SpeedModel:
         X["log_base"] = np.log(base)
         return X, base
 
+    def _inputs(self, df: pd.DataFrame) -> Iterator[tuple[np.ndarray, np.ndarray, Any, np.ndarray]]:
+        """``(rows, X, regressor, baseline)`` for each model group among the rows of ``df``."""
+        X, base = self._design(df)
+        own, shared = self._groups(df)
+        groups = own.where(own.isin(list(self.regressors_)), shared)
+        for group, idx in groups.groupby(groups).indices.items():
+            cols = self.feature_names_[str(group)]
+            Xg = X.iloc[idx].reindex(columns=cols, fill_value=0.0).to_numpy()
+            yield idx, Xg, self.regressors_[str(group)], base[idx]
+
+    def posterior_cov(self, configs: pd.DataFrame | Iterable[Mapping[str, Any]]
+                      ) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """The model's joint uncertainty about ``configs``, for choosing what to measure.
+
+        Returns
+        -------
+        list of (rows, cov, noise)
+            One entry per model group among the configurations: the row positions, the GP
+            posterior covariance of their log latency (without measurement noise) and the
+            group's fitted noise variance (how far one measurement strays from the latent
+            speed). Configurations in different groups are independent.
+
+        Raises
+        ------
+        PredictionError
+            If the model is not a GP (``regressor="boosting"`` has no covariance).
+        """
+        self._check_fitted()
+        if self.regressor != "gp":
+            raise PredictionError(f"posterior_cov needs regressor='gp', not "
+                                  f"{self.regressor!r}; use strategy='uncertainty-diversity'.")
+        return [(idx, reg.predict_cov(Xg), reg.noise_variance_)
+                for idx, Xg, reg, _ in self._inputs(config_frame(configs))]
+
     def predict(self, configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         """Predicted median latency and throughput of each configuration, with intervals.
 
@@ -424,16 +458,12 @@ class SpeedModel:
                 f"The model was not trained on kernel(s) {unknown}; it knows "
                 f"{sorted(self.kernel_baselines_)}. Measure them and refit."
             )
-        X, base = self._design(df)
         mid = np.empty(len(df))
         lo = np.empty(len(df))
         hi = np.empty(len(df))
-        own, shared = self._groups(df)
-        groups = own.where(own.isin(list(self.regressors_)), shared)
-        for group, idx in groups.groupby(groups).indices.items():
-            cols = self.feature_names_[str(group)]
-            Xg = X.iloc[idx].reindex(columns=cols, fill_value=0.0).to_numpy()
-            reg = self.regressors_[str(group)]
+        base = np.empty(len(df))
+        for idx, Xg, reg, group_base in self._inputs(df):
+            base[idx] = group_base
             mid[idx] = reg.predict(Xg)
             iv = reg.predict_interval(Xg)
             lo[idx], hi[idx] = iv[:, 0], iv[:, 1]
