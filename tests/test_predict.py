@@ -279,6 +279,11 @@ def test_active_learning_really_measures_on_cpu(tmp_path):
     last = res.history.iloc[-1]
     assert last["low_s"] <= last["pred_s"] <= last["high_s"] and last["measured_s"] > 0
     assert res.model is not None and len(res.model.training_) == 6
+    # a strategy the model cannot use fails before anything is measured or stored
+    with pytest.raises(ConfigError, match="needs a GP"):
+        active_learning("softmax", "cpu", cands, budget=6, db=tmp_path / "never.duckdb",
+                        model_params={"regressor": "boosting"}, strategy="variance-reduction")
+    assert not (tmp_path / "never.duckdb").exists()
 
 
 def test_repeats_are_merged_so_a_slowed_run_does_not_pull_the_model():
