@@ -201,7 +201,7 @@ def _variance_reduction(model: SpeedModel, cand: pd.DataFrame, k: int
     *and* where many candidates are correlated with ``x``. Picking a point updates ``S``,
     so the next pick goes where the first taught least (the diversity).
     """
-    blocks = [(idx, cov.copy(), max(float(noise), 1e-12))
+    blocks = [(idx, cov, max(float(noise), 1e-12))  # fresh arrays, updated in place
               for idx, cov, noise in model.posterior_cov(cand)]
     order: list[int] = []
     gains: list[float] = []
@@ -248,7 +248,7 @@ class ActiveLearningResult:
 
         h = self.history.dropna(subset=["pred_s"])
         base = alt.Chart(h).encode(x=alt.X("measured_s:Q", scale=alt.Scale(type="log"),
-                                           title="measured median (s)"))
+                                           title="measured (s)"))
         bars = base.mark_rule(opacity=0.5).encode(
             y=alt.Y("low_s:Q", scale=alt.Scale(type="log"), title="predicted (s)"), y2="high_s:Q")
         pts = base.mark_circle(size=60).encode(y="pred_s:Q", color="round:O",

@@ -178,11 +178,14 @@ class _CrossConformal(*_base_classes()):  # type: ignore[misc]
         """:meth:`_spread` of the training rows, as the conformal scores divide by it."""
         return self._spread(X)
 
-    def _check(self, X: Any) -> np.ndarray:
+    def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise EstimatorNotFittedError(
                 f"This {type(self).__name__} is not fitted yet; call fit(X, y) first."
             )
+
+    def _check(self, X: Any) -> np.ndarray:
+        self._check_fitted()
         from sklearn.utils.validation import check_array
 
         X = check_array(X, dtype=np.float64)
@@ -384,9 +387,7 @@ class ConformalGPRegressor(_CrossConformal):
     def noise_variance_(self) -> float:
         """The fitted white-noise variance (units of ``y``): the repeatability of one
         measurement, as far as the GP can tell."""
-        if not hasattr(self, "model_"):
-            raise EstimatorNotFittedError(
-                f"This {type(self).__name__} is not fitted yet; call fit(X, y) first.")
+        self._check_fitted()
         gp = self.model_[-1]
         scale = float(np.squeeze(getattr(gp, "_y_train_std", 1.0)))
         return float(gp.kernel_.k2.noise_level) * scale ** 2

@@ -14,8 +14,8 @@ Three splits, each holding out whole configurations (never repeats of a training
     results (needs two or more backends for a kernel).
 
 Per split (and per kernel) the scores are the share of predictions within +-10% of the
-measured median, MAPE, Spearman's rank correlation (``scipy.stats.spearmanr``) and the
-coverage of the prediction intervals (an 80% interval should hold ~80% of held-out values).
+measured figure (the model's ``statistic``), MAPE, Spearman's rank correlation
+(``scipy.stats.spearmanr``) and the coverage of the prediction intervals (an 80% interval should hold ~80% of held-out values).
 """
 
 from __future__ import annotations

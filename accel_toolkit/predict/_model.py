@@ -436,7 +436,8 @@ class SpeedModel:
                 for idx, Xg, reg, _ in self._inputs(config_frame(configs))]
 
     def predict(self, configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-        """Predicted median latency and throughput of each configuration, with intervals.
+        """Predicted latency (the model's ``statistic``) and throughput of each
+        configuration, with intervals.
 
         Parameters
         ----------

@@ -32,7 +32,7 @@ def predicted_vs_measured_chart(predictions: pd.DataFrame, *, title: str | None 
     lo = float(min(df["measured_s"].min(), df["low_s"].min()))
     hi = float(max(df["measured_s"].max(), df["high_s"].max()))
     log = alt.Scale(type="log", domain=[lo, hi])
-    base = alt.Chart(df).encode(x=alt.X("measured_s:Q", scale=log, title="measured median (s)"))
+    base = alt.Chart(df).encode(x=alt.X("measured_s:Q", scale=log, title="measured (s)"))
     rules = base.mark_rule(opacity=0.35).encode(
         y=alt.Y("low_s:Q", scale=log, title="predicted (s), with interval"), y2="high_s:Q",
         color=alt.Color("kernel:N"))
