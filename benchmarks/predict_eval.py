@@ -106,6 +106,30 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(table.to_json(orient="records"))
 
 
+def _length_scales(args: argparse.Namespace, data: pd.DataFrame, kernel: str,
+                   backend: str) -> dict | None:
+    """GP length scales of a model fitted on ``--length-scales-from``'s results of the
+    kernel, leaving out every shape the replay scores (so nothing it is tested on leaks in)."""
+    if not args.length_scales_from:
+        return None
+    from accel_toolkit.predict import SpeedModel
+    from accel_toolkit.store import Store
+
+    src = Store(args.length_scales_from).results(kernels=[kernel], backends=[backend],
+                                                 status="ok")
+    def key(params: pd.Series) -> pd.Series:
+        return params.map(lambda p: json.dumps(p if isinstance(p, dict) else json.loads(p),
+                                               sort_keys=True))
+
+    scored = set(key(data.loc[data["kernel"] == kernel, "params"]))
+    keep = ~key(src["params"]).isin(scored)
+    print(f"{kernel} on {backend}: length scales from {int(keep.sum())} results of "
+          f"{key(src.loc[keep, 'params']).nunique()} shapes in {args.length_scales_from} "
+          f"({int((~keep).sum())} results of shapes also in --db left out)")
+    model = SpeedModel(statistic=args.statistic).fit(src[keep])
+    return model.length_scales_
+
+
 def _active(args: argparse.Namespace) -> None:
     from accel_toolkit.predict import replay_active_learning
 
@@ -113,14 +137,22 @@ def _active(args: argparse.Namespace) -> None:
     rows = []
     for backend in args.backends:
         for kernel in args.kernels:
+            params: dict = {"statistic": args.statistic}
+            scales = _length_scales(args, data, kernel, backend)
+            if scales:
+                params["length_scales"] = scales
             res = replay_active_learning(results=data, kernel=kernel, backend=backend,
-                                         budget=args.budget,
-                                         model_params={"statistic": args.statistic},
+                                         budget=args.budget, model_params=params,
                                          init=args.init, step=args.step, seeds=args.seeds,
                                          strategies=args.strategies)
             s = res.summary()
             print(f"\n{kernel} on {backend}:\n" + s.to_string(index=False,
                                                              float_format=lambda v: f"{v:.3f}"))
+            curves = res.mean_curves()
+            for metric in ("mape", "within_10pct"):
+                print(f"mean {metric} after n measurements:\n" + curves.pivot(
+                    index="n", columns="strategy", values=metric).to_string(
+                    float_format=lambda v: f"{v:.3f}"))
             rows.append(s.assign(kernel=kernel, backend=backend))
     if args.json:
         print(json.dumps(pd.concat(rows).to_dict(orient="records"), default=str))
@@ -175,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--seeds", type=int, default=5)
             p.add_argument("--strategies", nargs="+", default=["auto", "random"],
                            help="suggest() strategies to replay (random is the baseline)")
+            p.add_argument("--length-scales-from", metavar="DB", default=None,
+                           help="reuse the GP length scales of a model fitted on this other "
+                                "database's results of the same kernel (every strategy gets "
+                                "them; shapes also in --db are left out of it)")
     args = ap.parse_args(argv)
     np.seterr(all="ignore")
     args.func(args)

@@ -245,6 +245,16 @@ def test_cli_evaluate_and_suggest(tmp_path, capsys):
     assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
                  "--strategy", "best"]) == 2
     assert "variance-reduction" in capsys.readouterr().err
+    # length scales of a model fitted on an earlier store, or saved to a file
+    earlier = _synthetic_store(tmp_path / "earlier.duckdb", kernels=("softmax",), n=60)
+    saved = SpeedModel.from_store(earlier.path, kernels=["softmax"]).save(tmp_path / "m.json")
+    for source in (earlier.path, saved):
+        assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
+                     "-k", "2", "--length-scales-from", str(source), "--json"]) == 0
+        assert len(json.loads(capsys.readouterr().out)) == 2
+    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
+                 "--length-scales-from", str(tmp_path / "gone.duckdb")]) == 2
+    assert "no such file" in capsys.readouterr().err
     # an empty store: exit 2 with a message saying what to run
     assert main(["predict", "suggest", "--db", str(tmp_path / "none.duckdb"), "--kernel",
                  "matmul"]) == 2
@@ -346,8 +356,8 @@ def test_variance_reduction_gains_match_a_gp_refitted_on_the_picks():
     assert len(set(order)) == 3 and (gains > 0).all()
     (rows, cov, noise), = model.posterior_cov(cand)
     assert np.allclose(cov, cov.T) and (np.diag(cov) > -1e-9).all() and noise > 0
-    reg = model.regressors_["softmax"]
-    cols = model.feature_names_["softmax"]
+    (group, reg), = model.regressors_.items()  # softmax@cpu: one kernel, one backend
+    cols = model.feature_names_[group]
     Xc = model._design(config_frame(cand))[0].reindex(columns=cols, fill_value=0.0).to_numpy()
     Xt = model._design(model.training_)[0].reindex(columns=cols, fill_value=0.0).to_numpy()
     fixed = clone(reg.model_).set_params(
@@ -388,3 +398,55 @@ def test_suggest_strategies_and_their_errors():
     with pytest.raises(PredictionError, match="regressor='gp'"):
         boosting.posterior_cov(pd.DataFrame({"kernel": "matmul", "backend": "cpu",
                                                  "params": cands[:3]}))
+
+
+
+
+def _wavy(n: int, seed: int) -> pd.DataFrame:
+    """The known law times ``exp(0.3 sin(2 log2 K))``: a fast wiggle along K only."""
+    df = synthetic("matmul", n, seed=seed, sigma=0.02)
+    k = np.log2([p["K"] for p in df["params"]])
+    return df.assign(median_s=df["median_s"] * np.exp(0.3 * np.sin(2.0 * k)))
+
+
+def test_length_scales_of_an_earlier_model_carry_over(tmp_path):
+    # which of ~20 features matter (K, on a short scale) is learned from 150 shapes of an
+    # earlier sweep; models of 25 new shapes that reuse those length scales predict better
+    # than models fitting their own (which now and then miss the wiggle entirely)
+    earlier = SpeedModel(min_group_configs=10).fit(_wavy(150, seed=20))
+    scales = earlier.length_scales_
+    assert set(scales) == {"matmul@cpu"}  # the unused kernel-wide model is not fitted
+    assert min(scales["matmul@cpu"], key=scales["matmul@cpu"].get) == "matmul.K"
+    test = _wavy(100, seed=42)
+    errors: dict[str, list[float]] = {"reused": [], "fresh": []}
+    for seed in (31, 32, 33):
+        few = _wavy(25, seed=seed)
+        reused = SpeedModel(min_group_configs=10, length_scales=scales).fit(few)
+        fresh = SpeedModel(min_group_configs=10).fit(few)
+        for name, model in (("reused", reused), ("fresh", fresh)):
+            pred = model.predict(test)["pred_s"]
+            errors[name].append(float(np.mean(np.abs(pred / test["median_s"] - 1))))
+    assert max(errors["reused"]) < 0.05
+    assert np.mean(errors["reused"]) < 0.6 * np.mean(errors["fresh"])
+    varying = [c for c, col in featurize(few).items() if col.nunique() > 1]
+    got = reused.length_scales_["matmul@cpu"]
+    assert {c: got[c] for c in varying} == pytest.approx({c: scales["matmul@cpu"][c]
+                                                          for c in varying})
+    # the length scales are a parameter, so a saved model refits with them
+    path = reused.save(tmp_path / "reused.json")
+    np.testing.assert_allclose(SpeedModel.load(path).predict(test)["pred_s"],
+                               reused.predict(test)["pred_s"])
+
+def test_length_scales_errors_and_gaps():
+    scales = SpeedModel(min_group_configs=10).fit(_wavy(40, seed=23)).length_scales_
+    with pytest.raises(ConfigError, match="regressor='gp'"):
+        SpeedModel(regressor="boosting", length_scales=scales).fit(_wavy(15, seed=24))
+    # an entry that lacks a feature varying in the new data: fitted as usual, with a warning
+    partial = {g: {k: v for k, v in d.items() if k != "matmul.K"} for g, d in scales.items()}
+    with pytest.warns(UserWarning, match="matmul.K"):
+        model = SpeedModel(length_scales=partial).fit(_wavy(15, seed=24))
+    assert "matmul.K" in model.length_scales_["matmul"]
+    # no entry for the kernel at all: fitted as usual, silently
+    model = SpeedModel(**FAST, length_scales={"softmax": {"log_flops": 1.0}}).fit(
+        synthetic("matmul", 12, seed=25))
+    assert set(model.length_scales_) == {"matmul"}

@@ -34,6 +34,9 @@ def test_notebook_trains_evaluates_and_charts(tmp_path):
     from test_predict import _synthetic_store
 
     store = _synthetic_store(tmp_path / "law.duckdb", kernels=("softmax",), n=30)
-    text = _run(store.path, tmp_path / "law.ipynb", kernels=["softmax"], budget=0)
+    earlier = _synthetic_store(tmp_path / "earlier.duckdb", kernels=("softmax",), n=60)
+    text = _run(store.path, tmp_path / "law.ipynb", kernels=["softmax"], budget=0,
+                length_scales_from=str(earlier.path))
     assert "Training on 30 measurements" in text
+    assert "Reusing the GP length scales of 60 configurations" in text
     assert "interpolation" in text and "vegaEmbed" in text

@@ -36,12 +36,32 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_params(args: argparse.Namespace) -> dict[str, Any]:
+    """``SpeedModel`` parameters of suggest / run-active, with ``--length-scales-from``'s."""
+    params: dict[str, Any] = {"statistic": args.statistic}
+    source = args.length_scales_from
+    if source:
+        from pathlib import Path
+
+        from ..exceptions import ConfigError
+        from ..predict import SpeedModel
+
+        if not Path(source).exists():
+            raise ConfigError(f"--length-scales-from {source}: no such file; pass a DuckDB "
+                              f"file with earlier {args.kernel} results or a model saved by "
+                              f"SpeedModel.save().")
+        earlier = (SpeedModel.load(source) if source.endswith(".json") else
+                   SpeedModel.from_store(source, kernels=[args.kernel], statistic=args.statistic))
+        params["length_scales"] = earlier.length_scales_
+    return params
+
+
 def _suggest(args: argparse.Namespace) -> int:
     from ..predict import SpeedModel, log_uniform_grid, suggest
     from ._format import print_frame
 
     model = SpeedModel.from_store(args.db, kernels=[args.kernel], backends=[args.backend],
-                                  statistic=args.statistic)
+                                  **_model_params(args))
     cands = log_uniform_grid(args.kernel, args.candidates, seed=args.seed)
     picks = suggest(model, cands, k=args.k, kernel=args.kernel, backend=args.backend,
                     dtype=args.dtype, strategy=args.strategy, seed=args.seed)
@@ -63,7 +83,7 @@ def _run_active(args: argparse.Namespace) -> int:
                           init=args.init, step=args.step, dtype=args.dtype, seed=args.seed,
                           strategy=args.strategy,
                           time_budget=args.time_budget, use_store=args.use_store,
-                          model_params={"statistic": args.statistic},
+                          model_params=_model_params(args),
                           progress=not args.json and sys.stderr.isatty())
     h = res.history
     if args.json:
@@ -119,6 +139,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="how to choose: auto (default: variance-reduction for the GP "
                             "model), variance-reduction, uncertainty-diversity, uncertainty "
                             "or random")
+        q.add_argument("--length-scales-from", metavar="PATH",
+                       help="reuse the GP length scales of a model of the same kernel fitted "
+                            "on more shapes: a DuckDB file of earlier results (another sweep, "
+                            "machine or backend) or a model saved by SpeedModel.save()")
         if name == "suggest":
             q.add_argument("-k", type=int, default=5, help="how many to suggest")
         else:

@@ -146,6 +146,14 @@ class SpeedModel:
         OpenBLAS matmul) would otherwise pull the model away. ``None`` fits every row.
     caches : dict, optional
         Cache sizes for the working-set features (default: this machine's, from sysfs).
+    length_scales : dict, optional
+        GP length scales to reuse instead of fitting them (``regressor="gp"`` only):
+        :attr:`length_scales_` of a model fitted earlier on more shapes of the same kernels
+        (another sweep, machine or backend), ``{group: {feature: length scale}}``. A group
+        takes the entry of the same group, else one of the same kernel; only the amplitude
+        and noise of its GP are then fitted. With 20-40 measurements that is what decides
+        the accuracy (see ``docs/predict.md``). A group whose varying features the entry
+        does not cover is fitted as usual, with a warning.
     random_state : int
         Seed; the same data and seed give the same model.
 
@@ -160,6 +168,9 @@ class SpeedModel:
         or ``"*"``.
     feature_names_ : dict
         ``{group: [column, ...]}``.
+    length_scales_ : dict
+        ``{group: {column: length scale}}`` of the GP groups, in raw feature units: what the
+        ``length_scales`` parameter of a later model takes.
 
     Examples
     --------
@@ -186,6 +197,7 @@ class SpeedModel:
         statistic: str = "median",
         aggregate: str | None = "min",
         caches: Mapping[str, int] | None = None,
+        length_scales: Mapping[str, Mapping[str, float]] | None = None,
         random_state: int = 0,
     ) -> None:
         self.coverage = coverage
@@ -204,11 +216,12 @@ class SpeedModel:
         self.statistic = statistic
         self.aggregate = aggregate
         self.caches = caches
+        self.length_scales = length_scales
         self.random_state = random_state
 
     _PARAMS = ("coverage", "per_kernel", "per_backend", "min_group_configs", "min_configs", "min_backend_configs", "regressor", "n_folds",
                "loss", "n_estimators", "learning_rate", "max_depth", "min_samples_leaf", "statistic", "aggregate", "caches",
-               "random_state")
+               "length_scales", "random_state")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self._PARAMS}
@@ -224,7 +237,10 @@ class SpeedModel:
         changed = {k: v for k, v in self.get_params().items()
                    if v != type(self)().get_params()[k]}
         state = "fitted" if hasattr(self, "training_") else "not fitted"
-        args = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        def short(k: str, v: Any) -> str:  # length scales: dozens of numbers per group
+            return f"{{{', '.join(map(repr, v))}: ...}}" if k == "length_scales" else repr(v)
+
+        args = ", ".join(f"{k}={short(k, v)}" for k, v in changed.items())
         return f"SpeedModel({args}) [{state}]"
 
     # -- training ---------------------------------------------------------------------
@@ -312,26 +328,68 @@ class SpeedModel:
         self.training_ = df.drop(columns="_key")
         self.regressors_: dict[str, Any] = {}
         self.feature_names_: dict[str, list[str]] = {}
+        self._varying: dict[str, list[str]] = {}
         own, shared = self._groups(df)
         fits: dict[str, np.ndarray] = {}
         for group, gidx in own.groupby(own).indices.items():
             fits[str(group)] = gidx
         # a (kernel, backend) too small for its own model is predicted by the model of its
-        # kernel (or of everything) fitted on all the rows of that kernel
-        for group in sorted(set(shared[own != shared])):
+        # kernel (or of everything) fitted on all the rows of that kernel; where every
+        # backend of a kernel has its own model, that shared model would go unused
+        for group in sorted(set(shared[own != shared]) & set(own)):
             fits[str(group)] = np.flatnonzero((shared == group).to_numpy())
         for group, gidx in fits.items():
             Xg = X.iloc[gidx]
             cols = [c for c in Xg.columns if (Xg[c] != 0).any()]
             reg = self._new_regressor()
+            reg_ls = self._reused_length_scale(group, Xg[cols])
+            if reg_ls is not None:
+                reg.set_params(length_scale=reg_ls)
             if "log_flops" in cols:  # larger shapes than any measured get wider intervals
                 reg.set_params(extrapolation_feature=cols.index("log_flops"))
             reg.fit(Xg[cols].to_numpy(), y[gidx])
             self.regressors_[group] = reg
             self.feature_names_[group] = cols
+            self._varying[group] = [c for c in cols if Xg[c].nunique() > 1]
         return self
 
+    def _reused_length_scale(self, group: str, Xg: pd.DataFrame) -> list[float] | None:
+        """The ``length_scales`` entry for ``group`` over the columns of ``Xg`` (None: fit)."""
+        if not self.length_scales:
+            return None
+        kernel = group.split("@")[0]
+        known = {str(g): dict(v) for g, v in self.length_scales.items()}
+        entry = known.get(group) or next(
+            (known[g] for g in sorted(known) if g.split("@")[0] == kernel), None)
+        if entry is None:
+            return None
+        varying = [c for c in Xg.columns if Xg[c].nunique() > 1]
+        missing = [c for c in varying if c not in entry]
+        if missing:
+            warnings.warn(f"length_scales has no entry for the feature(s) {missing} of group "
+                          f"{group!r}; its length scales are fitted instead.", UserWarning,
+                          stacklevel=3)
+            return None
+        # a feature constant in this data does not change the kernel: any scale will do
+        return [float(entry.get(c, 1.0)) for c in Xg.columns]
+
+    @property
+    def length_scales_(self) -> dict[str, dict[str, float]]:
+        """``{group: {feature: length scale}}`` of the fitted GP groups, in raw feature units
+        (a short one: the latency changes fast along that feature). Features constant in the
+        group's training data are left out: the data says nothing about them."""
+        self._check_fitted()
+        out = {}
+        for group, reg in self.regressors_.items():
+            if isinstance(reg, ConformalGPRegressor):
+                scales = dict(zip(self.feature_names_[group],
+                                  (float(v) for v in reg.length_scale_), strict=True))
+                out[group] = {c: scales[c] for c in self._varying[group]}
+        return out
+
     def _new_regressor(self) -> Any:
+        if self.length_scales and self.regressor != "gp":
+            raise ConfigError(f"length_scales needs regressor='gp', not {self.regressor!r}.")
         if self.regressor == "gp":
             return ConformalGPRegressor(coverage=self.coverage, n_folds=self.n_folds,
                                         random_state=self.random_state)
