@@ -113,18 +113,15 @@ def _length_scales(args: argparse.Namespace, data: pd.DataFrame, kernel: str,
     if not args.length_scales_from:
         return None
     from accel_toolkit.predict import SpeedModel
+    from accel_toolkit.predict._features import config_frame, config_keys
     from accel_toolkit.store import Store
 
     src = Store(args.length_scales_from).results(kernels=[kernel], backends=[backend],
                                                  status="ok")
-    def key(params: pd.Series) -> pd.Series:
-        return params.map(lambda p: json.dumps(p if isinstance(p, dict) else json.loads(p),
-                                               sort_keys=True))
-
-    scored = set(key(data.loc[data["kernel"] == kernel, "params"]))
-    keep = ~key(src["params"]).isin(scored)
+    src_keys = config_keys(config_frame(src))
+    keep = ~src_keys.isin(set(config_keys(config_frame(data[data["kernel"] == kernel]))))
     print(f"{kernel} on {backend}: length scales from {int(keep.sum())} results of "
-          f"{key(src.loc[keep, 'params']).nunique()} shapes in {args.length_scales_from} "
+          f"{src_keys[keep].nunique()} shapes in {args.length_scales_from} "
           f"({int((~keep).sum())} results of shapes also in --db left out)")
     model = SpeedModel(statistic=args.statistic).fit(src[keep])
     return model.length_scales_

@@ -15,12 +15,12 @@ Three splits, each holding out whole configurations (never repeats of a training
 
 Per split (and per kernel) the scores are the share of predictions within +-10% of the
 measured figure (the model's ``statistic``), MAPE, Spearman's rank correlation
-(``scipy.stats.spearmanr``) and the coverage of the prediction intervals (an 80% interval should hold ~80% of held-out values).
+(``scipy.stats.spearmanr``) and the coverage of the prediction intervals (an 80% interval
+should hold ~80% of held-out values).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import PredictionError
+from ._features import config_keys
 from ._model import SpeedModel, aggregate_repeats, with_latency
 
 __all__ = ["evaluate", "measurement_noise", "prediction_metrics", "splits"]
@@ -60,11 +61,6 @@ def prediction_metrics(measured: Any, pred: Any, low: Any = None, high: Any = No
     return out
 
 
-def _keys(df: pd.DataFrame) -> pd.Series:
-    return pd.Series([json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
-                      for k, p, d in zip(df["kernel"], df["params"], df["dtype"], strict=False)], index=df.index)
-
-
 def splits(
     results: pd.DataFrame,
     *,
@@ -76,7 +72,7 @@ def splits(
 ) -> list[tuple[str, int, np.ndarray, np.ndarray]]:
     """``(split, repeat, train_index, test_index)`` tuples (positional indices into results)."""
     df = results.reset_index(drop=True)
-    keys = _keys(df)
+    keys = config_keys(df)
     rng = np.random.default_rng(seed)
     out: list[tuple[str, int, np.ndarray, np.ndarray]] = []
     per_cfg = pd.DataFrame({"key": keys, "kernel": df["kernel"], "flops": df["flops"]})
@@ -254,7 +250,7 @@ def measurement_noise(store: Any = None, *, kernels: Sequence[str] | None = None
         return pd.DataFrame(columns=cols)
     df = with_latency(results, statistic)
     df = df[np.isfinite(df["latency_s"]) & (df["latency_s"] > 0)]
-    df = df.assign(_key=_keys(df))
+    df = df.assign(_key=config_keys(df))
     rows = []
     for (kernel, backend), g in df.groupby(["kernel", "backend"]):
         counts = g.groupby("_key")["run_id"].nunique()

@@ -29,7 +29,7 @@ from ..exceptions import ConfigError
 from ..harness import cpu_caches
 from ..kernels import get_kernel
 
-__all__ = ["cache_sizes", "config_frame", "featurize"]
+__all__ = ["cache_sizes", "config_frame", "config_keys", "featurize"]
 
 _FALLBACK_CACHES = {"L1": 32 * 1024, "L2": 1024 * 1024, "L3": 32 * 1024 * 1024}
 
@@ -94,6 +94,14 @@ def config_frame(configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.Data
     if "bytes" not in df.columns or df["bytes"].isna().any():
         df["bytes"] = nbytes
     return df.reset_index(drop=True)
+
+
+def config_keys(df: pd.DataFrame) -> pd.Series:
+    """One string per row naming its configuration (kernel, params, dtype), equal for
+    repeats of it: the rows of a :func:`config_frame` (params as dicts)."""
+    return pd.Series([json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
+                      for k, p, d in zip(df["kernel"], df["params"], df["dtype"], strict=False)],
+                     index=df.index, dtype=object)
 
 
 #: Block widths for the padding features: vector lanes (4/8/16 floats in SSE/AVX2/AVX-512),

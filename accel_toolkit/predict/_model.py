@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..exceptions import ConfigError, NotFittedError, PredictionError
 from ._conformal import ConformalBoostingRegressor, ConformalGPRegressor
-from ._features import config_frame, featurize
+from ._features import config_frame, config_keys, featurize
 
 __all__ = ["STATISTICS", "SpeedModel", "aggregate_repeats", "with_latency"]
 
@@ -91,8 +91,7 @@ def aggregate_repeats(results: pd.DataFrame, how: str = "min",
     if how not in ("min", "median"):
         raise ConfigError(f"aggregate must be 'min' or 'median', got {how!r}.")
     df = config_frame(with_latency(results, statistic))
-    df["_key"] = [json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
-                  for k, p, d in zip(df["kernel"], df["params"], df["dtype"], strict=False)]
+    df["_key"] = config_keys(df)
     df["_venue"] = df["venue"].fillna("")
     df["_device"] = df["device"].fillna("")
     idx = df.groupby(["_key", "backend", "_venue", "_device"])["latency_s"]
@@ -282,8 +281,7 @@ class SpeedModel:
             df = config_frame(df)
         keep = [c for c in _KEEP if c in df.columns]
         out = df[keep].copy()
-        out["_key"] = [json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
-                       for k, p, d in zip(out["kernel"], out["params"], out["dtype"], strict=False)]
+        out["_key"] = config_keys(out)
         counts = out.groupby("kernel")["_key"].nunique()
         few = counts[counts < self.min_configs]
         if len(few):
@@ -341,8 +339,9 @@ class SpeedModel:
         for group, gidx in fits.items():
             Xg = X.iloc[gidx]
             cols = [c for c in Xg.columns if (Xg[c] != 0).any()]
+            self._varying[group] = [c for c in cols if Xg[c].nunique() > 1]
             reg = self._new_regressor()
-            reg_ls = self._reused_length_scale(group, Xg[cols])
+            reg_ls = self._reused_length_scale(group, cols, self._varying[group])
             if reg_ls is not None:
                 reg.set_params(length_scale=reg_ls)
             if "log_flops" in cols:  # larger shapes than any measured get wider intervals
@@ -350,11 +349,12 @@ class SpeedModel:
             reg.fit(Xg[cols].to_numpy(), y[gidx])
             self.regressors_[group] = reg
             self.feature_names_[group] = cols
-            self._varying[group] = [c for c in cols if Xg[c].nunique() > 1]
         return self
 
-    def _reused_length_scale(self, group: str, Xg: pd.DataFrame) -> list[float] | None:
-        """The ``length_scales`` entry for ``group`` over the columns of ``Xg`` (None: fit)."""
+    def _reused_length_scale(self, group: str, cols: list[str],
+                             varying: list[str]) -> list[float] | None:
+        """The ``length_scales`` entry for ``group`` over its feature columns ``cols``
+        (``varying``: those not constant in its training rows); None: fit them."""
         if not self.length_scales:
             return None
         kernel = group.split("@")[0]
@@ -363,7 +363,6 @@ class SpeedModel:
             (known[g] for g in sorted(known) if g.split("@")[0] == kernel), None)
         if entry is None:
             return None
-        varying = [c for c in Xg.columns if Xg[c].nunique() > 1]
         missing = [c for c in varying if c not in entry]
         if missing:
             warnings.warn(f"length_scales has no entry for the feature(s) {missing} of group "
@@ -371,7 +370,7 @@ class SpeedModel:
                           stacklevel=3)
             return None
         # a feature constant in this data does not change the kernel: any scale will do
-        return [float(entry.get(c, 1.0)) for c in Xg.columns]
+        return [float(entry.get(c, 1.0)) for c in cols]
 
     @property
     def length_scales_(self) -> dict[str, dict[str, float]]:
