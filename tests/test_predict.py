@@ -382,12 +382,14 @@ def test_suggest_strategies_and_their_errors():
     picks = suggest(gp, cands, k=4, kernel="matmul")  # auto: variance reduction for a GP
     assert picks["variance_reduction"].notna().all() and picks["distance"].isna().all()
     assert len({json.dumps(p, sort_keys=True) for p in picks["params"]}) == 4
-    # trained on the smaller half only, the most informative measurement lies beyond it
-    data = synthetic("matmul", 60, seed=5)
+    # trained on the smaller half only of a latency with structure beyond the roofline (a
+    # wiggle along the FLOPs), the most informative measurements lie beyond it
+    data = synthetic("matmul", 60, seed=5, sigma=0.02)
+    data["median_s"] *= np.exp(0.3 * np.sin(np.log2(data["flops"]) / 1.5))
     small = data[data["flops"] <= data["flops"].median()]
     half = SpeedModel(n_folds=3).fit(small)
-    first = suggest(half, cands, k=1, kernel="matmul").iloc[0]
-    assert first["flops"] > small["flops"].max()
+    first = suggest(half, cands, k=2, kernel="matmul")
+    assert (first["flops"] > small["flops"].max()).all()
     assert suggest(boosting, cands, k=2, kernel="matmul")["distance"].notna().all()
     for strategy in ("uncertainty-diversity", "uncertainty", "random"):
         assert len(suggest(gp, cands, k=3, kernel="matmul", strategy=strategy)) == 3
@@ -410,9 +412,10 @@ def _wavy(n: int, seed: int) -> pd.DataFrame:
 
 
 def test_length_scales_of_an_earlier_model_carry_over(tmp_path):
-    # which of ~20 features matter (K, on a short scale) is learned from 150 shapes of an
-    # earlier sweep; models of 25 new shapes that reuse those length scales predict better
-    # than models fitting their own (which now and then miss the wiggle entirely)
+    # which features matter (K, on a short scale) is learned from 150 shapes of an earlier
+    # sweep; models of 25 new shapes that reuse those length scales resolve the wiggle in
+    # every draw and predict at least as well as models fitting their own (which, with the
+    # alignment features left out at this size, mostly find it too)
     earlier = SpeedModel(min_group_configs=10).fit(_wavy(150, seed=20))
     scales = earlier.length_scales_
     assert set(scales) == {"matmul@cpu"}  # the unused kernel-wide model is not fitted
@@ -427,11 +430,12 @@ def test_length_scales_of_an_earlier_model_carry_over(tmp_path):
             pred = model.predict(test)["pred_s"]
             errors[name].append(float(np.mean(np.abs(pred / test["median_s"] - 1))))
     assert max(errors["reused"]) < 0.05
-    assert np.mean(errors["reused"]) < 0.6 * np.mean(errors["fresh"])
+    assert np.mean(errors["reused"]) < np.mean(errors["fresh"])
+    # the reused model keeps the earlier model's columns and their exact length scales
     varying = [c for c, col in featurize(few).items() if col.nunique() > 1]
     got = reused.length_scales_["matmul@cpu"]
-    assert {c: got[c] for c in varying} == pytest.approx({c: scales["matmul@cpu"][c]
-                                                          for c in varying})
+    assert {c for c in varying if "%" not in c} <= set(got) <= set(scales["matmul@cpu"])
+    assert got == pytest.approx({c: scales["matmul@cpu"][c] for c in got})
     # the length scales are a parameter, so a saved model refits with them
     path = reused.save(tmp_path / "reused.json")
     np.testing.assert_allclose(SpeedModel.load(path).predict(test)["pred_s"],
@@ -450,3 +454,61 @@ def test_length_scales_errors_and_gaps():
     model = SpeedModel(**FAST, length_scales={"softmax": {"log_flops": 1.0}}).fit(
         synthetic("matmul", 12, seed=25))
     assert set(model.length_scales_) == {"matmul"}
+
+
+def _aligned(n: int, seed: int) -> pd.DataFrame:
+    """The known law, 1.4x slower where K is not a multiple of 8 (an alignment effect)."""
+    df = synthetic("matmul", n, seed=seed, sigma=0.02)
+    k = np.array([p["K"] for p in df["params"]])
+    return df.assign(median_s=df["median_s"] * np.where(k % 8 == 0, 1.0, 1.4))
+
+
+def test_alignment_features_are_kept_where_they_cross_validate_better():
+    def alignment(model: SpeedModel) -> list[str]:
+        (group,) = model.regressors_
+        return [c for c in model.feature_names_[group] if "%" in c]
+
+    # 150 shapes of a law with an alignment effect: the model with the %w features wins
+    many = _aligned(150, seed=3)
+    auto = SpeedModel().fit(many)
+    assert "matmul.K%8" in alignment(auto)
+    test = _aligned(100, seed=43)
+    err = {name: float(np.mean(np.abs(m.predict(test)["pred_s"] / test["median_s"] - 1)))
+           for name, m in (("auto", auto),
+                           ("without", SpeedModel(alignment_features=False).fit(many)))}
+    assert err["auto"] < 0.5 * err["without"], err
+    # 15 shapes of a smooth law: the smaller model wins; forcing it either way works
+    few = synthetic("matmul", 15, seed=4, sigma=0.02)
+    assert alignment(SpeedModel().fit(few)) == []
+    assert alignment(SpeedModel(alignment_features=True).fit(few))
+    assert alignment(SpeedModel(alignment_features=False).fit(many)) == []
+    with pytest.raises(ConfigError, match="alignment_features"):
+        SpeedModel(alignment_features="some").fit(few)
+
+
+def test_noise_floor_bounds_the_fitted_noise():
+    exact = synthetic("matmul", 30, seed=6, sigma=0.0)  # a smooth law without any noise
+    k = np.log2([p["K"] for p in exact["params"]])
+    exact["median_s"] *= np.exp(0.3 * np.sin(k / 2))
+    for floor in (0.02, 0.1):
+        (reg,) = SpeedModel(noise_floor=floor).fit(exact).regressors_.values()
+        assert reg.noise_variance_ >= floor ** 2 * (1 - 1e-6)
+    (reg,) = SpeedModel(noise_floor=None).fit(exact).regressors_.values()
+    assert reg.noise_variance_ < 0.02 ** 2
+    with pytest.raises(ConfigError, match="noise_floor"):
+        SpeedModel(noise_floor=-0.01).fit(exact)
+
+
+def test_configs_without_a_device_are_predicted_on_the_measured_one(matmul_model):
+    # the training rows ran on "test-cpu": a plain parameter dict means that machine
+    cfgs = [{"kernel": "matmul", "backend": "cpu", "params": p}
+            for p in log_uniform_grid("matmul", 5, seed=12)]
+    plain = matmul_model.predict(cfgs)
+    named = matmul_model.predict([{**c, "device": "test-cpu"} for c in cfgs])
+    assert (plain["device"] == "test-cpu").all()
+    np.testing.assert_allclose(plain["pred_s"], named["pred_s"])
+    np.testing.assert_allclose(plain["high_s"], named["high_s"])
+    # two devices measured: which one is meant is unknown, so it stays unknown
+    two = pd.concat([synthetic("matmul", 20, seed=7),
+                     synthetic("matmul", 20, seed=8).assign(device="other-cpu")])
+    assert SpeedModel(**FAST).fit(two).predict(cfgs)["device"].isna().all()

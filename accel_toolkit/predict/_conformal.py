@@ -115,6 +115,7 @@ class _CrossConformal(*_base_classes()):  # type: ignore[misc]
             raise ValueError(f"{type(self).__name__} needs at least 2 samples; got "
                              f"n_samples={n}.")
         self.n_features_in_ = X.shape[1]
+        self._y_scale = float(np.std(y)) or 1.0  # what normalize_y divides by
         self.model_ = self._new_model().fit(X, y)
         k = min(int(self.n_folds), n)
         folds = sk.model_selection.KFold(k, shuffle=True, random_state=self.random_state)
@@ -308,6 +309,12 @@ class ConformalGPRegressor(_CrossConformal):
         Extra random restarts of the hyperparameter optimiser.
     noise : float
         Initial variance of the white-noise term (in the units of standardised ``y``).
+    noise_floor : float, optional
+        The smallest standard deviation of the measurement noise the GP may assume, in the
+        units of ``y`` (for a log latency: 0.02 = measurements repeat no better than about
+        2%). Without it a GP fitted on a handful of points can explain them exactly with
+        absurd length scales (noise 1e-8 of the variance) and predict wildly between them.
+        Default None: the noise is only bounded below by 1e-8 of the variance of ``y``.
     ard : bool
         One length scale per feature (default) or one shared by all (much faster to fit
         on many features, but cannot switch off the ones that do not matter).
@@ -334,6 +341,7 @@ class ConformalGPRegressor(_CrossConformal):
         nu: float = 2.5,
         n_restarts: int = 0,
         noise: float = 1e-2,
+        noise_floor: float | None = None,
         ard: bool = True,
         length_scale: Any = None,
         extrapolation_feature: int | None = None,
@@ -345,6 +353,7 @@ class ConformalGPRegressor(_CrossConformal):
         self.nu = nu
         self.n_restarts = n_restarts
         self.noise = noise
+        self.noise_floor = noise_floor
         self.ard = ard
         self.length_scale = length_scale
         self.extrapolation_feature = extrapolation_feature
@@ -367,7 +376,14 @@ class ConformalGPRegressor(_CrossConformal):
             scales = np.ones(int(self.n_features_in_)) if self.ard else 1.0
             matern = Matern(length_scale=scales, length_scale_bounds=(1e-2, 1e3), nu=self.nu)
             scaler = StandardScaler()
-        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * matern + WhiteKernel(self.noise, (1e-8, 1.0))
+        low = 1e-8
+        if self.noise_floor is not None:
+            if not float(self.noise_floor) >= 0.0:
+                raise ConfigError(f"noise_floor must be >= 0, got {self.noise_floor!r}.")
+            # normalize_y divides y by its standard deviation: the floor in those units
+            low = min(0.5, max(low, (float(self.noise_floor) / self._y_scale) ** 2))
+        white = WhiteKernel(max(float(self.noise), 1.01 * low), (low, 1.0))
+        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * matern + white
         gp = GaussianProcessRegressor(kernel, normalize_y=True,
                                       n_restarts_optimizer=int(self.n_restarts),
                                       random_state=self.random_state)

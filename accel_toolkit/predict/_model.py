@@ -153,6 +153,20 @@ class SpeedModel:
         and noise of its GP are then fitted. With 20-40 measurements that is what decides
         the accuracy (see ``docs/predict.md``). A group whose varying features the entry
         does not cover is fitted as usual, with a warning.
+    alignment_features : {"auto", True, False}
+        Whether the GP sees the alignment features of :func:`featurize` (``M%8``: the share
+        of padded work when a size is processed in blocks of 8), which capture SIMD and
+        GEMM-tile effects but triple the number of length scales to fit. ``"auto"``
+        (default) fits each GP group with and without them and keeps the one with the
+        lower cross-validated error: with 20 shapes the smaller model predicts far better
+        (softmax: MAPE 0.05 vs 0.13), with 150 matmul shapes the larger one does (see
+        ``docs/predict.md``). Reused ``length_scales`` keep the columns they were learned
+        on; ``regressor="boosting"`` always sees them all.
+    noise_floor : float or None
+        Smallest measurement-noise standard deviation (in log latency, 0.02 = 2%) the GP
+        may assume. Measurements never repeat exactly; without a floor a GP fitted on a
+        handful of shapes can explain them exactly with absurd length scales and predict
+        wildly between them. None: no floor.
     random_state : int
         Seed; the same data and seed give the same model.
 
@@ -197,6 +211,8 @@ class SpeedModel:
         aggregate: str | None = "min",
         caches: Mapping[str, int] | None = None,
         length_scales: Mapping[str, Mapping[str, float]] | None = None,
+        alignment_features: str | bool = "auto",
+        noise_floor: float | None = 0.02,
         random_state: int = 0,
     ) -> None:
         self.coverage = coverage
@@ -216,11 +232,13 @@ class SpeedModel:
         self.aggregate = aggregate
         self.caches = caches
         self.length_scales = length_scales
+        self.alignment_features = alignment_features
+        self.noise_floor = noise_floor
         self.random_state = random_state
 
     _PARAMS = ("coverage", "per_kernel", "per_backend", "min_group_configs", "min_configs", "min_backend_configs", "regressor", "n_folds",
                "loss", "n_estimators", "learning_rate", "max_depth", "min_samples_leaf", "statistic", "aggregate", "caches",
-               "length_scales", "random_state")
+               "length_scales", "alignment_features", "noise_floor", "random_state")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self._PARAMS}
@@ -338,29 +356,65 @@ class SpeedModel:
             fits[str(group)] = np.flatnonzero((shared == group).to_numpy())
         for group, gidx in fits.items():
             Xg = X.iloc[gidx]
-            cols = [c for c in Xg.columns if (Xg[c] != 0).any()]
-            self._varying[group] = [c for c in cols if Xg[c].nunique() > 1]
-            reg = self._new_regressor()
-            reg_ls = self._reused_length_scale(group, cols, self._varying[group])
-            if reg_ls is not None:
-                reg.set_params(length_scale=reg_ls)
-            if "log_flops" in cols:  # larger shapes than any measured get wider intervals
-                reg.set_params(extrapolation_feature=cols.index("log_flops"))
-            reg.fit(Xg[cols].to_numpy(), y[gidx])
+            # a feature constant in the training rows tells the model nothing (and would put
+            # any row that differs in it, e.g. one naming no device, far from all the data)
+            cols = [c for c in Xg.columns if Xg[c].nunique() > 1] or [
+                c for c in Xg.columns if (Xg[c] != 0).any()]
+            varying = [c for c in cols if Xg[c].nunique() > 1]
+            best: tuple[float, Any, list[str]] | None = None
+            for use in self._column_sets(group, cols, varying):
+                reg = self._new_regressor()
+                reg_ls = self._reused_length_scale(group, use, [c for c in varying if c in use])
+                if reg_ls is not None:
+                    reg.set_params(length_scale=reg_ls)
+                if "log_flops" in use:  # larger shapes than any measured get wider intervals
+                    reg.set_params(extrapolation_feature=use.index("log_flops"))
+                reg.fit(Xg[use].to_numpy(), y[gidx])
+                # the same folds for every column set: the lower out-of-fold error wins
+                score = float(np.mean(reg.oof_residuals_ ** 2))
+                if best is None or score < best[0]:
+                    best = (score, reg, use)
+            assert best is not None
+            _, reg, use = best
             self.regressors_[group] = reg
-            self.feature_names_[group] = cols
+            self.feature_names_[group] = use
+            self._varying[group] = [c for c in varying if c in use]
         return self
+
+    def _length_scale_entry(self, group: str) -> dict[str, float] | None:
+        """The ``length_scales`` entry for ``group``: its own, else its kernel's."""
+        if not self.length_scales:
+            return None
+        kernel = group.split("@")[0]
+        known = {str(g): dict(v) for g, v in self.length_scales.items()}
+        return known.get(group) or next(
+            (known[g] for g in sorted(known) if g.split("@")[0] == kernel), None)
+
+    def _column_sets(self, group: str, cols: list[str], varying: list[str]) -> list[list[str]]:
+        """The feature columns to try for ``group`` (the fit keeps the one that
+        cross-validates best): with and/or without the alignment (``%w``) features."""
+        plain = [c for c in cols if "%" not in c]
+        choice = self.alignment_features
+        if choice not in ("auto", True, False):
+            raise ConfigError(f"alignment_features must be 'auto', True or False, got "
+                              f"{choice!r}.")
+        if choice is False or plain == cols:
+            return [plain]
+        if choice is True or self.regressor != "gp":  # trees pick their features themselves
+            return [cols]
+        entry = self._length_scale_entry(group)
+        if entry is not None:  # reused length scales: the columns they were learned on
+            if all(c in entry for c in varying) or not all(
+                    c in entry for c in varying if "%" not in c):
+                return [cols]
+            return [plain]
+        return [plain, cols]
 
     def _reused_length_scale(self, group: str, cols: list[str],
                              varying: list[str]) -> list[float] | None:
         """The ``length_scales`` entry for ``group`` over its feature columns ``cols``
         (``varying``: those not constant in its training rows); None: fit them."""
-        if not self.length_scales:
-            return None
-        kernel = group.split("@")[0]
-        known = {str(g): dict(v) for g, v in self.length_scales.items()}
-        entry = known.get(group) or next(
-            (known[g] for g in sorted(known) if g.split("@")[0] == kernel), None)
+        entry = self._length_scale_entry(group)
         if entry is None:
             return None
         missing = [c for c in varying if c not in entry]
@@ -391,6 +445,7 @@ class SpeedModel:
             raise ConfigError(f"length_scales needs regressor='gp', not {self.regressor!r}.")
         if self.regressor == "gp":
             return ConformalGPRegressor(coverage=self.coverage, n_folds=self.n_folds,
+                                        noise_floor=self.noise_floor,
                                         random_state=self.random_state)
         if self.regressor == "boosting":
             return ConformalBoostingRegressor(
@@ -458,8 +513,29 @@ class SpeedModel:
         X["log_base"] = np.log(base)
         return X, base
 
+    def _fill_environment(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Rows that name no device run where the training rows of their backend ran, when
+        those all ran on one device (a plain parameter dict means "on the machine I
+        measured"); otherwise they stay unknown."""
+        missing = df["device"].isna().to_numpy()
+        if not missing.any():
+            return df
+        df = df.copy()
+        df["device_info"] = df["device_info"].astype(object)
+        train = self.training_
+        for backend in pd.unique(df.loc[missing, "backend"]):
+            seen = train[(train["backend"] == backend) & train["device"].notna()]
+            if seen["device"].nunique() != 1:
+                continue
+            first = seen.iloc[0]
+            for i in np.flatnonzero(missing & (df["backend"] == backend).to_numpy()):
+                df.at[i, "device"] = first["device"]
+                df.at[i, "device_info"] = first["device_info"]
+        return df
+
     def _inputs(self, df: pd.DataFrame) -> Iterator[tuple[np.ndarray, np.ndarray, Any, np.ndarray]]:
         """``(rows, X, regressor, baseline)`` for each model group among the rows of ``df``."""
+        df = self._fill_environment(df)
         X, base = self._design(df)
         own, shared = self._groups(df)
         groups = own.where(own.isin(list(self.regressors_)), shared)
@@ -509,7 +585,7 @@ class SpeedModel:
             ``coverage`` interval), ``pred_gflops, gflops_low, gflops_high`` and ``coverage``.
         """
         self._check_fitted()
-        df = config_frame(configs)
+        df = self._fill_environment(config_frame(configs))
         unknown = sorted(set(df["kernel"]) - set(self.kernel_baselines_))
         if unknown:
             raise PredictionError(
