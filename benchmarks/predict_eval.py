@@ -6,6 +6,7 @@ Usage (each step is separate so an interrupted sweep can be resumed / re-scored)
     python benchmarks/predict_eval.py noise    --db data/predict_cpu.duckdb   # repeat 8 configs/kernel 3x
     python benchmarks/predict_eval.py evaluate --db data/predict_cpu.duckdb   # held-out scores
     python benchmarks/predict_eval.py active   --db data/predict_cpu.duckdb   # active vs random (replay)
+    python benchmarks/predict_eval.py subsets  --db data/predict_cpu.duckdb   # accuracy from n random shapes
 
 Every number printed comes from real measurements stored in the DuckDB file; nothing is
 simulated. ``measure`` stores each configuration as it goes (``bench`` commits every row), so
@@ -155,11 +156,60 @@ def _active(args: argparse.Namespace) -> None:
         print(json.dumps(pd.concat(rows).to_dict(orient="records"), default=str))
 
 
+def _model_params(args: argparse.Namespace) -> dict:
+    """``--statistic`` plus every ``--param KEY=VALUE`` (VALUE read as a Python literal)."""
+    import ast
+
+    params: dict = {"statistic": args.statistic}
+    for item in args.param or []:
+        key, _, value = item.partition("=")
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    return params
+
+
+def _subsets(args: argparse.Namespace) -> None:
+    """Held-out accuracy of models fitted on n random shapes: the learning curve of the model
+    itself (the replay's random baseline, with more draws and no selection)."""
+    from accel_toolkit.predict import SpeedModel, prediction_metrics
+    from accel_toolkit.predict._model import aggregate_repeats
+
+    data = _load(args)
+    params = _model_params(args)
+    print(f"model parameters: {params}")
+    for backend in args.backends:
+        for kernel in args.kernels:
+            t0 = time.perf_counter()
+            sub = data[(data["kernel"] == kernel) & (data["backend"] == backend)]
+            agg = aggregate_repeats(sub, "min", args.statistic)
+            n_test = int(round(0.3 * len(agg)))
+            rows = []
+            for split in range(args.splits):  # the replay's test splits (seeds 1000, 1001, ...)
+                perm = np.random.default_rng(1000 + split).permutation(len(agg))
+                test, pool = agg.iloc[perm[:n_test]], agg.iloc[perm[n_test:]]
+                for n in args.sizes:
+                    for draw in range(args.draws):
+                        pick = np.random.default_rng(100 * split + draw).choice(
+                            len(pool), n, replace=False)
+                        p = SpeedModel(**params).fit(pool.iloc[pick]).predict(test)
+                        rows.append({**prediction_metrics(
+                            test["latency_s"], p["pred_s"], p["low_s"], p["high_s"]), "n": n})
+            df = pd.DataFrame(rows).groupby("n").agg(
+                mape_mean=("mape", "mean"), mape_median=("mape", "median"),
+                mape_max=("mape", "max"), within_10pct=("within_10pct", "mean"),
+                coverage=("coverage", "mean"))
+            print(f"\n{kernel} on {backend} ({len(pool)} in the pool, {n_test} held out, "
+                  f"{args.splits} splits x {args.draws} draws; {time.perf_counter() - t0:.0f} s):")
+            print(df.to_string(float_format=lambda v: f"{v:.3f}"))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="step", required=True)
     for name, fn in (("measure", _measure), ("noise", _noise), ("evaluate", _evaluate),
-                     ("active", _active)):
+                     ("active", _active), ("subsets", _subsets)):
         p = sub.add_parser(name)
         p.add_argument("--db", default="data/predict_cpu.duckdb")
         p.add_argument("--kernels", nargs="+", default=list(KERNELS))
@@ -184,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "noise":
             p.add_argument("--per-kernel", type=int, default=8)
             p.add_argument("--repeats", type=int, default=3)
-        if name in ("evaluate", "active"):
+        if name in ("evaluate", "active", "subsets"):
             p.add_argument("--tag", default=None, help="only runs with this tag")
             p.add_argument("--statistic", default="median", choices=["median", "min"],
                            help="the figure predicted and scored: each run's median or its "
@@ -208,6 +258,13 @@ def main(argv: list[str] | None = None) -> int:
                            help="reuse the GP length scales of a model fitted on this other "
                                 "database's results of the same kernel (every strategy gets "
                                 "them; shapes also in --db are left out of it)")
+        if name == "subsets":
+            p.add_argument("--sizes", type=int, nargs="+", default=[10, 20, 40])
+            p.add_argument("--splits", type=int, default=2)
+            p.add_argument("--draws", type=int, default=8)
+            p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                           help="a SpeedModel parameter, e.g. alignment_features=True or "
+                                "noise_floor=None (repeatable)")
     args = ap.parse_args(argv)
     np.seterr(all="ignore")
     args.func(args)
