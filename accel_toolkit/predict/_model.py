@@ -657,7 +657,11 @@ class SpeedModel:
             raise PredictionError(f"{p} is not a SpeedModel file (written by SpeedModel.save()).")
         if int(blob.get("version", 0)) > FORMAT_VERSION:
             raise PredictionError(f"{p} was written by a newer accel_toolkit; upgrade to load it.")
-        model = cls(**blob["params"]).fit(pd.DataFrame(blob["training"]))
+        # files written before these parameters existed were fitted with every alignment
+        # feature and no noise floor: refit them that way
+        params = {"alignment_features": True, "noise_floor": None, **blob["params"]}
+        model = cls(**params).fit(pd.DataFrame(blob["training"]))
+
         got = model.predict(model.training_.head(5))["pred_s"].to_numpy()
         want = np.asarray(blob.get("check_pred_s", got), dtype=float)
         if got.shape != want.shape or not np.allclose(got, want, rtol=1e-6):
