@@ -497,6 +497,9 @@ def test_alignment_features_are_kept_where_they_cross_validate_better():
     assert alignment(SpeedModel(alignment_features=False).fit(many)) == []
     with pytest.raises(ConfigError, match="alignment_features"):
         SpeedModel(alignment_features="some").fit(few)
+    with pytest.raises(ConfigError, match="alignment_features"):
+        SpeedModel(alignment_features=1).fit(few)  # not quietly taken for "auto"
+
 
 
 def test_noise_floor_bounds_the_fitted_noise():

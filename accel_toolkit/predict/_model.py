@@ -395,7 +395,9 @@ class SpeedModel:
         cross-validates best): with and/or without the alignment (``%w``) features."""
         plain = [c for c in cols if "%" not in c]
         choice = self.alignment_features
-        if choice not in ("auto", True, False):
+        if isinstance(choice, np.bool_):
+            choice = bool(choice)
+        if not (isinstance(choice, bool) or (isinstance(choice, str) and choice == "auto")):
             raise ConfigError(f"alignment_features must be 'auto', True or False, got "
                               f"{choice!r}.")
         if choice is False or plain == cols:
