@@ -316,6 +316,7 @@ class SpeedModel:
         if not 0.0 < float(self.coverage) < 1.0:
             raise ConfigError(f"coverage must be in (0, 1), got {self.coverage!r}.")
         self._new_regressor()  # an unknown regressor fails before any fitting
+        alignment = self._alignment_choice()
         df = self._clean(results)
         t = df["latency_s"].to_numpy(float)
         flops, nbytes = df["flops"].to_numpy(float), df["bytes"].to_numpy(float)
@@ -358,11 +359,10 @@ class SpeedModel:
             Xg = X.iloc[gidx]
             # a feature constant in the training rows tells the model nothing (and would put
             # any row that differs in it, e.g. one naming no device, far from all the data)
-            cols = [c for c in Xg.columns if Xg[c].nunique() > 1] or [
-                c for c in Xg.columns if (Xg[c] != 0).any()]
-            varying = [c for c in cols if Xg[c].nunique() > 1]
+            varying = [c for c in Xg.columns if Xg[c].nunique() > 1]
+            cols = varying or [c for c in Xg.columns if (Xg[c] != 0).any()]
             best: tuple[float, Any, list[str]] | None = None
-            for use in self._column_sets(group, cols, varying):
+            for use in self._column_sets(group, cols, varying, alignment):
                 reg = self._new_regressor()
                 reg_ls = self._reused_length_scale(group, use, [c for c in varying if c in use])
                 if reg_ls is not None:
@@ -390,16 +390,22 @@ class SpeedModel:
         return known.get(group) or next(
             (known[g] for g in sorted(known) if g.split("@")[0] == kernel), None)
 
-    def _column_sets(self, group: str, cols: list[str], varying: list[str]) -> list[list[str]]:
-        """The feature columns to try for ``group`` (the fit keeps the one that
-        cross-validates best): with and/or without the alignment (``%w``) features."""
-        plain = [c for c in cols if "%" not in c]
+    def _alignment_choice(self) -> str | bool:
+        """``alignment_features`` checked: ``"auto"``, True or False."""
         choice = self.alignment_features
         if isinstance(choice, np.bool_):
             choice = bool(choice)
         if not (isinstance(choice, bool) or (isinstance(choice, str) and choice == "auto")):
             raise ConfigError(f"alignment_features must be 'auto', True or False, got "
                               f"{choice!r}.")
+        return choice
+
+    def _column_sets(self, group: str, cols: list[str], varying: list[str],
+                     choice: str | bool) -> list[list[str]]:
+        """The feature columns to try for ``group`` (the fit keeps the one that
+        cross-validates best): with and/or without the alignment (``%w``) features, as
+        ``choice`` (the checked ``alignment_features``) says."""
+        plain = [c for c in cols if "%" not in c]
         if choice is False or plain == cols:
             return [plain]
         if choice is True or self.regressor != "gp":  # trees pick their features themselves
@@ -535,9 +541,13 @@ class SpeedModel:
                 df.at[i, "device_info"] = first["device_info"]
         return df
 
+    def _configs(self, configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+        """Configurations to predict: a :func:`config_frame`, devices filled in."""
+        return self._fill_environment(config_frame(configs))
+
     def _inputs(self, df: pd.DataFrame) -> Iterator[tuple[np.ndarray, np.ndarray, Any, np.ndarray]]:
-        """``(rows, X, regressor, baseline)`` for each model group among the rows of ``df``."""
-        df = self._fill_environment(df)
+        """``(rows, X, regressor, baseline)`` for each model group among the rows of ``df``
+        (a :meth:`_configs` frame)."""
         X, base = self._design(df)
         own, shared = self._groups(df)
         groups = own.where(own.isin(list(self.regressors_)), shared)
@@ -568,7 +578,7 @@ class SpeedModel:
             raise PredictionError(f"posterior_cov needs regressor='gp', not "
                                   f"{self.regressor!r}; use strategy='uncertainty-diversity'.")
         return [(idx, reg.predict_cov(Xg), reg.noise_variance_)
-                for idx, Xg, reg, _ in self._inputs(config_frame(configs))]
+                for idx, Xg, reg, _ in self._inputs(self._configs(configs))]
 
     def predict(self, configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         """Predicted latency (the model's ``statistic``) and throughput of each
@@ -587,7 +597,7 @@ class SpeedModel:
             ``coverage`` interval), ``pred_gflops, gflops_low, gflops_high`` and ``coverage``.
         """
         self._check_fitted()
-        df = self._fill_environment(config_frame(configs))
+        df = self._configs(configs)
         unknown = sorted(set(df["kernel"]) - set(self.kernel_baselines_))
         if unknown:
             raise PredictionError(
@@ -663,7 +673,6 @@ class SpeedModel:
         # feature and no noise floor: refit them that way
         params = {"alignment_features": True, "noise_floor": None, **blob["params"]}
         model = cls(**params).fit(pd.DataFrame(blob["training"]))
-
         got = model.predict(model.training_.head(5))["pred_s"].to_numpy()
         want = np.asarray(blob.get("check_pred_s", got), dtype=float)
         if got.shape != want.shape or not np.allclose(got, want, rtol=1e-6):
