@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -144,8 +145,22 @@ def _active(args: argparse.Namespace) -> None:
                                          init=args.init, step=args.step, seeds=args.seeds,
                                          strategies=args.strategies)
             s = res.summary()
-            print(f"\n{kernel} on {backend}:\n" + s.to_string(index=False,
-                                                             float_format=lambda v: f"{v:.3f}"))
+            cols = ["strategy", "final_mape", "final_within_10pct", "final_coverage",
+                    "n_to_target", "n_to_within", "pool", "test"]
+            print(f"\n{kernel} on {backend} ({args.seeds} seeds):\n" + s[cols].to_string(
+                index=False, float_format=lambda v: f"{v:.3f}"))
+            print("shares of random's count and of the budget, with 90% bootstrap bands over "
+                  "the seeds:")
+            for suffix, label in (("", "MAPE"), ("_within", "within +-10%")):
+                for base in ("random", "budget"):
+                    c = f"share_of_{base}{suffix}"
+                    print(f"  {label:>13} / {base:<6}: " + "   ".join(
+                        f"{r.strategy} {r[c]:.2f} [{r[c + '_low']:.2f}, {r[c + '_high']:.2f}]"
+                        for _, r in s.iterrows() if r.strategy != "random" or base == "budget"))
+            if args.curves_out:
+                out = res.curves.assign(kernel=kernel, backend=backend)
+                out.to_csv(args.curves_out, mode="a", index=False,
+                           header=not os.path.exists(args.curves_out))
             curves = res.mean_curves()
             for metric in ("mape", "within_10pct"):
                 print(f"mean {metric} after n measurements:\n" + curves.pivot(
@@ -254,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--seeds", type=int, default=5)
             p.add_argument("--strategies", nargs="+", default=["auto", "random"],
                            help="suggest() strategies to replay (random is the baseline)")
+            p.add_argument("--curves-out", metavar="CSV", default=None,
+                           help="append every seed's learning curves (kernel, backend, "
+                                "strategy, seed, n and the scores) to this CSV file")
             p.add_argument("--length-scales-from", metavar="DB", default=None,
                            help="reuse the GP length scales of a model fitted on this other "
                                 "database's results of the same kernel (every strategy gets "

@@ -97,6 +97,35 @@ def test_matmul_cost_is_2mnk():
     assert c.bytes == (3 * 7 + 7 * 5 + 3 * 5) * 4
 
 
+@pytest.mark.parametrize("cfg", [
+    {"N": 2, "C": 8, "H": 40, "W": 40, "F": 4, "kernel": 1, "stride": 2, "padding": 0},
+    {"N": 1, "C": 6, "H": 33, "W": 33, "F": 5, "kernel": 3, "stride": 1, "padding": 1},
+    {"N": 2, "C": 3, "H": 30, "W": 30, "F": 2, "kernel": 5, "stride": 2, "padding": 2},
+])
+def test_conv2d_scratch_is_the_im2col_matrix_the_implementation_allocates(cfg):
+    """``KernelSpec.scratch`` counts what the cpu implementation really moves through its
+    intermediates: the im2col matrix it allocates, written once and read once."""
+    import tracemalloc
+
+    spec = get_kernel("conv2d")
+    p = spec.resolve(cfg)
+    x = spec.make_inputs(p, "float32", 0)
+    scratch = spec.scratch(p, 4)
+    pad = p["padding"]
+    padded = p["N"] * p["C"] * (p["H"] + 2 * pad) ** 2 * 4 if pad else 0
+    tracemalloc.start()
+    out = spec.impl(array_ops(), x, p)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # the peak holds the im2col matrix (scratch / 2), the padded input and the output
+    assert scratch / 2 <= peak <= scratch / 2 + padded + out["y"].nbytes + 64 * 1024
+    # 1x1 at stride 2 gathers a quarter of its input; 3x3 at stride 1 nine times it
+    ratio = scratch / 2 / x["x"].nbytes
+    want = {1: 0.25, 3: 9.0, 5: 25 / 4}[p["kernel"]]
+    assert ratio == pytest.approx(want, rel=0.15)
+    assert get_kernel("matmul").scratch is None  # BLAS moves nothing beyond its operands
+
+
 def test_check_detects_a_wrong_answer():
     spec = get_kernel("softmax")
     p = spec.preset("tiny")[0]

@@ -20,6 +20,7 @@ from accel_toolkit.exceptions import ConfigError, NotFittedError, PredictionErro
 from accel_toolkit.kernels import get_kernel  # noqa: E402
 from accel_toolkit.predict import (  # noqa: E402
     ConformalBoostingRegressor,
+    ReplayResult,
     SpeedModel,
     cache_sizes,
     evaluate,
@@ -194,8 +195,66 @@ def test_replay_active_learning_runs_both_strategies():
     assert set(s["strategy"]) == {"variance-reduction", "random"}  # "auto" for the GP model
     rnd = s.set_index("strategy").loc["random"]
     assert rnd["share_of_random"] == 1.0 and rnd["n_to_within"] <= 14
+    assert rnd["share_of_budget"] == rnd["n_to_target"] / 14
     assert (res.curves.groupby("strategy")["n"].max() == 14).all()
     assert res.chart().to_dict()["mark"]["type"] == "line"
+
+
+def test_replay_summary_bands_cover_the_seeds_spread():
+    """The bootstrap bands of the shares: the point figure lies inside them, they widen when
+    one seed disagrees, and a seed-free comparison (all seeds alike) has no width."""
+    ns = np.arange(5, 41, 5)
+
+    def curves(active_mape):
+        rows = []
+        for seed, a in enumerate(active_mape):
+            for n in ns:
+                rows.append({"strategy": "random", "seed": seed, "n": n,
+                             "mape": 0.2 * 20 / n, "within_10pct": n / 40, "coverage": 0.8,
+                             "spearman": 1.0})
+                rows.append({"strategy": "variance-reduction", "seed": seed, "n": n,
+                             "mape": a * 20 / n, "within_10pct": min(1.0, 2 * n / 40),
+                             "coverage": 0.8, "spearman": 1.0})
+        return ReplayResult("matmul", "cpu", pd.DataFrame(rows), 40, 100, 40)
+
+    same = curves([0.1] * 8).summary().set_index("strategy").loc["variance-reduction"]
+    assert same["n_to_target"] == 20 and same["share_of_random"] == 0.5  # random: at 40
+    assert same["share_of_random_low"] == same["share_of_random_high"] == 0.5
+    assert same["share_of_budget_within"] == 0.5
+    mixed = curves([0.1] * 7 + [0.6]).summary(n_boot=500).set_index("strategy")
+    vr = mixed.loc["variance-reduction"]
+    assert vr["share_of_random_low"] <= vr["share_of_random"] <= vr["share_of_random_high"]
+    assert vr["share_of_random_high"] > vr["share_of_random_low"]
+    with pytest.raises(ConfigError, match="ci"):
+        curves([0.1] * 2).summary(ci=1.5)
+
+
+def test_scratch_bytes_let_the_roofline_see_im2col_traffic():
+    """conv2d's time follows the bytes its im2col matrix moves (``KernelSpec.scratch``),
+    which the cost model's bytes cannot tell apart: with ``scratch`` the baseline finds the
+    law from 30 shapes; without, 1x1 and 5x5 convolutions of one input size look alike."""
+    spec = get_kernel("conv2d")
+
+    def data(n, seed):
+        rng = np.random.default_rng(seed)
+        rows = []
+        for p in log_uniform_grid("conv2d", n, seed=seed):
+            c = spec.cost(p, 4)
+            t = (C + A * c.flops + B * (c.bytes + spec.scratch(p, 4))) * math.exp(
+                rng.normal(0.0, 0.02))
+            rows.append({"kernel": "conv2d", "params": p, "backend": "cpu", "median_s": t})
+        return pd.DataFrame(rows)
+
+    train, test = data(30, 0), data(80, 1)
+    X = featurize(test)
+    assert X["log_bytes"].gt(featurize(test, scratch=False)["log_bytes"]).all()
+    errors = {}
+    for scratch in (True, False):
+        p = SpeedModel(scratch=scratch, **FAST).fit(train).predict(test)
+        errors[scratch] = prediction_metrics(test["median_s"], p["pred_s"], p["low_s"],
+                                             p["high_s"])["mape"]
+    assert errors[True] < 0.05
+    assert errors[False] > 2 * errors[True]
 
 
 def test_featurize_and_cache_sizes(tmp_path):

@@ -196,6 +196,12 @@ class KernelSpec:
     output_tolerances : dict, optional
         ``{output: {dtype: Tolerance}}`` for outputs that need their own tolerance (an int8
         output may be off by one rounding step; its float scales may not).
+    scratch : callable, optional
+        ``scratch(params, itemsize) -> bytes`` that ``impl`` (the cpu and cuda backends)
+        writes to intermediate arrays and reads back, beyond the cost model's ``bytes`` (the
+        least any implementation must move): conv2d's im2col matrix. The speed predictor
+        counts it in the bytes it learns from; ``cost`` stays the algorithm's figure, so
+        GB/s stay comparable across backends.
     """
 
     name: str
@@ -211,6 +217,7 @@ class KernelSpec:
     validate: Callable[[Mapping[str, Any]], None] | None = None
     output_dtypes: Mapping[str, str] = field(default_factory=dict)
     output_tolerances: Mapping[str, Mapping[str, Tolerance]] = field(default_factory=dict)
+    scratch: Callable[[Mapping[str, Any], int], float] | None = None
 
     # -- parameters -------------------------------------------------------------------
     @property

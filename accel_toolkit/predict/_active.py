@@ -420,20 +420,30 @@ class ReplayResult:
         return (self.curves.groupby(["strategy", "n"], as_index=False)
                 [["within_10pct", "mape", "spearman", "coverage"]].mean())
 
-    def summary(self) -> pd.DataFrame:
+    def summary(self, ci: float = 0.9, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
         """Measurements each strategy needs to reach random choice's final accuracy.
 
         Two targets, from the mean curves over seeds: random choice's MAPE after the whole
         budget (``n_to_target``) and its share of predictions within +-10%
-        (``n_to_within``). Each count is the first ``n`` whose mean reaches the target;
-        ``share_of_random`` and ``share_of_random_within`` divide it by random choice's own
-        count (random may reach its final figure before the end of the budget).
+        (``n_to_within``). Each count is the first ``n`` whose mean reaches the target (NaN:
+        never within the budget). ``share_of_random`` and ``share_of_random_within`` divide
+        it by random choice's own count (random may reach its final figure before the end of
+        the budget, when its mean curve is flat or noisy); ``share_of_budget`` and
+        ``share_of_budget_within`` divide it by the budget, the measurements random choice
+        spent to get there.
+
+        ``*_low`` / ``*_high`` bound each share with a ``ci`` bootstrap interval over the
+        seeds (``n_boot`` resamples of whole seeds, every strategy's curves of a seed kept
+        together as they share its test set and first shapes; ``inf`` where resamples never
+        reach the target): with few seeds the random baseline's final figure itself moves.
         """
         mc = self.mean_curves()
         rnd = mc[mc["strategy"] == "random"].sort_values("n")
         if rnd.empty:
             raise PredictionError("summary() compares each strategy with random choice; "
                                   "replay with 'random' among the strategies.")
+        if not 0.0 < ci < 1.0:
+            raise ConfigError(f"ci must be in (0, 1), got {ci!r}.")
         target = float(rnd["mape"].iloc[-1])
         target_within = float(rnd["within_10pct"].iloc[-1])
 
@@ -453,10 +463,40 @@ class ReplayResult:
                          "budget": self.budget, "pool": self.pool_size, "test": self.test_size})
         out = pd.DataFrame(rows)
         is_random = out["strategy"] == "random"
-        out["share_of_random"] = out["n_to_target"] / out.loc[is_random, "n_to_target"].iloc[0]
-        out["share_of_random_within"] = (out["n_to_within"]
-                                         / out.loc[is_random, "n_to_within"].iloc[0])
-        return out
+        for suffix, col in (("", "n_to_target"), ("_within", "n_to_within")):
+            out[f"share_of_random{suffix}"] = out[col] / out.loc[is_random, col].iloc[0]
+            out[f"share_of_budget{suffix}"] = out[col] / self.budget
+        bands = self._bootstrap_shares(list(out["strategy"]), ci, n_boot, seed)
+        return out.join(bands, on="strategy")
+
+    def _bootstrap_shares(self, strategies: list[str], ci: float, n_boot: int,
+                          seed: int) -> pd.DataFrame:
+        """Percentile bounds of the shares over ``n_boot`` resamples of the seeds."""
+        ns = np.sort(self.curves["n"].unique()).astype(float)
+        rng = np.random.default_rng(seed)
+        seeds = np.sort(self.curves["seed"].unique())
+        pick = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
+        lo, hi = (1.0 - ci) / 2.0, 1.0 - (1.0 - ci) / 2.0
+        bands: dict[str, dict[str, float]] = {s: {} for s in strategies}
+        for metric, suffix, sign in (("mape", "", 1.0), ("within_10pct", "_within", -1.0)):
+            # (strategy, seed, n), as "lower is better" (the share within +-10% negated)
+            table = (self.curves.pivot_table(index=["strategy", "seed"], columns="n",
+                                             values=metric)
+                     .reindex(pd.MultiIndex.from_product([strategies, seeds]))
+                     .reindex(columns=ns))
+            cube = sign * table.to_numpy().reshape(len(strategies), len(seeds), len(ns))
+            means = cube[:, pick, :].mean(axis=2)  # (strategy, resample, n)
+            target = means[strategies.index("random"), :, -1]
+            hit = means <= target[None, :, None] + 1e-12
+            n_hit = np.where(hit.any(axis=2), ns[hit.argmax(axis=2)], np.inf)
+            share = n_hit / n_hit[strategies.index("random")][None, :]
+            budget_share = n_hit / self.budget
+            for i, s in enumerate(strategies):
+                for name, v in ((f"share_of_random{suffix}", share[i]),
+                                (f"share_of_budget{suffix}", budget_share[i])):
+                    bands[s][f"{name}_low"] = float(np.quantile(v, lo, method="inverted_cdf"))
+                    bands[s][f"{name}_high"] = float(np.quantile(v, hi, method="inverted_cdf"))
+        return pd.DataFrame.from_dict(bands, orient="index")
 
     def chart(self) -> Any:
         import altair as alt

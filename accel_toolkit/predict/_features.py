@@ -6,8 +6,9 @@ A row of ``Store.results()`` (or a dict with the same keys) becomes numbers:
   every size ``n`` the padding ``log2(ceil(n / w) * w / n)`` it costs in blocks of
   ``w`` = 4, 8, 16 (:data:`VECTOR_WIDTHS`: SIMD lanes, GEMM micro-tiles, workgroups);
 * its cost model (``get_kernel(k).cost(params, itemsize)``): FLOPs, bytes, arithmetic
-  intensity, all in log2;
-* the working set (the cost model's bytes) against the L1/L2/L3 cache sizes, read from
+  intensity, all in log2; the bytes include those the implementation moves through
+  intermediates (``KernelSpec.scratch``: conv2d's im2col matrix);
+* the working set (those bytes) against the L1/L2/L3 cache sizes, read from
   ``/sys/devices/system/cpu/cpu0/cache`` (or declared in the row's ``device_info["caches"]``):
   ``log2(bytes / L)`` and the hinge ``max(0, log2(bytes / L))`` for each level;
 * the dtype's item size; and one-hot columns for kernel, backend, venue and device (the
@@ -58,7 +59,8 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 def config_frame(configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Normalise configurations to a frame with ``kernel, params, dtype, backend, venue, device,
-    device_info, flops, bytes`` (cost filled from the kernel's cost model where missing).
+    device_info, flops, bytes, scratch_bytes`` (cost filled from the kernel's cost model where
+    missing; ``scratch_bytes`` from ``KernelSpec.scratch``, 0 for kernels without).
 
     Accepts ``Store.results()`` rows or dicts such as
     ``{"kernel": "matmul", "backend": "cpu", "params": {"M": 64, "N": 64, "K": 64}}``.
@@ -80,15 +82,18 @@ def config_frame(configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.Data
     df["venue"] = df["venue"].fillna(df["backend"].map(
         lambda b: "headless" if b in ("webgpu", "webnn") else "process"))
     df["params"] = df["params"].map(lambda p: json.loads(p) if isinstance(p, str) else dict(p))
-    flops, nbytes, resolved = [], [], []
+    flops, nbytes, scratch, resolved = [], [], [], []
     for kernel, params, dtype in zip(df["kernel"], df["params"], df["dtype"], strict=False):
         spec = get_kernel(kernel)
         p = spec.resolve(params)
-        c = spec.cost(p, np.dtype(dtype).itemsize)
+        itemsize = np.dtype(dtype).itemsize
+        c = spec.cost(p, itemsize)
         resolved.append(p)
         flops.append(c.flops)
         nbytes.append(c.bytes)
+        scratch.append(float(spec.scratch(p, itemsize)) if spec.scratch else 0.0)
     df["params"] = resolved
+    df["scratch_bytes"] = scratch
     if "flops" not in df.columns or df["flops"].isna().any():
         df["flops"] = flops
     if "bytes" not in df.columns or df["bytes"].isna().any():
@@ -118,6 +123,7 @@ def featurize(
     configs: pd.DataFrame | Iterable[Mapping[str, Any]],
     *,
     caches: Mapping[str, int] | None = None,
+    scratch: bool = True,
 ) -> pd.DataFrame:
     """The numeric feature matrix (one row per configuration) the predictor learns from.
 
@@ -128,6 +134,10 @@ def featurize(
     caches : dict, optional
         ``{"L1": bytes, "L2": bytes, "L3": bytes}`` for rows whose ``device_info`` declares no
         ``caches``; default :func:`cache_sizes` of this machine.
+    scratch : bool
+        Count the bytes the kernel's implementation moves through intermediates
+        (``scratch_bytes``, from ``KernelSpec.scratch``) in the byte features: the bytes,
+        the intensity and the working set (default). False: the cost model's bytes alone.
 
     Returns
     -------
@@ -141,7 +151,8 @@ def featurize(
     for r in df.itertuples(index=False):
         info = _as_dict(r.device_info)
         cache = {**local, **{k: v for k, v in _as_dict(info.get("caches")).items() if v}}
-        flops, nbytes = float(r.flops), float(r.bytes)
+        flops = float(r.flops)
+        nbytes = float(r.bytes) + (float(r.scratch_bytes) if scratch else 0.0)
         f: dict[str, float] = {
             "log_flops": math.log2(max(flops, 1.0)),
             "log_bytes": math.log2(max(nbytes, 1.0)),

@@ -3,8 +3,10 @@
 The prediction is a product of two parts, both fitted in log space of the latency:
 
 1. a **roofline baseline** per (kernel, backend): ``t0 = c0 + c1 * flops + c2 * bytes`` with
-   ``c >= 0``, fitted by non-negative least squares on relative errors. It scales the right
-   way outside the measured range (a matmul twice as big takes about twice as long);
+   ``c >= 0`` (``bytes`` counting those the implementation moves through intermediates,
+   ``KernelSpec.scratch``), fitted by non-negative least squares on relative errors. It
+   scales the right way outside the measured range (a matmul twice as big takes about twice
+   as long);
 2. a **correction** ``log t - log t0`` learned from the features of :func:`featurize` (cache
    effects, shapes that suit the BLAS or not, per-call overhead) by
    :class:`ConformalGPRegressor` (default) or :class:`ConformalBoostingRegressor`, whose
@@ -35,7 +37,7 @@ __all__ = ["STATISTICS", "SpeedModel", "aggregate_repeats", "with_latency"]
 FORMAT = "accel_toolkit.SpeedModel"
 FORMAT_VERSION = 1
 _KEEP = ("kernel", "params", "dtype", "backend", "venue", "device", "device_info", "flops",
-         "bytes", "median_s", "min_s", "latency_s")
+         "bytes", "scratch_bytes", "median_s", "min_s", "latency_s")
 
 #: Which figure of a measurement the model learns (``statistic``) -> its ``results`` column.
 #: ``"median"``: the median per-call time of the run's samples (what ``bench`` reports);
@@ -46,22 +48,22 @@ _FIX = ("Measure more first, e.g. `python benchmarks/predict_eval.py measure --d
         "`accel-toolkit bench --kernels matmul --preset small --db PATH`.")
 
 
-def _fit_roofline(flops: np.ndarray, nbytes: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Non-negative ``[c0, c1, c2]`` of ``t = c0 + c1 flops + c2 bytes`` (relative residuals)."""
+def _fit_roofline(work: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Non-negative ``[c0, c1, ...]`` of ``t = c0 + c1 w1 + c2 w2 + ...`` (relative residuals),
+    ``work`` holding one column per term (FLOPs, bytes)."""
     from scipy.optimize import nnls
 
-    A = np.column_stack([np.ones_like(t), flops, nbytes]) / t[:, None]
+    A = np.column_stack([np.ones_like(t), work]) / t[:, None]
     scale = np.maximum(A.max(axis=0), 1e-300)
     coef, _ = nnls(A / scale, np.ones_like(t))
     coef = coef / scale
     if not np.any(coef > 0):
-        coef = np.array([float(np.median(t)), 0.0, 0.0])
+        coef = np.r_[float(np.median(t)), np.zeros(work.shape[1])]
     return coef
 
 
-def _roofline(coef: np.ndarray, flops: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
-    t = coef[0] + coef[1] * flops + coef[2] * nbytes
-    return np.maximum(t, 1e-12)
+def _roofline(coef: np.ndarray, work: np.ndarray) -> np.ndarray:
+    return np.maximum(coef[0] + work @ coef[1:], 1e-12)
 
 
 def with_latency(results: pd.DataFrame, statistic: str = "median") -> pd.DataFrame:
@@ -167,6 +169,12 @@ class SpeedModel:
         may assume. Measurements never repeat exactly; without a floor a GP fitted on a
         handful of shapes can explain them exactly with absurd length scales and predict
         wildly between them. None: no floor.
+    scratch : bool
+        Count the bytes a kernel's implementation moves through intermediates
+        (``KernelSpec.scratch``: conv2d's im2col matrix) in the roofline's bytes and the
+        byte features (default). A 1x1 stride-2 convolution moves a quarter of its input
+        through im2col, a 5x5 stride-1 one 25 times it; the cost model's bytes, the least
+        any implementation must move, cannot tell them apart (see ``docs/predict.md``).
     random_state : int
         Seed; the same data and seed give the same model.
 
@@ -175,7 +183,8 @@ class SpeedModel:
     training_ : DataFrame
         The successful measurements the model was fitted on.
     baselines_ : dict
-        ``{(kernel, backend): [c0, c1, c2]}`` roofline coefficients.
+        ``{(kernel, backend): [c0, c1, c2]}`` roofline coefficients (per call, per FLOP, per
+        byte).
     regressors_ : dict
         ``{group: ConformalGPRegressor or ConformalBoostingRegressor}``; the group is ``kernel@backend``, the kernel,
         or ``"*"``.
@@ -213,6 +222,7 @@ class SpeedModel:
         length_scales: Mapping[str, Mapping[str, float]] | None = None,
         alignment_features: str | bool = "auto",
         noise_floor: float | None = 0.02,
+        scratch: bool = True,
         random_state: int = 0,
     ) -> None:
         self.coverage = coverage
@@ -234,11 +244,12 @@ class SpeedModel:
         self.length_scales = length_scales
         self.alignment_features = alignment_features
         self.noise_floor = noise_floor
+        self.scratch = scratch
         self.random_state = random_state
 
     _PARAMS = ("coverage", "per_kernel", "per_backend", "min_group_configs", "min_configs", "min_backend_configs", "regressor", "n_folds",
                "loss", "n_estimators", "learning_rate", "max_depth", "min_samples_leaf", "statistic", "aggregate", "caches",
-               "length_scales", "alignment_features", "noise_floor", "random_state")
+               "length_scales", "alignment_features", "noise_floor", "scratch", "random_state")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self._PARAMS}
@@ -319,26 +330,24 @@ class SpeedModel:
         alignment = self._alignment_choice()
         df = self._clean(results)
         t = df["latency_s"].to_numpy(float)
-        flops, nbytes = df["flops"].to_numpy(float), df["bytes"].to_numpy(float)
+        work = self._work(df)
         self.kernel_baselines_: dict[str, list[float]] = {}
         self.baselines_: dict[tuple[str, str], list[float]] = {}
         self.backend_scales_: dict[tuple[str, str], float] = {}
         for kernel, idx in df.groupby("kernel").indices.items():
-            pooled = _fit_roofline(flops[idx], nbytes[idx], t[idx])
+            pooled = _fit_roofline(work[idx], t[idx])
             self.kernel_baselines_[kernel] = pooled.tolist()
             sub = df.iloc[idx]
             for backend, bidx in sub.groupby("backend").indices.items():
                 rows = idx[bidx]
                 n_cfg = df["_key"].iloc[rows].nunique()
                 if n_cfg >= self.min_backend_configs or sub["backend"].nunique() == 1:
-                    coef = _fit_roofline(flops[rows], nbytes[rows], t[rows])
+                    coef = _fit_roofline(work[rows], t[rows])
                 else:
-                    ratio = np.median(np.log(t[rows] / _roofline(pooled, flops[rows], nbytes[rows])))
+                    ratio = np.median(np.log(t[rows] / _roofline(pooled, work[rows])))
                     coef = pooled * math.exp(float(ratio))
                 self.baselines_[(kernel, backend)] = coef.tolist()
-        base = self._baseline(df)
-        X = featurize(df, caches=self.caches)
-        X["log_base"] = np.log(base)
+        X, base = self._design(df)
         y = np.log(t) - np.log(base)
         self._pair_sizes = {k: int(v) for k, v in
                             df.groupby(["kernel", "backend"])["_key"].nunique().items()}
@@ -483,6 +492,7 @@ class SpeedModel:
 
     def _baseline(self, df: pd.DataFrame) -> np.ndarray:
         out = np.empty(len(df))
+        work = self._work(df)
         for (kernel, backend), idx in df.groupby(["kernel", "backend"]).indices.items():
             coef = self.baselines_.get((kernel, backend))
             if coef is None:
@@ -496,10 +506,16 @@ class SpeedModel:
                     f"The model was not trained on backend {backend!r} for {kernel}; it knows "
                     f"{trained}. Measure a few {kernel} configurations on {backend} and refit."
                 )
-            sub = df.iloc[idx]
-            out[idx] = _roofline(np.asarray(coef), sub["flops"].to_numpy(float),
-                                 sub["bytes"].to_numpy(float))
+            out[idx] = _roofline(np.asarray(coef), work[idx])
         return out
+
+    def _work(self, df: pd.DataFrame) -> np.ndarray:
+        """The roofline's terms of each row: FLOPs and bytes (with the scratch bytes when
+        ``scratch``)."""
+        nbytes = df["bytes"].to_numpy(float)
+        if self.scratch:
+            nbytes = nbytes + df["scratch_bytes"].to_numpy(float)
+        return np.column_stack([df["flops"].to_numpy(float), nbytes])
 
     @property
     def kernels_(self) -> list[str]:
@@ -517,7 +533,7 @@ class SpeedModel:
 
     def _design(self, df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         base = self._baseline(df)
-        X = featurize(df, caches=self.caches)
+        X = featurize(df, caches=self.caches, scratch=self.scratch)
         X["log_base"] = np.log(base)
         return X, base
 
@@ -670,8 +686,9 @@ class SpeedModel:
         if int(blob.get("version", 0)) > FORMAT_VERSION:
             raise PredictionError(f"{p} was written by a newer accel_toolkit; upgrade to load it.")
         # files written before these parameters existed were fitted with every alignment
-        # feature and no noise floor: refit them that way
-        params = {"alignment_features": True, "noise_floor": None, **blob["params"]}
+        # feature, no noise floor and the cost model's bytes alone: refit them that way
+        params = {"alignment_features": True, "noise_floor": None, "scratch": False,
+                  **blob["params"]}
         model = cls(**params).fit(pd.DataFrame(blob["training"]))
         got = model.predict(model.training_.head(5))["pred_s"].to_numpy()
         want = np.asarray(blob.get("check_pred_s", got), dtype=float)
