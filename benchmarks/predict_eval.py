@@ -95,9 +95,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     data = _load(args)
     table = evaluate(results=data, seed=args.seed,
                      model_params={"per_kernel": not args.pooled, "loss": args.loss,
-                                   "statistic": args.statistic,
                                    "aggregate": None if args.aggregate == "none"
-                                   else args.aggregate})
+                                   else args.aggregate, **_model_params(args)})
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print(f"\n(evaluate: {time.perf_counter() - t0:.0f} s)\n")
@@ -280,9 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--sizes", type=int, nargs="+", default=[10, 20, 40])
             p.add_argument("--splits", type=int, default=2)
             p.add_argument("--draws", type=int, default=8)
+        if name in ("evaluate", "subsets"):
             p.add_argument("--param", action="append", metavar="KEY=VALUE",
-                           help="a SpeedModel parameter, e.g. alignment_features=True or "
-                                "noise_floor=None (repeatable)")
+                           help="a SpeedModel parameter, e.g. alignment_features=True, "
+                                "noise_floor=None or scratch=False (repeatable)")
     args = ap.parse_args(argv)
     np.seterr(all="ignore")
     args.func(args)
