@@ -128,11 +128,19 @@ def _length_scales(args: argparse.Namespace, data: pd.DataFrame, kernel: str,
     return model.length_scales_
 
 
-def _active(args: argparse.Namespace) -> None:
-    from accel_toolkit.predict import replay_active_learning
+def _replays(args: argparse.Namespace):
+    """``(kernel, backend, ReplayResult)`` of each kernel and backend: replayed now, or read
+    back from ``--curves-in`` (a ``--curves-out`` file of an earlier replay)."""
+    from accel_toolkit.predict import ReplayResult, replay_active_learning
 
+    if args.curves_in:
+        saved = pd.read_csv(args.curves_in)
+        for (kernel, backend), g in saved.groupby(["kernel", "backend"]):
+            yield kernel, backend, ReplayResult(kernel, backend, g.drop(
+                columns=["kernel", "backend", "pool"]), int(g["n"].max()),
+                int(g["pool"].iloc[0]), int(g["n_test"].iloc[0]))
+        return
     data = _load(args)
-    rows = []
     for backend in args.backends:
         for kernel in args.kernels:
             params: dict = {"statistic": args.statistic}
@@ -143,29 +151,39 @@ def _active(args: argparse.Namespace) -> None:
                                          budget=args.budget, model_params=params,
                                          init=args.init, step=args.step, seeds=args.seeds,
                                          strategies=args.strategies)
-            s = res.summary()
-            cols = ["strategy", "final_mape", "final_within_10pct", "final_coverage",
-                    "n_to_target", "n_to_within", "pool", "test"]
-            print(f"\n{kernel} on {backend} ({args.seeds} seeds):\n" + s[cols].to_string(
-                index=False, float_format=lambda v: f"{v:.3f}"))
-            print("shares of random's count and of the budget, with 90% bootstrap bands over "
-                  "the seeds:")
-            for suffix, label in (("", "MAPE"), ("_within", "within +-10%")):
-                for base in ("random", "budget"):
-                    c = f"share_of_{base}{suffix}"
-                    print(f"  {label:>13} / {base:<6}: " + "   ".join(
-                        f"{r.strategy} {r[c]:.2f} [{r[c + '_low']:.2f}, {r[c + '_high']:.2f}]"
-                        for _, r in s.iterrows() if r.strategy != "random" or base == "budget"))
             if args.curves_out:
-                out = res.curves.assign(kernel=kernel, backend=backend)
+                out = res.curves.assign(kernel=kernel, backend=backend, pool=res.pool_size)
                 out.to_csv(args.curves_out, mode="a", index=False,
                            header=not os.path.exists(args.curves_out))
-            curves = res.mean_curves()
-            for metric in ("mape", "within_10pct"):
-                print(f"mean {metric} after n measurements:\n" + curves.pivot(
-                    index="n", columns="strategy", values=metric).to_string(
-                    float_format=lambda v: f"{v:.3f}"))
-            rows.append(s.assign(kernel=kernel, backend=backend))
+            yield kernel, backend, res
+
+
+def _active(args: argparse.Namespace) -> None:
+    rows = []
+    for kernel, backend, res in _replays(args):
+        s = res.summary()
+        cols = ["strategy", "final_mape", "final_within_10pct", "final_coverage",
+                "n_to_target", "n_to_within", "pool", "test"]
+        seeds = res.curves["seed"].nunique()
+        print(f"\n{kernel} on {backend} ({seeds} seeds):\n" + s[cols].to_string(
+            index=False, float_format=lambda v: f"{v:.3f}"))
+        print("90% bootstrap bands over the seeds in brackets")
+        print("  final MAPE / random's: " + "   ".join(
+            f"{r.strategy} {r.final_mape_ratio:.2f} [{r.final_mape_ratio_low:.2f}, "
+            f"{r.final_mape_ratio_high:.2f}]" for _, r in s.iterrows()
+            if r.strategy != "random"))
+        for suffix, label in (("", "MAPE"), ("_within", "within +-10%")):
+            for base in ("random", "budget"):
+                c = f"share_of_{base}{suffix}"
+                print(f"  n to random's final {label} / {base}'s n: " + "   ".join(
+                    f"{r.strategy} {r[c]:.2f} [{r[c + '_low']:.2f}, {r[c + '_high']:.2f}]"
+                    for _, r in s.iterrows() if r.strategy != "random" or base == "budget"))
+        curves = res.mean_curves()
+        for metric in ("mape", "within_10pct"):
+            print(f"mean {metric} after n measurements:\n" + curves.pivot(
+                index="n", columns="strategy", values=metric).to_string(
+                float_format=lambda v: f"{v:.3f}"))
+        rows.append(s.assign(kernel=kernel, backend=backend))
     if args.json:
         print(json.dumps(pd.concat(rows).to_dict(orient="records"), default=str))
 
@@ -270,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
                            help="suggest() strategies to replay (random is the baseline)")
             p.add_argument("--curves-out", metavar="CSV", default=None,
                            help="append every seed's learning curves (kernel, backend, "
-                                "strategy, seed, n and the scores) to this CSV file")
+                                "strategy, seed, n, the scores and the pool size) to this "
+                                "CSV file")
+            p.add_argument("--curves-in", metavar="CSV", default=None,
+                           help="summarise the curves of an earlier --curves-out instead of "
+                                "replaying")
             p.add_argument("--length-scales-from", metavar="DB", default=None,
                            help="reuse the GP length scales of a model fitted on this other "
                                 "database's results of the same kernel (every strategy gets "

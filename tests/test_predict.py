@@ -221,6 +221,7 @@ def test_replay_summary_bands_cover_the_seeds_spread():
     assert same["n_to_target"] == 20 and same["share_of_random"] == 0.5  # random: at 40
     assert same["share_of_random_low"] == same["share_of_random_high"] == 0.5
     assert same["share_of_budget_within"] == 0.5
+    assert same["final_mape_ratio"] == pytest.approx(0.5)  # 0.1 * 20 / 40 against 0.1
     mixed = curves([0.1] * 7 + [0.6]).summary(n_boot=500).set_index("strategy")
     vr = mixed.loc["variance-reduction"]
     assert vr["share_of_random_low"] <= vr["share_of_random"] <= vr["share_of_random_high"]

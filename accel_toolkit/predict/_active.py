@@ -432,8 +432,9 @@ class ReplayResult:
         ``share_of_budget_within`` divide it by the budget, the measurements random choice
         spent to get there.
 
-        ``*_low`` / ``*_high`` bound each share with a ``ci`` bootstrap interval over the
-        seeds (``n_boot`` resamples of whole seeds, every strategy's curves of a seed kept
+        ``final_mape_ratio`` is a strategy's final MAPE over random choice's (below 1:
+        better after the whole budget). ``*_low`` / ``*_high`` bound each share and that
+        ratio with a ``ci`` bootstrap interval over the seeds (``n_boot`` resamples of whole seeds, every strategy's curves of a seed kept
         together as they share its test set and first shapes; ``inf`` where resamples never
         reach the target): with few seeds the random baseline's final figure itself moves.
         """
@@ -462,6 +463,7 @@ class ReplayResult:
                          "n_to_within": first(g, g["within_10pct"] >= target_within - 1e-12),
                          "budget": self.budget, "pool": self.pool_size, "test": self.test_size})
         out = pd.DataFrame(rows)
+        out["final_mape_ratio"] = out["final_mape"] / float(rnd["mape"].iloc[-1])
         is_random = out["strategy"] == "random"
         for suffix, col in (("", "n_to_target"), ("_within", "n_to_within")):
             out[f"share_of_random{suffix}"] = out[col] / out.loc[is_random, col].iloc[0]
@@ -491,9 +493,15 @@ class ReplayResult:
             n_hit = np.where(hit.any(axis=2), ns[hit.argmax(axis=2)], np.inf)
             share = n_hit / n_hit[strategies.index("random")][None, :]
             budget_share = n_hit / self.budget
+            # final MAPE relative to random choice's (< 1: better after the whole budget)
+            ratio = (means[:, :, -1] / means[strategies.index("random")][None, :, -1]
+                     if metric == "mape" else None)
             for i, s in enumerate(strategies):
-                for name, v in ((f"share_of_random{suffix}", share[i]),
-                                (f"share_of_budget{suffix}", budget_share[i])):
+                pairs = [(f"share_of_random{suffix}", share[i]),
+                         (f"share_of_budget{suffix}", budget_share[i])]
+                if ratio is not None:
+                    pairs.append(("final_mape_ratio", ratio[i]))
+                for name, v in pairs:
                     bands[s][f"{name}_low"] = float(np.quantile(v, lo, method="inverted_cdf"))
                     bands[s][f"{name}_high"] = float(np.quantile(v, hi, method="inverted_cdf"))
         return pd.DataFrame.from_dict(bands, orient="index")
