@@ -150,7 +150,7 @@ def _replays(args: argparse.Namespace):
             res = replay_active_learning(results=data, kernel=kernel, backend=backend,
                                          budget=args.budget, model_params=params,
                                          init=args.init, step=args.step, seeds=args.seeds,
-                                         strategies=args.strategies)
+                                         strategies=args.strategies, targets=args.targets)
             if args.curves_out:
                 out = res.curves.assign(kernel=kernel, backend=backend, pool=res.pool_size)
                 out.to_csv(args.curves_out, mode="a", index=False,
@@ -161,6 +161,11 @@ def _replays(args: argparse.Namespace):
 def _active(args: argparse.Namespace) -> None:
     rows = []
     for kernel, backend, res in _replays(args):
+        if "random" not in set(res.curves["strategy"]):  # e.g. to merge with saved curves
+            print(f"\n{kernel} on {backend}: mean MAPE after n measurements\n" +
+                  res.mean_curves().pivot(index="n", columns="strategy", values="mape")
+                  .to_string(float_format=lambda v: f"{v:.3f}"))
+            continue
         s = res.summary()
         cols = ["strategy", "final_mape", "final_within_10pct", "final_coverage",
                 "n_to_target", "n_to_within", "pool", "test"]
@@ -290,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="append every seed's learning curves (kernel, backend, "
                                 "strategy, seed, n, the scores and the pool size) to this "
                                 "CSV file")
+            p.add_argument("--targets", action="store_true",
+                           help="variance reduction aims at the held-out shapes (their "
+                                "parameters, not their timings): 'variance-reduction@test'")
             p.add_argument("--curves-in", metavar="CSV", default=None,
                            help="summarise the curves of an earlier --curves-out instead of "
                                 "replaying")

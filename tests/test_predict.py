@@ -446,12 +446,34 @@ def test_variance_reduction_gains_match_a_gp_refitted_on_the_picks():
         after -= noise * len(Xc)
         assert after == pytest.approx(before - gain, rel=1e-3, abs=1e-9)
         before = after
+    # with targets the gains are the drop of the variance summed over the targets only
+    grid = pd.DataFrame({"kernel": "softmax", "backend": "cpu",
+                         "params": log_uniform_grid("softmax", 30, seed=33)})
+    tgt = config_frame(grid).nlargest(6, "flops").reset_index(drop=True)
+    order_t, gains_t = _variance_reduction(model, cand, 3, targets=tgt)
+    assert list(order_t) != list(order)  # aiming at the largest shapes picks other ones
+    Xg = model._design(tgt)[0].reindex(columns=cols, fill_value=0.0).to_numpy()
+
+    def target_variance(picked):
+        X = scaler.transform(np.vstack([Xt, Xc[picked]]))
+        gp = fixed.fit(X, np.zeros(len(X)))[-1]
+        return np.trace(gp.predict(scaler.transform(Xg), return_cov=True)[1]) * scale2
+
+    before = target_variance([])
+    for j, gain in enumerate(gains_t, start=1):
+        after = target_variance(order_t[:j])
+        assert after == pytest.approx(before - gain, rel=1e-3, abs=1e-9)
+        before = after
+    same, _ = _variance_reduction(model, cand, 3, targets=config_frame(cand))
+    assert list(same) == list(order)  # the candidates as targets: the default
 
 
 def test_suggest_strategies_and_their_errors():
     boosting = SpeedModel(regressor="boosting", **FAST).fit(synthetic("matmul", 40, seed=2))
     cands = log_uniform_grid("matmul", 60, seed=11)
     gp = SpeedModel(n_folds=3).fit(synthetic("matmul", 40, seed=2))
+    with pytest.raises(ConfigError, match="targets"):
+        suggest(gp, cands, k=2, kernel="matmul", strategy="random", targets=cands[:3])
     picks = suggest(gp, cands, k=4, kernel="matmul")  # auto: variance reduction for a GP
     assert picks["variance_reduction"].notna().all() and picks["distance"].isna().all()
     assert len({json.dumps(p, sort_keys=True) for p in picks["params"]}) == 4

@@ -77,6 +77,7 @@ def suggest(
     diversity: float = 1.0,
     strategy: str = "auto",
     seed: int = 0,
+    targets: pd.DataFrame | Iterable[Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """The ``k`` candidates worth measuring next.
 
@@ -102,6 +103,11 @@ def suggest(
         variance reduction for a GP model, uncertainty-diversity otherwise.
     seed : int
         For ``"random"``.
+    targets : DataFrame or iterable of parameter dicts, optional
+        The configurations whose predictions matter (as ``candidates``; never measured):
+        variance reduction then sums the posterior variance over these instead of over the
+        candidates (transductive experimental design: a user who knows which shapes they
+        want predicted need not learn the rest of the space). Default: the candidates.
 
     Returns
     -------
@@ -115,6 +121,9 @@ def suggest(
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}.")
     strategy = resolve_strategy(model, strategy)
+    if targets is not None and strategy != "variance-reduction":
+        raise ConfigError(f"targets= is used by strategy='variance-reduction' only, not "
+                          f"{strategy!r}.")
     cand = _candidate_frame(candidates, kernel, backend, dtype)
     train = model.training_
     seen = {_key(*t) for t in zip(train["kernel"], train["params"], train["dtype"], train["backend"], strict=False)}
@@ -131,7 +140,9 @@ def suggest(
     if strategy == "random":
         order = np.random.default_rng(seed).permutation(len(cand))[:k]
     elif strategy == "variance-reduction":
-        order, gain = _variance_reduction(model, cand, k)
+        order, gain = _variance_reduction(
+            model, cand, k,
+            None if targets is None else _candidate_frame(targets, kernel, backend, dtype))
         gains[order] = gain
     else:
         picked: list[int] = []
@@ -191,32 +202,39 @@ def resolve_strategy(model: SpeedModel, strategy: str) -> str:
     return strategy
 
 
-def _variance_reduction(model: SpeedModel, cand: pd.DataFrame, k: int
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy batch that most reduces the summed posterior variance over ``cand``.
+def _variance_reduction(model: SpeedModel, cand: pd.DataFrame, k: int,
+                        targets: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy batch that most reduces the summed posterior variance over ``targets``
+    (default: over ``cand`` itself).
 
     Measuring ``x`` (with noise variance ``s2``) turns the posterior covariance ``S`` into
     ``S - S[:, x] S[x, :] / (S[x, x] + s2)``, whatever the measured value, so the total
-    variance drops by ``sum_u S[u, x]^2 / (S[x, x] + s2)``: large where the model is unsure
-    *and* where many candidates are correlated with ``x``. Picking a point updates ``S``,
-    so the next pick goes where the first taught least (the diversity).
+    variance over the targets drops by ``sum_u S[u, x]^2 / (S[x, x] + s2)``: large where the
+    model is unsure *and* where many targets are correlated with ``x``. Picking a point
+    updates ``S``, so the next pick goes where the first taught least (the diversity).
     """
-    blocks = [(idx, cov, max(float(noise), 1e-12))  # fresh arrays, updated in place
-              for idx, cov, noise in model.posterior_cov(cand)]
+    n = len(cand)
+    rows = cand if targets is None else pd.concat([cand, targets], ignore_index=True)
+    blocks = []  # fresh covariance arrays, updated in place
+    for idx, cov, noise in model.posterior_cov(rows):
+        is_cand = idx < n
+        blocks.append((idx, cov, max(float(noise), 1e-12), is_cand,
+                       is_cand if targets is None else ~is_cand))
     order: list[int] = []
     gains: list[float] = []
-    taken = np.zeros(len(cand), dtype=bool)
-    for _ in range(min(k, len(cand))):
+    taken = np.zeros(n, dtype=bool)
+    for _ in range(min(k, n)):
         best = (-np.inf, -1, -1)
-        for b, (idx, cov, noise) in enumerate(blocks):
+        for b, (idx, cov, noise, is_cand, is_target) in enumerate(blocks):
             denom = np.maximum(np.diag(cov), 0.0) + noise
-            score = (cov ** 2).sum(axis=0) / denom
-            score[taken[idx]] = -np.inf
+            score = (cov[is_target] ** 2).sum(axis=0) / denom
+            score[~is_cand] = -np.inf
+            score[is_cand] = np.where(taken[idx[is_cand]], -np.inf, score[is_cand])
             j = int(np.argmax(score))
             if score[j] > best[0]:
                 best = (float(score[j]), b, j)
         gain, b, j = best
-        idx, cov, noise = blocks[b]
+        idx, cov, noise, _, _ = blocks[b]
         col = cov[:, j].copy()
         cov -= np.outer(col, col) / (max(float(col[j]), 0.0) + noise)
         order.append(int(idx[j]))
@@ -531,6 +549,7 @@ def replay_active_learning(
     test_fraction: float = 0.3,
     strategies: Sequence[str] = ("auto", "random"),
     model_params: Mapping[str, Any] | None = None,
+    targets: bool = False,
 ) -> ReplayResult:
     """Replay active vs random selection over stored real measurements of one kernel/backend.
 
@@ -540,6 +559,11 @@ def replay_active_learning(
     Repeat measurements of one configuration are merged with the model's ``aggregate`` rule
     (``model_params``; default: the fastest run) on its ``statistic``; ``tag`` restricts the
     pool to runs with that tag.
+
+    With ``targets=True`` variance reduction sums its posterior variance over the held-out
+    configurations (their parameters, never their timings: :func:`suggest`'s ``targets``),
+    as a user who knows which shapes they want predicted would; its curves are labelled
+    ``"variance-reduction@test"``.
     """
     if results is None:
         from ..store import open_store
@@ -571,18 +595,21 @@ def replay_active_learning(
         test, pool = agg.iloc[perm[:n_test]], agg.iloc[perm[n_test:]].reset_index(drop=True)
         start = list(rng.choice(len(pool), size=init, replace=False))
         for strategy in strategies:
+            aim = test if targets and strategy == "variance-reduction" else None
+            label = strategy if aim is None else f"{strategy}@test"
             chosen = list(start)
             while True:
                 model = SpeedModel(**params).fit(pool.iloc[chosen])
                 p = model.predict(test)
                 m = prediction_metrics(test["latency_s"], p["pred_s"], p["low_s"], p["high_s"])
-                rows.append({**m, "n_test": m["n"], "strategy": strategy, "seed": s,
+                rows.append({**m, "n_test": m["n"], "strategy": label, "seed": s,
                              "n": len(chosen)})
                 if len(chosen) >= budget:
                     break
                 rest = pool.drop(index=chosen)
                 k = min(step, budget - len(chosen))
-                picks = suggest(model, rest, k=k, strategy=strategy, seed=s * 7919 + len(chosen))
+                picks = suggest(model, rest, k=k, strategy=strategy, seed=s * 7919 + len(chosen),
+                                targets=aim)
                 key_of = dict(zip(rest["_key"], rest.index, strict=False))
                 chosen += [key_of[_key(r.kernel, r.params, r.dtype, r.backend)]
                            for r in picks.itertuples(index=False)]
