@@ -318,6 +318,19 @@ def test_cli_evaluate_and_suggest(tmp_path, capsys):
     assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
                  "--strategy", "best"]) == 2
     assert "variance-reduction" in capsys.readouterr().err
+    # aimed at a few large shapes: other picks, closer to them
+    shapes = sorted(log_uniform_grid("softmax", 40, seed=8),
+                    key=lambda p: p["rows"] * p["cols"])[-4:]
+    (tmp_path / "shapes.json").write_text(json.dumps(shapes))
+    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
+                 "-k", "3", "--targets", str(tmp_path / "shapes.json"), "--json"]) == 0
+    aimed = json.loads(capsys.readouterr().out)
+    size = lambda ps: np.median([p["params"]["rows"] * p["params"]["cols"] for p in ps])  # noqa: E731
+    assert size(aimed) > size(picks)
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
+                 "--targets", str(tmp_path / "bad.json")]) == 2
+    assert "list of parameter dicts" in capsys.readouterr().err
     # length scales of a model fitted on an earlier store, or saved to a file
     earlier = _synthetic_store(tmp_path / "earlier.duckdb", kernels=("softmax",), n=60)
     saved = SpeedModel.from_store(earlier.path, kernels=["softmax"]).save(tmp_path / "m.json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register"]
@@ -56,6 +57,24 @@ def _model_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
+def _targets(args: argparse.Namespace) -> list[dict] | None:
+    """``--targets FILE``: a JSON list of parameter dicts (the shapes to predict well)."""
+    if not args.targets:
+        return None
+    from ..exceptions import ConfigError
+
+    try:
+        shapes = json.loads(Path(args.targets).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"Cannot read --targets {args.targets}: {exc}. Give a JSON file "
+                          f'holding a list of parameter dicts, e.g. [{{"M": 512, "N": 512, '
+                          f'"K": 512}}].') from None
+    if not (isinstance(shapes, list) and shapes and all(isinstance(p, dict) for p in shapes)):
+        raise ConfigError(f"--targets {args.targets} must hold a non-empty JSON list of "
+                          f"parameter dicts.")
+    return shapes
+
+
 def _suggest(args: argparse.Namespace) -> int:
     from ..predict import SpeedModel, log_uniform_grid, suggest
     from ._format import print_frame
@@ -64,7 +83,8 @@ def _suggest(args: argparse.Namespace) -> int:
                                   **_model_params(args))
     cands = log_uniform_grid(args.kernel, args.candidates, seed=args.seed)
     picks = suggest(model, cands, k=args.k, kernel=args.kernel, backend=args.backend,
-                    dtype=args.dtype, strategy=args.strategy, seed=args.seed)
+                    dtype=args.dtype, strategy=args.strategy, seed=args.seed,
+                    targets=_targets(args))
     cols = ["rank", "params", "pred_s", "low_s", "high_s", "uncertainty"]
     cols += [c for c in ("distance", "variance_reduction") if picks[c].notna().any()]
     if args.json:
@@ -81,7 +101,7 @@ def _run_active(args: argparse.Namespace) -> int:
     cands = log_uniform_grid(args.kernel, args.candidates, seed=args.seed)
     res = active_learning(args.kernel, args.backend, cands, budget=args.budget, db=args.db,
                           init=args.init, step=args.step, dtype=args.dtype, seed=args.seed,
-                          strategy=args.strategy,
+                          strategy=args.strategy, targets=_targets(args),
                           time_budget=args.time_budget, use_store=args.use_store,
                           model_params=_model_params(args),
                           progress=not args.json and sys.stderr.isatty())
@@ -139,6 +159,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="how to choose: auto (default: variance-reduction for the GP "
                             "model), variance-reduction, uncertainty-diversity, uncertainty "
                             "or random")
+        q.add_argument("--targets", metavar="JSON",
+                       help="a JSON file with a list of parameter dicts: the shapes whose "
+                            "predictions matter; variance reduction then aims at them")
         q.add_argument("--length-scales-from", metavar="PATH",
                        help="reuse the GP length scales of a model of the same kernel fitted "
                             "on more shapes: a DuckDB file of earlier results (another sweep, "

@@ -290,6 +290,7 @@ def active_learning(
     use_store: bool = False,
     model_params: Mapping[str, Any] | None = None,
     strategy: str = "auto",
+    targets: Sequence[Mapping[str, Any]] | None = None,
     progress: bool = True,
     tag: str = "active-learning",
 ) -> ActiveLearningResult:
@@ -321,6 +322,9 @@ def active_learning(
         :class:`SpeedModel` parameters.
     strategy : str
         How :func:`suggest` picks (default ``"auto"``: variance reduction for a GP model).
+    targets : list of parameter dicts, optional
+        The shapes whose predictions matter (:func:`suggest`'s ``targets``; variance
+        reduction only).
     progress : bool
         Show a tqdm bar.
     """
@@ -339,6 +343,9 @@ def active_learning(
     params = dict(model_params or {})
     proto = SpeedModel(**params)
     strategy = resolve_strategy(proto, strategy)  # a wrong name fails before measuring
+    if targets is not None and strategy != "variance-reduction":
+        raise ConfigError(f"targets= is used by strategy='variance-reduction' only, not "
+                          f"{strategy!r}.")
     latency_col = STATISTICS[proto.statistic]  # the figure the model learns, per measurement
     min_cfg = int(proto.min_configs)
     if init < min_cfg and not use_store:
@@ -401,7 +408,7 @@ def active_learning(
                 model = SpeedModel(**params).fit(train)
                 picks = suggest(model, pool_cfgs, k=min(step, budget - len(measured)),
                                 kernel=kernel, backend=backend, dtype=dtype,
-                                strategy=strategy, seed=seed + rnd)
+                                strategy=strategy, seed=seed + rnd, targets=targets)
                 for r in picks.itertuples(index=False):
                     measure(dict(r.params), rnd, {"pred_s": r.pred_s, "low_s": r.low_s,
                                                   "high_s": r.high_s})
