@@ -197,8 +197,8 @@ class KernelSpec:
         ``{output: {dtype: Tolerance}}`` for outputs that need their own tolerance (an int8
         output may be off by one rounding step; its float scales may not).
     scratch : callable, optional
-        ``scratch(params, itemsize) -> bytes`` that ``impl`` (the cpu and cuda backends)
-        writes to intermediate arrays and reads back, beyond the cost model's ``bytes`` (the
+        ``scratch(params, itemsize) -> bytes`` that ``impl`` (the cpu backend, and the cuda
+        backend's CuPy path) writes to intermediate arrays and reads back, beyond the cost model's ``bytes`` (the
         least any implementation must move): conv2d's im2col matrix. The speed predictor
         counts it in the bytes it learns from; ``cost`` stays the algorithm's figure, so
         GB/s stay comparable across backends.

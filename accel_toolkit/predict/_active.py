@@ -121,9 +121,7 @@ def suggest(
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}.")
     strategy = resolve_strategy(model, strategy)
-    if targets is not None and strategy != "variance-reduction":
-        raise ConfigError(f"targets= is used by strategy='variance-reduction' only, not "
-                          f"{strategy!r}.")
+    _check_targets(targets, strategy)
     cand = _candidate_frame(candidates, kernel, backend, dtype)
     train = model.training_
     seen = {_key(*t) for t in zip(train["kernel"], train["params"], train["dtype"], train["backend"], strict=False)}
@@ -200,6 +198,12 @@ def resolve_strategy(model: SpeedModel, strategy: str) -> str:
         raise ConfigError("strategy='variance-reduction' needs a GP model "
                           "(SpeedModel(regressor='gp')); use 'uncertainty-diversity'.")
     return strategy
+
+
+def _check_targets(targets: Any, strategy: str) -> None:
+    if targets is not None and strategy != "variance-reduction":
+        raise ConfigError(f"targets= is used by strategy='variance-reduction' only, not "
+                          f"{strategy!r}.")
 
 
 def _variance_reduction(model: SpeedModel, cand: pd.DataFrame, k: int,
@@ -343,9 +347,7 @@ def active_learning(
     params = dict(model_params or {})
     proto = SpeedModel(**params)
     strategy = resolve_strategy(proto, strategy)  # a wrong name fails before measuring
-    if targets is not None and strategy != "variance-reduction":
-        raise ConfigError(f"targets= is used by strategy='variance-reduction' only, not "
-                          f"{strategy!r}.")
+    _check_targets(targets, strategy)
     latency_col = STATISTICS[proto.statistic]  # the figure the model learns, per measurement
     min_cfg = int(proto.min_configs)
     if init < min_cfg and not use_store:
@@ -459,9 +461,10 @@ class ReplayResult:
 
         ``final_mape_ratio`` is a strategy's final MAPE over random choice's (below 1:
         better after the whole budget). ``*_low`` / ``*_high`` bound each share and that
-        ratio with a ``ci`` bootstrap interval over the seeds (``n_boot`` resamples of whole seeds, every strategy's curves of a seed kept
-        together as they share its test set and first shapes; ``inf`` where resamples never
-        reach the target): with few seeds the random baseline's final figure itself moves.
+        ratio with a ``ci`` bootstrap interval over the seeds (``n_boot`` resamples of whole
+        seeds, every strategy's curves of a seed kept together as they share its test set
+        and first shapes; ``inf`` where resamples never reach the target): with few seeds
+        the random baseline's final figure itself moves.
         """
         mc = self.mean_curves()
         rnd = mc[mc["strategy"] == "random"].sort_values("n")
@@ -488,17 +491,18 @@ class ReplayResult:
                          "n_to_within": first(g, g["within_10pct"] >= target_within - 1e-12),
                          "budget": self.budget, "pool": self.pool_size, "test": self.test_size})
         out = pd.DataFrame(rows)
-        out["final_mape_ratio"] = out["final_mape"] / float(rnd["mape"].iloc[-1])
+        out["final_mape_ratio"] = out["final_mape"] / target
         is_random = out["strategy"] == "random"
         for suffix, col in (("", "n_to_target"), ("_within", "n_to_within")):
             out[f"share_of_random{suffix}"] = out[col] / out.loc[is_random, col].iloc[0]
             out[f"share_of_budget{suffix}"] = out[col] / self.budget
-        bands = self._bootstrap_shares(list(out["strategy"]), ci, n_boot, seed)
+        bands = self._bootstrap_bands(list(out["strategy"]), ci, n_boot, seed)
         return out.join(bands, on="strategy")
 
-    def _bootstrap_shares(self, strategies: list[str], ci: float, n_boot: int,
-                          seed: int) -> pd.DataFrame:
-        """Percentile bounds of the shares over ``n_boot`` resamples of the seeds."""
+    def _bootstrap_bands(self, strategies: list[str], ci: float, n_boot: int,
+                         seed: int) -> pd.DataFrame:
+        """Percentile bounds of the shares and of the final MAPE ratio over ``n_boot``
+        resamples of the seeds."""
         ns = np.sort(self.curves["n"].unique()).astype(float)
         rng = np.random.default_rng(seed)
         seeds = np.sort(self.curves["seed"].unique())
