@@ -161,35 +161,32 @@ def _replays(args: argparse.Namespace):
 def _active(args: argparse.Namespace) -> None:
     rows = []
     for kernel, backend, res in _replays(args):
-        if "random" not in set(res.curves["strategy"]):  # e.g. to merge with saved curves
-            print(f"\n{kernel} on {backend}: mean MAPE after n measurements\n" +
-                  res.mean_curves().pivot(index="n", columns="strategy", values="mape")
-                  .to_string(float_format=lambda v: f"{v:.3f}"))
-            continue
-        s = res.summary()
-        cols = ["strategy", "final_mape", "final_within_10pct", "final_coverage",
-                "n_to_target", "n_to_within", "pool", "test"]
         seeds = res.curves["seed"].nunique()
-        print(f"\n{kernel} on {backend} ({seeds} seeds):\n" + s[cols].to_string(
-            index=False, float_format=lambda v: f"{v:.3f}"))
-        print("90% bootstrap bands over the seeds in brackets")
-        print("  final MAPE / random's: " + "   ".join(
-            f"{r.strategy} {r.final_mape_ratio:.2f} [{r.final_mape_ratio_low:.2f}, "
-            f"{r.final_mape_ratio_high:.2f}]" for _, r in s.iterrows()
-            if r.strategy != "random"))
-        for suffix, label in (("", "MAPE"), ("_within", "within +-10%")):
-            for base in ("random", "budget"):
-                c = f"share_of_{base}{suffix}"
-                print(f"  n to random's final {label} / {base}'s n: " + "   ".join(
-                    f"{r.strategy} {r[c]:.2f} [{r[c + '_low']:.2f}, {r[c + '_high']:.2f}]"
-                    for _, r in s.iterrows() if r.strategy != "random" or base == "budget"))
+        print(f"\n{kernel} on {backend} ({seeds} seeds):")
+        # a replay without random choice (to merge with saved curves later) has no summary
+        if "random" in set(res.curves["strategy"]):
+            s = res.summary()
+            cols = ["strategy", "final_mape", "final_within_10pct", "final_coverage",
+                    "n_to_target", "n_to_within", "pool", "test"]
+            print(s[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            print("90% bootstrap bands over the seeds in brackets")
+            print("  final MAPE / random's: " + "   ".join(
+                f"{r.strategy} {r.final_mape_ratio:.2f} [{r.final_mape_ratio_low:.2f}, "
+                f"{r.final_mape_ratio_high:.2f}]" for _, r in s.iterrows()
+                if r.strategy != "random"))
+            for suffix, label in (("", "MAPE"), ("_within", "within +-10%")):
+                for base in ("random", "budget"):
+                    c = f"share_of_{base}{suffix}"
+                    print(f"  n to random's final {label} / {base}'s n: " + "   ".join(
+                        f"{r.strategy} {r[c]:.2f} [{r[c + '_low']:.2f}, {r[c + '_high']:.2f}]"
+                        for _, r in s.iterrows() if r.strategy != "random" or base == "budget"))
+            rows.append(s.assign(kernel=kernel, backend=backend))
         curves = res.mean_curves()
         for metric in ("mape", "within_10pct"):
             print(f"mean {metric} after n measurements:\n" + curves.pivot(
                 index="n", columns="strategy", values=metric).to_string(
                 float_format=lambda v: f"{v:.3f}"))
-        rows.append(s.assign(kernel=kernel, backend=backend))
-    if args.json:
+    if args.json and rows:
         print(json.dumps(pd.concat(rows).to_dict(orient="records"), default=str))
 
 

@@ -509,6 +509,7 @@ class ReplayResult:
         pick = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
         lo, hi = (1.0 - ci) / 2.0, 1.0 - (1.0 - ci) / 2.0
         bands: dict[str, dict[str, float]] = {s: {} for s in strategies}
+        rnd = strategies.index("random")
         for metric, suffix, sign in (("mape", "", 1.0), ("within_10pct", "_within", -1.0)):
             # (strategy, seed, n), as "lower is better" (the share within +-10% negated)
             table = (self.curves.pivot_table(index=["strategy", "seed"], columns="n",
@@ -517,13 +518,13 @@ class ReplayResult:
                      .reindex(columns=ns))
             cube = sign * table.to_numpy().reshape(len(strategies), len(seeds), len(ns))
             means = cube[:, pick, :].mean(axis=2)  # (strategy, resample, n)
-            target = means[strategies.index("random"), :, -1]
+            target = means[rnd, :, -1]
             hit = means <= target[None, :, None] + 1e-12
             n_hit = np.where(hit.any(axis=2), ns[hit.argmax(axis=2)], np.inf)
-            share = n_hit / n_hit[strategies.index("random")][None, :]
+            share = n_hit / n_hit[rnd][None, :]
             budget_share = n_hit / self.budget
             # final MAPE relative to random choice's (< 1: better after the whole budget)
-            ratio = (means[:, :, -1] / means[strategies.index("random")][None, :, -1]
+            ratio = (means[:, :, -1] / means[rnd][None, :, -1]
                      if metric == "mape" else None)
             for i, s in enumerate(strategies):
                 pairs = [(f"share_of_random{suffix}", share[i]),
