@@ -18,7 +18,9 @@ pytest.importorskip("sklearn")
 
 from accel_toolkit.exceptions import ConfigError, NotFittedError, PredictionError  # noqa: E402
 from accel_toolkit.kernels import get_kernel  # noqa: E402
+from accel_toolkit.predict._features import config_frame  # noqa: E402
 from accel_toolkit.predict import (  # noqa: E402
+    OPENBLAS_SMALL_GEMM,
     ConformalBoostingRegressor,
     ReplayResult,
     SpeedModel,
@@ -26,6 +28,7 @@ from accel_toolkit.predict import (  # noqa: E402
     evaluate,
     featurize,
     log_uniform_grid,
+    packed_gemms,
     prediction_metrics,
     replay_active_learning,
     suggest,
@@ -69,7 +72,8 @@ def test_recovers_known_law_and_intervals_are_calibrated(matmul_model):
     assert m["spearman"] > 0.98
     assert 0.65 <= m["coverage"] <= 0.95, m
     # the roofline part of the model finds the law's coefficients
-    c0, c1, c2 = matmul_model.baselines_[("matmul", "cpu")]
+    c0, c1, c2, c3 = matmul_model.baselines_[("matmul", "cpu")]
+    assert c3 == 0.0  # no device_info naming OpenBLAS: no packed GEMM calls
     assert c0 == pytest.approx(C, rel=0.3)
     assert c1 == pytest.approx(A, rel=0.3)
     assert c2 == pytest.approx(B, rel=0.5)
@@ -256,6 +260,57 @@ def test_scratch_bytes_let_the_roofline_see_im2col_traffic():
                                              p["high_s"])["mape"]
     assert errors[True] < 0.05
     assert errors[False] > 2 * errors[True]
+
+
+def test_packed_gemms_follow_openblas_small_matrix_limit():
+    info = {"blas": "openblas 0.3.31 (1 threads)"}
+
+    def row(kernel, params, **kw):
+        return {"kernel": kernel, "params": params, "backend": "cpu", "device_info": info, **kw}
+
+    frame = config_frame([
+        row("matmul", {"M": 100, "N": 100, "K": 100}),  # M*N*K == 100**3: small kernel
+        row("matmul", {"M": 101, "N": 100, "K": 100}),
+        row("batched_matmul", {"B": 3, "M": 12, "N": 308, "K": 271}),
+        row("linear_gelu", {"M": 256, "N": 256, "K": 256}, dtype="float64"),
+        row("matmul", {"M": 256, "N": 256, "K": 256}, dtype="float16"),  # no BLAS in numpy
+        row("matmul", {"M": 256, "N": 256, "K": 256}, backend="webgpu"),
+        row("matmul", {"M": 256, "N": 256, "K": 256}, device_info={"blas": "mkl 2024"}),
+        row("conv2d", {"N": 2, "C": 32, "H": 32, "F": 32, "kernel": 3}),  # declares no gemm
+    ])
+    assert packed_gemms(frame).tolist() == [0, 1, 3, 1, 0, 0, 0, 0]
+    assert OPENBLAS_SMALL_GEMM == 100**3
+
+
+def test_gemm_packing_lets_the_roofline_step_at_the_small_matrix_limit():
+    """A matmul law with 10 us more per packed call (as OpenBLAS's small-matrix kernel makes
+    on real machines): a roofline with the packed-call term finds the step from 40 shapes;
+    without it, a smooth model misses the shapes next to the limit."""
+    step = 10e-6
+    info = {"blas": "openblas 0.3.31"}
+
+    def data(n, seed):
+        rng = np.random.default_rng(seed)
+        rows = []
+        for p in log_uniform_grid("matmul", n, seed=seed, max_flops=2e7):
+            c = get_kernel("matmul").cost(p, 4)
+            packed = p["M"] * p["N"] * p["K"] > OPENBLAS_SMALL_GEMM
+            t = (C + A * c.flops + B * c.bytes + step * packed) * math.exp(rng.normal(0, 0.02))
+            rows.append({"kernel": "matmul", "params": p, "backend": "cpu", "median_s": t,
+                         "device": "test-cpu", "device_info": info})
+        return pd.DataFrame(rows)
+
+    train, test = data(40, 0), data(120, 1)
+    packed = packed_gemms(config_frame(test)) > 0
+    assert 0.2 < packed.mean() < 0.8  # both sides of the limit are tested
+    fitted = SpeedModel(**FAST).fit(train)
+    assert fitted.baselines_[("matmul", "cpu")][3] == pytest.approx(step, rel=0.3)
+    errors = {}
+    for on in (True, False):
+        p = SpeedModel(gemm_packing=on, **FAST).fit(train).predict(test)
+        errors[on] = prediction_metrics(test["median_s"], p["pred_s"])["mape"]
+    assert errors[True] < 0.04
+    assert errors[False] > 1.5 * errors[True]
 
 
 def test_featurize_and_cache_sizes(tmp_path):

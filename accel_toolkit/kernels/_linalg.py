@@ -23,6 +23,11 @@ def _mnk(p) -> tuple[int, int, int]:
     return p["M"], p["N"], p["K"]
 
 
+def _gemm(p) -> tuple[int, int, int, int]:
+    """One GEMM per batch item: ``(calls, M, N, K)``."""
+    return (p.get("B", 1), *_mnk(p))
+
+
 def _gemm_cost(p, itemsize: int) -> Cost:
     m, n, k = _mnk(p)
     b = p.get("B", 1)
@@ -57,6 +62,7 @@ MATMUL = KernelSpec(
     cost=_gemm_cost,
     tolerances=F32_GEMM,
     reduction=lambda p: p["K"],
+    gemm=_gemm,
 )
 
 
@@ -84,6 +90,7 @@ BATCHED_MATMUL = KernelSpec(
     cost=_gemm_cost,
     tolerances=F32_GEMM,
     reduction=lambda p: p["K"],
+    gemm=_gemm,
 )
 
 
@@ -129,4 +136,5 @@ LINEAR_GELU = KernelSpec(
     cost=_linear_cost,
     tolerances={"float32": Tolerance(atol=1e-5, rtol=1e-4), "float16": Tolerance(atol=3e-3, rtol=1e-2)},
     reduction=lambda p: p["K"],
+    gemm=_gemm,
 )

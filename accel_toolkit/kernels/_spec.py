@@ -202,6 +202,13 @@ class KernelSpec:
         least any implementation must move): conv2d's im2col matrix. The speed predictor
         counts it in the bytes it learns from; ``cost`` stays the algorithm's figure, so
         GB/s stay comparable across backends.
+    gemm : callable, optional
+        ``gemm(params) -> (calls, M, N, K)``: the BLAS GEMMs (``calls`` of them, each
+        ``M x K`` by ``K x N``, neither operand transposed) that make up ``impl``'s work on
+        the cpu backend. The speed predictor counts those OpenBLAS runs through its packed
+        path (:data:`accel_toolkit.predict.OPENBLAS_SMALL_GEMM`). Declared by the kernels
+        that are a GEMM (matmul, batched_matmul, linear_gelu); conv2d and attention call
+        GEMMs too, among other work, and counting theirs made their predictions no better.
     """
 
     name: str
@@ -218,6 +225,7 @@ class KernelSpec:
     output_dtypes: Mapping[str, str] = field(default_factory=dict)
     output_tolerances: Mapping[str, Mapping[str, Tolerance]] = field(default_factory=dict)
     scratch: Callable[[Mapping[str, Any], int], float] | None = None
+    gemm: Callable[[Mapping[str, Any]], tuple[int, int, int, int]] | None = None
 
     # -- parameters -------------------------------------------------------------------
     @property

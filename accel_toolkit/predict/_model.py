@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..exceptions import ConfigError, NotFittedError, PredictionError
 from ._conformal import ConformalBoostingRegressor, ConformalGPRegressor
-from ._features import config_frame, config_keys, featurize
+from ._features import config_frame, config_keys, featurize, packed_gemms
 
 __all__ = ["STATISTICS", "SpeedModel", "aggregate_repeats", "with_latency"]
 
@@ -175,6 +175,13 @@ class SpeedModel:
         byte features (default). A 1x1 stride-2 convolution moves a quarter of its input
         through im2col, a 5x5 stride-1 one 25 times it; the cost model's bytes, the least
         any implementation must move, cannot tell them apart (see ``docs/predict.md``).
+    gemm_packing : bool
+        Give the roofline a cost per GEMM call that OpenBLAS runs through its packed path
+        (:func:`packed_gemms`: ``M*N*K`` above :data:`OPENBLAS_SMALL_GEMM` on the cpu
+        backend; default). Smaller GEMMs run in its small-matrix kernel without packing,
+        and the first size past the limit takes ~10 us longer: a step no smooth model of
+        the size can follow (matmul on cpu, 150 shapes: 82% -> 93% within +-10%; see
+        ``docs/predict.md``).
     random_state : int
         Seed; the same data and seed give the same model.
 
@@ -183,8 +190,8 @@ class SpeedModel:
     training_ : DataFrame
         The successful measurements the model was fitted on.
     baselines_ : dict
-        ``{(kernel, backend): [c0, c1, c2]}`` roofline coefficients (per call, per FLOP, per
-        byte).
+        ``{(kernel, backend): [c0, c1, c2, c3]}`` roofline coefficients (per call, per FLOP,
+        per byte and, with ``gemm_packing``, per packed GEMM call).
     regressors_ : dict
         ``{group: ConformalGPRegressor or ConformalBoostingRegressor}``; the group is ``kernel@backend``, the kernel,
         or ``"*"``.
@@ -223,6 +230,7 @@ class SpeedModel:
         alignment_features: str | bool = "auto",
         noise_floor: float | None = 0.02,
         scratch: bool = True,
+        gemm_packing: bool = True,
         random_state: int = 0,
     ) -> None:
         self.coverage = coverage
@@ -245,11 +253,13 @@ class SpeedModel:
         self.alignment_features = alignment_features
         self.noise_floor = noise_floor
         self.scratch = scratch
+        self.gemm_packing = gemm_packing
         self.random_state = random_state
 
     _PARAMS = ("coverage", "per_kernel", "per_backend", "min_group_configs", "min_configs", "min_backend_configs", "regressor", "n_folds",
                "loss", "n_estimators", "learning_rate", "max_depth", "min_samples_leaf", "statistic", "aggregate", "caches",
-               "length_scales", "alignment_features", "noise_floor", "scratch", "random_state")
+               "length_scales", "alignment_features", "noise_floor", "scratch", "gemm_packing",
+               "random_state")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self._PARAMS}
@@ -510,12 +520,15 @@ class SpeedModel:
         return out
 
     def _work(self, df: pd.DataFrame) -> np.ndarray:
-        """The roofline's terms of each row: FLOPs and bytes (with the scratch bytes when
-        ``scratch``)."""
+        """The roofline's terms of each row: FLOPs, bytes (with the scratch bytes when
+        ``scratch``) and, when ``gemm_packing``, the GEMM calls OpenBLAS packs."""
         nbytes = df["bytes"].to_numpy(float)
         if self.scratch:
             nbytes = nbytes + df["scratch_bytes"].to_numpy(float)
-        return np.column_stack([df["flops"].to_numpy(float), nbytes])
+        terms = [df["flops"].to_numpy(float), nbytes]
+        if self.gemm_packing:
+            terms.append(packed_gemms(df))
+        return np.column_stack(terms)
 
     @property
     def kernels_(self) -> list[str]:
@@ -688,6 +701,7 @@ class SpeedModel:
         # files written before these parameters existed were fitted with every alignment
         # feature, no noise floor and the cost model's bytes alone: refit them that way
         params = {"alignment_features": True, "noise_floor": None, "scratch": False,
+                  "gemm_packing": False,
                   **blob["params"]}
         model = cls(**params).fit(pd.DataFrame(blob["training"]))
         got = model.predict(model.training_.head(5))["pred_s"].to_numpy()
