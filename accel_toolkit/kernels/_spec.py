@@ -205,10 +205,11 @@ class KernelSpec:
     gemm : callable, optional
         ``gemm(params) -> (calls, M, N, K)``: the BLAS GEMMs (``calls`` of them, each
         ``M x K`` by ``K x N``, neither operand transposed) that make up ``impl``'s work on
-        the cpu backend. The speed predictor counts those OpenBLAS runs through its packed
-        path (:data:`accel_toolkit.predict.OPENBLAS_SMALL_GEMM`). Declared by the kernels
-        that are a GEMM (matmul, batched_matmul, linear_gelu); conv2d and attention call
-        GEMMs too, among other work, and counting theirs made their predictions no better.
+        the cpu backend. The speed predictor counts the bytes OpenBLAS copies into panels
+        for the calls above its small-matrix limit
+        (:func:`accel_toolkit.predict.packed_bytes`). Declared by the kernels that are a
+        GEMM (matmul, batched_matmul, linear_gelu); conv2d and attention call GEMMs too,
+        among other work, and counting theirs made their predictions no better.
     """
 
     name: str

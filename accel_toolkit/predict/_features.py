@@ -31,7 +31,7 @@ from ..harness import cpu_caches
 from ..kernels import get_kernel
 
 __all__ = ["OPENBLAS_SMALL_GEMM", "cache_sizes", "config_frame", "config_keys", "featurize",
-           "packed_gemms"]
+           "packed_bytes"]
 
 _FALLBACK_CACHES = {"L1": 32 * 1024, "L2": 1024 * 1024, "L3": 32 * 1024 * 1024}
 
@@ -111,17 +111,18 @@ def config_keys(df: pd.DataFrame) -> pd.Series:
 
 
 #: OpenBLAS (x86-64, since 0.3.17) runs an sgemm/dgemm with ``M*N*K`` up to 100**3 and
-#: neither operand transposed in its small-matrix kernel, which skips packing the operands
-#: into panels. The first size past it costs a packing pass more: on the 2-core EPYC VM a
-#: 12x308x270 float32 matmul takes 21 us, 12x308x271 33 us (float64: 48 us, 52 us).
+#: neither operand transposed in its small-matrix kernel, which works on the operands where
+#: they lie. Past the limit it first copies both operands into panels: on the 2-core EPYC
+#: VM a 12x308x270 float32 matmul takes 21 us, 12x308x271 33 us (its operands, 340 KB,
+#: copied at ~30 GB/s); 100x100x100 21 us, 101x100x100 25 us.
 OPENBLAS_SMALL_GEMM = 100**3
 
 
-def packed_gemms(df: pd.DataFrame) -> np.ndarray:
-    """GEMM calls of each row that OpenBLAS runs through its packed path: the
-    ``KernelSpec.gemm`` calls with ``M*N*K`` above :data:`OPENBLAS_SMALL_GEMM`, on the cpu
-    backend in float32/float64 where the row's ``device_info["blas"]`` names OpenBLAS
-    (the cpu backend records it); 0 for everything else.
+def packed_bytes(df: pd.DataFrame) -> np.ndarray:
+    """Bytes each row's GEMMs copy into OpenBLAS's panels: for every ``KernelSpec.gemm``
+    call with ``M*N*K`` above :data:`OPENBLAS_SMALL_GEMM`, its operands (``M*K + K*N``
+    items), on the cpu backend in float32/float64 where the row's ``device_info["blas"]``
+    names OpenBLAS (the cpu backend records it); 0 for everything else.
 
     ``df``: a :func:`config_frame` (params resolved)."""
     out = np.zeros(len(df))
@@ -133,7 +134,8 @@ def packed_gemms(df: pd.DataFrame) -> np.ndarray:
                 or "openblas" not in str(_as_dict(info).get("blas", "")).lower()):
             continue
         calls, m, n, k = gemm(params)
-        out[i] = calls if m * n * k > OPENBLAS_SMALL_GEMM else 0
+        if m * n * k > OPENBLAS_SMALL_GEMM:
+            out[i] = calls * (m * k + k * n) * np.dtype(dtype).itemsize
     return out
 
 

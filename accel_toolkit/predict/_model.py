@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..exceptions import ConfigError, NotFittedError, PredictionError
 from ._conformal import ConformalBoostingRegressor, ConformalGPRegressor
-from ._features import config_frame, config_keys, featurize, packed_gemms
+from ._features import config_frame, config_keys, featurize, packed_bytes
 
 __all__ = ["STATISTICS", "SpeedModel", "aggregate_repeats", "with_latency"]
 
@@ -176,11 +176,12 @@ class SpeedModel:
         through im2col, a 5x5 stride-1 one 25 times it; the cost model's bytes, the least
         any implementation must move, cannot tell them apart (see ``docs/predict.md``).
     gemm_packing : bool
-        Give the roofline a cost per GEMM call that OpenBLAS runs through its packed path
-        (:func:`packed_gemms`: ``M*N*K`` above :data:`OPENBLAS_SMALL_GEMM` on the cpu
-        backend; default). Smaller GEMMs run in its small-matrix kernel without packing,
-        and the first size past the limit takes ~10 us longer: a step no smooth model of
-        the size can follow (matmul on cpu, 150 shapes: 82% -> 93% within +-10%; see
+        Give the roofline a cost per byte that OpenBLAS copies into panels before a GEMM
+        (:func:`packed_bytes`: the operands of calls with ``M*N*K`` above
+        :data:`OPENBLAS_SMALL_GEMM`, on the cpu backend; default). Smaller GEMMs run in its
+        small-matrix kernel without that copy, so the first size past the limit takes
+        longer than the one before it: a step no smooth model of the size can follow
+        (matmul on cpu: 84% -> 89% of held-out shapes within +-10%; see
         ``docs/predict.md``).
     random_state : int
         Seed; the same data and seed give the same model.
@@ -191,7 +192,7 @@ class SpeedModel:
         The successful measurements the model was fitted on.
     baselines_ : dict
         ``{(kernel, backend): [c0, c1, c2, c3]}`` roofline coefficients (per call, per FLOP,
-        per byte and, with ``gemm_packing``, per packed GEMM call).
+        per byte and, with ``gemm_packing``, per byte packed for the BLAS).
     regressors_ : dict
         ``{group: ConformalGPRegressor or ConformalBoostingRegressor}``; the group is ``kernel@backend``, the kernel,
         or ``"*"``.
@@ -521,13 +522,13 @@ class SpeedModel:
 
     def _work(self, df: pd.DataFrame) -> np.ndarray:
         """The roofline's terms of each row: FLOPs, bytes (with the scratch bytes when
-        ``scratch``) and, when ``gemm_packing``, the GEMM calls OpenBLAS packs."""
+        ``scratch``) and, when ``gemm_packing``, the bytes OpenBLAS packs."""
         nbytes = df["bytes"].to_numpy(float)
         if self.scratch:
             nbytes = nbytes + df["scratch_bytes"].to_numpy(float)
         terms = [df["flops"].to_numpy(float), nbytes]
         if self.gemm_packing:
-            terms.append(packed_gemms(df))
+            terms.append(packed_bytes(df))
         return np.column_stack(terms)
 
     @property
