@@ -141,16 +141,19 @@ def test_save_load_round_trip(matmul_model, tmp_path):
     (tmp_path / "bad.json").write_text('{"hello": 1}')
     with pytest.raises(PredictionError, match="not a SpeedModel"):
         SpeedModel.load(tmp_path / "bad.json")
-    # a file from before alignment_features / noise_floor existed refits as it was fitted
-    old = SpeedModel(**FAST, alignment_features=True, noise_floor=None).fit(
-        synthetic("matmul", 25, seed=3))
+    # a file from before alignment_features / noise_floor / scratch / gemm_packing existed
+    # refits as it was fitted
+    old = SpeedModel(**FAST, alignment_features=True, noise_floor=None, scratch=False,
+                     gemm_packing=False).fit(synthetic("matmul", 25, seed=3))
     blob = old.to_dict()
-    del blob["params"]["alignment_features"], blob["params"]["noise_floor"]
+    for name in ("alignment_features", "noise_floor", "scratch", "gemm_packing"):
+        del blob["params"][name]
     (tmp_path / "old.json").write_text(json.dumps(blob, default=str))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # it predicts exactly what was saved: no warning
         again = SpeedModel.load(tmp_path / "old.json")
     assert again.alignment_features is True and again.noise_floor is None
+    assert again.scratch is False and again.gemm_packing is False
     np.testing.assert_allclose(again.predict(cfg)["pred_s"], old.predict(cfg)["pred_s"])
 
 

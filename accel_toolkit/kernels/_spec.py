@@ -209,7 +209,8 @@ class KernelSpec:
         for the calls above its small-matrix limit
         (:func:`accel_toolkit.predict.packed_bytes`). Declared by the kernels that are a
         GEMM (matmul, batched_matmul, linear_gelu); conv2d and attention call GEMMs too,
-        among other work, and counting theirs made their predictions no better.
+        among other work, and counting theirs helped their predictions only from many
+        shapes and hurt from few.
     """
 
     name: str
