@@ -18,7 +18,6 @@ pytest.importorskip("sklearn")
 
 from accel_toolkit.exceptions import ConfigError, NotFittedError, PredictionError  # noqa: E402
 from accel_toolkit.kernels import get_kernel  # noqa: E402
-from accel_toolkit.predict._features import config_frame  # noqa: E402
 from accel_toolkit.predict import (  # noqa: E402
     OPENBLAS_SMALL_GEMM,
     ConformalBoostingRegressor,
@@ -33,6 +32,7 @@ from accel_toolkit.predict import (  # noqa: E402
     replay_active_learning,
     suggest,
 )
+from accel_toolkit.predict._features import config_frame  # noqa: E402
 
 A, B, C = 1.0 / 50e9, 1.0 / 8e9, 4e-6  # 50 GFLOP/s, 8 GB/s, 4 us per call
 FAST = {"n_estimators": 50, "n_folds": 4}
