@@ -123,7 +123,25 @@ def test_conv2d_scratch_is_the_im2col_matrix_the_implementation_allocates(cfg):
     ratio = scratch / 2 / x["x"].nbytes
     want = {1: 0.25, 3: 9.0, 5: 25 / 4}[p["kernel"]]
     assert ratio == pytest.approx(want, rel=0.15)
-    assert get_kernel("matmul").scratch is None  # BLAS moves nothing beyond its operands
+    assert get_kernel("matmul").scratch is None  # numpy allocates nothing but the output
+
+
+@pytest.mark.parametrize("name", ["matmul", "batched_matmul", "linear_gelu"])
+def test_gemm_is_the_work_of_the_kernel(name):
+    """``KernelSpec.gemm``'s calls are the implementation's GEMM: its FLOPs are the cost
+    model's (linear_gelu adds its 10 FLOPs per output for bias and GELU), and the shapes
+    are those of the operands ``impl`` multiplies."""
+    spec = get_kernel(name)
+    for preset in ("tiny", "small"):
+        for cfg in spec.presets[preset]:
+            p = spec.resolve(cfg)
+            calls, m, n, k = spec.gemm(p)
+            epilogue = 10.0 * m * n if name == "linear_gelu" else 0.0
+            assert 2.0 * calls * m * n * k + epilogue == spec.cost(p, 4).flops
+            out = spec.impl(array_ops(), spec.make_inputs(p, "float32", 0), p)
+            (y,) = out.values()
+            assert y.size == calls * m * n
+    assert get_kernel("conv2d").gemm is None  # see KernelSpec.gemm: not counted for conv2d
 
 
 def test_check_detects_a_wrong_answer():
