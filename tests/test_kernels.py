@@ -126,7 +126,7 @@ def test_conv2d_scratch_is_the_im2col_matrix_the_implementation_allocates(cfg):
     assert get_kernel("matmul").scratch is None  # numpy allocates nothing but the output
 
 
-@pytest.mark.parametrize("name", ["matmul", "batched_matmul", "linear_gelu"])
+@pytest.mark.parametrize("name", ["matmul", "batched_matmul", "linear_gelu", "conv2d"])
 def test_gemm_is_the_work_of_the_kernel(name):
     """``KernelSpec.gemm``'s calls are the implementation's GEMM: its FLOPs are the cost
     model's (linear_gelu adds its 10 FLOPs per output for bias and GELU), and the shapes
@@ -140,8 +140,8 @@ def test_gemm_is_the_work_of_the_kernel(name):
             assert 2.0 * calls * m * n * k + epilogue == spec.cost(p, 4).flops
             out = spec.impl(array_ops(), spec.make_inputs(p, "float32", 0), p)
             (y,) = out.values()
-            assert y.size == calls * m * n
-    assert get_kernel("conv2d").gemm is None  # see KernelSpec.gemm: not counted for conv2d
+            assert y.size == calls * m * n  # conv2d: N images x F filters x OH*OW pixels
+    assert get_kernel("attention").gemm is None  # see KernelSpec.gemm: a transposed operand
 
 
 def test_check_detects_a_wrong_answer():

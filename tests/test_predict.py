@@ -26,8 +26,8 @@ from accel_toolkit.predict import (  # noqa: E402
     cache_sizes,
     evaluate,
     featurize,
+    gemm_paths,
     log_uniform_grid,
-    packed_bytes,
     prediction_metrics,
     replay_active_learning,
     suggest,
@@ -72,8 +72,8 @@ def test_recovers_known_law_and_intervals_are_calibrated(matmul_model):
     assert m["spearman"] > 0.98
     assert 0.65 <= m["coverage"] <= 0.95, m
     # the roofline part of the model finds the law's coefficients
-    c0, c1, c2, c3 = matmul_model.baselines_[("matmul", "cpu")]
-    assert c3 == 0.0  # no device_info naming OpenBLAS: no packed GEMM calls
+    c0, c1, c2, packed, loop = matmul_model.baselines_[("matmul", "cpu")]
+    assert packed == loop == 0.0  # no K == 1 shape, no device_info naming OpenBLAS
     assert c0 == pytest.approx(C, rel=0.3)
     assert c1 == pytest.approx(A, rel=0.3)
     assert c2 == pytest.approx(B, rel=0.5)
@@ -141,19 +141,19 @@ def test_save_load_round_trip(matmul_model, tmp_path):
     (tmp_path / "bad.json").write_text('{"hello": 1}')
     with pytest.raises(PredictionError, match="not a SpeedModel"):
         SpeedModel.load(tmp_path / "bad.json")
-    # a file from before alignment_features / noise_floor / scratch / gemm_packing existed
+    # a file from before alignment_features / noise_floor / scratch / gemm_paths existed
     # refits as it was fitted
     old = SpeedModel(**FAST, alignment_features=True, noise_floor=None, scratch=False,
-                     gemm_packing=False).fit(synthetic("matmul", 25, seed=3))
+                     gemm_paths=False).fit(synthetic("matmul", 25, seed=3))
     blob = old.to_dict()
-    for name in ("alignment_features", "noise_floor", "scratch", "gemm_packing"):
+    for name in ("alignment_features", "noise_floor", "scratch", "gemm_paths"):
         del blob["params"][name]
     (tmp_path / "old.json").write_text(json.dumps(blob, default=str))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # it predicts exactly what was saved: no warning
         again = SpeedModel.load(tmp_path / "old.json")
     assert again.alignment_features is True and again.noise_floor is None
-    assert again.scratch is False and again.gemm_packing is False
+    assert again.scratch is False and again.gemm_paths is False
     np.testing.assert_allclose(again.predict(cfg)["pred_s"], old.predict(cfg)["pred_s"])
 
 
@@ -265,7 +265,7 @@ def test_scratch_bytes_let_the_roofline_see_im2col_traffic():
     assert errors[False] > 2 * errors[True]
 
 
-def test_packed_bytes_follow_openblas_small_matrix_limit():
+def test_gemm_paths_follow_openblas_and_numpy():
     info = {"blas": "openblas 0.3.31 (1 threads)"}
 
     def row(kernel, params, **kw):
@@ -276,18 +276,26 @@ def test_packed_bytes_follow_openblas_small_matrix_limit():
         row("matmul", {"M": 101, "N": 100, "K": 100}),
         row("batched_matmul", {"B": 3, "M": 12, "N": 308, "K": 271}),
         row("linear_gelu", {"M": 256, "N": 128, "K": 64}, dtype="float64"),
-        row("matmul", {"M": 256, "N": 256, "K": 256}, dtype="float16"),  # no BLAS in numpy
+        row("matmul", {"M": 256, "N": 256, "K": 256}, dtype="float16"),  # numpy's own loop
+        row("matmul", {"M": 256, "N": 256, "K": 1}),  # an outer product: numpy's own loop
+        row("conv2d", {"N": 2, "C": 1, "H": 30, "W": 30, "F": 19, "kernel": 1, "stride": 2,
+                       "padding": 0}),  # K = C*k*k = 1
+        row("conv2d", {"N": 2, "C": 32, "H": 32, "W": 32, "F": 32, "kernel": 3, "stride": 1,
+                       "padding": 1}),  # 32x1024x288 per image
         row("matmul", {"M": 256, "N": 256, "K": 256}, backend="webgpu"),
         row("matmul", {"M": 256, "N": 256, "K": 256}, device_info={"blas": "mkl 2024"}),
-        row("conv2d", {"N": 2, "C": 32, "H": 32, "F": 32, "kernel": 3}),  # declares no gemm
+        row("attention", {"seq": 256, "head_dim": 64}),  # declares no gemm
     ])
-    want = [0, (101 * 100 + 100 * 100) * 4, 3 * (12 * 271 + 271 * 308) * 4,
-            (256 * 64 + 64 * 128) * 8, 0, 0, 0, 0]
-    assert packed_bytes(frame).tolist() == want
+    paths = gemm_paths(frame)
+    assert paths["packed_bytes"].tolist() == [
+        0, (101 * 100 + 100 * 100) * 4, 3 * (12 * 271 + 271 * 308) * 4,
+        (256 * 64 + 64 * 128) * 8, 0, 0, 0, 2 * (32 * 288 + 288 * 1024) * 4, 0, 0, 0]
+    assert paths["loop_flops"].tolist() == [
+        0, 0, 0, 0, 2 * 256**3, 2 * 256 * 256, 2 * 2 * 19 * 15 * 15, 0, 0, 0, 0]
     assert OPENBLAS_SMALL_GEMM == 100**3
 
 
-def test_gemm_packing_lets_the_roofline_step_at_the_small_matrix_limit():
+def test_gemm_paths_lets_the_roofline_step_at_the_small_matrix_limit():
     """A matmul law that copies its operands at 20 GB/s past the small-matrix limit (as
     OpenBLAS does on real machines): the roofline's packed-bytes term finds that cost from
     40 shapes; without it, a smooth model misses the shapes next to the limit."""
@@ -307,11 +315,11 @@ def test_gemm_packing_lets_the_roofline_step_at_the_small_matrix_limit():
         return pd.DataFrame(rows)
 
     train, test = data(40, 0), data(120, 1)
-    packed = packed_bytes(config_frame(test)) > 0
+    packed = gemm_paths(config_frame(test))["packed_bytes"] > 0
     assert 0.2 < packed.mean() < 0.8  # both sides of the limit are tested
     errors = {}
     for on in (True, False):
-        model = SpeedModel(gemm_packing=on, **FAST).fit(train)
+        model = SpeedModel(gemm_paths=on, **FAST).fit(train)
         p = model.predict(test)
         errors[on] = prediction_metrics(test["median_s"], p["pred_s"])["mape"]
         if on:

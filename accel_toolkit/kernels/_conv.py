@@ -69,6 +69,13 @@ def _scratch(p, itemsize: int) -> float:
     return 2.0 * p["N"] * p["C"] * k * k * oh * ow * itemsize
 
 
+def _gemm(p) -> tuple[int, int, int, int]:
+    """:func:`_conv2d`'s GEMM, one per image: ``W (F, C*k*k) @ cols (C*k*k, OH*OW)``."""
+    k, s, pad = p["kernel"], p["stride"], p["padding"]
+    oh, ow = out_size(p["H"], k, s, pad), out_size(p["W"], k, s, pad)
+    return p["N"], p["F"], oh * ow, p["C"] * k * k
+
+
 def _cfg(n, c, h, f, k, s=1, pad=None):
     return {"N": n, "C": c, "H": h, "W": h, "F": f, "kernel": k, "stride": s,
             "padding": k // 2 if pad is None else pad}
@@ -98,6 +105,7 @@ CONV2D = KernelSpec(
     impl=_conv2d,
     cost=_cost,
     scratch=_scratch,
+    gemm=_gemm,
     tolerances={"float32": Tolerance(atol=2e-6, rtol=1e-4), "float16": Tolerance(atol=2e-3, rtol=1e-2)},
     reduction=lambda p: p["C"] * p["kernel"] ** 2,
     validate=_validate,

@@ -204,6 +204,170 @@ class KernelSpec:
         GB/s stay comparable across backends.
     gemm : callable, optional
         ``gemm(params) -> (calls, M, N, K)``: the BLAS GEMMs (``calls`` of them, each
+        ``M x K`` by ``K x N``, neither operand transposed) in ``impl``'s work on the cpu
+        backend. The speed predictor models how numpy and OpenBLAS run them
+        (:func:`accel_toolkit.predict.gemm_paths`): the operands OpenBLAS copies into
+        panels above its small-matrix limit, the FLOPs numpy computes in its own loop.
+        Declared by matmul, batched_matmul, linear_gelu and conv2d (its im2col GEMM);
+        attention's first product has a transposed operand, so it declares none.
+    """
+
+    name: str
+    kind: type
+    default: Any
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[Any, ...] | None = None
+    test_max: int | None = None
+    doc: str = ""
+
+    def coerce(self, kernel: str, value: Any) -> Any:
+        """Return ``value`` converted to this parameter's kind, or raise ParameterError."""
+        where = f"{kernel}: parameter {self.name}={value!r}"
+        if self.kind is bool:
+            if isinstance(value, (bool, np.bool_)):
+                out: Any = bool(value)
+            elif isinstance(value, str) and value.lower() in {"true", "1", "yes", "false", "0", "no"}:
+                out = value.lower() in {"true", "1", "yes"}
+            elif isinstance(value, (int, np.integer)) and int(value) in (0, 1):
+                out = bool(value)
+            else:
+                raise ParameterError(f"{where} must be true or false.")
+        elif self.kind is int:
+            if isinstance(value, (bool, np.bool_)):
+                raise ParameterError(f"{where} must be an integer, not a boolean.")
+            if isinstance(value, str):
+                try:
+                    value = int(value.strip())
+                except ValueError:
+                    raise ParameterError(f"{where} must be an integer.") from None
+            if isinstance(value, (float, np.floating)) and float(value).is_integer():
+                value = int(value)
+            if not isinstance(value, (int, np.integer)):
+                raise ParameterError(f"{where} must be an integer, got {type(value).__name__}.")
+            out = int(value)
+            if self.minimum is not None and out < self.minimum:
+                raise ParameterError(f"{where} must be >= {self.minimum}.")
+            if self.maximum is not None and out > self.maximum:
+                raise ParameterError(f"{where} must be <= {self.maximum}.")
+        else:
+            out = str(value)
+        if self.choices is not None and out not in self.choices:
+            raise ParameterError(f"{where} must be one of {list(self.choices)}.")
+        return out
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Work done by one call: floating-point (or integer) operations and bytes moved."""
+
+    flops: float
+    bytes: float
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity in FLOP per byte."""
+        return self.flops / self.bytes if self.bytes else math.inf
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """An output passes when ``|out - ref| <= atol + rtol * |ref|`` everywhere."""
+
+    atol: float
+    rtol: float
+
+
+@dataclass(frozen=True)
+class Check:
+    """How a backend's outputs compare with the numpy reference."""
+
+    max_abs_err: float
+    max_rel_err: float
+    atol: float
+    rtol: float
+    passed: bool
+    worst_output: str = ""
+
+    def describe(self) -> str:
+        verdict = "ok" if self.passed else "MISMATCH"
+        return (
+            f"{verdict}: max abs err {self.max_abs_err:.3g}, max rel err {self.max_rel_err:.3g} "
+            f"(atol {self.atol:.3g}, rtol {self.rtol:.3g}{', worst ' + self.worst_output if self.worst_output else ''})"
+        )
+
+
+def _erf(x: Any) -> Any:
+    """scipy's erf; without scipy (a bare GPU box), ``math.erf`` element by element."""
+    try:
+        from scipy.special import erf
+    except ImportError:
+        import math
+
+        a = np.asarray(x)
+        out = np.vectorize(math.erf, otypes=[np.float64])(a)
+        return out.astype(a.dtype) if np.issubdtype(a.dtype, np.floating) else out
+    return erf(x)
+
+
+def array_ops(xp: Any = np, erf: Callable[[Any], Any] | None = None) -> SimpleNamespace:
+    """The array namespace a kernel implementation is written against.
+
+    ``xp`` is numpy (cpu backend and references) or cupy (cuda library path).
+    """
+    return SimpleNamespace(xp=xp, erf=erf or _erf)
+
+
+InputsFn = Callable[[Mapping[str, Any], np.dtype, np.random.Generator], dict[str, np.ndarray]]
+ImplFn = Callable[[SimpleNamespace, Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """A kernel of the library.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    family : str
+        Coarse group used by the predictor and the report (``"gemm"``, ``"conv"``, ...).
+    description : str
+        One line.
+    params : tuple of Param
+        The parameter space.
+    presets : dict
+        ``{"tiny": [...], "small": [...], "medium": [...], "large": [...]}``: each a list of
+        partial parameter dicts, completed with defaults.
+    inputs : callable
+        ``inputs(params, dtype, rng) -> {name: array}``; the order of the dict is the binding
+        order every backend uses.
+    impl : callable
+        ``impl(ops, inputs, params) -> {name: array}`` written against ``ops.xp``. Run on float64
+        numpy inputs it is the reference; run on the dtype's inputs it is the cpu backend.
+    cost : callable
+        ``cost(params, itemsize) -> Cost``.
+    tolerances : dict
+        ``{dtype: Tolerance}`` for a reduction length of 1.
+    reduction : callable, optional
+        ``reduction(params) -> int``: length of the longest sum behind one output; ``atol`` grows
+        with its square root.
+    validate : callable, optional
+        Cross-parameter checks (e.g. conv2d kernel larger than the padded input); raises
+        ParameterError.
+    output_dtypes : dict, optional
+        Outputs whose dtype does not follow the float dtype (e.g. ``{"q": "int8"}``).
+    output_tolerances : dict, optional
+        ``{output: {dtype: Tolerance}}`` for outputs that need their own tolerance (an int8
+        output may be off by one rounding step; its float scales may not).
+    scratch : callable, optional
+        ``scratch(params, itemsize) -> bytes`` that ``impl`` (the cpu backend, and the cuda
+        backend's CuPy path) writes to intermediate arrays and reads back, beyond the cost model's ``bytes`` (the
+        least any implementation must move): conv2d's im2col matrix. The speed predictor
+        counts it in the bytes it learns from; ``cost`` stays the algorithm's figure, so
+        GB/s stay comparable across backends.
+    gemm : callable, optional
+        ``gemm(params) -> (calls, M, N, K)``: the BLAS GEMMs (``calls`` of them, each
         ``M x K`` by ``K x N``, neither operand transposed) that make up ``impl``'s work on
         the cpu backend. The speed predictor counts the bytes OpenBLAS copies into panels
         for the calls above its small-matrix limit

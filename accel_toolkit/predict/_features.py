@@ -31,7 +31,7 @@ from ..harness import cpu_caches
 from ..kernels import get_kernel
 
 __all__ = ["OPENBLAS_SMALL_GEMM", "cache_sizes", "config_frame", "config_keys", "featurize",
-           "packed_bytes"]
+           "gemm_paths"]
 
 _FALLBACK_CACHES = {"L1": 32 * 1024, "L2": 1024 * 1024, "L3": 32 * 1024 * 1024}
 
@@ -117,26 +117,45 @@ def config_keys(df: pd.DataFrame) -> pd.Series:
 #: copied at ~30 GB/s); 100x100x100 21 us, 101x100x100 25 us.
 OPENBLAS_SMALL_GEMM = 100**3
 
+#: The dtypes numpy hands to BLAS; it multiplies any other (float16) in its own loop.
+BLAS_DTYPES = ("float32", "float64")
 
-def packed_bytes(df: pd.DataFrame) -> np.ndarray:
-    """Bytes each row's GEMMs copy into OpenBLAS's panels: for every ``KernelSpec.gemm``
-    call with ``M*N*K`` above :data:`OPENBLAS_SMALL_GEMM`, its operands (``M*K + K*N``
-    items), on the cpu backend in float32/float64 where the row's ``device_info["blas"]``
-    names OpenBLAS (the cpu backend records it); 0 for everything else.
 
-    ``df``: a :func:`config_frame` (params resolved)."""
-    out = np.zeros(len(df))
+def gemm_paths(df: pd.DataFrame) -> pd.DataFrame:
+    """How numpy and OpenBLAS run each row's GEMMs (``KernelSpec.gemm``) on the cpu
+    backend, as two work terms for the roofline:
+
+    ``packed_bytes``
+        the operands (``M*K + K*N`` items) of the calls OpenBLAS copies into panels first:
+        those with ``M*N*K`` above :data:`OPENBLAS_SMALL_GEMM`, where the row's
+        ``device_info["blas"]`` names OpenBLAS (the cpu backend records it);
+    ``loop_flops``
+        the FLOPs numpy computes in its own loop instead of BLAS: calls with ``K == 1`` (an
+        outer product: a 200x200x1 float32 matmul takes 45 us, 200x200x2 4 us, and
+        ``scipy.linalg.blas.sgemm`` does the first in 4 us) and every call in a dtype BLAS
+        lacks (float16).
+
+    Rows of kernels that declare no ``gemm``, or of other backends, get zeros.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A :func:`config_frame` (params resolved).
+    """
+    out = np.zeros((len(df), 2))
     for i, (kernel, params, dtype, backend, info) in enumerate(zip(
             df["kernel"], df["params"], df["dtype"], df["backend"], df["device_info"],
             strict=True)):
         gemm = get_kernel(kernel).gemm
-        if (gemm is None or backend != "cpu" or str(dtype) not in ("float32", "float64")
-                or "openblas" not in str(_as_dict(info).get("blas", "")).lower()):
+        if gemm is None or backend != "cpu":
             continue
         calls, m, n, k = gemm(params)
-        if m * n * k > OPENBLAS_SMALL_GEMM:
-            out[i] = calls * (m * k + k * n) * np.dtype(dtype).itemsize
-    return out
+        if k == 1 or str(dtype) not in BLAS_DTYPES:
+            out[i, 1] = 2.0 * calls * m * n * k
+        elif (m * n * k > OPENBLAS_SMALL_GEMM
+              and "openblas" in str(_as_dict(info).get("blas", "")).lower()):
+            out[i, 0] = calls * (m * k + k * n) * np.dtype(dtype).itemsize
+    return pd.DataFrame(out, columns=["packed_bytes", "loop_flops"], index=df.index)
 
 
 #: Block widths for the padding features: vector lanes (4/8/16 floats in SSE/AVX2/AVX-512),

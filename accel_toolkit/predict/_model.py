@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..exceptions import ConfigError, NotFittedError, PredictionError
 from ._conformal import ConformalBoostingRegressor, ConformalGPRegressor
-from ._features import config_frame, config_keys, featurize, packed_bytes
+from ._features import config_frame, config_keys, featurize, gemm_paths
 
 __all__ = ["STATISTICS", "SpeedModel", "aggregate_repeats", "with_latency"]
 
@@ -175,14 +175,14 @@ class SpeedModel:
         byte features (default). A 1x1 stride-2 convolution moves a quarter of its input
         through im2col, a 5x5 stride-1 one 25 times it; the cost model's bytes, the least
         any implementation must move, cannot tell them apart (see ``docs/predict.md``).
-    gemm_packing : bool
-        Give the roofline a cost per byte that OpenBLAS copies into panels before a GEMM
-        (:func:`packed_bytes`: the operands of calls with ``M*N*K`` above
-        :data:`OPENBLAS_SMALL_GEMM`, on the cpu backend; default). Smaller GEMMs run in its
-        small-matrix kernel without that copy, so the first size past the limit takes
-        longer than the one before it: a step no smooth model of the size can follow
-        (matmul on cpu: 84% -> 89% of held-out shapes within +-10%; see
-        ``docs/predict.md``).
+    gemm_paths : bool
+        Give the roofline a term for each way a GEMM of the cpu backend leaves the plain
+        FLOPs-and-bytes law (:func:`gemm_paths`; default): the bytes OpenBLAS copies into
+        panels for calls with ``M*N*K`` above :data:`OPENBLAS_SMALL_GEMM` (smaller ones run
+        in its small-matrix kernel without that copy, so the first size past the limit
+        takes longer than the one before it), and the FLOPs numpy computes in its own loop
+        instead of BLAS (``K == 1``, float16). On the cpu pool: matmul 84% -> 87% of
+        held-out shapes within +-10%, conv2d ...; see ``docs/predict.md``.
     random_state : int
         Seed; the same data and seed give the same model.
 
@@ -191,8 +191,9 @@ class SpeedModel:
     training_ : DataFrame
         The successful measurements the model was fitted on.
     baselines_ : dict
-        ``{(kernel, backend): [c0, c1, c2, c3]}`` roofline coefficients (per call, per FLOP,
-        per byte and, with ``gemm_packing``, per byte packed for the BLAS).
+        ``{(kernel, backend): [c0, c1, c2, ...]}`` roofline coefficients: per call, per
+        FLOP, per byte and, with ``gemm_paths``, per byte OpenBLAS packs and per FLOP numpy
+        runs outside BLAS.
     regressors_ : dict
         ``{group: ConformalGPRegressor or ConformalBoostingRegressor}``; the group is ``kernel@backend``, the kernel,
         or ``"*"``.
@@ -231,7 +232,7 @@ class SpeedModel:
         alignment_features: str | bool = "auto",
         noise_floor: float | None = 0.02,
         scratch: bool = True,
-        gemm_packing: bool = True,
+        gemm_paths: bool = True,
         random_state: int = 0,
     ) -> None:
         self.coverage = coverage
@@ -254,12 +255,12 @@ class SpeedModel:
         self.alignment_features = alignment_features
         self.noise_floor = noise_floor
         self.scratch = scratch
-        self.gemm_packing = gemm_packing
+        self.gemm_paths = gemm_paths
         self.random_state = random_state
 
     _PARAMS = ("coverage", "per_kernel", "per_backend", "min_group_configs", "min_configs", "min_backend_configs", "regressor", "n_folds",
                "loss", "n_estimators", "learning_rate", "max_depth", "min_samples_leaf", "statistic", "aggregate", "caches",
-               "length_scales", "alignment_features", "noise_floor", "scratch", "gemm_packing",
+               "length_scales", "alignment_features", "noise_floor", "scratch", "gemm_paths",
                "random_state")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -522,13 +523,13 @@ class SpeedModel:
 
     def _work(self, df: pd.DataFrame) -> np.ndarray:
         """The roofline's terms of each row: FLOPs, bytes (with the scratch bytes when
-        ``scratch``) and, when ``gemm_packing``, the bytes OpenBLAS packs."""
+        ``scratch``) and, when ``gemm_paths``, the two terms of :func:`gemm_paths`."""
         nbytes = df["bytes"].to_numpy(float)
         if self.scratch:
             nbytes = nbytes + df["scratch_bytes"].to_numpy(float)
         terms = [df["flops"].to_numpy(float), nbytes]
-        if self.gemm_packing:
-            terms.append(packed_bytes(df))
+        if self.gemm_paths:
+            terms.extend(gemm_paths(df).to_numpy().T)
         return np.column_stack(terms)
 
     @property
@@ -702,7 +703,7 @@ class SpeedModel:
         # files written before these parameters existed were fitted with every alignment
         # feature, no noise floor and the cost model's bytes alone: refit them that way
         params = {"alignment_features": True, "noise_floor": None, "scratch": False,
-                  "gemm_packing": False,
+                  "gemm_paths": False,
                   **blob["params"]}
         model = cls(**params).fit(pd.DataFrame(blob["training"]))
         got = model.predict(model.training_.head(5))["pred_s"].to_numpy()
