@@ -128,7 +128,11 @@ def gemm_paths(df: pd.DataFrame) -> pd.DataFrame:
     ``packed_bytes``
         the operands (``M*K + K*N`` items) of the calls OpenBLAS copies into panels first:
         those with ``M*N*K`` above :data:`OPENBLAS_SMALL_GEMM`, where the row's
-        ``device_info["blas"]`` names OpenBLAS (the cpu backend records it);
+        ``device_info["blas"]`` names OpenBLAS (the cpu backend records it). Not for
+        kernels with ``scratch`` bytes: conv2d's GEMM operand is its im2col matrix, and
+        the copy is one more pass over bytes ``scratch`` already counts (counting it
+        again made conv2d's predictions beyond the measured range worse, see
+        ``docs/predict.md``);
     ``loop_flops``
         the FLOPs numpy computes in its own loop instead of BLAS: calls with ``K == 1`` (an
         outer product: a 200x200x1 float32 matmul takes 45 us, 200x200x2 4 us, and
@@ -146,13 +150,13 @@ def gemm_paths(df: pd.DataFrame) -> pd.DataFrame:
     for i, (kernel, params, dtype, backend, info) in enumerate(zip(
             df["kernel"], df["params"], df["dtype"], df["backend"], df["device_info"],
             strict=True)):
-        gemm = get_kernel(kernel).gemm
-        if gemm is None or backend != "cpu":
+        spec = get_kernel(kernel)
+        if spec.gemm is None or backend != "cpu":
             continue
-        calls, m, n, k = gemm(params)
+        calls, m, n, k = spec.gemm(params)
         if k == 1 or str(dtype) not in BLAS_DTYPES:
             out[i, 1] = 2.0 * calls * m * n * k
-        elif (m * n * k > OPENBLAS_SMALL_GEMM
+        elif (spec.scratch is None and m * n * k > OPENBLAS_SMALL_GEMM
               and "openblas" in str(_as_dict(info).get("blas", "")).lower()):
             out[i, 0] = calls * (m * k + k * n) * np.dtype(dtype).itemsize
     return pd.DataFrame(out, columns=["packed_bytes", "loop_flops"], index=df.index)
