@@ -182,7 +182,9 @@ class SpeedModel:
         in its small-matrix kernel without that copy, so the first size past the limit
         takes longer than the one before it), and the FLOPs numpy computes in its own loop
         instead of BLAS (``K == 1``, float16). On the cpu pool: matmul 84% -> 87% of
-        held-out shapes within +-10%, conv2d ...; see ``docs/predict.md``.
+        held-out shapes within +-10% and 97% -> 100% beyond the measured range, conv2d
+        90% -> 93% (a one-channel 1x1 convolution is a GEMM with ``K == 1``); see
+        ``docs/predict.md``.
     random_state : int
         Seed; the same data and seed give the same model.
 
