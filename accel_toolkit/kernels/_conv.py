@@ -12,6 +12,12 @@ def out_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def _out_hw(p) -> tuple[int, int]:
+    """Output height and width of a resolved conv2d configuration."""
+    k, s, pad = p["kernel"], p["stride"], p["padding"]
+    return out_size(p["H"], k, s, pad), out_size(p["W"], k, s, pad)
+
+
 def _validate(p) -> None:
     for axis in ("H", "W"):
         padded = p[axis] + 2 * p["padding"]
@@ -40,8 +46,7 @@ def _conv2d(ops, x, p):
     inp, w = x["x"], x["w"]
     if pad:
         inp = xp.pad(inp, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    oh = out_size(p["H"], k, s, pad)
-    ow = out_size(p["W"], k, s, pad)
+    oh, ow = _out_hw(p)
     n, c, f = p["N"], p["C"], p["F"]
     cols = xp.stack([inp[:, :, i : i + s * (oh - 1) + 1 : s, j : j + s * (ow - 1) + 1 : s]
                      for i in range(k) for j in range(k)], axis=2)  # (N, C, k*k, OH, OW)
@@ -51,8 +56,7 @@ def _conv2d(ops, x, p):
 
 
 def _cost(p, itemsize: int) -> Cost:
-    oh = out_size(p["H"], p["kernel"], p["stride"], p["padding"])
-    ow = out_size(p["W"], p["kernel"], p["stride"], p["padding"])
+    oh, ow = _out_hw(p)
     n, c, f, k = p["N"], p["C"], p["F"], p["kernel"]
     flops = 2.0 * n * f * oh * ow * c * k * k
     nbytes = (n * c * p["H"] * p["W"] + f * c * k * k + n * f * oh * ow) * itemsize
@@ -64,16 +68,14 @@ def _scratch(p, itemsize: int) -> float:
     the GEMM): ``k*k`` times the input at stride 1, a quarter of it for a 1x1 convolution
     at stride 2, which the input size alone cannot tell apart. (The padded copy of the
     input is left out: counting it made the speed predictor no better.)"""
-    k, s, pad = p["kernel"], p["stride"], p["padding"]
-    oh, ow = out_size(p["H"], k, s, pad), out_size(p["W"], k, s, pad)
-    return 2.0 * p["N"] * p["C"] * k * k * oh * ow * itemsize
+    oh, ow = _out_hw(p)
+    return 2.0 * p["N"] * p["C"] * p["kernel"] ** 2 * oh * ow * itemsize
 
 
 def _gemm(p) -> tuple[int, int, int, int]:
     """:func:`_conv2d`'s GEMM, one per image: ``W (F, C*k*k) @ cols (C*k*k, OH*OW)``."""
-    k, s, pad = p["kernel"], p["stride"], p["padding"]
-    oh, ow = out_size(p["H"], k, s, pad), out_size(p["W"], k, s, pad)
-    return p["N"], p["F"], oh * ow, p["C"] * k * k
+    oh, ow = _out_hw(p)
+    return p["N"], p["F"], oh * ow, p["C"] * p["kernel"] ** 2
 
 
 def _cfg(n, c, h, f, k, s=1, pad=None):
