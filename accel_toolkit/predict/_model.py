@@ -703,10 +703,10 @@ class SpeedModel:
         if int(blob.get("version", 0)) > FORMAT_VERSION:
             raise PredictionError(f"{p} was written by a newer accel_toolkit; upgrade to load it.")
         # files written before these parameters existed were fitted with every alignment
-        # feature, no noise floor and the cost model's bytes alone: refit them that way
+        # feature, no noise floor, the cost model's bytes alone and no GEMM paths: refit
+        # them that way
         params = {"alignment_features": True, "noise_floor": None, "scratch": False,
-                  "gemm_paths": False,
-                  **blob["params"]}
+                  "gemm_paths": False, **blob["params"]}
         model = cls(**params).fit(pd.DataFrame(blob["training"]))
         got = model.predict(model.training_.head(5))["pred_s"].to_numpy()
         want = np.asarray(blob.get("check_pred_s", got), dtype=float)
