@@ -104,3 +104,21 @@ def test_environment_fingerprint():
 def test_single_sample_has_no_interval():
     lo, hi, level = median_ci(np.array([0.389]))
     assert np.isnan(lo) and np.isnan(hi) and level == 0.0
+
+
+def test_cpu_device_names_the_blas_numpy_calls():
+    # scipy's wheel loads an OpenBLAS of its own; the cpu backend runs numpy's, and the speed
+    # model's GEMM rules read the name it records
+    import scipy.linalg  # noqa: F401  (loads scipy's BLAS into the process)
+
+    from accel_toolkit.backends import get_backend
+    from accel_toolkit.harness import _env
+
+    _env._static_environment.cache_clear()
+    built = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    libs = [b for b in _env.environment()["blas"] if b["user_api"] == "blas"]
+    if not any(b["numpy"] for b in libs):
+        pytest.skip(f"numpy uses a BLAS outside its wheel ({built['name']})")
+    blas = get_backend("cpu").device_info()["blas"]
+    assert blas.count("threads") == sum(b["numpy"] for b in libs) == 1
+    assert blas.split()[1] == built["version"]

@@ -29,9 +29,13 @@ class CpuBackend(Backend):
     @staticmethod
     def _device() -> dict[str, Any]:
         env = environment()
+        libs = [b for b in env["blas"] if b.get("user_api") == "blas"]
+        # the one numpy calls (scipy may load another): what the cpu kernels run on, and
+        # what the speed model's GEMM rules read
+        libs = [b for b in libs if b.get("numpy")] or libs
         blas = ", ".join(
             f"{b.get('internal_api')} {b.get('version')} ({b.get('num_threads')} threads)"
-            for b in env["blas"] if b.get("user_api") == "blas"
+            for b in libs
         )
         return {
             "name": cpu_model(),

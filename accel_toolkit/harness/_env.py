@@ -89,12 +89,19 @@ def _versions() -> dict[str, str]:
 
 
 def _blas() -> list[dict[str, Any]]:
+    """The BLAS / OpenMP libraries loaded in this process (threadpoolctl); ``numpy`` marks
+    the one numpy's own wheel ships (scipy, torch and others may load their own)."""
     try:
+        import numpy as np
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
     keep = ("user_api", "internal_api", "num_threads", "version", "architecture", "threading_layer")
-    return [{k: i.get(k) for k in keep} for i in threadpool_info()]
+    home = str(Path(np.__file__).resolve().parent)
+    return [{**{k: i.get(k) for k in keep},
+             "numpy": str(Path(i.get("filepath", "")).resolve()).startswith((home + os.sep,
+                                                                           home + ".libs"))}
+            for i in threadpool_info()]
 
 
 @functools.lru_cache(maxsize=1)

@@ -128,7 +128,8 @@ def gemm_paths(df: pd.DataFrame) -> pd.DataFrame:
     ``packed_bytes``
         the operands (``M*K + K*N`` items) of the calls OpenBLAS copies into panels first:
         those with ``M*N*K`` above :data:`OPENBLAS_SMALL_GEMM`, where the row's
-        ``device_info["blas"]`` names OpenBLAS (the cpu backend records it). Not for
+        ``device_info["blas"]`` names OpenBLAS (the cpu backend records the BLAS numpy
+        calls; rows recorded by older versions list every BLAS in the process). Not for
         kernels with ``scratch`` bytes: conv2d's GEMM operand is its im2col matrix, and
         the copy is one more pass over bytes ``scratch`` already counts (counting it
         again made conv2d's predictions beyond the measured range worse, see
