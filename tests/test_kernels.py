@@ -144,6 +144,46 @@ def test_gemm_is_the_work_of_the_kernel(name):
     assert get_kernel("attention").gemm is None  # see KernelSpec.gemm: a transposed operand
 
 
+class _CountingNumpy:
+    """numpy, counting the rows its reductions run their inner loop over (for 2-D and more,
+    along either axis: one call per row of the last axis) and the elements ``exp`` sees."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.exp_elements = 0
+
+    def __getattr__(self, name):
+        fn = getattr(np, name)
+        if name in ("max", "sum", "mean"):
+            def reduce(a, *args, **kw):
+                a = np.asarray(a)
+                self.rows += a.size // a.shape[-1]
+                return fn(a, *args, **kw)
+            return reduce
+        if name == "exp":
+            def exp(a, *args, **kw):
+                self.exp_elements += np.asarray(a).size
+                return fn(a, *args, **kw)
+            return exp
+        return fn
+
+
+@pytest.mark.parametrize("name", sorted(k for k in KERNELS if get_kernel(k).row_reductions))
+def test_row_reductions_are_the_rows_impl_reduces(name):
+    """``KernelSpec.row_reductions`` (and ``ufunc_elements``, attention's scores) are what
+    the implementation hands numpy."""
+    spec = get_kernel(name)
+    for preset in ("tiny", "small"):
+        for cfg in spec.presets[preset]:
+            p = spec.resolve(cfg)
+            xp = _CountingNumpy()
+            spec.impl(array_ops(xp), spec.make_inputs(p, "float32", 0), p)
+            assert xp.rows == spec.row_reductions(p)
+            if spec.ufunc_elements is not None:
+                assert xp.exp_elements == spec.ufunc_elements(p)
+    assert {k for k in KERNELS if get_kernel(k).ufunc_elements} == {"attention"}
+
+
 def test_check_detects_a_wrong_answer():
     spec = get_kernel("softmax")
     p = spec.preset("tiny")[0]

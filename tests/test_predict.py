@@ -28,6 +28,7 @@ from accel_toolkit.predict import (  # noqa: E402
     featurize,
     gemm_paths,
     log_uniform_grid,
+    numpy_loops,
     prediction_metrics,
     replay_active_learning,
     suggest,
@@ -72,8 +73,9 @@ def test_recovers_known_law_and_intervals_are_calibrated(matmul_model):
     assert m["spearman"] > 0.98
     assert 0.65 <= m["coverage"] <= 0.95, m
     # the roofline part of the model finds the law's coefficients
-    c0, c1, c2, packed, loop = matmul_model.baselines_[("matmul", "cpu")]
+    c0, c1, c2, packed, loop, rows, elements = matmul_model.baselines_[("matmul", "cpu")]
     assert packed == loop == 0.0  # no K == 1 shape, no device_info naming OpenBLAS
+    assert rows == elements == 0.0  # matmul reduces no rows, has no elementwise scores
     assert c0 == pytest.approx(C, rel=0.3)
     assert c1 == pytest.approx(A, rel=0.3)
     assert c2 == pytest.approx(B, rel=0.5)
@@ -141,20 +143,24 @@ def test_save_load_round_trip(matmul_model, tmp_path):
     (tmp_path / "bad.json").write_text('{"hello": 1}')
     with pytest.raises(PredictionError, match="not a SpeedModel"):
         SpeedModel.load(tmp_path / "bad.json")
-    # a file from before alignment_features / noise_floor / scratch / gemm_paths existed
-    # refits as it was fitted
+    # a file from before alignment_features / noise_floor / scratch / gemm_paths /
+    # numpy_loops existed refits as it was fitted
     old = SpeedModel(**FAST, alignment_features=True, noise_floor=None, scratch=False,
-                     gemm_paths=False).fit(synthetic("matmul", 25, seed=3))
+                     gemm_paths=False, numpy_loops=False)
+    data = synthetic("softmax", 25, seed=3)
+    data["median_s"] += 30e-9 * 2 * data["params"].map(lambda p: p["rows"])  # a row's cost
+    old.fit(data)
     blob = old.to_dict()
-    for name in ("alignment_features", "noise_floor", "scratch", "gemm_paths"):
+    for name in ("alignment_features", "noise_floor", "scratch", "gemm_paths", "numpy_loops"):
         del blob["params"][name]
     (tmp_path / "old.json").write_text(json.dumps(blob, default=str))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # it predicts exactly what was saved: no warning
         again = SpeedModel.load(tmp_path / "old.json")
     assert again.alignment_features is True and again.noise_floor is None
-    assert again.scratch is False and again.gemm_paths is False
-    np.testing.assert_allclose(again.predict(cfg)["pred_s"], old.predict(cfg)["pred_s"])
+    assert again.scratch is False and again.gemm_paths is False and again.numpy_loops is False
+    rows = [{"kernel": "softmax", "backend": "cpu", "params": {"rows": 900, "cols": 9}}]
+    np.testing.assert_allclose(again.predict(rows)["pred_s"], old.predict(rows)["pred_s"])
 
 
 
@@ -324,6 +330,48 @@ def test_gemm_paths_lets_the_roofline_step_at_the_small_matrix_limit():
         errors[on] = prediction_metrics(test["median_s"], p["pred_s"])["mape"]
         if on:
             assert model.baselines_[("matmul", "cpu")][3] == pytest.approx(pack, rel=0.3)
+    assert errors[True] < 0.04
+    assert errors[False] > 1.5 * errors[True]
+
+
+def test_numpy_loops_count_reduced_rows_and_scores():
+    frame = config_frame([
+        {"kernel": "softmax", "params": {"rows": 1143, "cols": 8}, "backend": "cpu"},
+        {"kernel": "layernorm", "params": {"rows": 7, "cols": 130}, "backend": "cpu"},
+        {"kernel": "attention", "backend": "cpu",
+         "params": {"batch": 2, "heads": 3, "seq": 50, "head_dim": 16}},
+        {"kernel": "reduce", "params": {"rows": 9, "cols": 33, "axis": 0}, "backend": "cpu"},
+        {"kernel": "matmul", "params": {"M": 64, "N": 64, "K": 64}, "backend": "cpu"},
+        {"kernel": "softmax", "params": {"rows": 1143, "cols": 8}, "backend": "webgpu"},
+    ])
+    loops = numpy_loops(frame)
+    assert loops["row_reductions"].tolist() == [2 * 1143, 2 * 7, 2 * 2 * 3 * 50, 9, 0, 0]
+    assert loops["ufunc_elements"].tolist() == [0, 0, 2 * 3 * 50 * 50, 0, 0, 0]
+
+
+def test_numpy_loops_give_the_roofline_the_cost_of_a_row():
+    """A softmax law that pays 30 ns per reduced row (numpy's per-row inner loop, as on real
+    machines): the roofline's row term finds it from 20 shapes; without it, the shapes with
+    many short rows are far off."""
+    per_row = 30e-9
+
+    def data(n, seed):
+        rng = np.random.default_rng(seed)
+        rows = []
+        for p in log_uniform_grid("softmax", n, seed=seed):
+            t = (law("softmax", p) + per_row * 2 * p["rows"]) * math.exp(rng.normal(0, 0.02))
+            rows.append({"kernel": "softmax", "params": p, "backend": "cpu", "median_s": t,
+                         "device": "test-cpu"})
+        return pd.DataFrame(rows)
+
+    train, test = data(20, 0), data(100, 1)
+    errors = {}
+    for on in (True, False):
+        model = SpeedModel(numpy_loops=on, **FAST).fit(train)
+        p = model.predict(test)
+        errors[on] = prediction_metrics(test["median_s"], p["pred_s"])["mape"]
+        if on:
+            assert model.baselines_[("softmax", "cpu")][5] == pytest.approx(per_row, rel=0.3)
     assert errors[True] < 0.04
     assert errors[False] > 1.5 * errors[True]
 

@@ -59,4 +59,6 @@ ATTENTION = KernelSpec(
     cost=_cost,
     tolerances={"float32": Tolerance(atol=2e-6, rtol=1e-4), "float16": Tolerance(atol=2e-3, rtol=1e-2)},
     reduction=lambda p: max(p["seq"], p["head_dim"]),
+    row_reductions=lambda p: 2 * p["batch"] * p["heads"] * p["seq"],  # softmax's max and sum
+    ufunc_elements=lambda p: p["batch"] * p["heads"] * p["seq"] ** 2,  # the scores
 )

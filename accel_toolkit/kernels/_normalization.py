@@ -28,6 +28,10 @@ def _softmax(ops, x, p):
     return {"y": e / xp.sum(e, axis=-1, keepdims=True)}
 
 
+def _two_per_row(p) -> int:
+    return 2 * p["rows"]  # softmax: a max and a sum; layernorm: two means
+
+
 def _rowwise_cost(flops_per_elem: float, extra_vectors: int = 0):
     def cost(p, itemsize: int) -> Cost:
         n = p["rows"] * p["cols"]
@@ -57,6 +61,7 @@ SOFTMAX = KernelSpec(
     impl=_softmax,
     cost=_rowwise_cost(5.0),
     tolerances=TRANSCENDENTAL,
+    row_reductions=_two_per_row,
 )
 
 
@@ -87,4 +92,5 @@ LAYERNORM = KernelSpec(
     impl=_layernorm,
     cost=_rowwise_cost(8.0, extra_vectors=2),
     tolerances={"float32": Tolerance(atol=2e-5, rtol=1e-4), "float16": Tolerance(atol=1e-2, rtol=1e-2)},
+    row_reductions=_two_per_row,
 )

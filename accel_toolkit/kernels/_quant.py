@@ -60,6 +60,7 @@ QUANTIZE_INT8 = KernelSpec(
     output_dtypes={"q": "int8"},
     # one rounding step: x/scale may land on the other side of .5 by one ulp on a GPU
     output_tolerances=QUANT_TOL,
+    row_reductions=lambda p: p["rows"],  # the max of |x| per row
 )
 
 

@@ -40,4 +40,6 @@ REDUCE = KernelSpec(
     ),
     tolerances={"float32": Tolerance(atol=1e-6, rtol=1e-5), "float16": Tolerance(atol=2e-3, rtol=1e-2)},
     reduction=lambda p: p["cols"] if p["axis"] == 1 else p["rows"],
+    # either axis: numpy's inner loop runs once per row (along it, or adding it in)
+    row_reductions=lambda p: p["rows"],
 )

@@ -210,6 +210,21 @@ class KernelSpec:
         panels above its small-matrix limit, the FLOPs numpy computes in its own loop.
         Declared by matmul, batched_matmul, linear_gelu and conv2d (its im2col GEMM);
         attention's first product has a transposed operand, so it declares none.
+    row_reductions : callable, optional
+        ``row_reductions(params) -> rows``: how many rows ``impl`` reduces along its last
+        axis on the cpu backend, summed over its reductions. numpy runs a reduction's inner
+        loop once per row, at 20-60 ns a call whatever the row's length, so 1000 rows of 8
+        take as long as 60 rows of 1000; the speed predictor gives the roofline a term for
+        it (:func:`accel_toolkit.predict.numpy_loops`). Declared by softmax (a max and
+        a sum per row), layernorm (two means), quantize_int8, reduce and attention.
+    ufunc_elements : callable, optional
+        ``ufunc_elements(params) -> elements``: the elements of the intermediates ``impl``
+        passes through numpy's elementwise functions between its BLAS calls on the cpu
+        backend: attention's ``batch*heads*seq**2`` scores, scaled, exponentiated and
+        divided at about a nanosecond each while its GEMMs run a FLOP in 20 ps. The cost
+        model counts both as FLOPs; the speed predictor gives these their own term
+        (:func:`accel_toolkit.predict.numpy_loops`). A kernel whose work is all elementwise
+        needs none: its FLOPs term is that rate.
     """
 
     name: str
@@ -227,6 +242,8 @@ class KernelSpec:
     output_tolerances: Mapping[str, Mapping[str, Tolerance]] = field(default_factory=dict)
     scratch: Callable[[Mapping[str, Any], int], float] | None = None
     gemm: Callable[[Mapping[str, Any]], tuple[int, int, int, int]] | None = None
+    row_reductions: Callable[[Mapping[str, Any]], int] | None = None
+    ufunc_elements: Callable[[Mapping[str, Any]], int] | None = None
 
     # -- parameters -------------------------------------------------------------------
     @property

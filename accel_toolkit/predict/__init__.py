@@ -10,7 +10,7 @@ from ._active import (
 from ._candidates import DEFAULT_RANGES, log_uniform_grid
 from ._conformal import ConformalBoostingRegressor, ConformalGPRegressor
 from ._evaluate import evaluate, measurement_noise, prediction_metrics
-from ._features import OPENBLAS_SMALL_GEMM, cache_sizes, featurize, gemm_paths
+from ._features import OPENBLAS_SMALL_GEMM, cache_sizes, featurize, gemm_paths, numpy_loops
 from ._model import STATISTICS, SpeedModel, aggregate_repeats, with_latency
 from ._report import PredictionsSection, predicted_vs_measured_chart, predictions_section
 
@@ -32,6 +32,7 @@ __all__ = [
     "gemm_paths",
     "log_uniform_grid",
     "measurement_noise",
+    "numpy_loops",
     "predicted_vs_measured_chart",
     "prediction_metrics",
     "predictions_section",

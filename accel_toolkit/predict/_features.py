@@ -31,7 +31,7 @@ from ..harness import cpu_caches
 from ..kernels import get_kernel
 
 __all__ = ["OPENBLAS_SMALL_GEMM", "cache_sizes", "config_frame", "config_keys", "featurize",
-           "gemm_paths"]
+           "gemm_paths", "numpy_loops"]
 
 _FALLBACK_CACHES = {"L1": 32 * 1024, "L2": 1024 * 1024, "L3": 32 * 1024 * 1024}
 
@@ -161,6 +161,40 @@ def gemm_paths(df: pd.DataFrame) -> pd.DataFrame:
               and "openblas" in str(_as_dict(info).get("blas", "")).lower()):
             out[i, 0] = calls * (m * k + k * n) * np.dtype(dtype).itemsize
     return pd.DataFrame(out, columns=["packed_bytes", "loop_flops"], index=df.index)
+
+
+def numpy_loops(df: pd.DataFrame) -> pd.DataFrame:
+    """Work numpy does at its own rates on the cpu backend, as two terms for the roofline:
+
+    ``row_reductions``
+        the rows each row's kernel reduces one at a time (``KernelSpec.row_reductions``):
+        numpy runs a reduction's inner loop once per row, at 20-60 ns a call on the 2-core
+        EPYC VM whatever the row's length (``np.sum(x, axis=-1)`` of 16000x8 float32: 18 ns
+        a row; of 16000x64, 0.4 ns an element), so many short rows take far longer than
+        their bytes say: a 1143x8 softmax takes 90 us, a 60x2066 one with 14x the bytes
+        150 us;
+    ``ufunc_elements``
+        the elements of intermediates passed through elementwise functions between BLAS
+        calls (``KernelSpec.ufunc_elements``: attention's scores), which run at about a
+        nanosecond each where the GEMMs beside them do a FLOP in 20 ps.
+
+    Rows of kernels that declare neither, or of other backends, get zeros.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A :func:`config_frame` (params resolved).
+    """
+    out = np.zeros((len(df), 2))
+    for i, (kernel, params, backend) in enumerate(zip(df["kernel"], df["params"], df["backend"],
+                                                      strict=True)):
+        if backend != "cpu":
+            continue
+        spec = get_kernel(kernel)
+        for j, hook in enumerate((spec.row_reductions, spec.ufunc_elements)):
+            if hook is not None:
+                out[i, j] = float(hook(params))
+    return pd.DataFrame(out, columns=["row_reductions", "ufunc_elements"], index=df.index)
 
 
 #: Block widths for the padding features: vector lanes (4/8/16 floats in SSE/AVX2/AVX-512),

@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..exceptions import ConfigError, NotFittedError, PredictionError
 from ._conformal import ConformalBoostingRegressor, ConformalGPRegressor
-from ._features import config_frame, config_keys, featurize, gemm_paths
+from ._features import config_frame, config_keys, featurize, gemm_paths, numpy_loops
 
 __all__ = ["STATISTICS", "SpeedModel", "aggregate_repeats", "with_latency"]
 
@@ -60,6 +60,15 @@ def _fit_roofline(work: np.ndarray, t: np.ndarray) -> np.ndarray:
     if not np.any(coef > 0):
         coef = np.r_[float(np.median(t)), np.zeros(work.shape[1])]
     return coef
+
+
+def _clearly_better(sq: np.ndarray, kept: np.ndarray) -> bool:
+    """Whether squared out-of-fold errors ``sq`` beat ``kept`` (the same rows) by more than
+    one standard error of their paired difference (the one-standard-error rule): with 20
+    rows, which of two GPs cross-validates lower is often chance, and the larger one then
+    predicts worse."""
+    d = sq - kept
+    return bool(d.mean() + d.std(ddof=1) / math.sqrt(len(d)) < 0) if len(d) > 1 else False
 
 
 def _roofline(coef: np.ndarray, work: np.ndarray) -> np.ndarray:
@@ -185,6 +194,13 @@ class SpeedModel:
         held-out shapes within +-10% and 97% -> 100% beyond the measured range, conv2d
         90% -> 93% (a one-channel 1x1 convolution is a GEMM with ``K == 1``); see
         ``docs/predict.md``.
+    numpy_loops : bool
+        Give the roofline a term for each kind of work numpy does at its own rate on the
+        cpu backend (:func:`numpy_loops`; default): the rows a kernel reduces one at a time
+        (20-60 ns each: a 1143x8 softmax takes 90 us, a 60x2066 one with 14x the bytes
+        150 us) and the elements of intermediates it passes through elementwise functions
+        between BLAS calls (attention's scores, about a nanosecond each beside GEMM FLOPs
+        of 20 ps). See ``docs/predict.md`` for the measured effect.
     random_state : int
         Seed; the same data and seed give the same model.
 
@@ -194,8 +210,9 @@ class SpeedModel:
         The successful measurements the model was fitted on.
     baselines_ : dict
         ``{(kernel, backend): [c0, c1, c2, ...]}`` roofline coefficients: per call, per
-        FLOP, per byte and, with ``gemm_paths``, per byte OpenBLAS packs and per FLOP numpy
-        runs outside BLAS.
+        FLOP, per byte, with ``gemm_paths`` per byte OpenBLAS packs and per FLOP numpy
+        runs outside BLAS, and with ``numpy_loops`` per row numpy reduces and per element
+        it passes through elementwise functions.
     regressors_ : dict
         ``{group: ConformalGPRegressor or ConformalBoostingRegressor}``; the group is ``kernel@backend``, the kernel,
         or ``"*"``.
@@ -235,6 +252,7 @@ class SpeedModel:
         noise_floor: float | None = 0.02,
         scratch: bool = True,
         gemm_paths: bool = True,
+        numpy_loops: bool = True,
         random_state: int = 0,
     ) -> None:
         self.coverage = coverage
@@ -258,12 +276,13 @@ class SpeedModel:
         self.noise_floor = noise_floor
         self.scratch = scratch
         self.gemm_paths = gemm_paths
+        self.numpy_loops = numpy_loops
         self.random_state = random_state
 
     _PARAMS = ("coverage", "per_kernel", "per_backend", "min_group_configs", "min_configs", "min_backend_configs", "regressor", "n_folds",
                "loss", "n_estimators", "learning_rate", "max_depth", "min_samples_leaf", "statistic", "aggregate", "caches",
                "length_scales", "alignment_features", "noise_floor", "scratch", "gemm_paths",
-               "random_state")
+               "numpy_loops", "random_state")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self._PARAMS}
@@ -361,7 +380,7 @@ class SpeedModel:
                     ratio = np.median(np.log(t[rows] / _roofline(pooled, work[rows])))
                     coef = pooled * math.exp(float(ratio))
                 self.baselines_[(kernel, backend)] = coef.tolist()
-        X, base = self._design(df)
+        X, base = self._design(df, work)
         y = np.log(t) - np.log(base)
         self._pair_sizes = {k: int(v) for k, v in
                             df.groupby(["kernel", "backend"])["_key"].nunique().items()}
@@ -384,7 +403,7 @@ class SpeedModel:
             # any row that differs in it, e.g. one naming no device, far from all the data)
             varying = [c for c in Xg.columns if Xg[c].nunique() > 1]
             cols = varying or [c for c in Xg.columns if (Xg[c] != 0).any()]
-            best: tuple[float, Any, list[str]] | None = None
+            best: tuple[np.ndarray, Any, list[str]] | None = None
             for use in self._column_sets(group, cols, varying, alignment):
                 reg = self._new_regressor()
                 reg_ls = self._reused_length_scale(group, use, [c for c in varying if c in use])
@@ -393,10 +412,11 @@ class SpeedModel:
                 if "log_flops" in use:  # larger shapes than any measured get wider intervals
                     reg.set_params(extrapolation_feature=use.index("log_flops"))
                 reg.fit(Xg[use].to_numpy(), y[gidx])
-                # the same folds for every column set: the lower out-of-fold error wins
-                score = float(np.mean(reg.oof_residuals_ ** 2))
-                if best is None or score < best[0]:
-                    best = (score, reg, use)
+                # the same folds for every column set, simplest first: a larger one must
+                # beat the kept one's out-of-fold error by more than chance
+                sq = np.abs(reg.oof_residuals_)
+                if best is None or _clearly_better(sq, best[0]):
+                    best = (sq, reg, use)
             assert best is not None
             _, reg, use = best
             self.regressors_[group] = reg
@@ -504,9 +524,10 @@ class SpeedModel:
             raise NotFittedError("This SpeedModel is not fitted yet; call fit(results) or "
                                  "SpeedModel.from_store(store) first.")
 
-    def _baseline(self, df: pd.DataFrame) -> np.ndarray:
+    def _baseline(self, df: pd.DataFrame, work: np.ndarray | None = None) -> np.ndarray:
+        """The roofline's latency of each row (``work``: its :meth:`_work`, if known)."""
         out = np.empty(len(df))
-        work = self._work(df)
+        work = self._work(df) if work is None else work
         for (kernel, backend), idx in df.groupby(["kernel", "backend"]).indices.items():
             coef = self.baselines_.get((kernel, backend))
             if coef is None:
@@ -525,13 +546,16 @@ class SpeedModel:
 
     def _work(self, df: pd.DataFrame) -> np.ndarray:
         """The roofline's terms of each row: FLOPs, bytes (with the scratch bytes when
-        ``scratch``) and, when ``gemm_paths``, the two terms of :func:`gemm_paths`."""
+        ``scratch``), the two terms of :func:`gemm_paths` when ``gemm_paths`` and the
+        two of :func:`numpy_loops` when ``numpy_loops``."""
         nbytes = df["bytes"].to_numpy(float)
         if self.scratch:
             nbytes = nbytes + df["scratch_bytes"].to_numpy(float)
         terms = [df["flops"].to_numpy(float), nbytes]
         if self.gemm_paths:
             terms.extend(gemm_paths(df).to_numpy().T)
+        if self.numpy_loops:
+            terms.extend(numpy_loops(df).to_numpy().T)
         return np.column_stack(terms)
 
     @property
@@ -548,8 +572,9 @@ class SpeedModel:
             out.setdefault(k, []).append(b)
         return out
 
-    def _design(self, df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        base = self._baseline(df)
+    def _design(self, df: pd.DataFrame, work: np.ndarray | None = None
+                ) -> tuple[pd.DataFrame, np.ndarray]:
+        base = self._baseline(df, work)
         X = featurize(df, caches=self.caches, scratch=self.scratch)
         X["log_base"] = np.log(base)
         return X, base
@@ -703,10 +728,10 @@ class SpeedModel:
         if int(blob.get("version", 0)) > FORMAT_VERSION:
             raise PredictionError(f"{p} was written by a newer accel_toolkit; upgrade to load it.")
         # files written before these parameters existed were fitted with every alignment
-        # feature, no noise floor, the cost model's bytes alone and no GEMM paths: refit
-        # them that way
+        # feature, no noise floor, the cost model's bytes alone, no GEMM paths and no numpy
+        # loops: refit them that way
         params = {"alignment_features": True, "noise_floor": None, "scratch": False,
-                  "gemm_paths": False, **blob["params"]}
+                  "gemm_paths": False, "numpy_loops": False, **blob["params"]}
         model = cls(**params).fit(pd.DataFrame(blob["training"]))
         got = model.predict(model.training_.head(5))["pred_s"].to_numpy()
         want = np.asarray(blob.get("check_pred_s", got), dtype=float)
