@@ -146,11 +146,12 @@ def test_gemm_is_the_work_of_the_kernel(name):
 
 class _CountingNumpy:
     """numpy, counting the rows its reductions run their inner loop over (for 2-D and more,
-    along either axis: one call per row of the last axis) and the elements ``exp`` sees."""
+    along either axis: one call per row of the last axis) and the elements ``exp`` and
+    ``where`` see."""
 
     def __init__(self) -> None:
         self.rows = 0
-        self.exp_elements = 0
+        self.elements = {"exp": 0, "where": 0}
 
     def __getattr__(self, name):
         fn = getattr(np, name)
@@ -160,18 +161,19 @@ class _CountingNumpy:
                 self.rows += a.size // a.shape[-1]
                 return fn(a, *args, **kw)
             return reduce
-        if name == "exp":
-            def exp(a, *args, **kw):
-                self.exp_elements += np.asarray(a).size
-                return fn(a, *args, **kw)
-            return exp
+        if name in self.elements:
+            def elementwise(*args, **kw):
+                self.elements[name] += np.broadcast(*args).size
+                return fn(*args, **kw)
+            return elementwise
         return fn
 
 
 @pytest.mark.parametrize("name", sorted(k for k in KERNELS if get_kernel(k).row_reductions))
 def test_row_reductions_are_the_rows_impl_reduces(name):
-    """``KernelSpec.row_reductions`` (and ``ufunc_elements``, attention's scores) are what
-    the implementation hands numpy."""
+    """``KernelSpec.row_reductions`` (and ``ufunc_elements``, attention's scores: scaled,
+    shifted, exponentiated and divided, and masked when causal) are what the
+    implementation hands numpy."""
     spec = get_kernel(name)
     for preset in ("tiny", "small"):
         for cfg in spec.presets[preset]:
@@ -180,7 +182,10 @@ def test_row_reductions_are_the_rows_impl_reduces(name):
             spec.impl(array_ops(xp), spec.make_inputs(p, "float32", 0), p)
             assert xp.rows == spec.row_reductions(p)
             if spec.ufunc_elements is not None:
-                assert xp.exp_elements == spec.ufunc_elements(p)
+                exp, where = xp.elements["exp"], xp.elements["where"]
+                assert (where > 0) == bool(p["causal"])
+                # exp, the three arithmetic passes around it, and the mask
+                assert spec.ufunc_elements(p) == 4 * exp + where
     assert {k for k in KERNELS if get_kernel(k).ufunc_elements} == {"attention"}
 
 

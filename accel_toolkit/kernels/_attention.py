@@ -33,6 +33,13 @@ def _cost(p, itemsize: int) -> Cost:
     return Cost(flops=flops, bytes=float(4 * b * h * s * d * itemsize))
 
 
+def _score_passes(p) -> int:
+    """Elements :func:`_attention` passes through elementwise functions: the scores,
+    scaled, shifted by their row max, exponentiated and divided, and masked by ``where``
+    when causal."""
+    return p["batch"] * p["heads"] * p["seq"] ** 2 * (4 + bool(p["causal"]))
+
+
 def _cfg(b, h, s, d, causal=False):
     return {"batch": b, "heads": h, "seq": s, "head_dim": d, "causal": causal}
 
@@ -60,5 +67,5 @@ ATTENTION = KernelSpec(
     tolerances={"float32": Tolerance(atol=2e-6, rtol=1e-4), "float16": Tolerance(atol=2e-3, rtol=1e-2)},
     reduction=lambda p: max(p["seq"], p["head_dim"]),
     row_reductions=lambda p: 2 * p["batch"] * p["heads"] * p["seq"],  # softmax's max and sum
-    ufunc_elements=lambda p: p["batch"] * p["heads"] * p["seq"] ** 2,  # the scores
+    ufunc_elements=_score_passes,
 )

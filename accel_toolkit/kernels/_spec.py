@@ -220,8 +220,9 @@ class KernelSpec:
     ufunc_elements : callable, optional
         ``ufunc_elements(params) -> elements``: the elements of the intermediates ``impl``
         passes through numpy's elementwise functions between its BLAS calls on the cpu
-        backend: attention's ``batch*heads*seq**2`` scores, scaled, exponentiated and
-        divided at about a nanosecond each while its GEMMs run a FLOP in 20 ps. The cost
+        backend, counted once per function: attention's ``batch*heads*seq**2`` scores are
+        scaled, shifted, exponentiated and divided (and masked by ``where`` when causal), at
+        about a nanosecond an element each while its GEMMs run a FLOP in 20 ps. The cost
         model counts both as FLOPs; the speed predictor gives these their own term
         (:func:`accel_toolkit.predict.numpy_loops`). A kernel whose work is all elementwise
         needs none: its FLOPs term is that rate.

@@ -175,8 +175,9 @@ def numpy_loops(df: pd.DataFrame) -> pd.DataFrame:
         150 us;
     ``ufunc_elements``
         the elements of intermediates passed through elementwise functions between BLAS
-        calls (``KernelSpec.ufunc_elements``: attention's scores), which run at about a
-        nanosecond each where the GEMMs beside them do a FLOP in 20 ps.
+        calls, once per function (``KernelSpec.ufunc_elements``: attention's scores, four
+        passes, five when causal), at about a nanosecond each where the GEMMs beside them
+        do a FLOP in 20 ps.
 
     Rows of kernels that declare neither, or of other backends, get zeros.
 
