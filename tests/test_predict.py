@@ -334,6 +334,16 @@ def test_gemm_paths_lets_the_roofline_step_at_the_small_matrix_limit():
     assert errors[False] > 1.5 * errors[True]
 
 
+def test_a_larger_feature_set_must_win_by_more_than_chance():
+    from accel_toolkit.predict._model import _clearly_better
+
+    kept = np.full(20, 0.05)  # out-of-fold absolute errors of the smaller column set
+    by_chance = kept + np.r_[np.full(10, -0.03), np.full(10, 0.028)]  # lower on average
+    assert by_chance.mean() < kept.mean() and not _clearly_better(by_chance, kept)
+    assert _clearly_better(kept - 0.01 + np.linspace(-1e-3, 1e-3, 20), kept)
+    assert not _clearly_better(kept[:1] - 0.01, kept[:1])  # one row says nothing
+
+
 def test_numpy_loops_count_reduced_rows_and_scores():
     frame = config_frame([
         {"kernel": "softmax", "params": {"rows": 1143, "cols": 8}, "backend": "cpu"},

@@ -168,8 +168,10 @@ class SpeedModel:
         Whether the GP sees the alignment features of :func:`featurize` (``M%8``: the share
         of padded work when a size is processed in blocks of 8), which capture SIMD and
         GEMM-tile effects but triple the number of length scales to fit. ``"auto"``
-        (default) fits each GP group with and without them and keeps the one with the
-        lower cross-validated error: with 20 shapes the smaller model predicts far better
+        (default) fits each GP group with and without them and keeps the larger one only
+        where its out-of-fold errors are lower by more than one standard error (with 20
+        shapes, which of the two cross-validates lower is often chance, and the larger one
+        then predicts worse): with 20 shapes the smaller model predicts far better
         (softmax: MAPE 0.05 vs 0.13), with 150 matmul shapes the larger one does (see
         ``docs/predict.md``). Reused ``length_scales`` keep the columns they were learned
         on; ``regressor="boosting"`` always sees them all.
