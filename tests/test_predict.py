@@ -301,6 +301,22 @@ def test_gemm_paths_follow_openblas_and_numpy():
     assert OPENBLAS_SMALL_GEMM == 100**3
 
 
+def _with_and_without(term: str, train: pd.DataFrame, test: pd.DataFrame, *,
+                      coef: tuple[int, float]) -> dict[bool, float]:
+    """Held-out MAPE of models fitted with and without the roofline term ``term`` (a
+    SpeedModel flag); the one with it must find the law's coefficient ``coef`` (its
+    position in ``baselines_``, its value)."""
+    (kernel,) = set(train["kernel"])
+    errors = {}
+    for on in (True, False):
+        model = SpeedModel(**{term: on}, **FAST).fit(train)
+        p = model.predict(test)
+        errors[on] = prediction_metrics(test["median_s"], p["pred_s"])["mape"]
+        if on:
+            assert model.baselines_[(kernel, "cpu")][coef[0]] == pytest.approx(coef[1], rel=0.3)
+    return errors
+
+
 def test_gemm_paths_lets_the_roofline_step_at_the_small_matrix_limit():
     """A matmul law that copies its operands at 20 GB/s past the small-matrix limit (as
     OpenBLAS does on real machines): the roofline's packed-bytes term finds that cost from
@@ -323,13 +339,7 @@ def test_gemm_paths_lets_the_roofline_step_at_the_small_matrix_limit():
     train, test = data(40, 0), data(120, 1)
     packed = gemm_paths(config_frame(test))["packed_bytes"] > 0
     assert 0.2 < packed.mean() < 0.8  # both sides of the limit are tested
-    errors = {}
-    for on in (True, False):
-        model = SpeedModel(gemm_paths=on, **FAST).fit(train)
-        p = model.predict(test)
-        errors[on] = prediction_metrics(test["median_s"], p["pred_s"])["mape"]
-        if on:
-            assert model.baselines_[("matmul", "cpu")][3] == pytest.approx(pack, rel=0.3)
+    errors = _with_and_without("gemm_paths", train, test, coef=(3, pack))
     assert errors[True] < 0.04
     assert errors[False] > 1.5 * errors[True]
 
@@ -375,13 +385,7 @@ def test_numpy_loops_give_the_roofline_the_cost_of_a_row():
         return pd.DataFrame(rows)
 
     train, test = data(20, 0), data(100, 1)
-    errors = {}
-    for on in (True, False):
-        model = SpeedModel(numpy_loops=on, **FAST).fit(train)
-        p = model.predict(test)
-        errors[on] = prediction_metrics(test["median_s"], p["pred_s"])["mape"]
-        if on:
-            assert model.baselines_[("softmax", "cpu")][5] == pytest.approx(per_row, rel=0.3)
+    errors = _with_and_without("numpy_loops", train, test, coef=(5, per_row))
     assert errors[True] < 0.04
     assert errors[False] > 1.5 * errors[True]
 
