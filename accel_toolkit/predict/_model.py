@@ -62,12 +62,12 @@ def _fit_roofline(work: np.ndarray, t: np.ndarray) -> np.ndarray:
     return coef
 
 
-def _clearly_better(sq: np.ndarray, kept: np.ndarray) -> bool:
-    """Whether squared out-of-fold errors ``sq`` beat ``kept`` (the same rows) by more than
-    one standard error of their paired difference (the one-standard-error rule): with 20
-    rows, which of two GPs cross-validates lower is often chance, and the larger one then
-    predicts worse."""
-    d = sq - kept
+def _clearly_better(err: np.ndarray, kept: np.ndarray) -> bool:
+    """Whether absolute out-of-fold errors ``err`` beat ``kept`` (the same rows) by more
+    than one standard error of their paired difference (the one-standard-error rule): with
+    20 rows, which of two GPs cross-validates lower is often chance, and the larger one
+    then predicts worse."""
+    d = err - kept
     return bool(d.mean() + d.std(ddof=1) / math.sqrt(len(d)) < 0) if len(d) > 1 else False
 
 
@@ -416,9 +416,9 @@ class SpeedModel:
                 reg.fit(Xg[use].to_numpy(), y[gidx])
                 # the same folds for every column set, simplest first: a larger one must
                 # beat the kept one's out-of-fold error by more than chance
-                sq = np.abs(reg.oof_residuals_)
-                if best is None or _clearly_better(sq, best[0]):
-                    best = (sq, reg, use)
+                err = np.abs(reg.oof_residuals_)
+                if best is None or _clearly_better(err, best[0]):
+                    best = (err, reg, use)
             assert best is not None
             _, reg, use = best
             self.regressors_[group] = reg
