@@ -222,7 +222,7 @@ class KernelSpec:
         passes through numpy's elementwise functions between its BLAS calls on the cpu
         backend, counted once per function: attention's ``batch*heads*seq**2`` scores are
         scaled, shifted, exponentiated and divided (and masked by ``where`` when causal), at
-        about a nanosecond an element each while its GEMMs run a FLOP in 20 ps. The cost
+        about half a nanosecond an element each while its GEMMs run a FLOP in 10-20 ps. The cost
         model counts both as FLOPs; the speed predictor gives these their own term
         (:func:`accel_toolkit.predict.numpy_loops`). A kernel whose work is all elementwise
         needs none: its FLOPs term is that rate.

@@ -201,8 +201,8 @@ class SpeedModel:
         cpu backend (:func:`numpy_loops`; default): the rows a kernel reduces one at a time
         (20-60 ns each: a 1143x8 softmax takes 90 us, a 60x2066 one with 14x the bytes
         150 us) and the elements of intermediates it passes through elementwise functions
-        between BLAS calls (attention's scores, about a nanosecond each beside GEMM FLOPs
-        of 20 ps). See ``docs/predict.md`` for the measured effect.
+        between BLAS calls (attention's scores, about half a nanosecond each beside GEMM
+        FLOPs of 10-20 ps). See ``docs/predict.md`` for the measured effect.
     random_state : int
         Seed; the same data and seed give the same model.
 
