@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..exceptions import ConfigError
 from ..harness import cpu_caches
-from ..kernels import get_kernel
+from ..kernels import KernelSpec, get_kernel
 
 __all__ = ["OPENBLAS_SMALL_GEMM", "cache_sizes", "config_frame", "config_keys", "featurize",
            "gemm_paths", "numpy_loops"]
@@ -121,6 +121,21 @@ OPENBLAS_SMALL_GEMM = 100**3
 BLAS_DTYPES = ("float32", "float64")
 
 
+def _cpu_terms(df: pd.DataFrame, columns: list[str],
+               terms: Callable[[KernelSpec, Mapping[str, Any], str, Any], tuple[float, ...]]
+               ) -> pd.DataFrame:
+    """Roofline terms of the cpu backend's rows of a :func:`config_frame`: ``terms(spec,
+    params, dtype, device_info)`` gives one value per column; other backends' rows get
+    zeros (their implementations are not numpy's)."""
+    out = np.zeros((len(df), len(columns)))
+    for i, (kernel, params, dtype, backend, info) in enumerate(zip(
+            df["kernel"], df["params"], df["dtype"], df["backend"], df["device_info"],
+            strict=True)):
+        if backend == "cpu":
+            out[i] = terms(get_kernel(kernel), params, str(dtype), info)
+    return pd.DataFrame(out, columns=columns, index=df.index)
+
+
 def gemm_paths(df: pd.DataFrame) -> pd.DataFrame:
     """How numpy and OpenBLAS run each row's GEMMs (``KernelSpec.gemm``) on the cpu
     backend, as two work terms for the roofline:
@@ -147,20 +162,19 @@ def gemm_paths(df: pd.DataFrame) -> pd.DataFrame:
     df : DataFrame
         A :func:`config_frame` (params resolved).
     """
-    out = np.zeros((len(df), 2))
-    for i, (kernel, params, dtype, backend, info) in enumerate(zip(
-            df["kernel"], df["params"], df["dtype"], df["backend"], df["device_info"],
-            strict=True)):
-        spec = get_kernel(kernel)
-        if spec.gemm is None or backend != "cpu":
-            continue
+    def terms(spec: KernelSpec, params: Mapping[str, Any], dtype: str,
+              info: Any) -> tuple[float, float]:
+        if spec.gemm is None:
+            return 0.0, 0.0
         calls, m, n, k = spec.gemm(params)
-        if k == 1 or str(dtype) not in BLAS_DTYPES:
-            out[i, 1] = 2.0 * calls * m * n * k
-        elif (spec.scratch is None and m * n * k > OPENBLAS_SMALL_GEMM
-              and "openblas" in str(_as_dict(info).get("blas", "")).lower()):
-            out[i, 0] = calls * (m * k + k * n) * np.dtype(dtype).itemsize
-    return pd.DataFrame(out, columns=["packed_bytes", "loop_flops"], index=df.index)
+        if k == 1 or dtype not in BLAS_DTYPES:
+            return 0.0, 2.0 * calls * m * n * k
+        if (spec.scratch is None and m * n * k > OPENBLAS_SMALL_GEMM
+                and "openblas" in str(_as_dict(info).get("blas", "")).lower()):
+            return calls * (m * k + k * n) * np.dtype(dtype).itemsize, 0.0
+        return 0.0, 0.0
+
+    return _cpu_terms(df, ["packed_bytes", "loop_flops"], terms)
 
 
 def numpy_loops(df: pd.DataFrame) -> pd.DataFrame:
@@ -186,16 +200,13 @@ def numpy_loops(df: pd.DataFrame) -> pd.DataFrame:
     df : DataFrame
         A :func:`config_frame` (params resolved).
     """
-    out = np.zeros((len(df), 2))
-    for i, (kernel, params, backend) in enumerate(zip(df["kernel"], df["params"], df["backend"],
-                                                      strict=True)):
-        if backend != "cpu":
-            continue
-        spec = get_kernel(kernel)
-        for j, hook in enumerate((spec.row_reductions, spec.ufunc_elements)):
-            if hook is not None:
-                out[i, j] = float(hook(params))
-    return pd.DataFrame(out, columns=["row_reductions", "ufunc_elements"], index=df.index)
+    def terms(spec: KernelSpec, params: Mapping[str, Any], dtype: str,
+              info: Any) -> tuple[float, float]:
+        rows, elements = spec.row_reductions, spec.ufunc_elements
+        return (0.0 if rows is None else float(rows(params)),
+                0.0 if elements is None else float(elements(params)))
+
+    return _cpu_terms(df, ["row_reductions", "ufunc_elements"], terms)
 
 
 #: Block widths for the padding features: vector lanes (4/8/16 floats in SSE/AVX2/AVX-512),
