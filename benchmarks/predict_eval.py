@@ -143,14 +143,15 @@ def _replays(args: argparse.Namespace):
     data = _load(args)
     for backend in args.backends:
         for kernel in args.kernels:
-            params: dict = {"statistic": args.statistic}
+            params = _model_params(args)
             scales = _length_scales(args, data, kernel, backend)
             if scales:
                 params["length_scales"] = scales
             res = replay_active_learning(results=data, kernel=kernel, backend=backend,
                                          budget=args.budget, model_params=params,
                                          init=args.init, step=args.step, seeds=args.seeds,
-                                         strategies=args.strategies, targets=args.targets)
+                                         strategies=args.strategies, targets=args.targets,
+                                         test_fraction=args.test_fraction)
             if args.curves_out:
                 out = res.curves.assign(kernel=kernel, backend=backend, pool=res.pool_size)
                 out.to_csv(args.curves_out, mode="a", index=False,
@@ -286,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--init", type=int, default=5)
             p.add_argument("--step", type=int, default=1)
             p.add_argument("--seeds", type=int, default=5)
+            p.add_argument("--test-fraction", type=float, default=0.3,
+                           help="share of the shapes each seed holds out for scoring (the "
+                                "rest is the pool the strategies choose from)")
             p.add_argument("--strategies", nargs="+", default=["auto", "random"],
                            help="suggest() strategies to replay (random is the baseline)")
             p.add_argument("--curves-out", metavar="CSV", default=None,
@@ -306,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--sizes", type=int, nargs="+", default=[10, 20, 40])
             p.add_argument("--splits", type=int, default=2)
             p.add_argument("--draws", type=int, default=8)
-        if name in ("evaluate", "subsets"):
+        if name in ("evaluate", "active", "subsets"):
             p.add_argument("--param", action="append", metavar="KEY=VALUE",
                            help="a SpeedModel parameter, e.g. alignment_features=True, "
                                 "noise_floor=None or scratch=False (repeatable)")
