@@ -209,6 +209,7 @@ def _subsets(args: argparse.Namespace) -> None:
     """Held-out accuracy of models fitted on n random shapes: the learning curve of the model
     itself (the replay's random baseline, with more draws and no selection)."""
     from accel_toolkit.predict import SpeedModel, prediction_metrics
+    from accel_toolkit.predict._active import replay_split
     from accel_toolkit.predict._model import aggregate_repeats
 
     data = _load(args)
@@ -219,11 +220,10 @@ def _subsets(args: argparse.Namespace) -> None:
             t0 = time.perf_counter()
             sub = data[(data["kernel"] == kernel) & (data["backend"] == backend)]
             agg = aggregate_repeats(sub, "min", args.statistic)
-            n_test = int(round(0.3 * len(agg)))
             rows = []
-            for split in range(args.splits):  # the replay's test splits (seeds 1000, 1001, ...)
-                perm = np.random.default_rng(1000 + split).permutation(len(agg))
-                test, pool = agg.iloc[perm[:n_test]], agg.iloc[perm[n_test:]]
+            for split in range(args.splits):  # the replay's test splits of seeds 0, 1, ...
+                test_rows, pool_rows, _ = replay_split(len(agg), split)
+                test, pool = agg.iloc[test_rows], agg.iloc[pool_rows]
                 for n in args.sizes:
                     for draw in range(args.draws):
                         pick = np.random.default_rng(100 * split + draw).choice(
@@ -235,7 +235,7 @@ def _subsets(args: argparse.Namespace) -> None:
                 mape_mean=("mape", "mean"), mape_median=("mape", "median"),
                 mape_max=("mape", "max"), within_10pct=("within_10pct", "mean"),
                 coverage=("coverage", "mean"))
-            print(f"\n{kernel} on {backend} ({len(pool)} in the pool, {n_test} held out, "
+            print(f"\n{kernel} on {backend} ({len(pool)} in the pool, {len(test)} held out, "
                   f"{args.splits} splits x {args.draws} draws; {time.perf_counter() - t0:.0f} s):")
             print(df.to_string(float_format=lambda v: f"{v:.3f}"))
 

@@ -213,6 +213,23 @@ def test_replay_active_learning_runs_both_strategies():
     assert res.chart().to_dict()["mark"]["type"] == "line"
 
 
+def test_replay_split_partitions_the_pool_as_the_replay_does():
+    from accel_toolkit.predict._active import replay_split
+
+    test, pool, _ = replay_split(60, 3, 0.3)
+    assert len(test) == 18 and sorted(np.r_[test, pool].tolist()) == list(range(60))
+    again, _, _ = replay_split(60, 3, 0.3)
+    other, _, _ = replay_split(60, 4, 0.3)
+    assert again.tolist() == test.tolist() and other.tolist() != test.tolist()
+    # the replay scores each seed on exactly that split's configurations
+    data = synthetic("softmax", 40, seed=12, sigma=0.05)
+    res = replay_active_learning(results=data, kernel="softmax", backend="cpu", budget=8,
+                                 init=6, step=2, seeds=1, strategies=["random"],
+                                 test_fraction=0.25)
+    assert (res.curves["n_test"] == len(replay_split(40, 0, 0.25)[0])).all()
+    assert res.pool_size == len(replay_split(40, 0, 0.25)[1])
+
+
 def test_replay_summary_bands_cover_the_seeds_spread():
     """The bootstrap bands of the shares: the point figure lies inside them, they widen when
     one seed disagrees, and a seed-free comparison (all seeds alike) has no width."""

@@ -547,6 +547,18 @@ class ReplayResult:
         ).properties(title=f"active vs random: {self.kernel} on {self.backend}")
 
 
+def replay_split(n: int, seed: int, test_fraction: float = 0.3
+                 ) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """``(test, pool, rng)``: the row positions :func:`replay_active_learning` holds out and
+    chooses from for its seed ``seed`` (of ``n`` merged configurations), and the generator
+    that then draws the first shapes. Other studies of the same stored pool (e.g. how
+    accurate ``n`` random shapes are) use it to score on the replay's very test sets."""
+    rng = np.random.default_rng(1000 + seed)
+    perm = rng.permutation(n)
+    n_test = int(round(test_fraction * n))
+    return perm[:n_test], perm[n_test:], rng
+
+
 def replay_active_learning(
     store: Any = None,
     kernel: str = "matmul",
@@ -602,9 +614,8 @@ def replay_active_learning(
                               f"the pool, fewer than budget={budget}; measure more or lower it.")
     rows = []
     for s in range(seeds):
-        rng = np.random.default_rng(1000 + s)
-        perm = rng.permutation(n)
-        test, pool = agg.iloc[perm[:n_test]], agg.iloc[perm[n_test:]].reset_index(drop=True)
+        test_rows, pool_rows, rng = replay_split(n, s, test_fraction)
+        test, pool = agg.iloc[test_rows], agg.iloc[pool_rows].reset_index(drop=True)
         start = list(rng.choice(len(pool), size=init, replace=False))
         for strategy in strategies:
             aim = test if targets and strategy == "variance-reduction" else None
