@@ -555,8 +555,13 @@ def replay_split(n: int, seed: int, test_fraction: float = 0.3
     accurate ``n`` random shapes are) use it to score on the replay's very test sets."""
     rng = np.random.default_rng(1000 + seed)
     perm = rng.permutation(n)
-    n_test = int(round(test_fraction * n))
+    n_test = _held_out(n, test_fraction)
     return perm[:n_test], perm[n_test:], rng
+
+
+def _held_out(n: int, test_fraction: float) -> int:
+    """How many of ``n`` configurations each replay seed holds out."""
+    return int(round(test_fraction * n))
 
 
 def replay_active_learning(
@@ -608,7 +613,7 @@ def replay_active_learning(
     agg["_key"] = [_key(k, p, d, b) for k, p, d, b in
                    zip(agg["kernel"], agg["params"], agg["dtype"], agg["backend"], strict=False)]
     n = len(agg)
-    n_test = int(round(test_fraction * n))
+    n_test = _held_out(n, test_fraction)
     if n - n_test < budget:
         raise PredictionError(f"{kernel} on {backend}: {n} configurations leave {n - n_test} in "
                               f"the pool, fewer than budget={budget}; measure more or lower it.")
