@@ -630,47 +630,6 @@ def test_variance_reduction_gains_match_a_gp_refitted_on_the_picks():
     assert list(same) == list(order)  # the candidates as targets: the default
 
 
-def test_committee_covariance_mixes_members_conditioned_on_all_the_data():
-    """Each member is a GP with one fold model's hyperparameters conditioned on all the
-    training data; rebuilt here in raw feature units (another route through the length
-    scales' units), the members' moments make up ``committee_cov``."""
-    from sklearn.base import clone
-    from sklearn.gaussian_process import GaussianProcessRegressor
-
-    from accel_toolkit.predict._features import config_frame
-
-    model = SpeedModel(n_folds=3).fit(synthetic("softmax", 25, seed=6))
-    (group, reg), = model.regressors_.items()
-    cols = model.feature_names_[group]
-    cand = config_frame(pd.DataFrame({"kernel": "softmax", "backend": "cpu",
-                                      "params": log_uniform_grid("softmax", 30, seed=8)}))
-    Xc = model._design(cand)[0].reindex(columns=cols, fill_value=0.0).to_numpy()
-    full = reg.model_[-1]
-    X_raw = reg.model_[0].inverse_transform(full.X_train_)
-    y = full.y_train_ * np.squeeze(full._y_train_std) + np.squeeze(full._y_train_mean)
-    means, covs = [], []
-    for member in [reg.model_, *reg.fold_models_]:
-        kern = clone(member[-1].kernel_)
-        kern.k1.k2.length_scale = kern.k1.k2.length_scale * member[0].scale_  # raw units
-        gp = GaussianProcessRegressor(kern, optimizer=None, normalize_y=True).fit(X_raw, y)
-        mu, cov = gp.predict(Xc, return_cov=True)
-        means.append(mu)
-        covs.append(cov - kern.k2.noise_level * np.squeeze(gp._y_train_std) ** 2
-                    * np.eye(len(Xc)))
-    means = np.array(means)
-    assert np.ptp(means, axis=0).max() > 1e-3  # the members do disagree somewhere
-    expect = np.mean(covs, axis=0) + np.cov(means, rowvar=False, bias=True)
-    got = reg.committee_cov(Xc)
-    np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-10)
-    np.testing.assert_allclose(covs[0], reg.predict_cov(Xc), rtol=1e-5, atol=1e-10)
-    assert np.all(np.diag(got) >= np.diag(np.mean(covs, axis=0)) - 1e-12)
-    (rows, cov, noise), = model.posterior_cov(cand, committee=True)
-    np.testing.assert_allclose(cov, got, rtol=1e-9)
-    picks = suggest(model, cand, k=4, strategy="committee-variance-reduction")
-    assert len({json.dumps(p, sort_keys=True) for p in picks["params"]}) == 4
-    assert (picks["variance_reduction"] > 0).all()
-
-
 def test_suggest_strategies_and_their_errors():
     boosting = SpeedModel(regressor="boosting", **FAST).fit(synthetic("matmul", 40, seed=2))
     cands = log_uniform_grid("matmul", 60, seed=11)
@@ -691,9 +650,8 @@ def test_suggest_strategies_and_their_errors():
     assert suggest(boosting, cands, k=2, kernel="matmul")["distance"].notna().all()
     for strategy in ("uncertainty-diversity", "uncertainty", "random"):
         assert len(suggest(gp, cands, k=3, kernel="matmul", strategy=strategy)) == 3
-    for strategy in ("variance-reduction", "committee-variance-reduction"):
-        with pytest.raises(ConfigError, match="needs a GP"):
-            suggest(boosting, cands, k=2, kernel="matmul", strategy=strategy)
+    with pytest.raises(ConfigError, match="needs a GP"):
+        suggest(boosting, cands, k=2, kernel="matmul", strategy="variance-reduction")
     with pytest.raises(ConfigError, match="Unknown strategy"):
         suggest(gp, cands, k=2, kernel="matmul", strategy="best")
     with pytest.raises(PredictionError, match="regressor='gp'"):

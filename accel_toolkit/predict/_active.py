@@ -137,11 +137,10 @@ def suggest(
     at_pick: list[float] = []
     if strategy == "random":
         order = np.random.default_rng(seed).permutation(len(cand))[:k]
-    elif strategy in _VR:
+    elif strategy == "variance-reduction":
         order, gain = _variance_reduction(
             model, cand, k,
-            None if targets is None else _candidate_frame(targets, kernel, backend, dtype),
-            committee=strategy == "committee-variance-reduction")
+            None if targets is None else _candidate_frame(targets, kernel, backend, dtype))
         gains[order] = gain
     else:
         picked: list[int] = []
@@ -185,9 +184,7 @@ def suggest(
     return out.reset_index(drop=True)
 
 
-STRATEGIES = ("variance-reduction", "committee-variance-reduction", "uncertainty-diversity",
-              "uncertainty", "random")
-_VR = ("variance-reduction", "committee-variance-reduction")
+STRATEGIES = ("variance-reduction", "uncertainty-diversity", "uncertainty", "random")
 
 
 def resolve_strategy(model: SpeedModel, strategy: str) -> str:
@@ -197,21 +194,20 @@ def resolve_strategy(model: SpeedModel, strategy: str) -> str:
     if strategy not in STRATEGIES:
         raise ConfigError(f"Unknown strategy {strategy!r}; use 'auto' or one of "
                           f"{', '.join(map(repr, STRATEGIES))}.")
-    if strategy in _VR and model.regressor != "gp":
-        raise ConfigError(f"strategy={strategy!r} needs a GP model "
+    if strategy == "variance-reduction" and model.regressor != "gp":
+        raise ConfigError("strategy='variance-reduction' needs a GP model "
                           "(SpeedModel(regressor='gp')); use 'uncertainty-diversity'.")
     return strategy
 
 
 def _check_targets(targets: Any, strategy: str) -> None:
-    if targets is not None and strategy not in _VR:
-        raise ConfigError(f"targets= is used by the variance-reduction strategies only, not "
+    if targets is not None and strategy != "variance-reduction":
+        raise ConfigError(f"targets= is used by strategy='variance-reduction' only, not "
                           f"{strategy!r}.")
 
 
 def _variance_reduction(model: SpeedModel, cand: pd.DataFrame, k: int,
-                        targets: pd.DataFrame | None = None, committee: bool = False
-                        ) -> tuple[np.ndarray, np.ndarray]:
+                        targets: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Greedy batch that most reduces the summed posterior variance over ``targets``
     (default: over ``cand`` itself).
 
@@ -224,7 +220,7 @@ def _variance_reduction(model: SpeedModel, cand: pd.DataFrame, k: int,
     n = len(cand)
     rows = cand if targets is None else pd.concat([cand, targets], ignore_index=True)
     blocks = []  # fresh covariance arrays, updated in place
-    for idx, cov, noise in model.posterior_cov(rows, committee=committee):
+    for idx, cov, noise in model.posterior_cov(rows):
         is_cand = idx < n
         blocks.append((idx, cov, max(float(noise), 1e-12), is_cand,
                        is_cand if targets is None else ~is_cand))
@@ -627,7 +623,7 @@ def replay_active_learning(
         test, pool = agg.iloc[test_rows], agg.iloc[pool_rows].reset_index(drop=True)
         start = list(rng.choice(len(pool), size=init, replace=False))
         for strategy in strategies:
-            aim = test if targets and strategy in _VR else None
+            aim = test if targets and strategy == "variance-reduction" else None
             label = strategy if aim is None else f"{strategy}@test"
             chosen = list(start)
             while True:

@@ -441,52 +441,6 @@ class ConformalGPRegressor(_CrossConformal):
         cov = np.asarray(gp.predict(scaler.transform(X), return_cov=True)[1], dtype=float)
         return cov - self.noise_variance_ * np.eye(X.shape[0])
 
-    def committee_cov(self, X: Any) -> np.ndarray:
-        """Posterior covariance of the latent function at ``X``, marginalised over the
-        hyperparameters the GP is unsure of (``(n, n)``, units of ``y``).
-
-        The committee is the GP fitted on all the data plus one GP per fold model's
-        hyperparameters (fitted on its fold's share of the data, a jackknife sample of
-        them), each conditioned on all the data. Their moment-matched mixture has the
-        covariance ``mean_m S_m + Cov_m(mu_m)``: where the members agree this is
-        :meth:`predict_cov`, and it is larger where they disagree about the mean, which a
-        measurement there settles (Bayesian query by committee, as in Riis et al., "Bayesian
-        active learning with fully Bayesian Gaussian processes", NeurIPS 2022). With 10-40
-        points maximum likelihood often switches a feature off (a length scale at its
-        bound) on the evidence of a few points; a design that trusts the one fitted set
-        then never measures along that feature, while some members still see it matter.
-        """
-        means, covs = self._committee(self._check(X))
-        spread = np.atleast_2d(np.cov(means, rowvar=False, bias=True))
-        return np.mean(covs, axis=0) + spread
-
-    def _committee(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(means, covs)``, ``(m, n)`` and ``(m, n, n)``: each committee member's
-        posterior mean and latent covariance at ``X`` (see :meth:`committee_cov`)."""
-        from sklearn.base import clone
-        from sklearn.gaussian_process import GaussianProcessRegressor
-
-        full = self.model_[-1]
-        full_scale = getattr(self.model_[0], "scale_", None)
-        Xs = self.model_[:-1].transform(X)
-        yt = (np.asarray(full.y_train_) * np.squeeze(full._y_train_std)
-              + np.squeeze(full._y_train_mean))
-        means, covs = [], []
-        for m in [self.model_, *self.fold_models_]:
-            kern = clone(m[-1].kernel_)
-            fold_scale = getattr(m[0], "scale_", None)
-            if fold_scale is not None and full_scale is not None:
-                # the fold's standardised feature units -> the full model's
-                ls = np.asarray(kern.k1.k2.length_scale, dtype=float) * fold_scale / full_scale
-                kern.k1.k2.length_scale = ls
-            gp = GaussianProcessRegressor(kern, optimizer=None, normalize_y=True)
-            gp.fit(full.X_train_, yt)
-            mu, cov = gp.predict(Xs, return_cov=True)
-            noise = float(kern.k2.noise_level) * float(np.squeeze(gp._y_train_std)) ** 2
-            means.append(mu)
-            covs.append(cov - noise * np.eye(X.shape[0]))
-        return np.stack(means), np.stack(covs)
-
     @property
     def noise_variance_(self) -> float:
         """The fitted white-noise variance (units of ``y``): the repeatability of one

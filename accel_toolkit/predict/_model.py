@@ -616,8 +616,8 @@ class SpeedModel:
             Xg = X.iloc[idx].reindex(columns=cols, fill_value=0.0).to_numpy()
             yield idx, Xg, self.regressors_[str(group)], base[idx]
 
-    def posterior_cov(self, configs: pd.DataFrame | Iterable[Mapping[str, Any]],
-                      committee: bool = False) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    def posterior_cov(self, configs: pd.DataFrame | Iterable[Mapping[str, Any]]
+                      ) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """The model's joint uncertainty about ``configs``, for choosing what to measure.
 
         Returns
@@ -637,8 +637,7 @@ class SpeedModel:
         if self.regressor != "gp":
             raise PredictionError(f"posterior_cov needs regressor='gp', not "
                                   f"{self.regressor!r}; use strategy='uncertainty-diversity'.")
-        return [(idx, reg.committee_cov(Xg) if committee else reg.predict_cov(Xg),
-                 reg.noise_variance_)
+        return [(idx, reg.predict_cov(Xg), reg.noise_variance_)
                 for idx, Xg, reg, _ in self._inputs(self._configs(configs))]
 
     def predict(self, configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
