@@ -151,7 +151,8 @@ def _replays(args: argparse.Namespace):
                                          budget=args.budget, model_params=params,
                                          init=args.init, step=args.step, seeds=args.seeds,
                                          strategies=args.strategies, targets=args.targets,
-                                         test_fraction=args.test_fraction)
+                                         test_fraction=args.test_fraction,
+                                         family=args.family)
             if args.curves_out:
                 out = res.curves.assign(kernel=kernel, backend=backend, pool=res.pool_size)
                 out.to_csv(args.curves_out, mode="a", index=False,
@@ -290,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--test-fraction", type=float, default=0.3,
                            help="share of the shapes each seed holds out for scoring (the "
                                 "rest is the pool the strategies choose from)")
+            p.add_argument("--family", type=int, default=None, metavar="N",
+                           help="hold out the N shapes nearest to a random one (a family of "
+                                "shapes to predict) instead of --test-fraction at random")
             p.add_argument("--strategies", nargs="+", default=["auto", "random"],
                            help="suggest() strategies to replay (random is the baseline)")
             p.add_argument("--curves-out", metavar="CSV", default=None,

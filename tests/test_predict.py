@@ -230,6 +230,28 @@ def test_replay_split_partitions_the_pool_as_the_replay_does():
     assert res.pool_size == len(replay_split(40, 0, 0.25)[1])
 
 
+def test_replay_family_holds_out_the_shapes_nearest_to_one():
+    from accel_toolkit.predict._active import replay_split
+
+    space = np.random.default_rng(0).normal(size=(50, 3))
+    test, pool, _ = replay_split(50, 2, family=12, space=space)
+    assert len(test) == 12 and sorted(np.r_[test, pool].tolist()) == list(range(50))
+    # some shape (the anchor) is nearer to every held-out shape than to any pool shape
+    d = np.sqrt(((space[:, None, :] - space[None, :, :]) ** 2).sum(-1))
+    anchors = [a for a in range(50) if d[a, test].max() <= d[a, pool].min()]
+    assert anchors and set(anchors) <= set(test.tolist())
+    assert replay_split(50, 3, family=12, space=space)[0].tolist() != test.tolist()
+    with pytest.raises(ConfigError, match="space"):
+        replay_split(50, 2, family=12)
+    with pytest.raises(ConfigError, match="family"):
+        replay_split(50, 2, family=50, space=space)
+    # the replay holds out that family, in the standardised log sizes of the merged shapes
+    data = synthetic("softmax", 40, seed=12, sigma=0.05)
+    res = replay_active_learning(results=data, kernel="softmax", backend="cpu", budget=8,
+                                 init=6, step=2, seeds=2, strategies=["random"], family=10)
+    assert (res.curves["n_test"] == 10).all() and res.pool_size == 30
+
+
 def test_replay_summary_bands_cover_the_seeds_spread():
     """The bootstrap bands of the shares: the point figure lies inside them, they widen when
     one seed disagrees, and a seed-free comparison (all seeds alike) has no width."""

@@ -547,16 +547,32 @@ class ReplayResult:
         ).properties(title=f"active vs random: {self.kernel} on {self.backend}")
 
 
-def replay_split(n: int, seed: int, test_fraction: float = 0.3
+def replay_split(n: int, seed: int, test_fraction: float = 0.3, *,
+                 family: int | None = None, space: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
     """``(test, pool, rng)``: the row positions :func:`replay_active_learning` holds out and
     chooses from for its seed ``seed`` (of ``n`` merged configurations), and the generator
     that then draws the first shapes. Other studies of the same stored pool (e.g. how
-    accurate ``n`` random shapes are) use it to score on the replay's very test sets."""
+    accurate ``n`` random shapes are) use it to score on the replay's very test sets.
+
+    By default a random ``test_fraction`` is held out. With ``family`` the held-out shapes
+    are the ``family`` nearest (Euclidean, in the rows of ``space``: standardised
+    coordinates of the ``n`` configurations) to one drawn at random: one family of shapes,
+    as a user who wants the layers of one model predicted has.
+    """
     rng = np.random.default_rng(1000 + seed)
-    perm = rng.permutation(n)
-    n_test = _held_out(n, test_fraction)
-    return perm[:n_test], perm[n_test:], rng
+    if family is None:
+        perm = rng.permutation(n)
+        n_test = _held_out(n, test_fraction)
+        return perm[:n_test], perm[n_test:], rng
+    if space is None or len(space) != n:
+        raise ConfigError(f"family= needs space=: one row of coordinates per configuration "
+                          f"({n}).")
+    if not 0 < family < n:
+        raise ConfigError(f"family must be between 1 and {n - 1}, got {family}.")
+    anchor = space[rng.integers(n)]
+    near = np.argsort(np.sqrt(((space - anchor) ** 2).sum(axis=1)), kind="stable")
+    return near[:family], rng.permutation(near[family:]), rng
 
 
 def _held_out(n: int, test_fraction: float) -> int:
@@ -579,6 +595,7 @@ def replay_active_learning(
     strategies: Sequence[str] = ("auto", "random"),
     model_params: Mapping[str, Any] | None = None,
     targets: bool = False,
+    family: int | None = None,
 ) -> ReplayResult:
     """Replay active vs random selection over stored real measurements of one kernel/backend.
 
@@ -592,7 +609,10 @@ def replay_active_learning(
     With ``targets=True`` variance reduction sums its posterior variance over the held-out
     configurations (their parameters, never their timings: :func:`suggest`'s ``targets``),
     as a user who knows which shapes they want predicted would; its curves are labelled
-    ``"variance-reduction@test"``.
+    ``"variance-reduction@test"``. With ``family`` each seed holds out the ``family`` shapes
+    nearest to a random one (in the standardised log sizes and cost; ``test_fraction`` is
+    then unused) instead of a random share: the case of a user whose shapes are one family
+    and whose candidates are the whole grid.
     """
     if results is None:
         from ..store import open_store
@@ -613,13 +633,18 @@ def replay_active_learning(
     agg["_key"] = [_key(k, p, d, b) for k, p, d, b in
                    zip(agg["kernel"], agg["params"], agg["dtype"], agg["backend"], strict=False)]
     n = len(agg)
-    n_test = _held_out(n, test_fraction)
+    n_test = _held_out(n, test_fraction) if family is None else int(family)
+    space = None
+    if family is not None:
+        Z = _space(agg, kernel).to_numpy()
+        space = (Z - Z.mean(axis=0)) / np.maximum(Z.std(axis=0), 1e-9)
     if n - n_test < budget:
         raise PredictionError(f"{kernel} on {backend}: {n} configurations leave {n - n_test} in "
                               f"the pool, fewer than budget={budget}; measure more or lower it.")
     rows = []
     for s in range(seeds):
-        test_rows, pool_rows, rng = replay_split(n, s, test_fraction)
+        test_rows, pool_rows, rng = replay_split(n, s, test_fraction, family=family,
+                                                 space=space)
         test, pool = agg.iloc[test_rows], agg.iloc[pool_rows].reset_index(drop=True)
         start = list(rng.choice(len(pool), size=init, replace=False))
         for strategy in strategies:
