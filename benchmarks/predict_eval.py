@@ -301,8 +301,9 @@ def main(argv: list[str] | None = None) -> int:
                                 "strategy, seed, n, the scores and the pool size) to this "
                                 "CSV file")
             p.add_argument("--targets", action="store_true",
-                           help="variance reduction aims at the held-out shapes (their "
-                                "parameters, not their timings): 'variance-reduction@test'")
+                           help="variance reduction and representative aim at the held-out "
+                                "shapes (their parameters, not their timings): curves "
+                                "labelled 'variance-reduction@test', 'representative@test'")
             p.add_argument("--curves-in", metavar="CSV", default=None,
                            help="summarise the curves of an earlier --curves-out instead of "
                                 "replaying")

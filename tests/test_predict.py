@@ -652,6 +652,36 @@ def test_variance_reduction_gains_match_a_gp_refitted_on_the_picks():
     assert list(same) == list(order)  # the candidates as targets: the default
 
 
+def test_representative_picks_cover_the_targets_without_a_model():
+    boosting = SpeedModel(regressor="boosting", **FAST).fit(synthetic("matmul", 40, seed=2))
+    cands = config_frame(pd.DataFrame({"kernel": "matmul", "backend": "cpu",
+                                       "params": log_uniform_grid("matmul", 120, seed=11)}))
+    grid = config_frame(pd.DataFrame({"kernel": "matmul", "backend": "cpu",
+                                      "params": log_uniform_grid("matmul", 200, seed=12)}))
+    small = grid[grid["flops"] <= grid["flops"].quantile(0.15)]  # one family: small GEMMs
+    picks = suggest(boosting, cands, k=6, strategy="representative", targets=small)
+    assert len({json.dumps(p, sort_keys=True) for p in picks["params"]}) == 6
+    assert (picks["flops"] <= cands["flops"].quantile(0.5)).all()  # near the family
+    gains = picks["coverage_gain"].to_numpy()
+    # greedy facility location: every pick helps, and less than the one before (submodular)
+    assert (gains > 0).all() and np.all(np.diff(gains) <= 1e-9)
+    assert picks["variance_reduction"].isna().all()
+    spread = suggest(boosting, cands, k=6, strategy="representative")  # targets: the grid
+    assert spread["flops"].max() > cands["flops"].quantile(0.5)
+    assert suggest(boosting, cands, k=2, strategy="random")["coverage_gain"].isna().all()
+    # shapes beyond the grid: once the nearest candidate is picked nothing brings them
+    # nearer, and the next picks are the candidates nearest to them (the largest GEMMs)
+    huge = [{"M": 8192, "N": 8192, "K": 4096}, {"M": 4096, "N": 8192, "K": 8192}]
+    far = suggest(boosting, cands, k=4, strategy="representative", kernel="matmul",
+                  targets=huge)
+    assert far["coverage_gain"].iloc[0] > 0 and (far["coverage_gain"].iloc[1:] == 0).all()
+    assert len({json.dumps(p, sort_keys=True) for p in far["params"]}) == 4
+    assert (far["flops"] >= cands["flops"].quantile(0.8)).all()
+    with pytest.raises(ConfigError, match="kernel and backend"):
+        suggest(boosting, cands, k=2, strategy="representative",
+                targets=small.assign(backend="webgpu"))
+
+
 def test_suggest_strategies_and_their_errors():
     boosting = SpeedModel(regressor="boosting", **FAST).fit(synthetic("matmul", 40, seed=2))
     cands = log_uniform_grid("matmul", 60, seed=11)

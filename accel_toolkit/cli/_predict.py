@@ -157,11 +157,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="size of the log-uniform candidate grid")
         q.add_argument("--strategy", default="auto",
                        help="how to choose: auto (default: variance-reduction for the GP "
-                            "model), variance-reduction, uncertainty-diversity, uncertainty "
-                            "or random")
+                            "model), variance-reduction, representative (cover --targets "
+                            "with the nearest measured shapes; no model needed), "
+                            "uncertainty-diversity, uncertainty or random")
         q.add_argument("--targets", metavar="JSON",
                        help="a JSON file with a list of parameter dicts: the shapes whose "
-                            "predictions matter; variance reduction then aims at them")
+                            "predictions matter; variance reduction and representative "
+                            "then aim at them")
         q.add_argument("--length-scales-from", metavar="PATH",
                        help="reuse the GP length scales of a model of the same kernel fitted "
                             "on more shapes: a DuckDB file of earlier results (another sweep, "

@@ -4,7 +4,9 @@
 posterior variance summed over all the candidates (greedy batch **variance reduction**: the
 GP covariance makes one score of uncertainty and diversity); for any model it can rank by
 **uncertainty** (prediction-interval width, in log space) times **diversity** (distance in
-the standardised size/cost space to everything measured or already picked, max-min).
+the standardised size/cost space to everything measured or already picked, max-min), or
+pick **representative** candidates: those that leave the shapes to predict (``targets``)
+nearest to a measured one (greedy facility location, no model needed).
 
 :func:`active_learning` really measures the suggestions (``measure_one`` into the store) and
 refits after every round. :func:`replay_active_learning` compares active against random
@@ -97,7 +99,12 @@ def suggest(
         ``"variance-reduction"``: the candidate whose measurement most reduces the GP's
         total posterior variance over *all* the candidates, then the next given that one
         (greedy batch; uncertainty and diversity in one score, as the GP's covariance says
-        how far a measurement teaches). ``"uncertainty-diversity"``: interval width times
+        how far a measurement teaches). ``"representative"``: the candidate that most
+        lowers the summed distance from every target (default: every candidate) to its
+        nearest measured configuration, in the standardised log sizes (greedy facility
+        location; no model needed: with a family of targets, e.g. one model's layers, it
+        did as well as variance reduction, see ``docs/predict.md``).
+        ``"uncertainty-diversity"``: interval width times
         distance to the nearest measured or picked point (any regressor).
         ``"uncertainty"``: widest intervals. ``"random"``. ``"auto"`` (default):
         variance reduction for a GP model, uncertainty-diversity otherwise.
@@ -106,8 +113,9 @@ def suggest(
     targets : DataFrame or iterable of parameter dicts, optional
         The configurations whose predictions matter (as ``candidates``; never measured):
         variance reduction then sums the posterior variance over these instead of over the
-        candidates (transductive experimental design: a user who knows which shapes they
-        want predicted need not learn the rest of the space). Default: the candidates.
+        candidates, and ``"representative"`` covers these (transductive experimental design:
+        a user who knows which shapes they want predicted need not learn the rest of the
+        space). Default: the candidates.
 
     Returns
     -------
@@ -116,7 +124,8 @@ def suggest(
         (``log(high / low)``), ``distance`` (to the nearest measured or picked point; for the
         distance-based strategies) and ``variance_reduction`` (the expected drop in the
         summed posterior variance of log latency over the candidates; for
-        ``"variance-reduction"``).
+        ``"variance-reduction"``) and ``coverage_gain`` (the drop of the summed distance
+        from the targets to their nearest measured configuration; for ``"representative"``).
     """
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}.")
@@ -134,14 +143,17 @@ def suggest(
     unc = np.log(pred["high_s"].to_numpy() / pred["low_s"].to_numpy())
     dist = np.full(len(cand), np.inf)
     gains = np.full(len(cand), np.nan)
+    cover = np.full(len(cand), np.nan)
     at_pick: list[float] = []
+    aim = None if targets is None else _candidate_frame(targets, kernel, backend, dtype)
     if strategy == "random":
         order = np.random.default_rng(seed).permutation(len(cand))[:k]
     elif strategy == "variance-reduction":
-        order, gain = _variance_reduction(
-            model, cand, k,
-            None if targets is None else _candidate_frame(targets, kernel, backend, dtype))
+        order, gain = _variance_reduction(model, cand, k, aim)
         gains[order] = gain
+    elif strategy == "representative":
+        order, drop = _representative(cand, train, k, aim)
+        cover[order] = drop
     else:
         picked: list[int] = []
         score_unc = unc / max(float(unc.max()), 1e-12)
@@ -180,11 +192,15 @@ def suggest(
     out["uncertainty"] = unc[order]
     out["distance"] = at_pick if at_pick else np.nan
     out["variance_reduction"] = gains[order]
+    out["coverage_gain"] = cover[order]
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out.reset_index(drop=True)
 
 
-STRATEGIES = ("variance-reduction", "uncertainty-diversity", "uncertainty", "random")
+STRATEGIES = ("variance-reduction", "representative", "uncertainty-diversity", "uncertainty",
+              "random")
+#: the strategies that can aim at ``targets``
+_AIMED = ("variance-reduction", "representative")
 
 
 def resolve_strategy(model: SpeedModel, strategy: str) -> str:
@@ -201,9 +217,69 @@ def resolve_strategy(model: SpeedModel, strategy: str) -> str:
 
 
 def _check_targets(targets: Any, strategy: str) -> None:
-    if targets is not None and strategy != "variance-reduction":
-        raise ConfigError(f"targets= is used by strategy='variance-reduction' only, not "
-                          f"{strategy!r}.")
+    if targets is not None and strategy not in _AIMED:
+        raise ConfigError(f"targets= is used by strategy 'variance-reduction' or "
+                          f"'representative' only, not {strategy!r}.")
+
+
+def _representative(cand: pd.DataFrame, train: pd.DataFrame, k: int,
+                    targets: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy picks that leave every target closest to a measured configuration.
+
+    Each pick is the candidate that most lowers the summed distance from every target
+    (default: every candidate) to its nearest measured or picked configuration of the same
+    kernel and backend, in the standardised log sizes and cost (:func:`_space`): greedy
+    facility location (k-medians), which needs no model. Returns the picks and each one's
+    drop of that sum.
+    """
+    goal = cand if targets is None else targets
+    blocks = []  # (candidate rows, distance targets x candidates, nearest measured distance)
+    for (kern, back), idx in cand.groupby(["kernel", "backend"]).indices.items():
+        aim = goal[(goal["kernel"] == kern) & (goal["backend"] == back)]
+        if aim.empty:
+            continue
+        seen = train[(train["kernel"] == kern) & (train["backend"] == back)]
+        Z = _space(pd.concat([cand.iloc[idx], aim, seen], ignore_index=True), kern).to_numpy()
+        Z = (Z - Z.mean(axis=0)) / np.maximum(Z.std(axis=0), 1e-9)
+        Zc, Za, Zs = Z[:len(idx)], Z[len(idx):len(idx) + len(aim)], Z[len(idx) + len(aim):]
+        D = np.sqrt(((Za[:, None, :] - Zc[None, :, :]) ** 2).sum(-1))
+        near = (np.sqrt(((Za[:, None, :] - Zs[None, :, :]) ** 2).sum(-1)).min(axis=1)
+                if len(Zs) else np.full(len(aim), np.inf))
+        blocks.append((idx, D, near))
+    if not blocks:
+        raise ConfigError("No candidate shares a kernel and backend with the targets; give "
+                          "candidates of the targets' kernels and backends.")
+    order: list[int] = []
+    drops: list[float] = []
+    taken = np.zeros(len(cand), dtype=bool)
+    for _ in range(min(k, sum(len(b[0]) for b in blocks))):
+        best = (-np.inf, -1, -1)
+        for b, (idx, D, near) in enumerate(blocks):
+            # a target not yet near anything measured counts its distance to the candidate
+            cap = np.where(np.isfinite(near), near, D.max(axis=1) * 2.0)
+            drop = (cap[:, None] - np.minimum(cap[:, None], D)).sum(axis=0)
+            drop[taken[idx]] = -np.inf
+            j = int(np.argmax(drop))
+            if drop[j] > best[0]:
+                best = (float(drop[j]), b, j)
+        drop_j, b, j = best
+        if drop_j <= 0.0:
+            # every target is as near a measured shape as any candidate brings it: measure
+            # the candidate nearest to the targets on average (more points about them)
+            best = (np.inf, -1, -1)
+            for bb, (idx, D, _) in enumerate(blocks):
+                mean = np.where(taken[idx], np.inf, D.mean(axis=0))
+                jj = int(np.argmin(mean))
+                if mean[jj] < best[0]:
+                    best = (float(mean[jj]), bb, jj)
+            _, b, j = best
+            drop_j = 0.0
+        idx, D, near = blocks[b]
+        near[:] = np.minimum(near, D[:, j])
+        order.append(int(idx[j]))
+        drops.append(drop_j)
+        taken[idx[j]] = True
+    return np.asarray(order, dtype=int), np.asarray(drops)
 
 
 def _variance_reduction(model: SpeedModel, cand: pd.DataFrame, k: int,
@@ -608,8 +684,9 @@ def replay_active_learning(
 
     With ``targets=True`` variance reduction sums its posterior variance over the held-out
     configurations (their parameters, never their timings: :func:`suggest`'s ``targets``),
-    as a user who knows which shapes they want predicted would; its curves are labelled
-    ``"variance-reduction@test"``. With ``family`` each seed holds out the ``family`` shapes
+    and ``"representative"`` covers them, as a user who knows which shapes they want
+    predicted would; their curves are labelled ``"variance-reduction@test"`` and
+    ``"representative@test"``. With ``family`` each seed holds out the ``family`` shapes
     nearest to a random one (in the standardised log sizes and cost; ``test_fraction`` is
     then unused) instead of a random share: the case of a user whose shapes are one family
     and whose candidates are the whole grid.
@@ -648,7 +725,7 @@ def replay_active_learning(
         test, pool = agg.iloc[test_rows], agg.iloc[pool_rows].reset_index(drop=True)
         start = list(rng.choice(len(pool), size=init, replace=False))
         for strategy in strategies:
-            aim = test if targets and strategy == "variance-reduction" else None
+            aim = test if targets and strategy in _AIMED else None
             label = strategy if aim is None else f"{strategy}@test"
             chosen = list(start)
             while True:
