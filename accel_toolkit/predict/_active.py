@@ -49,6 +49,12 @@ def _space(frame: pd.DataFrame, kernel: str) -> pd.DataFrame:
     return X.reindex(columns=_space_columns(X.columns, kernel), fill_value=0.0)
 
 
+def _standard_space(frame: pd.DataFrame, kernel: str) -> np.ndarray:
+    """:func:`_space` of ``frame``'s rows, each column standardised over those rows."""
+    Z = _space(frame, kernel).to_numpy()
+    return (Z - Z.mean(axis=0)) / np.maximum(Z.std(axis=0), 1e-9)
+
+
 def _candidate_frame(candidates: Any, kernel: str | None, backend: str, dtype: str) -> pd.DataFrame:
     if isinstance(candidates, pd.DataFrame) and "params" in candidates.columns:
         df = candidates.copy()
@@ -155,16 +161,16 @@ def suggest(
         order, drop = _representative(cand, train, k, aim)
         cover[order] = drop
     else:
+        from scipy.spatial.distance import cdist
+
         picked: list[int] = []
         score_unc = unc / max(float(unc.max()), 1e-12)
         for kern, idx in cand.groupby("kernel").indices.items():
-            space = _space(pd.concat([cand.iloc[idx], train[train["kernel"] == kern]],
-                                     ignore_index=True), kern)
-            Z = space.to_numpy()
-            Z = (Z - Z.mean(axis=0)) / np.maximum(Z.std(axis=0), 1e-9)
+            Z = _standard_space(pd.concat([cand.iloc[idx], train[train["kernel"] == kern]],
+                                          ignore_index=True), kern)
             Zc, Zt = Z[: len(idx)], Z[len(idx):]
             if len(Zt):
-                d = np.sqrt(((Zc[:, None, :] - Zt[None, :, :]) ** 2).sum(-1)).min(axis=1)
+                d = cdist(Zc, Zt).min(axis=1)
             else:
                 d = np.full(len(idx), np.inf)
             dist[idx] = d
@@ -229,9 +235,12 @@ def _representative(cand: pd.DataFrame, train: pd.DataFrame, k: int,
     Each pick is the candidate that most lowers the summed distance from every target
     (default: every candidate) to its nearest measured or picked configuration of the same
     kernel and backend, in the standardised log sizes and cost (:func:`_space`): greedy
-    facility location (k-medians), which needs no model. Returns the picks and each one's
-    drop of that sum.
+    facility location (k-medians), which needs no model. Once no candidate brings any
+    target nearer, the next picks are the candidates nearest to the targets on average.
+    Returns the picks and each one's drop of that sum.
     """
+    from scipy.spatial.distance import cdist
+
     goal = cand if targets is None else targets
     blocks = []  # (candidate rows, distance targets x candidates, nearest measured distance)
     for (kern, back), idx in cand.groupby(["kernel", "backend"]).indices.items():
@@ -239,12 +248,10 @@ def _representative(cand: pd.DataFrame, train: pd.DataFrame, k: int,
         if aim.empty:
             continue
         seen = train[(train["kernel"] == kern) & (train["backend"] == back)]
-        Z = _space(pd.concat([cand.iloc[idx], aim, seen], ignore_index=True), kern).to_numpy()
-        Z = (Z - Z.mean(axis=0)) / np.maximum(Z.std(axis=0), 1e-9)
+        Z = _standard_space(pd.concat([cand.iloc[idx], aim, seen], ignore_index=True), kern)
         Zc, Za, Zs = Z[:len(idx)], Z[len(idx):len(idx) + len(aim)], Z[len(idx) + len(aim):]
-        D = np.sqrt(((Za[:, None, :] - Zc[None, :, :]) ** 2).sum(-1))
-        near = (np.sqrt(((Za[:, None, :] - Zs[None, :, :]) ** 2).sum(-1)).min(axis=1)
-                if len(Zs) else np.full(len(aim), np.inf))
+        D = cdist(Za, Zc)
+        near = cdist(Za, Zs).min(axis=1) if len(Zs) else np.full(len(aim), np.inf)
         blocks.append((idx, D, near))
     if not blocks:
         raise ConfigError("No candidate shares a kernel and backend with the targets; give "
@@ -646,8 +653,10 @@ def replay_split(n: int, seed: int, test_fraction: float = 0.3, *,
                           f"({n}).")
     if not 0 < family < n:
         raise ConfigError(f"family must be between 1 and {n - 1}, got {family}.")
+    from scipy.spatial.distance import cdist
+
     anchor = space[rng.integers(n)]
-    near = np.argsort(np.sqrt(((space - anchor) ** 2).sum(axis=1)), kind="stable")
+    near = np.argsort(cdist(anchor[None, :], space)[0], kind="stable")
     return near[:family], rng.permutation(near[family:]), rng
 
 
@@ -711,10 +720,7 @@ def replay_active_learning(
                    zip(agg["kernel"], agg["params"], agg["dtype"], agg["backend"], strict=False)]
     n = len(agg)
     n_test = _held_out(n, test_fraction) if family is None else int(family)
-    space = None
-    if family is not None:
-        Z = _space(agg, kernel).to_numpy()
-        space = (Z - Z.mean(axis=0)) / np.maximum(Z.std(axis=0), 1e-9)
+    space = None if family is None else _standard_space(agg, kernel)
     if n - n_test < budget:
         raise PredictionError(f"{kernel} on {backend}: {n} configurations leave {n - n_test} in "
                               f"the pool, fewer than budget={budget}; measure more or lower it.")
