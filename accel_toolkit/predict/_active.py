@@ -243,6 +243,7 @@ def _representative(cand: pd.DataFrame, train: pd.DataFrame, k: int,
 
     goal = cand if targets is None else targets
     blocks = []  # (candidate rows, distance targets x candidates, nearest measured distance)
+    mean = np.full(len(cand), np.inf)  # each candidate's mean distance to its targets
     for (kern, back), idx in cand.groupby(["kernel", "backend"]).indices.items():
         aim = goal[(goal["kernel"] == kern) & (goal["backend"] == back)]
         if aim.empty:
@@ -251,41 +252,32 @@ def _representative(cand: pd.DataFrame, train: pd.DataFrame, k: int,
         Z = _standard_space(pd.concat([cand.iloc[idx], aim, seen], ignore_index=True), kern)
         Zc, Za, Zs = Z[:len(idx)], Z[len(idx):len(idx) + len(aim)], Z[len(idx) + len(aim):]
         D = cdist(Za, Zc)
-        near = cdist(Za, Zs).min(axis=1) if len(Zs) else np.full(len(aim), np.inf)
+        # a target near nothing measured yet counts as twice its farthest candidate away
+        near = cdist(Za, Zs).min(axis=1) if len(Zs) else 2.0 * D.max(axis=1)
         blocks.append((idx, D, near))
+        mean[idx] = D.mean(axis=0)
     if not blocks:
         raise ConfigError("No candidate shares a kernel and backend with the targets; give "
                           "candidates of the targets' kernels and backends.")
     order: list[int] = []
     drops: list[float] = []
-    taken = np.zeros(len(cand), dtype=bool)
-    for _ in range(min(k, sum(len(b[0]) for b in blocks))):
-        best = (-np.inf, -1, -1)
-        for b, (idx, D, near) in enumerate(blocks):
-            # a target not yet near anything measured counts its distance to the candidate
-            cap = np.where(np.isfinite(near), near, D.max(axis=1) * 2.0)
-            drop = (cap[:, None] - np.minimum(cap[:, None], D)).sum(axis=0)
-            drop[taken[idx]] = -np.inf
-            j = int(np.argmax(drop))
-            if drop[j] > best[0]:
-                best = (float(drop[j]), b, j)
-        drop_j, b, j = best
-        if drop_j <= 0.0:
+    taken = ~np.isfinite(mean)  # candidates of no target's kernel and backend: never picked
+    for _ in range(min(k, int((~taken).sum()))):
+        drop = np.full(len(cand), -np.inf)
+        for idx, D, near in blocks:
+            drop[idx] = (near[:, None] - np.minimum(near[:, None], D)).sum(axis=0)
+        drop[taken] = -np.inf
+        i = int(np.argmax(drop))
+        if drop[i] <= 0.0:
             # every target is as near a measured shape as any candidate brings it: measure
             # the candidate nearest to the targets on average (more points about them)
-            best = (np.inf, -1, -1)
-            for bb, (idx, D, _) in enumerate(blocks):
-                mean = np.where(taken[idx], np.inf, D.mean(axis=0))
-                jj = int(np.argmin(mean))
-                if mean[jj] < best[0]:
-                    best = (float(mean[jj]), bb, jj)
-            _, b, j = best
-            drop_j = 0.0
-        idx, D, near = blocks[b]
-        near[:] = np.minimum(near, D[:, j])
-        order.append(int(idx[j]))
-        drops.append(drop_j)
-        taken[idx[j]] = True
+            i = int(np.argmin(np.where(taken, np.inf, mean)))
+        for idx, D, near in blocks:
+            if i in idx:
+                near[:] = np.minimum(near, D[:, int(np.searchsorted(idx, i))])
+        order.append(i)
+        drops.append(max(float(drop[i]), 0.0))
+        taken[i] = True
     return np.asarray(order, dtype=int), np.asarray(drops)
 
 
