@@ -89,6 +89,21 @@ def test_a_failing_section_shows_its_error_and_the_report_still_builds(store, tm
     assert "section exploded &lt;b&gt;" in page
 
 
+def test_a_predict_module_that_fails_to_import_shows_its_section_with_the_reason(
+        store, monkeypatch):
+    import sys
+
+    # None in sys.modules makes `import accel_toolkit.predict` raise ImportError, as a
+    # broken import inside the package would; the report must not drop the section.
+    monkeypatch.setitem(sys.modules, "accel_toolkit.predict", None)
+    report = build_report(store)
+    sections = {t: b for _, t, b in report.sections}
+    assert "Predictions" in sections
+    block = sections["Predictions"][0]
+    assert isinstance(block, ErrorBlock)
+    assert "ModuleNotFoundError" in block.error and "accel_toolkit.predict" in block.error
+
+
 def test_static_report_inlines_svg_without_javascript(store, tmp_path):
     page = build_report(store, charts="static").write(tmp_path / "s.html").read_text()
     assert "<script" not in page

@@ -5,7 +5,7 @@
 
 The page has a summary (speedup heatmap, roofline), the environment, one section per
 kernel (latency chart, history across runs, table), first-run vs steady state, the
-sections of optional modules (:data:`PLUGINS`: regressions, predictions), failures with
+sections of other modules (:data:`PLUGINS`: regressions, predictions), failures with
 their errors, and how to reproduce every run. A section that fails shows its error.
 """
 

@@ -161,7 +161,8 @@ def build_report(
     sections : list of Section, optional
         Extra sections, placed before *Failures*.
     plugins : bool
-        Add the sections of optional modules (regressions, predictions) when they import.
+        Add the sections of other toolkit modules (regressions, predictions); one whose
+        module fails to import shows that error.
 
     Raises
     ------

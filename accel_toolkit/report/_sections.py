@@ -2,9 +2,9 @@
 
 A :class:`Section` has an id, a title and a ``build(ctx)`` function that returns blocks
 (see :mod:`._blocks`). :data:`SECTIONS` lists the built-in sections in page order;
-:data:`PLUGINS` names functions of optional modules (regression analysis, prediction)
-that the report calls only when their module imports. A section that raises shows its
-error in the page instead of taking the report down.
+:data:`PLUGINS` names the functions of other toolkit modules (regression analysis,
+prediction) that add a section each. A section that raises, or whose module does not
+import, shows its error in the page instead of taking the report down or vanishing.
 """
 
 from __future__ import annotations
@@ -485,18 +485,18 @@ def _reraise(exc: BaseException, ctx: ReportContext) -> Any:
 def plugin_sections(
     plugins: Sequence[tuple[str, str, str, str, dict[str, Any]]] = PLUGINS,
 ) -> list[Section]:
-    """Sections of optional modules whose module imports and has the function."""
+    """One section per plug-in; one whose module or function fails to load shows why.
+
+    A plug-in whose module raises on import (``ImportError`` included) or lacks the
+    function still gets its section, holding that error, so a broken module is seen in
+    the page instead of silently dropping its part of the report.
+    """
     out = []
     for sid, title, module, func, fixed in plugins:
         try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue  # that part of the toolkit is not installed or not written yet
+            fn = getattr(importlib.import_module(module), func)
         except Exception as exc:
             out.append(Section(sid, title, functools.partial(_reraise, exc)))
-            continue
-        fn = getattr(mod, func, None)
-        if fn is None:
             continue
         out.append(Section(sid, title, functools.partial(_call_plugin, fn, fixed=fixed)))
     return out
