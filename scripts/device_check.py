@@ -11,8 +11,8 @@ store) is bypassed and only the kernels, harness and backends are imported; with
 reference's erf falls back to ``math.erf``.
 
 1. Environment: GPU name, SM count, memory, clocks, L2, driver / runtime / NVRTC versions.
-2. Correctness: every kernel x {ours, cupy} x {float32, float16} on the tiny preset, odd and
-   edge sizes (ours) and one medium size, against the float64 numpy reference with the
+2. Correctness: every kernel x {ours, cupy} x {float32, float16} on the tiny preset, its
+   edge cases (``KernelSpec.edge_cases``, ours) and one medium size, against the float64 numpy reference with the
    kernel's stated tolerance.
 3. Speed: our kernels next to cuBLAS / CuPy on the same device (CUDA events), as TFLOP/s or
    TB/s and as a fraction of the device's peak (a small table of known GPUs) and of the
@@ -79,22 +79,6 @@ PEAKS = [
     ("L4", 30.3, 121.0, 0.3),
 ]
 
-EDGE: dict[str, list[dict[str, Any]]] = {
-    "matmul": [{"M": 130, "N": 132, "K": 20}, {"M": 3, "N": 7, "K": 5}],
-    "batched_matmul": [{"B": 2, "M": 9, "N": 12, "K": 8}],
-    "linear_gelu": [{"M": 130, "N": 36, "K": 8}],
-    "conv2d": [{"N": 1, "C": 3, "H": 9, "W": 11, "F": 70, "kernel": 3, "stride": 1, "padding": 1}],
-    "softmax": [{"rows": 9, "cols": 33}, {"rows": 3, "cols": 2052}, {"rows": 2, "cols": 8196}],
-    "layernorm": [{"rows": 9, "cols": 33}, {"rows": 3, "cols": 2052}, {"rows": 2, "cols": 8196}],
-    "quantize_int8": [{"rows": 9, "cols": 33}, {"rows": 3, "cols": 2052}, {"rows": 2, "cols": 8196}],
-    "gelu": [{"n": 3}, {"n": 1031}],
-    "add_mul_relu": [{"n": 3}, {"n": 1031}],
-    "attention": [{"batch": 1, "heads": 1, "seq": 37, "head_dim": 40, "causal": True}],
-    "dequantize_int8": [{"rows": 3, "cols": 6}],
-    "matmul_int8": [{"M": 70, "N": 65, "K": 37}],
-    "reduce": [{"rows": 3, "cols": 2050, "op": "max", "axis": 1}, {"rows": 40, "cols": 70, "op": "sum", "axis": 0}],
-}
-
 # (kernel, params, dtype, what to report, target) for the speed table
 BENCH = [
     ("matmul", {"M": 4096, "N": 4096, "K": 4096}, "float32", "flops", ("cupy", 0.50)),
@@ -153,7 +137,7 @@ def correctness(backends: dict[str, CudaBackend], quick: bool) -> tuple[int, int
     for kernel in kernel_names():
         spec = get_kernel(kernel)
         base = spec.preset("tiny")
-        edge = [spec.resolve(c) for c in EDGE[kernel]]
+        edge = spec.edge_configs()
         medium = [] if quick else spec.preset("medium")[:1]
         for variant, be in backends.items():
             cfgs = base + medium + (edge if variant == "ours" else [])

@@ -41,34 +41,10 @@ REPO = Path(__file__).resolve().parent.parent
 CUDA_DIR = REPO / "shaders" / "cuda"
 EMU_DIR = Path(__file__).resolve().parent / "cuda_emu"
 
-# Odd and edge sizes beyond the tiny presets: every code path of every kernel (vector widths,
-# warp/block/looped row kernels, partial tiles of the 128x128 GEMM, tails of elementwise
-# loops, several key tiles in attention, two block rows in conv2d).
-EDGE: dict[str, list[dict]] = {
-    "matmul": [{"M": 130, "N": 132, "K": 20}, {"M": 5, "N": 8, "K": 12}, {"M": 3, "N": 7, "K": 5}],
-    "batched_matmul": [{"B": 2, "M": 9, "N": 12, "K": 8}],
-    "linear_gelu": [{"M": 130, "N": 36, "K": 8}],
-    "conv2d": [{"N": 1, "C": 3, "H": 9, "W": 11, "F": 70, "kernel": 3, "stride": 1, "padding": 1},
-               {"N": 2, "C": 2, "H": 6, "W": 5, "F": 3, "kernel": 2, "stride": 2, "padding": 0}],
-    "softmax": [{"rows": 9, "cols": 33}, {"rows": 3, "cols": 2052}, {"rows": 2, "cols": 8196},
-                {"rows": 2, "cols": 2049}],
-    "layernorm": [{"rows": 9, "cols": 33}, {"rows": 3, "cols": 2052}, {"rows": 2, "cols": 8196},
-                  {"rows": 2, "cols": 2049}],
-    "quantize_int8": [{"rows": 9, "cols": 33}, {"rows": 3, "cols": 2052}, {"rows": 2, "cols": 8196}],
-    "gelu": [{"n": 3}, {"n": 1031}],
-    "add_mul_relu": [{"n": 3}, {"n": 1031}],
-    "attention": [{"batch": 1, "heads": 1, "seq": 37, "head_dim": 40, "causal": True},
-                  {"batch": 1, "heads": 2, "seq": 35, "head_dim": 20, "causal": False}],
-    "dequantize_int8": [{"rows": 3, "cols": 6}],
-    "matmul_int8": [{"M": 70, "N": 65, "K": 37}],
-    "reduce": [{"rows": 3, "cols": 2050, "op": "max", "axis": 1}, {"rows": 40, "cols": 70, "op": "sum", "axis": 0},
-               {"rows": 5, "cols": 7, "op": "sum", "axis": 1}],
-}
-
-
 def configs(kernel: str) -> list[dict]:
     spec = get_kernel(kernel)
-    return spec.preset("tiny") + [spec.resolve(c) for c in EDGE[kernel]]
+    """The tiny preset and the kernel's edge cases (``KernelSpec.edge_cases``)."""
+    return spec.preset("tiny") + spec.edge_configs()
 
 
 def zero_row_input(spec, p, dtype):

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
+from typing import Any
 
-from ._spec import Cost, KernelSpec, Param, Tolerance
+import numpy as np
+
+from ._spec import Arrays, Cost, KernelSpec, Param, Params, Tolerance
 from ._util import uniform
 
 
-def _inputs(p, dtype, rng):
+def _inputs(
+    p: Params, dtype: np.dtype, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     shape = (p["batch"], p["heads"], p["seq"], p["head_dim"])
     return {k: uniform(rng, shape, dtype) for k in ("q", "k", "v")}
 
 
-def _attention(ops, x, p):
+def _attention(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
     xp = ops.xp
     q, k, v = x["q"], x["k"], x["v"]
     s = xp.matmul(q, xp.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(p["head_dim"]))
@@ -27,20 +33,20 @@ def _attention(ops, x, p):
     return {"o": xp.matmul(w, v)}
 
 
-def _cost(p, itemsize: int) -> Cost:
+def _cost(p: Params, itemsize: int) -> Cost:
     b, h, s, d = p["batch"], p["heads"], p["seq"], p["head_dim"]
     flops = b * h * (4.0 * s * s * d + 5.0 * s * s)
     return Cost(flops=flops, bytes=float(4 * b * h * s * d * itemsize))
 
 
-def _score_passes(p) -> int:
+def _score_passes(p: Params) -> int:
     """Elements :func:`_attention` passes through elementwise functions: the scores,
     scaled, shifted by their row max, exponentiated and divided, and masked by ``where``
     when causal."""
     return p["batch"] * p["heads"] * p["seq"] ** 2 * (4 + bool(p["causal"]))
 
 
-def _cfg(b, h, s, d, causal=False):
+def _cfg(b: int, h: int, s: int, d: int, causal: bool = False) -> dict[str, Any]:
     return {"batch": b, "heads": h, "seq": s, "head_dim": d, "causal": causal}
 
 
@@ -68,4 +74,9 @@ ATTENTION = KernelSpec(
     reduction=lambda p: max(p["seq"], p["head_dim"]),
     row_reductions=lambda p: 2 * p["batch"] * p["heads"] * p["seq"],  # softmax's max and sum
     ufunc_elements=_score_passes,
+    # several key tiles, a partial query block, head_dim not a power of two
+    edge_cases=({"batch": 1, "heads": 1, "seq": 37, "head_dim": 40, "causal": True},
+                {"batch": 1, "heads": 2, "seq": 35, "head_dim": 20, "causal": False}),
+    candidates={"batch": [1, 2], "heads": (1, 12), "seq": (8, 384), "head_dim": (8, 128),
+                "causal": [False, True], "max_flops": 3e8},
 )

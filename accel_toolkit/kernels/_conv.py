@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
 from ..exceptions import ParameterError
-from ._spec import Cost, KernelSpec, Param, Tolerance
+from ._spec import Arrays, Cost, KernelSpec, Param, Params, Tolerance
 from ._util import uniform
 
 
@@ -12,13 +17,13 @@ def out_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def _out_hw(p) -> tuple[int, int]:
+def _out_hw(p: Params) -> tuple[int, int]:
     """Output height and width of a resolved conv2d configuration."""
     k, s, pad = p["kernel"], p["stride"], p["padding"]
     return out_size(p["H"], k, s, pad), out_size(p["W"], k, s, pad)
 
 
-def _validate(p) -> None:
+def _validate(p: Params) -> None:
     for axis in ("H", "W"):
         padded = p[axis] + 2 * p["padding"]
         if p["kernel"] > padded:
@@ -29,7 +34,9 @@ def _validate(p) -> None:
             )
 
 
-def _inputs(p, dtype, rng):
+def _inputs(
+    p: Params, dtype: np.dtype, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     fan_in = p["C"] * p["kernel"] ** 2
     return {
         "x": uniform(rng, (p["N"], p["C"], p["H"], p["W"]), dtype),
@@ -37,7 +44,7 @@ def _inputs(p, dtype, rng):
     }
 
 
-def _conv2d(ops, x, p):
+def _conv2d(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
     """im2col + one batched GEMM (numpy and CuPy alike): the patches of every output pixel
     are gathered into a ``(N, C*k*k, OH*OW)`` matrix and multiplied by ``W`` as
     ``(F, C*k*k)``, so the work runs in BLAS instead of ``k*k`` small passes."""
@@ -55,7 +62,7 @@ def _conv2d(ops, x, p):
     return {"y": y.reshape(n, f, oh, ow)}
 
 
-def _cost(p, itemsize: int) -> Cost:
+def _cost(p: Params, itemsize: int) -> Cost:
     oh, ow = _out_hw(p)
     n, c, f, k = p["N"], p["C"], p["F"], p["kernel"]
     flops = 2.0 * n * f * oh * ow * c * k * k
@@ -63,7 +70,7 @@ def _cost(p, itemsize: int) -> Cost:
     return Cost(flops=flops, bytes=float(nbytes))
 
 
-def _scratch(p, itemsize: int) -> float:
+def _scratch(p: Params, itemsize: int) -> float:
     """Bytes :func:`_conv2d` moves through its im2col matrix (written by ``stack``, read by
     the GEMM): ``k*k`` times the input at stride 1, a quarter of it for a 1x1 convolution
     at stride 2, which the input size alone cannot tell apart. (The padded copy of the
@@ -72,13 +79,14 @@ def _scratch(p, itemsize: int) -> float:
     return 2.0 * p["N"] * p["C"] * p["kernel"] ** 2 * oh * ow * itemsize
 
 
-def _gemm(p) -> tuple[int, int, int, int]:
+def _gemm(p: Params) -> tuple[int, int, int, int]:
     """:func:`_conv2d`'s GEMM, one per image: ``W (F, C*k*k) @ cols (C*k*k, OH*OW)``."""
     oh, ow = _out_hw(p)
     return p["N"], p["F"], oh * ow, p["C"] * p["kernel"] ** 2
 
 
-def _cfg(n, c, h, f, k, s=1, pad=None):
+def _cfg(n: int, c: int, h: int, f: int, k: int, s: int = 1,
+         pad: int | None = None) -> dict[str, Any]:
     return {"N": n, "C": c, "H": h, "W": h, "F": f, "kernel": k, "stride": s,
             "padding": k // 2 if pad is None else pad}
 
@@ -111,4 +119,10 @@ CONV2D = KernelSpec(
     tolerances={"float32": Tolerance(atol=2e-6, rtol=1e-4), "float16": Tolerance(atol=2e-3, rtol=1e-2)},
     reduction=lambda p: p["C"] * p["kernel"] ** 2,
     validate=_validate,
+    # two block rows of filters, H != W; an even kernel at stride 2 without padding
+    edge_cases=({"N": 1, "C": 3, "H": 9, "W": 11, "F": 70, "kernel": 3, "stride": 1, "padding": 1},
+                {"N": 2, "C": 2, "H": 6, "W": 5, "F": 3, "kernel": 2, "stride": 2, "padding": 0}),
+    candidates={"N": [1, 2], "C": (1, 48), "H": (6, 56), "F": (1, 48), "kernel": [1, 3, 5],
+                "stride": [1, 2], "max_flops": 6e7},
+    candidate_ties={"W": lambda c: c["H"], "padding": lambda c: c["kernel"] // 2},
 )

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from ._linalg import gelu
-from ._spec import Cost, KernelSpec, Param, Tolerance
+from ._spec import Arrays, Cost, KernelSpec, Param, Params, Tolerance
 from ._util import uniform
 
 
-def _n_param():
+def _n_param() -> tuple[Param, ...]:
     return (Param("n", int, 1 << 16, minimum=1, maximum=1 << 28, test_max=5000, doc="number of elements"),)
 
 
-def _presets():
+def _presets() -> dict[str, list[dict[str, Any]]]:
     return {
         "tiny": [{"n": 64}, {"n": 1000}],
         "small": [{"n": 1 << 14}, {"n": 1 << 16}, {"n": 1 << 18}],
@@ -30,10 +33,11 @@ GELU = KernelSpec(
     impl=lambda ops, x, p: {"y": gelu(ops, x["x"])},
     cost=lambda p, itemsize: Cost(flops=10.0 * p["n"], bytes=2.0 * p["n"] * itemsize),
     tolerances={"float32": Tolerance(atol=1e-6, rtol=1e-5), "float16": Tolerance(atol=2e-3, rtol=1e-2)},
+    edge_cases=({"n": 3}, {"n": 1031}),  # shorter than one vector; a tail after the vectors
 )
 
 
-def _chain(ops, x, p):
+def _chain(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
     return {"y": ops.xp.maximum((x["a"] + x["b"]) * x["c"], 0)}
 
 
@@ -47,4 +51,5 @@ ADD_MUL_RELU = KernelSpec(
     impl=_chain,
     cost=lambda p, itemsize: Cost(flops=3.0 * p["n"], bytes=4.0 * p["n"] * itemsize),
     tolerances={"float32": Tolerance(atol=1e-7, rtol=1e-6), "float16": Tolerance(atol=1e-3, rtol=2e-3)},
+    edge_cases=({"n": 3}, {"n": 1031}),
 )

@@ -3,32 +3,37 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any
 
-from ._spec import Cost, KernelSpec, Param, Tolerance
+import numpy as np
+
+from ._spec import Arrays, Cost, KernelSpec, Param, Params, Tolerance
 from ._util import DIM_MAX, uniform
 
 F32_GEMM = {"float32": Tolerance(atol=2e-6, rtol=1e-4), "float16": Tolerance(atol=2e-3, rtol=1e-2)}
 
 
-def _matmul_inputs(p, dtype, rng):
+def _matmul_inputs(
+    p: Params, dtype: np.dtype, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     return {"a": uniform(rng, (p["M"], p["K"]), dtype), "b": uniform(rng, (p["K"], p["N"]), dtype)}
 
 
-def _matmul(ops, x, p):
+def _matmul(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
     return {"c": ops.xp.matmul(x["a"], x["b"])}
 
 
-def _mnk(p) -> tuple[int, int, int]:
+def _mnk(p: Params) -> tuple[int, int, int]:
     return p["M"], p["N"], p["K"]
 
 
-def _gemm(p) -> tuple[int, int, int, int]:
+def _gemm(p: Params) -> tuple[int, int, int, int]:
     """One GEMM per batch item: ``(calls, M, N, K)``."""
     return (p.get("B", 1), *_mnk(p))
 
 
-def _gemm_cost(p, itemsize: int) -> Cost:
+def _gemm_cost(p: Params, itemsize: int) -> Cost:
     m, n, k = _mnk(p)
     b = p.get("B", 1)
     return Cost(flops=2.0 * b * m * n * k, bytes=float(b * (m * k + k * n + m * n) * itemsize))
@@ -63,10 +68,15 @@ MATMUL = KernelSpec(
     tolerances=F32_GEMM,
     reduction=lambda p: p["K"],
     gemm=_gemm,
+    # partial 128 x 128 tiles; the simple kernel (N % 4 != 0 or K % 4 != 0) at tiny sizes
+    edge_cases=({"M": 130, "N": 132, "K": 20}, {"M": 5, "N": 8, "K": 12}, {"M": 3, "N": 7, "K": 5}),
+    candidates={"M": (8, 640), "N": (8, 640), "K": (8, 640), "max_flops": 2 * 512.0**3},
 )
 
 
-def _bmm_inputs(p, dtype, rng):
+def _bmm_inputs(
+    p: Params, dtype: np.dtype, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     b = p["B"]
     return {
         "a": uniform(rng, (b, p["M"], p["K"]), dtype),
@@ -91,15 +101,18 @@ BATCHED_MATMUL = KernelSpec(
     tolerances=F32_GEMM,
     reduction=lambda p: p["K"],
     gemm=_gemm,
+    edge_cases=({"B": 2, "M": 9, "N": 12, "K": 8},),
 )
 
 
-def gelu(ops, x):
+def gelu(ops: SimpleNamespace, x: Any) -> Any:
     """Exact (erf) GELU, the definition WebNN and PyTorch's default use."""
     return 0.5 * x * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
 
 
-def _linear_inputs(p, dtype, rng):
+def _linear_inputs(
+    p: Params, dtype: np.dtype, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     return {
         "x": uniform(rng, (p["M"], p["K"]), dtype),
         "w": uniform(rng, (p["K"], p["N"]), dtype, scale=1.0 / math.sqrt(p["K"])),
@@ -107,12 +120,12 @@ def _linear_inputs(p, dtype, rng):
     }
 
 
-def _linear_gelu(ops, x, p):
+def _linear_gelu(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
     y = ops.xp.matmul(x["x"], x["w"]) + x["bias"]
     return {"y": gelu(ops, y)}
 
 
-def _linear_cost(p, itemsize: int) -> Cost:
+def _linear_cost(p: Params, itemsize: int) -> Cost:
     m, n, k = _mnk(p)
     return Cost(
         flops=2.0 * m * n * k + 10.0 * m * n,
@@ -137,4 +150,5 @@ LINEAR_GELU = KernelSpec(
     tolerances={"float32": Tolerance(atol=1e-5, rtol=1e-4), "float16": Tolerance(atol=3e-3, rtol=1e-2)},
     reduction=lambda p: p["K"],
     gemm=_gemm,
+    edge_cases=({"M": 130, "N": 36, "K": 8},),
 )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from ._spec import Cost, KernelSpec, Param, Tolerance
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ._spec import Arrays, Cost, KernelSpec, Param, Params, Tolerance
 from ._util import uniform
 
 EPS = 1e-5
 
 
-def _rows_cols(default_cols: int = 128):
+def _rows_cols(default_cols: int = 128) -> tuple[Param, ...]:
     return (
         Param("rows", int, 64, minimum=1, maximum=1 << 20, test_max=24, doc="independent rows"),
         Param("cols", int, default_cols, minimum=1, maximum=1 << 20, test_max=300,
@@ -16,31 +22,33 @@ def _rows_cols(default_cols: int = 128):
     )
 
 
-def _softmax_inputs(p, dtype, rng):
+def _softmax_inputs(
+    p: Params, dtype: np.dtype, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     # A wide range so that the max-subtraction matters.
     return {"x": uniform(rng, (p["rows"], p["cols"]), dtype, scale=8.0)}
 
 
-def _softmax(ops, x, p):
+def _softmax(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
     xp = ops.xp
     z = x["x"] - xp.max(x["x"], axis=-1, keepdims=True)
     e = xp.exp(z)
     return {"y": e / xp.sum(e, axis=-1, keepdims=True)}
 
 
-def _two_per_row(p) -> int:
+def _two_per_row(p: Params) -> int:
     return 2 * p["rows"]  # softmax: a max and a sum; layernorm: two means
 
 
-def _rowwise_cost(flops_per_elem: float, extra_vectors: int = 0):
-    def cost(p, itemsize: int) -> Cost:
+def _rowwise_cost(flops_per_elem: float, extra_vectors: int = 0) -> Callable[[Params, int], Cost]:
+    def cost(p: Params, itemsize: int) -> Cost:
         n = p["rows"] * p["cols"]
         return Cost(flops=flops_per_elem * n, bytes=float((2 * n + extra_vectors * p["cols"]) * itemsize))
 
     return cost
 
 
-def _rows_presets():
+def _rows_presets() -> dict[str, list[dict[str, Any]]]:
     return {
         "tiny": [{"rows": 4, "cols": 16}, {"rows": 7, "cols": 130}],
         "small": [{"rows": 256, "cols": c} for c in (128, 512, 1024)],
@@ -48,6 +56,13 @@ def _rows_presets():
         "large": [{"rows": 16384, "cols": c} for c in (1024, 4096, 8192)],
     }
 
+
+#: the CUDA row kernels' code paths: warp per row (cols <= 1024 floats), block per row (up to
+#: 8192), looped (longer); vector widths 4, 2 and 1 (cols % 4, % 2)
+ROW_EDGES: tuple[dict[str, Any], ...] = (
+    {"rows": 9, "cols": 33}, {"rows": 3, "cols": 2052}, {"rows": 2, "cols": 8196},
+    {"rows": 2, "cols": 2049},
+)
 
 TRANSCENDENTAL = {"float32": Tolerance(atol=1e-6, rtol=1e-4), "float16": Tolerance(atol=1e-3, rtol=1e-2)}
 
@@ -62,10 +77,14 @@ SOFTMAX = KernelSpec(
     cost=_rowwise_cost(5.0),
     tolerances=TRANSCENDENTAL,
     row_reductions=_two_per_row,
+    edge_cases=ROW_EDGES,
+    candidates={"rows": (4, 4096), "cols": (8, 4096), "max_flops": 5.0 * 2**21},
 )
 
 
-def _layernorm_inputs(p, dtype, rng):
+def _layernorm_inputs(
+    p: Params, dtype: np.dtype, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     c = p["cols"]
     return {
         "x": uniform(rng, (p["rows"], c), dtype, scale=4.0),
@@ -74,7 +93,7 @@ def _layernorm_inputs(p, dtype, rng):
     }
 
 
-def _layernorm(ops, x, p):
+def _layernorm(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
     xp = ops.xp
     v = x["x"]
     mean = xp.mean(v, axis=-1, keepdims=True)
@@ -93,4 +112,5 @@ LAYERNORM = KernelSpec(
     cost=_rowwise_cost(8.0, extra_vectors=2),
     tolerances={"float32": Tolerance(atol=2e-5, rtol=1e-4), "float16": Tolerance(atol=1e-2, rtol=1e-2)},
     row_reductions=_two_per_row,
+    edge_cases=ROW_EDGES,
 )

@@ -11,18 +11,23 @@ Conventions (the same on every backend):
 
 from __future__ import annotations
 
-from ._spec import Cost, KernelSpec, Param, Tolerance
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ._spec import Arrays, Cost, KernelSpec, Param, Params, Tolerance
 from ._util import int8s, uniform
 
 
-def _rc():
+def _rc() -> tuple[Param, ...]:
     return (
         Param("rows", int, 64, minimum=1, maximum=1 << 20, test_max=24, doc="channels"),
         Param("cols", int, 256, minimum=1, maximum=1 << 20, test_max=300, doc="values per channel"),
     )
 
 
-def _presets():
+def _presets() -> dict[str, list[dict[str, Any]]]:
     return {
         "tiny": [{"rows": 4, "cols": 16}, {"rows": 5, "cols": 77}],
         "small": [{"rows": 256, "cols": c} for c in (256, 1024)],
@@ -31,7 +36,7 @@ def _presets():
     }
 
 
-def _quantize(ops, x, p):
+def _quantize(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
     xp = ops.xp
     v = x["x"]
     amax = xp.max(xp.abs(v), axis=-1)
@@ -61,13 +66,16 @@ QUANTIZE_INT8 = KernelSpec(
     # one rounding step: x/scale may land on the other side of .5 by one ulp on a GPU
     output_tolerances=QUANT_TOL,
     row_reductions=lambda p: p["rows"],  # the max of |x| per row
+    edge_cases=({"rows": 9, "cols": 33}, {"rows": 3, "cols": 2052}, {"rows": 2, "cols": 8196}),
 )
 
 
-def _dq_inputs(p, dtype, rng):
+def _dq_inputs(
+    p: Params, dtype: np.dtype, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     return {
         "q": int8s(rng, (p["rows"], p["cols"])),
-        "scale": (rng.random(p["rows"], dtype="float32") * 0.05 + 1e-3).astype(dtype),
+        "scale": (np.asarray(rng.random(p["rows"], dtype="float32")) * 0.05 + 1e-3).astype(dtype),
     }
 
 
@@ -84,19 +92,22 @@ DEQUANTIZE_INT8 = KernelSpec(
         bytes=float(p["rows"] * p["cols"] * (itemsize + 1) + p["rows"] * itemsize),
     ),
     tolerances={"float32": Tolerance(atol=1e-7, rtol=1e-6), "float16": Tolerance(atol=1e-4, rtol=2e-3)},
+    edge_cases=({"rows": 3, "cols": 6},),
 )
 
 
-def _mm8_inputs(p, dtype, rng):
+def _mm8_inputs(
+    p: Params, dtype: np.dtype, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     return {
         "a": int8s(rng, (p["M"], p["K"])),
         "b": int8s(rng, (p["K"], p["N"])),
-        "scale_a": (rng.random(p["M"], dtype="float32") * 0.02 + 1e-3).astype(dtype),
-        "scale_b": (rng.random(p["N"], dtype="float32") * 0.02 + 1e-3).astype(dtype),
+        "scale_a": (np.asarray(rng.random(p["M"], dtype="float32")) * 0.02 + 1e-3).astype(dtype),
+        "scale_b": (np.asarray(rng.random(p["N"], dtype="float32")) * 0.02 + 1e-3).astype(dtype),
     }
 
 
-def _matmul_int8(ops, x, p):
+def _matmul_int8(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
     xp = ops.xp
     acc = xp.matmul(x["a"].astype(xp.int32), x["b"].astype(xp.int32))
     fdt = x["scale_a"].dtype
@@ -129,4 +140,5 @@ MATMUL_INT8 = KernelSpec(
     ),
     # The integer accumulation is exact; only the two float scalings round.
     tolerances={"float32": Tolerance(atol=1e-7, rtol=1e-5), "float16": Tolerance(atol=1e-3, rtol=2e-3)},
+    edge_cases=({"M": 70, "N": 65, "K": 37},),  # partial 64 x 64 tiles, K not a multiple of 4
 )

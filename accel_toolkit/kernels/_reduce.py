@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from ._spec import Cost, KernelSpec, Param, Tolerance
+from types import SimpleNamespace
+from typing import Any
+
+from ._spec import Arrays, Cost, KernelSpec, Param, Params, Tolerance
 from ._util import uniform
 
 
-def _reduce(ops, x, p):
+def _reduce(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
     xp = ops.xp
     v = x["x"]
     if p["op"] == "max":
@@ -42,4 +45,8 @@ REDUCE = KernelSpec(
     reduction=lambda p: p["cols"] if p["axis"] == 1 else p["rows"],
     # either axis: numpy's inner loop runs once per row (along it, or adding it in)
     row_reductions=lambda p: p["rows"],
+    # a block-wide row with vector width 2; columns over several blocks; width-1 rows
+    edge_cases=({"rows": 3, "cols": 2050, "op": "max", "axis": 1},
+                {"rows": 40, "cols": 70, "op": "sum", "axis": 0},
+                {"rows": 5, "cols": 7, "op": "sum", "axis": 1}),
 )

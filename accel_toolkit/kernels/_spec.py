@@ -20,9 +20,24 @@ import numpy as np
 
 from ..exceptions import ParameterError, UnsupportedDtypeError
 
-__all__ = ["Check", "Cost", "KernelSpec", "Param", "Tolerance", "array_ops", "config_key"]
+__all__ = [
+    "Arrays",
+    "Check",
+    "Cost",
+    "KernelSpec",
+    "Param",
+    "Params",
+    "Tolerance",
+    "array_ops",
+    "config_key",
+]
 
 DTYPES = ("float32", "float16")
+
+#: resolved parameters of one configuration, e.g. ``{"M": 64, "N": 64, "K": 32}``
+Params = Mapping[str, Any]
+#: named arrays (numpy, or CuPy on the cuda backend's library path)
+Arrays = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -126,6 +141,7 @@ class Check:
     worst_output: str = ""
 
     def describe(self) -> str:
+        """One line: the verdict, the largest errors and the tolerance."""
         verdict = "ok" if self.passed else "MISMATCH"
         return (
             f"{verdict}: max abs err {self.max_abs_err:.3g}, max rel err {self.max_rel_err:.3g} "
@@ -154,8 +170,8 @@ def array_ops(xp: Any = np, erf: Callable[[Any], Any] | None = None) -> SimpleNa
     return SimpleNamespace(xp=xp, erf=erf or _erf)
 
 
-InputsFn = Callable[[Mapping[str, Any], np.dtype, np.random.Generator], dict[str, np.ndarray]]
-ImplFn = Callable[[SimpleNamespace, Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
+InputsFn = Callable[[Params, np.dtype, np.random.Generator], dict[str, np.ndarray]]
+ImplFn = Callable[[SimpleNamespace, Arrays, Params], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -226,6 +242,20 @@ class KernelSpec:
         model counts both as FLOPs; the speed predictor gives these their own term
         (:func:`accel_toolkit.predict.numpy_loops`). A kernel whose work is all elementwise
         needs none: its FLOPs term is that rate.
+    edge_cases : tuple of dict, optional
+        Odd and edge sizes beyond the ``tiny`` preset (partial dicts, completed with
+        defaults) that reach every code path of the backends' implementations: vector
+        widths, partial tiles, the warp, block and looped row kernels, loop tails. Every
+        backend's tests and ``scripts/device_check.py`` run them, so keep them small enough
+        for the CPU emulation of the CUDA sources (a few thousand elements).
+    candidates : dict, optional
+        The ranges the speed predictor's candidate grids draw from
+        (:func:`accel_toolkit.predict.log_uniform_grid`): per parameter ``(low, high)``,
+        drawn log-uniformly, or a list to choose from, and an optional ``max_flops`` cap on
+        the cost model's FLOPs. Empty: the span of the ``tiny`` to ``medium`` presets.
+    candidate_ties : dict, optional
+        ``{parameter: rule(config) -> value}``: parameters a candidate takes from the others
+        unless the grid is given a range for them (conv2d: ``W = H``, ``padding = kernel // 2``).
     """
 
     name: str
@@ -245,10 +275,14 @@ class KernelSpec:
     gemm: Callable[[Mapping[str, Any]], tuple[int, int, int, int]] | None = None
     row_reductions: Callable[[Mapping[str, Any]], int] | None = None
     ufunc_elements: Callable[[Mapping[str, Any]], int] | None = None
+    edge_cases: tuple[Mapping[str, Any], ...] = ()
+    candidates: Mapping[str, Any] = field(default_factory=dict)
+    candidate_ties: Mapping[str, Callable[[Mapping[str, Any]], Any]] = field(default_factory=dict)
 
     # -- parameters -------------------------------------------------------------------
     @property
     def param_names(self) -> tuple[str, ...]:
+        """The names of the parameters, in order."""
         return tuple(p.name for p in self.params)
 
     def resolve(self, params: Mapping[str, Any] | None = None, /, **kwargs: Any) -> dict[str, Any]:
@@ -281,7 +315,12 @@ class KernelSpec:
             )
         return [self.resolve(p) for p in self.presets[name]]
 
+    def edge_configs(self) -> list[dict[str, Any]]:
+        """The resolved :attr:`edge_cases` (odd and edge sizes beyond the ``tiny`` preset)."""
+        return [self.resolve(p) for p in self.edge_cases]
+
     def check_dtype(self, dtype: str) -> str:
+        """``dtype`` by its canonical name; UnsupportedDtypeError if the kernel lacks it."""
         dtype = str(np.dtype(dtype)) if dtype in ("f4", "f2", "float", "half") else str(dtype)
         if dtype not in self.tolerances:
             raise UnsupportedDtypeError(
@@ -308,6 +347,7 @@ class KernelSpec:
         return {k: np.asarray(v) for k, v in out.items()}
 
     def output_dtype(self, name: str, dtype: str) -> str:
+        """The dtype of output ``name`` when the kernel runs in ``dtype``."""
         return self.output_dtypes.get(name, dtype)
 
     def tolerance(self, params: Mapping[str, Any], dtype: str, output: str | None = None) -> Tolerance:

@@ -15,20 +15,16 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ConfigError, ParameterError
-from ..kernels import KernelSpec, get_kernel
+from ..kernels import KERNELS, KernelSpec, get_kernel
 
 __all__ = ["DEFAULT_RANGES", "log_uniform_grid"]
 
-#: Measured ranges used by ``benchmarks/predict_eval.py``: sizes as ``(low, high)`` bounds
-#: drawn log-uniformly, fixed choices as lists, and ``max_flops`` capping the cost so one
-#: configuration takes at most a few tens of milliseconds on a laptop CPU.
+#: The ranges of every kernel that declares them (``KernelSpec.candidates``), as used by
+#: ``benchmarks/predict_eval.py``: sizes as ``(low, high)`` bounds drawn log-uniformly, fixed
+#: choices as lists, and ``max_flops`` capping the cost so one configuration takes at most a
+#: few tens of milliseconds on a laptop CPU.
 DEFAULT_RANGES: dict[str, dict[str, Any]] = {
-    "matmul": {"M": (8, 640), "N": (8, 640), "K": (8, 640), "max_flops": 2 * 512.0**3},
-    "softmax": {"rows": (4, 4096), "cols": (8, 4096), "max_flops": 5.0 * 2**21},
-    "attention": {"batch": [1, 2], "heads": (1, 12), "seq": (8, 384), "head_dim": (8, 128),
-                  "causal": [False, True], "max_flops": 3e8},
-    "conv2d": {"N": [1, 2], "C": (1, 48), "H": (6, 56), "F": (1, 48), "kernel": [1, 3, 5],
-               "stride": [1, 2], "max_flops": 6e7},
+    name: dict(spec.candidates) for name, spec in KERNELS.items() if spec.candidates
 }
 
 
@@ -88,7 +84,9 @@ def log_uniform_grid(
         The draw is deterministic for a seed.
     ranges : dict, optional
         Per parameter: ``(low, high)`` for a log-uniform integer, a list for a uniform choice.
-        Defaults to :data:`DEFAULT_RANGES` for the kernel, else the span of its presets.
+        Defaults to the kernel's ``candidates`` (:data:`DEFAULT_RANGES`), else the span of
+        its presets. Parameters the kernel ties to others (``candidate_ties``) follow them
+        unless given a range.
         A ``max_flops`` key caps the cost model's FLOPs.
     max_flops : float, optional
         Overrides ``ranges["max_flops"]``.
@@ -108,7 +106,7 @@ def log_uniform_grid(
     if n < 1:
         raise ConfigError(f"n must be >= 1, got {n}.")
     rng = np.random.default_rng(seed)
-    rg = dict(DEFAULT_RANGES.get(spec.name, {}) if ranges is None else ranges)
+    rg = dict(spec.candidates if ranges is None else ranges)
     cap = max_flops if max_flops is not None else rg.pop("max_flops", None)
     rg.pop("max_flops", None)
     itemsize = np.dtype(dtype).itemsize
@@ -124,10 +122,9 @@ def log_uniform_grid(
                 f"or ask for fewer."
             )
         cfg = _draw(rng, spec, rg)
-        if spec.name == "conv2d" and "W" not in rg:
-            cfg["W"] = cfg["H"]
-        if spec.name == "conv2d" and "padding" not in rg:
-            cfg["padding"] = cfg["kernel"] // 2
+        for name, rule in spec.candidate_ties.items():
+            if name not in rg:
+                cfg[name] = rule(cfg)
         try:
             cfg = spec.resolve(cfg)
         except ParameterError:
