@@ -209,8 +209,7 @@ def _model_params(args: argparse.Namespace) -> dict:
 def _subsets(args: argparse.Namespace) -> None:
     """Held-out accuracy of models fitted on n random shapes: the learning curve of the model
     itself (the replay's random baseline, with more draws and no selection)."""
-    from accel_toolkit.predict import SpeedModel, prediction_metrics
-    from accel_toolkit.predict._active import replay_split
+    from accel_toolkit.predict import SpeedModel, prediction_metrics, replay_split
     from accel_toolkit.predict._model import aggregate_repeats
 
     data = _load(args)

@@ -214,7 +214,7 @@ def test_replay_active_learning_runs_both_strategies():
 
 
 def test_replay_split_partitions_the_pool_as_the_replay_does():
-    from accel_toolkit.predict._active import replay_split
+    from accel_toolkit.predict import replay_split
 
     test, pool, _ = replay_split(60, 3, 0.3)
     assert len(test) == 18 and sorted(np.r_[test, pool].tolist()) == list(range(60))
@@ -231,7 +231,7 @@ def test_replay_split_partitions_the_pool_as_the_replay_does():
 
 
 def test_replay_family_holds_out_the_shapes_nearest_to_one():
-    from accel_toolkit.predict._active import replay_split
+    from accel_toolkit.predict import replay_split
 
     space = np.random.default_rng(0).normal(size=(50, 3))
     test, pool, _ = replay_split(50, 2, family=12, space=space)
@@ -603,8 +603,8 @@ def test_variance_reduction_gains_match_a_gp_refitted_on_the_picks():
     picks (a GP's posterior covariance does not depend on the measured values)."""
     from sklearn.base import clone
 
-    from accel_toolkit.predict._active import _variance_reduction
     from accel_toolkit.predict._features import config_frame
+    from accel_toolkit.predict._strategies import _variance_reduction
 
     model = SpeedModel(n_folds=3).fit(synthetic("softmax", 30, seed=4))
     cand = pd.DataFrame({"kernel": "softmax", "backend": "cpu",

@@ -1,18 +1,14 @@
 """Predict the speed of configurations nobody measured, with calibrated intervals."""
 
-from ._active import (
-    ActiveLearningResult,
-    ReplayResult,
-    active_learning,
-    replay_active_learning,
-    suggest,
-)
 from ._candidates import DEFAULT_RANGES, log_uniform_grid
 from ._conformal import ConformalBoostingRegressor, ConformalGPRegressor
 from ._evaluate import evaluate, measurement_noise, prediction_metrics
 from ._features import OPENBLAS_SMALL_GEMM, cache_sizes, featurize, gemm_paths, numpy_loops
+from ._loop import ActiveLearningResult, active_learning
 from ._model import STATISTICS, SpeedModel, aggregate_repeats, with_latency
+from ._replay import ReplayResult, replay_active_learning, replay_split
 from ._report import PredictionsSection, predicted_vs_measured_chart, predictions_section
+from ._strategies import suggest
 
 __all__ = [
     "ActiveLearningResult",
@@ -37,6 +33,7 @@ __all__ = [
     "prediction_metrics",
     "predictions_section",
     "replay_active_learning",
+    "replay_split",
     "suggest",
     "with_latency",
 ]

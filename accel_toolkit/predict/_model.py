@@ -117,13 +117,18 @@ def aggregate_repeats(results: pd.DataFrame, how: str = "min",
 class SpeedModel:
     """Predict the latency (and throughput) of kernel configurations, with intervals.
 
+    A roofline baseline per (kernel, backend) times a learned correction in log space,
+    with cross-conformal intervals (see the module docstring). Fit it on ``ok`` rows of the
+    ``results`` view (:meth:`fit`, :meth:`from_store`), then :meth:`predict` any
+    configuration. How each default was chosen, and what it measured, is in
+    ``docs/predict.md``.
+
     Parameters
     ----------
     coverage : float
         Nominal coverage of the prediction intervals (0.8 = 80% intervals).
     per_kernel : bool
-        One correction model per kernel (True) or one shared by all kernels (False). Per kernel
-        predicts better on the stored cpu data (see ``docs/readme/predict.md``).
+        One correction model per kernel (True) or one shared by all kernels (False).
     per_backend : bool
         A (kernel, backend) with at least ``min_group_configs`` distinct configurations gets
         its own correction model; smaller ones use the model of their kernel fitted on every
@@ -137,8 +142,8 @@ class SpeedModel:
         baseline instead of fitting its own.
     regressor : {"gp", "boosting"}
         The correction model: a Gaussian process (:class:`ConformalGPRegressor`, default;
-        interpolates kernel latencies from few points best) or gradient boosting
-        (:class:`ConformalBoostingRegressor`; scales to many thousands of rows).
+        best from few points) or gradient boosting (:class:`ConformalBoostingRegressor`;
+        scales to many thousands of rows).
     n_folds :
         Cross-conformal folds of either regressor.
     loss, n_estimators, learning_rate, max_depth, min_samples_leaf :
@@ -146,63 +151,47 @@ class SpeedModel:
     statistic : {"median", "min"}
         Which figure of each measurement to learn and predict (:data:`STATISTICS`): the
         run's median per-call time (default, what ``bench`` reports) or its fastest
-        calibrated sample. On a shared machine whose speed switches between modes for
-        seconds at a time (other tenants), ``"min"`` is the repeatable one: see
-        ``docs/predict.md``.
+        calibrated sample, the repeatable one on a shared machine whose speed switches
+        between modes.
     aggregate : {"min", "median", None}
         Merge repeat measurements of a configuration before fitting (see
-        :func:`aggregate_repeats`). The default ``"min"`` keeps the fastest run's figure:
-        on a shared machine a run slowed down by another process (we saw 80x for a small
-        OpenBLAS matmul) would otherwise pull the model away. ``None`` fits every row.
+        :func:`aggregate_repeats`). The default ``"min"`` keeps the fastest run's figure, so
+        a run slowed down by another process does not pull the model away. ``None`` fits
+        every row.
     caches : dict, optional
         Cache sizes for the working-set features (default: this machine's, from sysfs).
     length_scales : dict, optional
         GP length scales to reuse instead of fitting them (``regressor="gp"`` only):
-        :attr:`length_scales_` of a model fitted earlier on more shapes of the same kernels
-        (another sweep, machine or backend), ``{group: {feature: length scale}}``. A group
-        takes the entry of the same group, else one of the same kernel; only the amplitude
-        and noise of its GP are then fitted. With 20-40 measurements that is what decides
-        the accuracy (see ``docs/predict.md``). A group whose varying features the entry
-        does not cover is fitted as usual, with a warning.
+        :attr:`length_scales_` of a model fitted earlier on more shapes of the same kernels,
+        ``{group: {feature: length scale}}``. A group takes the entry of the same group,
+        else one of the same kernel; only the amplitude and noise of its GP are then
+        fitted. A group whose varying features the entry does not cover is fitted as usual,
+        with a warning.
     alignment_features : {"auto", True, False}
         Whether the GP sees the alignment features of :func:`featurize` (``M%8``: the share
-        of padded work when a size is processed in blocks of 8), which capture SIMD and
-        GEMM-tile effects but triple the number of length scales to fit. ``"auto"``
-        (default) fits each GP group with and without them and keeps the larger one only
-        where its out-of-fold errors are lower by more than one standard error (with 20
-        shapes, which of the two cross-validates lower is often chance, and the larger one
-        then predicts worse): with 20 shapes the smaller model predicts far better
-        (softmax: MAPE 0.05 vs 0.13), with 150 matmul shapes the larger one does (see
-        ``docs/predict.md``). Reused ``length_scales`` keep the columns they were learned
-        on; ``regressor="boosting"`` always sees them all.
+        of padded work when a size is processed in blocks of 8). ``"auto"`` (default) fits
+        each GP group with and without them and keeps the larger one only where its
+        out-of-fold errors are lower by more than one standard error. Reused
+        ``length_scales`` keep the columns they were learned on; ``regressor="boosting"``
+        always sees them all.
     noise_floor : float or None
         Smallest measurement-noise standard deviation (in log latency, 0.02 = 2%) the GP
-        may assume. Measurements never repeat exactly; without a floor a GP fitted on a
-        handful of shapes can explain them exactly with absurd length scales and predict
-        wildly between them. None: no floor.
+        may assume, so that a few shapes cannot be explained exactly by absurd length
+        scales. None: no floor.
     scratch : bool
         Count the bytes a kernel's implementation moves through intermediates
         (``KernelSpec.scratch``: conv2d's im2col matrix) in the roofline's bytes and the
-        byte features (default). A 1x1 stride-2 convolution moves a quarter of its input
-        through im2col, a 5x5 stride-1 one 25 times it; the cost model's bytes, the least
-        any implementation must move, cannot tell them apart (see ``docs/predict.md``).
+        byte features (default).
     gemm_paths : bool
         Give the roofline a term for each way a GEMM of the cpu backend leaves the plain
         FLOPs-and-bytes law (:func:`gemm_paths`; default): the bytes OpenBLAS copies into
-        panels for calls with ``M*N*K`` above :data:`OPENBLAS_SMALL_GEMM` (smaller ones run
-        in its small-matrix kernel without that copy, so the first size past the limit
-        takes longer than the one before it), and the FLOPs numpy computes in its own loop
-        instead of BLAS (``K == 1``, float16). On the cpu pool: matmul 84% -> 87% of
-        held-out shapes within +-10% and 97% -> 100% beyond the measured range, conv2d
-        90% -> 93% (a one-channel 1x1 convolution is a GEMM with ``K == 1``); see
-        ``docs/predict.md``.
+        panels for calls with ``M*N*K`` above :data:`OPENBLAS_SMALL_GEMM`, and the FLOPs
+        numpy computes in its own loop instead of BLAS (``K == 1``, float16).
     numpy_loops : bool
         Give the roofline a term for each kind of work numpy does at its own rate on the
-        cpu backend (:func:`numpy_loops`; default): the rows a kernel reduces one at a time
-        (20-60 ns each: a 1143x8 softmax takes 90 us, a 60x2066 one with 14x the bytes
-        150 us) and the elements of intermediates it passes through elementwise functions
-        between BLAS calls (attention's scores, about half a nanosecond each beside GEMM
-        FLOPs of 10-20 ps). See ``docs/predict.md`` for the measured effect.
+        cpu backend (:func:`numpy_loops`; default): the rows a kernel reduces one at a time,
+        and the elements of intermediates it passes through elementwise functions between
+        BLAS calls.
     random_state : int
         Seed; the same data and seed give the same model.
 
