@@ -15,6 +15,7 @@ from .analysis import compare, detect_regressions
 from .backends import doctor
 from .harness import TimingSettings
 from .kernels import get_kernel
+from .models import embed
 from .store import Store, default_db_path
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "default_db_path",
     "detect_regressions",
     "doctor",
+    "embed",
     "get_kernel",
     "list_kernels",
     "run",

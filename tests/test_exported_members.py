@@ -15,6 +15,7 @@ MODULES = [
     "accel_toolkit.charts",
     "accel_toolkit.report",
     "accel_toolkit.predict",
+    "accel_toolkit.models",
 ]
 
 

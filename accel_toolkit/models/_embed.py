@@ -1,0 +1,87 @@
+"""Running a model: :func:`embed` for sentences, :func:`forward` for any prepared batch."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import ParameterError, UnknownBackendError, UnsupportedKernelError
+from ._cpu import cpu_forward
+from ._inputs import ModelInputs, tokenize
+from ._spec import get_model_spec
+from ._weights import load_weights
+
+__all__ = ["MODEL_BACKENDS", "embed", "forward"]
+
+#: backends that run a whole model forward
+MODEL_BACKENDS = ("cpu", "wgpu", "onnxruntime", "reference")
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in MODEL_BACKENDS:
+        close = difflib.get_close_matches(str(backend), MODEL_BACKENDS, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownBackendError(f"Models run on {', '.join(MODEL_BACKENDS)}; not on "
+                                  f"{backend!r}.{hint}")
+    return backend
+
+
+def forward(model: str, inputs: ModelInputs, *, backend: str = "cpu",
+            device: Any = None) -> np.ndarray:
+    """The output of ``model`` for a prepared batch on ``backend``.
+
+    ``cpu`` is numpy in float32, ``reference`` numpy in float64, ``onnxruntime`` the ONNX
+    graph in ONNX Runtime's CPU provider (text models only), ``wgpu`` the WGSL kernels
+    in-process (``device``: an open :class:`~accel_toolkit.models.WgpuModel`, optional).
+    """
+    spec = get_model_spec(model)
+    backend = _check_backend(backend)
+    if backend in ("cpu", "reference"):
+        dtype = "float32" if backend == "cpu" else "float64"
+        return cpu_forward(spec, load_weights(spec), inputs, dtype)[0]
+    if backend == "onnxruntime":
+        from ._onnx import ort_forward, ort_session
+
+        return ort_forward(ort_session(model), inputs)
+    from ._wgpu import WgpuModel
+
+    runner = device if device is not None else WgpuModel.shared(model)
+    if not isinstance(runner, WgpuModel) or runner.spec != spec:
+        raise UnsupportedKernelError(f"device= must be a WgpuModel of {model!r}.")
+    return runner.forward(inputs)
+
+
+def embed(texts: Any, *, model: str = "minilm-l6", backend: str = "cpu") -> np.ndarray:
+    """Sentence embeddings: L2-normalised mean of MiniLM's last hidden states.
+
+    Parameters
+    ----------
+    texts : list of str
+        The sentences (a single string is one sentence). The batch is padded to its
+        longest sentence; padding is masked in attention and pooling.
+    model : str
+        A text model; ``"minilm-l6"`` (sentence-transformers all-MiniLM-L6-v2, real weights).
+    backend : str
+        ``"cpu"`` (numpy f32), ``"wgpu"`` (WGSL in-process), ``"onnxruntime"`` or
+        ``"reference"`` (numpy f64).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[len(texts), 384]``, one unit vector a sentence; cosine similarity is a dot product.
+
+    Examples
+    --------
+    >>> import accel_toolkit as at
+    >>> e = at.embed(["A man is eating food.", "Someone is having a meal."])  # doctest: +SKIP
+    >>> float(e[0] @ e[1]) > 0.5                                             # doctest: +SKIP
+    True
+    """
+    spec = get_model_spec(model)
+    if spec.front != "text":
+        raise ParameterError(f"embed() takes sentences, and {model!r} is not a text "
+                                     f"model; use embed(..., model='minilm-l6').")
+    _check_backend(backend)
+    return forward(model, tokenize(spec, texts), backend=backend)
