@@ -32,8 +32,15 @@ import pytest
 
 from accel_toolkit.backends import doctor, get_backend
 from accel_toolkit.backends._cuda import CudaBackend
-from accel_toolkit.backends._cuda_plans import THREADS, cuda_source, expressions, plan, source_path
-from accel_toolkit.exceptions import BackendUnavailableError
+from accel_toolkit.backends._cuda_plans import (
+    CUDA_PLANS,
+    THREADS,
+    cuda_source,
+    expressions,
+    plan,
+    source_path,
+)
+from accel_toolkit.exceptions import BackendUnavailableError, UnsupportedKernelError
 from accel_toolkit.harness import TimingSettings
 from accel_toolkit.kernels import KERNELS, get_kernel, kernel_names
 
@@ -55,11 +62,19 @@ def zero_row_input(spec, p, dtype):
 
 
 # ---- fast, GPU-free ------------------------------------------------------------------------
-def test_every_kernel_has_a_cuda_source():
-    for name in kernel_names():
-        files = {f for f, _ in expressions(name)}
-        assert files == {f"{name}.cu"}, name
-        assert source_path(f"{name}.cu").is_file()
+@pytest.mark.parametrize("name", kernel_names())
+def test_every_kernel_has_a_cuda_plan_and_source(name):
+    assert name in CUDA_PLANS, CUDA_PLANS.missing(name)
+    assert (CUDA_DIR / f"{name}.cu").is_file(), f"kernel {name!r}: add shaders/cuda/{name}.cu"
+    files = {f for f, _ in expressions(name)}
+    assert files == {f"{name}.cu"}, name
+    assert source_path(f"{name}.cu").is_file()
+
+
+def test_a_kernel_without_a_cuda_plan_names_the_file_to_add_it_in():
+    with pytest.raises(UnsupportedKernelError, match=r"cuda: kernel 'no_such_kernel' has no CUDA "
+                       r"plan: add one in accel_toolkit/backends/_cuda_plans\.py"):
+        plan("no_such_kernel", {}, "float32")
 
 
 def test_sources_inline_their_headers_once():

@@ -12,8 +12,9 @@ from accel_toolkit.exceptions import (
     ParameterError,
     UnknownKernelError,
     UnsupportedDtypeError,
+    UnsupportedKernelError,
 )
-from accel_toolkit.kernels import KERNELS, PRESETS, array_ops, get_kernel
+from accel_toolkit.kernels import KERNELS, PRESETS, Registry, array_ops, get_kernel
 
 REQUIRED = {
     "matmul", "batched_matmul", "conv2d", "softmax", "layernorm", "gelu", "add_mul_relu",
@@ -26,6 +27,36 @@ def test_registry_has_the_library():
     for spec in KERNELS.values():
         assert set(PRESETS) <= set(spec.presets), spec.name
         assert "float32" in spec.tolerances
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_every_spec_is_complete(name):
+    """What every kernel declares on its spec: presets, both dtypes, edge cases, candidates."""
+    spec = KERNELS[name]
+    assert spec.name == name and spec.description and spec.family
+    assert set(PRESETS) <= set(spec.presets), f"kernel {name!r}: add presets {PRESETS}"
+    assert set(spec.tolerances) == {"float32", "float16"}, f"kernel {name!r}: tolerances"
+    assert spec.edge_cases, (f"kernel {name!r} has no edge_cases: add the odd sizes that reach "
+                             f"every code path (see docs/adding-a-kernel.md)")
+    tiny = spec.preset("tiny")
+    for p in spec.edge_configs():
+        assert p not in tiny, f"kernel {name!r}: edge case {p} repeats the tiny preset"
+        assert spec.cost(p, 4).bytes > 0
+    names = set(spec.param_names)
+    assert set(spec.candidates) - {"max_flops"} <= names, f"kernel {name!r}: candidates"
+    assert set(spec.candidate_ties) <= names, f"kernel {name!r}: candidate_ties"
+
+
+def test_registry_finds_by_name_and_says_what_is_missing():
+    reg = Registry[int]("WGSL plan builder", "accel_toolkit/backends/_wgsl_plans.py")
+    assert reg.register("softmax", 3) == 3
+    assert "softmax" in reg and reg["softmax"] == 3 and list(reg) == ["softmax"]
+    assert reg.get("rmsnorm") is None
+    with pytest.raises(UnsupportedKernelError, match=r"kernel 'rmsnorm' has no WGSL plan builder: "
+                       r"add one in accel_toolkit/backends/_wgsl_plans.py"):
+        reg["rmsnorm"]
+    with pytest.raises(ValueError, match="once"):
+        reg.register("softmax", 4)
 
 
 def test_unknown_kernel_suggests_nearest():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -22,10 +23,20 @@ CASES = [(name, p, dt) for name, spec in KERNELS.items() for p in spec.preset("t
          for dt in ("float32", "float16")]
 
 
-def test_every_kernel_has_a_graph_or_a_stated_reason():
-    for name in KERNELS:
-        for dt in ("float32", "float16"):
-            assert name in GRAPH_BUILDERS or (name, dt) in UNSUPPORTED
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_every_kernel_has_a_graph_or_a_stated_reason(name):
+    for dt in ("float32", "float16"):
+        assert name in GRAPH_BUILDERS or (name, dt) in UNSUPPORTED, GRAPH_BUILDERS.missing(name)
+
+
+def test_a_missing_graph_builder_names_the_file_to_add_it_in():
+    spec = get_kernel("softmax")
+    unknown = dataclasses.replace(spec, name="no_such_kernel")
+    reason = param_reason(unknown, spec.preset("tiny")[0], "float32")
+    assert reason == ("kernel 'no_such_kernel' has no WebNN graph builder: add one in "
+                      "accel_toolkit/backends/browser/_webnn_graphs.py (see docs/adding-a-kernel.md)")
+    with pytest.raises(UnsupportedKernelError, match="_webnn_graphs.py"):
+        build_graph(unknown, spec.preset("tiny")[0], "float32")
 
 
 @pytest.mark.parametrize("name,params,dtype", CASES, ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(CASES)])

@@ -92,6 +92,14 @@ def test_edge_sizes(be, kernel, params):
     assert r.passed, r.check.describe()
 
 
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_spec_edge_cases_match_the_reference(be, kernel):
+    """The odd and edge sizes every backend runs (``KernelSpec.edge_cases``)."""
+    for p in get_kernel(kernel).edge_configs():
+        r = accel_toolkit.run(kernel, be, params=p)
+        assert r.passed, f"{kernel} {p}: {r.check.describe()}"
+
+
 def _params(spec):
     """Any valid parameters up to the spec's ``test_max`` (odd sizes included)."""
     out = {}

@@ -6,6 +6,7 @@ dtype) with naga through wgpu-py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -17,6 +18,7 @@ import pytest
 from accel_toolkit._assets import asset_dir, load_shader
 from accel_toolkit.backends._wgsl import (
     DOT4,
+    WGSL_PLANS,
     ComputePlan,
     build_plan,
     check_limits,
@@ -26,7 +28,12 @@ from accel_toolkit.backends._wgsl import (
     supports,
     variants,
 )
-from accel_toolkit.exceptions import ParameterError, ResourceLimitError, ShaderCompileError
+from accel_toolkit.exceptions import (
+    ParameterError,
+    ResourceLimitError,
+    ShaderCompileError,
+    UnsupportedKernelError,
+)
 from accel_toolkit.kernels import KERNELS, get_kernel
 
 ALL_FEATURES = {"shader-f16", DOT4}
@@ -38,12 +45,25 @@ def _plan(kernel: str, variant: str, i: int, dtype: str = "float32") -> ComputeP
     return build_plan(spec, spec.preset("tiny")[i], dtype, variant)
 
 
-def test_every_kernel_has_a_shader_file():
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_every_kernel_has_a_plan_and_its_shader_file(kernel):
+    assert kernel in WGSL_PLANS, WGSL_PLANS.missing(kernel)
     names = {p.name for p in asset_dir("shaders").glob("*.wgsl")}
-    for kernel in KERNELS:
-        shaders = _plan(kernel, variants(kernel)[0], 0).shaders
-        assert set(shaders) <= names
+    shaders = _plan(kernel, variants(kernel)[0], 0).shaders
+    assert set(shaders) <= names, f"kernel {kernel!r}: add shaders/{', '.join(set(shaders) - names)}"
+
+
+def test_plans_share_shader_files_by_name():
     assert "matmul.wgsl" in _plan("batched_matmul", "tiled", 0).shaders
+
+
+def test_a_kernel_without_a_plan_names_the_file_to_add_it_in():
+    spec = get_kernel("softmax")
+    unknown = dataclasses.replace(spec, name="no_such_kernel")
+    with pytest.raises(UnsupportedKernelError, match=r"no WGSL plan builder: add one in "
+                       r"accel_toolkit/backends/_wgsl_plans\.py"):
+        build_plan(unknown, spec.preset("tiny")[0])
+    assert "no WGSL plan builder" in supports(unknown, spec.preset("tiny")[0], "float32")
 
 
 @pytest.mark.parametrize("kernel,variant,i", CASES)

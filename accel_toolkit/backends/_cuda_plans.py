@@ -8,22 +8,31 @@ sources can be compiled ahead (``tests/test_cuda_backend.py`` checks them with `
 Conventions of the ``.cu`` files: float16 is stored as ``half_t`` (raw IEEE bits, float32
 math); int8 as ``signed char``; every array is C-contiguous; one ``__global__`` template per
 kernel variant, instantiated through NVRTC name expressions.
+
+The registry :data:`CUDA_PLANS` holds, for each kernel name, a :class:`CudaKernel`: the
+function that plans its launches and the one that lists the template instances it may ask
+for. The registrations are the explicit calls at the end of this module.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._assets import asset_dir
 from ..exceptions import UnsupportedKernelError
+from ..kernels import Registry
+from ..kernels._conv import out_size
+from ..kernels._normalization import EPS
 
-__all__ = ["Launch", "Plan", "cuda_source", "expressions", "plan", "source_path"]
+__all__ = ["CUDA_PLANS", "CudaKernel", "Launch", "Plan", "cuda_source", "expressions", "plan",
+           "source_path"]
 
 #: the float dtypes and their C++ storage types
 CTYPES = {"float32": "float", "float16": "half_t"}
@@ -32,7 +41,7 @@ THREADS = 256
 _NC = (1, 2, 4, 8)  # register vectors per thread of the cached row kernels
 
 
-def source_path(file: str):
+def source_path(file: str) -> Path:
     """Path of ``shaders/cuda/<file>``."""
     p = asset_dir("shaders") / "cuda" / file
     if not p.is_file():
@@ -124,6 +133,171 @@ def _stride_grid(nvec: int, sm_count: int) -> tuple[int, int, int]:
     return (max(1, min(_cdiv(nvec, THREADS), sm_count * 32)), 1, 1)
 
 
+PlanFn = Callable[[Mapping[str, Any], str, str, int], Plan]
+
+
+@dataclass(frozen=True)
+class CudaKernel:
+    """How one kernel runs on CUDA.
+
+    Attributes
+    ----------
+    plan : callable
+        ``plan(params, ctype, dtype, sm_count) -> Plan``: ``ctype`` is the C++ storage type
+        of ``dtype`` (``"float"``, ``"half_t"``).
+    instances : callable
+        ``instances(ctype) -> [(file, name expression), ...]``: every template instance
+        ``plan`` may ask for with that storage type.
+    """
+
+    plan: PlanFn
+    instances: Callable[[str], list[tuple[str, str]]]
+
+
+# -- GEMMs -----------------------------------------------------------------------------------
+def _gemm_kernel(kernel: str, arrays: tuple[str, ...], out: str, batched: bool = False) -> CudaKernel:
+    """A kernel that is one GEMM of ``gemm.cuh`` (tile128 when K and N are multiples of 4)."""
+
+    def plan_(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
+        b, m, n, k = (p["B"] if batched else 1), p["M"], p["N"], p["K"]
+        shape = (b, m, n) if batched else (m, n)
+        return Plan((_gemm(f"{kernel}.cu", kernel, t, m, n, k, b, arrays),), {out: (shape, f)})
+
+    def instances(t: str) -> list[tuple[str, str]]:
+        return [(f"{kernel}.cu", f"{kernel}_{v}<{t}>") for v in ("tile128", "simple")]
+
+    return CudaKernel(plan_, instances)
+
+
+def _conv2d(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
+    ks, s, pad = p["kernel"], p["stride"], p["padding"]
+    oh = out_size(p["H"], ks, s, pad)
+    ow = out_size(p["W"], ks, s, pad)
+    pixels = p["N"] * oh * ow
+    args = ("x", "w", "y", *_i32(p["N"], p["C"], p["H"], p["W"], p["F"], ks, s, pad, oh, ow))
+    return Plan((Launch("conv2d.cu", f"conv2d_igemm<{t}>", (_cdiv(pixels, 64), _cdiv(p["F"], 64), 1),
+                        (THREADS, 1, 1), args),),
+                {"y": ((p["N"], p["F"], oh, ow), f)})
+
+
+def _matmul_int8(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
+    m, n, k = p["M"], p["N"], p["K"]
+    return Plan((Launch("matmul_int8.cu", f"matmul_int8_dp4a<{t}>", (_cdiv(n, 64), _cdiv(m, 64), 1),
+                        (THREADS, 1, 1), ("a", "b", "scale_a", "scale_b", "c", *_i32(m, n, k))),),
+                {"c": ((m, n), f)})
+
+
+# -- row-wise --------------------------------------------------------------------------------
+RowOutputs = Callable[[int, int, str], dict[str, tuple[tuple[int, ...], str]]]
+
+
+def _row_kernel(kernel: str, arrays: tuple[str, ...], outputs: RowOutputs,
+                eps: float | None = None) -> CudaKernel:
+    """A ``<kernel>_cached`` / ``<kernel>_looped`` pair of row kernels (see :func:`_rows_variant`):
+    arguments ``(*arrays, rows, cols[, eps])``."""
+
+    def plan_(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
+        rows, cols = p["rows"], p["cols"]
+        expr, grid = _rows_variant(kernel, t, rows, cols)
+        args = (*arrays, *_i32(rows, cols), *(() if eps is None else (np.float32(eps),)))
+        return Plan((Launch(f"{kernel}.cu", expr, grid, (THREADS, 1, 1), args),),
+                    outputs(rows, cols, f))
+
+    def instances(t: str) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for vw in (1, 2, 4):
+            out += [(f"{kernel}.cu", f"{kernel}_cached<{t}, {vw}, {nc}, {g}>")
+                    for g in (32, THREADS) for nc in _NC]
+            out.append((f"{kernel}.cu", f"{kernel}_looped<{t}, {vw}>"))
+        return out
+
+    return CudaKernel(plan_, instances)
+
+
+def _same_as_x(rows: int, cols: int, f: str) -> dict[str, tuple[tuple[int, ...], str]]:
+    return {"y": ((rows, cols), f)}
+
+
+def _q_and_scale(rows: int, cols: int, f: str) -> dict[str, tuple[tuple[int, ...], str]]:
+    return {"q": ((rows, cols), "int8"), "scale": ((rows,), f)}
+
+
+def _reduce(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
+    rows, cols = p["rows"], p["cols"]
+    is_max = "true" if p["op"] == "max" else "false"
+    if p["axis"] == 1:
+        vw = _vw(cols)
+        group = 32 if cols // vw <= 512 else THREADS
+        expr = f"reduce_rows<{t}, {vw}, {group}, {is_max}>"
+        grid = (_cdiv(rows, THREADS // group), 1, 1)
+        return Plan((Launch("reduce.cu", expr, grid, (THREADS, 1, 1), ("x", "y", *_i32(rows, cols))),),
+                    {"y": ((rows,), f)})
+    return Plan((Launch("reduce.cu", f"reduce_cols<{t}, {is_max}>", (_cdiv(cols, 32), 1, 1), (32, 8, 1),
+                        ("x", "y", *_i32(rows, cols))),),
+                {"y": ((cols,), f)})
+
+
+def _reduce_instances(t: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for m in ("false", "true"):
+        out += [("reduce.cu", f"reduce_rows<{t}, {vw}, {g}, {m}>") for vw in (1, 2, 4) for g in (32, THREADS)]
+        out.append(("reduce.cu", f"reduce_cols<{t}, {m}>"))
+    return out
+
+
+# -- elementwise and attention ---------------------------------------------------------------
+def _dequantize(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
+    rows, cols = p["rows"], p["cols"]
+    vw = _vw(cols)
+    return Plan((Launch("dequantize_int8.cu", f"dequantize_int8<{t}, {vw}>",
+                        _stride_grid(rows * cols // vw, sm_count), (THREADS, 1, 1),
+                        ("q", "scale", "x", *_i32(rows, cols))),),
+                {"x": ((rows, cols), f)})
+
+
+def _elementwise(kernel: str, arrays: tuple[str, ...]) -> CudaKernel:
+    """A grid-stride elementwise kernel ``<kernel><T>(*arrays, n)`` (n as int64)."""
+
+    def plan_(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
+        n = p["n"]
+        return Plan((Launch(f"{kernel}.cu", f"{kernel}<{t}>", _stride_grid(n // 4, sm_count),
+                            (THREADS, 1, 1), (*arrays, np.int64(n))),),
+                    {"y": ((n,), f)})
+
+    return CudaKernel(plan_, lambda t: [(f"{kernel}.cu", f"{kernel}<{t}>")])
+
+
+def _attention(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
+    b, h, s, d = p["batch"], p["heads"], p["seq"], p["head_dim"]
+    dpl = _pow2_at_least(_cdiv(d, 32))
+    if dpl > 16:
+        raise UnsupportedKernelError(f"cuda: attention supports head_dim <= 512, got {d}.")
+    args = ("q", "k", "v", "o", *_i32(s, d), np.float32(1.0 / math.sqrt(d)), np.int32(bool(p["causal"])))
+    return Plan((Launch("attention.cu", f"attention_rows<{t}, {dpl}>", (b * h, _cdiv(s, 4), 1),
+                        (128, 1, 1), args),),
+                {"o": ((b, h, s, d), f)})
+
+
+#: kernel name -> :class:`CudaKernel`
+CUDA_PLANS: Registry[CudaKernel] = Registry("CUDA plan", "accel_toolkit/backends/_cuda_plans.py")
+CUDA_PLANS.register("matmul", _gemm_kernel("matmul", ("a", "b", "c"), "c"))
+CUDA_PLANS.register("batched_matmul", _gemm_kernel("batched_matmul", ("a", "b", "c"), "c", batched=True))
+CUDA_PLANS.register("linear_gelu", _gemm_kernel("linear_gelu", ("x", "w", "bias", "y"), "y"))
+CUDA_PLANS.register("conv2d", CudaKernel(_conv2d, lambda t: [("conv2d.cu", f"conv2d_igemm<{t}>")]))
+CUDA_PLANS.register("softmax", _row_kernel("softmax", ("x", "y"), _same_as_x))
+CUDA_PLANS.register("layernorm", _row_kernel("layernorm", ("x", "gamma", "beta", "y"), _same_as_x, EPS))
+CUDA_PLANS.register("quantize_int8", _row_kernel("quantize_int8", ("x", "q", "scale"), _q_and_scale))
+CUDA_PLANS.register("dequantize_int8", CudaKernel(
+    _dequantize, lambda t: [("dequantize_int8.cu", f"dequantize_int8<{t}, {vw}>") for vw in (1, 2, 4)]))
+CUDA_PLANS.register("gelu", _elementwise("gelu", ("x", "y")))
+CUDA_PLANS.register("add_mul_relu", _elementwise("add_mul_relu", ("a", "b", "c", "y")))
+CUDA_PLANS.register("attention", CudaKernel(
+    _attention, lambda t: [("attention.cu", f"attention_rows<{t}, {d}>") for d in (1, 2, 4, 8, 16)]))
+CUDA_PLANS.register("matmul_int8", CudaKernel(
+    _matmul_int8, lambda t: [("matmul_int8.cu", f"matmul_int8_dp4a<{t}>")]))
+CUDA_PLANS.register("reduce", CudaKernel(_reduce, _reduce_instances))
+
+
 def plan(kernel: str, p: Mapping[str, Any], dtype: str, sm_count: int = 132) -> Plan:
     """The launches that compute ``kernel`` for parameters ``p`` in ``dtype``.
 
@@ -131,111 +305,17 @@ def plan(kernel: str, p: Mapping[str, Any], dtype: str, sm_count: int = 132) -> 
     """
     if dtype not in CTYPES:
         raise UnsupportedKernelError(f"cuda: no {dtype} variant of {kernel}; use float32 or float16.")
-    t = CTYPES[dtype]
-    f = dtype
-    if kernel == "matmul":
-        m, n, k = p["M"], p["N"], p["K"]
-        return Plan((_gemm("matmul.cu", "matmul", t, m, n, k, 1, ("a", "b", "c")),),
-                    {"c": ((m, n), f)})
-    if kernel == "batched_matmul":
-        b, m, n, k = p["B"], p["M"], p["N"], p["K"]
-        return Plan((_gemm("batched_matmul.cu", "batched_matmul", t, m, n, k, b, ("a", "b", "c")),),
-                    {"c": ((b, m, n), f)})
-    if kernel == "linear_gelu":
-        m, n, k = p["M"], p["N"], p["K"]
-        return Plan((_gemm("linear_gelu.cu", "linear_gelu", t, m, n, k, 1, ("x", "w", "bias", "y")),),
-                    {"y": ((m, n), f)})
-    if kernel == "conv2d":
-        ks, s, pad = p["kernel"], p["stride"], p["padding"]
-        oh = (p["H"] + 2 * pad - ks) // s + 1
-        ow = (p["W"] + 2 * pad - ks) // s + 1
-        pixels = p["N"] * oh * ow
-        args = ("x", "w", "y", *_i32(p["N"], p["C"], p["H"], p["W"], p["F"], ks, s, pad, oh, ow))
-        return Plan((Launch("conv2d.cu", f"conv2d_igemm<{t}>", (_cdiv(pixels, 64), _cdiv(p["F"], 64), 1),
-                            (THREADS, 1, 1), args),),
-                    {"y": ((p["N"], p["F"], oh, ow), f)})
-    if kernel in ("softmax", "layernorm", "quantize_int8"):
-        rows, cols = p["rows"], p["cols"]
-        expr, grid = _rows_variant(kernel, t, rows, cols)
-        file = f"{kernel}.cu"
-        if kernel == "softmax":
-            return Plan((Launch(file, expr, grid, (THREADS, 1, 1), ("x", "y", *_i32(rows, cols))),),
-                        {"y": ((rows, cols), f)})
-        if kernel == "layernorm":
-            from ..kernels._normalization import EPS
+    return _entry(kernel).plan(p, CTYPES[dtype], dtype, sm_count)
 
-            args = ("x", "gamma", "beta", "y", *_i32(rows, cols), np.float32(EPS))
-            return Plan((Launch(file, expr, grid, (THREADS, 1, 1), args),), {"y": ((rows, cols), f)})
-        return Plan((Launch(file, expr, grid, (THREADS, 1, 1), ("x", "q", "scale", *_i32(rows, cols))),),
-                    {"q": ((rows, cols), "int8"), "scale": ((rows,), f)})
-    if kernel == "dequantize_int8":
-        rows, cols = p["rows"], p["cols"]
-        vw = _vw(cols)
-        return Plan((Launch("dequantize_int8.cu", f"dequantize_int8<{t}, {vw}>",
-                            _stride_grid(rows * cols // vw, sm_count), (THREADS, 1, 1),
-                            ("q", "scale", "x", *_i32(rows, cols))),),
-                    {"x": ((rows, cols), f)})
-    if kernel in ("gelu", "add_mul_relu"):
-        n = p["n"]
-        arrays = ("x", "y") if kernel == "gelu" else ("a", "b", "c", "y")
-        return Plan((Launch(f"{kernel}.cu", f"{kernel}<{t}>", _stride_grid(n // 4, sm_count),
-                            (THREADS, 1, 1), (*arrays, np.int64(n))),),
-                    {"y": ((n,), f)})
-    if kernel == "attention":
-        b, h, s, d = p["batch"], p["heads"], p["seq"], p["head_dim"]
-        dpl = _pow2_at_least(_cdiv(d, 32))
-        if dpl > 16:
-            raise UnsupportedKernelError(f"cuda: attention supports head_dim <= 512, got {d}.")
-        args = ("q", "k", "v", "o", *_i32(s, d), np.float32(1.0 / math.sqrt(d)), np.int32(bool(p["causal"])))
-        return Plan((Launch("attention.cu", f"attention_rows<{t}, {dpl}>", (b * h, _cdiv(s, 4), 1),
-                            (128, 1, 1), args),),
-                    {"o": ((b, h, s, d), f)})
-    if kernel == "matmul_int8":
-        m, n, k = p["M"], p["N"], p["K"]
-        return Plan((Launch("matmul_int8.cu", f"matmul_int8_dp4a<{t}>", (_cdiv(n, 64), _cdiv(m, 64), 1),
-                            (THREADS, 1, 1), ("a", "b", "scale_a", "scale_b", "c", *_i32(m, n, k))),),
-                    {"c": ((m, n), f)})
-    if kernel == "reduce":
-        rows, cols = p["rows"], p["cols"]
-        is_max = "true" if p["op"] == "max" else "false"
-        if p["axis"] == 1:
-            vw = _vw(cols)
-            group = 32 if cols // vw <= 512 else THREADS
-            expr = f"reduce_rows<{t}, {vw}, {group}, {is_max}>"
-            grid = (_cdiv(rows, THREADS // group), 1, 1)
-            return Plan((Launch("reduce.cu", expr, grid, (THREADS, 1, 1), ("x", "y", *_i32(rows, cols))),),
-                        {"y": ((rows,), f)})
-        return Plan((Launch("reduce.cu", f"reduce_cols<{t}, {is_max}>", (_cdiv(cols, 32), 1, 1), (32, 8, 1),
-                            ("x", "y", *_i32(rows, cols))),),
-                    {"y": ((cols,), f)})
-    raise UnsupportedKernelError(f"cuda: no CUDA kernel for {kernel!r}.")
+
+def _entry(kernel: str) -> CudaKernel:
+    entry = CUDA_PLANS.get(kernel)
+    if entry is None:
+        raise UnsupportedKernelError(f"cuda: {CUDA_PLANS.missing(kernel)}.")
+    return entry
 
 
 def expressions(kernel: str) -> list[tuple[str, str]]:
     """Every ``(file, name expression)`` that :func:`plan` can return for ``kernel``."""
-    out: list[tuple[str, str]] = []
-    for t in CTYPES.values():
-        if kernel in ("matmul", "batched_matmul", "linear_gelu"):
-            out += [(f"{kernel}.cu", f"{kernel}_{v}<{t}>") for v in ("tile128", "simple")]
-        elif kernel == "conv2d":
-            out.append(("conv2d.cu", f"conv2d_igemm<{t}>"))
-        elif kernel in ("softmax", "layernorm", "quantize_int8"):
-            for vw in (1, 2, 4):
-                out += [(f"{kernel}.cu", f"{kernel}_cached<{t}, {vw}, {nc}, {g}>")
-                        for g in (32, THREADS) for nc in _NC]
-                out.append((f"{kernel}.cu", f"{kernel}_looped<{t}, {vw}>"))
-        elif kernel == "dequantize_int8":
-            out += [("dequantize_int8.cu", f"dequantize_int8<{t}, {vw}>") for vw in (1, 2, 4)]
-        elif kernel in ("gelu", "add_mul_relu"):
-            out.append((f"{kernel}.cu", f"{kernel}<{t}>"))
-        elif kernel == "attention":
-            out += [("attention.cu", f"attention_rows<{t}, {d}>") for d in (1, 2, 4, 8, 16)]
-        elif kernel == "matmul_int8":
-            out.append(("matmul_int8.cu", f"matmul_int8_dp4a<{t}>"))
-        elif kernel == "reduce":
-            for m in ("false", "true"):
-                out += [("reduce.cu", f"reduce_rows<{t}, {vw}, {g}, {m}>") for vw in (1, 2, 4) for g in (32, THREADS)]
-                out.append(("reduce.cu", f"reduce_cols<{t}, {m}>"))
-        else:
-            raise UnsupportedKernelError(f"cuda: no CUDA kernel for {kernel!r}.")
-    return out
+    entry = _entry(kernel)
+    return [x for t in CTYPES.values() for x in entry.instances(t)]

@@ -1,9 +1,10 @@
 """One plan builder per kernel: which shader, buffers, uniforms, passes and workgroup counts.
 
 Every builder takes ``(spec, params, dtype, variant)`` and returns a
-:class:`~accel_toolkit.backends._wgsl.ComputePlan`. ``VARIANTS[kernel]`` lists the variants
-(the first is the default). Sizes go in a uniform struct of u32 (floats as their f32 bits),
-padded to 16 bytes.
+:class:`~accel_toolkit.backends._compute_plan.ComputePlan`. The registry :data:`WGSL_PLANS`
+holds, for each kernel name, its builder, its variants (the first is the default) and an
+optional parameter limit; the registrations are the explicit calls at the end of this
+module. Sizes go in a uniform struct of u32 (floats as their f32 bits), padded to 16 bytes.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..kernels import KernelSpec
+from ..kernels import KernelSpec, Registry
 from ..kernels._conv import out_size
-from ._wgsl import (
+from ._compute_plan import (
     DOT4,
     MAX_WORKGROUPS,
     BufferSpec,
@@ -27,7 +29,7 @@ from ._wgsl import (
     render_shader,
 )
 
-__all__ = ["BUILDERS", "VARIANTS"]
+__all__ = ["WGSL_PLANS", "WgslKernel"]
 
 
 def _ceil(a: int, b: int) -> int:
@@ -330,22 +332,45 @@ def _conv2d(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) ->
 
 Builder = Callable[[KernelSpec, Mapping[str, Any], str, str], ComputePlan]
 
-#: kernel -> (plan builder, variants; the first is the default)
-_TABLE: dict[str, tuple[Builder, tuple[str, ...]]] = {
-    "matmul": (_matmul, tuple(_GEMM)),
-    "batched_matmul": (_matmul, tuple(_GEMM)),
-    "conv2d": (_conv2d, ("direct",)),
-    "softmax": (_softmax, ("rowwise",)),
-    "layernorm": (_layernorm, ("rowwise",)),
-    "gelu": (_gelu, ("elementwise",)),
-    "add_mul_relu": (_add_mul_relu, ("elementwise",)),
-    "linear_gelu": (_linear_gelu, ("tiled", "naive", "tiled8")),
-    "attention": (_attention, ("online",)),
-    "quantize_int8": (_quantize, ("two_pass",)),
-    "dequantize_int8": (_dequantize, ("elementwise",)),
-    "matmul_int8": (_matmul_int8, ("unpack", "dot4")),
-    "reduce": (_reduce, ("default",)),
-}
 
-BUILDERS: dict[str, Builder] = {k: v[0] for k, v in _TABLE.items()}
-VARIANTS: dict[str, tuple[str, ...]] = {k: v[1] for k, v in _TABLE.items()}
+@dataclass(frozen=True)
+class WgslKernel:
+    """How one kernel runs on WebGPU.
+
+    Attributes
+    ----------
+    build : callable
+        ``build(spec, params, dtype, variant) -> ComputePlan``.
+    variants : tuple of str
+        The variants ``build`` accepts; the first is the default.
+    limit : callable, optional
+        ``limit(params) -> reason or None``: parameters the shader cannot hold.
+    """
+
+    build: Builder
+    variants: tuple[str, ...]
+    limit: Callable[[Mapping[str, Any]], str | None] | None = None
+
+
+def _attention_limit(p: Mapping[str, Any]) -> str | None:
+    if p["head_dim"] > 512:
+        return "attention.wgsl holds a query row of at most 512 values; use head_dim <= 512"
+    return None
+
+
+#: kernel name -> :class:`WgslKernel`
+WGSL_PLANS: Registry[WgslKernel] = Registry("WGSL plan builder",
+                                            "accel_toolkit/backends/_wgsl_plans.py")
+WGSL_PLANS.register("matmul", WgslKernel(_matmul, tuple(_GEMM)))
+WGSL_PLANS.register("batched_matmul", WgslKernel(_matmul, tuple(_GEMM)))
+WGSL_PLANS.register("conv2d", WgslKernel(_conv2d, ("direct",)))
+WGSL_PLANS.register("softmax", WgslKernel(_softmax, ("rowwise",)))
+WGSL_PLANS.register("layernorm", WgslKernel(_layernorm, ("rowwise",)))
+WGSL_PLANS.register("gelu", WgslKernel(_gelu, ("elementwise",)))
+WGSL_PLANS.register("add_mul_relu", WgslKernel(_add_mul_relu, ("elementwise",)))
+WGSL_PLANS.register("linear_gelu", WgslKernel(_linear_gelu, ("tiled", "naive", "tiled8")))
+WGSL_PLANS.register("attention", WgslKernel(_attention, ("online",), limit=_attention_limit))
+WGSL_PLANS.register("quantize_int8", WgslKernel(_quantize, ("two_pass",)))
+WGSL_PLANS.register("dequantize_int8", WgslKernel(_dequantize, ("elementwise",)))
+WGSL_PLANS.register("matmul_int8", WgslKernel(_matmul_int8, ("unpack", "dot4")))
+WGSL_PLANS.register("reduce", WgslKernel(_reduce, ("default",)))

@@ -20,6 +20,7 @@ from ._linalg import BATCHED_MATMUL, LINEAR_GELU, MATMUL
 from ._normalization import LAYERNORM, SOFTMAX
 from ._quant import DEQUANTIZE_INT8, MATMUL_INT8, QUANTIZE_INT8
 from ._reduce import REDUCE
+from ._registry import Registry
 from ._spec import Check, Cost, KernelSpec, Param, Tolerance, array_ops, config_key
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "KernelSpec",
     "PRESETS",
     "Param",
+    "Registry",
     "Tolerance",
     "array_ops",
     "config_key",

@@ -5,28 +5,14 @@ Python decides *what* to build; ``widgets/runtime/webnn.js`` only calls the name
 before timing), never a constant, so the browser cannot fold the work away; constants are
 only the kernel's own numbers (``1/sqrt(d)``, the causal mask, zero points).
 
-How each kernel is expressed:
+How each kernel is expressed is the first line of its builder's docstring; the builders are
+registered by kernel name in :data:`GRAPH_BUILDERS`, with explicit calls at the end of this
+module.
 
-==================  ===========================================================================
-matmul              ``matmul(a, b)``
-batched_matmul      ``matmul`` on rank-3 operands
-conv2d              ``conv2d(x, w, {padding, strides, inputLayout: "nchw", filterLayout: "oihw"})``
-softmax             ``softmax(x, 1)``
-layernorm           ``layerNormalization(x, {scale, bias, axes: [1], epsilon})``
-gelu                ``gelu(x)`` (exact erf GELU)
-add_mul_relu        ``relu(mul(add(a, b), c))``
-linear_gelu         ``gelu(add(matmul(x, w), bias))``
-attention           ``matmul(softmax(add(mul(matmul(q, transpose(k)), 1/sqrt(d)), mask)), v)``
-reduce              ``reduceSum`` / ``reduceMax`` (float16 sums accumulate in float32)
-quantize_int8       ``reduceMax(abs(x))`` -> scale, then ``quantizeLinear(x, scale, 0)``
-dequantize_int8     ``dequantizeLinear(q, scale, 0)``
-matmul_int8         int8 -> float32 ``cast``, float32 ``matmul`` (exact while K <= 1040),
-                    then the two scalings
-==================  ===========================================================================
-
-What WebNN cannot do is listed in :data:`UNSUPPORTED` (static, by kernel/dtype) and
-:func:`param_reason` (depends on parameters); what a given browser cannot do is found from
-its ``opSupportLimits()`` by :func:`limits_reason`, or from a build error.
+What WebNN cannot do is listed in :data:`UNSUPPORTED` (static, by kernel/dtype) and by a
+builder's ``reason`` (depends on parameters, see :func:`param_reason`); what a given browser
+cannot do is found from its ``opSupportLimits()`` by :func:`limits_reason`, or from a build
+error.
 """
 
 from __future__ import annotations
@@ -41,10 +27,12 @@ from typing import Any
 import numpy as np
 
 from ...exceptions import UnsupportedKernelError
-from ...kernels import KernelSpec
+from ...kernels import KernelSpec, Registry
+from ...kernels._conv import out_size
+from ...kernels._normalization import EPS
 
-__all__ = ["GRAPH_BUILDERS", "GraphSpec", "MATMUL_INT8_MAX_K", "UNSUPPORTED", "build_graph",
-           "limits_reason", "param_reason"]
+__all__ = ["GRAPH_BUILDERS", "GraphSpec", "MATMUL_INT8_MAX_K", "UNSUPPORTED", "WebNNGraph",
+           "build_graph", "limits_reason", "param_reason"]
 
 #: (kernel, dtype) -> why WebNN cannot run it at all. Empty today: every kernel of the
 #: library is expressible in WebNN in float32 and float16; parameter-dependent limits are in
@@ -59,14 +47,10 @@ def param_reason(spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> str
     """Why WebNN cannot run this configuration correctly (``None`` if it can)."""
     if (spec.name, dtype) in UNSUPPORTED:
         return UNSUPPORTED[(spec.name, dtype)]
-    if spec.name == "matmul_int8" and params["K"] > MATMUL_INT8_MAX_K:
-        return (
-            f"WebNN matmul has no int32 accumulation; the float32 matmul of int8 values is exact "
-            f"only for K <= {MATMUL_INT8_MAX_K} (got K={params['K']})"
-        )
-    if spec.name not in GRAPH_BUILDERS:
-        return f"no WebNN graph for kernel {spec.name}"
-    return None
+    entry = GRAPH_BUILDERS.get(spec.name)
+    if entry is None:
+        return GRAPH_BUILDERS.missing(spec.name)
+    return entry.reason(params) if entry.reason is not None else None
 
 
 @dataclass
@@ -84,6 +68,7 @@ class GraphSpec:
     key: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        """The graph as a JSON-ready dict (see ``widgets/runtime/PROTOCOL.md``)."""
         return {"kernel": self.kernel, "key": self.key, "inputs": self.inputs,
                 "constants": self.constants, "ops": self.ops, "outputs": self.outputs}
 
@@ -113,7 +98,7 @@ class GraphSpec:
 class _Builder:
     """Records operands with dtype and shape as a graph is described."""
 
-    def __init__(self, kernel: str):
+    def __init__(self, kernel: str) -> None:
         self.g = GraphSpec(kernel)
         self.meta: dict[str, tuple[str, tuple[int, ...]]] = {}
         self._n = 0
@@ -177,6 +162,7 @@ class _Builder:
 # -- the kernels ---------------------------------------------------------------------------
 
 def _matmul(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
+    """``matmul(a, b)``; batched_matmul: ``matmul`` on rank-3 operands"""
     m, n, k = p["M"], p["N"], p["K"]
     lead = (p["B"],) if "B" in p else ()
     a = b.input("a", dt, (*lead, m, k))
@@ -185,8 +171,7 @@ def _matmul(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
 
 
 def _conv2d(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
-    from ...kernels._conv import out_size
-
+    """``conv2d(x, w, {padding, strides, inputLayout: "nchw", filterLayout: "oihw"})``"""
     n, c, h, w, f, k = p["N"], p["C"], p["H"], p["W"], p["F"], p["kernel"]
     s, pad = p["stride"], p["padding"]
     x = b.input("x", dt, (n, c, h, w))
@@ -199,13 +184,13 @@ def _conv2d(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
 
 
 def _softmax(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
+    """``softmax(x, 1)``"""
     x = b.input("x", dt, (p["rows"], p["cols"]))
     b.output("y", b.op("softmax", x, 1, dtype=dt, shape=(p["rows"], p["cols"]), roles={"input": x}))
 
 
 def _layernorm(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
-    from ...kernels._normalization import EPS
-
+    """``layerNormalization(x, {scale, bias, axes: [1], epsilon})``"""
     r, c = p["rows"], p["cols"]
     x = b.input("x", dt, (r, c))
     g = b.input("gamma", dt, (c,))
@@ -216,11 +201,13 @@ def _layernorm(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
 
 
 def _gelu(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
+    """``gelu(x)`` (exact erf GELU)"""
     x = b.input("x", dt, (p["n"],))
     b.output("y", b.op("gelu", x, dtype=dt, shape=(p["n"],), roles={"input": x}))
 
 
 def _add_mul_relu(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
+    """``relu(mul(add(a, b), c))``"""
     shape = (p["n"],)
     a, bb, c = (b.input(k, dt, shape) for k in ("a", "b", "c"))
     s = b.op("add", a, bb, dtype=dt, shape=shape, roles={"a": a, "b": bb})
@@ -229,6 +216,7 @@ def _add_mul_relu(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
 
 
 def _linear_gelu(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
+    """``gelu(add(matmul(x, w), bias))``"""
     m, n, k = p["M"], p["N"], p["K"]
     x = b.input("x", dt, (m, k))
     w = b.input("w", dt, (k, n))
@@ -239,6 +227,7 @@ def _linear_gelu(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
 
 
 def _attention(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
+    """``matmul(softmax(add(mul(matmul(q, transpose(k)), 1/sqrt(d)), mask)), v)``"""
     bt, h, s, d = p["batch"], p["heads"], p["seq"], p["head_dim"]
     shape = (bt, h, s, d)
     q, k, v = (b.input(n, dt, shape) for n in ("q", "k", "v"))
@@ -257,6 +246,7 @@ def _attention(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
 
 
 def _reduce(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
+    """``reduceSum`` / ``reduceMax`` (float16 sums accumulate in float32)"""
     r, c, axis = p["rows"], p["cols"], p["axis"]
     x = b.input("x", dt, (r, c))
     out_shape = (r,) if axis == 1 else (c,)
@@ -274,6 +264,7 @@ def _reduce(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
 
 
 def _quantize(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
+    """``reduceMax(abs(x))`` -> scale, then ``quantizeLinear(x, scale, 0)``"""
     r, c = p["rows"], p["cols"]
     x = b.input("x", dt, (r, c))
     ax = b.op("abs", x, dtype=dt, shape=(r, c), roles={"input": x})
@@ -294,6 +285,7 @@ def _quantize(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
 
 
 def _dequantize(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
+    """``dequantizeLinear(q, scale, 0)``"""
     r, c = p["rows"], p["cols"]
     q = b.input("q", "int8", (r, c))
     s = b.input("scale", dt, (r,))
@@ -305,6 +297,8 @@ def _dequantize(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
 
 
 def _matmul_int8(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
+    """int8 -> float32 ``cast``, float32 ``matmul`` (exact while K <= 1040), then
+    the two scalings"""
     m, n, k = p["M"], p["N"], p["K"]
     a = b.input("a", "int8", (m, k))
     w = b.input("b", "int8", (k, n))
@@ -325,22 +319,51 @@ def _matmul_int8(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
     b.output("c", c)
 
 
-#: kernel name -> function describing its graph
-GRAPH_BUILDERS: dict[str, Callable[[_Builder, Mapping[str, Any], str], None]] = {
-    "matmul": _matmul,
-    "batched_matmul": _matmul,
-    "conv2d": _conv2d,
-    "softmax": _softmax,
-    "layernorm": _layernorm,
-    "gelu": _gelu,
-    "add_mul_relu": _add_mul_relu,
-    "linear_gelu": _linear_gelu,
-    "attention": _attention,
-    "reduce": _reduce,
-    "quantize_int8": _quantize,
-    "dequantize_int8": _dequantize,
-    "matmul_int8": _matmul_int8,
-}
+GraphFn = Callable[[_Builder, Mapping[str, Any], str], None]
+
+
+@dataclass(frozen=True)
+class WebNNGraph:
+    """How one kernel is described as a WebNN graph.
+
+    Attributes
+    ----------
+    build : callable
+        ``build(builder, params, dtype)`` records the graph's inputs, ops and outputs.
+    reason : callable, optional
+        ``reason(params) -> str or None``: parameters for which the graph would not compute
+        the kernel correctly.
+    """
+
+    build: GraphFn
+    reason: Callable[[Mapping[str, Any]], str | None] | None = None
+
+
+def _matmul_int8_reason(p: Mapping[str, Any]) -> str | None:
+    if p["K"] > MATMUL_INT8_MAX_K:
+        return (
+            f"WebNN matmul has no int32 accumulation; the float32 matmul of int8 values is exact "
+            f"only for K <= {MATMUL_INT8_MAX_K} (got K={p['K']})"
+        )
+    return None
+
+
+#: kernel name -> :class:`WebNNGraph`
+GRAPH_BUILDERS: Registry[WebNNGraph] = Registry(
+    "WebNN graph builder", "accel_toolkit/backends/browser/_webnn_graphs.py")
+GRAPH_BUILDERS.register("matmul", WebNNGraph(_matmul))
+GRAPH_BUILDERS.register("batched_matmul", WebNNGraph(_matmul))
+GRAPH_BUILDERS.register("conv2d", WebNNGraph(_conv2d))
+GRAPH_BUILDERS.register("softmax", WebNNGraph(_softmax))
+GRAPH_BUILDERS.register("layernorm", WebNNGraph(_layernorm))
+GRAPH_BUILDERS.register("gelu", WebNNGraph(_gelu))
+GRAPH_BUILDERS.register("add_mul_relu", WebNNGraph(_add_mul_relu))
+GRAPH_BUILDERS.register("linear_gelu", WebNNGraph(_linear_gelu))
+GRAPH_BUILDERS.register("attention", WebNNGraph(_attention))
+GRAPH_BUILDERS.register("reduce", WebNNGraph(_reduce))
+GRAPH_BUILDERS.register("quantize_int8", WebNNGraph(_quantize))
+GRAPH_BUILDERS.register("dequantize_int8", WebNNGraph(_dequantize))
+GRAPH_BUILDERS.register("matmul_int8", WebNNGraph(_matmul_int8, reason=_matmul_int8_reason))
 
 
 def build_graph(spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> GraphSpec:
@@ -349,7 +372,7 @@ def build_graph(spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> Grap
     if reason:
         raise UnsupportedKernelError(f"webnn cannot run {spec.name} ({dtype}): {reason}.")
     b = _Builder(spec.name)
-    GRAPH_BUILDERS[spec.name](b, params, dtype)
+    GRAPH_BUILDERS[spec.name].build(b, params, dtype)
     return b.finish(params, dtype)
 
 
