@@ -5,25 +5,27 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .backends import Backend, Measurement, get_backend
+from .backends import Backend, get_backend
 from .backends._pool import BackendPool
-from .exceptions import (
-    BackendUnavailableError,
-    BrowserCrashedError,
-    ConfigError,
-    UnsupportedKernelError,
+from .exceptions import ConfigError, UnsupportedKernelError
+from .harness import (
+    TimingSettings,
+    environment,
+    environment_id,
+    git_commit,
+    measure_one,
 )
-from .harness import TimingSettings, environment, environment_id, git_commit, summarize
 from .kernels import Check, KernelSpec, config_key, get_kernel
 from .store import Store, open_store
 
-__all__ = ["RunResult", "bench", "list_kernels", "plan_configs", "run"]
+__all__ = ["RunResult", "SweepOptions", "SweepPlan", "bench", "list_kernels", "open_run",
+           "plan_configs", "run"]
 
 
 def _as_list(value: str | Iterable[str] | None) -> list[str]:
@@ -170,6 +172,7 @@ def plan_configs(
     return out
 
 
+
 def _order_seed(shuffle: bool | int) -> int | None:
     """The seed of a shuffled sweep's order (``None``: the planned order)."""
     if shuffle is False or shuffle is None:
@@ -181,8 +184,102 @@ def _order_seed(shuffle: bool | int) -> int | None:
     raise ConfigError(f"shuffle must be True, False or a non-negative int seed, got {shuffle!r}.")
 
 
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+Grid = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepOptions:
+    """What a sweep measures and how: the keywords :func:`bench` and ``TabRunner.bench`` share.
+
+    Each field is the :func:`bench` argument of the same name, with the same default.
+    :meth:`plan` validates them into the configurations to measure.
+    """
+
+    kernels: str | Sequence[str]
+    backends: str | Sequence[str] = "cpu"
+    preset: str | None = "tiny"
+    grid: Grid | None = None
+    params: Mapping[str, Any] | None = None
+    dtypes: str | Sequence[str] = "float32"
+    seed: int = 0
+    time_budget: float | None = None
+    settings: TimingSettings | None = None
+    tag: str | None = None
+    notebook: str | None = None
+    notebook_params: Mapping[str, Any] | None = None
+    notebook_output: str | None = None
+    command: str | None = None
+    resume: str | None = None
+    progress: bool = True
+    backend_options: Mapping[str, Mapping[str, Any]] | None = None
+    shuffle: bool | int = False
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> SweepOptions:
+        """Options from keyword arguments; an unknown keyword raises :class:`ConfigError`."""
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(kwargs) - set(names))
+        if unknown:
+            raise ConfigError(f"Unknown sweep argument(s) {unknown}; the arguments are "
+                              f"{', '.join(names)} (see accel_toolkit.bench).")
+        return cls(**kwargs)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The options as :func:`bench` keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def plan(self) -> SweepPlan:
+        """Validate the options: configurations, backends, timing and order, nothing opened."""
+        configs = plan_configs(self.kernels, preset=self.preset, grid=self.grid,
+                               params=self.params, dtypes=self.dtypes)
+        names = _as_list(self.backends)
+        if not names:
+            raise ConfigError("No backends given; pass e.g. backends='cpu,webgpu'.")
+        timing = self.settings or TimingSettings.from_budget(self.time_budget)
+        order_seed = _order_seed(self.shuffle)
+        if order_seed is not None:
+            order = np.random.default_rng(order_seed).permutation(len(configs))
+            configs = [configs[i] for i in order]
+        return SweepPlan(self, configs, names, timing, order_seed)
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A validated sweep: the (kernel, parameters, dtype) configurations in the order they are
+    measured, the backends, the timing settings and the order's seed (``None``: as planned)."""
+
+    options: SweepOptions
+    configs: list[tuple[KernelSpec, dict[str, Any], str]]
+    backends: list[str]
+    timing: TimingSettings
+    order_seed: int | None
+
+    @property
+    def total(self) -> int:
+        """How many (configuration, backend) pairs the sweep measures."""
+        return len(self.configs) * len(self.backends)
+
+    def start(self, store: Store, **settings: Any) -> tuple[str, set[tuple[str, str]], str]:
+        """Record the environment and start the run (or reopen ``resume``).
+
+        ``settings`` are stored with the run's settings. Returns the run id, the
+        (config_key, backend) pairs already stored (see :func:`open_run`) and the
+        environment id.
+        """
+        o = self.options
+        env = environment()
+        env_id = environment_id(env)
+        store.add_environment(env, env_id)
+        run_id, done = open_run(
+            store, resume=o.resume, tag=o.tag, env_id=env_id, command=o.command,
+            notebook=o.notebook, notebook_params=o.notebook_params,
+            notebook_output=o.notebook_output,
+            settings={**self.timing.as_dict(), "kernels": _as_list(o.kernels),
+                      "backends": self.backends, "preset": o.preset,
+                      "dtypes": _as_list(o.dtypes), "order_seed": self.order_seed, **settings},
+            seed=o.seed, planned=self.total,
+        )
+        return run_id, done, env_id
 
 
 def bench(
@@ -255,48 +352,36 @@ def bench(
     pandas.DataFrame
         The run's rows of the ``results`` view.
     """
-    configs = plan_configs(kernels, preset=preset, grid=grid, params=params, dtypes=dtypes)
-    names = _as_list(backends)
-    if not names:
-        raise ConfigError("No backends given; pass e.g. backends='cpu,webgpu'.")
+    options = SweepOptions(
+        kernels=kernels, backends=backends, preset=preset, grid=grid, params=params,
+        dtypes=dtypes, seed=seed, time_budget=time_budget, settings=settings, tag=tag,
+        notebook=notebook, notebook_params=notebook_params, notebook_output=notebook_output,
+        command=command, resume=resume, progress=progress, backend_options=backend_options,
+        shuffle=shuffle,
+    )
+    plan = options.plan()
     from .backends import check_backend_name
 
-    for n in names:
+    for n in plan.backends:
         if pool is None or n not in pool:
             check_backend_name(n)  # unknown names fail before anything runs
-    timing = settings or TimingSettings.from_budget(time_budget)
-    order_seed = _order_seed(shuffle)
-    if order_seed is not None:
-        configs = [configs[i] for i in np.random.default_rng(order_seed).permutation(len(configs))]
     store = open_store(db)
-    env = environment()
-    env_id = environment_id(env)
-    store.add_environment(env, env_id)
-
-    run_id, done = open_run(
-        store, resume=resume, tag=tag, env_id=env_id, command=command, notebook=notebook,
-        notebook_params=notebook_params, notebook_output=notebook_output,
-        settings={**timing.as_dict(), "kernels": _as_list(kernels),
-                  "backends": names, "preset": preset, "dtypes": _as_list(dtypes),
-                  "order_seed": order_seed},
-        seed=seed, planned=len(configs) * len(names),
-    )
+    run_id, done, env_id = plan.start(store)
 
     own_pool = pool is None
     pool = pool or BackendPool(backend_options)
-    total = len(configs) * len(names)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc="accel_toolkit", unit="cfg", leave=True)
+        bar = tqdm(total=plan.total, desc="accel_toolkit", unit="cfg", leave=True)
     try:
         with store.recording(run_id):
-            for spec, p, dtype in configs:
+            for spec, p, dtype in plan.configs:
                 key = config_key(spec.name, p, dtype)
                 inputs = spec.make_inputs(p, dtype, seed)
                 reference = spec.reference(inputs, p)
-                for name in names:
+                for name in plan.backends:
                     if bar is not None:
                         bar.set_postfix_str(f"{spec.name} {name}", refresh=False)
                     if (key, name) in done:
@@ -304,7 +389,7 @@ def bench(
                             bar.update(1)
                         continue
                     row, samples = measure_one(pool, name, spec, p, dtype, seed, inputs,
-                                               reference, timing)
+                                               reference, plan.timing)
                     row.update(run_id=run_id, env_id=env_id, config_key=key)
                     store.add_result(row, samples)
                     if bar is not None:
@@ -315,50 +400,6 @@ def bench(
         if own_pool:
             pool.close()
     return store.results(run_ids=[run_id])
-
-
-def measure_one(
-    pool: BackendPool,
-    name: str,
-    spec: KernelSpec,
-    p: Mapping[str, Any],
-    dtype: str,
-    seed: int,
-    inputs: Mapping[str, np.ndarray],
-    reference: Mapping[str, np.ndarray],
-    timing: TimingSettings,
-) -> tuple[dict[str, Any], np.ndarray | None]:
-    """Measure one configuration on one backend; never raises except KeyboardInterrupt.
-
-    Returns the measurement row (without run/env ids) and the raw samples.
-    """
-    row = measurement_row(name, spec, p, dtype, seed)
-    try:
-        be = pool.get(name)
-        row.update(venue=be.venue)
-        reason = be.supports(spec, p, dtype)
-        if reason:
-            info = be.device_info()
-            row.update(status="unsupported", error=reason, device=info.get("name"), device_info=info)
-            return row, None
-        m = be.measure(spec, p, dtype, inputs, timing)
-    except BackendUnavailableError as exc:
-        row.update(status="unavailable", error=str(exc), venue=pool.venue_of(name))
-        return row, None
-    except UnsupportedKernelError as exc:
-        row.update(status="unsupported", error=str(exc), venue=pool.venue_of(name))
-        return row, None
-    except BrowserCrashedError as exc:
-        row.update(status="error", error=_error_text(exc), venue=pool.venue_of(name))
-        pool.recover(name)
-        return row, None
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:
-        row.update(status="error", error=_error_text(exc), venue=pool.venue_of(name))
-        return row, None
-    complete_row(row, m, spec.check(m.outputs, reference, p, dtype), timing)
-    return row, m.timing.samples
 
 
 def open_run(
@@ -385,33 +426,3 @@ def open_run(
     with store.connect() as con:
         con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [resume])
     return resume, done
-
-
-def measurement_row(name: str, spec: KernelSpec, p: Mapping[str, Any], dtype: str,
-                    seed: int) -> dict[str, Any]:
-    """The start of a ``measurements`` row: the configuration, its cost and its tolerance."""
-    cost = spec.cost(p, np.dtype(dtype).itemsize)
-    tol = spec.tolerance(p, dtype)
-    return {
-        "kernel": spec.name, "family": spec.family, "params": dict(p), "dtype": dtype,
-        "seed": seed, "backend": name, "flops": cost.flops, "bytes": cost.bytes,
-        "atol": tol.atol, "rtol": tol.rtol,
-    }
-
-
-def complete_row(row: dict[str, Any], m: Measurement, check: Check,
-                 timing: TimingSettings) -> dict[str, Any]:
-    """Fill ``row`` from a measurement and its check against the reference (status ok/mismatch)."""
-    s = summarize(m.timing.samples)
-    row.update(
-        venue=m.venue, device=m.device.get("name"), device_info=m.device, timer=m.timing.timer,
-        median_s=s.median, ci_low_s=s.ci_low, ci_high_s=s.ci_high, ci_level=s.ci_level,
-        iqr_s=s.iqr, mean_s=s.mean, std_s=s.std, min_s=s.min, max_s=s.max, n_samples=s.n,
-        inner_loops=m.timing.inner_loops, first_run_s=m.timing.first_run_s,
-        warmup_s=m.timing.warmup_s, max_abs_err=check.max_abs_err, max_rel_err=check.max_rel_err,
-        atol=check.atol, rtol=check.rtol,
-        status="ok" if check.passed else "mismatch",
-        error=None if check.passed else check.describe(),
-        extra={"timing": dict(m.timing.extra), "settings": timing.as_dict()},
-    )
-    return row

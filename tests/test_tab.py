@@ -22,15 +22,20 @@ pytest.importorskip("anywidget")
 from comm.base_comm import BaseComm  # noqa: E402
 
 import accel_toolkit.tab as tab  # noqa: E402
-from accel_toolkit import Store, TimingSettings  # noqa: E402
+from accel_toolkit import Store, TimingSettings, exceptions  # noqa: E402
+from accel_toolkit.backends import Availability, Backend, Measurement  # noqa: E402
+from accel_toolkit.backends._pool import BackendPool  # noqa: E402
 from accel_toolkit.exceptions import (  # noqa: E402
     BrowserCrashedError,
     NoFrontendError,
     ShaderCompileError,
 )
+from accel_toolkit.harness import measure_one  # noqa: E402
+from accel_toolkit.kernels import get_kernel  # noqa: E402
 from accel_toolkit.tab import TabRunner  # noqa: E402
 from accel_toolkit.tab._bundle import _modules  # noqa: E402
 from accel_toolkit.tab._channel import Channel  # noqa: E402
+from accel_toolkit.tab._sweep import measure_one_tab  # noqa: E402
 
 INFO = {
     "browser": {"name": "FakeChromium", "version": "1.0"},
@@ -457,3 +462,76 @@ def test_cancelling_a_background_sweep_marks_it_interrupted(tmp_path):
     assert h.status == "interrupted" and len(h.rows) == 1
     assert len(h.missing()) == len(h.planned) - 1
     assert db.runs()["status"].tolist() == ["interrupted"] and db.count() == 1
+
+
+# -- one measuring core: the blocking and the tab shell give the same rows -------------------
+class RaisingBackend(Backend):
+    """A webgpu backend whose every run raises ``exc`` (the seam of the blocking shell)."""
+
+    name = "webgpu"
+    venue = "headless"
+
+    def __init__(self, exc: Exception):
+        self.exc = exc
+
+    @classmethod
+    def probe(cls) -> Availability:
+        return Availability(cls.name, True, "fake")
+
+    def device_info(self) -> dict[str, Any]:
+        return {"name": "raising"}
+
+    def run(self, spec: Any, params: Any, dtype: str, inputs: Any) -> dict[str, np.ndarray]:
+        raise self.exc
+
+    def measure(self, spec: Any, params: Any, dtype: str, inputs: Any,
+                settings: TimingSettings) -> Measurement:
+        raise self.exc
+
+
+class RaisingTab:
+    """A tab whose every request raises ``exc`` and that stays alive (the seam of the tab
+    shell, :class:`accel_toolkit.tab._protocols.Frontend`)."""
+
+    status = ""
+    tab_info = INFO
+
+    def __init__(self, exc: Exception):
+        self.exc = exc
+
+    async def wait_ready(self, timeout: float | None = None) -> dict[str, Any]:
+        return INFO
+
+    async def request(self, request: Any, buffers: Any = (), *, time_limit_s: float = 60.0) -> Any:
+        raise self.exc
+
+    async def alive(self, timeout: float | None = None) -> bool:
+        return True
+
+
+ERRORS = [getattr(exceptions, n) for n in exceptions.__all__] + [
+    ValueError, RuntimeError, MemoryError, KeyError, OSError]
+
+
+@pytest.mark.parametrize("cls", ERRORS, ids=lambda c: c.__name__)
+def test_blocking_and_tab_shells_map_every_exception_alike(cls):
+    spec = get_kernel("matmul")
+    p = spec.resolve(M=8, N=8, K=8)
+    inputs = spec.make_inputs(p, "float32", 0)
+    ref = spec.reference(inputs, p)
+    args = ("webgpu", spec, p, "float32", 0, inputs, ref, QUICK)
+
+    def outcome(shell: Callable[[], Any]) -> tuple[str, str]:
+        try:
+            row, samples = shell()
+        except BaseException as exc:  # what stops the sweep
+            return "raises", type(exc).__name__
+        assert samples is None
+        return row["status"], row["error"]
+
+    pool = BackendPool(instances={"webgpu": RaisingBackend(cls("boom"))})
+    blocking = outcome(lambda: measure_one(pool, *args))
+    in_tab = outcome(lambda: asyncio.run(measure_one_tab(RaisingTab(cls("boom")), *args)))
+    assert blocking == in_tab
+    if issubclass(cls, exceptions.ResourceLimitError):
+        assert blocking == ("unsupported", "boom")  # the device cannot hold it: final

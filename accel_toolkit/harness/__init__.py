@@ -1,19 +1,37 @@
-"""The timing harness: how one configuration is measured and summarized."""
+"""The timing harness: how one configuration is measured, summarized and stored as a row."""
 
 from ._env import cpu_caches, cpu_model, environment, environment_id, git_commit
+from ._measure import (
+    STATUS_OF_ERROR,
+    Attempt,
+    Outcome,
+    complete_row,
+    error_text,
+    measure_one,
+    measurement_row,
+    status_of,
+)
 from ._stats import Summary, median_ci, summarize
 from ._timing import TimingResult, TimingSettings, time_batches, time_callable
 
 __all__ = [
+    "Attempt",
+    "Outcome",
+    "STATUS_OF_ERROR",
     "Summary",
     "TimingResult",
     "TimingSettings",
+    "complete_row",
     "cpu_caches",
     "cpu_model",
     "environment",
     "environment_id",
+    "error_text",
     "git_commit",
+    "measure_one",
+    "measurement_row",
     "median_ci",
+    "status_of",
     "summarize",
     "time_batches",
     "time_callable",

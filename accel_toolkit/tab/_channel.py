@@ -2,7 +2,7 @@
 
 The live tab answers Python through the widget's custom messages (``model.send`` in the
 browser, ``on_msg`` in Python). This module is the transport only; it knows nothing about
-kernels. Messages are envelopes with a ``kind``::
+kernels. Messages are envelopes with a ``kind`` (typed in :mod:`._protocols`)::
 
     Python -> tab   {"kind": "request", "request": {"id": "r3", "op": "run", ...}}  + buffers
     tab -> Python   {"kind": "hello", "session": "..."}              the page loaded the widget
@@ -27,8 +27,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..exceptions import (
     BackendUnavailableError,
@@ -39,10 +38,21 @@ from ..exceptions import (
     ShaderCompileError,
     UnsupportedKernelError,
 )
+from ._protocols import (
+    ErrorInfo,
+    Hello,
+    Ready,
+    Reply,
+    ReplyMessage,
+    RequestMessage,
+    RuntimeReply,
+    RuntimeRequest,
+    ToTab,
+)
 
 __all__ = ["Channel", "Reply", "raise_for_reply"]
 
-Send = Callable[[dict[str, Any], list[Any]], None]
+Send = Callable[[ToTab, list[Any]], None]
 
 #: seconds a reply may take beyond the request's own time limit (transfer, queueing)
 GRACE_S = 10.0
@@ -51,20 +61,6 @@ HEADLESS_HINT = (
     "Run in the headless browser instead: accel_toolkit.bench(..., backends='webgpu,webnn') "
     "or runner.bench(..., venue='headless'); venue='auto' falls back to it by itself."
 )
-
-
-@dataclass
-class Reply:
-    """A reply from the tab: the protocol JSON plus its binary buffers (``bytes``)."""
-
-    reply: dict[str, Any]
-    buffers: list[bytes] = field(default_factory=list)
-    session: str | None = None
-    elapsed_s: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.reply.get("ok"))
 
 
 _ERRORS: dict[str, type[Exception]] = {
@@ -77,11 +73,11 @@ _ERRORS: dict[str, type[Exception]] = {
 }
 
 
-def raise_for_reply(reply: dict[str, Any], what: str = "") -> None:
+def raise_for_reply(reply: RuntimeReply, what: str = "") -> None:
     """Raise the toolkit error that an ``ok: false`` reply describes; do nothing if ok."""
     if reply.get("ok"):
         return
-    err = reply.get("error") or {}
+    err = reply.get("error") or ErrorInfo(type="KernelExecutionError", message="")
     kind = str(err.get("type") or "KernelExecutionError")
     msg = str(err.get("message") or "the tab reported a failure without a message")
     where = ""
@@ -126,34 +122,41 @@ class Channel:
 
     # -- incoming ---------------------------------------------------------------------
     def receive(self, content: Any, buffers: Sequence[Any] | None = None) -> None:
-        """Handle one message from the front end (any thread)."""
+        """Handle one message from the front end (any thread): a ``FromTab`` envelope of
+        :mod:`._protocols`; anything else is ignored."""
         if not isinstance(content, dict):
             return
         kind = content.get("kind")
-        session = content.get("session")
         if kind == "hello":
-            self._on_hello(session)
+            self._on_hello(cast(Hello, content).get("session"))
         elif kind == "ready":
-            if session != self.session:
-                self._on_hello(session)
-            self.info = content.get("info") or {}
-            self.error = content.get("error")
-            self.ready = True
-            if self._on_ready is not None:
-                self._on_ready(self.info)
-            self._wake("ready")
+            self._on_ready_message(cast(Ready, content))
         elif kind == "reply":
-            reply = content.get("reply") or {}
-            rid = str(reply.get("id"))
-            with self._lock:
-                entry = self._pending.pop(rid, None)
-            if entry is None:
-                self.dropped += 1
-                return
-            loop, fut, t0 = entry
-            r = Reply(reply, [_as_bytes(b) for b in buffers or []], session,
-                      time.perf_counter() - t0)
-            _resolve(loop, fut, r)
+            self._on_reply(cast(ReplyMessage, content), buffers or [])
+
+    def _on_ready_message(self, msg: Ready) -> None:
+        session = msg.get("session")
+        if session != self.session:
+            self._on_hello(session)
+        self.info = msg.get("info") or {}
+        self.error = msg.get("error")
+        self.ready = True
+        if self._on_ready is not None:
+            self._on_ready(self.info)
+        self._wake("ready")
+
+    def _on_reply(self, msg: ReplyMessage, buffers: Sequence[Any]) -> None:
+        reply = msg.get("reply") or RuntimeReply()
+        rid = str(reply.get("id"))
+        with self._lock:
+            entry = self._pending.pop(rid, None)
+        if entry is None:
+            self.dropped += 1
+            return
+        loop, fut, t0 = entry
+        r = Reply(reply, [_as_bytes(b) for b in buffers], msg.get("session"),
+                  time.perf_counter() - t0)
+        _resolve(loop, fut, r)
 
     def _on_hello(self, session: str | None) -> None:
         if session == self.session:
@@ -216,7 +219,7 @@ class Channel:
 
     async def request(
         self,
-        request: dict[str, Any],
+        request: RuntimeRequest,
         buffers: Sequence[Any] = (),
         *,
         time_limit_s: float,
@@ -232,18 +235,18 @@ class Channel:
             raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
         grace_s = self.grace_s if grace_s is None else grace_s
         rid = str(request.get("id") or self.next_id())
-        msg = {**request, "id": rid, "time_limit_s": float(time_limit_s)}
+        msg = cast(RuntimeRequest, {**request, "id": rid, "time_limit_s": float(time_limit_s)})
+        what = f"{msg['op']} {msg['backend']}" if msg["op"] == "run" else msg["op"]
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Reply] = loop.create_future()
         with self._lock:
             self._pending[rid] = (loop, fut, time.perf_counter())
         try:
-            self._send({"kind": "request", "request": msg}, list(buffers))
+            self._send(RequestMessage(kind="request", request=msg), list(buffers))
             return await asyncio.wait_for(fut, time_limit_s + grace_s)
         except asyncio.TimeoutError:
             raise BrowserCrashedError(
-                f"The tab did not answer request {rid} ({msg.get('op')}"
-                f"{' ' + str(msg.get('backend')) if msg.get('backend') else ''}) within "
+                f"The tab did not answer request {rid} ({what}) within "
                 f"{time_limit_s + grace_s:.0f} s: it is closed, hung or busy. Re-display the "
                 f"runner in an open tab, or resume with resume=run_id. {HEADLESS_HINT}"
             ) from None

@@ -19,6 +19,7 @@ from ..backends import Measurement
 from ..exceptions import ParameterError, UnsupportedKernelError
 from ..harness import TimingResult, TimingSettings
 from ..kernels import KernelSpec
+from ._protocols import Mode, RunRequest, RuntimeReply
 
 __all__ = ["TAB_BACKENDS", "TabRequest", "build_request", "device_of", "measurement_from_reply",
            "supports"]
@@ -31,7 +32,7 @@ TAB_BACKENDS = ("webgpu", "webnn")
 class TabRequest:
     """One request ready to send: protocol JSON, input buffers, and how to decode the outputs."""
 
-    request: dict[str, Any]
+    request: RunRequest
     buffers: list[bytes]
     decode: Callable[[Sequence[bytes]], dict[str, np.ndarray]]
 
@@ -76,16 +77,14 @@ def build_request(
     dtype: str,
     inputs: Mapping[str, np.ndarray],
     *,
-    mode: str = "measure",
+    mode: Mode = "measure",
     timing: TimingSettings | None = None,
     info: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> TabRequest:
     """The protocol request (and input bytes) that runs one configuration in the tab."""
     options = options or {}
-    base: dict[str, Any] = {"op": "run", "backend": backend, "mode": mode}
-    if timing is not None:
-        base["timing"] = timing.as_dict()
+    decode: Callable[[Sequence[bytes]], dict[str, np.ndarray]]
     if backend == "webgpu":
         from ..backends import _wgsl
 
@@ -93,17 +92,22 @@ def build_request(
         limits = ((info or {}).get("webgpu") or {}).get("limits")
         if limits:
             _wgsl.check_limits(plan, limits)
+        request = RunRequest(op="run", backend="webgpu", mode=mode, plan=plan.to_json())
         blobs = plan.encode_inputs(inputs)
-        return TabRequest({**base, "plan": plan.to_json()}, blobs, plan.decode_outputs)
-    if backend == "webnn":
+        decode = plan.decode_outputs
+    elif backend == "webnn":
         from ..backends.browser import _webnn_graphs
 
         graph = _webnn_graphs.build_graph(spec, params, dtype)
+        request = RunRequest(op="run", backend="webnn", mode=mode, graph=graph.to_json(),
+                             device_type=_webnn_device_type(backend, options))
         blobs = graph.encode_inputs(inputs)
-        return TabRequest({**base, "graph": graph.to_json(),
-                           "device_type": _webnn_device_type(backend, options)},
-                          blobs, graph.decode_outputs)
-    raise UnsupportedKernelError(f"The tab runs {', '.join(TAB_BACKENDS)}, not {backend!r}.")
+        decode = graph.decode_outputs
+    else:
+        raise UnsupportedKernelError(f"The tab runs {', '.join(TAB_BACKENDS)}, not {backend!r}.")
+    if timing is not None:
+        request["timing"] = timing.as_dict()
+    return TabRequest(request, blobs, decode)
 
 
 def _browser_label(info: Mapping[str, Any]) -> str:
@@ -149,7 +153,7 @@ def device_of(backend: str, info: Mapping[str, Any], reply_device: Mapping[str, 
     return dev
 
 
-def measurement_from_reply(req: TabRequest, reply: Mapping[str, Any], buffers: Sequence[bytes],
+def measurement_from_reply(req: TabRequest, reply: RuntimeReply, buffers: Sequence[bytes],
                            device: Mapping[str, Any], round_trip_s: float) -> Measurement:
     """A :class:`Measurement` (venue ``tab``) from an ``ok`` reply of a ``measure`` request."""
     index = [o.get("index", i) for i, o in enumerate(reply.get("outputs") or [])]

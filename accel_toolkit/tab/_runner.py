@@ -29,14 +29,20 @@ import pandas as pd
 import traitlets
 
 from .. import _api
-from .._api import RunResult, _as_list, open_run, plan_configs
+from .._api import RunResult, SweepOptions
 from .._assets import widget_path
-from ..exceptions import BackendUnavailableError, BrowserCrashedError, ConfigError, NoFrontendError
-from ..harness import TimingSettings, environment, environment_id
+from ..exceptions import (
+    BackendUnavailableError,
+    BrowserCrashedError,
+    ConfigError,
+    NoFrontendError,
+    UnsupportedKernelError,
+)
 from ..kernels import get_kernel
 from ..store import Store, open_store
 from ._bundle import runtime_modules
 from ._channel import HEADLESS_HINT, Channel, Reply, raise_for_reply
+from ._protocols import PingRequest, RuntimeRequest
 from ._requests import TAB_BACKENDS, build_request, device_of, supports
 from ._sweep import BenchHandle, OnResult, Planned, sweep
 
@@ -148,11 +154,11 @@ class TabRunner(anywidget.AnyWidget):
             )
         return dict(ch.info or {})
 
-    async def request(self, request: Mapping[str, Any], buffers: Sequence[Any] = (), *,
+    async def request(self, request: RuntimeRequest, buffers: Sequence[Any] = (), *,
                       time_limit_s: float = 60.0) -> Reply:
         """Send one runtime request (``widgets/runtime/PROTOCOL.md``) and await its reply."""
         await self.wait_ready()
-        return await self._channel.request(dict(request), buffers, time_limit_s=time_limit_s)
+        return await self._channel.request(request, buffers, time_limit_s=time_limit_s)
 
     async def alive(self, timeout: float | None = None) -> bool:
         """Whether the tab still answers (a ``ping`` request within ``timeout`` seconds;
@@ -162,7 +168,7 @@ class TabRunner(anywidget.AnyWidget):
         if timeout is None:
             timeout = min(5.0, max(1.0, self._channel.grace_s))
         try:
-            r = await self._channel.request({"op": "ping"}, time_limit_s=timeout, grace_s=1.0)
+            r = await self._channel.request(PingRequest(op="ping"), time_limit_s=timeout, grace_s=1.0)
             return r.ok
         except (BrowserCrashedError, NoFrontendError):
             return False
@@ -174,7 +180,7 @@ class TabRunner(anywidget.AnyWidget):
         out = []
         for _ in range(n):
             t0 = time.perf_counter()
-            await self._channel.request({"op": "ping"}, time_limit_s=10.0)
+            await self._channel.request(PingRequest(op="ping"), time_limit_s=10.0)
             out.append(time.perf_counter() - t0)
         return out
 
@@ -205,8 +211,6 @@ class TabRunner(anywidget.AnyWidget):
         info = await self.wait_ready()
         reason = supports(backend, spec, p, dtype, info, options)
         if reason:
-            from ..exceptions import UnsupportedKernelError
-
             raise UnsupportedKernelError(f"The tab cannot run {spec.name} ({dtype}) on {backend}: {reason}")
         inputs = spec.make_inputs(p, dtype, seed)
         req = build_request(backend, spec, p, dtype, inputs, mode="once", info=info, options=options)
@@ -224,22 +228,11 @@ class TabRunner(anywidget.AnyWidget):
         kernels: str | Sequence[str],
         backends: str | Sequence[str] = TAB_BACKENDS,
         *,
-        preset: str | None = "tiny",
-        grid: Any = None,
-        params: Mapping[str, Any] | None = None,
-        dtypes: str | Sequence[str] = "float32",
-        seed: int = 0,
-        time_budget: float | None = None,
-        settings: TimingSettings | None = None,
         db: Store | str | None = None,
-        tag: str | None = None,
-        notebook: str | None = None,
-        resume: str | None = None,
         venue: str = "tab",
-        progress: bool = True,
         time_limit_s: float | None = None,
-        backend_options: Mapping[str, Mapping[str, Any]] | None = None,
         on_result: OnResult | Sequence[OnResult] | None = None,
+        **options: Any,
     ) -> BenchHandle:
         """Start a sweep in the background and return its :class:`BenchHandle` at once.
 
@@ -253,44 +246,35 @@ class TabRunner(anywidget.AnyWidget):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = asyncio.get_event_loop_policy().get_event_loop()
-        names = _as_list(backends)
-        bad = [b for b in names if b not in TAB_BACKENDS]
-        if not names or bad:
-            raise ConfigError(f"The tab runs {', '.join(TAB_BACKENDS)}; got backends={names!r}.")
-        configs = plan_configs(kernels, preset=preset, grid=grid, params=params, dtypes=dtypes)
-        timing = settings or TimingSettings.from_budget(time_budget)
+        opts = SweepOptions.from_kwargs(
+            **{"command": "TabRunner.bench", **options, "kernels": kernels, "backends": backends})
+        plan = opts.plan()
+        if any(b not in TAB_BACKENDS for b in plan.backends):
+            raise ConfigError(
+                f"The tab runs {', '.join(TAB_BACKENDS)}; got backends={plan.backends!r}.")
         store = open_store(db)
-        env = environment()
-        env_id = environment_id(env)
-        store.add_environment(env, env_id)
-        run_id, done = open_run(
-            store, resume=resume, tag=tag, env_id=env_id, notebook=notebook,
-            command="TabRunner.bench",
-            settings={**timing.as_dict(), "kernels": _as_list(kernels), "backends": names,
-                      "preset": preset, "dtypes": _as_list(dtypes), "venue": venue},
-            seed=seed, planned=len(configs) * len(names),
-        )
-        planned = [Planned(spec, dict(p), dt, b) for spec, p, dt in configs for b in names]
+        run_id, done, env_id = plan.start(store, venue=venue)
+        planned = [Planned(spec, dict(p), dt, b) for spec, p, dt in plan.configs
+                   for b in plan.backends]
         handle = BenchHandle(run_id=run_id, store=store, planned=planned, venue=venue)
         callbacks = [on_result] if callable(on_result) else list(on_result or [])
-        headless_args = dict(kernels=kernels, backends=names, preset=preset, grid=grid,
-                             params=params, dtypes=dtypes, seed=seed, settings=timing, db=store,
-                             resume=run_id, progress=progress, backend_options=backend_options)
+        headless = {**opts.as_kwargs(), "backends": plan.backends, "settings": plan.timing,
+                    "db": store, "resume": run_id, "shuffle": False if plan.order_seed is None else plan.order_seed}
 
         async def main() -> pd.DataFrame:
             if venue == "headless":
-                return await self._headless(handle, headless_args)
+                return await self._headless(handle, headless)
             try:
                 await self.wait_ready()
             except NoFrontendError:
                 if venue == "auto":
-                    return await self._headless(handle, headless_args)
+                    return await self._headless(handle, headless)
                 store.finish_run(run_id, "interrupted")
                 handle.status = "interrupted"
                 raise
-            return await sweep(self, handle, env_id=env_id, seed=seed, timing=timing, done=done,
-                               progress=progress, time_limit_s=time_limit_s,
-                               backend_options=backend_options, on_result=callbacks)
+            return await sweep(self, handle, env_id=env_id, seed=opts.seed, timing=plan.timing,
+                               done=done, progress=opts.progress, time_limit_s=time_limit_s,
+                               backend_options=opts.backend_options, on_result=callbacks)
 
         handle._task = loop.create_task(main())
         self._handles.append(handle)
@@ -317,9 +301,10 @@ class TabRunner(anywidget.AnyWidget):
         ----------
         kernels, backends
             As :func:`accel_toolkit.bench`; backends are ``webgpu`` and/or ``webnn``.
-        preset, grid, params, dtypes, seed, time_budget, settings, db, tag, resume
-            As :func:`accel_toolkit.bench` (``resume=run_id`` measures only what that run
-            has not stored).
+        db, preset, grid, params, dtypes, seed, time_budget, settings, tag, resume, ...
+            Every other keyword of :func:`accel_toolkit.bench` (the fields of
+            :class:`~accel_toolkit._api.SweepOptions`; ``resume=run_id`` measures only what
+            that run has not stored).
         venue : {"tab", "auto", "headless"}
             ``tab``: raise :class:`NoFrontendError` if no tab answers; ``auto``: fall back to
             the headless browser (rows record ``venue='headless'``); ``headless``: skip the tab.

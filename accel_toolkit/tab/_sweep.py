@@ -1,10 +1,11 @@
 """Sweeps in the live tab: measure, check, store each result as it arrives, report what is left.
 
-:func:`measure_one_tab` is the tab's counterpart of :func:`accel_toolkit._api.measure_one`
-(same row layout, built by the same helpers); :func:`sweep` is the counterpart of the loop in
-:func:`accel_toolkit.bench` (same run bookkeeping and ``resume``), but awaits the tab instead of
-blocking the kernel, so the widget's replies can arrive. :class:`BenchHandle` is what a
-non-awaiting ``runner.start_bench(...)`` returns.
+:func:`measure_one_tab` is the awaiting shell around the measuring core that the blocking
+:func:`accel_toolkit.harness.measure_one` also wraps (:class:`~accel_toolkit.harness.Attempt`:
+the same row, the same status for the same exception); :func:`sweep` is the counterpart of
+the loop in :func:`accel_toolkit.bench` (same run bookkeeping and ``resume``), but awaits the
+tab instead of blocking the kernel, so the widget's replies can arrive. :class:`BenchHandle`
+is what a non-awaiting ``runner.start_bench(...)`` returns.
 """
 
 from __future__ import annotations
@@ -14,27 +15,18 @@ import html
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._api import _error_text, complete_row, measurement_row
-from ..exceptions import (
-    AccelToolkitError,
-    BrowserCrashedError,
-    NoFrontendError,
-    ResourceLimitError,
-    UnsupportedKernelError,
-)
-from ..harness import TimingSettings
+from ..exceptions import AccelToolkitError, BrowserCrashedError, NoFrontendError
+from ..harness import Attempt, Outcome, TimingSettings
 from ..kernels import KernelSpec, config_key
 from ..store import Store
 from ._channel import raise_for_reply
+from ._protocols import Frontend
 from ._requests import build_request, device_of, measurement_from_reply, supports
-
-if TYPE_CHECKING:
-    from ._runner import TabRunner
 
 __all__ = ["BenchHandle", "Planned", "measure_one_tab", "sweep", "time_limit_for"]
 
@@ -48,7 +40,7 @@ def time_limit_for(timing: TimingSettings) -> float:
 
 
 async def measure_one_tab(
-    runner: TabRunner,
+    runner: Frontend,
     name: str,
     spec: KernelSpec,
     p: Mapping[str, Any],
@@ -60,23 +52,21 @@ async def measure_one_tab(
     *,
     time_limit_s: float | None = None,
     options: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], np.ndarray | None]:
-    """Measure one configuration in the tab; the row layout of ``measure_one``.
+) -> Outcome:
+    """Measure one configuration in the tab; the row of :func:`~accel_toolkit.harness.measure_one`.
 
     Failures of the configuration (unsupported, compile error, mismatch, a kernel that does
     not answer while the tab does) become rows with their ``status``. Losing the tab raises
     :class:`NoFrontendError`: the sweep stops, it cannot continue without a front end.
     """
-    row = measurement_row(name, spec, p, dtype, seed)
+    attempt = Attempt(name, spec, p, dtype, seed, reference, timing)
     info = runner.tab_info
-    row["venue"] = "tab"
     dev = device_of(name, info, None, options)
-    reason = supports(name, spec, p, dtype, info, options)
-    if reason:
-        row.update(status="unsupported", error=reason, device=dev.get("name"), device_info=dev)
-        return row, None
     what = f"{spec.name} on {name} in the tab"
     try:
+        reason = supports(name, spec, p, dtype, info, options)
+        if reason:
+            return attempt.unsupported(reason, venue="tab", device=dev)
         req = build_request(name, spec, p, dtype, inputs, mode="measure", timing=timing,
                             info=info, options=options)
         reply = await runner.request(req.request, req.buffers,
@@ -84,24 +74,11 @@ async def measure_one_tab(
         raise_for_reply(reply.reply, what)
         dev = device_of(name, info, reply.reply.get("device"), options)
         m = measurement_from_reply(req, reply.reply, reply.buffers, dev, reply.elapsed_s)
-    except (UnsupportedKernelError, ResourceLimitError) as exc:
-        row.update(status="unsupported", error=str(exc), device=dev.get("name"), device_info=dev)
-        return row, None
-    except NoFrontendError:
-        raise
-    except BrowserCrashedError as exc:
-        if not await runner.alive():
-            raise NoFrontendError(
-                f"The tab stopped answering during {what}: {exc}") from exc
-        row.update(status="error", error=_error_text(exc), device=dev.get("name"), device_info=dev)
-        return row, None
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        raise
     except Exception as exc:
-        row.update(status="error", error=_error_text(exc), device=dev.get("name"), device_info=dev)
-        return row, None
-    complete_row(row, m, spec.check(m.outputs, reference, p, dtype), timing)
-    return row, m.timing.samples
+        if isinstance(exc, BrowserCrashedError) and not await runner.alive():
+            raise NoFrontendError(f"The tab stopped answering during {what}: {exc}") from exc
+        return attempt.failed(exc, venue="tab", device=dev)
+    return attempt.measured(m)
 
 
 @dataclass(frozen=True)
@@ -180,7 +157,7 @@ class BenchHandle:
 
 
 async def sweep(
-    runner: TabRunner,
+    runner: Frontend,
     handle: BenchHandle,
     *,
     env_id: str,
