@@ -37,7 +37,9 @@ from accel_toolkit.exceptions import (
 from accel_toolkit.kernels import KERNELS, get_kernel
 
 ALL_FEATURES = {"shader-f16", DOT4}
-CASES = [(k, v, i) for k in KERNELS for v in variants(k) for i in range(len(KERNELS[k].presets["tiny"]))]
+# kernels without a plan are left to the coverage test, which names what is missing
+CASES = [(k, v, i) for k in KERNELS if k in WGSL_PLANS for v in variants(k)
+         for i in range(len(KERNELS[k].presets["tiny"]))]
 
 
 def _plan(kernel: str, variant: str, i: int, dtype: str = "float32") -> ComputePlan:
