@@ -212,3 +212,58 @@ def test_chart_data_is_json_safe(cpu_rows):
     spec = charts.latency(cpu_rows).to_dict()
     text = json.dumps(spec, allow_nan=False)
     assert "device_info" not in text  # only the chart columns are inlined
+
+
+def test_history_levels_are_the_median_between_change_points(cpu_rows):
+    matmul = cpu_rows[cpu_rows["kernel"] == "matmul"]
+    key = matmul["config_key"].iloc[0]
+    one = matmul[matmul["config_key"] == key]
+    second_run = list(dict.fromkeys(one["run_id"]))[1]
+    steps = [{"start_run_id": second_run, "kind": "improvement", "ratio": 0.5}]
+    spec = charts.history(one, change_points=steps, levels=True).to_dict()
+    assert len(spec["layer"]) == 4  # CI band, medians, fitted levels, the step's rule
+    values = spec["datasets"][spec["data"]["name"]]
+    series = {v["run_index"]: v["median_s"] for v in values if v["layer"] == "series"}
+    levels = {v["run_index"]: v["level_s"] for v in values if v["layer"] == "level"}
+    assert levels == series  # one run on each side of the step: each level is its run
+    rule = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rule")
+    assert rule["encoding"]["color"]["value"] == charts.PALETTE["regression"]
+    assert rule["encoding"]["color"]["condition"]["value"] == charts.PALETTE["improvement"]
+
+
+def test_every_fixed_color_comes_from_the_palette(cpu_rows):
+    import re
+    from pathlib import Path
+
+    from accel_toolkit.analysis import find_steps, synthetic_history
+
+    src = Path(charts.__file__).parent
+    for path in src.glob("*.py"):
+        if path.name != "_theme.py":
+            assert not re.search(r"#[0-9a-fA-F]{6}\b", path.read_text()), path.name
+    both = pd.concat([cpu_rows, _as_second_backend(cpu_rows, "webgpu", 2.0)])
+    cmp = pd.DataFrame({
+        "kernel": "matmul", "params": ['{"M": 8}', '{"M": 16}'], "dtype": "float32",
+        "backend": "cpu", "venue": "process", "verdict": ["slower", "same"],
+        "ratio": [1.5, 1.0], "ratio_ci_low": [1.4, 0.9], "ratio_ci_high": [1.6, 1.1],
+        "p_value": [1e-4, 0.5], "test": "mann-whitney", "baseline_median_s": 1e-3,
+        "candidate_median_s": [1.5e-3, 1e-3]})
+    hist = synthetic_history(1, 40, steps=[0.3], noise=0.02, seed=1)
+    steps = find_steps(hist)
+    specs = [c.to_dict() for c in (charts.first_run(both), charts.history(both),
+                                   charts.compare_chart(cmp), charts.regression_chart(steps),
+                                   charts.history_chart_with_steps(hist, steps))]
+    colors = set(re.findall(r"#[0-9a-fA-F]{6}", json.dumps(specs)))
+    assert colors and colors <= set(charts.PALETTE.values())
+
+
+def test_theme_is_registered_with_altair_and_enabled_only_on_request(cpu_rows):
+    chart = charts.latency(cpu_rows)
+    assert "title" not in chart.to_dict().get("config", {})  # charts come back unthemed
+    before = alt.theme.active
+    with charts.enable_theme():
+        assert alt.theme.active == charts.THEME
+        config = chart.to_dict()["config"]
+    assert alt.theme.active == before
+    assert charts.THEME in alt.theme.names()
+    assert config["title"]["color"] == charts.PALETTE["ink"]

@@ -10,13 +10,13 @@ through :func:`~accel_toolkit.analysis.detect_steps`; the steps are written to t
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from typing import Any
 
 import pandas as pd
 
+from ..charts import describe_series, history_chart_with_steps, regression_chart
 from ..store import Store, open_store
 from ..store._store import now, to_json
 from ._steps import DEFAULT_GAMMA, DEFAULT_MIN_SIZE, detect_steps
@@ -223,8 +223,6 @@ def regressions_section(
     ``max_charts`` series with steps (regressions first). Both are empty when nothing was
     found (or the database is empty): check ``steps.attrs['n_series']``.
     """
-    from ._charts import history_chart_with_steps, regression_chart
-
     st = open_store(store)
     history = load_history(st, series_filter=series_filter)
     steps = find_steps(history, threshold=threshold)
@@ -241,20 +239,3 @@ def regressions_section(
     table.attrs.update(n_series=int(history["series_key"].nunique()) if not history.empty else 0,
                        n_points=len(history), threshold=threshold)
     return table, charts
-
-
-def describe_series(df: pd.DataFrame) -> pd.Series:
-    """``kernel(M=.., N=..) dtype on backend/venue`` for each row of a steps or compare frame."""
-    def one(r: Any) -> str:
-        p = r.get("params")
-        try:
-            p = json.loads(p) if isinstance(p, str) else (p or {})
-        except ValueError:
-            p = {}
-        args = ",".join(f"{k}={v}" for k, v in p.items())
-        where = "/".join(str(r[k]) for k in ("backend", "venue") if r.get(k) is not None)
-        return f"{r.get('kernel')}({args}) {r.get('dtype')}" + (f" on {where}" if where else "")
-
-    if df.empty:
-        return pd.Series([], dtype=str, index=df.index)
-    return pd.Series([one(r) for r in df.to_dict("records")], index=df.index, dtype=str)

@@ -6,10 +6,13 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigError
+from ..kernels import config_key
 from ._prep import check_frame, finite, prepare, tooltips
+from ._theme import PALETTE
 
 __all__ = ["first_run", "history"]
 
@@ -17,15 +20,13 @@ BROWSER_BACKENDS = ("webgpu", "webnn", "wgpu")
 
 
 def _change_rows(change_points: Any, configs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Normalise change points to ``config, run_index, label`` rows.
+    """Normalise change points to ``config, run_index, label, kind`` rows.
 
     A change point starts at run ``start_run_id``/``run_id`` when given, else at the last
     run that started at or before its ``time``/``start_time``; the rule is drawn just
     before that run.
     """
-    from ..kernels import config_key
-
-    cols = ["config", "run_index", "label"]
+    cols = ["config", "run_index", "label", "kind"]
     if change_points is None:
         return pd.DataFrame(columns=cols)
     if isinstance(change_points, pd.DataFrame):
@@ -67,8 +68,25 @@ def _change_rows(change_points: Any, configs: pd.DataFrame, runs: pd.DataFrame) 
         kind = c.get("kind") or "change"
         ratio = c.get("ratio")
         label = f"{kind} ×{float(ratio):.3g}" if ratio is not None and ratio == ratio else str(kind)
-        rows.append({"config": cfg, "run_index": idx - 0.5, "label": label})
+        rows.append({"config": cfg, "run_index": idx - 0.5, "label": label, "kind": kind})
     return pd.DataFrame(rows, columns=cols)
+
+
+def _levels(data: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
+    """The fitted level of every series: the median of its medians between change points.
+
+    One row per point of ``data`` (``layer="level"``, ``level_s``); a series is one
+    configuration on one backend, cut just before the run where each of its steps starts.
+    """
+    cuts = steps.groupby("config")["run_index"].apply(lambda r: sorted(set(r)))
+    parts = []
+    for (cfg, _), g in data.groupby(["config", "backend"], sort=False):
+        g = g.sort_values("run_index", kind="stable")
+        edges = [-np.inf, *cuts.get(cfg, []), np.inf]
+        segment = pd.cut(g["run_index"], edges, labels=False)
+        parts.append(g.assign(layer="level", label="",
+                              level_s=g.groupby(segment)["median_s"].transform("median")))
+    return pd.concat(parts, ignore_index=True)
 
 
 def history(
@@ -76,6 +94,7 @@ def history(
     *,
     change_points: pd.DataFrame | Sequence[Any] | None = None,
     config_keys: Sequence[str] | None = None,
+    levels: bool = False,
     width: int = 360,
     height: int = 180,
     columns: int = 2,
@@ -85,14 +104,19 @@ def history(
     Parameters
     ----------
     df : DataFrame
-        Rows of the ``results`` view from several runs (``Store().results()``).
+        Rows of the ``results`` view from several runs (``Store().results()``), or the
+        points of :func:`~accel_toolkit.analysis.load_history` (the same columns).
     change_points : DataFrame or list, optional
         Steps to mark with a vertical rule before the run where they start: rows with
         ``start_run_id`` (or ``run_id``) or a ``time``/``start_time`` and, when several
         configurations are drawn, ``config_key`` or ``kernel``/``params``/``dtype`` (the
-        regressions table has them all); ``kind`` and ``ratio`` label the rule.
+        regressions table has them all); ``kind`` and ``ratio`` label the rule, and an
+        ``improvement`` is drawn in the improvement color.
     config_keys : list of str, optional
         Only these configurations (one panel each).
+    levels : bool
+        Also draw each series' fitted level (dashed): the median of its medians between
+        consecutive change points.
 
     Returns
     -------
@@ -116,7 +140,8 @@ def history(
     data = data.merge(runs, on="run_id").assign(layer="series", label="")
     configs = data.drop_duplicates("config_key")[["config_key", "config"]]
     steps = _change_rows(change_points, configs, runs).assign(layer="change")
-    combined = pd.concat([data, steps], ignore_index=True)
+    parts = [data, steps] + ([_levels(data, steps)] if levels else [])
+    combined = pd.concat(parts, ignore_index=True)
     x = alt.X("run_index:Q", title="run (oldest first)",
               axis=alt.Axis(values=list(range(1, len(runs) + 1)), format="d"),
               scale=alt.Scale(domain=[0.5, len(runs) + 0.5], nice=False))
@@ -136,11 +161,19 @@ def history(
             alt.Tooltip("time:N", title="run started"),
         ),
     )
-    rules = alt.Chart().transform_filter("datum.layer === 'change'").mark_rule(
-        color="#cf222e", strokeDash=[4, 2], strokeWidth=2,
-    ).encode(x=x, tooltip=[alt.Tooltip("label:N", title="change point"),
-                           ])
-    layers = [band, line] + ([rules] if not steps.empty else [])
+    layers = [band, line]
+    if levels:
+        layers.append(alt.Chart().transform_filter("datum.layer === 'level'").mark_line(
+            strokeDash=[4, 3], interpolate="step-after",
+        ).encode(x=x, y="level_s:Q", color=color, detail="backend:N",
+                 tooltip=[alt.Tooltip("level_s:Q", title="fitted level (s)", format=".3~s")]))
+    if not steps.empty:
+        layers.append(alt.Chart().transform_filter("datum.layer === 'change'").mark_rule(
+            strokeDash=[4, 2], strokeWidth=2,
+        ).encode(x=x, color=alt.condition("datum.kind === 'improvement'",
+                                          alt.value(PALETTE["improvement"]),
+                                          alt.value(PALETTE["regression"])),
+                 tooltip=[alt.Tooltip("label:N", title="change point")]))
     chart = alt.layer(*layers, data=combined).properties(width=width, height=height)
     if data["config"].nunique() > 1:
         return chart.facet(facet=alt.Facet("config:N", title=None), columns=columns
@@ -187,7 +220,7 @@ def first_run(
         alt.Tooltip("median_s:Q", title="steady median (s)", format=".3~s"),
         alt.Tooltip("first_over_steady:Q", title="first / steady", format=".3~g"),
     )
-    rule = alt.Chart().mark_rule(color="#8c959f").encode(
+    rule = alt.Chart().mark_rule(color=PALETTE["neutral"]).encode(
         x=alt.X("median_s:Q", scale=xs, title="seconds per call", axis=alt.Axis(format="~s")),
         x2="first_run_s:Q", y=y, tooltip=tips)
     dots = alt.Chart().transform_fold(
@@ -198,7 +231,7 @@ def first_run(
         x=alt.X("seconds:Q", scale=xs), y=y,
         color=alt.Color("phase:N", title=None,
                         scale=alt.Scale(domain=["first run", "steady-state median"],
-                                        range=["#e36209", "#0969da"])),
+                                        range=[PALETTE["first-run"], PALETTE["series"]])),
         tooltip=tips,
     )
     n = data.groupby("backend")["config"].nunique().max()

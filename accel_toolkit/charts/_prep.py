@@ -11,7 +11,8 @@ import pandas as pd
 
 from ..exceptions import ConfigError
 
-__all__ = ["CHART_COLUMNS", "TOOLTIP_FIELDS", "check_frame", "latest", "params_label", "prepare", "tooltips"]
+__all__ = ["CHART_COLUMNS", "TOOLTIP_FIELDS", "check_frame", "describe_series", "latest",
+           "params_label", "prepare", "tooltips"]
 
 #: the configuration every tooltip carries (plus the chart's own figures)
 TOOLTIP_FIELDS = ("kernel", "params_label", "dtype", "backend", "device")
@@ -35,6 +36,23 @@ def params_label(params: Any) -> str:
     if isinstance(params, Mapping):
         return " ".join(f"{k}={v}" for k, v in params.items())
     return "" if params is None else str(params)
+
+
+def describe_series(df: pd.DataFrame) -> pd.Series:
+    """``kernel(M=..,N=..) dtype on backend/venue`` for each row of a steps or compare frame."""
+    def one(r: Any) -> str:
+        p = r.get("params")
+        try:
+            p = json.loads(p) if isinstance(p, str) else (p or {})
+        except ValueError:
+            p = {}
+        args = ",".join(f"{k}={v}" for k, v in p.items())
+        where = "/".join(str(r[k]) for k in ("backend", "venue") if r.get(k) is not None)
+        return f"{r.get('kernel')}({args}) {r.get('dtype')}" + (f" on {where}" if where else "")
+
+    if df.empty:
+        return pd.Series([], dtype=str, index=df.index)
+    return pd.Series([one(r) for r in df.to_dict("records")], index=df.index, dtype=str)
 
 
 def check_frame(df: Any, required: Iterable[str], chart: str) -> pd.DataFrame:

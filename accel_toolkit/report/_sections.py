@@ -58,7 +58,7 @@ class ReportContext:
     @property
     def latest(self) -> pd.DataFrame:
         """The newest row of every configuration x backend."""
-        from ..charts._prep import latest
+        from ..charts import latest
 
         return latest(self.results)
 
@@ -160,9 +160,11 @@ def summary_section(ctx: ReportContext) -> list[Block]:
             "range": [f"{a:.3g}× – {b:.3g}×" for a, b in zip(sp["min_speedup"], sp["max_speedup"], strict=True)],
             "shared configs": sp["n_configs"],
         }), f"Speedups over {ctx.baseline}"))
-    elif ctx.baseline and len(ok_backends) > 1:
+    elif ctx.baseline and ctx.baseline not in ok_backends:
+        have = ", ".join(sorted(ok_backends)) or "none"
         blocks.append(Text(f"No speedups: the baseline {ctx.baseline!r} has no successful "
-                           f"results in this selection.", muted=True))
+                           f"results in this selection (backends with results: {have}).",
+                           muted=True))
     if len(ok):
         _try_chart(blocks, "roofline", lambda: charts.roofline(ctx.latest),
                    "Achieved GFLOP/s against arithmetic intensity; the dashed ceilings are the "
