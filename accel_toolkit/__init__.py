@@ -10,6 +10,7 @@ True
 """
 
 from ._api import RunResult, bench, list_kernels, run
+from ._check import CheckResult, check
 from ._version import __version__
 from .analysis import compare, detect_regressions
 from .backends import doctor
@@ -19,11 +20,13 @@ from .models import embed
 from .store import Store, default_db_path
 
 __all__ = [
+    "CheckResult",
     "RunResult",
     "Store",
     "TimingSettings",
     "__version__",
     "bench",
+    "check",
     "compare",
     "default_db_path",
     "detect_regressions",

@@ -20,7 +20,9 @@ matching built-in, so ``except ValueError`` keeps working for callers that don't
     │   └── NoFrontendError                    no live notebook tab answered the widget
     ├── StoreError (RuntimeError)              the results database
     │   ├── StoreLockedError                   another process holds the file
+    │   ├── MissingDatabaseError (FileNotFoundError)  reading a database that is not there
     │   └── NotADatabaseError                  the file is not a DuckDB database
+    │       └── CorruptDatabaseError           a DuckDB file with damaged blocks
     ├── NotebookError (RuntimeError)           papermill / report problems
     └── PredictionError (RuntimeError)         the speed predictor
         └── NotFittedError (ValueError, AttributeError)
@@ -34,7 +36,9 @@ __all__ = [
     "BackendUnavailableError",
     "BrowserCrashedError",
     "ConfigError",
+    "CorruptDatabaseError",
     "KernelExecutionError",
+    "MissingDatabaseError",
     "NoFrontendError",
     "NotADatabaseError",
     "NotFittedError",
@@ -118,6 +122,14 @@ class StoreLockedError(StoreError):
 
 class NotADatabaseError(StoreError):
     """The path exists but is not a DuckDB database."""
+
+
+class MissingDatabaseError(StoreError, FileNotFoundError):
+    """A command that only reads was given a database file that does not exist."""
+
+
+class CorruptDatabaseError(NotADatabaseError):
+    """A DuckDB file whose blocks fail their checksums; the message says how to recover."""
 
 
 class NotebookError(AccelToolkitError, RuntimeError):

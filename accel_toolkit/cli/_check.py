@@ -2,37 +2,41 @@
 
 Exit statuses of ``check``: 0 no configuration significantly slower by more than the
 threshold; 1 at least one is; 2 usage error (unknown tag, missing database, bad option).
+``--threshold`` takes a percent (``5%``) or a fraction (``0.05``); a bare number above 1 is
+refused as ambiguous (:func:`accel_toolkit.parse_threshold`, shared with :func:`accel_toolkit.check`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+import sys
 
 __all__ = ["register"]
 
 
 def _threshold(text: str) -> float:
-    t = text.strip()
-    try:
-        v = float(t[:-1]) / 100 if t.endswith("%") else float(t)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a threshold like 5% or 0.05, got {text!r}") from None
-    if not 0 <= v < 10:
-        raise argparse.ArgumentTypeError(f"threshold out of range: {text!r}")
-    return v
+    """``--threshold``: a percent (``5%``) or a fraction (``0.05``); ``5`` alone is refused."""
+    import warnings
+
+    from .._check import parse_threshold
+    from ..exceptions import ConfigError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = parse_threshold(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    for w in caught:
+        print(f"accel-toolkit: warning: {w.message}", file=sys.stderr)
+    return value
 
 
 def _existing_store(db: str | None):  # type: ignore[no-untyped-def]
-    from ..exceptions import ConfigError
-    from ..store import default_db_path, open_store
+    from ..store import open_store
 
-    path = Path(db).expanduser() if db else default_db_path()
-    if not path.exists():
-        raise ConfigError(f"No results database at {path}. Pass --db PATH of an existing file "
-                          f"(written by `accel-toolkit bench`).")
-    return open_store(path)
+    return open_store(db, create=False)
 
 
 def _compare_frame(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -79,21 +83,17 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from ..analysis import gate_json, gate_markdown, gate_status
-    from ..exceptions import ConfigError
+    from .._check import check
 
-    df = _compare_frame(args)
-    if not (df["verdict"] != "missing").any():
-        raise ConfigError(
-            f"Nothing to compare: no configuration was measured successfully under both "
-            f"{args.by} {args.baseline!r} and {args.candidate!r}. Benchmark the same kernels, "
-            f"presets and backends for both.")
-    status = gate_status(df)
+    verdict = check(_existing_store(args.db), baseline=args.baseline, candidate=args.candidate,
+                    by=args.by, alpha=args.alpha, threshold=f"{args.threshold * 100:.12g}%",
+                    kernels=args.kernels.split(",") if args.kernels else None,
+                    backends=args.backends.split(",") if args.backends else None)
     if args.format == "json":
-        print(json.dumps(gate_json(df), default=str, indent=1))
+        print(json.dumps(verdict.as_dict(), default=str, indent=1))
     else:
-        print(gate_markdown(df))
-    return status
+        print(verdict.markdown)
+    return verdict.status
 
 
 def _regressions(args: argparse.Namespace) -> int:
@@ -135,7 +135,8 @@ def _compare_args(p: argparse.ArgumentParser, default_threshold: str) -> None:
     p.add_argument("--candidate", required=True, help="candidate label")
     p.add_argument("--by", default="tag", choices=BY_COLUMNS, help="what the labels are (default tag)")
     p.add_argument("--threshold", type=_threshold, default=_threshold(default_threshold),
-                   help="smallest change that counts, e.g. 5%% or 0.05 (default "
+                   help="smallest change that counts: a percent (5%%) or a fraction (0.05); "
+                   "a bare number above 1 is refused (default "
                    + default_threshold.replace("%", "%%") + ")")
     p.add_argument("--alpha", type=float, default=0.002, help="Mann-Whitney significance level (default 0.002)")
     p.add_argument("--kernels", help="only these kernels (comma-separated)")
@@ -161,7 +162,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--filter", help="substring of kernel/backend/venue/device/dtype, or an SQL "
                    "condition on the results view")
     p.add_argument("--threshold", type=_threshold, default=_threshold("2%"),
-                   help="smallest step reported (default 2%%)")
+                   help="smallest step reported: a percent (2%%) or a fraction (0.02); "
+                   "default 2%%")
     p.add_argument("--no-save", action="store_true", help="do not write the regressions table")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     _db_arg(p)

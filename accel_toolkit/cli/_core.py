@@ -1,31 +1,53 @@
-"""Core subcommands: doctor, kernels, bench, query, export, import."""
+"""Core subcommands: doctor, kernels, query, export, import, verify."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import re
 import sys
-from typing import Any
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 __all__ = ["register"]
 
 
-def _parse_pins(items: list[str] | None) -> dict[str, Any]:
-    from ..exceptions import ParameterError
+#: what graphics drivers print on stderr while the toolkit probes them, with nothing to act on
+#: (Mesa's Vulkan driver looks for a Wayland display while wgpu enumerates adapters)
+DRIVER_NOISE = re.compile(rb"^error: XDG_RUNTIME_DIR is invalid or not set in the environment\.$")
 
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ParameterError(f"--param expects K=V (e.g. --param M=128), got {item!r}.")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
+
+@contextlib.contextmanager
+def quiet_driver_noise() -> Iterator[None]:
+    """Drop :data:`DRIVER_NOISE` lines that C libraries write to file descriptor 2 in the
+    block; everything else written to stderr is passed on when the block ends. The
+    environment is left as it is."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [line for line in tmp.read().splitlines(keepends=True)
+                    if not DRIVER_NOISE.match(line.rstrip(b"\r\n"))]
+            if kept:
+                sys.stderr.buffer.write(b"".join(kept))
+                sys.stderr.flush()
 
 
 def _doctor(args: argparse.Namespace) -> int:
     from ..backends import doctor
 
-    found = doctor(args.backends.split(",") if args.backends else None)
+    with quiet_driver_noise():
+        found = doctor(args.backends.split(",") if args.backends else None)
     if args.json:
         print(json.dumps([a.as_dict() for a in found], indent=2, default=str))
         return 0
@@ -45,54 +67,39 @@ def _kernels(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from .._api import bench
-    from ._format import print_frame, summary_table
-
-    df = bench(
-        args.kernels, args.backends, preset=args.preset, params=_parse_pins(args.param),
-        dtypes=args.dtype, seed=args.seed, time_budget=args.time_budget, db=args.db,
-        tag=args.tag, command=" ".join(["accel-toolkit", *sys.argv[1:]]),
-        progress=not args.json and sys.stderr.isatty(), shuffle=_shuffle(args.shuffle),
-    )
-    if args.json:
-        print(df.to_json(orient="records", date_format="iso", default_handler=str))
-    else:
-        print_frame(summary_table(df))
-        from ..store import open_store
-
-        print(f"\n{len(df)} results stored in {open_store(args.db).path} (run {df['run_id'].iloc[0] if len(df) else '-'})")
-    bad = df["status"].isin(["error", "mismatch"]).sum() if len(df) else 0
-    return 1 if bad else 0
-
-
-def _shuffle(value: str | None) -> bool | int:
-    if value is None:
-        return False
-    if value == "random":
-        return True
-    try:
-        return int(value)
-    except ValueError:
-        from ..exceptions import ConfigError
-
-        raise ConfigError(f"--shuffle takes a non-negative integer seed or nothing, got {value!r}.") from None
-
-
 def _query(args: argparse.Namespace) -> int:
     from ..store import open_store
     from ._format import print_frame
 
-    print_frame(open_store(args.db).query(args.sql), args.format)
+    print_frame(open_store(args.db, create=False).query(args.sql), args.format)
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     from ..store import open_store
+    from ..store._schema import KEYS
 
-    for p in open_store(args.db).export_parquet(args.folder):
+    store = open_store(args.db, create=False)
+    written = store.export_parquet(args.folder, skip_unreadable=True)
+    for p in written:
         print(p)
+    lost = [t for t in KEYS if t not in {p.stem for p in written}]
+    if lost:
+        print(f"accel-toolkit: warning: {store.path} is corrupt; table(s) {', '.join(lost)} "
+              f"could not be read and were not exported (`accel-toolkit verify --db "
+              f"{store.path}` shows why).", file=sys.stderr)
+        return 1
     return 0
+
+
+def _import_source(folder: str) -> Path:
+    """``folder``, or the reference sweep shipped in the package when it is named and absent."""
+    from ..store import reference_data
+
+    path = Path(folder)
+    if not path.exists() and path.name == "reference-small":
+        return reference_data("reference-small")
+    return path
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -100,8 +107,32 @@ def _import(args: argparse.Namespace) -> int:
 
     store = open_store(args.db)
     for folder in args.folders:
-        added = store.import_parquet(folder)
-        print(f"{folder}: " + ", ".join(f"{k} +{v}" for k, v in added.items()))
+        source = _import_source(folder)
+        added = store.import_parquet(source)
+        where = "" if str(source) == folder else f" (the copy shipped in {source})"
+        print(f"{folder}{where}: " + ", ".join(f"{k} +{v}" for k, v in added.items()))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ..exceptions import NotADatabaseError
+    from ..store import open_store
+    from ._format import print_frame
+
+    try:
+        store = open_store(args.db, create=False)
+        table = store.verify()
+    except NotADatabaseError as exc:
+        print(f"accel-toolkit: {exc}", file=sys.stderr)
+        return 1
+    print_frame(table.fillna(""), args.format)
+    bad = table[~table["ok"]]
+    if len(bad):
+        print(f"accel-toolkit: {store.path} is corrupt: {', '.join(bad['table'])} cannot be "
+              f"read in full. Restore it from a backup, or save the readable tables with "
+              f"`accel-toolkit export FOLDER --db {store.path}`.", file=sys.stderr)
+        return 1
+    print(f"{store.path}: every table reads back ({int(table['rows'].sum())} rows).")
     return 0
 
 
@@ -120,23 +151,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=_kernels)
 
-    p = sub.add_parser("bench", help="benchmark kernels x presets x backends and store the results")
-    p.add_argument("--kernels", required=True, help="comma-separated kernel names")
-    p.add_argument("--backends", default="cpu", help="comma-separated backends (default cpu)")
-    p.add_argument("--preset", default="tiny", help="tiny | small | medium | large")
-    p.add_argument("--param", action="append", metavar="K=V", help="pin a parameter (repeatable)")
-    p.add_argument("--dtype", default="float32", help="float32, float16 or both comma-separated")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--time-budget", type=float, default=None, help="seconds of sampling per configuration")
-    p.add_argument("--tag", default=None, help="label for the run")
-    p.add_argument("--shuffle", nargs="?", const="random", default=None, metavar="SEED",
-                   help="measure configurations in a random order (optionally seeded), so "
-                        "drift during the sweep biases no group of them")
-    p.add_argument("--json", action="store_true", help="print the stored rows as JSON")
-    _db_arg(p)
-    p.set_defaults(func=_bench)
-
-    p = sub.add_parser("query", help="run SQL against the results database")
+    p = sub.add_parser(
+        "query", help="run read-only SQL against the results database",
+        description="Run SQL on an existing database, read-only: it cannot write the "
+        "database or other files, nor install extensions (use export for Parquet).")
     p.add_argument("sql", help='e.g. "SELECT kernel, backend, median_s FROM results"')
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     _db_arg(p)
@@ -148,6 +166,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_export)
 
     p = sub.add_parser("import", help="merge Parquet exports (from other machines) without duplicates")
-    p.add_argument("folders", nargs="+")
+    p.add_argument("folders", nargs="+",
+                   help="folders written by export; 'reference-small' is the reference sweep "
+                        "shipped with the package")
     _db_arg(p)
     p.set_defaults(func=_import)
+
+    p = sub.add_parser(
+        "verify", help="read every table of a database and say whether it is intact",
+        description="Exit 0: every row of every table reads back; 1: the file is damaged "
+        "(the tables that fail are listed; export saves the others).")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _db_arg(p)
+    p.set_defaults(func=_verify)

@@ -20,7 +20,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..store import open_store
     from ._format import print_frame
 
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     table: Any = evaluate(store, kernels=_split(args.kernels), backends=_split(args.backends),
                      tag=args.tag, seed=args.seed, repeats=args.repeats,
                      model_params={"coverage": args.coverage, "per_kernel": not args.pooled,
@@ -75,12 +75,45 @@ def _targets(args: argparse.Namespace) -> list[dict] | None:
     return shapes
 
 
+def _check_names(args: argparse.Namespace) -> None:
+    """Unknown ``--kernel`` / ``--backend`` names fail first, with "did you mean"."""
+    from ..backends import check_backend_name
+    from ..kernels import get_kernel
+
+    args.kernel = get_kernel(args.kernel).name
+    check_backend_name(args.backend)
+
+
+#: distinct configurations the model needs per kernel (SpeedModel's ``min_configs``)
+MIN_CONFIGS = 5
+
+
+def _training_store(args: argparse.Namespace) -> Any:
+    """The store ``suggest`` learns from, refused when it has too few configurations."""
+    from ..exceptions import ConfigError
+    from ..store import open_store
+
+    store = open_store(args.db, create=False)
+    n = int(store.query(
+        "SELECT count(DISTINCT config_key) AS n FROM measurements WHERE kernel = ? AND "
+        "backend = ? AND status = 'ok'", [args.kernel, args.backend])["n"].iloc[0])
+    if n < MIN_CONFIGS:
+        raise ConfigError(
+            f"{store.path} holds {n} successfully measured configuration(s) of {args.kernel} "
+            f"on {args.backend}; the model needs at least {MIN_CONFIGS} (20 or more predict "
+            f"well). Measure some with `accel-toolkit predict run-active --kernel "
+            f"{args.kernel} --backend {args.backend} --budget 10 --db {store.path}`, or bench "
+            f"a --grid file of {MIN_CONFIGS}+ shapes (one preset has 1-4).")
+    return store
+
+
 def _suggest(args: argparse.Namespace) -> int:
     from ..predict import SpeedModel, log_uniform_grid, suggest
     from ._format import print_frame
 
-    model = SpeedModel.from_store(args.db, kernels=[args.kernel], backends=[args.backend],
-                                  **_model_params(args))
+    _check_names(args)
+    model = SpeedModel.from_store(_training_store(args), kernels=[args.kernel],
+                                  backends=[args.backend], **_model_params(args))
     cands = log_uniform_grid(args.kernel, args.candidates, seed=args.seed)
     picks = suggest(model, cands, k=args.k, kernel=args.kernel, backend=args.backend,
                     dtype=args.dtype, strategy=args.strategy, seed=args.seed,
@@ -98,6 +131,7 @@ def _run_active(args: argparse.Namespace) -> int:
     from ..predict import active_learning, log_uniform_grid
     from ._format import print_frame
 
+    _check_names(args)
     cands = log_uniform_grid(args.kernel, args.candidates, seed=args.seed)
     res = active_learning(args.kernel, args.backend, cands, budget=args.budget, db=args.db,
                           init=args.init, step=args.step, dtype=args.dtype, seed=args.seed,

@@ -8,13 +8,24 @@ __all__ = ["register"]
 
 
 def _report(args: argparse.Namespace) -> int:
+    import sys
+
     from ..report import build_report
+    from ..store import open_store
 
     baseline = None if args.baseline in ("", "none") else args.baseline
-    report = build_report(args.db, run_ids=args.runs, tag=args.tag, baseline=baseline,
-                          title=args.title, charts="static" if args.static else "interactive")
+    report = build_report(open_store(args.db, create=False), run_ids=args.runs, tag=args.tag,
+                          baseline=baseline, title=args.title,
+                          charts="static" if args.static else "interactive")
     path = report.write(args.out)
     ctx = report.context
+    ok = set(ctx.results.loc[ctx.results["status"] == "ok", "backend"])
+    if baseline and baseline not in ok:
+        have = ", ".join(sorted(ok)) or "none"
+        print(f"accel-toolkit: warning: --baseline {baseline} has no successful results in "
+              f"the selected runs (backends with results: {have}), so the report has no "
+              f"speedups; pass --baseline with one of those, or bench {baseline} too.",
+              file=sys.stderr)
     print(f"wrote {path} ({len(ctx.results)} results from {len(ctx.run_ids)} run(s) in "
           f"{ctx.store.path})")
     return 0

@@ -26,6 +26,12 @@ NOTEBOOKS = ("benchmark", "report", "explore")
 KERNEL_NAME = "python3"
 
 
+#: arguments of the notebook's kernel: its own log at ERROR, so that IPKernelApp's warning
+#: about the local TCP transport papermill asks for is not printed on every run (the kernel's
+#: cell output and errors are unaffected)
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+
+
 def notebook_path(name: str) -> Path:
     """Path of a shipped notebook (``benchmark``, ``report``, ``explore``) or of a file."""
     p = Path(name).expanduser()
@@ -176,7 +182,7 @@ def run_notebook(
         pm.execute_notebook(
             str(src), str(out), parameters=params, kernel_name=KERNEL_NAME, language="python",
             log_output=log_output, progress_bar=progress_bar, start_timeout=start_timeout,
-            cwd=os.getcwd(),
+            cwd=os.getcwd(), extra_arguments=list(KERNEL_ARGUMENTS),
         )
     except pm.PapermillExecutionError as exc:
         raise NotebookError(

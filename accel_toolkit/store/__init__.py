@@ -1,6 +1,6 @@
 """The DuckDB results store (see :mod:`accel_toolkit.store._schema` for the schema)."""
 
 from ._schema import SCHEMA_VERSION
-from ._store import Store, default_db_path, open_store
+from ._store import Store, default_db_path, open_store, reference_data
 
-__all__ = ["SCHEMA_VERSION", "Store", "default_db_path", "open_store"]
+__all__ = ["SCHEMA_VERSION", "Store", "default_db_path", "open_store", "reference_data"]

@@ -28,10 +28,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..exceptions import NotADatabaseError, StoreError, StoreLockedError
+from ..exceptions import (
+    CorruptDatabaseError,
+    MissingDatabaseError,
+    NotADatabaseError,
+    StoreError,
+    StoreLockedError,
+)
 from ._schema import KEYS, RESULTS_VIEW, SCHEMA_VERSION, TABLES
 
-__all__ = ["Store", "default_db_path", "open_store"]
+__all__ = ["Store", "default_db_path", "open_store", "reference_data"]
 
 ENV_VAR = "ACCEL_TOOLKIT_DB"
 MEASUREMENT_COLUMNS = (
@@ -50,6 +56,33 @@ def default_db_path() -> Path:
         return Path(env).expanduser()
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "accel_toolkit" / "results.duckdb"
+
+
+def reference_data(name: str = "reference-small") -> Path:
+    """The folder of a reference sweep shipped inside the package (Parquet files).
+
+    ``reference-small`` is a small sweep of every kernel on cpu, webgpu and webnn; import it
+    with ``Store.import_parquet(reference_data())`` or ``accel-toolkit import reference-small``.
+    """
+    folder = Path(__file__).resolve().parent / "reference" / name
+    if not folder.is_dir():
+        raise StoreError(f"No reference data {name!r} ships with accel_toolkit; the one that "
+                         f"does is 'reference-small'.")
+    return folder
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.Error) and "corrupt" in str(exc).lower()
+
+
+def corrupt_error(path: Path, exc: BaseException) -> CorruptDatabaseError:
+    """The error for a damaged database file: which file, and what to do about it."""
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return CorruptDatabaseError(
+        f"{path} is corrupt ({detail}). Restore it from a backup, or save what is still "
+        f"readable with `accel-toolkit export FOLDER --db {path}` and `accel-toolkit import "
+        f"FOLDER --db NEW.duckdb`; `accel-toolkit verify --db {path}` lists the damaged tables."
+    )
 
 
 def now() -> datetime:
@@ -89,14 +122,23 @@ class Store:
         the default location, which is created.
     lock_timeout : float
         Seconds to wait for another process's write lock before :class:`StoreLockedError`.
+    create : bool
+        Create the file if it does not exist (the default). Reading code passes ``False``
+        and gets a :class:`MissingDatabaseError` instead of a new, empty database.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0):
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0,
+                 create: bool = True):
         is_default = path is None
         self.path = Path(path).expanduser() if path is not None else default_db_path()
         self.lock_timeout = float(os.environ.get("ACCEL_TOOLKIT_LOCK_TIMEOUT", lock_timeout))
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a folder; pass the path of a .duckdb file inside it.")
+        if not create and not self.path.exists():
+            raise MissingDatabaseError(
+                f"No results database at {self.path}. Pass --db PATH of an existing file "
+                f"(written by `accel-toolkit bench`), or set $ACCEL_TOOLKIT_DB."
+            )
         if not self.path.parent.exists():
             if is_default:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,13 +163,24 @@ class Store:
             )
 
     @contextlib.contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; waits for other writers, then raises StoreLockedError."""
+    def connect(self, read_only: bool = False,
+                external_access: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection; waits for other writers, then raises StoreLockedError.
+
+        ``external_access=False`` also forbids file reads and writes outside the database
+        and extension installs (DuckDB's ``enable_external_access``). A damaged file raises
+        :class:`CorruptDatabaseError`, whether it is found on opening or while reading.
+        """
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.01
+        config: dict[str, Any] = {}
+        if not external_access:
+            config = {"enable_external_access": False, "autoinstall_known_extensions": False,
+                      "autoload_known_extensions": False}
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists())
+                con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists(),
+                                     config=config)
                 break
             except duckdb.Error as exc:
                 if _is_lock_error(exc):
@@ -140,11 +193,17 @@ class Store:
                     time.sleep(delay * (1 + random.random()))
                     delay = min(delay * 2, 0.5)
                     continue
+                if _is_corrupt(exc):
+                    raise corrupt_error(self.path, exc) from exc
                 if "not a valid duckdb" in str(exc).lower() or "database file" in str(exc).lower():
                     raise NotADatabaseError(f"{self.path} is not a usable DuckDB database: {exc}") from exc
                 raise StoreError(f"Cannot open {self.path}: {exc}") from exc
         try:
             yield con
+        except duckdb.Error as exc:
+            if _is_corrupt(exc):
+                raise corrupt_error(self.path, exc) from exc
+            raise
         finally:
             con.close()
 
@@ -258,12 +317,19 @@ class Store:
 
     # -- reads ------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-        """Run SQL against the database and return a DataFrame."""
-        with self.connect(read_only=True) as con:
+        """Run read-only SQL against the database and return a DataFrame.
+
+        The connection is read-only and cannot touch other files or install extensions
+        (``COPY ... TO``, ``read_csv``, ``INSTALL`` fail); use :meth:`export_parquet` to write.
+        """
+        with self.connect(read_only=True, external_access=False) as con:
             try:
                 return con.execute(sql, params or []).df()
             except duckdb.Error as exc:
-                raise StoreError(f"Query failed: {exc}") from exc
+                if _is_corrupt(exc):
+                    raise
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise StoreError(f"Query failed: {first}") from exc
 
     def results(
         self,
@@ -313,17 +379,51 @@ class Store:
             raise StoreError(f"unknown table {table!r}")
         return int(self.query(f"SELECT count(*) AS n FROM {table}")["n"].iloc[0])
 
+    def verify(self) -> pd.DataFrame:
+        """Read every row of every table; one row per table: ``table, rows, ok, error``.
+
+        A damaged file shows which tables cannot be read (``ok`` False, DuckDB's message in
+        ``error``); :meth:`export_parquet` with ``skip_unreadable=True`` saves the others.
+        """
+        out = []
+        for table in KEYS:
+            rows, error = 0, None
+            try:
+                with self.connect(read_only=True, external_access=False) as con:
+                    # hashing whole rows reads (and checksums) every block of every column
+                    row = con.execute(f"SELECT count(*), bit_xor(hash(t)) FROM {table} t"
+                                      ).fetchone()
+                    rows = int(row[0]) if row else 0
+            except (duckdb.Error, StoreError) as exc:
+                cause = exc.__cause__ if isinstance(exc, CorruptDatabaseError) else exc
+                error = str(cause or exc).splitlines()[0]
+            out.append({"table": table, "rows": rows, "ok": error is None, "error": error})
+        return pd.DataFrame(out)
+
     # -- exchange ---------------------------------------------------------------------
-    def export_parquet(self, folder: str | os.PathLike[str]) -> list[Path]:
-        """Write every table to ``folder/<table>.parquet``; return the paths."""
+    def export_parquet(self, folder: str | os.PathLike[str], *,
+                       skip_unreadable: bool = False) -> list[Path]:
+        """Write every table to ``folder/<table>.parquet``; return the paths.
+
+        With ``skip_unreadable``, a table that cannot be read (a damaged file) is left out
+        instead of raising :class:`CorruptDatabaseError`; the paths returned say which were
+        written.
+        """
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         paths = []
-        with self.connect(read_only=True) as con:
-            for table in KEYS:
-                p = out / f"{table}.parquet"
-                con.execute(f"COPY (SELECT * FROM {table}) TO '{p.as_posix()}' (FORMAT PARQUET)")
-                paths.append(p)
+        for table in KEYS:
+            p = out / f"{table}.parquet"
+            try:
+                with self.connect(read_only=True) as con:
+                    con.execute(f"COPY (SELECT * FROM {table}) TO '{p.as_posix()}' "
+                                f"(FORMAT PARQUET)")
+            except CorruptDatabaseError:
+                p.unlink(missing_ok=True)
+                if not skip_unreadable:
+                    raise
+                continue
+            paths.append(p)
         return paths
 
     def import_parquet(self, folder: str | os.PathLike[str]) -> dict[str, int]:
@@ -332,6 +432,11 @@ class Store:
         Returns the number of new rows per table.
         """
         src = Path(folder)
+        if not src.exists():
+            raise StoreError(
+                f"{src.resolve()} does not exist. Pass a folder written by `accel-toolkit "
+                f"export`; the reference sweep ships with the package: `accel-toolkit import "
+                f"reference-small` (in Python: Store.import_parquet(reference_data())).")
         if not src.is_dir():
             raise StoreError(f"{src} is not a folder of Parquet files (see `accel-toolkit export`).")
         found = [t for t in KEYS if (src / f"{t}.parquet").exists()]
@@ -356,6 +461,10 @@ class Store:
         return f"Store({str(self.path)!r})"
 
 
-def open_store(db: Store | str | os.PathLike[str] | None = None) -> Store:
-    """A :class:`Store` from a path, an existing store, or ``None`` (the default database)."""
-    return db if isinstance(db, Store) else Store(db)
+def open_store(db: Store | str | os.PathLike[str] | None = None, *,
+               create: bool = True) -> Store:
+    """A :class:`Store` from a path, an existing store, or ``None`` (the default database).
+
+    ``create=False`` raises :class:`MissingDatabaseError` for a file that does not exist.
+    """
+    return db if isinstance(db, Store) else Store(db, create=create)

@@ -1,0 +1,148 @@
+"""The CI gate as a Python call: :func:`check` returns the verdict ``accel-toolkit check`` prints.
+
+The threshold rule (:func:`parse_threshold`), shared by the API and the CLI: a percent string
+(``"5%"``) or a fraction (``0.05``). A bare number above 1 is refused, because ``5`` could mean
+5% or 500%; a bare number of 0.5 or more is read as a fraction, with a warning.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["CheckResult", "check", "parse_threshold"]
+
+
+def parse_threshold(value: float | str) -> float:
+    """A threshold as a fraction: ``"5%"`` and ``0.05`` are both 0.05.
+
+    Raises
+    ------
+    ConfigError
+        A negative value, text that is not a number, or a bare number above 1 (write ``5%``
+        or ``0.05``, not ``5``).
+    """
+    text = str(value).strip()
+    percent = text.endswith("%")
+    try:
+        v = float(text[:-1]) / 100 if percent else float(text)
+    except ValueError:
+        raise ConfigError(f"threshold {value!r} is not a number; write a percent like 5% or a "
+                          f"fraction like 0.05.") from None
+    if not math.isfinite(v) or v < 0:
+        raise ConfigError(f"threshold {value!r} must be a non-negative percent (5%) or fraction "
+                          f"(0.05).")
+    if not percent and v > 1:
+        raise ConfigError(
+            f"threshold {text} is ambiguous: a bare number is a fraction, so {text} would mean "
+            f"{v:.0%}. Write {text}% for {text} percent, or {v / 100:g} as a fraction."
+        )
+    if not percent and v >= 0.5:
+        warnings.warn(f"threshold {text} is read as a fraction ({v:.0%}); write {text}% if you "
+                      f"meant {text} percent.", UserWarning, stacklevel=2)
+    return v
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The gate's verdict: the per-configuration comparison and the exit status.
+
+    ``status`` is 0 when no configuration is significantly slower by more than the
+    threshold and 1 when one is (``accel-toolkit check`` exits with it); ``markdown`` is
+    the pull-request comment and ``as_dict()`` its JSON form.
+    """
+
+    comparison: pd.DataFrame = field(repr=False)
+    status: int
+
+    @property
+    def passed(self) -> bool:
+        """True when nothing is significantly slower (exit status 0)."""
+        return self.status == 0
+
+    @property
+    def slower(self) -> pd.DataFrame:
+        """The configurations that failed the gate."""
+        return self.comparison[self.comparison["verdict"] == "slower"]
+
+    @property
+    def markdown(self) -> str:
+        from .analysis import gate_markdown
+
+        return gate_markdown(self.comparison)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Settings, counts, status and rows (what ``check --format json`` prints)."""
+        from .analysis import gate_json
+
+        return gate_json(self.comparison)
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    def __repr__(self) -> str:
+        a = self.comparison.attrs
+        return (f"CheckResult(status={self.status}, slower={len(self.slower)}, "
+                f"candidate={a.get('candidate')!r}, baseline={a.get('baseline')!r})")
+
+
+def check(
+    db: Store | str | os.PathLike[str] | None = None,
+    *,
+    baseline: str,
+    candidate: str,
+    by: str = "tag",
+    threshold: float | str = "5%",
+    alpha: float = 0.002,
+    kernels: Sequence[str] | None = None,
+    backends: Sequence[str] | None = None,
+) -> CheckResult:
+    """Gate ``candidate`` against ``baseline``, as ``accel-toolkit check`` does.
+
+    Parameters
+    ----------
+    db : Store or path, optional
+        An existing results database (default: the default database).
+    baseline, candidate : str
+        Labels of the two sides: tags by default, or runs, commits, devices (``by``).
+    threshold : float or str
+        Smallest change that counts: ``"5%"`` or ``0.05`` (see :func:`parse_threshold`).
+    alpha : float
+        Mann-Whitney significance level.
+    kernels, backends : list of str, optional
+        Only these.
+
+    Returns
+    -------
+    CheckResult
+        ``status`` 1 if a configuration is significantly slower by more than the threshold.
+
+    Raises
+    ------
+    ConfigError
+        Nothing was measured successfully on both sides.
+    """
+    from .analysis import compare, gate_status
+    from .store import open_store
+
+    t = parse_threshold(threshold)
+    store = open_store(db, create=False)
+    df = compare(store, baseline=baseline, candidate=candidate, by=by, alpha=alpha,
+                 threshold=t, kernels=kernels, backends=backends)
+    if df.empty or not (df["verdict"] != "missing").any():
+        raise ConfigError(
+            f"Nothing to compare: no configuration was measured successfully under both "
+            f"{by} {baseline!r} and {candidate!r}. Benchmark the same kernels, presets and "
+            f"backends for both.")
+    return CheckResult(df, gate_status(df))
