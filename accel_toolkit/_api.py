@@ -20,9 +20,11 @@ from .harness import (
     environment_id,
     git_commit,
     measure_one,
+    measurement_row,
 )
+from .harness._memory import host_shortfall
 from .kernels import Check, KernelSpec, config_key, get_kernel
-from .store import Store, open_store
+from .store import Store, check_resume, open_store
 
 __all__ = ["RunResult", "SweepOptions", "SweepPlan", "bench", "list_kernels", "open_run",
            "plan_configs", "run"]
@@ -259,6 +261,18 @@ class SweepPlan:
         """How many (configuration, backend) pairs the sweep measures."""
         return len(self.configs) * len(self.backends)
 
+    def grid(self) -> dict[str, list[dict[str, Any]]] | None:
+        """``{kernel: [parameters]}``: the exact configurations of a ``grid=`` sweep (pins
+        applied, each once), which ``bench --grid FILE.json`` measures again; ``None`` for a
+        preset sweep."""
+        if self.options.grid is None:
+            return None
+        out: dict[str, list[dict[str, Any]]] = {}
+        for spec, p, _dtype in self.configs:
+            if p not in out.setdefault(spec.name, []):
+                out[spec.name].append(dict(p))
+        return out
+
     def start(self, store: Store, **settings: Any) -> tuple[str, set[tuple[str, str]], str]:
         """Record the environment and start the run (or reopen ``resume``).
 
@@ -275,7 +289,9 @@ class SweepPlan:
             notebook=o.notebook, notebook_params=o.notebook_params,
             notebook_output=o.notebook_output,
             settings={**self.timing.as_dict(), "kernels": _as_list(o.kernels),
-                      "backends": self.backends, "preset": o.preset,
+                      "backends": self.backends,
+                      "preset": o.preset if o.grid is None else None, "grid": self.grid(),
+                      "params": dict(o.params) if o.params else None,
                       "dtypes": _as_list(o.dtypes), "order_seed": self.order_seed, **settings},
             seed=o.seed, planned=self.total,
         )
@@ -379,8 +395,23 @@ def bench(
         with store.recording(run_id):
             for spec, p, dtype in plan.configs:
                 key = config_key(spec.name, p, dtype)
-                inputs = spec.make_inputs(p, dtype, seed)
-                reference = spec.reference(inputs, p)
+                if all((key, name) in done for name in plan.backends):
+                    if bar is not None:
+                        bar.update(len(plan.backends))
+                    continue
+                made = _inputs_or_shortfall(spec, p, dtype, seed)
+                if isinstance(made, str):  # refused before allocating, or out of memory
+                    for name in plan.backends:
+                        if (key, name) not in done:
+                            row = measurement_row(name, spec, p, dtype, seed)
+                            row.update(status="unsupported", error=made,
+                                       venue=pool.venue_of(name),
+                                       run_id=run_id, env_id=env_id, config_key=key)
+                            store.add_result(row, None)
+                        if bar is not None:
+                            bar.update(1)
+                    continue
+                inputs, reference = made
                 for name in plan.backends:
                     if bar is not None:
                         bar.set_postfix_str(f"{spec.name} {name}", refresh=False)
@@ -402,6 +433,21 @@ def bench(
     return store.results(run_ids=[run_id])
 
 
+def _inputs_or_shortfall(
+    spec: KernelSpec, p: Mapping[str, Any], dtype: str, seed: int,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | str:
+    """A configuration's inputs and reference, or why they do not fit in host memory (an
+    estimate from the cost model, checked before allocating, or a ``MemoryError``)."""
+    reason = host_shortfall(spec, p, dtype)
+    if reason:
+        return reason
+    try:
+        inputs = spec.make_inputs(p, dtype, seed)
+        return inputs, spec.reference(inputs, p)
+    except MemoryError as exc:
+        return f"out of host memory making the inputs and reference ({exc}); use smaller parameters"
+
+
 def open_run(
     store: Store,
     *,
@@ -417,6 +463,7 @@ def open_run(
     """
     if not resume:
         return store.start_run(git_commit=git_commit(), planned=planned, **run_fields), set()
+    check_resume(store, resume, run_fields.get("settings"), run_fields.get("seed"))
     prev = store.query("SELECT config_key, backend, status FROM measurements WHERE run_id = ?",
                        [resume])
     if prev.empty and store.query("SELECT 1 FROM runs WHERE run_id = ?", [resume]).empty:

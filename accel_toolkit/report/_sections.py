@@ -386,14 +386,21 @@ def reproduce_command(run: Any, db_path: str | None = None) -> str:
                 continue
             parts += ["-p", k, _cli_value(v)]
         return shlex.join(parts)
-    if run.get("command"):
-        return str(run["command"])
     s = run.get("settings")
     s = json.loads(s) if isinstance(s, str) else (s or {})
+    if run.get("command") and not s.get("grid"):
+        return str(run["command"])
     parts = ["accel-toolkit", "bench", "--kernels", ",".join(s.get("kernels", [])),
              "--backends", ",".join(s.get("backends", []))]
-    if s.get("preset"):
+    grid_file = None
+    if s.get("grid"):  # the exact configurations, written to a file the command reads
+        grid_file = f"grid-{run.get('run_id') or 'run'}.json"
+        parts += ["--grid", grid_file]
+    elif s.get("preset"):
         parts += ["--preset", str(s["preset"])]
+    if s.get("params") and not s.get("grid"):
+        for k, v in s["params"].items():
+            parts += ["--param", f"{k}={v}"]
     if s.get("dtypes"):
         parts += ["--dtype", ",".join(s["dtypes"])]
     if run.get("seed") is not None and run.get("seed") == run.get("seed"):
@@ -404,6 +411,9 @@ def reproduce_command(run: Any, db_path: str | None = None) -> str:
         parts += ["--tag", str(run["tag"])]
     if db_path:
         parts += ["--db", str(db_path)]
+    if grid_file:
+        grid = json.dumps(s["grid"], sort_keys=True)
+        return f"cat > {grid_file} <<'GRID'\n{grid}\nGRID\n{shlex.join(parts)}"
     return shlex.join(parts)
 
 
