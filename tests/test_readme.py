@@ -103,7 +103,7 @@ def readme_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _exec_python(code: str) -> dict[str, object]:
     namespace: dict[str, object] = {"__name__": "__readme__"}
-    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102
+    exec(compile(code, str(README), "exec"), namespace)
     return namespace
 
 
