@@ -93,12 +93,19 @@ def _layernorm_inputs(
     }
 
 
+def _wide(ops: SimpleNamespace, v: Any) -> Any:
+    """``v`` in float32 if it is float16: squares of |x| > 256 overflow float16, so the
+    row statistics are computed in float32 (as the shaders do) and rounded once at the end."""
+    return v.astype(ops.xp.float32) if v.dtype == ops.xp.float16 else v
+
+
 def _layernorm(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
     xp = ops.xp
-    v = x["x"]
+    v = _wide(ops, x["x"])
     mean = xp.mean(v, axis=-1, keepdims=True)
     var = xp.mean((v - mean) ** 2, axis=-1, keepdims=True)
-    return {"y": (v - mean) / xp.sqrt(var + EPS) * x["gamma"] + x["beta"]}
+    y = (v - mean) / xp.sqrt(var + EPS) * x["gamma"] + x["beta"]
+    return {"y": y.astype(x["x"].dtype)}
 
 
 LAYERNORM = KernelSpec(
