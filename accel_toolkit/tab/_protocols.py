@@ -7,7 +7,8 @@ Two layers travel over a widget's custom messages (``model.send`` in the browser
 - **envelopes** (:data:`ToTab`, :data:`FromTab`): which page speaks (``session``) and what
   kind of message it is; written by ``widgets/runner.js`` and :mod:`._channel`;
 - **runtime requests and replies** (:data:`RuntimeRequest`, :class:`RuntimeReply`): the
-  protocol of ``widgets/runtime/PROTOCOL.md``, shared with the headless page.
+  protocol of ``widgets/runtime/PROTOCOL.md``, shared with the headless page and defined
+  beside it (``accel_toolkit/backends/browser/_protocol.py``); re-exported here.
 
 The Explorer's panel sends :class:`ExplorerRun` when its Run button is pressed.
 """
@@ -17,6 +18,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, Protocol, TypedDict
+
+from ..backends.browser._protocol import (
+    ErrorInfo,
+    InfoRequest,
+    Mode,
+    OutputInfo,
+    PingRequest,
+    RunRequest,
+    RuntimeReply,
+    RuntimeRequest,
+)
 
 __all__ = [
     "ErrorInfo",
@@ -38,96 +50,6 @@ __all__ = [
     "RuntimeRequest",
     "ToTab",
 ]
-
-
-# -- runtime requests (PROTOCOL.md, "Request") ---------------------------------------------
-#: ``once``: run and return the outputs; ``measure``: also time it (``timing``)
-Mode = Literal["measure", "once"]
-
-
-class RunRequest(TypedDict):
-    """Run one WebGPU plan or WebNN graph once, or measure it; input bytes travel beside it."""
-
-    op: Literal["run"]
-    backend: Literal["webgpu", "webnn"]
-    mode: Mode
-    id: NotRequired[str]
-    #: ``TimingSettings.as_dict()``
-    timing: NotRequired[dict[str, Any]]
-    time_limit_s: NotRequired[float]
-    #: a ComputePlan (``backend == "webgpu"``)
-    plan: NotRequired[dict[str, Any]]
-    #: a GraphSpec and its WebNN device type (``backend == "webnn"``)
-    graph: NotRequired[dict[str, Any]]
-    device_type: NotRequired[str]
-
-
-class PingRequest(TypedDict):
-    """An empty round trip, answered by the widget without touching WebGPU or WebNN."""
-
-    op: Literal["ping"]
-    id: NotRequired[str]
-    time_limit_s: NotRequired[float]
-
-
-class InfoRequest(TypedDict):
-    """The runtime's ``info()``: browser, WebGPU adapter and limits, WebNN devices."""
-
-    op: Literal["info"]
-    id: NotRequired[str]
-    time_limit_s: NotRequired[float]
-
-
-RuntimeRequest = RunRequest | PingRequest | InfoRequest
-
-
-# -- runtime replies (PROTOCOL.md, "Reply") -------------------------------------------------
-class ErrorInfo(TypedDict):
-    """Why a request failed; ``type`` names the toolkit exception (or ``DeviceLost``,
-    ``Timeout``)."""
-
-    type: str
-    message: str
-    shader: NotRequired[str]
-    line: NotRequired[int]
-    column: NotRequired[int]
-    compiler_message: NotRequired[str]
-
-
-class OutputInfo(TypedDict):
-    """One output: its name, dtype, shape, and the index of its binary buffer."""
-
-    name: str
-    dtype: str
-    shape: list[int]
-    index: int
-
-
-class RuntimeReply(TypedDict, total=False):
-    """The answer to a request: ``ok`` with outputs (and samples), or ``ok: false`` with
-    ``error``. Output bytes travel beside it, in ``outputs[i]["index"]`` order."""
-
-    id: str
-    ok: bool
-    error: ErrorInfo
-    outputs: list[OutputInfo]
-    samples: list[float]
-    inner_loops: int
-    first_run_s: float
-    compile_s: float
-    warmup_s: float
-    handle_s: float
-    wall_s: float
-    timer: str
-    cached: bool
-    variant: str
-    plan_key: str
-    #: where it ran, as the runtime sees it (stored with ``plan_`` prefixes)
-    device: dict[str, Any]
-    #: the answer to ``info``
-    info: dict[str, Any]
-    #: the answer to ``ping`` (the page's ``performance.now()``)
-    pong: float
 
 
 # -- envelopes (widgets/runner.js <-> tab/_channel.py) ---------------------------------------

@@ -28,6 +28,10 @@ from ...kernels import KernelSpec
 from .._base import Availability, Backend, Measurement
 from ._discover import BrowserSpec, find_browser
 from ._headless import HeadlessSession
+from ._protocol import Mode, RunRequest, RuntimeReply
+
+#: what a request's round trip gives: the decoded outputs, the reply and its seconds
+Sent = tuple[dict[str, np.ndarray], RuntimeReply, float]
 
 __all__ = ["WebGPUBackend", "WebNNBackend"]
 
@@ -58,7 +62,8 @@ def _adapter_summary(info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class _BrowserBackend(Backend):
-    """What ``webgpu`` and ``webnn`` share: the browser, the session, the request cycle."""
+    """What ``webgpu`` and ``webnn`` share: the browser, the session, the request cycle,
+    :meth:`run` and :meth:`measure`; a subclass says what it sends (:meth:`_go`)."""
 
     extra = "browser"
     venue = "headless"
@@ -98,6 +103,26 @@ class _BrowserBackend(Backend):
     def _capability_reason(self, info: Mapping[str, Any]) -> str | None:
         raise NotImplementedError
 
+    def _go(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
+            inputs: Mapping[str, np.ndarray], mode: Mode, settings: TimingSettings | None) -> Sent:
+        """Build the configuration's request, send it and decode the outputs."""
+        raise NotImplementedError
+
+    def _measured_device(self, reply: RuntimeReply) -> dict[str, Any]:
+        """Where a measurement ran (stored with its row)."""
+        return self.device_info()
+
+    # -- the backend interface ---------------------------------------------------------------
+    def run(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
+            inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self._go(spec, params, dtype, inputs, "once", None)[0]
+
+    def measure(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
+                inputs: Mapping[str, np.ndarray], settings: TimingSettings) -> Measurement:
+        outputs, reply, rt = self._go(spec, params, dtype, inputs, "measure", settings)
+        return Measurement(outputs, self._timing(reply, rt), self._measured_device(reply),
+                           self.venue)
+
     # -- shared machinery ------------------------------------------------------------------
     @classmethod
     def probe(cls, **options: Any) -> Availability:
@@ -125,14 +150,15 @@ class _BrowserBackend(Backend):
         """The runtime's full ``info()`` (browser, adapter limits/features, WebNN per device)."""
         return self._info
 
-    def _request(self, request: dict[str, Any], buffers: list[bytes], kernel: str) -> tuple[dict[str, Any], list[bytes], float]:
+    def _request(self, request: RunRequest, buffers: list[bytes],
+                 kernel: str) -> tuple[RuntimeReply, list[bytes], float]:
         if not self.session.alive():  # crashed earlier: relaunch instead of failing again
             self.recover()
         t0 = time.perf_counter()
         # the page stops itself at time_limit_s; past this hard limit the browser is killed
         hard = self.time_limit_s + min(30.0, max(5.0, self.time_limit_s))
-        reply, out = self.session.request({**request, "time_limit_s": self.time_limit_s}, buffers,
-                                          timeout=hard)
+        sent: RunRequest = {**request, "time_limit_s": self.time_limit_s}
+        reply, out = self.session.request(sent, buffers, timeout=hard)
         rt = time.perf_counter() - t0
         if not reply.get("ok"):
             self._raise(reply.get("error") or {}, kernel)
@@ -271,26 +297,19 @@ class WebGPUBackend(_BrowserBackend):
         outputs, reply, rt = self._send(plan, inputs, "measure" if settings else "once", settings)
         return outputs, self._timing(reply, rt)
 
-    def _send(self, plan: Any, inputs: Mapping[str, np.ndarray], mode: str,
-              settings: TimingSettings | None):
-        req = {"op": "run", "backend": "webgpu", "plan": plan.to_json(), "mode": mode,
-               "timing": (settings or TimingSettings.quick()).as_dict()}
+    def _send(self, plan: Any, inputs: Mapping[str, np.ndarray], mode: Mode,
+              settings: TimingSettings | None) -> Sent:
+        req = RunRequest(op="run", backend="webgpu", plan=plan.to_json(), mode=mode,
+                         timing=(settings or TimingSettings.quick()).as_dict())
         reply, out, rt = self._request(req, plan.encode_inputs(inputs), plan.kernel)
         return plan.decode_outputs(out), reply, rt
 
     def _go(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray], mode: str, settings: TimingSettings | None):
+            inputs: Mapping[str, np.ndarray], mode: Mode, settings: TimingSettings | None) -> Sent:
         return self._send(self._plan(spec, params, dtype), inputs, mode, settings)
 
-    def run(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self._go(spec, params, dtype, inputs, "once", None)[0]
-
-    def measure(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-                inputs: Mapping[str, np.ndarray], settings: TimingSettings) -> Measurement:
-        outputs, reply, rt = self._go(spec, params, dtype, inputs, "measure", settings)
-        device = {**self.device_info(), "variant": reply.get("variant") or self.variant}
-        return Measurement(outputs, self._timing(reply, rt), device, self.venue)
+    def _measured_device(self, reply: RuntimeReply) -> dict[str, Any]:
+        return {**self.device_info(), "variant": reply.get("variant") or self.variant}
 
 
 class WebNNBackend(_BrowserBackend):
@@ -358,18 +377,10 @@ class WebNNBackend(_BrowserBackend):
         return None
 
     def _go(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray], mode: str, settings: TimingSettings | None):
+            inputs: Mapping[str, np.ndarray], mode: Mode, settings: TimingSettings | None) -> Sent:
         g = self._graph(spec, params, dtype)
-        req = {"op": "run", "backend": "webnn", "graph": g.to_json(), "device_type": self.device_type,
-               "mode": mode, "timing": (settings or TimingSettings.quick()).as_dict()}
+        req = RunRequest(op="run", backend="webnn", graph=g.to_json(),
+                         device_type=self.device_type, mode=mode,
+                         timing=(settings or TimingSettings.quick()).as_dict())
         reply, out, rt = self._request(req, g.encode_inputs(inputs), spec.name)
         return g.decode_outputs(out), reply, rt
-
-    def run(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self._go(spec, params, dtype, inputs, "once", None)[0]
-
-    def measure(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-                inputs: Mapping[str, np.ndarray], settings: TimingSettings) -> Measurement:
-        outputs, reply, rt = self._go(spec, params, dtype, inputs, "measure", settings)
-        return Measurement(outputs, self._timing(reply, rt), self.device_info(), self.venue)

@@ -20,11 +20,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ..._assets import asset_dir
 from ...exceptions import BackendUnavailableError, BrowserCrashedError, KernelExecutionError
 from ._discover import BrowserSpec
+from ._protocol import RuntimeReply, RuntimeRequest
 from ._server import PageServer
 
 __all__ = ["HeadlessSession", "INLINE_MAX", "TRANSPORTS"]
@@ -219,7 +220,8 @@ class HeadlessSession:
                 pass
             self._pw = None
 
-    def _evaluate(self, request: dict[str, Any], buffers: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+    def _evaluate(self, request: RuntimeRequest,
+                  buffers: list[bytes]) -> tuple[RuntimeReply, list[bytes]]:
         if self._page is None or self._browser is None or not self._browser.is_connected():
             raise BrowserCrashedError(
                 f"the browser ({self.browser.label}) is not running; it crashed or was closed "
@@ -284,20 +286,21 @@ class HeadlessSession:
             f"{what}; it was killed (pid {self.pid}). Call recover() to relaunch it."
         )
 
-    def request(self, request: dict[str, Any], buffers: list[bytes] | None = None, *,
-                timeout: float = 120.0) -> tuple[dict[str, Any], list[bytes]]:
+    def request(self, request: RuntimeRequest, buffers: list[bytes] | None = None, *,
+                timeout: float = 120.0) -> tuple[RuntimeReply, list[bytes]]:
         """Send one request (see PROTOCOL.md); returns the reply and its output buffers.
 
         ``timeout`` is the hard limit in seconds: past it the browser is killed and
         :class:`BrowserCrashedError` is raised.
         """
-        req = {**request, "id": request.get("id") or f"r{next(_ids)}"}
-        kernel = (req.get("plan") or req.get("graph") or {}).get("kernel")
-        self.in_flight = {"id": req["id"], "op": req.get("op"), "backend": req.get("backend"),
-                          "kernel": kernel}
+        req = cast(RuntimeRequest, {**request, "id": request.get("id") or f"r{next(_ids)}"})
+        fields: Mapping[str, Any] = req
+        kernel = (fields.get("plan") or fields.get("graph") or {}).get("kernel")
+        rid, op, backend = fields["id"], req["op"], fields.get("backend")
+        self.in_flight = {"id": rid, "op": op, "backend": backend, "kernel": kernel}
         try:
             out = self._call(lambda: self._evaluate(req, list(buffers or [])), timeout,
-                             f"running request {req['id']} ({req.get('op')} {req.get('backend', '')} {kernel or ''})")
+                             f"running request {rid} ({op} {backend or ''} {kernel or ''})")
             self.completed += 1
             return out
         finally:
