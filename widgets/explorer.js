@@ -12,8 +12,9 @@
  */
 
 /**
+ * @typedef {{ kind: "run" }} ExplorerRun  the Run button (ExplorerRun in tab/_protocols.py)
  * @typedef {{ get(name: string): any, set(name: string, value: any): void,
- *   save_changes(): void, send(content: any): void,
+ *   save_changes(): void, send(content: ExplorerRun): void,
  *   on(event: string, cb: Function): void, off(event: string, cb?: Function): void }} Model
  */
 

@@ -14,12 +14,27 @@
  */
 
 /**
+ * The messages exchanged with Python, as accel_toolkit/tab/_protocols.py types them; requests
+ * and replies are the runtime protocol of runtime/PROTOCOL.md.
+ * @typedef {{ href: string, user_agent: string }} PageInfo
+ * @typedef {{ id: string, op: string, time_limit_s?: number, [key: string]: any }} RuntimeRequest
+ * @typedef {{ type: string, message: string, [key: string]: any }} ErrorInfo
+ * @typedef {{ id?: string | null, ok: boolean, error?: ErrorInfo, [key: string]: any }} RuntimeReply
+ * @typedef {{ kind: "hello", session: string, page: PageInfo }} Hello
+ * @typedef {{ kind: "ready", session: string, info: Record<string, any>, error: string | null }} Ready
+ * @typedef {{ kind: "reply", session: string, reply: RuntimeReply }} ReplyMessage
+ * @typedef {{ kind: "request", request: RuntimeRequest }} RequestMessage
+ */
+
+/**
  * @typedef {{ get(name: string): any, set(name: string, value: any): void,
- *   save_changes(): void, send(content: any, callbacks?: any, buffers?: ArrayBuffer[]): void,
+ *   save_changes(): void,
+ *   send(content: Hello | Ready | ReplyMessage, callbacks?: any, buffers?: ArrayBuffer[]): void,
  *   on(event: string, cb: Function): void, off(event: string, cb?: Function): void }} Model
  * @typedef {{ name: string, parts: Array<string | { dep: string }> }} RuntimeModule
- * @typedef {{ info(): Promise<any>, handle(request: any, buffers: ArrayBuffer[]):
- *   Promise<{ reply: any, buffers?: ArrayBuffer[] }>, dispose(): void }} Runtime
+ * @typedef {{ info(): Promise<Record<string, any>>,
+ *   handle(request: RuntimeRequest, buffers: ArrayBuffer[]):
+ *   Promise<{ reply: RuntimeReply, buffers?: ArrayBuffer[] }>, dispose(): void }} Runtime
  */
 
 /**
@@ -48,10 +63,13 @@ async function importRuntime(modules) {
   return { urls: [...urls.values()], mod };
 }
 
-/** @param {DataView | ArrayBuffer} b */
+/**
+ * The bytes of a widget message's buffer (never shared memory) as their own ArrayBuffer.
+ * @param {DataView | ArrayBuffer} b @returns {ArrayBuffer}
+ */
 function toArrayBuffer(b) {
   if (b instanceof ArrayBuffer) return b;
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+  return /** @type {ArrayBuffer} */ (b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
 /** @param {unknown} e */
@@ -100,7 +118,7 @@ export default {
     // One request at a time, in arrival order: timings must not overlap.
     /** @type {Promise<void>} */
     let queue = opened;
-    /** @param {any} msg @param {Array<DataView>} buffers */
+    /** @param {RequestMessage | null | undefined} msg @param {Array<DataView>} buffers */
     const onMessage = (msg, buffers) => {
       if (!msg || msg.kind !== "request") return;
       const request = msg.request;

@@ -210,7 +210,7 @@ export async function createRuntime(options = {}) {
       const reply = { ...res.reply, id: request.id, handle_s: now() - t0 };
       if (reply.ok === false) return { reply, buffers: [] };
       return { reply, buffers: res.buffers || [] };
-    } catch (e) {
+    } catch (/** @type {any} */ e) {
       if (e?.type === "DeviceLost") gpuExec = null;
       return { reply: errorReply(request, e), buffers: [] };
     }

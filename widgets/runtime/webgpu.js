@@ -37,7 +37,7 @@ import { timeLoop } from "./timing.js";
  * @property {string} shader
  * @property {string} entry
  * @property {Record<string, number>} constants
- * @property {string[]} bindings              binding k = @group(0) @binding(k)
+ * @property {string[]} bindings              binding k is `group(0) binding(k)` in WGSL
  * @property {number[]} workgroups
  * @property {number[]} [workgroup_size]
  */
@@ -304,6 +304,7 @@ export class WebGPUExecutor {
     const timer = opts.mode === "measure" ? this.timerKind() : "submitted-work-done";
 
     const c0 = now();
+    /** @type {{pipeline: any, cached: boolean}[]} */
     const pipes = [];
     for (const p of plan.passes) pipes.push(await this.pipeline(plan, p));
     const compile_s = now() - c0;

@@ -168,7 +168,7 @@ export class WebNNExecutor {
       const graph = await b.build(outs);
       this.graphs.set(key, graph);
       while (this.graphs.size > this.maxGraphs) {
-        const [old, g] = this.graphs.entries().next().value;
+        const [old, g] = /** @type {[string, any]} */ (this.graphs.entries().next().value);
         this.graphs.delete(old);
         try { g.destroy(); } catch { /* already gone */ }
       }
