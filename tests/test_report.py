@@ -104,6 +104,19 @@ def test_a_predict_module_that_fails_to_import_shows_its_section_with_the_reason
     assert "ModuleNotFoundError" in block.error and "accel_toolkit.predict" in block.error
 
 
+def test_report_charts_are_drawn_in_the_toolkit_theme(store):
+    import json
+
+    from accel_toolkit import charts
+
+    page = build_report(store).html
+    specs = [json.loads(t) for t in
+             re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', page, re.S)]
+    specs = [s for s in specs if isinstance(s, dict) and "$schema" in s]
+    assert specs
+    assert all(s["config"]["title"]["color"] == charts.PALETTE["ink"] for s in specs)
+
+
 def test_static_report_inlines_svg_without_javascript(store, tmp_path):
     page = build_report(store, charts="static").write(tmp_path / "s.html").read_text()
     assert "<script" not in page

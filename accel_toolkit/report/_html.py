@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..charts import enable_theme
 from ..exceptions import NotebookError
 from ._blocks import Block, ChartBlock, Code, ErrorBlock, Table, Text
 
@@ -119,10 +120,11 @@ def _vl_convert() -> Any:
 
 
 def chart_spec(chart: Any) -> dict[str, Any]:
-    """The chart's Vega-Lite spec with its data inlined (no row limit)."""
+    """The chart's Vega-Lite spec with its data inlined (no row limit), in the toolkit's
+    theme (:func:`accel_toolkit.charts.enable_theme`)."""
     import altair as alt
 
-    with alt.data_transformers.disable_max_rows():
+    with alt.data_transformers.disable_max_rows(), enable_theme():
         return chart.to_dict()
 
 
