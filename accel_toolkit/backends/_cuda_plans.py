@@ -287,6 +287,7 @@ CUDA_PLANS.register("conv2d", CudaKernel(_conv2d, lambda t: [("conv2d.cu", f"con
 CUDA_PLANS.register("softmax", _row_kernel("softmax", ("x", "y"), _same_as_x))
 CUDA_PLANS.register("layernorm", _row_kernel("layernorm", ("x", "gamma", "beta", "y"), _same_as_x, EPS))
 CUDA_PLANS.register("quantize_int8", _row_kernel("quantize_int8", ("x", "q", "scale"), _q_and_scale))
+CUDA_PLANS.register("rmsnorm", _row_kernel("rmsnorm", ("x", "gamma", "y"), _same_as_x, EPS))
 CUDA_PLANS.register("dequantize_int8", CudaKernel(
     _dequantize, lambda t: [("dequantize_int8.cu", f"dequantize_int8<{t}, {vw}>") for vw in (1, 2, 4)]))
 CUDA_PLANS.register("gelu", _elementwise("gelu", ("x", "y")))

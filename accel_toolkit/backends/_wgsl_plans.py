@@ -269,6 +269,19 @@ def _layernorm(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str)
     return b.build()
 
 
+def _rmsnorm(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+    b = _Plan(spec, p, dtype, variant)
+    r, c = p["rows"], p["cols"]
+    wg = _row_wg(c)
+    sh = b.shader("rmsnorm.wgsl")
+    b.input("x", (r, c))
+    b.input("gamma", (c,))
+    b.uniform("params", r, c)
+    b.output("y", (r, c))
+    b.dispatch(sh, "main", ("x", "gamma", "y", "params"), grid(r), (wg, 1, 1), WG=wg)
+    return b.build()
+
+
 def _quantize(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
     b = _Plan(spec, p, dtype, variant)
     r, c = p["rows"], p["cols"]
@@ -374,3 +387,4 @@ WGSL_PLANS.register("quantize_int8", WgslKernel(_quantize, ("two_pass",)))
 WGSL_PLANS.register("dequantize_int8", WgslKernel(_dequantize, ("elementwise",)))
 WGSL_PLANS.register("matmul_int8", WgslKernel(_matmul_int8, ("unpack", "dot4")))
 WGSL_PLANS.register("reduce", WgslKernel(_reduce, ("default",)))
+WGSL_PLANS.register("rmsnorm", WgslKernel(_rmsnorm, ("rowwise",)))

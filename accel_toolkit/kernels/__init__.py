@@ -17,7 +17,7 @@ from ._attention import ATTENTION
 from ._conv import CONV2D
 from ._elementwise import ADD_MUL_RELU, GELU
 from ._linalg import BATCHED_MATMUL, LINEAR_GELU, MATMUL
-from ._normalization import LAYERNORM, SOFTMAX
+from ._normalization import LAYERNORM, RMSNORM, SOFTMAX
 from ._quant import DEQUANTIZE_INT8, MATMUL_INT8, QUANTIZE_INT8
 from ._reduce import REDUCE
 from ._registry import Registry
@@ -54,6 +54,7 @@ KERNELS: dict[str, KernelSpec] = {
         DEQUANTIZE_INT8,
         MATMUL_INT8,
         REDUCE,
+        RMSNORM,
     )
 }
 

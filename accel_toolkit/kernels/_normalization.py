@@ -1,4 +1,4 @@
-"""Row-wise normalizations: numerically stable softmax and layer normalization."""
+"""Row-wise normalizations: numerically stable softmax, layer and RMS normalization."""
 
 from __future__ import annotations
 
@@ -120,4 +120,38 @@ LAYERNORM = KernelSpec(
     tolerances={"float32": Tolerance(atol=2e-5, rtol=1e-4), "float16": Tolerance(atol=1e-2, rtol=1e-2)},
     row_reductions=_two_per_row,
     edge_cases=ROW_EDGES,
+)
+
+
+def _rmsnorm_inputs(
+    p: Params, dtype: np.dtype, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    c = p["cols"]
+    return {
+        "x": uniform(rng, (p["rows"], c), dtype, scale=4.0),
+        "gamma": (1.0 + uniform(rng, (c,), dtype, scale=0.5)).astype(dtype),
+    }
+
+
+def _rmsnorm(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
+    xp = ops.xp
+    v = _wide(ops, x["x"])
+    mean_square = xp.mean(v * v, axis=-1, keepdims=True)
+    return {"y": (v / xp.sqrt(mean_square + EPS) * x["gamma"]).astype(x["x"].dtype)}
+
+
+RMSNORM = KernelSpec(
+    name="rmsnorm",
+    family="rowwise",
+    description=f"Y = X / sqrt(mean(X^2) + {EPS}) * gamma over the last axis",
+    params=_rows_cols(),
+    presets=_rows_presets(),
+    inputs=_rmsnorm_inputs,
+    impl=_rmsnorm,
+    # a square and a sum per element, then a scaling by 1/rms and by gamma; reads x and gamma
+    cost=_rowwise_cost(4.0, extra_vectors=1),
+    tolerances={"float32": Tolerance(atol=2e-5, rtol=1e-4), "float16": Tolerance(atol=1e-2, rtol=1e-2)},
+    row_reductions=lambda p: p["rows"],  # one mean per row
+    edge_cases=ROW_EDGES,
+    candidates={"rows": (4, 4096), "cols": (8, 4096), "max_flops": 4.0 * 2**21},
 )

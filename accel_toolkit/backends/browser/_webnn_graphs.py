@@ -200,6 +200,29 @@ def _layernorm(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
     b.output("y", y)
 
 
+def _rmsnorm(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
+    """``mul(div(x, sqrt(add(reduceMean(mul(x, x), [1]), epsilon))), gamma)``, in float32 (a
+    float16 input is cast up and the result down, so the sum of squares cannot overflow)"""
+    r, c = p["rows"], p["cols"]
+    x = b.input("x", dt, (r, c))
+    g = b.input("gamma", dt, (c,))
+    f = "float32"
+    if dt != f:
+        x = b.op("cast", x, f, dtype=f, shape=(r, c), roles={"input": x})
+        g = b.op("cast", g, f, dtype=f, shape=(c,), roles={"input": g})
+    sq = b.op("mul", x, x, dtype=f, shape=(r, c), roles={"a": x, "b": x})
+    ms = b.op("reduceMean", sq, dtype=f, shape=(r, 1), roles={"input": sq}, axes=[1],
+              keepDimensions=True)
+    eps = b.const(f, (), fill=EPS, hint="eps")
+    shifted = b.op("add", ms, eps, dtype=f, shape=(r, 1), roles={"a": ms, "b": eps})
+    rms = b.op("sqrt", shifted, dtype=f, shape=(r, 1), roles={"input": shifted})
+    n = b.op("div", x, rms, dtype=f, shape=(r, c), roles={"a": x, "b": rms})
+    y = b.op("mul", n, g, dtype=f, shape=(r, c), roles={"a": n, "b": g})
+    if dt != f:
+        y = b.op("cast", y, dt, dtype=dt, shape=(r, c), roles={"input": y})
+    b.output("y", y)
+
+
 def _gelu(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
     """``gelu(x)`` (exact erf GELU)"""
     x = b.input("x", dt, (p["n"],))
@@ -364,6 +387,7 @@ GRAPH_BUILDERS.register("reduce", WebNNGraph(_reduce))
 GRAPH_BUILDERS.register("quantize_int8", WebNNGraph(_quantize))
 GRAPH_BUILDERS.register("dequantize_int8", WebNNGraph(_dequantize))
 GRAPH_BUILDERS.register("matmul_int8", WebNNGraph(_matmul_int8, reason=_matmul_int8_reason))
+GRAPH_BUILDERS.register("rmsnorm", WebNNGraph(_rmsnorm))
 
 
 def build_graph(spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> GraphSpec:
