@@ -134,3 +134,26 @@ def test_same_seed_same_inputs_across_sweeps(db_path):
     b = at.bench("matmul", "cpu", settings=QUICK, db=db_path, seed=3, progress=False)
     assert a["config_key"].tolist() == b["config_key"].tolist()
     assert np.allclose(a["max_abs_err"], b["max_abs_err"])
+
+
+def test_bench_takes_exactly_the_sweep_options_plus_db_and_pool():
+    """``SweepOptions`` defines the sweep's keywords once; ``bench`` spells them out with the
+    same defaults, and ``TabRunner.bench`` passes them through."""
+    import dataclasses
+    import inspect
+
+    from accel_toolkit._api import SweepOptions
+
+    sig = inspect.signature(at.bench).parameters
+    opts = {f.name: f.default for f in dataclasses.fields(SweepOptions)}
+    assert set(sig) == {*opts, "db", "pool"}
+    for name, default in opts.items():
+        if default is not dataclasses.MISSING:
+            assert sig[name].default == default, name
+
+
+def test_unknown_sweep_option_says_which_exist():
+    from accel_toolkit._api import SweepOptions
+
+    with pytest.raises(ConfigError, match="time_budget"):
+        SweepOptions.from_kwargs(kernels="matmul", time_bugdet=1.0)

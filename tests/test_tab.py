@@ -30,7 +30,7 @@ from accel_toolkit.exceptions import (  # noqa: E402
     NoFrontendError,
     ShaderCompileError,
 )
-from accel_toolkit.harness import measure_one  # noqa: E402
+from accel_toolkit.harness import Attempt, measure_one  # noqa: E402
 from accel_toolkit.kernels import get_kernel  # noqa: E402
 from accel_toolkit.tab import TabRunner  # noqa: E402
 from accel_toolkit.tab._bundle import _modules  # noqa: E402
@@ -520,6 +520,7 @@ def test_blocking_and_tab_shells_map_every_exception_alike(cls):
     inputs = spec.make_inputs(p, "float32", 0)
     ref = spec.reference(inputs, p)
     args = ("webgpu", spec, p, "float32", 0, inputs, ref, QUICK)
+    tab_ = RaisingTab(cls("boom"))
 
     def outcome(shell: Callable[[], Any]) -> tuple[str, str]:
         try:
@@ -531,7 +532,7 @@ def test_blocking_and_tab_shells_map_every_exception_alike(cls):
 
     pool = BackendPool(instances={"webgpu": RaisingBackend(cls("boom"))})
     blocking = outcome(lambda: measure_one(pool, *args))
-    in_tab = outcome(lambda: asyncio.run(measure_one_tab(RaisingTab(cls("boom")), *args)))
+    in_tab = outcome(lambda: asyncio.run(measure_one_tab(tab_, Attempt(*args))))
     assert blocking == in_tab
     if issubclass(cls, exceptions.ResourceLimitError):
         assert blocking == ("unsupported", "boom")  # the device cannot hold it: final

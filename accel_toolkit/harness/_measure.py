@@ -7,9 +7,9 @@ httpx's ``Client`` and ``AsyncClient`` wrap one ``BaseClient``: :func:`measure_o
 blocking, backends from a :class:`~accel_toolkit.backends.BackendPool`) and
 ``accel_toolkit.tab._sweep.measure_one_tab`` (awaiting the live notebook tab)::
 
-    attempt = Attempt(name, spec, params, dtype, seed, reference, timing)
+    attempt = Attempt(name, spec, params, dtype, seed, inputs, reference, timing)
     try:
-        m = <measure, blocking or awaited>
+        m = <measure attempt.inputs, blocking or awaited>
     except Exception as exc:
         return attempt.failed(exc, venue=...)
     return attempt.measured(m)
@@ -107,17 +107,20 @@ class Attempt:
         The backend's name (``cpu``, ``webgpu``, ...).
     spec, params, dtype, seed
         The configuration.
-    reference : dict
-        The numpy reference outputs for ``seed``'s inputs.
+    inputs, reference : dict
+        The kernel's inputs for ``seed`` and the numpy reference outputs for them.
     timing : TimingSettings
         The timing loop's settings (stored with the row).
     """
 
     def __init__(self, name: str, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-                 seed: int, reference: Mapping[str, np.ndarray], timing: TimingSettings):
+                 seed: int, inputs: Mapping[str, np.ndarray],
+                 reference: Mapping[str, np.ndarray], timing: TimingSettings):
+        self.name = name
         self.spec = spec
         self.params = params
         self.dtype = dtype
+        self.inputs = inputs
         self.reference = reference
         self.timing = timing
         self.row = measurement_row(name, spec, params, dtype, seed)
@@ -185,7 +188,7 @@ def measure_one(
         The ``measurements`` row (without run and environment ids) and the raw samples
         (``None`` when nothing was measured).
     """
-    attempt = Attempt(name, spec, p, dtype, seed, reference, timing)
+    attempt = Attempt(name, spec, p, dtype, seed, inputs, reference, timing)
     try:
         be = pool.get(name)
         reason = be.supports(spec, p, dtype)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..exceptions import AccelToolkitError, BrowserCrashedError, NoFrontendError
@@ -41,25 +40,21 @@ def time_limit_for(timing: TimingSettings) -> float:
 
 async def measure_one_tab(
     runner: Frontend,
-    name: str,
-    spec: KernelSpec,
-    p: Mapping[str, Any],
-    dtype: str,
-    seed: int,
-    inputs: Mapping[str, np.ndarray],
-    reference: Mapping[str, np.ndarray],
-    timing: TimingSettings,
+    attempt: Attempt,
     *,
     time_limit_s: float | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> Outcome:
-    """Measure one configuration in the tab; the row of :func:`~accel_toolkit.harness.measure_one`.
+    """Measure ``attempt`` (one configuration, one backend) in the tab; the row
+    :func:`~accel_toolkit.harness.measure_one` stores, with the same status for the same
+    exception.
 
     Failures of the configuration (unsupported, compile error, mismatch, a kernel that does
     not answer while the tab does) become rows with their ``status``. Losing the tab raises
     :class:`NoFrontendError`: the sweep stops, it cannot continue without a front end.
     """
-    attempt = Attempt(name, spec, p, dtype, seed, reference, timing)
+    name, spec, p, dtype = attempt.name, attempt.spec, attempt.params, attempt.dtype
+    timing = attempt.timing
     info = runner.tab_info
     dev = device_of(name, info, None, options)
     what = f"{spec.name} on {name} in the tab"
@@ -67,7 +62,7 @@ async def measure_one_tab(
         reason = supports(name, spec, p, dtype, info, options)
         if reason:
             return attempt.unsupported(reason, venue="tab", device=dev)
-        req = build_request(name, spec, p, dtype, inputs, mode="measure", timing=timing,
+        req = build_request(name, spec, p, dtype, attempt.inputs, mode="measure", timing=timing,
                             info=info, options=options)
         reply = await runner.request(req.request, req.buffers,
                                      time_limit_s=time_limit_s or time_limit_for(timing))
@@ -201,9 +196,10 @@ async def sweep(
             runner.status = f"run {handle.run_id}: {len(handle.rows) + len(handle.skipped)}/{len(handle.planned)} — {text}"
             if bar is not None:
                 bar.set_postfix_str(f"{q.spec.name} {q.backend}", refresh=False)
+            attempt = Attempt(q.backend, q.spec, q.params, q.dtype, seed, cache["inputs"],
+                              cache["reference"], timing)
             row, samples = await measure_one_tab(
-                runner, q.backend, q.spec, q.params, q.dtype, seed, cache["inputs"],
-                cache["reference"], timing, time_limit_s=time_limit_s,
+                runner, attempt, time_limit_s=time_limit_s,
                 options=(backend_options or {}).get(q.backend))
             row.update(run_id=handle.run_id, env_id=env_id, config_key=q.key)
             row["result_id"] = store.add_result(row, samples)
