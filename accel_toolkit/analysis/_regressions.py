@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 
 from ..charts import describe_series, history_chart_with_steps, regression_chart
-from ..store import Store, open_store
-from ..store._store import now, to_json
+from ..store import Store, open_store, to_json
 from ._steps import DEFAULT_GAMMA, DEFAULT_MIN_SIZE, detect_steps
 
 __all__ = ["detect_regressions", "find_steps", "load_history", "regressions_section"]
@@ -98,7 +98,7 @@ def find_steps(history: pd.DataFrame, *, threshold: float = 0.02, gamma: float =
     if history.empty:
         return pd.DataFrame(columns=STEP_COLUMNS)
     tcol = "run_time" if "run_time" in history else "created_at"
-    detected = now()
+    detected = datetime.now(timezone.utc)
     for key, g in history.groupby("series_key", sort=False):
         g = g.reset_index(drop=True)
         has_ci = {"ci_low_s", "ci_high_s"} <= set(g.columns)

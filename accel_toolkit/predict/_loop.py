@@ -100,10 +100,9 @@ def active_learning(
     progress : bool
         Show a tqdm bar.
     """
-    from .._api import measure_one
     from ..backends import check_backend_name
     from ..backends._pool import BackendPool
-    from ..harness import TimingSettings, environment, environment_id, git_commit
+    from ..harness import TimingSettings, environment, environment_id, git_commit, measure_one
     from ..kernels import config_key, get_kernel
     from ..store import open_store
     from ._candidates import log_uniform_grid
