@@ -429,6 +429,9 @@ class Store:
     def import_parquet(self, folder: str | os.PathLike[str]) -> dict[str, int]:
         """Merge ``folder/<table>.parquet`` files in; rows already present are skipped.
 
+        A run stored as ``running`` takes the status and end time of an imported copy that
+        has finished (a newer export); a finished run never goes back to ``running``.
+
         Returns the number of new rows per table.
         """
         src = Path(folder)
@@ -453,6 +456,11 @@ class Store:
                     f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) "
                     f"SELECT {', '.join(cols)} FROM read_parquet('{p}')"
                 )
+                if table == "runs":  # a newer export finishes a run an older one left running
+                    con.execute(
+                        "UPDATE runs SET status = src.status, finished_at = src.finished_at "
+                        f"FROM read_parquet('{p}') AS src WHERE runs.run_id = src.run_id "
+                        "AND runs.status = 'running' AND src.status <> 'running'")
                 added[table] = _scalar(con, f"SELECT count(*) FROM {table}") - before
             con.execute("COMMIT")
         return added
