@@ -1,0 +1,142 @@
+"""The block statistic of the CI gate (analysis._blocks): drift removed, real changes found."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from accel_toolkit.analysis._blocks import block_log_ratios, compare_blocks, holm
+from accel_toolkit.exceptions import ConfigError
+
+
+def synthetic(n_blocks: int = 8, n_configs: int = 20, *, drift: float = 0.3,
+              noise: float = 0.02, slow: dict[str, float] | None = None, seed: int = 0,
+              offset: float = 0.0) -> pd.DataFrame:
+    """Long block rows: each side's round median = base * exp(block drift + noise) * slowdown.
+
+    ``drift`` is the standard deviation of a per-round machine speed shared by every
+    configuration (each side's round gets its own, as on a shared VM); ``offset`` is how much
+    slower (log) the machine was during every candidate round (runs measured at different
+    times); ``slow`` multiplies the candidate's median of the named configurations.
+    """
+    rng = np.random.default_rng(seed)
+    base = np.exp(rng.uniform(np.log(1e-5), np.log(1e-2), n_configs))
+    rows = []
+    for b in range(n_blocks):
+        for side in ("baseline", "candidate"):
+            machine = rng.normal(offset if side == "candidate" else 0.0, drift)
+            for j in range(n_configs):
+                name = f"cfg{j}"
+                factor = (slow or {}).get(name, 1.0) if side == "candidate" else 1.0
+                value = base[j] * np.exp(machine + rng.normal(0, noise)) * factor
+                rows.append({"block": b, "side": side, "config": name, "median_s": value})
+    return pd.DataFrame(rows)
+
+
+def test_holm_matches_the_step_down_rule() -> None:
+    adj = holm([0.01, 0.04, 0.03, np.nan])
+    # sorted 0.01, 0.03, 0.04 -> 3*0.01, max(0.03, 2*0.03), max(0.06, 1*0.04)
+    np.testing.assert_allclose(adj[:3], [0.03, 0.06, 0.06])
+    assert np.isnan(adj[3])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_shared_drift_raises_no_alarm(seed: int) -> None:
+    # every round 10% (sd) faster or slower, and the candidate's rounds 35% slower on average
+    rows = synthetic(drift=0.1, offset=0.3, seed=seed)
+    res = compare_blocks(rows, threshold=0.05)
+    assert res.status == 0
+    assert (res.table["verdict"] != "slower").all()
+    # the raw ratios are far off 1; the drift is carried by the suite shift instead
+    d, *_ = block_log_ratios(rows)
+    assert float(np.median(d.to_numpy())) > 0.2
+    assert res.suite.n_blocks == 8
+    assert res.suite.ratio > 1.2  # the shared shift is reported, not hidden
+    assert not res.suite.gates
+
+
+def test_a_real_slowdown_is_detected_through_drift() -> None:
+    rows = synthetic(drift=0.3, slow={"cfg3": 1.15}, seed=1)
+    res = compare_blocks(rows, threshold=0.05)
+    slow = res.table[res.table["verdict"] == "slower"]
+    assert list(slow["config"]) == ["cfg3"]
+    r = slow.iloc[0]
+    assert r["ratio_ci_low"] < 1.15 < r["ratio_ci_high"]
+    assert res.status == 1
+
+
+def test_sign_flip_test_detects_the_same_slowdown() -> None:
+    rows = synthetic(n_blocks=12, drift=0.3, slow={"cfg3": 1.15}, seed=2)
+    res = compare_blocks(rows, threshold=0.05, test="sign-flip")
+    assert list(res.table.loc[res.table["verdict"] == "slower", "config"]) == ["cfg3"]
+    # exact: the smallest one-sided p-value with 12 blocks is 2**-12
+    assert res.table["p_slower"].min() >= 2.0**-12 - 1e-12
+
+
+def test_a_change_below_the_threshold_is_not_slower() -> None:
+    rows = synthetic(drift=0.2, slow={"cfg3": 1.02}, seed=3)
+    res = compare_blocks(rows, threshold=0.05)
+    assert res.status == 0
+    assert res.table.set_index("config").loc["cfg3", "verdict"] in ("same", "ambiguous")
+
+
+def test_raw_sample_style_comparison_would_alarm_on_the_same_data() -> None:
+    """The blocks' raw ratios move together; ignoring the shift, every config looks changed."""
+    rows = synthetic(n_blocks=1, drift=0.0, seed=4)
+    rows.loc[rows["side"] == "candidate", "median_s"] *= 1.3  # one slow round on B
+    d, *_ = block_log_ratios(rows)
+    assert np.allclose(d.to_numpy(), np.log(1.3), atol=0.1)
+
+
+def test_a_shared_slowdown_shows_as_the_suite_shift() -> None:
+    rows = synthetic(n_blocks=10, drift=0.01, seed=5)
+    rows.loc[rows["side"] == "candidate", "median_s"] *= 1.25
+    res = compare_blocks(rows, threshold=0.05, suite_gates=True)
+    assert res.suite.verdict == "slower"
+    assert 1.2 < res.suite.ratio < 1.3
+    assert res.status == 1
+    assert compare_blocks(rows, threshold=0.05).status == 0  # not gating: reported only
+
+
+def test_fewer_rounds_on_one_side_is_compared_on_what_exists_and_said() -> None:
+    rows = synthetic(n_blocks=8, seed=6)
+    rows = rows[~((rows["side"] == "candidate") & (rows["block"] >= 5))]
+    res = compare_blocks(rows)
+    assert (res.table["n_blocks"] == 5).all()
+    assert any("baseline has 8 block(s) and the candidate 5" in n for n in res.notes)
+
+
+def test_added_and_removed_configurations_are_listed() -> None:
+    rows = synthetic(n_blocks=4, n_configs=6, seed=7)
+    rows = rows[~((rows["side"] == "candidate") & (rows["config"] == "cfg0"))]
+    extra = rows[(rows["side"] == "candidate") & (rows["config"] == "cfg1")].assign(config="new")
+    res = compare_blocks(pd.concat([rows, extra]))
+    assert res.removed == ["cfg0"]
+    assert res.added == ["new"]
+    assert "cfg0" not in set(res.table["config"])
+
+
+def test_a_control_configuration_sets_the_shift_and_is_not_tested() -> None:
+    rows = synthetic(n_blocks=8, drift=0.3, slow={"cfg3": 1.15}, seed=8)
+    res = compare_blocks(rows, control=["cfg0"])
+    assert "cfg0" not in set(res.table["config"])
+    assert res.settings["shift"].startswith("median of control")
+    assert "cfg3" in set(res.table.loc[res.table["verdict"] == "slower", "config"])
+    with pytest.raises(ConfigError, match="control"):
+        compare_blocks(rows, control=["nope"])
+
+
+def test_too_few_configurations_keep_the_drift_and_say_so() -> None:
+    rows = synthetic(n_blocks=6, n_configs=2, drift=0.0, seed=9)
+    res = compare_blocks(rows)
+    assert res.settings["shift"] == "none"
+    assert any("too few" in n for n in res.notes)
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(ConfigError, match="side"):
+        compare_blocks(pd.DataFrame({"block": [0], "side": ["A"], "config": ["x"],
+                                     "median_s": [1.0]}))
+    with pytest.raises(ConfigError, match="test"):
+        compare_blocks(synthetic(n_blocks=2, n_configs=3), test="wilcoxon")
