@@ -19,10 +19,10 @@ from .harness import (
     environment,
     environment_id,
     git_commit,
+    inputs_or_reason,
     measure_one,
-    measurement_row,
+    refused_row,
 )
-from .harness._memory import host_shortfall
 from .kernels import Check, KernelSpec, config_key, get_kernel
 from .store import Store, check_resume, open_store
 
@@ -399,14 +399,13 @@ def bench(
                     if bar is not None:
                         bar.update(len(plan.backends))
                     continue
-                made = _inputs_or_shortfall(spec, p, dtype, seed)
+                made = inputs_or_reason(spec, p, dtype, seed)
                 if isinstance(made, str):  # refused before allocating, or out of memory
                     for name in plan.backends:
                         if (key, name) not in done:
-                            row = measurement_row(name, spec, p, dtype, seed)
-                            row.update(status="unsupported", error=made,
-                                       venue=pool.venue_of(name),
-                                       run_id=run_id, env_id=env_id, config_key=key)
+                            row = refused_row(name, spec, p, dtype, seed, made,
+                                              venue=pool.venue_of(name))
+                            row.update(run_id=run_id, env_id=env_id, config_key=key)
                             store.add_result(row, None)
                         if bar is not None:
                             bar.update(1)
@@ -431,21 +430,6 @@ def bench(
         if own_pool:
             pool.close()
     return store.results(run_ids=[run_id])
-
-
-def _inputs_or_shortfall(
-    spec: KernelSpec, p: Mapping[str, Any], dtype: str, seed: int,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | str:
-    """A configuration's inputs and reference, or why they do not fit in host memory (an
-    estimate from the cost model, checked before allocating, or a ``MemoryError``)."""
-    reason = host_shortfall(spec, p, dtype)
-    if reason:
-        return reason
-    try:
-        inputs = spec.make_inputs(p, dtype, seed)
-        return inputs, spec.reference(inputs, p)
-    except MemoryError as exc:
-        return f"out of host memory making the inputs and reference ({exc}); use smaller parameters"
 
 
 def open_run(

@@ -23,6 +23,7 @@ from comm.base_comm import BaseComm  # noqa: E402
 
 import accel_toolkit.tab as tab  # noqa: E402
 from accel_toolkit import Store, TimingSettings, exceptions  # noqa: E402
+from accel_toolkit import bench as at_bench  # noqa: E402
 from accel_toolkit.backends import Availability, Backend, Measurement  # noqa: E402
 from accel_toolkit.backends._pool import BackendPool  # noqa: E402
 from accel_toolkit.exceptions import (  # noqa: E402
@@ -536,3 +537,27 @@ def test_blocking_and_tab_shells_map_every_exception_alike(cls):
     assert blocking == in_tab
     if issubclass(cls, exceptions.ResourceLimitError):
         assert blocking == ("unsupported", "boom")  # the device cannot hold it: final
+
+
+def test_a_configuration_too_large_for_host_memory_is_refused_alike(tmp_path):
+    from accel_toolkit.harness._memory import host_shortfall
+
+    huge = {"M": 65536, "N": 65536, "K": 65536}  # 144 GiB with the float64 reference
+    spec = get_kernel("matmul")
+    if not host_shortfall(spec, spec.resolve(huge), "float32"):
+        pytest.skip("this machine could hold the configuration")
+    db = Store(tmp_path / "r.duckdb")
+    fake = FakeTab()
+    runner = make_runner(fake)
+
+    async def main():
+        fake.load()
+        return await runner.bench("matmul", "webgpu", grid=[huge], db=db, settings=QUICK,
+                                  progress=False)
+
+    in_tab = asyncio.run(main())
+    blocking = at_bench("matmul", "cpu", grid=[huge], db=db, settings=QUICK, progress=False)
+    assert fake.requests == []  # refused before anything was sent
+    rows = [r[["status", "error"]].to_dict("records") for r in (in_tab, blocking)]
+    assert rows[0] == rows[1] and rows[0][0]["status"] == "unsupported"
+    assert "host memory" in rows[0][0]["error"]

@@ -7,8 +7,10 @@ from ._measure import (
     Outcome,
     complete_row,
     error_text,
+    inputs_or_reason,
     measure_one,
     measurement_row,
+    refused_row,
     status_of,
 )
 from ._stats import Summary, median_ci, summarize
@@ -28,9 +30,11 @@ __all__ = [
     "environment_id",
     "error_text",
     "git_commit",
+    "inputs_or_reason",
     "measure_one",
     "measurement_row",
     "median_ci",
+    "refused_row",
     "status_of",
     "summarize",
     "time_batches",

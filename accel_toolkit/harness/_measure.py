@@ -29,6 +29,7 @@ from ..exceptions import (
     ResourceLimitError,
     UnsupportedKernelError,
 )
+from ._memory import host_shortfall
 from ._stats import summarize
 from ._timing import TimingSettings
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from ..kernels import Check, KernelSpec
 
 __all__ = ["Attempt", "Outcome", "STATUS_OF_ERROR", "complete_row", "error_text",
-           "measure_one", "measurement_row", "status_of"]
+           "inputs_or_reason", "measure_one", "measurement_row", "refused_row", "status_of"]
 
 #: a stored row (without run and environment ids) and its raw samples (``None``: not measured)
 Outcome = tuple[dict[str, Any], "np.ndarray | None"]
@@ -78,6 +79,30 @@ def measurement_row(name: str, spec: KernelSpec, p: Mapping[str, Any], dtype: st
         "seed": seed, "backend": name, "flops": cost.flops, "bytes": cost.bytes,
         "atol": tol.atol, "rtol": tol.rtol,
     }
+
+
+def inputs_or_reason(
+    spec: KernelSpec, p: Mapping[str, Any], dtype: str, seed: int,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | str:
+    """A configuration's inputs and reference, or why they do not fit in host memory (an
+    estimate from the cost model, checked before allocating, or a ``MemoryError``)."""
+    reason = host_shortfall(spec, p, dtype)
+    if reason:
+        return reason
+    try:
+        inputs = spec.make_inputs(p, dtype, seed)
+        return inputs, spec.reference(inputs, p)
+    except MemoryError as exc:
+        return f"out of host memory making the inputs and reference ({exc}); use smaller parameters"
+
+
+def refused_row(name: str, spec: KernelSpec, p: Mapping[str, Any], dtype: str, seed: int,
+                reason: str, *, venue: str) -> dict[str, Any]:
+    """The ``unsupported`` row of a configuration refused before its inputs were made
+    (``reason`` from :func:`inputs_or_reason`)."""
+    row = measurement_row(name, spec, p, dtype, seed)
+    row.update(status="unsupported", error=reason, venue=venue)
+    return row
 
 
 def complete_row(row: dict[str, Any], m: Measurement, check: Check,

@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..exceptions import AccelToolkitError, BrowserCrashedError, NoFrontendError
-from ..harness import Attempt, Outcome, TimingSettings
+from ..harness import Attempt, Outcome, TimingSettings, inputs_or_reason, refused_row
 from ..kernels import KernelSpec, config_key
 from ..store import Store
 from ._channel import raise_for_reply
@@ -181,26 +182,28 @@ async def sweep(
                    initial=len(handle.skipped), leave=True)
     status = "complete"
     current: tuple[str, Any] | None = None
-    cache: dict[str, Any] = {}
+    key: str | None = None
+    made: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | str = ""
     try:
         await runner.wait_ready()
         for q in handle.planned:
             if (q.key, q.backend) in handle.skipped:
                 continue
-            if cache.get("key") != q.key:
-                inputs = q.spec.make_inputs(q.params, q.dtype, seed)
-                cache = {"key": q.key, "inputs": inputs,
-                         "reference": q.spec.reference(inputs, q.params)}
+            if key != q.key:  # planned configuration by configuration, backends inside
+                key, made = q.key, inputs_or_reason(q.spec, q.params, q.dtype, seed)
             current = (q.spec.name, q.backend)
             text = f"{q.spec.name} {json.dumps(q.params)} {q.dtype} on {q.backend}"
             runner.status = f"run {handle.run_id}: {len(handle.rows) + len(handle.skipped)}/{len(handle.planned)} — {text}"
             if bar is not None:
                 bar.set_postfix_str(f"{q.spec.name} {q.backend}", refresh=False)
-            attempt = Attempt(q.backend, q.spec, q.params, q.dtype, seed, cache["inputs"],
-                              cache["reference"], timing)
-            row, samples = await measure_one_tab(
-                runner, attempt, time_limit_s=time_limit_s,
-                options=(backend_options or {}).get(q.backend))
+            if isinstance(made, str):  # refused before allocating, or out of memory
+                row, samples = refused_row(q.backend, q.spec, q.params, q.dtype, seed, made,
+                                           venue="tab"), None
+            else:
+                attempt = Attempt(q.backend, q.spec, q.params, q.dtype, seed, *made, timing)
+                row, samples = await measure_one_tab(
+                    runner, attempt, time_limit_s=time_limit_s,
+                    options=(backend_options or {}).get(q.backend))
             row.update(run_id=handle.run_id, env_id=env_id, config_key=q.key)
             row["result_id"] = store.add_result(row, samples)
             handle.rows.append(row)
