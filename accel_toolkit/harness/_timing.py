@@ -7,6 +7,9 @@
 4. Samples are taken until the noise is low (``IQR/median < noise_target``) after at least
    ``min_time`` and ``min_samples``, or until ``max_time`` runs out.
 5. Every sample (seconds per call) is kept; statistics are computed by :func:`summarize`.
+6. Steal-aware: a sample batch during which the hypervisor stole CPU time (``/proc/stat``) is
+   re-taken, up to a budget, and the rest are flagged (:class:`~._steal.StealPolicy`); the
+   result's ``extra["steal"]`` holds the stolen share, ``unknown`` where it cannot be read.
 
 The browser runtime (``widgets/runtime/timing.js``) implements the same loop from the same
 :class:`TimingSettings`, so CPU and browser numbers mean the same thing.
@@ -21,6 +24,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
+
+from ._steal import StealPolicy
 
 __all__ = ["TimingResult", "TimingSettings", "time_batches", "time_callable"]
 
@@ -113,15 +118,18 @@ def time_batches(
     *,
     clock: Callable[[], float] = time.perf_counter,
     timer: str = "perf_counter",
+    steal: StealPolicy | None = None,
 ) -> TimingResult:
     """The harness loop over ``batch(n)``, which runs the kernel ``n`` times and returns the
     seconds those ``n`` calls took (wall clock, CUDA events, timestamp queries, ...).
 
     First call alone, warm-up by time, calibrated inner loop, adaptive stop on noise within
     ``[min_time, max_time]`` of wall time (``clock``). :func:`time_callable` is this loop with
-    a wall-clock ``batch``; the CUDA backend passes an event-timed one.
+    a wall-clock ``batch``; the CUDA backend passes an event-timed one. ``steal`` says what
+    to do with batches taken while CPU time was stolen (default :class:`StealPolicy`).
     """
     s = settings or TimingSettings()
+    meter = (steal or StealPolicy()).meter()
     first = batch(1)
     start = clock()
     # Warm up by time (at least one call).
@@ -150,8 +158,12 @@ def time_batches(
     fastest = min(first, per_call)
     floor = 3 if fastest * n * 3 <= s.max_time else 1
     while True:
-        samples.append(batch(n) / n)
+        before = meter.read()
+        took = batch(n)
         elapsed = clock() - t_start
+        if meter.retake(before, allowed=elapsed < s.max_time):
+            continue
+        samples.append(took / n)
         if len(samples) >= s.max_samples:
             break
         if elapsed >= s.max_time and len(samples) >= floor:
@@ -168,6 +180,7 @@ def time_batches(
         first_run_s=first,
         warmup_s=warmup,
         timer=timer,
+        extra={"steal": meter.summary()},
     )
 
 
@@ -177,6 +190,7 @@ def time_callable(
     *,
     sync: Callable[[], Any] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    steal: StealPolicy | None = None,
 ) -> TimingResult:
     """Time ``fn()`` with warm-up, calibrated inner loop and adaptive stop.
 
@@ -190,6 +204,8 @@ def time_callable(
         Called after each batch of calls before the clock is read (e.g. a device sync).
     clock : callable
         Monotonic clock in seconds.
+    steal : StealPolicy, optional
+        Re-take batches taken while CPU time was stolen (default :class:`StealPolicy`).
     """
     done = sync or (lambda: None)
 
@@ -200,4 +216,4 @@ def time_callable(
         done()
         return clock() - t0
 
-    return time_batches(batch, settings, clock=clock)
+    return time_batches(batch, settings, clock=clock, steal=steal)
