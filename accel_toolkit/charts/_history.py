@@ -72,6 +72,14 @@ def _change_rows(change_points: Any, configs: pd.DataFrame, runs: pd.DataFrame) 
     return pd.DataFrame(rows, columns=cols)
 
 
+def _run_label(tag: Any, time: Any) -> str:
+    """A run on the x-axis: its tag, else when it started (UTC)."""
+    if isinstance(tag, str) and tag:
+        return tag
+    stamp = pd.Timestamp(time)
+    return "" if pd.isna(stamp) else f"{stamp:%m-%d %H:%M}"
+
+
 def _levels(data: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
     """The fitted level of every series: the median of its medians between change points.
 
@@ -137,13 +145,20 @@ def history(
     runs = (data.groupby("run_id", as_index=False)["created_at"].min()
             .sort_values("created_at", kind="stable").rename(columns={"created_at": "time"}))
     runs["run_index"] = range(1, len(runs) + 1)
+    has_tags = {"tag", "run_id"} <= set(df.columns)
+    tags = df.groupby("run_id")["tag"].first() if has_tags else pd.Series(dtype=object)
+    runs["run_label"] = [_run_label(tags.get(r), t) for r, t in zip(runs["run_id"], runs["time"],
+                                                                    strict=True)]
     data = data.merge(runs, on="run_id").assign(layer="series", label="")
     configs = data.drop_duplicates("config_key")[["config_key", "config"]]
     steps = _change_rows(change_points, configs, runs).assign(layer="change")
     parts = [data, steps] + ([_levels(data, steps)] if levels else [])
     combined = pd.concat(parts, ignore_index=True)
-    x = alt.X("run_index:Q", title="run (oldest first)",
-              axis=alt.Axis(values=list(range(1, len(runs) + 1)), format="d"),
+    labels = json.dumps(["", *runs["run_label"]])  # index -> tag, else start time
+    x = alt.X("run_index:Q", title="run (tag, or start time UTC; oldest first)",
+              axis=alt.Axis(values=list(range(1, len(runs) + 1)),
+                            labelExpr=f"{labels}[datum.value] || datum.value",
+                            labelAngle=-30 if len(runs) > 4 else 0),
               scale=alt.Scale(domain=[0.5, len(runs) + 0.5], nice=False))
     color = alt.Color("backend:N", title="backend")
     series = alt.Chart().transform_filter("datum.layer === 'series'")

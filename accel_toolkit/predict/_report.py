@@ -29,17 +29,23 @@ def predicted_vs_measured_chart(predictions: pd.DataFrame, *, title: str | None 
         df["kernel"] = ""
     df["params"] = df["params"].astype(str) if "params" in df else ""
     df["inside"] = (df["measured_s"] >= df["low_s"]) & (df["measured_s"] <= df["high_s"])
-    lo = float(min(df["measured_s"].min(), df["low_s"].min()))
-    hi = float(max(df["measured_s"].max(), df["high_s"].max()))
+    for col in ("measured", "pred", "low", "high"):  # the report's unit: microseconds
+        df[f"{col}_us"] = df[f"{col}_s"] * 1e6
+    lo = float(min(df["measured_us"].min(), df["low_us"].min()))
+    hi = float(max(df["measured_us"].max(), df["high_us"].max()))
     log = alt.Scale(type="log", domain=[lo, hi])
-    base = alt.Chart(df).encode(x=alt.X("measured_s:Q", scale=log, title="measured (s)"))
+    us = alt.Axis(format="~g")
+    base = alt.Chart(df).encode(
+        x=alt.X("measured_us:Q", scale=log, axis=us, title="measured (µs)"))
     rules = base.mark_rule(opacity=0.35).encode(
-        y=alt.Y("low_s:Q", scale=log, title="predicted (s), with interval"), y2="high_s:Q",
-        color=alt.Color("kernel:N"))
+        y=alt.Y("low_us:Q", scale=log, axis=us, title="predicted (µs), with interval"),
+        y2="high_us:Q", color=alt.Color("kernel:N"))
     points = base.mark_point(filled=True, size=30).encode(
-        y=alt.Y("pred_s:Q", scale=log), color=alt.Color("kernel:N"),
+        y=alt.Y("pred_us:Q", scale=log), color=alt.Color("kernel:N"),
         shape=alt.Shape("inside:N", title="measured inside interval"),
-        tooltip=["kernel", "split", "params", "measured_s", "pred_s", "low_s", "high_s"])
+        tooltip=["kernel", "split", "params",
+                 *(alt.Tooltip(f"{c}_us:Q", title=f"{c} (µs)", format=".3~g")
+                   for c in ("measured", "pred", "low", "high"))])
     diag = alt.Chart(pd.DataFrame({"x": [lo, hi]})).mark_line(color="gray", strokeDash=[4, 4]).encode(
         x=alt.X("x:Q", scale=log), y=alt.Y("x:Q", scale=log))
     chart = (rules + points + diag).properties(width=320, height=320)
