@@ -141,7 +141,8 @@ def test_cli_report(store, tmp_path, capsys):
     assert cli_main(["report", "--db", str(store.path), "--baseline", "cpu", "--out", str(out)]) == 0
     assert out.is_file() and "wrote" in capsys.readouterr().out
     assert cli_main(["report", "--db", str(tmp_path / "none.duckdb"), "--out", str(out)]) == 2
-    assert "No results in" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "No results database at" in err and "none.duckdb" in err and "--db" in err
 
 
 @pytest.mark.slow
