@@ -28,8 +28,8 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from .. import _api
 from .._api import RunResult, SweepOptions
+from .._api import bench as blocking_bench
 from .._assets import widget_path
 from ..exceptions import (
     BackendUnavailableError,
@@ -284,7 +284,7 @@ class TabRunner(anywidget.AnyWidget):
         handle.venue = "headless"
         self.status = f"run {handle.run_id}: no live tab, measuring in the headless browser"
         try:
-            df = await asyncio.to_thread(_api.bench, **args)
+            df = await asyncio.to_thread(blocking_bench, **args)
         except BaseException:
             handle.status = "failed"
             raise
