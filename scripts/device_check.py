@@ -12,8 +12,8 @@ reference's erf falls back to ``math.erf``.
 
 1. Environment: GPU name, SM count, memory, clocks, L2, driver / runtime / NVRTC versions.
 2. Correctness: every kernel x {ours, cupy} x {float32, float16} on the tiny preset, its
-   edge cases (``KernelSpec.edge_cases``, ours) and one medium size, against the float64 numpy reference with the
-   kernel's stated tolerance.
+   edge cases (``KernelSpec.edge_cases``, ours) and one medium size, against the float64
+   numpy reference with the kernel's stated tolerance.
 3. Speed: our kernels next to cuBLAS / CuPy on the same device (CUDA events), as TFLOP/s or
    TB/s and as a fraction of the device's peak (a small table of known GPUs) and of the
    measured device-to-device copy bandwidth; the targets are marked PASS/FAIL:

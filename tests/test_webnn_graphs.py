@@ -34,7 +34,8 @@ def test_a_missing_graph_builder_names_the_file_to_add_it_in():
     unknown = dataclasses.replace(spec, name="no_such_kernel")
     reason = param_reason(unknown, spec.preset("tiny")[0], "float32")
     assert reason == ("kernel 'no_such_kernel' has no WebNN graph builder: add one in "
-                      "accel_toolkit/backends/browser/_webnn_graphs.py (see docs/adding-a-kernel.md)")
+                      "accel_toolkit/backends/browser/_webnn_graphs.py "
+                      "(see docs/adding-a-kernel.md)")
     with pytest.raises(UnsupportedKernelError, match="_webnn_graphs.py"):
         build_graph(unknown, spec.preset("tiny")[0], "float32")
 

@@ -52,7 +52,8 @@ def test_every_kernel_has_a_plan_and_its_shader_file(kernel):
     assert kernel in WGSL_PLANS, WGSL_PLANS.missing(kernel)
     names = {p.name for p in asset_dir("shaders").glob("*.wgsl")}
     shaders = _plan(kernel, variants(kernel)[0], 0).shaders
-    assert set(shaders) <= names, f"kernel {kernel!r}: add shaders/{', '.join(set(shaders) - names)}"
+    missing = ", ".join(set(shaders) - names)
+    assert set(shaders) <= names, f"kernel {kernel!r}: add shaders/{missing}"
 
 
 def test_plans_share_shader_files_by_name():

@@ -154,8 +154,8 @@ class ComputePlan:
             "passes": [{"shader": p.shader, "entry": p.entry, "constants": dict(p.constants),
                         "bindings": list(p.bindings), "workgroups": list(p.workgroups),
                         "workgroup_size": list(p.workgroup_size)} for p in self.passes],
-            "outputs": [{"name": o.name, "buffer": o.buffer, "dtype": o.dtype, "shape": list(o.shape)}
-                        for o in self.outputs],
+            "outputs": [{"name": o.name, "buffer": o.buffer, "dtype": o.dtype,
+                         "shape": list(o.shape)} for o in self.outputs],
         }
 
     @property
@@ -196,8 +196,9 @@ class ComputePlan:
                 dtype, shape = self.inputs[b.name]
                 if tuple(arr.shape) != tuple(shape):
                     raise ParameterError(
-                        f"{self.kernel}: input {b.name!r} has shape {arr.shape}, the plan was built "
-                        f"for {tuple(shape)}; build the plan from the same parameters as the inputs."
+                        f"{self.kernel}: input {b.name!r} has shape {arr.shape}, the plan was "
+                        f"built for {tuple(shape)}; build the plan from the same parameters as "
+                        f"the inputs."
                     )
                 enc = self.encoders.get(b.name)
                 blob = enc(arr) if enc else np.ascontiguousarray(arr, dtype=dtype).tobytes()

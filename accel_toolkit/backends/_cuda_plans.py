@@ -155,7 +155,8 @@ class CudaKernel:
 
 
 # -- GEMMs -----------------------------------------------------------------------------------
-def _gemm_kernel(kernel: str, arrays: tuple[str, ...], out: str, batched: bool = False) -> CudaKernel:
+def _gemm_kernel(kernel: str, arrays: tuple[str, ...], out: str,
+                 batched: bool = False) -> CudaKernel:
     """A kernel that is one GEMM of ``gemm.cuh`` (tile128 when K and N are multiples of 4)."""
 
     def plan_(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
@@ -175,8 +176,8 @@ def _conv2d(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
     ow = out_size(p["W"], ks, s, pad)
     pixels = p["N"] * oh * ow
     args = ("x", "w", "y", *_i32(p["N"], p["C"], p["H"], p["W"], p["F"], ks, s, pad, oh, ow))
-    return Plan((Launch("conv2d.cu", f"conv2d_igemm<{t}>", (_cdiv(pixels, 64), _cdiv(p["F"], 64), 1),
-                        (THREADS, 1, 1), args),),
+    grid = (_cdiv(pixels, 64), _cdiv(p["F"], 64), 1)
+    return Plan((Launch("conv2d.cu", f"conv2d_igemm<{t}>", grid, (THREADS, 1, 1), args),),
                 {"y": ((p["N"], p["F"], oh, ow), f)})
 
 
@@ -230,17 +231,18 @@ def _reduce(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
         group = 32 if cols // vw <= 512 else THREADS
         expr = f"reduce_rows<{t}, {vw}, {group}, {is_max}>"
         grid = (_cdiv(rows, THREADS // group), 1, 1)
-        return Plan((Launch("reduce.cu", expr, grid, (THREADS, 1, 1), ("x", "y", *_i32(rows, cols))),),
-                    {"y": ((rows,), f)})
-    return Plan((Launch("reduce.cu", f"reduce_cols<{t}, {is_max}>", (_cdiv(cols, 32), 1, 1), (32, 8, 1),
-                        ("x", "y", *_i32(rows, cols))),),
+        args = ("x", "y", *_i32(rows, cols))
+        return Plan((Launch("reduce.cu", expr, grid, (THREADS, 1, 1), args),), {"y": ((rows,), f)})
+    return Plan((Launch("reduce.cu", f"reduce_cols<{t}, {is_max}>", (_cdiv(cols, 32), 1, 1),
+                        (32, 8, 1), ("x", "y", *_i32(rows, cols))),),
                 {"y": ((cols,), f)})
 
 
 def _reduce_instances(t: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for m in ("false", "true"):
-        out += [("reduce.cu", f"reduce_rows<{t}, {vw}, {g}, {m}>") for vw in (1, 2, 4) for g in (32, THREADS)]
+        out += [("reduce.cu", f"reduce_rows<{t}, {vw}, {g}, {m}>")
+                for vw in (1, 2, 4) for g in (32, THREADS)]
         out.append(("reduce.cu", f"reduce_cols<{t}, {m}>"))
     return out
 
@@ -272,7 +274,8 @@ def _attention(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
     dpl = _pow2_at_least(_cdiv(d, 32))
     if dpl > 16:
         raise UnsupportedKernelError(f"cuda: attention supports head_dim <= 512, got {d}.")
-    args = ("q", "k", "v", "o", *_i32(s, d), np.float32(1.0 / math.sqrt(d)), np.int32(bool(p["causal"])))
+    args = ("q", "k", "v", "o", *_i32(s, d), np.float32(1.0 / math.sqrt(d)),
+            np.int32(bool(p["causal"])))
     return Plan((Launch("attention.cu", f"attention_rows<{t}, {dpl}>", (b * h, _cdiv(s, 4), 1),
                         (128, 1, 1), args),),
                 {"o": ((b, h, s, d), f)})
@@ -281,19 +284,24 @@ def _attention(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
 #: kernel name -> :class:`CudaKernel`
 CUDA_PLANS: Registry[CudaKernel] = Registry("CUDA plan", "accel_toolkit/backends/_cuda_plans.py")
 CUDA_PLANS.register("matmul", _gemm_kernel("matmul", ("a", "b", "c"), "c"))
-CUDA_PLANS.register("batched_matmul", _gemm_kernel("batched_matmul", ("a", "b", "c"), "c", batched=True))
+CUDA_PLANS.register("batched_matmul",
+                    _gemm_kernel("batched_matmul", ("a", "b", "c"), "c", batched=True))
 CUDA_PLANS.register("linear_gelu", _gemm_kernel("linear_gelu", ("x", "w", "bias", "y"), "y"))
 CUDA_PLANS.register("conv2d", CudaKernel(_conv2d, lambda t: [("conv2d.cu", f"conv2d_igemm<{t}>")]))
 CUDA_PLANS.register("softmax", _row_kernel("softmax", ("x", "y"), _same_as_x))
-CUDA_PLANS.register("layernorm", _row_kernel("layernorm", ("x", "gamma", "beta", "y"), _same_as_x, EPS))
-CUDA_PLANS.register("quantize_int8", _row_kernel("quantize_int8", ("x", "q", "scale"), _q_and_scale))
+CUDA_PLANS.register("layernorm",
+                    _row_kernel("layernorm", ("x", "gamma", "beta", "y"), _same_as_x, EPS))
+CUDA_PLANS.register("quantize_int8",
+                    _row_kernel("quantize_int8", ("x", "q", "scale"), _q_and_scale))
 CUDA_PLANS.register("rmsnorm", _row_kernel("rmsnorm", ("x", "gamma", "y"), _same_as_x, EPS))
 CUDA_PLANS.register("dequantize_int8", CudaKernel(
-    _dequantize, lambda t: [("dequantize_int8.cu", f"dequantize_int8<{t}, {vw}>") for vw in (1, 2, 4)]))
+    _dequantize,
+    lambda t: [("dequantize_int8.cu", f"dequantize_int8<{t}, {vw}>") for vw in (1, 2, 4)]))
 CUDA_PLANS.register("gelu", _elementwise("gelu", ("x", "y")))
 CUDA_PLANS.register("add_mul_relu", _elementwise("add_mul_relu", ("a", "b", "c", "y")))
 CUDA_PLANS.register("attention", CudaKernel(
-    _attention, lambda t: [("attention.cu", f"attention_rows<{t}, {d}>") for d in (1, 2, 4, 8, 16)]))
+    _attention,
+    lambda t: [("attention.cu", f"attention_rows<{t}, {d}>") for d in (1, 2, 4, 8, 16)]))
 CUDA_PLANS.register("matmul_int8", CudaKernel(
     _matmul_int8, lambda t: [("matmul_int8.cu", f"matmul_int8_dp4a<{t}>")]))
 CUDA_PLANS.register("reduce", CudaKernel(_reduce, _reduce_instances))
@@ -305,7 +313,8 @@ def plan(kernel: str, p: Mapping[str, Any], dtype: str, sm_count: int = 132) -> 
     Raises UnsupportedKernelError for a kernel or dtype the CUDA sources do not implement.
     """
     if dtype not in CTYPES:
-        raise UnsupportedKernelError(f"cuda: no {dtype} variant of {kernel}; use float32 or float16.")
+        raise UnsupportedKernelError(
+            f"cuda: no {dtype} variant of {kernel}; use float32 or float16.")
     return _entry(kernel).plan(p, CTYPES[dtype], dtype, sm_count)
 
 

@@ -150,7 +150,8 @@ RMSNORM = KernelSpec(
     impl=_rmsnorm,
     # a square and a sum per element, then a scaling by 1/rms and by gamma; reads x and gamma
     cost=_rowwise_cost(4.0, extra_vectors=1),
-    tolerances={"float32": Tolerance(atol=2e-5, rtol=1e-4), "float16": Tolerance(atol=1e-2, rtol=1e-2)},
+    tolerances={"float32": Tolerance(atol=2e-5, rtol=1e-4),
+                "float16": Tolerance(atol=1e-2, rtol=1e-2)},
     row_reductions=lambda p: p["rows"],  # one mean per row
     edge_cases=ROW_EDGES,
     candidates={"rows": (4, 4096), "cols": (8, 4096), "max_flops": 4.0 * 2**21},

@@ -9,10 +9,10 @@ importing some other module::
     >>> graphs = Registry[str]("WebNN graph builder", "backends/browser/_webnn_graphs.py")
     >>> graphs.register("softmax", "softmax(x, 1)")
     'softmax(x, 1)'
-    >>> graphs["rmsnorm"]
+    >>> graphs["no_such_kernel"]
     Traceback (most recent call last):
     ...
-    accel_toolkit.exceptions.UnsupportedKernelError: kernel 'rmsnorm' has no WebNN graph builder: ...
+    accel_toolkit.exceptions.UnsupportedKernelError: kernel 'no_such_kernel' has no WebNN ...
 
 The message of a missing entry names the piece and the file to add it in, so a coverage
 test that walks :data:`~accel_toolkit.kernels.KERNELS` tells a contributor what is left.
