@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..charts import describe_series
+
 __all__ = ["gate_json", "gate_markdown", "gate_status"]
 
 
@@ -29,8 +31,6 @@ def _pct(r: float) -> str:
 
 
 def _table(df: pd.DataFrame) -> list[str]:
-    from ._regressions import describe_series
-
     lines = ["| configuration | baseline | candidate | change | 99% CI | p | test |",
              "|---|---|---|---|---|---|---|"]
     labels = describe_series(df)
