@@ -245,8 +245,8 @@ class KernelSpec:
     edge_cases : tuple of dict, optional
         Odd and edge sizes beyond the ``tiny`` preset (partial dicts, completed with
         defaults) that reach every code path of the backends' implementations: vector
-        widths, partial tiles, the warp, block and looped row kernels, loop tails. Every
-        backend's tests and ``scripts/device_check.py`` run them, so keep them small enough
+        widths, partial tiles, the warp, block and looped row kernels, loop tails. The cuda
+        and wgpu tests and ``scripts/device_check.py`` run them, so keep them small enough
         for the CPU emulation of the CUDA sources (a few thousand elements).
     candidates : dict, optional
         The ranges the speed predictor's candidate grids draw from
