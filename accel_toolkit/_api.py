@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -215,6 +215,7 @@ class SweepOptions:
     progress: bool = True
     backend_options: Mapping[str, Mapping[str, Any]] | None = None
     shuffle: bool | int = False
+    rounds: int = 1
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> SweepOptions:
@@ -238,7 +239,14 @@ class SweepOptions:
         if not names:
             raise ConfigError("No backends given; pass e.g. backends='cpu,webgpu'.")
         timing = self.settings or TimingSettings.from_budget(self.time_budget)
-        order_seed = _order_seed(self.shuffle)
+        if not (isinstance(self.rounds, int) and self.rounds >= 1):
+            raise ConfigError(f"rounds must be a positive integer, got {self.rounds!r}.")
+        if self.rounds > 1 and self.resume:
+            raise ConfigError("A run of several rounds cannot be resumed; start it again, or "
+                              "measure the missing rounds as a new run with the same tag.")
+        # several rounds are always shuffled, each in its own order
+        order_seed = _order_seed(True if self.rounds > 1 and self.shuffle is False
+                                 else self.shuffle)
         if order_seed is not None:
             order = np.random.default_rng(order_seed).permutation(len(configs))
             configs = [configs[i] for i in order]
@@ -258,8 +266,16 @@ class SweepPlan:
 
     @property
     def total(self) -> int:
-        """How many (configuration, backend) pairs the sweep measures."""
-        return len(self.configs) * len(self.backends)
+        """How many (configuration, backend) pairs the sweep measures, over all rounds."""
+        return len(self.configs) * len(self.backends) * self.options.rounds
+
+    def schedule(self) -> Iterator[tuple[int, tuple[KernelSpec, dict[str, Any], str]]]:
+        """``(round, configuration)`` in the order they are measured: round 0 in
+        :attr:`configs`' order, every later round in its own order drawn from the seed."""
+        yield from ((0, c) for c in self.configs)
+        for r in range(1, self.options.rounds):
+            order = np.random.default_rng([self.order_seed or 0, r]).permutation(len(self.configs))
+            yield from ((r, self.configs[i]) for i in order)
 
     def grid(self) -> dict[str, list[dict[str, Any]]] | None:
         """``{kernel: [parameters]}``: the exact configurations of a ``grid=`` sweep (pins
@@ -292,7 +308,8 @@ class SweepPlan:
                       "backends": self.backends,
                       "preset": o.preset if o.grid is None else None, "grid": self.grid(),
                       "params": dict(o.params) if o.params else None,
-                      "dtypes": _as_list(o.dtypes), "order_seed": self.order_seed, **settings},
+                      "dtypes": _as_list(o.dtypes), "order_seed": self.order_seed,
+                      "rounds": o.rounds, **settings},
             seed=o.seed, planned=self.total,
         )
         return run_id, done, env_id
@@ -320,6 +337,7 @@ def bench(
     backend_options: Mapping[str, Mapping[str, Any]] | None = None,
     pool: BackendPool | None = None,
     shuffle: bool | int = False,
+    rounds: int = 1,
 ) -> pd.DataFrame:
     """Benchmark kernels x configurations x backends; store every result; return them.
 
@@ -362,6 +380,13 @@ def bench(
         during a sweep (thermal state, other tenants of a shared VM) then biases no group of
         configurations; repeated sweeps with different orders interleave them, as asv's
         ``--interleave-rounds`` does.
+    rounds : int
+        Measure every configuration this many times, in as many rounds, each round in its own
+        shuffled order and each measurement calibrated afresh; every row records its
+        ``round``. The spread of a configuration across rounds (``round_spread`` in the
+        results view) says how well its figure reproduces on this machine, which a
+        within-round CI does not; ``check`` compares runs with rounds round by round
+        (:mod:`accel_toolkit.analysis._blocks`).
 
     Returns
     -------
@@ -373,7 +398,7 @@ def bench(
         dtypes=dtypes, seed=seed, time_budget=time_budget, settings=settings, tag=tag,
         notebook=notebook, notebook_params=notebook_params, notebook_output=notebook_output,
         command=command, resume=resume, progress=progress, backend_options=backend_options,
-        shuffle=shuffle,
+        shuffle=shuffle, rounds=rounds,
     )
     plan = options.plan()
     from .backends import check_backend_name
@@ -393,7 +418,7 @@ def bench(
         bar = tqdm(total=plan.total, desc="accel_toolkit", unit="cfg", leave=True)
     try:
         with store.recording(run_id):
-            for spec, p, dtype in plan.configs:
+            for rnd, (spec, p, dtype) in plan.schedule():
                 key = config_key(spec.name, p, dtype)
                 if all((key, name) in done for name in plan.backends):
                     if bar is not None:
@@ -405,7 +430,8 @@ def bench(
                         if (key, name) not in done:
                             row = refused_row(name, spec, p, dtype, seed, made,
                                               venue=pool.venue_of(name))
-                            row.update(run_id=run_id, env_id=env_id, config_key=key)
+                            row.update(run_id=run_id, env_id=env_id, config_key=key,
+                                       extra={**(row.get("extra") or {}), "round": rnd})
                             store.add_result(row, None)
                         if bar is not None:
                             bar.update(1)
@@ -420,7 +446,8 @@ def bench(
                         continue
                     row, samples = measure_one(pool, name, spec, p, dtype, seed, inputs,
                                                reference, plan.timing)
-                    row.update(run_id=run_id, env_id=env_id, config_key=key)
+                    row.update(run_id=run_id, env_id=env_id, config_key=key,
+                               extra={**(row.get("extra") or {}), "round": rnd})
                     store.add_result(row, samples)
                     if bar is not None:
                         bar.update(1)

@@ -175,13 +175,20 @@ def _bench(args: argparse.Namespace) -> int:
     from ..store import open_store
     from ._format import print_frame, summary_table
 
+    if args.models:  # whole models (accel_toolkit.models), not kernels
+        from ..models._bench import bench_models_command
+
+        return bench_models_command(
+            args.models, args.backends, args.batch, args.seq, db=args.db, tag=args.tag,
+            command=shlex.join(["accel-toolkit", *args.argv]),
+            time_budget=_time_budget(args.time_budget), seed=args.seed, as_json=args.json)
     keywords = bench_keywords(args)
     command = shlex.join(["accel-toolkit", *args.argv])
     started = datetime.now(timezone.utc)
     try:
         df = bench(**keywords, db=args.db, tag=args.tag, command=command,
                    progress=not args.json and sys.stderr.isatty(),
-                   shuffle=_shuffle(args.shuffle))
+                   shuffle=_shuffle(args.shuffle), rounds=args.rounds)
     except KeyboardInterrupt:
         return _interrupted(args.db, command, args.resume, started)
     if args.json:
@@ -201,6 +208,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "The configurations are a preset (--preset) or exactly those of a JSON file (--grid). "
         "--resume RUN_ID continues an interrupted run with its recorded plan.")
     p.add_argument("--kernels", help="comma-separated kernel names (required unless --resume)")
+    p.add_argument("--models", help="comma-separated model names instead of kernels "
+                   "(minilm-l6, vit-b16, whisper-tiny-encoder); rows are kernel 'model:<name>' "
+                   "with a per-op breakdown in the op_breakdown table")
+    p.add_argument("--batch", help="with --models: comma-separated batch sizes (default 1)")
+    p.add_argument("--seq", help="with --models: comma-separated sequence lengths (default 32)")
     p.add_argument("--backends", help="comma-separated backends (default cpu)")
     p.add_argument("--preset", help="tiny | small | medium | large (default tiny)")
     p.add_argument("--grid", metavar="FILE.json",
@@ -218,6 +230,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shuffle", nargs="?", const="random", default=None, metavar="SEED",
                    help="measure configurations in a random order (optionally seeded), so "
                         "drift during the sweep biases no group of them")
+    p.add_argument("--rounds", type=int, default=1, metavar="K",
+                   help="measure every configuration K times, in K rounds of their own "
+                        "shuffled order, each calibrated afresh (default 1); the spread "
+                        "across rounds says how well a figure reproduces")
     p.add_argument("--json", action="store_true", help="print the stored rows as JSON")
     p.add_argument("--db", help="DuckDB file (default: $ACCEL_TOOLKIT_DB or "
                    "~/.local/share/accel_toolkit/results.duckdb)")

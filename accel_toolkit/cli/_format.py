@@ -47,4 +47,8 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
         "status": df["status"],
         "error": df["error"].fillna("").map(lambda e: (e[:70] + "...") if len(e) > 70 else e),
     })
+    if "round_spread" in df and (df["rounds"].fillna(1) > 1).any():  # how well it reproduces
+        out.insert(7, "spread over rounds",
+                   df["round_spread"].map(lambda v: f"{v:.1%}" if v == v else "-"))
+        out.insert(0, "round", df["round"])
     return out

@@ -13,7 +13,11 @@ View ``results`` (documented, stable): the columns a user queries, one row per m
 
     run_id, created_at, kernel, params (JSON), dtype, backend, venue, device,
     median_s, ci_low_s, ci_high_s, iqr_s, n_samples, gflops, gbps, max_abs_err,
-    status, error, ... plus tag, git_commit, notebook, config_key, first_run_s, timer.
+    status, error, ... plus tag, git_commit, notebook, config_key, first_run_s, timer,
+    round (a multi-round run's round number), rounds and round_spread (how many rounds of the
+    run measured this configuration, and (max - min) / median of their medians: how well the
+    figure reproduces, next to the within-round CI), steal_fraction (CPU time stolen by the
+    hypervisor while it was sampled; NULL when unknown).
 """
 
 from __future__ import annotations
@@ -132,8 +136,15 @@ SELECT
     m.inner_loops, m.ci_level, m.mean_s, m.std_s, m.min_s, m.max_s, m.flops, m.bytes,
     m.max_rel_err,
     m.atol, m.rtol, m.device_info, m.env_id,
-    r.tag, r.git_commit, r.notebook, r.notebook_params, r.notebook_output
+    r.tag, r.git_commit, r.notebook, r.notebook_params, r.notebook_output,
+    CAST(json_extract(m.extra, '$.round') AS INTEGER) AS round,
+    count(m.median_s) OVER rounds_w AS rounds,
+    CASE WHEN count(m.median_s) OVER rounds_w > 1 THEN
+        (max(m.median_s) OVER rounds_w - min(m.median_s) OVER rounds_w)
+        / median(m.median_s) OVER rounds_w END AS round_spread,
+    CAST(json_extract(m.extra, '$.timing.steal.fraction') AS DOUBLE) AS steal_fraction
 FROM measurements m LEFT JOIN runs r USING (run_id)
+WINDOW rounds_w AS (PARTITION BY m.run_id, m.config_key, m.backend, m.venue, m.device, m.status)
 """
 
 #: primary keys used to merge imported Parquet files without duplicates
