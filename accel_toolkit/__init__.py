@@ -16,7 +16,7 @@ from .analysis import compare, detect_regressions
 from .backends import doctor
 from .harness import TimingSettings
 from .kernels import get_kernel
-from .models import embed
+from .models import bench_model, embed
 from .store import Store, default_db_path
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "TimingSettings",
     "__version__",
     "bench",
+    "bench_model",
     "check",
     "compare",
     "default_db_path",

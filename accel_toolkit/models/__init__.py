@@ -11,6 +11,7 @@ architectures with seeded random weights, for speed only. See ``docs/models.md``
 
 from __future__ import annotations
 
+from ._bench import bench_model, model_cost
 from ._embed import MODEL_BACKENDS, embed, forward
 from ._inputs import ModelInputs, check_texts, synthetic_inputs, tokenize
 from ._spec import MODELS, ModelSpec, UnknownModelError, get_model_spec, model_names
@@ -22,12 +23,14 @@ __all__ = [
     "ModelInputs",
     "ModelSpec",
     "UnknownModelError",
+    "bench_model",
     "check_texts",
     "embed",
     "forward",
     "get_model_spec",
     "load_weights",
     "minilm_dir",
+    "model_cost",
     "model_names",
     "synthetic_inputs",
     "tokenize",

@@ -45,8 +45,39 @@ def im2col_1d(x: np.ndarray, stride: int) -> np.ndarray:
     return np.stack(taps, axis=-1).reshape(b, t_out, c * 3)
 
 
+#: Abramowitz & Stegun 7.1.26: erfc(z) ~ poly(t) exp(-z^2), t = 1 / (1 + P z), z >= 0,
+#: absolute error below 1.5e-7 (under float32's resolution of GELU's output)
+_AS_P = 0.3275911
+_AS_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
+
+
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return (0.5 * x * (1.0 + erf(x * _SQRT1_2))).astype(x.dtype, copy=False)
+    """The erf GELU ``x * Phi(x)``: scipy's erf in float64, A&S 7.1.26 in float32.
+
+    scipy's float32 erf takes ~40 ns an element, a fifth of a MiniLM forward; the
+    approximation is a dozen in-place numpy passes.
+    """
+    if x.dtype != np.float32:
+        return 0.5 * x * (1.0 + erf(x * _SQRT1_2))
+    ax = np.abs(x)
+    z = ax * np.float32(_SQRT1_2)
+    t = z * np.float32(_AS_P)
+    t += np.float32(1.0)
+    np.reciprocal(t, out=t)
+    y = t * np.float32(_AS_A[0])
+    for a in _AS_A[1:]:
+        y += np.float32(a)
+        y *= t
+    z *= z
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    y *= z  # erfc(|x| / sqrt 2)
+    y *= np.float32(0.5)  # Phi(-|x|)
+    # x Phi(x) = max(x, 0) - |x| Phi(-|x|), for either sign of x (no masked select)
+    y *= ax
+    out = np.maximum(x, np.float32(0.0))
+    out -= y
+    return out
 
 
 class NumpyOps:

@@ -8,6 +8,7 @@ runs          one row per sweep / notebook run: tag, git commit, notebook and it
 measurements  one row per configuration x backend measured (or failed) in a run.
 samples       the raw steady-state samples (seconds per call) of every measurement.
 regressions   change points found in the history of a configuration.
+op_breakdown  per-op seconds of one timed model forward, linked to its measurement.
 
 View ``results`` (documented, stable): the columns a user queries, one row per measurement::
 
@@ -122,6 +123,15 @@ TABLES = [
         ratio_ci_high DOUBLE,
         extra JSON
     )""",
+    """CREATE TABLE IF NOT EXISTS op_breakdown (
+        result_id VARCHAR,         -- the model measurement (kernel 'model:<name>') it splits
+        op VARCHAR,                -- front | linear | attention | add | layernorm | ...
+        calls INTEGER,             -- dispatches or calls of that op in one forward
+        seconds DOUBLE,            -- their summed time in one timed forward
+        share DOUBLE,              -- seconds / the forward's total over all ops
+        timer VARCHAR,             -- how the ops were timed
+        PRIMARY KEY (result_id, op)
+    )""",
 ]
 
 RESULTS_VIEW = """
@@ -154,4 +164,5 @@ KEYS = {
     "measurements": ("result_id",),
     "samples": ("result_id", "idx"),
     "regressions": ("regression_id",),
+    "op_breakdown": ("result_id", "op"),
 }

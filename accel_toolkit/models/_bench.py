@@ -1,0 +1,285 @@
+"""Benchmarking whole models: rows like a kernel's, plus a per-op breakdown.
+
+:func:`bench_model` stores one ``measurements`` row per model x backend x batch x sequence
+(``kernel = 'model:minilm-l6'``, ``params = {"batch": 1, "seq": 32}``, ``family = 'model'``),
+with the first run (loading the weights or uploading them, compiling, the first forward) in
+``first_run_s`` apart from the steady-state samples, and one ``op_breakdown`` row per op kind
+of a timed forward, linked by ``result_id``. Where the time goes::
+
+    SELECT r.backend, b.op, b.seconds, b.share
+    FROM results r JOIN op_breakdown b USING (result_id)
+    WHERE r.kernel = 'model:minilm-l6' ORDER BY r.backend, b.seconds DESC
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import AccelToolkitError, ConfigError
+from ..harness import (
+    TimingSettings,
+    environment,
+    environment_id,
+    git_commit,
+    status_of,
+    summarize,
+    time_callable,
+)
+from ..store import Store, open_store
+from ._cpu import cpu_forward
+from ._embed import MODEL_BACKENDS, _check_backend
+from ._inputs import ModelInputs, synthetic_inputs
+from ._spec import ModelSpec, get_model_spec
+from ._weights import load_weights
+
+__all__ = ["bench_model", "bench_models_command", "model_cost", "store_breakdown"]
+
+#: the least cosine similarity to the float64 forward for an f32 row to be ``ok``
+MIN_COSINE = 0.9999
+
+
+def _ints(values: int | Sequence[int] | str, name: str) -> list[int]:
+    try:
+        if isinstance(values, str):
+            out = [int(v) for v in values.split(",") if v.strip()]
+        elif isinstance(values, int):
+            out = [values]
+        else:
+            out = [int(v) for v in values]
+    except ValueError:
+        out = []
+    if not out or min(out) < 1:
+        raise ConfigError(f"{name} takes positive integers, e.g. {name}=[1, 8]; got {values!r}.")
+    return out
+
+
+def model_cost(spec: ModelSpec, batch: int, seq: int) -> tuple[float, float]:
+    """FLOPs of one forward and bytes of weights it reads (float32)."""
+    h, f, t = spec.hidden, spec.ffn, batch * seq
+    flops = spec.layers * (2.0 * t * h * (4 * h + 2 * f) + 4.0 * batch * seq * seq * h)
+    if spec.front == "patch":
+        flops += 2.0 * batch * (seq - 1) * spec.channels * spec.patch ** 2 * h
+    elif spec.front == "conv":
+        flops += 2.0 * batch * seq * (2 * 3 * spec.channels + 3 * h) * h
+    params = spec.layers * (4 * h * h + 2 * h * f)
+    return flops, 4.0 * params
+
+
+def _cosine_min(out: np.ndarray, ref: np.ndarray) -> float:
+    a = np.asarray(out, np.float64).reshape(out.shape[0], -1)
+    b = np.asarray(ref, np.float64).reshape(ref.shape[0], -1)
+    return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+
+
+class _Runner:
+    """One backend's forward of one model: first run, steady call, sync and breakdown."""
+
+    def __init__(self, backend: str, spec: ModelSpec, x: ModelInputs) -> None:
+        self.backend, self.spec, self.x = backend, spec, x
+        self.sync: Callable[[], Any] | None = None
+        self.timer = "perf_counter"
+        t0 = time.perf_counter()
+        if backend == "cpu":
+            w = load_weights(spec)
+            self.call: Callable[[], np.ndarray] = lambda: cpu_forward(spec, w, x)[0]
+            self.device: dict[str, Any] = {"name": "numpy", "numpy": np.__version__}
+        elif backend == "onnxruntime":
+            from ._onnx import ort_feeds, ort_session
+
+            sess, feeds = ort_session(spec.name), ort_feeds(x)
+            self.call = lambda: np.asarray(sess.run(["embeddings"], feeds)[0])
+            import onnxruntime
+
+            self.device = {"name": "onnxruntime CPUExecutionProvider",
+                           "onnxruntime": onnxruntime.__version__}
+        elif backend == "wgpu":
+            from ._wgpu import WgpuModel
+
+            m = WgpuModel.shared(spec.name)
+            self.model = m
+            self.call = lambda: m.forward(x)
+            self.device = {"name": m.adapter, "api": "wgpu-py"}
+        else:
+            raise ConfigError(f"bench_model measures cpu, wgpu and onnxruntime, not {backend!r}.")
+        self.setup_s = time.perf_counter() - t0
+
+    def breakdown(self) -> tuple[dict[str, tuple[float, int]], str]:
+        if self.backend == "cpu":
+            return cpu_forward(self.spec, load_weights(self.spec), self.x, timed=True)[1], \
+                "perf_counter per op"
+        if self.backend == "wgpu":
+            return self.model.forward_timed(self.x)[1], "submit-and-wait per dispatch"
+        t0 = time.perf_counter()
+        self.call()
+        return {"graph": (time.perf_counter() - t0, 1)}, "whole graph"
+
+
+def store_breakdown(store: Store, result_id: str, per_op: dict[str, tuple[float, int]],
+                    timer: str) -> pd.DataFrame:
+    """Insert one forward's per-op seconds as ``op_breakdown`` rows of ``result_id``."""
+    total = sum(s for s, _ in per_op.values()) or 1.0
+    df = pd.DataFrame([{"result_id": result_id, "op": op, "calls": int(n), "seconds": float(s),
+                        "share": float(s) / total, "timer": timer}
+                       for op, (s, n) in per_op.items()])
+    with store.connect() as con:
+        con.register("_new_ops", df)
+        con.execute("INSERT INTO op_breakdown (result_id, op, calls, seconds, share, timer) "
+                    "SELECT result_id, op, calls, seconds, share, timer FROM _new_ops")
+        con.unregister("_new_ops")
+    return df
+
+
+def bench_model(
+    model: str = "minilm-l6",
+    backends: str | Sequence[str] = "cpu",
+    *,
+    batch: int | Sequence[int] = 1,
+    seq: int | Sequence[int] = 32,
+    seed: int = 0,
+    time_budget: float | None = 2.0,
+    settings: TimingSettings | None = None,
+    db: Store | str | None = None,
+    tag: str | None = None,
+    command: str | None = None,
+    breakdown: bool = True,
+) -> pd.DataFrame:
+    """Benchmark a whole model on backends x batch sizes x sequence lengths; store the rows.
+
+    Parameters
+    ----------
+    model : str
+        ``"minilm-l6"`` (real weights), ``"vit-b16"`` or ``"whisper-tiny-encoder"`` (random
+        weights, labelled so in each row's ``extra``).
+    backends : str or list of str
+        ``cpu``, ``wgpu`` and ``onnxruntime`` (comma-separated or a list).
+    batch, seq : int or list of int
+        Batch sizes and sequence lengths (tokens the encoder sees; ViT: ``1 + n*n``).
+    time_budget : float, optional
+        Seconds of steady-state sampling per row; ``settings`` overrides it.
+    db : Store or str, optional
+        The results database (default: :func:`accel_toolkit.default_db_path`).
+    breakdown : bool
+        Also time one forward op by op and store it in ``op_breakdown``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The stored rows of the ``results`` view; ``df.attrs["breakdown"]`` holds the per-op
+        rows (``result_id, op, calls, seconds, share, timer``).
+    """
+    spec = get_model_spec(model)
+    names = [b.strip() for b in backends.split(",")] if isinstance(backends, str) else list(backends)
+    for name in names:
+        if _check_backend(name) == "reference":
+            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:3])}; "
+                              f"'reference' is the float64 check, not a backend to time.")
+    batches, seqs = _ints(batch, "batch"), _ints(seq, "seq")
+    timing = settings or TimingSettings.from_budget(time_budget).with_(min_samples=3)
+    flops_bytes = {(b, s): model_cost(spec, b, s) for b in batches for s in seqs}
+    store = open_store(db)
+    env = environment()
+    env_id = store.add_environment(env, environment_id(env))
+    run_id = store.start_run(
+        tag=tag, env_id=env_id, git_commit=git_commit(), command=command, seed=seed,
+        planned=len(names) * len(batches) * len(seqs),
+        settings={"models": [model], "backends": names, "batch": batches, "seq": seqs,
+                  **timing.as_dict()})
+    ids, parts = [], []
+    with store.recording(run_id):
+        for nb in batches:
+            for ns in seqs:
+                x = synthetic_inputs(spec, nb, ns, seed)
+                ref = cpu_forward(spec, load_weights(spec), x, "float64")[0]
+                for name in names:
+                    rid, ops = _measure(store, spec, name, x, ref, timing, flops_bytes[(nb, ns)],
+                                        run_id, env_id, seed, breakdown)
+                    ids.append(rid)
+                    if ops is not None:
+                        parts.append(ops)
+    df = store.query(f"SELECT * FROM results WHERE result_id IN ({', '.join('?' * len(ids))}) "
+                     f"ORDER BY created_at", ids)
+    df.attrs["breakdown"] = (pd.concat(parts, ignore_index=True) if parts else
+                             pd.DataFrame(columns=["result_id", "op", "calls", "seconds",
+                                                   "share", "timer"]))
+    return df
+
+
+def _measure(store: Store, spec: ModelSpec, name: str, x: ModelInputs, ref: np.ndarray,
+             timing: TimingSettings, cost: tuple[float, float], run_id: str, env_id: str,
+             seed: int, breakdown: bool) -> tuple[str, pd.DataFrame | None]:
+    row: dict[str, Any] = {
+        "run_id": run_id, "env_id": env_id, "kernel": f"model:{spec.name}", "family": "model",
+        "params": {"batch": x.batch, "seq": x.seq}, "dtype": "float32", "seed": seed,
+        "backend": name, "venue": "process", "flops": cost[0], "bytes": cost[1],
+        "config_key": f"model:{spec.name}|batch={x.batch},seq={x.seq}|float32",
+    }
+    extra: dict[str, Any] = {"model": spec.label, "random_weights": spec.random_weights,
+                             "settings": timing.as_dict()}
+    try:
+        t0 = time.perf_counter()
+        r = _Runner(name, spec, x)
+        out = r.call()
+        first = time.perf_counter() - t0
+        res = time_callable(r.call, timing, sync=r.sync)
+        cos = _cosine_min(out, ref)
+        s = summarize(res.samples)
+        ok = cos >= MIN_COSINE
+        row.update(
+            device=r.device["name"], device_info=r.device, timer=r.timer, median_s=s.median,
+            ci_low_s=s.ci_low, ci_high_s=s.ci_high, ci_level=s.ci_level, iqr_s=s.iqr,
+            mean_s=s.mean, std_s=s.std, min_s=s.min, max_s=s.max, n_samples=s.n,
+            inner_loops=res.inner_loops, first_run_s=first, warmup_s=res.warmup_s,
+            max_abs_err=float(np.abs(out - ref).max()), status="ok" if ok else "mismatch",
+            error=None if ok else f"cosine to the float64 forward {cos:.6f} < {MIN_COSINE}",
+        )
+        extra.update(cosine_min=cos, setup_s=r.setup_s, first_forward_s=first - r.setup_s)
+        samples: np.ndarray | None = res.samples
+    except AccelToolkitError as exc:
+        status, error = status_of(exc)
+        row.update(status=status, error=error)
+        samples, r = None, None  # type: ignore[assignment]
+    row["extra"] = extra
+    rid = store.add_result(row, samples)
+    if r is None or not breakdown:
+        return rid, None
+    per_op, timer = r.breakdown()
+    return rid, store_breakdown(store, rid, per_op, timer)
+
+
+def bench_models_command(models: str, backends: str | None, batch: str | None, seq: str | None,
+                         *, db: str | None, tag: str | None, command: str,
+                         time_budget: float | None, seed: int | None, as_json: bool) -> int:
+    """``accel-toolkit bench --models ...``: run :func:`bench_model`, print rows and breakdown.
+
+    Returns the exit status: 1 when a row is an error or a mismatch, else 0.
+    """
+    frames = []
+    for name in [m.strip() for m in models.split(",") if m.strip()]:
+        frames.append(bench_model(
+            name, backends or "cpu", batch=_ints(batch or "1", "--batch"),
+            seq=_ints(seq or "32", "--seq"), seed=0 if seed is None else seed,
+            time_budget=2.0 if time_budget is None else time_budget, db=db, tag=tag,
+            command=command))
+    df = pd.concat(frames, ignore_index=True)
+    ops = pd.concat([f.attrs["breakdown"] for f in frames], ignore_index=True)
+    if as_json:
+        print(df.to_json(orient="records", date_format="iso", default_handler=str))
+    else:
+        cols = ["kernel", "backend", "params", "median_s", "first_run_s", "n_samples", "status"]
+        print(df[cols].to_string(index=False))
+        if len(ops):
+            who = df.set_index("result_id")[["kernel", "backend", "params"]]
+            table = ops.join(who, on="result_id")
+            table["ms"] = table["seconds"] * 1e3
+            print("\nwhere the time goes (one forward timed op by op):")
+            print(table[["kernel", "backend", "params", "op", "calls", "ms", "share", "timer"]]
+                  .sort_values(["kernel", "backend", "params", "ms"], ascending=[1, 1, 1, 0])
+                  .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(f"\n{len(df)} model results stored in {open_store(db).path} "
+              f"(run {df['run_id'].iloc[0]})")
+    return 1 if df["status"].isin(["error", "mismatch"]).any() else 0
