@@ -150,3 +150,65 @@ def test_nothing_in_common_is_a_usage_error(tmp_path, capsys):
     at.bench("add_mul_relu", "cpu", db=str(db), tag="b", time_budget=0.05, progress=False)
     assert main(["check", "--db", str(db), "--baseline", "a", "--candidate", "b"]) == 2
     assert "Nothing to compare" in capsys.readouterr().err
+
+
+# -- the threshold rule (a percent or a fraction; a bare number above 1 is refused) ------------
+def test_a_bare_number_above_one_is_refused(gate_db):
+    # `--threshold 5` used to mean 500%: a 5x slowdown passed the gate
+    r = cli("check", "--db", str(gate_db), "--baseline", "base", "--candidate", "slow",
+            "--threshold", "5")
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "ambiguous" in lines[0]
+    assert "5%" in lines[0] and "0.05" in lines[0]
+
+
+@pytest.mark.parametrize("given, fraction", [("5%", 0.05), ("0.05", 0.05), (0.05, 0.05),
+                                             ("12.5%", 0.125), (0, 0.0), ("1", 1.0)])
+def test_parse_threshold(given, fraction):
+    import warnings
+
+    from accel_toolkit._check import parse_threshold
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert parse_threshold(given) == pytest.approx(fraction)
+
+
+@pytest.mark.parametrize("given", [5, "5", 1.5, "-1%", "-0.1", "lots", "nan"])
+def test_parse_threshold_refuses(given):
+    from accel_toolkit._check import parse_threshold
+
+    with pytest.raises(at.exceptions.ConfigError, match="threshold"):
+        parse_threshold(given)
+
+
+def test_a_large_fraction_warns():
+    from accel_toolkit._check import parse_threshold
+
+    with pytest.warns(UserWarning, match="read as a fraction"):
+        assert parse_threshold(0.8) == 0.8
+
+
+# -- at.check: the gate in Python, the same verdict as the command ------------------------------
+def test_check_in_python_is_the_cli_verdict(gate_db, capsys):
+    verdict = at.check(gate_db, baseline="base", candidate="slow", threshold="5%")
+    assert isinstance(verdict, at.CheckResult)
+    assert verdict.status == 1 and not verdict.passed and len(verdict.slower) == 2
+    assert main(["check", "--db", str(gate_db), "--baseline", "base", "--candidate", "slow",
+                 "--format", "json"]) == verdict.status
+    cli_json = json.loads(capsys.readouterr().out)
+    ours = json.loads(json.dumps(verdict.as_dict(), default=str))
+    assert cli_json["counts"] == ours["counts"] and cli_json["status"] == ours["status"]
+    assert cli_json["threshold"] == ours["threshold"] == 0.05
+    assert verdict.markdown.startswith("### :x: 2 configuration(s) slower by more than 5%")
+    assert verdict._repr_markdown_() == verdict.markdown
+    assert at.check(gate_db, baseline="base", candidate="same", threshold="200%").passed
+
+
+def test_check_in_python_refuses_what_the_cli_refuses(gate_db, tmp_path):
+    with pytest.raises(at.exceptions.ConfigError, match="ambiguous"):
+        at.check(gate_db, baseline="base", candidate="slow", threshold=5)
+    with pytest.raises(at.exceptions.MissingDatabaseError):
+        at.check(tmp_path / "none.duckdb", baseline="base", candidate="slow")
+    assert not (tmp_path / "none.duckdb").exists()

@@ -45,3 +45,9 @@ def test_import_needs_no_optional_backend():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_gate_is_exported():
+    # at.check returns the verdict `accel-toolkit check` prints (tests/test_check_cli.py)
+    assert {"check", "CheckResult"} <= set(accel_toolkit.__all__)
+    assert accel_toolkit.check.__module__ == "accel_toolkit._check"
