@@ -19,6 +19,7 @@ import pandas as pd
 from .exceptions import ConfigError
 
 if TYPE_CHECKING:
+    from .analysis._blocks import BlockComparison
     from .store import Store
 
 __all__ = ["CheckResult", "check", "parse_threshold"]
@@ -65,6 +66,8 @@ class CheckResult:
 
     comparison: pd.DataFrame = field(repr=False)
     status: int
+    #: the round-by-round comparison when the runs have rounds (``None``: Mann-Whitney)
+    blocks: BlockComparison | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -79,14 +82,16 @@ class CheckResult:
     @property
     def markdown(self) -> str:
         from .analysis import gate_markdown
+        from .analysis._rounds import rounds_markdown
 
-        return gate_markdown(self.comparison)
+        return rounds_markdown(self.blocks) if self.blocks else gate_markdown(self.comparison)
 
     def as_dict(self) -> dict[str, Any]:
         """Settings, counts, status and rows (what ``check --format json`` prints)."""
         from .analysis import gate_json
+        from .analysis._rounds import rounds_json
 
-        return gate_json(self.comparison)
+        return rounds_json(self.blocks) if self.blocks else gate_json(self.comparison)
 
     def _repr_markdown_(self) -> str:
         return self.markdown
@@ -123,6 +128,11 @@ def check(
     kernels, backends : list of str, optional
         Only these.
 
+    When either side holds two or more rounds (``bench --rounds K``, or the runs of
+    ``accel-toolkit ab``), the sides are compared round by round with the run-level drift
+    removed (:mod:`accel_toolkit.analysis._rounds`), and ``alpha`` is the gate's family-wise
+    false-alarm level; single runs keep the Mann-Whitney comparison of :func:`compare`.
+
     Returns
     -------
     CheckResult
@@ -138,6 +148,9 @@ def check(
 
     t = parse_threshold(threshold)
     store = open_store(db, create=False)
+    blocks = _round_by_round(store, baseline, candidate, by, t, alpha, kernels, backends)
+    if blocks is not None:
+        return CheckResult(blocks.table, blocks.status, blocks)
     df = compare(store, baseline=baseline, candidate=candidate, by=by, alpha=alpha,
                  threshold=t, kernels=kernels, backends=backends)
     if df.empty or not (df["verdict"] != "missing").any():
@@ -146,3 +159,22 @@ def check(
             f"{by} {baseline!r} and {candidate!r}. Benchmark the same kernels, presets and "
             f"backends for both.")
     return CheckResult(df, gate_status(df))
+
+
+def _round_by_round(store: Store, baseline: str, candidate: str, by: str, threshold: float,
+                    alpha: float, kernels: Sequence[str] | None,
+                    backends: Sequence[str] | None) -> BlockComparison | None:
+    """The round-by-round comparison, or ``None`` when neither side has several rounds."""
+    from .analysis._compare import BY_COLUMNS
+    from .analysis._rounds import compare_rounds, count_rounds
+
+    if by not in BY_COLUMNS:
+        return None
+    results = store.results(kernels=kernels, backends=backends)
+    if results.empty or "round" not in results:
+        return None
+    n = [count_rounds(results, by=by, value=v) for v in (baseline, candidate)]
+    if min(n) == 0 or max(n) < 2:
+        return None
+    return compare_rounds(results=results, baseline=baseline, candidate=candidate, by=by,
+                          threshold=threshold, alpha=alpha)

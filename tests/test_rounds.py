@@ -45,3 +45,62 @@ def test_a_single_round_run_records_round_zero(tmp_path) -> None:
                   db=tmp_path / "s.duckdb", progress=False)
     assert (df["round"] == 0).all() and (df["rounds"] == 1).all()
     assert df["round_spread"].isna().all()
+
+
+def _stored(db, tag: str, rounds: int, *, machine: float = 1.0, slow: dict[int, float] | None = None,
+            seed: int = 0, n_configs: int = 8) -> None:
+    """A run of ``rounds`` rounds written straight to the store: each round's medians share
+    a random machine speed (and ``machine`` for the whole run); ``slow`` slows configs."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    st = open_store(db)
+    run = st.start_run(tag=tag)
+    for r in range(rounds):
+        speed = machine * float(np.exp(rng.normal(0, 0.15)))
+        for i in range(n_configs):
+            m = 1e-4 * (i + 1) * speed * float(np.exp(rng.normal(0, 0.01)))
+            m *= (slow or {}).get(i, 1.0)
+            st.add_result({"run_id": run, "kernel": "matmul", "params": {"M": i},
+                           "config_key": f"k{i}", "dtype": "float32", "backend": "cpu",
+                           "venue": "process", "status": "ok", "median_s": m,
+                           "ci_low_s": m * 0.99, "ci_high_s": m * 1.01, "flops": 1.0,
+                           "bytes": 1.0, "extra": {"round": r}}, [m * 0.99, m, m * 1.01] * 4)
+    st.finish_run(run)
+
+
+def test_check_with_rounds_ignores_a_slower_machine(tmp_path) -> None:
+    db = tmp_path / "c.duckdb"
+    _stored(db, "base", 5, seed=1)
+    _stored(db, "cand", 5, machine=1.4, seed=2)  # same code, measured on a 40% slower day
+    res = at.check(db, baseline="base", candidate="cand")
+    assert res.blocks is not None and res.status == 0
+    assert "Suite-wide shift" in res.markdown and "not gating" in res.markdown
+    assert res.as_dict()["statistic"] == "blocks"
+
+
+def test_check_with_rounds_finds_a_real_slowdown(tmp_path) -> None:
+    db = tmp_path / "c.duckdb"
+    _stored(db, "base", 6, seed=3)
+    _stored(db, "cand", 6, machine=1.2, slow={2: 1.3}, seed=4)
+    res = at.check(db, baseline="base", candidate="cand", alpha=0.01)
+    assert res.status == 1
+    assert list(res.slower["config"]) == ["matmul(M=2) float32 on cpu/process"]
+
+
+def test_check_says_when_the_candidate_has_fewer_rounds(tmp_path) -> None:
+    db = tmp_path / "c.duckdb"
+    _stored(db, "base", 5, seed=5)
+    _stored(db, "cand", 3, seed=6)
+    res = at.check(db, baseline="base", candidate="cand")
+    assert res.blocks is not None
+    assert (res.comparison["n_blocks"] == 3).all()
+    assert "baseline has 5 block(s) and the candidate 3" in res.markdown
+
+
+def test_check_of_single_runs_keeps_the_sample_test(tmp_path) -> None:
+    db = tmp_path / "c.duckdb"
+    _stored(db, "base", 1, seed=7)
+    _stored(db, "cand", 1, seed=8)
+    res = at.check(db, baseline="base", candidate="cand")
+    assert res.blocks is None and "test" in res.comparison

@@ -212,6 +212,7 @@ def compare_frames(
             n_baseline=0, n_candidate=0,
             baseline_result_id=b["result_id"] if b is not None else None,
             candidate_result_id=c["result_id"] if c is not None else None,
+            baseline_round_spread=_round_spread(b), candidate_round_spread=_round_spread(c),
         )
         if b is None or c is None:
             row.update(ratio=float("nan"), ratio_ci_low=float("nan"), ratio_ci_high=float("nan"),
@@ -231,7 +232,8 @@ def compare_frames(
         out.append(row)
     cols = ["kernel", "params", "dtype", *ident, "baseline_median_s", "candidate_median_s",
             "ratio", "ratio_ci_low", "ratio_ci_high", "p_value", "significant", "test",
-            "n_baseline", "n_candidate", "verdict", "baseline_result_id", "candidate_result_id"]
+            "n_baseline", "n_candidate", "verdict", "baseline_result_id", "candidate_result_id",
+            "baseline_round_spread", "candidate_round_spread"]
     df = pd.DataFrame(out, columns=cols)
     order = {"slower": 0, "ambiguous": 1, "faster": 2, "same": 3, "missing": 4}
     if not df.empty:
@@ -240,6 +242,14 @@ def compare_frames(
     df.attrs.update(baseline=baseline, candidate=candidate, by=by, alpha=alpha,
                     threshold=threshold, level=level)
     return df
+
+
+def _round_spread(row: pd.Series | None) -> float:
+    """A side's spread across the rounds of its run (``results.round_spread``; NaN: one round):
+    how well its figure reproduces, which its within-run CI does not say."""
+    if row is None or "round_spread" not in row or pd.isna(row["round_spread"]):
+        return float("nan")
+    return float(row["round_spread"])
 
 
 def compare(
@@ -289,7 +299,9 @@ def compare(
     pandas.DataFrame
         ``kernel, params, dtype, <identity>, baseline_median_s, candidate_median_s, ratio,
         ratio_ci_low, ratio_ci_high, p_value, significant, test, n_baseline, n_candidate,
-        verdict, baseline_result_id, candidate_result_id``; slowest first. ``df.attrs`` holds
+        verdict, baseline_result_id, candidate_result_id, baseline_round_spread,
+        candidate_round_spread`` (the spread across a run's rounds, next to the within-run
+        CI; NaN for single-round runs); slowest first. ``df.attrs`` holds
         the settings.
 
     Examples

@@ -58,14 +58,20 @@ def _printable(df):  # type: ignore[no-untyped-def]
     def pct(v: float) -> str:
         return "-" if v != v else f"{(v - 1) * 100:+.1f}%"
 
+    # runs with rounds: the larger spread of the two sides across their rounds (NaN: one round)
+    worst = df[["baseline_round_spread", "candidate_round_spread"]].max(axis=1)
+    cols = ["config", "baseline", "candidate", "change", "ci", "p", "test", "verdict"]
+    if worst.notna().any():
+        cols.insert(5, "round spread")
     return df.assign(
+        **{"round spread": worst.map(lambda v: "-" if v != v else f"{v:.0%}")},
         config=describe_series(df),
         baseline=df["baseline_median_s"].map(_fmt_time),
         candidate=df["candidate_median_s"].map(_fmt_time),
         change=df["ratio"].map(pct),
         ci=[f"[{pct(a)}, {pct(b)}]" for a, b in zip(df["ratio_ci_low"], df["ratio_ci_high"], strict=True)],
         p=df["p_value"].map(lambda v: "-" if v != v else f"{v:.2g}"),
-    )[["config", "baseline", "candidate", "change", "ci", "p", "test", "verdict"]]
+    )[cols]
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -1,0 +1,185 @@
+"""Stored runs with rounds, compared round by round with the block statistic of :mod:`._blocks`.
+
+A *round* of one side is one ``(run_id, round)`` pair among that side's ``ok`` rows: a run of
+``bench --rounds K`` holds K rounds, and every run ``accel-toolkit ab`` makes is one round.
+Each side's rounds are ordered by when they started; block ``i`` pairs the ``i``-th round of
+the baseline with the ``i``-th of the candidate. With two or more rounds on each side,
+``check`` uses :func:`compare_rounds` instead of the Mann-Whitney test on pooled samples,
+which takes the machine's drift between runs for a change in the code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..exceptions import ConfigError
+from ._blocks import BlockComparison, compare_blocks
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+__all__ = ["compare_rounds", "count_rounds", "round_rows", "rounds_json", "rounds_markdown"]
+
+_IDENTITY = ["config_key", "backend", "venue", "device"]
+
+
+def _side_rows(results: pd.DataFrame, by: str, value: str) -> pd.DataFrame:
+    from ._compare import _side
+
+    ok = results[results["status"] == "ok"] if "status" in results else results
+    return _side(ok, by, value)
+
+
+def _with_round_ids(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with ``round_id`` (0, 1, ... by start time) for each (run, round) pair."""
+    rnd = rows["round"] if "round" in rows else pd.Series(0, index=rows.index)
+    rows = rows.assign(_round=rnd.fillna(0).astype(int))
+    starts = rows.groupby(["run_id", "_round"])["created_at"].min().sort_values()
+    ids = {k: i for i, k in enumerate(starts.index)}
+    return rows.assign(round_id=[ids[(r, k)] for r, k in zip(rows["run_id"], rows["_round"],
+                                                              strict=True)])
+
+
+def count_rounds(results: pd.DataFrame, *, by: str, value: str) -> int:
+    """How many rounds (``(run_id, round)`` pairs) the ``ok`` rows with ``by == value`` hold."""
+    rows = _side_rows(results, by, value)
+    if rows.empty:
+        return 0
+    rnd = rows["round"].fillna(0) if "round" in rows else pd.Series(0, index=rows.index)
+    return int(pd.MultiIndex.from_arrays([rows["run_id"], rnd]).nunique())
+
+
+def _labels(rows: pd.DataFrame) -> pd.Series:
+    from ..charts import describe_series
+
+    label = describe_series(rows)
+    if "device" in rows and rows["device"].nunique(dropna=False) > 1:
+        label = label + " [" + rows["device"].astype(str) + "]"
+    return label
+
+
+def round_rows(results: pd.DataFrame, *, by: str, baseline: str,
+               candidate: str) -> pd.DataFrame:
+    """Long block rows (``block, side, config, median_s``) of two labelled sides.
+
+    ``config`` is a readable label of each configuration; its identity is config_key,
+    backend, venue and device.
+    """
+    parts = []
+    for side, value in (("baseline", baseline), ("candidate", candidate)):
+        rows = _side_rows(results, by, value)
+        if rows.empty:
+            raise ConfigError(f"No successful results with {by} = {value!r} for the {side}; "
+                              f"run `accel-toolkit bench --rounds K --tag {value}` first.")
+        rows = _with_round_ids(rows)
+        parts.append(pd.DataFrame({"block": rows["round_id"], "side": side,
+                                   "config": _labels(rows), "median_s": rows["median_s"],
+                                   **{k: rows[k] for k in _IDENTITY if k in rows}}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def compare_rounds(
+    store: Store | str | None = None,
+    *,
+    baseline: str,
+    candidate: str,
+    by: str = "tag",
+    kernels: Sequence[str] | None = None,
+    backends: Sequence[str] | None = None,
+    results: pd.DataFrame | None = None,
+    **options: Any,
+) -> BlockComparison:
+    """Compare two labelled sides of a database round by round (:func:`compare_blocks`).
+
+    ``options`` are :func:`compare_blocks` keywords (``threshold``, ``alpha``, ``test``,
+    ``control``, ``suite_gates``, ...). ``results`` skips reading the store.
+    """
+    from ..store import open_store
+
+    if results is None:
+        results = open_store(store, create=False).results(kernels=kernels, backends=backends)
+    rows = round_rows(results, by=by, baseline=baseline, candidate=candidate)
+    res = compare_blocks(rows, **options)
+    res.settings.update(baseline=baseline, candidate=candidate, by=by,
+                        rounds={"baseline": count_rounds(results, by=by, value=baseline),
+                                "candidate": count_rounds(results, by=by, value=candidate)})
+    return res
+
+
+def _pct(r: float) -> str:
+    return "-" if r is None or not math.isfinite(r) else f"{(r - 1) * 100:+.1f}%"
+
+
+def _table(df: pd.DataFrame, level: float) -> list[str]:
+    lines = [f"| configuration | change | {level:.0%} CI | blocks | block noise | p (Holm) |",
+             "|---|---|---|---|---|---|"]
+    for r in df.to_dict("records"):
+        p = r["p_slower_adj"] if r["verdict"] != "faster" else r["p_faster_adj"]
+        noise = "-" if not math.isfinite(r["spread"]) else f"{r['spread']:.1%}"
+        lines.append(f"| `{r['config']}` | **{_pct(r['ratio'])}** | {_pct(r['ratio_ci_low'])} .. "
+                     f"{_pct(r['ratio_ci_high'])} | {r['n_blocks']} | {noise} | "
+                     f"{'-' if not math.isfinite(p) else f'{p:.2g}'} |")
+    return lines
+
+
+def rounds_markdown(res: BlockComparison) -> str:
+    """A Markdown summary of a round-by-round comparison, fit for a pull-request comment."""
+    s = res.settings
+    t = float(s["threshold"])
+    counts = res.counts()
+    n_slow = counts.get("slower", 0)
+    suite = res.suite
+    suite_fails = suite.gates and suite.verdict == "slower"
+    if n_slow or suite_fails:
+        what = (f"{n_slow} configuration(s)" if n_slow else "the whole suite")
+        head = f"### :x: {what} slower by more than {t:.0%}"
+    else:
+        head = f"### :white_check_mark: no configuration slower by more than {t:.0%}"
+    rounds = s.get("rounds", {})
+    out = [head, "",
+           f"`{s.get('candidate')}` vs `{s.get('baseline')}` (by {s.get('by', 'tag')}), "
+           f"{s['n_blocks']} block(s) of one round per side"
+           + (f" (rounds: baseline {rounds.get('baseline')}, candidate "
+              f"{rounds.get('candidate')})" if rounds else "") + ": "
+           + ", ".join(f"{counts[k]} {k}" for k in ("slower", "faster", "same", "ambiguous")
+                       if counts.get(k)) + ".", "",
+           f"Per block, log(candidate / baseline) less the block's shared shift ({s['shift']}); "
+           f"{s['test']}-test over blocks, Holm-corrected at alpha={s['alpha']} against the "
+           f"{t:.0%} threshold.", "",
+           f"**Suite-wide shift** (every configuration together): {_pct(suite.ratio)}, "
+           f"{s['level']:.0%} CI {_pct(suite.ci_low)} .. {_pct(suite.ci_high)} over "
+           f"{suite.n_blocks} block(s): **{suite.verdict}** at a {suite.threshold:.0%} threshold"
+           + ("" if suite.gates else " (reported, not gating: the sides were not interleaved, "
+              "so it also holds the machine's drift between runs)") + ".", ""]
+    for note in res.notes:
+        out += [f"> {note}", ""]
+    for verdict, title in (("slower", "Slower"), ("faster", "Faster"),
+                           ("ambiguous", "Ambiguous (too noisy to tell: add rounds)")):
+        part = res.table[res.table["verdict"] == verdict]
+        if not part.empty:
+            out += [f"#### {title}", "", *_table(part, s["level"]), ""]
+    same = res.table[res.table["verdict"] == "same"]
+    if not same.empty:
+        out += ["<details><summary>Unchanged configurations</summary>", "",
+                *_table(same, s["level"]), "", "</details>", ""]
+    for name, items in (("Added (candidate only)", res.added),
+                        ("Removed (baseline only)", res.removed)):
+        if items:
+            out += [f"#### {name}", "", *[f"- `{c}`" for c in items], ""]
+    return "\n".join(out)
+
+
+def rounds_json(res: BlockComparison) -> dict[str, Any]:
+    """A round-by-round comparison as a JSON-able dict: settings, suite, counts, rows."""
+
+    def clean(v: Any) -> Any:
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    return {**res.settings, "statistic": "blocks", "status": res.status,
+            "counts": res.counts(), "suite": {k: clean(v) for k, v in res.suite.as_dict().items()},
+            "added": res.added, "removed": res.removed, "notes": res.notes,
+            "rows": [{k: clean(v) for k, v in r.items()} for r in res.table.to_dict("records")]}
