@@ -1,10 +1,12 @@
 // matmul.wgsl: C[b] = A[b] @ B[b] for b < batch (batch = 1 for matmul, B for batched_matmul).
 // A is [M, K], B is [K, N], C is [M, N], all row-major, one batch after the other.
-// Three entry points, picked by the plan's variant:
+// Four entry points, picked by the plan's variant:
 //   naive    one invocation per output, WG_X x WG_Y invocations per workgroup;
 //   tiled    TILE x TILE outputs per workgroup, A and B staged through workgroup memory;
 //   blocked  register blocking: TILE x TILE invocations each compute RT x RT outputs
-//            (a (TILE*RT) x (TILE*RT) block of C), A and B staged TILE columns/rows at a time.
+//            (a (TILE*RT) x (TILE*RT) block of C), A and B staged TILE columns/rows at a time;
+//   gemm     every knob a tuning parameter (workgroup shape, register block, K-tile depth,
+//            workgroup-memory staging, vec4 column groups): see the section at the end.
 // Values are stored as T (f32 or f16) and accumulated in f32.
 alias T = f32;  // @dtype: the plan swaps this line for `enable f16; alias T = f16;`
 
@@ -132,6 +134,139 @@ fn blocked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
       let col = col0 + lid.x + j * TILE;
       if (r < p.M && col < p.N) {
         c[bat * p.M * p.N + r * p.N + col] = T(acc[i * RT + j]);
+      }
+    }
+  }
+}
+
+// -- gemm: the tunable entry point ------------------------------------------------------------
+// The plan rewrites the `// @knob` lines below (same line, so compiler lines stay the file's);
+// the values written here are the defaults of the raw file. Each invocation computes a
+// G_TM x G_TN block of C: rows ty + i * G_WY (i < G_TM) and columns in groups of G_VW
+// consecutive ones, group j of invocation tx at column (j * G_WX + tx) * G_VW of the
+// workgroup's G_BN columns. K advances G_TK at a time; with G_SHARED the workgroup first
+// stages a G_BM x G_TK block of A and a G_TK x G_BN block of B in workgroup memory.
+const G_WX: u32 = 8u;     // @knob invocations per workgroup along N
+const G_WY: u32 = 8u;     // @knob invocations per workgroup along M
+const G_TM: u32 = 4u;     // @knob rows of C per invocation (register blocking)
+const G_TN: u32 = 4u;     // @knob columns of C per invocation (a multiple of G_VW)
+const G_TK: u32 = 8u;     // @knob K-tile depth
+const G_SHARED: bool = true;  // @knob stage A and B tiles in workgroup memory
+const G_VW: u32 = 4u;     // @knob 4: columns of B and C moved as vec4 groups; 1: scalars
+const G_BM: u32 = G_WY * G_TM;
+const G_BN: u32 = G_WX * G_TN;
+const G_NG: u32 = G_TN / G_VW;   // column groups per invocation
+
+var<workgroup> g_a: array<f32, G_BM * G_TK>;              // [k][row]
+var<workgroup> g_b: array<vec4<f32>, G_TK * G_BN / 4u>;   // [k][column / 4]; G_BN % 4 == 0
+
+fn g_load_b4(i: u32, col: u32) -> vec4<f32> {
+  // four consecutive columns of B from flat index i (column col), zero past N
+  var v = vec4<f32>(0.0);
+  if (col + 3u < p.N) {
+    v = vec4<f32>(f32(b[i]), f32(b[i + 1u]), f32(b[i + 2u]), f32(b[i + 3u]));
+  } else {
+    for (var e = 0u; e < 4u; e++) {
+      if (col + e < p.N) {
+        v[e] = f32(b[i + e]);
+      }
+    }
+  }
+  return v;
+}
+
+@compute @workgroup_size(G_WX, G_WY, 1)
+fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let row0 = wid.y * G_BM;
+  let col0 = wid.x * G_BN;
+  let bat = wid.z;
+  let a0 = bat * p.M * p.K;
+  let b0 = bat * p.K * p.N;
+  var acc: array<f32, G_TM * G_TN>;  // row-major
+  var av: array<f32, G_TM>;
+  var bv: array<f32, G_TN>;
+  let tiles = (p.K + G_TK - 1u) / G_TK;
+  for (var t = 0u; t < tiles; t++) {
+    let k0 = t * G_TK;
+    if (G_SHARED) {
+      for (var i = li; i < G_BM * G_TK; i += G_WX * G_WY) {
+        let r = i / G_TK;
+        let kk = i % G_TK;
+        var va = 0.0;
+        if (row0 + r < p.M && k0 + kk < p.K) {
+          va = f32(a[a0 + (row0 + r) * p.K + k0 + kk]);
+        }
+        g_a[kk * G_BM + r] = va;
+      }
+      for (var i = li; i < G_TK * G_BN / 4u; i += G_WX * G_WY) {
+        let kk = i / (G_BN / 4u);
+        let c4 = i % (G_BN / 4u);
+        var vb = vec4<f32>(0.0);
+        if (k0 + kk < p.K) {
+          vb = g_load_b4(b0 + (k0 + kk) * p.N + col0 + c4 * 4u, col0 + c4 * 4u);
+        }
+        g_b[i] = vb;
+      }
+      workgroupBarrier();
+    }
+    for (var kk = 0u; kk < G_TK; kk++) {
+      let k = k0 + kk;
+      for (var i = 0u; i < G_TM; i++) {
+        let r = lid.y + i * G_WY;
+        if (G_SHARED) {
+          av[i] = g_a[kk * G_BM + r];
+        } else {
+          var va = 0.0;
+          if (row0 + r < p.M && k < p.K) {
+            va = f32(a[a0 + (row0 + r) * p.K + k]);
+          }
+          av[i] = va;
+        }
+      }
+      for (var j = 0u; j < G_NG; j++) {
+        let cc = (j * G_WX + lid.x) * G_VW;
+        if (G_VW == 4u) {
+          var v = vec4<f32>(0.0);
+          if (G_SHARED) {
+            v = g_b[kk * (G_BN / 4u) + cc / 4u];
+          } else if (k < p.K) {
+            v = g_load_b4(b0 + k * p.N + col0 + cc, col0 + cc);
+          }
+          bv[j * 4u] = v.x;
+          bv[j * 4u + 1u] = v.y;
+          bv[j * 4u + 2u] = v.z;
+          bv[j * 4u + 3u] = v.w;
+        } else {
+          var v = 0.0;
+          if (G_SHARED) {
+            v = g_b[kk * (G_BN / 4u) + cc / 4u][cc % 4u];
+          } else if (k < p.K && col0 + cc < p.N) {
+            v = f32(b[b0 + k * p.N + col0 + cc]);
+          }
+          bv[j] = v;
+        }
+      }
+      for (var i = 0u; i < G_TM; i++) {
+        for (var j = 0u; j < G_TN; j++) {
+          acc[i * G_TN + j] += av[i] * bv[j];
+        }
+      }
+    }
+    if (G_SHARED) {
+      workgroupBarrier();
+    }
+  }
+  let cbase = bat * p.M * p.N;
+  for (var i = 0u; i < G_TM; i++) {
+    let r = row0 + lid.y + i * G_WY;
+    if (r >= p.M) {
+      continue;
+    }
+    for (var j = 0u; j < G_TN; j++) {
+      let col = col0 + ((j / G_VW) * G_WX + lid.x) * G_VW + j % G_VW;
+      if (col < p.N) {
+        c[cbase + r * p.N + col] = T(acc[i * G_TN + j]);
       }
     }
   }

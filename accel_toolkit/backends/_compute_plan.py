@@ -10,8 +10,9 @@ webgpu.js``) execute the same plan; its JSON form is documented in
 
 Templating is deliberately tiny and keeps line numbers, so a compiler's line is the file's
 line: the line ``alias T = f32;  // @dtype ...`` becomes ``enable f16; alias T = f16;`` for
-float16, and lines between ``// @begin NAME`` and ``// @end NAME`` are blanked unless the
-plan asks for block ``NAME``.
+float16, lines between ``// @begin NAME`` and ``// @end NAME`` are blanked unless the
+plan asks for block ``NAME``, and a line ``const NAME: u32 = 8u;  // @knob ...`` takes the
+value the plan gives knob ``NAME`` (the tuning parameters of ``docs/tuning.md``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "ComputePlan",
     "OutputSpec",
     "PassSpec",
+    "knob_names",
     "render_shader",
 ]
 
@@ -46,14 +48,40 @@ DOT4 = "packed_4x8_integer_dot_product"
 
 _DTYPE_LINE = re.compile(r"^alias T = f32;.*$", re.M)
 _BLOCK = re.compile(r"^\s*// @(begin|end) (\w+)")
+_KNOB = re.compile(r"^const (\w+): (u32|i32|bool) = [^;]+;(\s*// @knob.*)$", re.M)
 
 
-def render_shader(name: str, dtype: str = "float32", blocks: Iterable[str] = ()) -> str:
-    """The source of shader ``name`` for ``dtype``, with optional blocks kept.
+def knob_names(name: str) -> list[str]:
+    """The knobs (``// @knob`` constants) of shader ``name``, in file order."""
+    return [m.group(1) for m in _KNOB.finditer(load_shader(name))]
+
+
+def _set_knobs(name: str, src: str, knobs: Mapping[str, int | bool]) -> str:
+    unknown = set(knobs) - {m.group(1) for m in _KNOB.finditer(src)}
+    if unknown:
+        raise ParameterError(f"shaders/{name} has no knob {', '.join(sorted(unknown))}; its "
+                             f"knobs are {', '.join(knob_names(name)) or 'none'}.")
+
+    def sub(m: re.Match[str]) -> str:
+        key, typ, tail = m.group(1), m.group(2), m.group(3)
+        if key not in knobs:
+            return m.group(0)
+        v = knobs[key]
+        text = ("true" if v else "false") if typ == "bool" else f"{int(v)}{typ[0]}"
+        return f"const {key}: {typ} = {text};{tail}"
+
+    return _KNOB.sub(sub, src)
+
+
+def render_shader(name: str, dtype: str = "float32", blocks: Iterable[str] = (),
+                  knobs: Mapping[str, int | bool] | None = None) -> str:
+    """The source of shader ``name`` for ``dtype``, with optional blocks kept and knobs set.
 
     Line numbers are preserved, so compiler messages point at the file's own lines.
     """
     src = load_shader(name)
+    if knobs:
+        src = _set_knobs(name, src, knobs)
     if dtype == "float16":
         src = _DTYPE_LINE.sub("enable f16; alias T = f16;", src, count=1)
     keep = set(blocks)
@@ -126,6 +154,8 @@ class ComputePlan:
         See :class:`BufferSpec`, :class:`PassSpec`, :class:`OutputSpec`.
     inputs : dict
         ``{input name: (dtype, shape)}`` the plan expects.
+    knobs : dict
+        The tuning knobs of a tunable variant (``{}`` for the others).
     """
 
     kernel: str
@@ -140,12 +170,15 @@ class ComputePlan:
     inputs: Mapping[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
     uniforms: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     encoders: Mapping[str, Callable[[np.ndarray], bytes]] = field(default_factory=dict, repr=False)
+    knobs: Mapping[str, Any] = field(default_factory=dict)
 
     # -- identity and JSON ------------------------------------------------------------------
     def _body(self) -> dict[str, Any]:
+        knobs = {"knobs": dict(self.knobs)} if self.knobs else {}
         return {
             "kernel": self.kernel,
             "variant": self.variant,
+            **knobs,
             "dtype": self.dtype,
             "features": list(self.features),
             "shaders": dict(self.shaders),

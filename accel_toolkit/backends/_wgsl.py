@@ -82,8 +82,12 @@ def supports(spec: KernelSpec, params: Mapping[str, Any], dtype: str,
 
 
 def build_plan(spec: KernelSpec, params: Mapping[str, Any], dtype: str = "float32",
-               variant: str | None = None) -> ComputePlan:
-    """The :class:`ComputePlan` of one configuration (``variant=None``: the default)."""
+               variant: str | None = None, knobs: Mapping[str, Any] | None = None) -> ComputePlan:
+    """The :class:`ComputePlan` of one configuration (``variant=None``: the default).
+
+    ``knobs`` sets the tuning knobs of the kernel's tunable variant (``WgslKernel.tunable``,
+    e.g. matmul's ``gemm``); missing knobs take the registered defaults.
+    """
     entry = WGSL_PLANS[spec.name]
     p = spec.resolve(params)
     dtype = spec.check_dtype(dtype)
@@ -91,6 +95,12 @@ def build_plan(spec: KernelSpec, params: Mapping[str, Any], dtype: str = "float3
     variant = variant or names[0]
     if variant not in names:
         raise ParameterError(f"{spec.name}: no WGSL variant {variant!r}; variants: {', '.join(names)}.")
+    if variant == entry.tunable:
+        return entry.build(spec, p, dtype, variant, knobs=knobs)
+    if knobs:
+        raise ParameterError(f"{spec.name}: variant {variant!r} takes no knobs; "
+                             + (f"variant {entry.tunable!r} does." if entry.tunable
+                                else "this kernel has no tunable variant."))
     return entry.build(spec, p, dtype, variant)
 
 

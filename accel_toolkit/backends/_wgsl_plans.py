@@ -1,10 +1,11 @@
 """One plan builder per kernel: which shader, buffers, uniforms, passes and workgroup counts.
 
 Every builder takes ``(spec, params, dtype, variant)`` and returns a
-:class:`~accel_toolkit.backends._compute_plan.ComputePlan`. The registry :data:`WGSL_PLANS`
-holds, for each kernel name, its builder, its variants (the first is the default) and an
-optional parameter limit; the registrations are the explicit calls at the end of this
-module. Sizes go in a uniform struct of u32 (floats as their f32 bits), padded to 16 bytes.
+:class:`~accel_toolkit.backends._compute_plan.ComputePlan`; the builder of a kernel with a
+tunable variant also takes ``knobs=`` (the tuning parameters of that variant). The registry
+:data:`WGSL_PLANS` holds, for each kernel name, its builder, its variants (the first is the
+default), an optional parameter limit and its tunable variant with default knobs; the
+registrations are the explicit calls at the end of this module. Sizes go in a uniform struct of u32 (floats as their f32 bits), padded to 16 bytes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from ..kernels import KernelSpec, Registry
 from ..kernels._conv import out_size
+from ..exceptions import ParameterError
 from ._compute_plan import (
     DOT4,
     MAX_WORKGROUPS,
@@ -29,7 +31,7 @@ from ._compute_plan import (
     render_shader,
 )
 
-__all__ = ["WGSL_PLANS", "WgslKernel"]
+__all__ = ["GEMM_KNOBS", "WGSL_PLANS", "WgslKernel", "gemm_knob_problem"]
 
 
 def _ceil(a: int, b: int) -> int:
@@ -61,10 +63,12 @@ class _Plan:
         self.uniforms: dict[str, bytes] = {}
         self.encoders: dict[str, Callable[[np.ndarray], bytes]] = {}
         self.features: list[str] = ["shader-f16"] if dtype == "float16" else []
+        self.knobs: dict[str, Any] = {}
         self._init = 0
 
-    def shader(self, name: str, blocks: tuple[str, ...] = ()) -> str:
-        self.shaders[name] = render_shader(name, self.dtype, blocks)
+    def shader(self, name: str, blocks: tuple[str, ...] = (),
+               knobs: Mapping[str, int | bool] | None = None) -> str:
+        self.shaders[name] = render_shader(name, self.dtype, blocks, knobs)
         return name
 
     def input(self, name: str, shape: tuple[int, ...], dtype: str | None = None,
@@ -106,7 +110,7 @@ class _Plan:
             kernel=self.spec.name, variant=self.variant, dtype=self.dtype, params=self.params,
             features=tuple(self.features), shaders=self.shaders, buffers=tuple(self.buffers),
             passes=tuple(self.passes), outputs=tuple(self.outputs), inputs=self.inputs,
-            uniforms=self.uniforms, encoders=self.encoders,
+            uniforms=self.uniforms, encoders=self.encoders, knobs=self.knobs,
         )
 
 
@@ -135,17 +139,64 @@ def _gemm_pass(b: _Plan, shader: str, bindings: tuple[str, ...], m: int, n: int,
         b.dispatch(shader, entry, bindings, (_ceil(n, wx), _ceil(m, wy), batch), (wx, wy, 1), **consts)
 
 
-def _matmul(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+#: default knobs of matmul.wgsl's ``gemm`` entry point (variant ``gemm``): the point that
+#: measured fastest on lavapipe at 256-1024 on the build machine (see docs/tuning.md)
+GEMM_KNOBS: dict[str, Any] = {"wg_x": 8, "wg_y": 8, "tm": 4, "tn": 4, "tk": 8,
+                              "shared": True, "vec4": True}
+_GEMM_SHADER_KNOBS = {"wg_x": "G_WX", "wg_y": "G_WY", "tm": "G_TM", "tn": "G_TN",
+                      "tk": "G_TK", "shared": "G_SHARED"}
+
+
+def gemm_knob_problem(knobs: Mapping[str, Any]) -> str | None:
+    """Why ``knobs`` is not a point of the ``gemm`` space (``None`` if it is)."""
+    if set(knobs) != set(GEMM_KNOBS):
+        return (f"gemm knobs must be exactly {', '.join(GEMM_KNOBS)}; got "
+                f"{', '.join(sorted(knobs)) or 'none'}")
+    ints = {k: v for k, v in knobs.items() if k not in ("shared", "vec4")}
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in ints.values()):
+        return f"gemm knobs {', '.join(ints)} must be positive integers; got {dict(knobs)}"
+    if (knobs["wg_x"] * knobs["tn"]) % 4:
+        return "wg_x * tn must be a multiple of 4 (B is staged in groups of 4 columns)"
+    if knobs["vec4"] and knobs["tn"] % 4:
+        return "vec4 needs tn to be a multiple of 4"
+    return None
+
+
+def _gemm_knobs(knobs: Mapping[str, Any] | None) -> dict[str, Any]:
+    k = {**GEMM_KNOBS, **(knobs or {})}
+    why = gemm_knob_problem(k)
+    if why:
+        raise ParameterError(f"matmul gemm: {why}.")
+    return k
+
+
+def _matmul(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str,
+            knobs: Mapping[str, Any] | None = None) -> ComputePlan:
     b = _Plan(spec, p, dtype, variant)
     batch = p.get("B", 1)
     lead = (batch,) if "B" in p else ()
     m, n, k = p["M"], p["N"], p["K"]
-    sh = b.shader("matmul.wgsl")
+    if variant == "gemm":
+        b.knobs = _gemm_knobs(knobs)
+        consts: dict[str, int | bool] = {v: b.knobs[k_] for k_, v in _GEMM_SHADER_KNOBS.items()}
+        consts["G_VW"] = 4 if b.knobs["vec4"] else 1
+        sh = b.shader("matmul.wgsl", knobs=consts)
+    else:
+        if knobs:
+            raise ParameterError(f"{spec.name}: variant {variant!r} takes no knobs; only "
+                                 f"variant 'gemm' does.")
+        sh = b.shader("matmul.wgsl")
     b.input("a", (*lead, m, k))
     b.input("b", (*lead, k, n))
     b.uniform("params", m, n, k, batch)
     b.output("c", (*lead, m, n))
-    _gemm_pass(b, sh, ("a", "b", "c", "params"), m, n, batch)
+    if variant == "gemm":
+        wx, wy = b.knobs["wg_x"], b.knobs["wg_y"]
+        bm, bn = wy * b.knobs["tm"], wx * b.knobs["tn"]
+        b.dispatch(sh, "gemm", ("a", "b", "c", "params"), (_ceil(n, bn), _ceil(m, bm), batch),
+                   (wx, wy, 1))
+    else:
+        _gemm_pass(b, sh, ("a", "b", "c", "params"), m, n, batch)
     return b.build()
 
 
@@ -343,7 +394,7 @@ def _conv2d(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) ->
     return b.build()
 
 
-Builder = Callable[[KernelSpec, Mapping[str, Any], str, str], ComputePlan]
+Builder = Callable[..., ComputePlan]
 
 
 @dataclass(frozen=True)
@@ -358,11 +409,17 @@ class WgslKernel:
         The variants ``build`` accepts; the first is the default.
     limit : callable, optional
         ``limit(params) -> reason or None``: parameters the shader cannot hold.
+    tunable : str, optional
+        The variant whose builder takes ``knobs=`` (what ``accel_toolkit.tune`` searches).
+    knobs : dict
+        That variant's default knobs.
     """
 
     build: Builder
     variants: tuple[str, ...]
     limit: Callable[[Mapping[str, Any]], str | None] | None = None
+    tunable: str | None = None
+    knobs: Mapping[str, Any] | None = None
 
 
 def _attention_limit(p: Mapping[str, Any]) -> str | None:
@@ -374,8 +431,10 @@ def _attention_limit(p: Mapping[str, Any]) -> str | None:
 #: kernel name -> :class:`WgslKernel`
 WGSL_PLANS: Registry[WgslKernel] = Registry("WGSL plan builder",
                                             "accel_toolkit/backends/_wgsl_plans.py")
-WGSL_PLANS.register("matmul", WgslKernel(_matmul, tuple(_GEMM)))
-WGSL_PLANS.register("batched_matmul", WgslKernel(_matmul, tuple(_GEMM)))
+WGSL_PLANS.register("matmul", WgslKernel(_matmul, (*_GEMM, "gemm"), tunable="gemm",
+                                          knobs=GEMM_KNOBS))
+WGSL_PLANS.register("batched_matmul", WgslKernel(_matmul, (*_GEMM, "gemm"), tunable="gemm",
+                                                  knobs=GEMM_KNOBS))
 WGSL_PLANS.register("conv2d", WgslKernel(_conv2d, ("direct",)))
 WGSL_PLANS.register("softmax", WgslKernel(_softmax, ("rowwise",)))
 WGSL_PLANS.register("layernorm", WgslKernel(_layernorm, ("rowwise",)))
