@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from ..exceptions import ParameterError
 from ..kernels import KernelSpec, Registry
 from ..kernels._conv import out_size
-from ..exceptions import ParameterError
 from ._compute_plan import (
     DOT4,
     MAX_WORKGROUPS,
