@@ -182,3 +182,18 @@ def test_bad_parameters_fail_in_the_first_cell(tmp_path):
         o.output_type == "error" for o in c.get("outputs", [])))
     assert failing == 2  # parameters, injected-parameters, then the validation cell
     assert not db.exists() or at.Store(db).count() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_notebook_run_prints_no_kernel_transport_warning(tmp_path):
+    # IPKernelApp warns "running over TCP without encryption" on every papermill kernel; the
+    # toolkit starts that kernel, so it keeps the warning out of the user's terminal
+    proc = subprocess.run(
+        [sys.executable, "-m", "accel_toolkit.cli", "notebook", "run", "benchmark",
+         "-p", "kernels", "gelu", "-p", "time_budget", "0.05", "--db",
+         str(tmp_path / "nb.duckdb"), "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "without encryption" not in proc.stderr, proc.stderr
+    assert "executed notebook:" in proc.stdout
