@@ -228,7 +228,7 @@ def test_detect_steps_threshold_edge() -> None:
 # -- store import semantics -------------------------------------------------------------------
 def _row(run_id: str, rid: str, median: float) -> dict:
     return {"result_id": rid, "run_id": run_id, "kernel": "softmax", "params": {"rows": 4},
-            "config_key": "k", "dtype": "float32", "backend": "cpu", "venue": "process",
+            "config_key": f"key-{rid}", "dtype": "float32", "backend": "cpu", "venue": "process",
             "device": "cpu0", "median_s": median, "ci_low_s": median * 0.9,
             "ci_high_s": median * 1.1, "n_samples": 3, "status": "ok"}
 
