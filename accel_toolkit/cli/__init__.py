@@ -19,7 +19,7 @@ from ..exceptions import AccelToolkitError
 
 __all__ = ["main"]
 
-COMMAND_MODULES = ("_core", "_bench", "_predict", "_check", "_report", "_notebook")
+COMMAND_MODULES = ("_core", "_bench", "_predict", "_check", "_ab", "_report", "_notebook")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,293 @@
+"""A/B in one job: two code versions measured interleaved (A B | B A) on this machine.
+
+Each side is either a **git ref**, checked out into a throwaway ``git worktree`` and run with
+that tree first on ``PYTHONPATH`` (the package is pure Python, so no build is needed; the
+ref runs with this interpreter's dependencies), or a **Python environment** the user names
+(an interpreter that imports its own accel_toolkit). Every block measures both sides, each
+in a fresh process (one round: its own calibration), in the order A B, then B A, and so on.
+Each side writes to its own temporary database; only when every block has succeeded are both
+merged into the target database, tagged with their refs, so a failed or interrupted job
+leaves nothing half-written there. The comparison is :func:`~.analysis._blocks.compare_blocks`
+with the suite-wide shift gating too (the sides were interleaved).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .analysis._blocks import BlockComparison
+from .exceptions import ConfigError
+
+__all__ = ["ABResult", "Side", "ab", "git_side", "python_side"]
+
+#: blocks measured before the first verdict, and the cap of ``sequential`` (Pinpoint-style)
+DEFAULT_BLOCKS = 6
+DEFAULT_MAX_BLOCKS = 20
+
+
+@dataclass(frozen=True)
+class Side:
+    """One code version: its ``ref`` (a git ref, or the name of an environment), the
+    interpreter that runs it, the folder put first on ``PYTHONPATH`` (``None``: the
+    interpreter's own package) and the commit it resolved to (``None``: not a git ref)."""
+
+    ref: str
+    python: str
+    path: str | None = None
+    commit: str | None = None
+
+    def env(self) -> dict[str, str]:
+        """The environment of this side's processes."""
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        if self.path:
+            env["PYTHONPATH"] = self.path
+        env.pop("ACCEL_TOOLKIT_GIT_COMMIT", None)
+        return env
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def _tail(text: str, n: int = 6) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return " | ".join(lines[-n:]) or "(no output)"
+
+
+def _check_import(side: Side, cwd: Path, what: str) -> None:
+    """Fail with the ref's name unless its interpreter imports the intended accel_toolkit."""
+    code = "import accel_toolkit, accel_toolkit.cli; print(accel_toolkit.__file__)"
+    try:
+        out = subprocess.run([side.python, "-c", code], env=side.env(), cwd=cwd,
+                             capture_output=True, text=True, timeout=300)
+    except OSError as exc:
+        raise ConfigError(f"{what} {side.ref!r}: cannot run {side.python} ({exc}). Pass an "
+                          f"existing Python interpreter.") from None
+    if out.returncode != 0:
+        raise ConfigError(f"{what} {side.ref!r} fails to import accel_toolkit: "
+                          f"{_tail(out.stderr)}. Fix that version, or compare another.")
+    found = Path(out.stdout.strip()).resolve()
+    if side.path and not found.is_relative_to(Path(side.path).resolve()):
+        raise ConfigError(f"{what} {side.ref!r}: its interpreter imported accel_toolkit from "
+                          f"{found}, not from the checkout of the ref; uninstall the "
+                          f"non-editable copy or pass --baseline-python/--candidate-python.")
+
+
+def git_side(repo: str | os.PathLike[str], ref: str, workdir: str | os.PathLike[str], *,
+             python: str = sys.executable, what: str = "ref") -> Side:
+    """Check ``ref`` out of ``repo`` into a new worktree under ``workdir`` and check it imports.
+
+    Raises
+    ------
+    ConfigError
+        ``ref`` is not a commit of ``repo``, or its code fails to import.
+    """
+    top = _git(Path(repo), "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise ConfigError(f"{repo} is not a git checkout ({_tail(top.stderr)}); run `ab` inside "
+                          f"the repository, or pass --repo PATH.")
+    root = Path(top.stdout.strip())
+    sha = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if sha.returncode != 0:
+        raise ConfigError(f"{what} {ref!r} does not exist in {root}: `git rev-parse` knows no "
+                          f"such branch, tag or commit. In a shallow CI checkout fetch it first "
+                          f"(git fetch origin {ref}), or pass another ref.")
+    commit = sha.stdout.strip()
+    tree = Path(workdir) / f"{what}-{commit[:12]}-{uuid.uuid4().hex[:6]}"
+    add = _git(root, "worktree", "add", "--detach", str(tree), commit)
+    if add.returncode != 0:
+        raise ConfigError(f"{what} {ref!r}: `git worktree add` failed ({_tail(add.stderr)}).")
+    side = Side(ref=ref, python=python, path=str(tree), commit=commit)
+    _check_import(side, tree, what)
+    return side
+
+
+def python_side(python: str, name: str, *, what: str = "environment") -> Side:
+    """A side run by the interpreter ``python`` (its own installed accel_toolkit)."""
+    side = Side(ref=name, python=python)
+    _check_import(side, Path(tempfile.gettempdir()), what)
+    return side
+
+
+@contextmanager
+def _worktrees(repo: Path) -> Iterator[Path]:
+    """A temporary folder for worktrees, removed (and the worktrees pruned) on exit."""
+    with tempfile.TemporaryDirectory(prefix="accel-ab-") as tmp:
+        try:
+            yield Path(tmp)
+        finally:
+            for tree in Path(tmp).iterdir():
+                _git(repo, "worktree", "remove", "--force", str(tree))
+            _git(repo, "worktree", "prune")
+
+
+@dataclass
+class ABResult:
+    """What :func:`ab` measured: the comparison, the tags both sides were stored under, the
+    resolved commits, the number of blocks and each side's wall time in seconds."""
+
+    comparison: BlockComparison
+    tags: dict[str, str]
+    commits: dict[str, str | None]
+    blocks: int
+    wall_s: dict[str, float] = field(default_factory=dict)
+    db: str | None = None
+
+    @property
+    def status(self) -> int:
+        """The gate's exit status: 1 when something is slower, else 0."""
+        return self.comparison.status
+
+    @property
+    def markdown(self) -> str:
+        from .analysis._rounds import rounds_markdown
+
+        refs = ", ".join(f"{k} `{self.tags[k]}`" + (f" ({c[:12]})" if (c := self.commits[k])
+                                                   else "") for k in self.tags)
+        cost = ", ".join(f"{k} {v:.0f} s" for k, v in self.wall_s.items())
+        return (rounds_markdown(self.comparison) + f"\nMeasured interleaved (A B | B A) in "
+                f"{self.blocks} block(s): {refs}; wall time {cost}.\n")
+
+
+def _bench_command(side: Side, db: Path, tag: str, bench_args: Sequence[str]) -> list[str]:
+    return [side.python, "-m", "accel_toolkit.cli", "bench", *bench_args, "--tag", tag,
+            "--db", str(db)]
+
+
+def _run_round(side: Side, what: str, db: Path, tag: str, bench_args: Sequence[str],
+               cwd: Path) -> float:
+    t0 = time.perf_counter()
+    out = subprocess.run(_bench_command(side, db, tag, bench_args), env=side.env(), cwd=cwd,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if out.returncode not in (0, 1):  # 1: some rows failed their check; they are stored
+        raise ConfigError(f"{what} {side.ref!r}: `bench` failed (exit {out.returncode}): "
+                          f"{_tail(out.stderr)}")
+    return time.perf_counter() - t0
+
+
+def _results(db: Path) -> pd.DataFrame:
+    from .store import Store
+
+    return Store(db, create=False).results() if db.exists() else pd.DataFrame()
+
+
+def ab(
+    baseline: str,
+    candidate: str,
+    *,
+    kernels: str,
+    backends: str = "cpu",
+    preset: str | None = "tiny",
+    grid: str | None = None,
+    dtype: str | None = None,
+    time_budget: float | None = None,
+    blocks: int = DEFAULT_BLOCKS,
+    sequential: bool = False,
+    max_blocks: int = DEFAULT_MAX_BLOCKS,
+    db: str | os.PathLike[str] | None = None,
+    repo: str | os.PathLike[str] = ".",
+    baseline_python: str | None = None,
+    candidate_python: str | None = None,
+    tag_prefix: str | None = None,
+    threshold: float = 0.05,
+    alpha: float = 0.01,
+    test: str = "t",
+    control: Sequence[str] | None = None,
+) -> ABResult:
+    """Measure ``baseline`` and ``candidate`` interleaved in blocks; store both; compare.
+
+    Parameters
+    ----------
+    baseline, candidate : str
+        Git refs of ``repo``, or names of the environments ``*_python`` runs.
+    kernels, backends, preset, grid, dtype, time_budget
+        The sweep each side measures (``accel-toolkit bench`` options).
+    blocks : int
+        Blocks of one round per side (A B, then B A, ...).
+    sequential : bool
+        While a configuration is ``ambiguous``, add two blocks at a time up to ``max_blocks``.
+    db : path, optional
+        The database both sides are stored in (tags ``<prefix>:baseline:<ref>`` and
+        ``<prefix>:candidate:<ref>``), written only once every block has succeeded.
+    baseline_python, candidate_python : str, optional
+        Interpreters of two Python environments instead of git refs.
+    threshold, alpha, test, control
+        :func:`~accel_toolkit.analysis._blocks.compare_blocks` settings.
+
+    Raises
+    ------
+    ConfigError
+        A ref that does not exist or fails to import or measure (named in the message).
+    """
+    from .analysis._rounds import compare_rounds
+    from .store import open_store
+
+    if blocks < 2 or max_blocks < blocks:
+        raise ConfigError(f"need 2 <= blocks <= max_blocks, got blocks={blocks}, "
+                          f"max_blocks={max_blocks}.")
+    target = open_store(db)  # a bad --db path fails before anything is measured
+    prefix = tag_prefix or f"ab-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    bench_args = ["--kernels", kernels, "--backends", backends]
+    if grid:
+        bench_args += ["--grid", str(Path(grid).resolve())]
+    elif preset:
+        bench_args += ["--preset", preset]
+    if dtype:
+        bench_args += ["--dtype", dtype]
+    if time_budget is not None:
+        bench_args += ["--time-budget", str(time_budget)]
+    names = ("baseline", "candidate")
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="accel-ab-db-")))
+        trees = stack.enter_context(_worktrees(Path(repo)))
+        sides: dict[str, Side] = {}
+        for what, ref, py in (("baseline", baseline, baseline_python),
+                              ("candidate", candidate, candidate_python)):
+            sides[what] = (python_side(py, ref, what=what) if py else
+                           git_side(repo, ref, trees, what=what))
+        tags = {w: f"{prefix}:{w}:{sides[w].ref}" for w in names}
+        dbs = {w: tmp / f"{w}.duckdb" for w in names}
+        cwd = {w: Path(sides[w].path or tmp) for w in names}
+        wall = dict.fromkeys(names, 0.0)
+        done = 0
+
+        def measure(n: int) -> None:
+            nonlocal done
+            for b in range(done, done + n):
+                for w in (names if b % 2 == 0 else names[::-1]):
+                    wall[w] += _run_round(sides[w], w, dbs[w], tags[w], bench_args, cwd[w])
+            done += n
+
+        def compared() -> BlockComparison:
+            results = pd.concat([_results(dbs[w]) for w in names], ignore_index=True)
+            return compare_rounds(results=results, baseline=tags["baseline"],
+                                  candidate=tags["candidate"], by="tag", threshold=threshold,
+                                  alpha=alpha, test=test, control=control, suite_gates=True)
+
+        measure(blocks)
+        res = compared()
+        while sequential and done < max_blocks and (res.table["verdict"] == "ambiguous").any():
+            measure(min(2, max_blocks - done))
+            res = compared()
+        # every block succeeded: merge both sides into the target database
+        from .store import Store
+
+        for w in names:
+            folder = tmp / f"export-{w}"
+            Store(dbs[w], create=False).export_parquet(folder)
+            target.import_parquet(folder)
+    return ABResult(res, tags, {w: sides[w].commit for w in names}, done, wall,
+                    str(target.path))
