@@ -9,12 +9,17 @@ machine without a GPU, Mesa's lavapipe CPU driver). The backend runs exactly the
 >>> run("matmul", "wgpu", M=33, N=17, K=9).passed        # doctest: +SKIP
 True
 >>> WgpuBackend(variants={"matmul": "naive"})            # doctest: +SKIP
+
+A kernel with a tunable variant (matmul's ``gemm``) and no variant asked for runs the knobs
+``accel_toolkit.tune`` stored for this adapter and the shape's bucket, checked against the
+numpy reference before their first use, else the kernel's default knobs (docs/tuning.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -119,6 +124,10 @@ class WgpuBackend(Backend):
         Default: each kernel's first variant. The attribute ``variants`` may be changed later.
     variant : str, optional
         Same as ``variants=<name>`` (the spelling of the ``webgpu`` backend's option).
+    tuning : bool, str or Store
+        Where tuned knobs are looked up: ``True`` (default) the results database
+        (:func:`accel_toolkit.default_db_path`, if it exists), a path or Store, or ``False``
+        to always run the default knobs. Used only for kernels without an explicit variant.
     """
 
     name = "wgpu"
@@ -126,10 +135,13 @@ class WgpuBackend(Backend):
     venue = "process"
 
     def __init__(self, *, power_preference: str = "high-performance",
-                 variants: Mapping[str, str] | str | None = None, variant: str | None = None) -> None:
+                 variants: Mapping[str, str] | str | None = None, variant: str | None = None,
+                 tuning: bool | str | os.PathLike[str] | Any = True) -> None:
         self._wgpu = _import_wgpu()
         self.power_preference = power_preference
         self.variants: Mapping[str, str] | str = variants or variant or {}
+        self.tuning = tuning
+        self._choices: dict[tuple[str, str, str], Any] = {}
         self._open()
 
     # -- device ---------------------------------------------------------------------------
@@ -174,7 +186,10 @@ class WgpuBackend(Backend):
         except BackendUnavailableError as exc:
             return Availability(cls.name, False, str(exc))
         dev = _adapter_device(wgpu, adapter)
-        return Availability(cls.name, True, f"wgpu {dev['wgpu']}: {adapter.summary}", dev)
+        from ..tune import tuning_status
+
+        return Availability(cls.name, True, f"wgpu {dev['wgpu']}: {adapter.summary}; "
+                            f"{tuning_status(cls.name, dev)}", dev)
 
     def device_info(self) -> dict[str, Any]:
         return dict(self._info)
@@ -199,6 +214,7 @@ class WgpuBackend(Backend):
     def close(self) -> None:
         self._modules.clear()
         self._pipelines.clear()
+        self._choices.clear()
 
     # -- plans ------------------------------------------------------------------------------
     def variant_for(self, kernel: str) -> str | None:
@@ -210,12 +226,41 @@ class WgpuBackend(Backend):
     def supports(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> str | None:
         return supports(spec, params, dtype, self._features, self.variant_for(spec.name))
 
+    def tuning_choice(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> Any:
+        """The :class:`accel_toolkit.tune.Choice` (tuned or default knobs) this backend uses
+        for a configuration, or ``None`` where a variant was asked for or the kernel has no
+        tunable variant."""
+        from ..tune import SPACES, bucket, check_point, fingerprint, fingerprint_key, lookup
+        from ..tune._devices import TuneDevice
+
+        if self.variant_for(spec.name) is not None or spec.name not in SPACES:
+            return None
+        p = spec.resolve(params)
+        key = (spec.name, bucket(spec.name, p), dtype)
+        if key not in self._choices:
+            from ..tune import tuning_db
+
+            fp = fingerprint_key(fingerprint(self.name, self._info))
+            space = SPACES[spec.name]
+            try:
+                store = tuning_db(self.tuning)
+            except AccelToolkitError:
+                store = None
+            self._choices[key] = lookup(
+                spec.name, self.name, fp, p, dtype, store,
+                lambda knobs: check_point(TuneDevice(self), spec, space, knobs, dtype))
+        return self._choices[key]
+
     def plan(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> ComputePlan:
         """The plan this backend runs for one configuration (limits checked)."""
         reason = self.supports(spec, params, dtype)
         if reason:
             raise UnsupportedKernelError(f"wgpu cannot run {spec.name} ({dtype}): {reason}.")
-        plan = build_plan(spec, params, dtype, self.variant_for(spec.name))
+        choice = self.tuning_choice(spec, params, dtype)
+        if choice is not None:
+            plan = build_plan(spec, params, dtype, choice.variant, choice.knobs)
+        else:
+            plan = build_plan(spec, params, dtype, self.variant_for(spec.name))
         check_limits(plan, self._limits)
         return plan
 
@@ -280,6 +325,8 @@ class WgpuBackend(Backend):
     def measure(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
                 inputs: Mapping[str, np.ndarray], settings: TimingSettings) -> Measurement:
         plan = self.plan(spec, params, dtype)
+        choice = self.tuning_choice(spec, params, dtype)
+        tuning = {"tuning": choice.as_dict()} if choice is not None else {}
 
         def go() -> Measurement:
             t0 = time.perf_counter()
@@ -293,7 +340,8 @@ class WgpuBackend(Backend):
                 timing, first_run_s=first, timer=self._timer,
                 extra={**timing.extra, "compile_s": prep.compile_s, "pipeline_cached": prep.cached,
                        "dispatch_after_compile_s": first - prep.compile_s,
-                       "variant": plan.variant, "plan_key": plan.key},
+                       "variant": plan.variant, "knobs": dict(plan.knobs), "plan_key": plan.key,
+                       **tuning},
             )
             device = {**self.device_info(), "wgsl_variant": plan.variant}
             return Measurement(outputs=outputs, timing=timing, device=device, venue=self.venue)

@@ -19,7 +19,8 @@ from ..exceptions import AccelToolkitError
 
 __all__ = ["main"]
 
-COMMAND_MODULES = ("_core", "_bench", "_predict", "_check", "_ab", "_report", "_notebook")
+COMMAND_MODULES = ("_core", "_bench", "_predict", "_check", "_ab", "_report", "_notebook",
+                   "_tune")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -9,6 +9,8 @@ measurements  one row per configuration x backend measured (or failed) in a run.
 samples       the raw steady-state samples (seconds per call) of every measurement.
 regressions   change points found in the history of a configuration.
 op_breakdown  per-op seconds of one timed model forward, linked to its measurement.
+tuning        every point the WGSL autotuner tried (``accel_toolkit.tune``): adapter
+              fingerprint, shape bucket, knobs, time and status; ``chosen`` marks a winner.
 
 View ``results`` (documented, stable): the columns a user queries, one row per measurement::
 
@@ -132,6 +134,29 @@ TABLES = [
         timer VARCHAR,             -- how the ops were timed
         PRIMARY KEY (result_id, op)
     )""",
+    """CREATE TABLE IF NOT EXISTS tuning (
+        tuning_id VARCHAR PRIMARY KEY,
+        created_at TIMESTAMPTZ,
+        session_id VARCHAR,        -- one `tune` call
+        kernel VARCHAR,
+        variant VARCHAR,           -- the tunable variant (matmul: gemm)
+        backend VARCHAR,           -- wgpu | webgpu
+        fingerprint VARCHAR,       -- hash of adapter (accel_toolkit.tune.fingerprint)
+        adapter JSON,              -- the fingerprint's fields
+        bucket VARCHAR,            -- shape bucket (small | medium | large)
+        params JSON,               -- the shape the point was timed (or checked) at
+        dtype VARCHAR,
+        knobs JSON,
+        knobs_key VARCHAR,
+        rung INTEGER,              -- search round (0 = first screening)
+        status VARCHAR,            -- ok | limits | compile_error | wrong_result | error | invalidated
+        chosen BOOLEAN,            -- the best point of its bucket in its session
+        median_s DOUBLE,
+        n_samples INTEGER,
+        max_abs_err DOUBLE,
+        error VARCHAR,
+        extra JSON
+    )""",
 ]
 
 RESULTS_VIEW = """
@@ -165,4 +190,5 @@ KEYS = {
     "samples": ("result_id", "idx"),
     "regressions": ("regression_id",),
     "op_breakdown": ("result_id", "op"),
+    "tuning": ("tuning_id",),
 }
