@@ -18,3 +18,14 @@ def test_reference_sweep_imports(db_path):
     assert set(df["backend"]) == {"cpu", "webgpu", "webnn"}
     assert df["status"].eq("ok").all() and df["device"].notna().all()
     assert s.import_parquet(REF)["measurements"] == 0  # merging twice adds nothing
+
+
+def test_the_package_ships_the_same_reference_sweep():
+    from accel_toolkit.store import reference_data
+
+    shipped = reference_data()
+    assert shipped.is_dir() and not shipped.is_relative_to(REF.parent.parent / "data")
+    files = sorted(p.name for p in REF.glob("*.parquet"))
+    assert files == sorted(p.name for p in shipped.glob("*.parquet"))
+    for name in files:
+        assert (shipped / name).read_bytes() == (REF / name).read_bytes(), name

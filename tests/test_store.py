@@ -141,3 +141,27 @@ def test_recording_marks_how_a_run_ended(db_path):
         raise KeyboardInterrupt
     status = dict(zip(s.runs()["tag"], s.runs()["status"], strict=True))
     assert status == {"ok": "complete", "failed": "failed", "stopped": "interrupted"}
+
+
+# -- reading without creating, read-only SQL, verify (issue 25) ------------------------------
+def test_create_false_refuses_a_missing_file(tmp_path):
+    from accel_toolkit.exceptions import MissingDatabaseError
+
+    with pytest.raises(MissingDatabaseError, match="No results database"):
+        Store(tmp_path / "none.duckdb", create=False)
+    assert not (tmp_path / "none.duckdb").exists()
+
+
+def test_query_cannot_touch_other_files(db_path, tmp_path):
+    store = Store(db_path)
+    with pytest.raises(StoreError, match="Query failed"):
+        store.query(f"COPY (SELECT 1) TO '{tmp_path / 'x.csv'}'")
+    assert not (tmp_path / "x.csv").exists()
+    assert store.query("SELECT count(*) AS n FROM runs")["n"].iloc[0] == 0
+
+
+def test_verify_an_intact_file(db_path):
+    store = Store(db_path)
+    store.start_run(tag="t")
+    table = store.verify()
+    assert table["ok"].all() and table.set_index("table").loc["runs", "rows"] == 1
