@@ -39,8 +39,7 @@ def quiet_driver_noise() -> Iterator[None]:
             kept = [line for line in tmp.read().splitlines(keepends=True)
                     if not DRIVER_NOISE.match(line.rstrip(b"\r\n"))]
             if kept:
-                sys.stderr.buffer.write(b"".join(kept))
-                sys.stderr.flush()
+                os.write(2, b"".join(kept))
 
 
 def _doctor(args: argparse.Namespace) -> int:
