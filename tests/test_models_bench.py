@@ -78,3 +78,15 @@ def test_cli_bench_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "model:minilm-l6" in out and "where the time goes" in out and "linear_gelu" in out
     rows = at.Store(db).query("SELECT count(*) AS n FROM op_breakdown")
     assert int(rows["n"].iloc[0]) == 7
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_models_notebook_runs(tmp_path: Path) -> None:
+    pm = pytest.importorskip("papermill")
+    nb = Path(__file__).resolve().parent.parent / "notebooks" / "models.ipynb"
+    pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                        parameters={"db_path": str(tmp_path / "nb.duckdb"), "time_budget": 0.05,
+                                    "backends": "cpu"}, progress_bar=False)
+    n = at.Store(tmp_path / "nb.duckdb").query("SELECT count(*) AS n FROM op_breakdown")["n"]
+    assert int(n.iloc[0]) == 7

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..exceptions import AccelToolkitError, ConfigError
 from ..harness import (
+    TimingResult,
     TimingSettings,
     environment,
     environment_id,
@@ -104,9 +105,34 @@ class _Runner:
             self.model = m
             self.call = lambda: m.forward(x)
             self.device = {"name": m.adapter, "api": "wgpu-py"}
+        elif backend == "webgpu":
+            from ._embed import webgpu_backend
+            from ._plan import model_plan, plan_inputs
+
+            be = webgpu_backend()
+            self.plan = model_plan(spec, x.batch, x.seq)
+            self.plan_inputs = plan_inputs(self.plan, x)
+            self.browser = be
+            self.call = lambda: be.run_plan(self.plan, self.plan_inputs)[0]["out"]
+            info = be.device_info()
+            self.device = {"name": info.get("name", "webgpu"), **info}
         else:
-            raise ConfigError(f"bench_model measures cpu, wgpu and onnxruntime, not {backend!r}.")
+            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:4])}, "
+                              f"not {backend!r}.")
         self.setup_s = time.perf_counter() - t0
+
+    def measure(self, settings: TimingSettings) -> tuple[np.ndarray, TimingResult]:
+        """The first run's output and the steady-state timing.
+
+        In the browser the whole plan goes in one request: weights uploaded and pipelines
+        compiled once (the runtime's first run), then the chain timed by the page's timer.
+        """
+        if self.backend == "webgpu":
+            outs, res = self.browser.run_plan(self.plan, self.plan_inputs, settings=settings)
+            self.last = res
+            return outs["out"], res
+        out = self.call()
+        return out, time_callable(self.call, settings, sync=self.sync)
 
     def breakdown(self) -> tuple[dict[str, tuple[float, int]], str]:
         if self.backend == "cpu":
@@ -114,6 +140,9 @@ class _Runner:
                 "perf_counter per op"
         if self.backend == "wgpu":
             return self.model.forward_timed(self.x)[1], "submit-and-wait per dispatch"
+        if self.backend == "webgpu":  # the page times the chain, not its dispatches
+            med = float(np.median(self.last.samples))
+            return {"graph": (med, len(self.plan.passes))}, f"whole chain ({self.last.timer})"
         t0 = time.perf_counter()
         self.call()
         return {"graph": (time.perf_counter() - t0, 1)}, "whole graph"
@@ -156,7 +185,8 @@ def bench_model(
         ``"minilm-l6"`` (real weights), ``"vit-b16"`` or ``"whisper-tiny-encoder"`` (random
         weights, labelled so in each row's ``extra``).
     backends : str or list of str
-        ``cpu``, ``wgpu`` and ``onnxruntime`` (comma-separated or a list).
+        ``cpu``, ``wgpu``, ``webgpu`` (headless Chromium) and ``onnxruntime``
+        (comma-separated or a list).
     batch, seq : int or list of int
         Batch sizes and sequence lengths (tokens the encoder sees; ViT: ``1 + n*n``).
     time_budget : float, optional
@@ -176,7 +206,7 @@ def bench_model(
     names = [b.strip() for b in backends.split(",")] if isinstance(backends, str) else list(backends)
     for name in names:
         if _check_backend(name) == "reference":
-            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:3])}; "
+            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:4])}; "
                               f"'reference' is the float64 check, not a backend to time.")
     batches, seqs = _ints(batch, "batch"), _ints(seq, "seq")
     timing = settings or TimingSettings.from_budget(time_budget).with_(min_samples=3)
@@ -223,9 +253,14 @@ def _measure(store: Store, spec: ModelSpec, name: str, x: ModelInputs, ref: np.n
     try:
         t0 = time.perf_counter()
         r = _Runner(name, spec, x)
-        out = r.call()
-        first = time.perf_counter() - t0
-        res = time_callable(r.call, timing, sync=r.sync)
+        if name == "webgpu":
+            out, res = r.measure(timing)
+            first = r.setup_s + res.first_run_s
+            r.timer = res.timer
+        else:
+            out = r.call()
+            first = time.perf_counter() - t0
+            res = time_callable(r.call, timing, sync=r.sync)
         cos = _cosine_min(out, ref)
         s = summarize(res.samples)
         ok = cos >= MIN_COSINE

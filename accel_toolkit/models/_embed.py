@@ -13,10 +13,40 @@ from ._inputs import ModelInputs, tokenize
 from ._spec import get_model_spec
 from ._weights import load_weights
 
-__all__ = ["MODEL_BACKENDS", "embed", "forward"]
+__all__ = ["MODEL_BACKENDS", "embed", "forward", "webgpu_backend"]
 
 #: backends that run a whole model forward
-MODEL_BACKENDS = ("cpu", "wgpu", "onnxruntime", "reference")
+MODEL_BACKENDS = ("cpu", "wgpu", "webgpu", "onnxruntime", "reference")
+
+_WEBGPU: list[Any] = []
+
+
+def webgpu_backend() -> Any:
+    """The headless-Chromium WebGPU backend models run on (opened once per process)."""
+    if not _WEBGPU:
+        from ..backends.browser import WebGPUBackend
+
+        _WEBGPU.append(WebGPUBackend())
+    return _WEBGPU[0]
+
+
+def _webgpu_forward(spec: Any, inputs: ModelInputs) -> np.ndarray:
+    """One ComputePlan request per distinct length (each group runs unpadded)."""
+    from ._plan import model_plan, plan_inputs
+
+    out: np.ndarray | None = None
+    for n in sorted(set(inputs.lengths.tolist())):
+        rows = np.flatnonzero(inputs.lengths == n)
+        sub = ModelInputs(inputs.data[rows][:, :n] if spec.front == "text" else inputs.data[rows],
+                          inputs.lengths[rows],
+                          None if inputs.type_ids is None else inputs.type_ids[rows][:, :n], n)
+        plan = model_plan(spec, len(rows), n)
+        got = webgpu_backend().run_plan(plan, plan_inputs(plan, sub))[0]["out"]
+        if out is None:
+            out = np.empty((inputs.batch, *got.shape[1:]), np.float32)
+        out[rows] = got
+    assert out is not None
+    return out
 
 
 def _check_backend(backend: str) -> str:
@@ -34,13 +64,16 @@ def forward(model: str, inputs: ModelInputs, *, backend: str = "cpu",
 
     ``cpu`` is numpy in float32, ``reference`` numpy in float64, ``onnxruntime`` the ONNX
     graph in ONNX Runtime's CPU provider (text models only), ``wgpu`` the WGSL kernels
-    in-process (``device``: an open :class:`~accel_toolkit.models.WgpuModel`, optional).
+    in-process (``device``: an open ``WgpuModel``, optional), ``webgpu`` the same kernels as
+    one ComputePlan in headless Chromium (one request per distinct sequence length).
     """
     spec = get_model_spec(model)
     backend = _check_backend(backend)
     if backend in ("cpu", "reference"):
         dtype = "float32" if backend == "cpu" else "float64"
         return cpu_forward(spec, load_weights(spec), inputs, dtype)[0]
+    if backend == "webgpu":
+        return _webgpu_forward(spec, inputs)
     if backend == "onnxruntime":
         from ._onnx import ort_forward, ort_session
 
@@ -64,8 +97,8 @@ def embed(texts: Any, *, model: str = "minilm-l6", backend: str = "cpu") -> np.n
     model : str
         A text model; ``"minilm-l6"`` (sentence-transformers all-MiniLM-L6-v2, real weights).
     backend : str
-        ``"cpu"`` (numpy f32), ``"wgpu"`` (WGSL in-process), ``"onnxruntime"`` or
-        ``"reference"`` (numpy f64).
+        ``"cpu"`` (numpy f32), ``"wgpu"`` (WGSL in-process), ``"webgpu"`` (WGSL in headless
+        Chromium), ``"onnxruntime"`` or ``"reference"`` (numpy f64).
 
     Returns
     -------

@@ -32,7 +32,7 @@ from ._inputs import ModelInputs
 from ._spec import ModelSpec, get_model_spec
 from ._weights import load_weights
 
-__all__ = ["WgpuModel"]
+__all__ = ["WgpuModel", "shader_source"]
 
 INSTALL = ("pip install 'accel-toolkit[wgpu]' and a Vulkan driver (Debian/Ubuntu: apt-get "
            "install mesa-vulkan-drivers for the lavapipe CPU adapter)")
@@ -46,6 +46,21 @@ _LIMITS = ("max-buffer-size", "max-storage-buffer-binding-size",
 @functools.cache
 def _model_shader(name: str) -> str:
     return (_SHADERS / name).read_text(encoding="utf-8")
+
+
+def shader_source(shader: str, eps: float) -> str:
+    """The WGSL of ``shader``: a model glue shader, or a library shader from ``shaders/``
+    (``layernorm.wgsl`` with the model's LayerNorm epsilon)."""
+    if shader.startswith("model_"):
+        return _model_shader(shader)
+    src = load_shader(shader)
+    if shader == "layernorm.wgsl":
+        old = "const EPS: f32 = 1e-5;"
+        if old not in src:
+            raise KernelExecutionError("layernorm.wgsl no longer declares `const EPS: f32 = "
+                                       "1e-5;`; update accel_toolkit/models/_wgpu.py.")
+        src = src.replace(old, f"const EPS: f32 = {eps!r};")
+    return src
 
 
 def _grid(workgroups: int) -> tuple[int, int, int]:
@@ -340,16 +355,7 @@ class WgpuModel:
         return self.device.create_buffer_with_data(data=data, usage=BU.UNIFORM | BU.COPY_DST)
 
     def _source(self, shader: str) -> str:
-        if shader.startswith("model_"):
-            return _model_shader(shader)
-        src = load_shader(shader)
-        if shader == "layernorm.wgsl":
-            old = "const EPS: f32 = 1e-5;"
-            if old not in src:
-                raise KernelExecutionError("layernorm.wgsl no longer declares `const EPS: f32 = "
-                                           "1e-5;`; update accel_toolkit/models/_wgpu.py.")
-            src = src.replace(old, f"const EPS: f32 = {self.spec.eps!r};")
-        return src
+        return shader_source(shader, self.spec.eps)
 
     def _pipeline(self, shader: str, entry: str, constants: dict[str, int]) -> Any:
         key = (shader, entry, repr(sorted(constants.items())))

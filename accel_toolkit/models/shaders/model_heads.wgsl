@@ -50,3 +50,24 @@ fn merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   let b = bh / p.heads;
   dst[(b * p.seq + t) * hidden + h * p.dim + j] = src[i];
 }
+
+// split_one: block WHICH (0 q, 1 k, 2 v) of qkv into its own buffer [batch, heads, seq, dim],
+// for executors that bind whole buffers only (a ComputePlan).
+override WHICH: u32 = 0u;
+
+@compute @workgroup_size(WG)
+fn split_one(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let hidden = p.heads * p.dim;
+  let i = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (i >= p.batch * p.seq * hidden) {
+    return;
+  }
+  let row = i / hidden;
+  let c = i % hidden;
+  let h = c / p.dim;
+  let j = c % p.dim;
+  let b = row / p.seq;
+  let t = row % p.seq;
+  dst[((b * p.heads + h) * p.seq + t) * p.dim + j] = src[row * 3u * hidden + WHICH * hidden + c];
+}

@@ -1,0 +1,274 @@
+"""A model forward as one :class:`~accel_toolkit.backends._compute_plan.ComputePlan`.
+
+The plan is what the browser's WebGPU executor (``widgets/runtime/webgpu.js``) and the
+``wgpu`` backend's plan executor already run for kernels: shader sources, buffers (weights
+and token ids as inputs, intermediates as scratch, one output), and the passes in order.
+So the whole forward goes to headless Chromium as one request, is dispatched as one chain
+on GPU buffers and read back once. A plan covers one batch of equal lengths (no padding).
+
+    >>> plan = model_plan(get_model_spec("minilm-l6"), batch=1, seq=32)   # doctest: +SKIP
+    >>> WebGPUBackend().run_plan(plan, plan_inputs(plan, x))              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backends._compute_plan import BufferSpec, ComputePlan, OutputSpec, PassSpec
+from ..exceptions import ParameterError
+from ._cpu import patchify
+from ._graph import encoder_forward
+from ._inputs import ModelInputs
+from ._spec import ModelSpec
+from ._weights import load_weights
+
+__all__ = ["model_plan", "plan_inputs"]
+
+_TILE = 16
+
+
+def _grid(workgroups: int) -> tuple[int, int, int]:
+    x = min(max(workgroups, 1), 65535)
+    return x, math.ceil(workgroups / x), 1
+
+
+def _u32(*values: int) -> bytes:
+    return np.array(values, dtype=np.uint32).tobytes()
+
+
+@dataclass
+class _V:
+    """A ``[rows, cols]`` float32 buffer of the plan; ``bias`` a pending bias weight."""
+
+    name: str
+    rows: int
+    cols: int
+    bias: str | None = None
+
+
+class _Recorder:
+    """Records :func:`encoder_forward` as buffers and passes."""
+
+    def __init__(self, spec: ModelSpec, weights: Mapping[str, np.ndarray], batch: int, seq: int,
+                 shader_source: Any) -> None:
+        self.spec, self.w, self.b, self.s = spec, weights, batch, seq
+        self.source = shader_source
+        self.buffers: list[BufferSpec] = []
+        self.passes: list[PassSpec] = []
+        self.shaders: dict[str, str] = {}
+        self.uniforms: dict[str, bytes] = {}
+        self.inputs: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self._init = 0
+        self._n = 0
+
+    # -- buffers ------------------------------------------------------------------------------
+    def _add(self, name: str, size: int, usage: str, init: bool) -> str:
+        idx = None
+        if init:
+            idx, self._init = self._init, self._init + 1
+        self.buffers.append(BufferSpec(name, max(int(size), 16), usage, idx))
+        return name
+
+    def input(self, name: str, dtype: str, shape: tuple[int, ...]) -> str:
+        if name not in self.inputs:
+            self.inputs[name] = (dtype, shape)
+            self._add(name, int(np.prod(shape)) * 4, "input", True)
+        return name
+
+    def weight(self, name: str) -> str:
+        a = self.w[name]
+        return self.input(name, "float32", tuple(a.shape))
+
+    def scratch(self, rows: int, cols: int) -> _V:
+        self._n += 1
+        return _V(self._add(f"t{self._n}", rows * cols * 4, "scratch", False), rows, cols)
+
+    def dispatch(self, shader: str, entry: str, bindings: list[str], params: bytes,
+                 workgroups: tuple[int, int, int], constants: Mapping[str, float] | None = None
+                 ) -> None:
+        if shader not in self.shaders:
+            self.shaders[shader] = self.source(shader)
+        self._n += 1
+        u = self._add(f"u{self._n}", len(params), "uniform", True)
+        self.uniforms[u] = params
+        self.passes.append(PassSpec(shader, entry, (*bindings, u), workgroups,
+                                    dict(constants or {})))
+
+    # -- helpers as in the wgpu chain -----------------------------------------------------------
+    def _bias(self, x: _V, bias: str | None, residual: _V | str | None, r_len: int = 0) -> _V:
+        y = self.scratch(x.rows, x.cols)
+        n = x.rows * x.cols
+        r = x.name if residual is None else residual if isinstance(residual, str) else residual.name
+        b = self.weight(bias) if bias else self.input("zeros", "float32", (self.zeros_len(),))
+        self.dispatch("model_bias.wgsl", "main", [x.name, b, r, y.name],
+                      _u32(n, x.cols, int(residual is not None), r_len or n),
+                      _grid(math.ceil(n / 256)))
+        return y
+
+    def zeros_len(self) -> int:
+        return max(self.spec.ffn, 3 * self.spec.hidden)
+
+    def _ready(self, x: _V) -> _V:
+        return self._bias(x, x.bias, None) if x.bias else x
+
+    def _matmul(self, x: _V, w: str, n: int) -> _V:
+        y = self.scratch(x.rows, n)
+        span = _TILE * 4
+        self.dispatch("matmul.wgsl", "blocked", [x.name, self.weight(w), y.name],
+                      _u32(x.rows, n, x.cols, 1),
+                      (math.ceil(n / span), math.ceil(x.rows / span), 1), {"TILE": _TILE})
+        return y
+
+    def _linear_gelu(self, x: _V, name: str, n: int) -> _V:
+        y = self.scratch(x.rows, n)
+        self.dispatch("linear_gelu.wgsl", "tiled",
+                      [x.name, self.weight(name + ".w"), self.weight(name + ".b"), y.name],
+                      _u32(x.rows, n, x.cols, 0),
+                      (math.ceil(n / _TILE), math.ceil(x.rows / _TILE), 1), {"TILE": _TILE})
+        return y
+
+    def _layernorm(self, x: _V, name: str) -> _V:
+        y = self.scratch(x.rows, x.cols)
+        self.dispatch("layernorm.wgsl", "main",
+                      [x.name, self.weight(name + ".g"), self.weight(name + ".b"), y.name],
+                      _u32(x.rows, x.cols, 0, 0), _grid(x.rows))
+        return y
+
+    # -- the graph's ops ------------------------------------------------------------------------
+    def front(self) -> _V:
+        s, b, seq, h = self.spec, self.b, self.s, self.spec.hidden
+        rows = b * seq
+        if s.front == "text":
+            ids = self.input("ids", "uint32", (b, seq))
+            types = self.input("types", "uint32", (b, seq))
+            y = self.scratch(rows, h)
+            self.dispatch("model_embed.wgsl", "main",
+                          [ids, types, self.weight("word"), self.weight("pos"),
+                           self.weight("type"), y.name],
+                          _u32(rows, h, seq, 0), _grid(math.ceil(rows * h / 256)))
+            return self._layernorm(y, "emb_ln")
+        if s.front == "patch":
+            k = s.channels * s.patch ** 2
+            pix = _V(self.input("rows", "float32", (b * (seq - 1), k)), b * (seq - 1), k)
+            proj = self._bias(self._matmul(pix, "patch.w", h), "patch.b", None)
+            y = self.scratch(rows, h)
+            self.dispatch("model_patch.wgsl", "main", [proj.name, self.weight("cls_pos"), y.name],
+                          _u32(b, seq, h, 0), _grid(math.ceil(rows * h / 256)))
+            return y
+        frames, c = 2 * seq, s.channels
+        mel = _V(self.input("mel", "float32", (b * frames, c)), b * frames, c)
+        cols1 = self.scratch(b * frames, 3 * c)
+        self.dispatch("model_im2col.wgsl", "main", [mel.name, cols1.name],
+                      _u32(b, frames, c, frames, 1, 0, 0, 0),
+                      _grid(math.ceil(b * frames * 3 * c / 256)))
+        h1 = self._linear_gelu(cols1, "conv1", h)
+        cols2 = self.scratch(rows, 3 * h)
+        self.dispatch("model_im2col.wgsl", "main", [h1.name, cols2.name],
+                      _u32(b, seq, h, frames, 2, 0, 0, 0), _grid(math.ceil(rows * 3 * h / 256)))
+        return self._bias(self._linear_gelu(cols2, "conv2", h), None, self.weight("pos"), seq * h)
+
+    def linear(self, x: _V, name: str, gelu: bool = False) -> _V:
+        x = self._ready(x)
+        n = self.w[name + ".w"].shape[1]
+        if gelu:
+            return self._linear_gelu(x, name, n)
+        y = self._matmul(x, name + ".w", n)
+        y.bias = name + ".b"
+        return y
+
+    def attention(self, qkv: _V) -> _V:
+        s, b, seq = self.spec, self.b, self.s
+        qkv = self._ready(qkv)
+        h, nh, d = s.hidden, s.heads, s.head_dim
+        hp = _u32(b, seq, nh, d)
+        parts = []
+        for which in range(3):
+            t = self.scratch(b * seq, h)
+            self.dispatch("model_heads.wgsl", "split_one", [qkv.name, t.name], hp,
+                          _grid(math.ceil(b * seq * h / 256)), {"WHICH": which})
+            parts.append(t.name)
+        ctx = self.scratch(b * seq, h)
+        scale = int(np.float32(1.0 / math.sqrt(d)).view(np.uint32))
+        self.dispatch("attention.wgsl", "main", [*parts, ctx.name],
+                      _u32(b, nh, seq, d, 0, scale, 0, 0), _grid(b * nh * seq))
+        y = self.scratch(b * seq, h)
+        self.dispatch("model_heads.wgsl", "merge", [ctx.name, y.name], hp,
+                      _grid(math.ceil(b * seq * h / 256)))
+        return y
+
+    def add(self, x: _V, y: _V) -> _V:
+        return self._bias(y, y.bias, self._ready(x))
+
+    def layernorm(self, x: _V, name: str) -> _V:
+        return self._layernorm(self._ready(x), name)
+
+    def pool(self, x: _V) -> _V:
+        s, h = self.spec, self.spec.hidden
+        x = self._ready(x)
+        rows = self.b * (self.s if s.front == "conv" else 1)
+        out = _V(self._add("out", rows * h * 4, "output", False), rows, h)
+        if s.front == "conv":  # the hidden states themselves: a zero-bias copy
+            self.dispatch("model_bias.wgsl", "main",
+                          [x.name, self.input("zeros", "float32", (self.zeros_len(),)), x.name,
+                           out.name], _u32(rows * h, h, 0, rows * h),
+                          _grid(math.ceil(rows * h / 256)))
+        else:
+            self.dispatch("model_pool.wgsl", "main", [x.name, out.name],
+                          _u32(self.s, h, 0, 1 if s.front == "patch" else 0), (self.b, 1, 1))
+        return out
+
+
+def model_plan(spec: ModelSpec, batch: int, seq: int) -> ComputePlan:
+    """The forward of ``batch`` sequences of ``seq`` tokens as one ComputePlan (float32)."""
+    from ._wgpu import shader_source
+
+    weights = dict(load_weights(spec))
+    if spec.front == "patch":
+        weights["cls_pos"] = np.concatenate([weights["cls"], weights["pos"].ravel()])
+    rec = _Recorder(spec, weights, batch, seq, lambda name: shader_source(name, spec.eps))
+    encoder_forward(spec, rec)
+    shape = (batch, seq, spec.hidden) if spec.front == "conv" else (batch, spec.hidden)
+    return ComputePlan(
+        kernel=f"model:{spec.name}", variant="chain", dtype="float32",
+        params={"batch": batch, "seq": seq}, features=(), shaders=rec.shaders,
+        buffers=tuple(rec.buffers), passes=tuple(rec.passes),
+        outputs=(OutputSpec("out", "out", "float32", shape),), inputs=rec.inputs,
+        uniforms=rec.uniforms)
+
+
+def plan_inputs(plan: ComputePlan, x: ModelInputs) -> dict[str, np.ndarray]:
+    """The named inputs of ``plan`` for batch ``x``: weights, token ids or pixels or frames."""
+    spec_name = str(plan.kernel).removeprefix("model:")
+    from ._spec import get_model_spec
+
+    spec = get_model_spec(spec_name)
+    if (x.batch, x.seq) != (plan.params["batch"], plan.params["seq"]) or len(set(x.lengths)) > 1:
+        raise ParameterError(f"The plan is for batch={plan.params['batch']}, "
+                             f"seq={plan.params['seq']} without padding; got batch={x.batch}, "
+                             f"seq={x.seq}, lengths {sorted(set(x.lengths.tolist()))}.")
+    weights = load_weights(spec)
+    out: dict[str, np.ndarray] = {}
+    for name in plan.inputs:
+        if name == "ids":
+            out[name] = x.data.astype(np.uint32)
+        elif name == "types":
+            assert x.type_ids is not None
+            out[name] = x.type_ids.astype(np.uint32)
+        elif name == "rows":
+            out[name] = patchify(np.asarray(x.data, np.float32), spec.patch).reshape(
+                -1, spec.channels * spec.patch ** 2)
+        elif name == "mel":
+            out[name] = np.asarray(x.data, np.float32).transpose(0, 2, 1).reshape(
+                -1, spec.channels)
+        elif name == "zeros":
+            out[name] = np.zeros(plan.inputs[name][1], np.float32)
+        elif name == "cls_pos":
+            out[name] = np.concatenate([weights["cls"], weights["pos"].ravel()])
+        else:
+            out[name] = weights[name]
+    return out
