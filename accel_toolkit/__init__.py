@@ -18,6 +18,7 @@ from .harness import TimingSettings
 from .kernels import get_kernel
 from .models import bench_model, embed
 from .store import Store, default_db_path
+from .tune import tune
 
 __all__ = [
     "CheckResult",
@@ -36,4 +37,5 @@ __all__ = [
     "get_kernel",
     "list_kernels",
     "run",
+    "tune",
 ]

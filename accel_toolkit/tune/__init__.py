@@ -14,9 +14,9 @@ from ._tuner import TuneReport, check_point, tune, verify_shapes
 
 __all__ = [
     "BUCKETS",
-    "SPACES",
     "Choice",
     "KnobSpace",
+    "SPACES",
     "TuneReport",
     "TunedEntry",
     "best",
