@@ -9,7 +9,7 @@ APT_STAMP := .venv/.apt-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := chromium mesa-vulkan-drivers
 
-.PHONY: help install system-deps test test-fast test-slow demo lint clean doctor
+.PHONY: help install system-deps test test-fast test-slow demo lint clean doctor mutation
 
 help:
 	@echo "make demo   - install, run the benchmark notebook on cpu/webgpu/webnn, write report.html"
@@ -59,6 +59,17 @@ lint: install
 	$(BIN)/mypy accel_toolkit
 	@if [ -x node_modules/.bin/tsc ]; then echo "tsc -p tsconfig.json"; node_modules/.bin/tsc -p tsconfig.json; \
 	else echo "no npm: the widget JavaScript is not type-checked (tsc comes with npm install)"; fi
+
+# Mutation testing of the statistics and the store (mutmut, [tool.mutmut] in pyproject.toml),
+# in a copy of the tree so the checkout is never touched; hours on two cores, not part of
+# `make test`. MUTANTS="name ..." runs only those mutants. Scores: docs/testing.md.
+MUTATION_DIR ?= /tmp/accel-toolkit-mutation
+mutation: install
+	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
+	tar --exclude=./$(VENV) --exclude=./node_modules --exclude=./.git --exclude=./mutants \
+	  --exclude=./test-output --exclude='__pycache__' -cf - . | tar -xf - -C $(MUTATION_DIR)
+	cd $(MUTATION_DIR) && PATH=$(CURDIR)/$(BIN):$$PATH PYTHONPATH=$(MUTATION_DIR) \
+	  $(CURDIR)/$(BIN)/mutmut run $(MUTANTS) && $(CURDIR)/$(BIN)/mutmut results
 
 clean:
 	rm -rf $(VENV) node_modules dist build out test-output

@@ -58,7 +58,8 @@ def test_softmax_single_large_value_in_an_odd_or_even_lane() -> None:
 # -- wgpu (in process, lavapipe without a GPU) ------------------------------------------------
 @pytest.fixture(scope="module")
 def wgpu_backend() -> Iterator[Backend]:
-    pytest.importorskip("wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'")
+    pytest.importorskip("wgpu",
+                        reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'")
     from accel_toolkit.backends._wgpu import WgpuBackend
 
     avail = WgpuBackend.probe()
@@ -92,3 +93,25 @@ def test_wgpu_softmax_large_value_in_every_lane_position(wgpu_backend: Backend, 
     got = wgpu_backend.run(spec, p, "float32", x)
     assert_matches("softmax", got, x, p, "float32", "wgpu spike on the diagonal")
 
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_sources_at_the_edges_on_the_cpu_emulator(name: str, tmp_path_factory:
+                                                       pytest.TempPathFactory) -> None:
+    """The CUDA sources (``shaders/cuda``) run on the CPU through ``tests/cuda_emu``."""
+    import test_cuda_backend as emu
+
+    if emu._cxx() is None:
+        pytest.skip("no C++20 compiler with _Float16 and ucontext for the CUDA CPU emulator")
+    workdir = tmp_path_factory.mktemp("cuda_emu_edges")
+
+    @settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=SLOW_OK)
+    @given(case=edge_case(name))
+    def check(case: tuple[dict, str, str, int, int]) -> None:
+        p, dtype, kind, lane, seed = case
+        x = edge_inputs(name, p, dtype, kind, lane, seed)
+        got = emu.emu_run(name, p, dtype, x, workdir)
+        assert_matches(name, got, x, p, dtype, f"cuda (emulated) {kind} lane={lane}")
+
+    check()

@@ -99,7 +99,8 @@ def test_cpu_matches_the_oracle(name: str, dtype: str) -> None:
 # -- wgpu (in process, lavapipe without a GPU) ------------------------------------------------
 @pytest.fixture(scope="module")
 def wgpu_backend() -> Iterator[Backend]:
-    pytest.importorskip("wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'")
+    pytest.importorskip("wgpu",
+                        reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'")
     from accel_toolkit.backends._wgpu import WgpuBackend
 
     avail = WgpuBackend.probe()
