@@ -32,7 +32,7 @@ from .exceptions import ConfigError
 __all__ = ["ABResult", "Side", "ab", "git_side", "python_side"]
 
 #: blocks measured before the first verdict, and the cap of ``sequential`` (Pinpoint-style)
-DEFAULT_BLOCKS = 6
+DEFAULT_BLOCKS = 10
 DEFAULT_MAX_BLOCKS = 20
 
 

@@ -53,7 +53,7 @@ import pandas as pd
 from ..exceptions import ConfigError
 
 __all__ = ["EXACT_BLOCKS", "MIN_CONFIGS_FOR_SHIFT", "BlockComparison", "SuiteShift",
-           "block_log_ratios", "compare_blocks", "holm"]
+           "block_log_ratios", "blocks_needed", "compare_blocks", "holm"]
 
 #: up to this many blocks the sign-flip test enumerates every sign pattern (2**n)
 EXACT_BLOCKS = 16
@@ -74,6 +74,30 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
     out[order] = np.minimum(adj, 1.0)
     return out
+
+
+def blocks_needed(noise: float, threshold: float, *, alpha: float = 0.01, n_tests: int = 1,
+                  change: float | None = None, power: float = 0.95, cap: int = 1000) -> int:
+    """Blocks needed to flag a real slowdown of ``change`` (default ``2 * threshold``) as
+    ``slower`` with probability about ``power``, given the block-to-block noise (the standard
+    deviation of a configuration's residual log ratio) and ``n_tests`` configurations
+    (Holm's first step, alpha / n_tests): the smallest ``n >= 3`` with
+    ``t(n-1, 1-alpha/n_tests) + t(n-1, power) <= margin * sqrt(n) / noise``. -1 when the
+    noise is unknown, ``cap`` when even that many are not enough."""
+    from scipy import stats
+
+    if not (math.isfinite(noise) and noise >= 0):
+        return -1
+    c = 2 * threshold if change is None else change
+    margin = math.log1p(c) - math.log1p(threshold)
+    if margin <= 0:
+        raise ConfigError(f"change {c:.0%} must exceed the threshold {threshold:.0%}.")
+    level = 1 - alpha / max(n_tests, 1)
+    for n in range(3, cap):
+        need = float(stats.t.ppf(level, n - 1) + stats.t.ppf(power, n - 1))
+        if need * noise <= margin * math.sqrt(n):
+            return n
+    return cap
 
 
 @dataclass(frozen=True)
@@ -102,9 +126,10 @@ class BlockComparison:
     ----------
     table : pandas.DataFrame
         One row per configuration tested: ``config, n_blocks, ratio, ratio_ci_low,
-        ratio_ci_high, p_value, p_slower, p_slower_adj, p_faster_adj, spread, verdict``
-        (``spread``: the standard deviation over blocks of the residual log ratio, the
-        block-to-block noise). Slowest first.
+        ratio_ci_high, p_value, p_slower, p_slower_adj, p_faster_adj, spread, blocks_needed,
+        verdict`` (``spread``: the standard deviation over blocks of the residual log ratio,
+        the block-to-block noise; ``blocks_needed``: the blocks that noise needs to flag a
+        slowdown of twice the threshold, :func:`blocks_needed`). Slowest first.
     suite : SuiteShift
         The shared shift and its own verdict.
     added, removed : list of str
@@ -337,10 +362,13 @@ def compare_blocks(
                    p_faster=tt["p_faster"], spread=tt["sd"])
         records.append(rec)
     cols = ["config", "n_blocks", "ratio", "ratio_ci_low", "ratio_ci_high", "p_value",
-            "p_slower", "p_faster", "p_slower_adj", "p_faster_adj", "spread", "verdict"]
+            "p_slower", "p_faster", "p_slower_adj", "p_faster_adj", "spread", "blocks_needed",
+            "verdict"]
     table = pd.DataFrame(records, columns=cols[:8] + ["spread"])
     table["p_slower_adj"] = holm(table["p_slower"].to_numpy())
     table["p_faster_adj"] = holm(table["p_faster"].to_numpy())
+    table["blocks_needed"] = [blocks_needed(v, threshold, alpha=alpha, n_tests=len(table))
+                              for v in table["spread"]]
     up, down = 1 + threshold, 1 / (1 + threshold)
 
     def verdict(rec: pd.Series) -> str:

@@ -114,15 +114,16 @@ def _pct(r: float) -> str:
     return "-" if r is None or not math.isfinite(r) else f"{(r - 1) * 100:+.1f}%"
 
 
-def _table(df: pd.DataFrame, level: float) -> list[str]:
-    lines = [f"| configuration | change | {level:.0%} CI | blocks | block noise | p (Holm) |",
-             "|---|---|---|---|---|---|"]
+def _table(df: pd.DataFrame, level: float, threshold: float) -> list[str]:
+    lines = [f"| configuration | change | {level:.0%} CI | blocks | block noise | p (Holm) "
+             f"| blocks to see +{2 * threshold:.0%} |", "|---|---|---|---|---|---|---|"]
     for r in df.to_dict("records"):
         p = r["p_slower_adj"] if r["verdict"] != "faster" else r["p_faster_adj"]
         noise = "-" if not math.isfinite(r["spread"]) else f"{r['spread']:.1%}"
         lines.append(f"| `{r['config']}` | **{_pct(r['ratio'])}** | {_pct(r['ratio_ci_low'])} .. "
                      f"{_pct(r['ratio_ci_high'])} | {r['n_blocks']} | {noise} | "
-                     f"{'-' if not math.isfinite(p) else f'{p:.2g}'} |")
+                     f"{'-' if not math.isfinite(p) else f'{p:.2g}'} | "
+                     f"{r['blocks_needed'] if r['blocks_needed'] > 0 else '-'} |")
     return lines
 
 
@@ -157,15 +158,22 @@ def rounds_markdown(res: BlockComparison) -> str:
               "so it also holds the machine's drift between runs)") + ".", ""]
     for note in res.notes:
         out += [f"> {note}", ""]
+    amb = res.table[res.table["verdict"] == "ambiguous"]
+    need = amb["blocks_needed"][amb["blocks_needed"] > 0]
+    if len(need):
+        worst = amb.loc[need.idxmax()]
+        out += [f"To tell a {2 * t:.0%} slowdown from noise on every ambiguous configuration "
+                f"here you need about {int(need.max())} blocks (rounds per side; the noisiest "
+                f"is `{worst['config']}`, {worst['spread']:.1%} from block to block).", ""]
     for verdict, title in (("slower", "Slower"), ("faster", "Faster"),
                            ("ambiguous", "Ambiguous (too noisy to tell: add rounds)")):
         part = res.table[res.table["verdict"] == verdict]
         if not part.empty:
-            out += [f"#### {title}", "", *_table(part, s["level"]), ""]
+            out += [f"#### {title}", "", *_table(part, s["level"], t), ""]
     same = res.table[res.table["verdict"] == "same"]
     if not same.empty:
         out += ["<details><summary>Unchanged configurations</summary>", "",
-                *_table(same, s["level"]), "", "</details>", ""]
+                *_table(same, s["level"], t), "", "</details>", ""]
     for name, items in (("Added (candidate only)", res.added),
                         ("Removed (baseline only)", res.removed)):
         if items:

@@ -58,8 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", help="float32, float16 or both comma-separated")
     p.add_argument("--time-budget", type=float, default=None,
                    help="seconds of sampling per configuration and round")
-    p.add_argument("--blocks", type=int, default=6,
-                   help="blocks of one round per side (default 6)")
+    p.add_argument("--blocks", type=int, default=10,
+                   help="blocks of one round per side (default 10)")
     p.add_argument("--sequential", action="store_true",
                    help="while a configuration is ambiguous, add blocks two at a time up to "
                         "--max-blocks")

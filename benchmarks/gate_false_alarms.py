@@ -1,0 +1,200 @@
+"""Measure the CI gate itself: false alarms on identical code, detection of a real slowdown.
+
+Every evaluation is a full ``accel-toolkit ab`` (the Python API :func:`accel_toolkit._ab.ab`):
+two sides measured interleaved in blocks (A B | B A), each round a fresh process, on the cpu
+kernels matmul, softmax, layernorm and attention at their ``tiny`` and ``small`` presets,
+with the default settings (blocks, threshold 5 %, alpha 0.01).
+
+* ``aa``: both sides run identical code. Any exit status 1 is a false alarm.
+* ``ab``: the candidate's ``--slow`` kernel (default softmax) really does 10 % more work: a
+  ``sitecustomize`` shim makes every ``--every``-th call (default 10th) of that kernel's cpu
+  implementation run it twice, so over the calibrated inner loop it does 1/every more work.
+  The baseline runs the same shim with no extra calls, so both pay the same wrapper
+  overhead. The slowdown actually measured is printed (mean ratio of the slowed
+  configurations over all evaluations). Exit status 1 is a detection.
+
+Both modes also run **today's** ``check`` on the same data: the Mann-Whitney comparison of
+the first round of each side (one run per side, as a user running ``bench`` twice would), and
+report its false-alarm / detection rate and the wall time of those two runs, next to the new
+gate's.
+
+Usage::
+
+    python benchmarks/gate_false_alarms.py aa --evaluations 100 --out out/gate_aa.json
+    python benchmarks/gate_false_alarms.py ab --evaluations 100 --out out/gate_ab.json
+    python benchmarks/gate_false_alarms.py aa --evaluations 2 --blocks 2 --time-budget 0.02 \\
+        --presets tiny                                                    # a reduced smoke run
+
+Targets (issue 21): A/A false alarms at most 1 % of evaluations; detection at least 95 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+KERNELS = ("matmul", "softmax", "layernorm", "attention")
+
+SHIM = '''\
+"""Make every EVERY-th cpu call of one kernel run twice (benchmarks/gate_false_alarms.py)."""
+import os
+
+def _install():
+    every = int(os.environ.get("GATE_SLOW_EVERY", "0"))
+    name = os.environ.get("GATE_SLOW_KERNEL", "")
+    try:
+        from accel_toolkit.kernels import KERNELS
+    except Exception:
+        return
+    spec = KERNELS.get(name)
+    if spec is None:
+        return
+    impl = spec.impl
+    count = [0]
+
+    def slower(ops, inputs, params):
+        out = impl(ops, inputs, params)
+        count[0] += 1
+        if every and count[0] % every == 0:
+            impl(ops, inputs, params)
+        return out
+
+    object.__setattr__(spec, "impl", slower)
+
+_install()
+'''
+
+
+def _interpreter(folder: Path, name: str, every: int, kernel: str) -> str:
+    """A wrapper of this interpreter with the shim on its path (``every=0``: no extra work)."""
+    shim = folder / "shim"
+    shim.mkdir(exist_ok=True)
+    (shim / "sitecustomize.py").write_text(SHIM)
+    script = folder / f"python-{name}"
+    script.write_text(f"#!/bin/sh\nexport PYTHONPATH={shim}\nexport GATE_SLOW_EVERY={every}\n"
+                      f"export GATE_SLOW_KERNEL={kernel}\nexec {sys.executable} \"$@\"\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def _grid(presets: list[str], path: Path) -> None:
+    from accel_toolkit.kernels import get_kernel
+
+    grid = {k: [dict(p) for name in presets for p in get_kernel(k).preset(name)]
+            for k in KERNELS}
+    path.write_text(json.dumps(grid))
+
+
+def _today(db: Path, tags: dict[str, str], threshold: float) -> int:
+    """Today's check: Mann-Whitney on the first run of each side."""
+    from accel_toolkit.analysis import compare_frames, gate_status
+    from accel_toolkit.store import open_store
+
+    st = open_store(db, create=False)
+    results = st.results()
+    first = {w: results[results["tag"] == t].sort_values("created_at")["run_id"].iloc[0]
+             for w, t in tags.items()}
+    rows = results[results["run_id"].isin(list(first.values()))]
+    samples = st.samples(rows["result_id"].astype(str).tolist())
+    df = compare_frames(rows, samples, baseline=first["baseline"],
+                        candidate=first["candidate"], by="run_id", threshold=threshold)
+    return gate_status(df)
+
+
+def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, Any]:
+    from accel_toolkit._ab import ab
+
+    every = args.every if args.mode == "ab" else 0
+    base = _interpreter(folder, "baseline", 0, args.slow)
+    cand = _interpreter(folder, "candidate", every, args.slow)
+    db = folder / f"eval-{i}.duckdb"
+    t0 = time.perf_counter()
+    res = ab("same-code", "slower" if every else "same-code-again", kernels=",".join(KERNELS),
+             grid=str(folder / "grid.json"), preset=None, time_budget=args.time_budget,
+             blocks=args.blocks, sequential=args.sequential, db=db, baseline_python=base,
+             candidate_python=cand, tag_prefix=f"eval{i}", threshold=args.threshold,
+             alpha=args.alpha)
+    wall = time.perf_counter() - t0
+    table = res.comparison.table
+    slowed = table[table["config"].str.startswith(f"{args.slow}(")]
+    rec = {"evaluation": i, "status": res.status, "counts": res.comparison.counts(),
+           "suite_ratio": res.comparison.suite.ratio, "suite_verdict": res.comparison.suite.verdict,
+           "blocks": res.blocks, "wall_s": wall, "side_wall_s": res.wall_s,
+           "slowed_ratio_mean": float(slowed["ratio"].mean()) if len(slowed) else None,
+           "slowed_detected": int((slowed["verdict"] == "slower").sum()),
+           "slowed_total": int(len(slowed)),
+           "others_flagged": int(((table["verdict"] == "slower")
+                                  & ~table["config"].isin(slowed["config"])).sum()),
+           "today_status": _today(db, res.tags, args.threshold),
+           "today_wall_s": sum(res.wall_s.values()) / res.blocks}
+    db.unlink(missing_ok=True)
+    return rec
+
+
+def summarize(records: list[dict[str, Any]], mode: str) -> None:
+    n = len(records)
+    if not n:
+        return
+    alarms = sum(r["status"] for r in records)
+    today = sum(r["today_status"] for r in records)
+    word = "false alarms" if mode == "aa" else "detections"
+    print(f"\n{mode.upper()}: {n} evaluations")
+    print(f"  new gate (ab, blocks, Holm): {word} {alarms}/{n} = {alarms / n:.1%}; "
+          f"mean wall {np.mean([r['wall_s'] for r in records]):.0f} s per evaluation, "
+          f"{np.mean([r['blocks'] for r in records]):.1f} blocks (rounds per side)")
+    print(f"  today's check (one run per side, Mann-Whitney): {word} {today}/{n} = "
+          f"{today / n:.1%}; wall {np.mean([r['today_wall_s'] for r in records]):.0f} s "
+          f"(two runs)")
+    if mode == "ab":
+        ratios = [r["slowed_ratio_mean"] for r in records if r["slowed_ratio_mean"]]
+        det = sum(r["slowed_detected"] for r in records)
+        tot = sum(r["slowed_total"] for r in records)
+        print(f"  measured slowdown of the slowed kernel: {np.mean(ratios) - 1:+.1%} (mean "
+              f"ratio over evaluations); slowed configurations flagged {det}/{tot}; other "
+              f"configurations flagged {sum(r['others_flagged'] for r in records)}")
+    suites = [r["suite_ratio"] for r in records]
+    print(f"  suite-wide shift: median {np.median(suites) - 1:+.1%}, verdicts "
+          f"{ {v: sum(r['suite_verdict'] == v for r in records) for v in set(r['suite_verdict'] for r in records)} }")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", choices=["aa", "ab"])
+    ap.add_argument("--evaluations", type=int, default=100)
+    ap.add_argument("--blocks", type=int, default=10, help="blocks (default: ab's, 10)")
+    ap.add_argument("--sequential", action="store_true")
+    ap.add_argument("--presets", default="tiny,small")
+    ap.add_argument("--time-budget", type=float, default=None)
+    ap.add_argument("--threshold", type=float, default=0.05)
+    ap.add_argument("--alpha", type=float, default=0.01)
+    ap.add_argument("--slow", default="softmax", help="the kernel made slower in mode ab")
+    ap.add_argument("--every", type=int, default=10, help="one extra call per EVERY calls")
+    ap.add_argument("--out", type=Path, default=None, help="JSON lines of every evaluation")
+    args = ap.parse_args()
+    records: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="gate-") as tmp:
+        folder = Path(tmp)
+        _grid(args.presets.split(","), folder / "grid.json")
+        for i in range(args.evaluations):
+            rec = evaluate_once(args, folder, i)
+            records.append(rec)
+            print(f"[{i + 1}/{args.evaluations}] status {rec['status']} (today "
+                  f"{rec['today_status']}) {rec['counts']} suite {rec['suite_ratio'] - 1:+.1%} "
+                  f"{rec['wall_s']:.0f} s", flush=True)
+            if args.out:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                with args.out.open("a") as f:
+                    f.write(json.dumps(rec, default=float) + "\n")
+    summarize(records, args.mode)
+
+
+if __name__ == "__main__":
+    main()
