@@ -104,3 +104,10 @@ def test_check_of_single_runs_keeps_the_sample_test(tmp_path) -> None:
     _stored(db, "cand", 1, seed=8)
     res = at.check(db, baseline="base", candidate="cand")
     assert res.blocks is None and "test" in res.comparison
+
+
+def test_the_tab_refuses_rounds_it_would_not_measure(tmp_path) -> None:
+    from accel_toolkit.tab import TabRunner
+
+    with pytest.raises(ConfigError, match="one round per sweep"):
+        TabRunner().start_bench("softmax", "webgpu", db=tmp_path / "t.duckdb", rounds=3)

@@ -249,6 +249,10 @@ class TabRunner(anywidget.AnyWidget):
         opts = SweepOptions.from_kwargs(
             **{"command": "TabRunner.bench", **options, "kernels": kernels, "backends": backends})
         plan = opts.plan()
+        if opts.rounds > 1:
+            raise ConfigError("The tab measures one round per sweep; for rounds=K use "
+                              "accel_toolkit.bench(..., rounds=K), or start K tab sweeps "
+                              "with the same tag.")
         if any(b not in TAB_BACKENDS for b in plan.backends):
             raise ConfigError(
                 f"The tab runs {', '.join(TAB_BACKENDS)}; got backends={plan.backends!r}.")
