@@ -230,26 +230,10 @@ class WgpuBackend(Backend):
         """The :class:`accel_toolkit.tune.Choice` (tuned or default knobs) this backend uses
         for a configuration, or ``None`` where a variant was asked for or the kernel has no
         tunable variant."""
-        from ..tune import SPACES, bucket, check_point, fingerprint, fingerprint_key, lookup
-        from ..tune._devices import TuneDevice
+        from ..tune._lookup import backend_choice
 
-        if self.variant_for(spec.name) is not None or spec.name not in SPACES:
-            return None
-        p = spec.resolve(params)
-        key = (spec.name, bucket(spec.name, p), dtype)
-        if key not in self._choices:
-            from ..tune import tuning_db
-
-            fp = fingerprint_key(fingerprint(self.name, self._info))
-            space = SPACES[spec.name]
-            try:
-                store = tuning_db(self.tuning)
-            except AccelToolkitError:
-                store = None
-            self._choices[key] = lookup(
-                spec.name, self.name, fp, p, dtype, store,
-                lambda knobs: check_point(TuneDevice(self), spec, space, knobs, dtype))
-        return self._choices[key]
+        return backend_choice(self, spec, params, dtype, self.variant_for(spec.name),
+                              self.tuning, self._choices)
 
     def plan(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> ComputePlan:
         """The plan this backend runs for one configuration (limits checked)."""

@@ -21,7 +21,7 @@ from ..store import Store, default_db_path
 from ._records import best, invalidate
 from ._space import SPACES, bucket
 
-__all__ = ["Choice", "lookup", "tuning_db", "tuning_status"]
+__all__ = ["Choice", "backend_choice", "lookup", "tuning_db", "tuning_status"]
 
 
 @dataclass(frozen=True)
@@ -116,3 +116,30 @@ def tuning_status(backend: str, device: Mapping[str, Any],
         return f"tuning: adapter {key} not tuned; {fix}"
     tuned = "; ".join(f"{k} ({', '.join(g['bucket'])})" for k, g in df.groupby("kernel"))
     return f"tuning: adapter {key} tuned for {tuned}"
+
+
+def backend_choice(backend: Any, spec: Any, params: Mapping[str, Any], dtype: str,
+                   explicit_variant: str | None, tuning: Any,
+                   cache: dict[tuple[str, str, str], Choice]) -> Choice | None:
+    """The :class:`Choice` a WGSL backend (``wgpu``/``webgpu`` instance) uses for one
+    configuration, cached per (kernel, bucket, dtype) in ``cache``; ``None`` where a variant
+    was asked for or the kernel has no tunable variant."""
+    if explicit_variant is not None or spec.name not in SPACES:
+        return None
+    from ._devices import TuneDevice
+    from ._fingerprint import fingerprint, fingerprint_key
+    from ._tuner import check_point
+
+    p = spec.resolve(params)
+    key = (spec.name, bucket(spec.name, p), dtype)
+    if key not in cache:
+        fp = fingerprint_key(fingerprint(backend.name, backend.device_info()))
+        space = SPACES[spec.name]
+        try:
+            store = tuning_db(tuning)
+        except AccelToolkitError:
+            store = None
+        cache[key] = lookup(spec.name, backend.name, fp, p, dtype, store,
+                            lambda knobs: check_point(TuneDevice(backend), spec, space, knobs,
+                                                      dtype))
+    return cache[key]

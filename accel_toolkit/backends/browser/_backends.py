@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -226,7 +227,12 @@ class WebGPUBackend(_BrowserBackend):
         Path or name of the Chromium to use (default: discovery order, preferring the
         ``@sparticuz/chromium`` build), e.g. ``get_backend("webgpu", browser="/usr/bin/chromium")``.
     variant : str, optional
-        The WGSL variant (e.g. ``"naive"``, ``"tiled"``); default: the plan builder's choice.
+        The WGSL variant (e.g. ``"naive"``, ``"tiled"``); default: the plan builder's choice,
+        or for a tunable kernel (matmul) the knobs ``accel_toolkit.tune`` stored for this
+        adapter and the shape's bucket, else its default knobs (docs/tuning.md).
+    tuning : bool, str or Store
+        Where tuned knobs are looked up (``True``: the default results database, if it
+        exists; ``False``: never).
     transport : str
         How bytes travel to and from the page: ``"auto"`` (default; inline base64 up to
         16 KiB, else one GET/POST to the local page server), ``"http"`` or ``"base64"``.
@@ -237,8 +243,12 @@ class WebGPUBackend(_BrowserBackend):
     name = "webgpu"
     capability = "webgpu"
 
-    def __init__(self, *, variant: str | None = None, **options: Any):
+    def __init__(self, *, variant: str | None = None, tuning: Any = True, **options: Any):
         self.variant = variant
+        self.tuning = tuning
+        self._choices: dict[Any, Any] = {}
+        self._last: dict[str, Any] = {}
+        self._tuning: dict[str, Any] = {}
         super().__init__(**options)
 
     def _device_types(self) -> tuple[str, ...]:
@@ -284,21 +294,39 @@ class WebGPUBackend(_BrowserBackend):
         reason = w.supports(spec, params, dtype, feats, self.variant)
         return reason or None
 
+    def tuning_choice(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> Any:
+        """The :class:`accel_toolkit.tune.Choice` used for a configuration (``None``: a
+        variant was asked for, or the kernel is not tunable)."""
+        from ...tune._lookup import backend_choice
+
+        return backend_choice(self, spec, params, dtype, self.variant, self.tuning,
+                              self._choices)
+
     def _plan(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> Any:
         w = self._wgsl()
-        plan = w.build_plan(spec, params, dtype, variant=self.variant)
+        choice = self.tuning_choice(spec, params, dtype)
+        if choice is not None:
+            plan = w.build_plan(spec, params, dtype, variant=choice.variant, knobs=choice.knobs)
+        else:
+            plan = w.build_plan(spec, params, dtype, variant=self.variant)
         w.check_limits(plan, self._info.get("webgpu", {}).get("limits", {}))
         return plan
+
+    def _timing(self, reply: Mapping[str, Any], round_trip: float) -> TimingResult:
+        timing = super()._timing(reply, round_trip)
+        return replace(timing, extra={**timing.extra, **self._last, **self._tuning})
 
     def run_plan(self, plan: Any, inputs: Mapping[str, np.ndarray], *,
                  settings: TimingSettings | None = None) -> tuple[dict[str, np.ndarray], TimingResult]:
         """Run a ComputePlan as it is (any variant, or an edited shader) and return its
         outputs and timing (measured when ``settings`` is given, else run once)."""
+        self._tuning = {}
         outputs, reply, rt = self._send(plan, inputs, "measure" if settings else "once", settings)
         return outputs, self._timing(reply, rt)
 
     def _send(self, plan: Any, inputs: Mapping[str, np.ndarray], mode: Mode,
               settings: TimingSettings | None) -> Sent:
+        self._last = {"variant": plan.variant, "knobs": dict(plan.knobs)}
         req = RunRequest(op="run", backend="webgpu", plan=plan.to_json(), mode=mode,
                          timing=(settings or TimingSettings.quick()).as_dict())
         reply, out, rt = self._request(req, plan.encode_inputs(inputs), plan.kernel)
@@ -306,7 +334,10 @@ class WebGPUBackend(_BrowserBackend):
 
     def _go(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
             inputs: Mapping[str, np.ndarray], mode: Mode, settings: TimingSettings | None) -> Sent:
-        return self._send(self._plan(spec, params, dtype), inputs, mode, settings)
+        plan = self._plan(spec, params, dtype)
+        choice = self.tuning_choice(spec, params, dtype)
+        self._tuning = {"tuning": choice.as_dict()} if choice is not None else {}
+        return self._send(plan, inputs, mode, settings)
 
     def _measured_device(self, reply: RuntimeReply) -> dict[str, Any]:
         return {**self.device_info(), "variant": reply.get("variant") or self.variant}
