@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from accel_toolkit.harness import TimingSettings
-from accel_toolkit.harness._steal import (
+from accel_toolkit.harness import (
     StealPolicy,
+    TimingSettings,
     proc_stat_reader,
     read_proc_stat,
+    time_batches,
 )
-from accel_toolkit.harness._timing import time_batches
 
 PROC_STAT = """cpu  155358 2163 12966 27533 1137 0 258 171 10 0
 cpu0 77214 1184 6438 14236 554 0 88 95 0 0

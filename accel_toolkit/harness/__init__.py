@@ -14,12 +14,15 @@ from ._measure import (
     status_of,
 )
 from ._stats import Summary, median_ci, summarize
+from ._steal import StealMeter, StealPolicy, proc_stat_reader, read_proc_stat
 from ._timing import TimingResult, TimingSettings, time_batches, time_callable
 
 __all__ = [
     "Attempt",
     "Outcome",
     "STATUS_OF_ERROR",
+    "StealMeter",
+    "StealPolicy",
     "Summary",
     "TimingResult",
     "TimingSettings",
@@ -34,6 +37,8 @@ __all__ = [
     "measure_one",
     "measurement_row",
     "median_ci",
+    "proc_stat_reader",
+    "read_proc_stat",
     "refused_row",
     "status_of",
     "summarize",
