@@ -459,13 +459,16 @@ def test_log_uniform_grid_is_valid_distinct_and_deterministic():
 
 
 def _synthetic_store(path, kernels=("matmul", "softmax"), n=40):
+    from accel_toolkit.kernels import config_key
     from accel_toolkit.store import Store
 
     store = Store(path)
     run = store.start_run(tag="synthetic-law")
     for i, k in enumerate(kernels):
         for r in synthetic(k, n, seed=20 + i).to_dict(orient="records"):
-            store.add_result({**r, "run_id": run, "family": get_kernel(k).family})
+            # every stored row names its configuration, as bench's rows do
+            store.add_result({**r, "run_id": run, "family": get_kernel(k).family,
+                              "config_key": config_key(k, r["params"], r["dtype"])})
     store.finish_run(run)
     return store
 
