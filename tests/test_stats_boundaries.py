@@ -21,7 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel_toolkit.analysis._compare import _verdict, compare_samples, mwu_can_reach
-from accel_toolkit.analysis._steps import detect_steps, fit_segments
+from accel_toolkit.analysis._steps import _weights, detect_steps, fit_segments
+from accel_toolkit.exceptions import StoreError
 from accel_toolkit.harness import median_ci, summarize
 from accel_toolkit.store import Store
 
@@ -225,6 +226,26 @@ def test_detect_steps_threshold_edge() -> None:
     assert detect_steps(y, threshold=0.11) == []
 
 
+def test_huber_and_l1_costs_differ_on_a_single_outlier() -> None:
+    """One point 10 units off: its squared cost (~92) pays for two steps (2 x 20), its
+    absolute cost (~10) does not."""
+    z = np.r_[np.zeros(6), 10.0, np.zeros(5)]
+    assert fit_segments(z, np.ones(12), 20.0, 1, "huber") == [6, 7]
+    assert fit_segments(z, np.ones(12), 20.0, 1, "l1") == []
+
+
+def test_ci_weights_at_their_edges() -> None:
+    """Full weight up to twice the median CI width, 2 * median / width beyond, floor 1/4."""
+    y = np.ones(8)
+    widths = np.array([1, 1, 1, 1, 2, 4, 10, 1.0]) * 0.02
+    w = _weights(y, np.exp(-widths / 2), np.exp(widths / 2))
+    np.testing.assert_allclose(w, [1, 1, 1, 1, 1, 0.5, 0.25, 1], rtol=1e-9)
+    assert np.all(_weights(y, None, None) == 1)
+    few = np.full(8, np.nan)
+    few[:3] = 0.9  # three finite CIs: fewer than n // 2 + 1 -> no weighting
+    assert np.all(_weights(y, few, np.full(8, 1.1)) == 1)
+
+
 # -- store import semantics -------------------------------------------------------------------
 def _row(run_id: str, rid: str, median: float) -> dict:
     return {"result_id": rid, "run_id": run_id, "kernel": "softmax", "params": {"rows": 4},
@@ -306,3 +327,13 @@ def test_gate_passes_a_slowdown_below_its_threshold_and_no_change(tmp_path: Path
     assert rc == 0, out
     rc, out = _check(_gate_store(tmp_path / "same.duckdb", 1.0))
     assert rc == 0, out
+
+
+def test_store_count_and_import_errors_name_what_to_do(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.duckdb")
+    assert store.count("results") == 0 and store.count() == 0
+    with pytest.raises(StoreError, match="unknown table 'bogus'"):
+        store.count("bogus")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StoreError, match="holds none of environments.parquet, runs.parquet"):
+        store.import_parquet(tmp_path / "empty")
