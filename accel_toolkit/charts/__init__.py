@@ -18,6 +18,7 @@ Each takes rows of the ``results`` view (``Store().results()`` or the return val
 :func:`regression_chart`      every detected step: its ratio with CI
 :func:`history_chart_with_steps`  one series of the regression analysis with its steps
 :func:`ceilings`, :func:`speedups`   the numbers behind the roofline and the heatmap
+:func:`params_label`, :func:`describe_series`, :func:`latest`   labels, newest row per config
 ============================  ==============================================================
 
 Fixed colors come from :data:`PALETTE`; :func:`enable_theme` turns on the Altair theme
