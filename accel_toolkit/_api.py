@@ -20,7 +20,6 @@ from .harness import (
     environment_id,
     git_commit,
     inputs_or_reason,
-    measure_one,
     refused_row,
 )
 from .kernels import Check, KernelSpec, config_key, get_kernel
@@ -338,6 +337,11 @@ def bench(
     pool: BackendPool | None = None,
     shuffle: bool | int = False,
     rounds: int = 1,
+    cluster: str | None = None,
+    client: Any = None,
+    parallel: int | None = None,
+    where: str = "any",
+    browsers: int | None = None,
 ) -> pd.DataFrame:
     """Benchmark kernels x configurations x backends; store every result; return them.
 
@@ -387,6 +391,17 @@ def bench(
         results view) says how well its figure reproduces on this machine, which a
         within-round CI does not; ``check`` compares runs with rounds round by round
         (:mod:`accel_toolkit.analysis._blocks`).
+    cluster, client, parallel
+        Measure on a Dask cluster: a scheduler address (``"tcp://HOST:8786"``), a
+        ``distributed.Client``, or ``parallel=N`` worker processes of a LocalCluster on this
+        machine. Every configuration x backend is a task sent to a worker that offers the
+        backend; the results are written here, once each (see docs/distributed.md).
+    where : {"any", "all"}
+        On a cluster: each configuration on any one machine offering its backend
+        (throughput), or on every such machine (rows tell machines apart by ``env_id``).
+    browsers : int, optional
+        Browsers per pool (in this process, or per worker of a LocalCluster); the default
+        is what the machine's cores can feed (``doctor`` states it).
 
     Returns
     -------
@@ -407,10 +422,16 @@ def bench(
         if pool is None or n not in pool:
             check_backend_name(n)  # unknown names fail before anything runs
     store = open_store(db)
+    if cluster is not None or client is not None or parallel is not None:
+        from .distributed import bench_on_cluster
+
+        run_id = bench_on_cluster(plan, store, cluster=cluster, client=client,
+                                  parallel=parallel, where=where, browsers=browsers)
+        return store.results(run_ids=[run_id])
     run_id, done, env_id = plan.start(store)
 
     own_pool = pool is None
-    pool = pool or BackendPool(backend_options)
+    pool = pool or BackendPool(backend_options, browsers=browsers or 1)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -444,8 +465,8 @@ def bench(
                         if bar is not None:
                             bar.update(1)
                         continue
-                    row, samples = measure_one(pool, name, spec, p, dtype, seed, inputs,
-                                               reference, plan.timing)
+                    row, samples = pool.measure(name, spec, p, dtype, seed, inputs,
+                                                reference, plan.timing)
                     row.update(run_id=run_id, env_id=env_id, config_key=key,
                                extra={**(row.get("extra") or {}), "round": rnd})
                     store.add_result(row, samples)

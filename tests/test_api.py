@@ -146,7 +146,7 @@ def test_bench_takes_exactly_the_sweep_options_plus_db_and_pool():
 
     sig = inspect.signature(at.bench).parameters
     opts = {f.name: f.default for f in dataclasses.fields(SweepOptions)}
-    assert set(sig) == {*opts, "db", "pool"}
+    assert set(sig) == {*opts, "db", "pool", "cluster", "client", "parallel", "where", "browsers"}
     for name, default in opts.items():
         if default is not dataclasses.MISSING:
             assert sig[name].default == default, name

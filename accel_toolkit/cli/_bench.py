@@ -188,7 +188,8 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         df = bench(**keywords, db=args.db, tag=args.tag, command=command,
                    progress=not args.json and sys.stderr.isatty(),
-                   shuffle=_shuffle(args.shuffle), rounds=args.rounds)
+                   shuffle=_shuffle(args.shuffle), rounds=args.rounds, cluster=args.cluster,
+                   parallel=args.parallel, where=args.where, browsers=args.browsers)
     except KeyboardInterrupt:
         return _interrupted(args.db, command, args.resume, started)
     if args.json:
@@ -234,6 +235,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="measure every configuration K times, in K rounds of their own "
                         "shuffled order, each calibrated afresh (default 1); the spread "
                         "across rounds says how well a figure reproduces")
+    p.add_argument("--cluster", metavar="tcp://HOST:8786",
+                   help="measure on this Dask cluster's workers (`accel-toolkit worker`); the "
+                        "results are written here")
+    p.add_argument("--parallel", type=int, default=None, metavar="N",
+                   help="measure on a LocalCluster of N worker processes on this machine")
+    p.add_argument("--where", choices=["any", "all"], default="any",
+                   help="on a cluster: each configuration on any one machine offering its "
+                        "backend (default), or on all of them")
+    p.add_argument("--browsers", type=int, default=None, metavar="N",
+                   help="browsers per pool (default: what the cores can feed; see doctor)")
     p.add_argument("--json", action="store_true", help="print the stored rows as JSON")
     p.add_argument("--db", help="DuckDB file (default: $ACCEL_TOOLKIT_DB or "
                    "~/.local/share/accel_toolkit/results.duckdb)")

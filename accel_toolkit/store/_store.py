@@ -112,6 +112,40 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in msg and ("conflicting" in msg or "could not set" in msg)
 
 
+#: statuses a resumed sweep does not measure again (see harness.STATUS_OF_ERROR)
+FINAL_STATUSES = ("ok", "mismatch", "unsupported")
+
+
+def _identity(values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """(run, configuration, backend, machine, round) of a row; ``None`` without run or key."""
+    if not values.get("run_id") or not values.get("config_key"):
+        return None
+    extra = values.get("extra")
+    if isinstance(extra, str):
+        extra = json.loads(extra)
+    rnd = (extra or {}).get("round") if isinstance(extra, Mapping) else None
+    return (values["run_id"], values["config_key"], values.get("backend"), values.get("env_id"),
+            int(rnd or 0))
+
+
+def _stored_twin(con: duckdb.DuckDBPyConnection, identity: tuple[Any, ...] | None,
+                 status: str | None) -> str | None:
+    """The id of a stored row that makes a new row with ``identity`` a duplicate, else None."""
+    if identity is None:
+        return None
+    rows = con.execute(
+        "SELECT result_id, status FROM measurements WHERE run_id = ? AND config_key = ? "
+        "AND backend IS NOT DISTINCT FROM ? AND env_id IS NOT DISTINCT FROM ? "
+        "AND coalesce(CAST(json_extract(extra, '$.round') AS INTEGER), 0) = ? "
+        "ORDER BY created_at", list(identity)).fetchall()
+    final = [r[0] for r in rows if r[1] in FINAL_STATUSES]
+    if final:
+        return str(final[0])
+    if rows and status not in FINAL_STATUSES:
+        return str(rows[-1][0])
+    return None
+
+
 class Store:
     """A results database file.
 
@@ -286,8 +320,17 @@ class Store:
             self.finish_run(run_id, status)
 
     def add_result(self, row: Mapping[str, Any], samples: Sequence[float] | np.ndarray | None = None) -> str:
-        """Insert one measurement and its raw samples in one transaction; return its id."""
+        """Insert one measurement and its raw samples in one transaction; return its id.
+
+        Writes are idempotent on (run, configuration, backend, machine, round): a row whose
+        ``run_id``, ``config_key``, ``backend``, ``env_id`` and ``extra.round`` match a stored
+        row is dropped, and the stored row's id is returned, unless the stored rows are all
+        failures (``error``, ``unavailable``) and the new one is final (``ok``, ``mismatch``,
+        ``unsupported``): a resumed sweep's success is kept, a retried or duplicated result
+        (a task re-run after a worker died) is not.
+        """
         values = dict(row)
+        identity = _identity(values)
         values.setdefault("result_id", uuid.uuid4().hex)
         values.setdefault("created_at", now())
         for key in ("params", "device_info", "extra"):
@@ -299,6 +342,10 @@ class Store:
         cols = [c for c in MEASUREMENT_COLUMNS if c in values]
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
+            kept = _stored_twin(con, identity, values.get("status"))
+            if kept is not None:
+                con.execute("ROLLBACK")
+                return kept
             con.execute(
                 f"INSERT INTO measurements ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 [values[c] for c in cols],

@@ -1,0 +1,248 @@
+"""Sweeps on a real Dask cluster: a scheduler and cpu-only workers started as processes on
+127.0.0.1, killed mid-sweep; every configuration stored exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+import accel_toolkit as at  # noqa: E402
+from accel_toolkit.distributed import (  # noqa: E402
+    ClusterError,
+    RefusedWorkerWarning,
+    VersionMismatchError,
+    cluster_info,
+)
+from accel_toolkit.harness import TimingSettings  # noqa: E402
+from accel_toolkit.store import Store  # noqa: E402
+
+#: a few milliseconds of sampling per configuration
+FAST = TimingSettings(warmup_time=0.002, target_sample_time=0.001, min_time=0.01,
+                      max_time=0.02, min_samples=3)
+#: about 0.15 s per configuration, so a kill lands mid-sweep
+SLOWER = TimingSettings(warmup_time=0.01, target_sample_time=0.005, min_time=0.12,
+                        max_time=0.15, min_samples=5, noise_target=1e-9)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def grid(n: int) -> list[dict[str, int]]:
+    return [{"n": 64 + 8 * i} for i in range(n)]
+
+
+class Cluster:
+    """A ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.scheduler: subprocess.Popen[bytes] | None = None
+        self.address = ""
+
+    def _spawn(self, args: list[str], env: dict[str, str] | None = None,
+               log: str = "log") -> subprocess.Popen[bytes]:
+        out = open(self.tmp / f"{log}-{len(self.procs)}.txt", "wb")  # noqa: SIM115
+        p = subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT,
+                             cwd=ROOT, env={**os.environ, **(env or {})})
+        self.procs.append(p)
+        return p
+
+    def start_scheduler(self, port: int = 0) -> str:
+        sfile = self.tmp / f"scheduler-{len(self.procs)}.json"
+        self.scheduler = self._spawn(["distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                      "--port", str(port), "--no-dashboard",
+                                      "--scheduler-file", str(sfile)], log="scheduler")
+        deadline = time.monotonic() + 60
+        while not sfile.exists():
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            assert self.scheduler.poll() is None, "the scheduler exited"
+            time.sleep(0.2)
+        time.sleep(0.2)
+        self.address = json.loads(sfile.read_text())["address"]
+        return self.address
+
+    def start_worker(self, preload: str = "accel_toolkit.distributed") -> None:
+        self.workers.append(self._spawn(
+            ["distributed.cli.dask_worker", self.address, "--host", "127.0.0.1", "--nthreads",
+             "2", "--no-nanny", "--no-dashboard", "--preload", preload],
+            env={"ACCEL_TOOLKIT_WORKER_BACKENDS": "cpu"}, log="worker"))
+
+    def wait_for_workers(self, n: int) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=30, set_as_default=False) as c:
+            c.wait_for_workers(n, timeout=120)
+            deadline = time.monotonic() + 60  # and for their plugins' resources
+            while sum(1 for w in c.scheduler_info(n_workers=-1)["workers"].values()
+                      if w.get("resources")) < n:
+                assert time.monotonic() < deadline, "workers did not advertise resources"
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+        for p in self.procs:
+            p.wait(10)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path)
+    try:
+        c.start_scheduler()
+        c.start_worker()
+        c.start_worker()
+        c.wait_for_workers(2)
+        yield c
+    finally:
+        c.stop()
+
+
+def after_tasks(address: str, n: int, action: object) -> threading.Thread:
+    """Run ``action()`` in a thread once the workers at ``address`` have run ``n`` tasks
+    (asked through a client of our own: the sweep's database stays the sweep's)."""
+    from distributed import Client
+
+    def watch() -> None:
+        deadline = time.monotonic() + 300
+        with Client(address, timeout=30, set_as_default=False) as c:
+            while time.monotonic() < deadline:
+                # a lambda travels by value (workers cannot import this test module)
+                done = c.run(lambda dask_worker: dask_worker.state.executed_count,
+                             on_error="ignore")
+                if sum(v for v in done.values() if isinstance(v, int)) >= n:
+                    break
+                time.sleep(0.2)
+        action()  # type: ignore[operator]
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    return t
+
+
+def exactly_once(db: Path, run_id: str, n: int) -> None:
+    rows = Store(db).query("SELECT config_key, backend, status FROM measurements "
+                           "WHERE run_id = ?", [run_id])
+    assert len(rows) == n, rows.groupby("status").size()
+    assert not rows.duplicated(["config_key", "backend"]).any()
+    assert (rows["status"] == "ok").all(), rows["status"].value_counts()
+
+
+def test_a_bad_scheduler_address_is_a_clear_error(db_path):
+    with pytest.raises(ClusterError, match="Cannot reach a Dask scheduler.*tcp://HOST:8786"):
+        at.bench("add_mul_relu", "cpu", cluster="tcp://127.0.0.1:1", db=db_path,
+                 progress=False)
+    with pytest.raises(ClusterError, match="Cannot reach"):
+        cluster_info("no-such-host.invalid:8786")
+
+
+def test_sweep_on_the_cluster_records_the_machine_and_cuda_is_unavailable_at_once(
+        cluster, db_path):
+    t0 = time.monotonic()
+    df = at.bench("add_mul_relu", "cpu,cuda", grid=grid(6), settings=FAST, db=db_path,
+                  cluster=cluster.address, progress=False)
+    assert time.monotonic() - t0 < 60
+    cuda = df[df["backend"] == "cuda"]
+    assert len(cuda) == 6 and (cuda["status"] == "unavailable").all()
+    assert cuda["error"].str.contains("no worker of the cluster .* offers cuda").all()
+    cpu = df[df["backend"] == "cpu"]
+    assert len(cpu) == 6 and (cpu["status"] == "ok").all()
+    info = cluster_info(cluster.address)
+    assert len(info) == 2 and info["compatible"].all()
+    assert (info["backends"] == "cpu:1").all()
+    # the rows name the machine that measured them, which is in the environments table
+    assert set(cpu["env_id"]) <= set(info["env_id"])
+    assert set(cpu["env_id"]) <= set(Store(db_path).environments()["env_id"])
+
+
+def test_sigkill_a_worker_mid_sweep_stores_every_configuration_once(cluster, db_path):
+    victim = cluster.workers[0]
+    killed = threading.Event()
+
+    def killer() -> None:
+        victim.send_signal(signal.SIGKILL)
+        killed.set()
+
+    after_tasks(cluster.address, 10, killer)
+    df = at.bench("add_mul_relu", "cpu", grid=grid(100), settings=SLOWER, db=db_path,
+                  cluster=cluster.address, progress=False)
+    assert killed.is_set() and victim.poll() is not None, "the sweep ended before the kill"
+    exactly_once(db_path, df["run_id"].iloc[0], 100)
+    assert df["config_key"].is_unique
+
+
+def test_losing_the_scheduler_keeps_what_finished_and_resume_completes(cluster, db_path):
+    def stopper() -> None:
+        assert cluster.scheduler is not None
+        cluster.scheduler.send_signal(signal.SIGKILL)
+
+    after_tasks(cluster.address, 10, stopper)
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match="Lost the Dask scheduler.*resume") as info:
+        at.bench("add_mul_relu", "cpu", grid=grid(100), settings=SLOWER, db=db_path,
+                 cluster=cluster.address, progress=False)
+    assert time.monotonic() - t0 < 120
+    store = Store(db_path)
+    run_id = str(store.runs()["run_id"].iloc[0])
+    assert run_id in str(info.value)
+    kept = store.query("SELECT config_key FROM measurements WHERE run_id = ?", [run_id])
+    assert 0 < len(kept) < 100 and kept["config_key"].is_unique
+
+    cluster.stop()  # a fresh scheduler and workers, then resume
+    cluster.start_scheduler()
+    cluster.start_worker()
+    cluster.wait_for_workers(1)
+    at.bench("add_mul_relu", "cpu", grid=grid(100), settings=SLOWER, db=db_path,
+             cluster=cluster.address, resume=run_id, progress=False)
+    exactly_once(db_path, run_id, 100)
+
+
+def test_a_worker_of_another_version_is_refused(tmp_path, db_path):
+    preload = tmp_path / "other_version.py"
+    preload.write_text(
+        "from accel_toolkit.distributed import AcceleratorPlugin\n\n\n"
+        "async def dask_setup(worker):\n"
+        "    await worker.plugin_add(AcceleratorPlugin(backends=['cpu'], version='0.0.1'),\n"
+        "                            name='accel_toolkit')\n")
+    c = Cluster(tmp_path)
+    try:
+        c.start_scheduler()
+        c.start_worker(preload=str(preload))
+        c.wait_for_workers(1)
+        with pytest.raises(VersionMismatchError, match="runs accel-toolkit 0.0.1.*install "
+                                                       "accel-toolkit=="):
+            at.bench("add_mul_relu", "cpu", grid=grid(2), settings=FAST, db=db_path,
+                     cluster=c.address, progress=False)
+        assert not cluster_info(c.address)["compatible"].any()
+        c.start_worker()  # a worker of this version joins: the sweep runs there only
+        c.wait_for_workers(2)
+        with pytest.warns(RefusedWorkerWarning, match="0.0.1"):
+            df = at.bench("add_mul_relu", "cpu", grid=grid(4), settings=FAST, db=db_path,
+                          cluster=c.address, progress=False)
+        assert (df["status"] == "ok").all() and len(df) == 4
+        ok = cluster_info(c.address).query("compatible")
+        assert set(df["env_id"]) <= set(ok["env_id"])
+        assert {json.loads(e)["worker"] for e in Store(db_path).query(
+            "SELECT extra FROM measurements WHERE status = 'ok'")["extra"]} <= set(ok["address"])
+    finally:
+        c.stop()
+
+
+def test_parallel_starts_a_local_cluster(db_path):
+    df = at.bench("add_mul_relu", "cpu", grid=grid(4), settings=FAST, db=db_path,
+                  parallel=2, progress=False)
+    assert len(df) == 4 and (df["status"] == "ok").all()
+    extra = Store(db_path).query("SELECT extra FROM measurements")["extra"].map(json.loads)
+    assert all(e["where"] == "any" and e["worker"].startswith("tcp://") for e in extra)
