@@ -55,6 +55,10 @@ def _doctor(args: argparse.Namespace) -> int:
         dev = a.device.get("name", "") if a.device else ""
         print(f"{a.name:8s} {mark}  {dev}")
         print(f"{'':8s}      {a.reason}")
+    from ..backends._pool import CORES_PER_BROWSER, default_browsers
+
+    print(f"browser pool: {default_browsers()} browser(s) by default (one per "
+          f"{CORES_PER_BROWSER} cores; bench --browsers N, accel-toolkit worker --browsers N)")
     return 0
 
 
