@@ -112,13 +112,6 @@ class _SlowCpu(CpuBackend):
                            device=self.device_info(), venue="process")
 
 
-class _SlowPool(BackendPool):
-    def get(self, name):  # type: ignore[override]
-        if name not in self._open:
-            self._open[name] = _SlowCpu()
-        return self._open[name]
-
-
 @pytest.fixture(scope="module")
 def history_db(tmp_path_factory):
     """Four real runs of one configuration, then four with a slower kernel."""
@@ -126,7 +119,8 @@ def history_db(tmp_path_factory):
     grid = [{"rows": 4, "cols": 16}]
     for i in range(8):
         at.bench("softmax", "cpu", grid=grid, db=str(db), tag=f"r{i}", time_budget=0.05,
-                 progress=False, pool=_SlowPool() if i >= 4 else None)
+                 progress=False,
+                 pool=BackendPool(instances={"cpu": _SlowCpu()}) if i >= 4 else None)
     return db
 
 
