@@ -428,10 +428,18 @@ def bench(
         run_id = bench_on_cluster(plan, store, cluster=cluster, client=client,
                                   parallel=parallel, where=where, browsers=browsers)
         return store.results(run_ids=[run_id])
-    run_id, done, env_id = plan.start(store)
-
     own_pool = pool is None
     pool = pool or BackendPool(backend_options, browsers=browsers or 1)
+    if browsers is not None and browsers > 1:  # several browsers: threads measure, one writes
+        from .distributed._local import bench_in_threads
+
+        try:
+            run_id = bench_in_threads(plan, store, pool, browsers)
+        finally:
+            if own_pool:
+                pool.close()
+        return store.results(run_ids=[run_id])
+    run_id, done, env_id = plan.start(store)
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -122,3 +122,22 @@ def test_a_lease_waits_for_a_free_instance():
 @pytest.mark.parametrize(("cores", "browsers"), [(1, 1), (2, 1), (8, 4)])
 def test_default_pool_size_follows_the_cores(cores: int, browsers: int):
     assert default_browsers(cores) == browsers
+
+
+def test_several_browsers_in_process_store_every_configuration_once(db_path):
+    import accel_toolkit as at
+
+    df = at.bench("add_mul_relu,softmax", "cpu", settings=QUICK, db=db_path, browsers=2,
+                  progress=False)
+    assert len(df) == 4 and df["config_key"].is_unique and (df["status"] == "ok").all()
+
+
+def test_import_accel_toolkit_does_not_import_dask():
+    import subprocess
+    import sys
+
+    code = ("import sys, accel_toolkit, accel_toolkit.distributed as d; d.ClusterError; "
+            "print(any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._cluster import cluster_info, connect, describe_workers
     from ._errors import ClusterError, RefusedWorkerWarning, VersionMismatchError
+    from ._local import bench_in_threads
     from ._plugin import AcceleratorPlugin, dask_setup, machine_info
     from ._sweep import bench_on_cluster
 
@@ -27,6 +28,7 @@ __all__ = [
     "ClusterError",
     "RefusedWorkerWarning",
     "VersionMismatchError",
+    "bench_in_threads",
     "bench_on_cluster",
     "cluster_info",
     "connect",
@@ -40,7 +42,7 @@ _WHERE = {
     "AcceleratorPlugin": "_plugin", "dask_setup": "_plugin", "machine_info": "_plugin",
     "ClusterError": "_errors", "RefusedWorkerWarning": "_errors",
     "VersionMismatchError": "_errors",
-    "bench_on_cluster": "_sweep",
+    "bench_in_threads": "_local", "bench_on_cluster": "_sweep",
     "cluster_info": "_cluster", "connect": "_cluster", "describe_workers": "_cluster",
 }
 
