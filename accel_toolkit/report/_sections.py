@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import charts
+from ..kernels import kernel_names
 from ._blocks import Block, ChartBlock, Code, ErrorBlock, Table, Text, to_blocks
 
 __all__ = [
@@ -58,9 +60,7 @@ class ReportContext:
     @property
     def latest(self) -> pd.DataFrame:
         """The newest row of every configuration x backend."""
-        from ..charts import latest
-
-        return latest(self.results)
+        return charts.latest(self.results)
 
 
 @dataclass(frozen=True)
@@ -104,9 +104,7 @@ def _fmt_num(v: Any, fmt: str = ".3g") -> str:
 
 
 def _params(p: Any) -> str:
-    from ..charts import params_label
-
-    return params_label(p)
+    return charts.params_label(p)
 
 
 def _try_chart(blocks: list[Block], title: str, make: Callable[[], Any], caption: str = "") -> None:
@@ -117,8 +115,6 @@ def _try_chart(blocks: list[Block], title: str, make: Callable[[], Any], caption
 
 
 def _kernel_order(ctx: ReportContext) -> list[str]:
-    from ..kernels import kernel_names
-
     have = list(dict.fromkeys(ctx.results["kernel"]))
     known = [k for k in kernel_names() if k in have]
     return known + [k for k in have if k not in known]
@@ -127,8 +123,6 @@ def _kernel_order(ctx: ReportContext) -> list[str]:
 # -- built-in sections -----------------------------------------------------------------
 
 def summary_section(ctx: ReportContext) -> list[Block]:
-    from .. import charts
-
     df = ctx.results
     ok = ctx.ok
     t0, t1 = df["created_at"].min(), df["created_at"].max()
@@ -291,8 +285,6 @@ def results_table(df: pd.DataFrame, baseline: str | None = None, *,
 
 def kernel_sections(ctx: ReportContext) -> list[Section]:
     """One section per kernel: latency chart, history (when several runs), table."""
-    from .. import charts
-
     out = []
     for kernel in _kernel_order(ctx):
         def build(ctx: ReportContext, kernel: str = kernel) -> list[Block]:
@@ -318,8 +310,6 @@ def kernel_sections(ctx: ReportContext) -> list[Section]:
 
 
 def first_run_section(ctx: ReportContext) -> list[Block]:
-    from .. import charts
-
     ok = ctx.latest[ctx.latest["status"] == "ok"]
     browser = [b for b in BROWSER_BACKENDS if b in set(ok["backend"])]
     if ok.empty or ok["first_run_s"].isna().all():
@@ -448,7 +438,7 @@ def regressions_blocks(store: Any) -> list[Any]:
     """
     from ..analysis import regressions_section
 
-    steps, charts = regressions_section(store, save=False)
+    steps, figures = regressions_section(store, save=False)
     n, pts, thr = (steps.attrs.get(k, 0) for k in ("n_series", "n_points", "threshold"))
     if steps.empty:
         return [f"No change in performance larger than {thr:.0%} was found in {n} series "
@@ -456,7 +446,7 @@ def regressions_blocks(store: Any) -> list[Any]:
                 f"series with fewer runs cannot show one yet."]
     slower = int((steps["kind"] == "regression").sum())
     return [f"{len(steps)} step(s) in {n} series ({slower} slower, {len(steps) - slower} faster), "
-            f"threshold {thr:.0%}.", steps.drop(columns=["series_key"]), *charts]
+            f"threshold {thr:.0%}.", steps.drop(columns=["series_key"]), *figures]
 
 
 SECTIONS: tuple[Section, ...] = (
