@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -246,3 +248,58 @@ def test_parallel_starts_a_local_cluster(db_path):
     assert len(df) == 4 and (df["status"] == "ok").all()
     extra = Store(db_path).query("SELECT extra FROM measurements")["extra"].map(json.loads)
     assert all(e["where"] == "any" and e["worker"].startswith("tcp://") for e in extra)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browsers_killed_in_a_workers_pool_lose_and_duplicate_nothing(tmp_path, db_path):
+    """One worker with a browser, one cpu-only; the browser is SIGKILLed every few seconds."""
+    from distributed import Client
+
+    c = Cluster(tmp_path)
+    try:
+        c.start_scheduler()
+        c.start_worker()
+        c.workers.append(c._spawn(
+            ["distributed.cli.dask_worker", c.address, "--host", "127.0.0.1", "--nthreads",
+             "2", "--no-nanny", "--no-dashboard", "--preload", "accel_toolkit.distributed"],
+            env={"ACCEL_TOOLKIT_WORKER_BACKENDS": "cpu,webnn",
+                 "ACCEL_TOOLKIT_WORKER_BROWSERS": "1"}, log="worker"))
+        c.wait_for_workers(2)
+        if not cluster_info(c.address)["backends"].str.contains("webnn").any():
+            pytest.skip("webnn unavailable on this machine")
+        kills: list[int] = []
+        stop = threading.Event()
+
+        def killer() -> None:
+            def pick(dask_worker: Any) -> list[int]:  # runs on the workers
+                pool = dask_worker.plugins["accel_toolkit"].pool
+                return [b.session.pid for b in pool._open.values()
+                        if getattr(b, "session", None) is not None and b.session.pid]
+
+            with Client(c.address, timeout=30, set_as_default=False) as client:
+                while not stop.wait(4.0) and len(kills) < 3:
+                    pids = [p for v in client.run(pick, on_error="ignore").values()
+                            if isinstance(v, list) for p in v]
+                    for pid in pids:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                            kills.append(pid)
+
+        t = threading.Thread(target=killer, daemon=True)
+        t.start()
+        try:
+            df = at.bench("add_mul_relu", "cpu,webnn", grid=grid(20), settings=SLOWER,
+                          db=db_path, cluster=c.address, progress=False)
+        finally:
+            stop.set()
+            t.join(30)
+        assert kills, "no browser was killed"
+        rows = Store(db_path).query("SELECT config_key, backend, status, error FROM "
+                                    "measurements WHERE run_id = ?", [df["run_id"].iloc[0]])
+        assert len(rows) == 40 and not rows.duplicated(["config_key", "backend"]).any()
+        bad = rows[rows["status"] != "ok"]
+        # a configuration is an error only when it crashed its browser max_crashes times
+        assert bad["error"].str.contains("quarantined").all(), bad
+    finally:
+        c.stop()
