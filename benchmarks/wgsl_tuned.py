@@ -11,10 +11,12 @@ is timed. Configurations:
 - ``gemm-default``: the ``gemm`` entry point with the default knobs (what an untuned
   adapter runs now);
 - ``tuned``: the knobs the tuning table holds for this adapter and the size's bucket
-  (skipped where none is stored).
+  (skipped where none is stored);
+- ``p1``, ``p2``, ...: the points given with ``--points`` (knobs as ``accel_toolkit.tune``
+  prints them, ``;``-separated), e.g. to choose the default knobs.
 
     .venv/bin/python benchmarks/wgsl_tuned.py --sizes 256,512,1024 --passes 3 \\
-        [--db PATH] [--samples 3]
+        [--db PATH] [--samples 3] [--points "wg_x=16,wg_y=16,tm=4,tn=8,tk=32,shared=1,vec4=1"]
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ def main() -> None:
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--samples", type=int, default=3)
     ap.add_argument("--db", default=None, help="results database (default: the default one)")
+    ap.add_argument("--points", default="", help="more knobs to time, ';'-separated")
+    ap.add_argument("--no-tiled", action="store_true", help="leave out the tiled variant")
     args = ap.parse_args()
+    extra = [{k: int(v) for k, v in (kv.split("=") for kv in pt.split(","))}
+             for pt in args.points.split(";") if pt.strip()]
+    for pt in extra:
+        pt["shared"], pt["vec4"] = bool(pt["shared"]), bool(pt["vec4"])
     be = WgpuBackend(tuning=False)
     spec = get_kernel("matmul")
     fp = fingerprint_key(fingerprint("wgpu", be.device_info()))
@@ -51,9 +59,13 @@ def main() -> None:
         ref = spec.reference(inputs, p)
         plans = {"tiled": build_plan(spec, p, "float32", variants("matmul")[0]),
                  "gemm-default": build_plan(spec, p, "float32", "gemm", SPACES["matmul"].default)}
+        if args.no_tiled:
+            del plans["tiled"]
         entry = best(store, "matmul", "wgpu", fp, bucket("matmul", p)) if store else None
         if entry is not None:
             plans["tuned"] = build_plan(spec, p, "float32", "gemm", entry.knobs)
+        for i, pt in enumerate(extra):
+            plans[f"p{i + 1}"] = build_plan(spec, p, "float32", "gemm", pt)
         configs[s] = {}
         for name, plan in plans.items():
             prep = be.prepare(plan, inputs)
@@ -79,9 +91,10 @@ def main() -> None:
                 table.setdefault((s, name), []).append(med)
                 print(f"pass {k} {s:5d} {name:13s} {med * 1e3:10.1f} ms "
                       f"{2 * s**3 / med / 1e9:7.3f} GFLOP/s", flush=True)
-    print("\nsize  config        median of pass medians   GFLOP/s   vs tiled   per pass (ms)")
+    ref_name = "gemm-default" if args.no_tiled else "tiled"
+    print(f"\nsize  config        median of pass medians   GFLOP/s   vs {ref_name}   per pass (ms)")
     for s in sizes:
-        base = statistics.median(table[(s, "tiled")])
+        base = statistics.median(table[(s, ref_name)])
         for name in configs[s]:
             xs = table[(s, name)]
             m = statistics.median(xs)

@@ -146,11 +146,11 @@ fn blocked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
 // consecutive ones, group j of invocation tx at column (j * G_WX + tx) * G_VW of the
 // workgroup's G_BN columns. K advances G_TK at a time; with G_SHARED the workgroup first
 // stages a G_BM x G_TK block of A and a G_TK x G_BN block of B in workgroup memory.
-const G_WX: u32 = 8u;     // @knob invocations per workgroup along N
-const G_WY: u32 = 8u;     // @knob invocations per workgroup along M
+const G_WX: u32 = 16u;     // @knob invocations per workgroup along N
+const G_WY: u32 = 16u;     // @knob invocations per workgroup along M
 const G_TM: u32 = 4u;     // @knob rows of C per invocation (register blocking)
-const G_TN: u32 = 4u;     // @knob columns of C per invocation (a multiple of G_VW)
-const G_TK: u32 = 8u;     // @knob K-tile depth
+const G_TN: u32 = 8u;     // @knob columns of C per invocation (a multiple of G_VW)
+const G_TK: u32 = 16u;     // @knob K-tile depth
 const G_SHARED: bool = true;  // @knob stage A and B tiles in workgroup memory
 const G_VW: u32 = 4u;     // @knob 4: columns of B and C moved as vec4 groups; 1: scalars
 const G_BM: u32 = G_WY * G_TM;

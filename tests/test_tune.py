@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 
 from accel_toolkit.backends._compute_plan import knob_names, render_shader
-from accel_toolkit.backends._wgsl_plans import GEMM_KNOBS, gemm_knob_problem
+from accel_toolkit.backends._wgsl_plans import (
+    GEMM_KNOBS,
+    ROW_KNOBS,
+    gemm_knob_problem,
+    row_knob_problem,
+)
 from accel_toolkit.exceptions import ConfigError, ParameterError, UnknownKernelError
 from accel_toolkit.store import Store
 from accel_toolkit.tune import (
@@ -39,6 +44,9 @@ def test_every_point_is_well_formed_and_the_default_is_one():
     assert all(gemm_knob_problem(p) is None for p in points)
     assert dict(GEMM_KNOBS) in points
     assert not any(p["vec4"] and p["tn"] % 4 for p in points)
+    rows = SPACES["softmax"].points()
+    assert dict(ROW_KNOBS) in rows and len(rows) <= EXHAUSTIVE_MAX
+    assert all(row_knob_problem(p) is None and 16 <= p["tx"] * p["rpw"] <= 256 for p in rows)
 
 
 def test_limits_rule_points_out():
@@ -71,6 +79,8 @@ def test_buckets_split_by_the_cube_root_of_the_work():
     assert bucket("matmul", {"M": 512, "N": 512, "K": 512}) == "medium"
     assert bucket("matmul", {"M": 1024, "N": 1024, "K": 1024}) == "large"
     assert bucket("matmul", {"M": 4096, "N": 64, "K": 64}) == "medium"   # 256 cube
+    assert bucket("softmax", {"rows": 4096, "cols": 128}) == "small"
+    assert bucket("layernorm", {"rows": 8, "cols": 4096}) == "large"
 
 
 # -- the search (pure: a fake clock and a cost function) ------------------------------------
@@ -103,7 +113,9 @@ def test_halving_tries_the_default_first_and_narrows_within_the_budget():
     for r in (1, 2):
         assert found.tried[r], f"rung {r} tried nothing"
         assert {knobs_key(p) for p, _ in found.tried[r]} <= r0
-        assert found.tried[r][0][0] == dict(GEMM_KNOBS)
+        prev_best = found.best(r - 1)[0]
+        assert found.tried[r][0][0] == prev_best                # the winner so far, then
+        assert dict(GEMM_KNOBS) in [p for p, _ in found.tried[r][:2]]   # the default
         assert len(found.tried[r]) <= max(2, len(found.tried[r - 1]) // 3) + 1
     win, secs = found.best(2)
     assert secs == min(s for _, s in found.tried[2] if s is not None)
@@ -170,7 +182,9 @@ def test_bad_arguments_say_what_to_do(db_path):
     with pytest.raises(UnknownKernelError, match="matmul"):
         tune("matmull", "wgpu", budget=1, db=str(db_path))
     with pytest.raises(ConfigError, match="no tunable WGSL variant"):
-        tune("softmax", "wgpu", budget=1, db=str(db_path))
+        tune("gelu", "wgpu", budget=1, db=str(db_path))
+    with pytest.raises(ConfigError, match="use some of small, medium, large"):
+        tune("matmul", "wgpu", budget=1, db=str(db_path), buckets=["huge"])
     with pytest.raises(ConfigError, match="runs no WGSL"):
         tune("matmul", "cpu", budget=1, db=str(db_path))
 

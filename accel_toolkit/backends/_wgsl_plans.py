@@ -31,7 +31,8 @@ from ._compute_plan import (
     render_shader,
 )
 
-__all__ = ["GEMM_KNOBS", "WGSL_PLANS", "WgslKernel", "gemm_knob_problem"]
+__all__ = ["GEMM_KNOBS", "ROW_KNOBS", "WGSL_PLANS", "WgslKernel", "gemm_knob_problem",
+           "row_knob_problem"]
 
 
 def _ceil(a: int, b: int) -> int:
@@ -139,9 +140,10 @@ def _gemm_pass(b: _Plan, shader: str, bindings: tuple[str, ...], m: int, n: int,
         b.dispatch(shader, entry, bindings, (_ceil(n, wx), _ceil(m, wy), batch), (wx, wy, 1), **consts)
 
 
-#: default knobs of matmul.wgsl's ``gemm`` entry point (variant ``gemm``): the point that
-#: measured fastest on lavapipe at 256-1024 on the build machine (see docs/tuning.md)
-GEMM_KNOBS: dict[str, Any] = {"wg_x": 8, "wg_y": 8, "tm": 4, "tn": 4, "tk": 8,
+#: default knobs of matmul.wgsl's ``gemm`` entry point (variant ``gemm``): of the points
+#: within WebGPU's default limits (16 KiB of workgroup memory, 256 invocations), the one that
+#: measured fastest on lavapipe at 256 and 512 on the build machine (docs/tuning.md)
+GEMM_KNOBS: dict[str, Any] = {"wg_x": 16, "wg_y": 16, "tm": 4, "tn": 8, "tk": 16,
                               "shared": True, "vec4": True}
 _GEMM_SHADER_KNOBS = {"wg_x": "G_WX", "wg_y": "G_WY", "tm": "G_TM", "tn": "G_TN",
                       "tk": "G_TK", "shared": "G_SHARED"}
@@ -294,29 +296,64 @@ def _row_wg(cols: int) -> int:
     return int(min(256, max(32, 1 << (max(1, cols) - 1).bit_length())))
 
 
-def _softmax(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+#: default knobs of the ``rows`` entry points of softmax.wgsl and layernorm.wgsl (variant
+#: ``rows``): invocations per row and rows per workgroup (see docs/tuning.md)
+ROW_KNOBS: dict[str, Any] = {"tx": 64, "rpw": 4}
+
+
+def row_knob_problem(knobs: Mapping[str, Any]) -> str | None:
+    """Why ``knobs`` is not a point of the ``rows`` space (``None`` if it is)."""
+    if set(knobs) != set(ROW_KNOBS):
+        return (f"rows knobs must be exactly {', '.join(ROW_KNOBS)}; got "
+                f"{', '.join(sorted(knobs)) or 'none'}")
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in knobs.values()):
+        return f"rows knobs must be positive integers; got {dict(knobs)}"
+    if knobs["tx"] & (knobs["tx"] - 1):
+        return "tx must be a power of two (each row is a tree reduction over tx invocations)"
+    return None
+
+
+def _row_pass(b: _Plan, name: str, bindings: tuple[str, ...], r: int, c: int,
+              knobs: Mapping[str, Any] | None) -> None:
+    """One pass of a row kernel: ``main`` (one workgroup per row) or the tunable ``rows``."""
+    if b.variant == "rows":
+        b.knobs = {**ROW_KNOBS, **(knobs or {})}
+        why = row_knob_problem(b.knobs)
+        if why:
+            raise ParameterError(f"{b.spec.name} rows: {why}.")
+        tx, rpw = b.knobs["tx"], b.knobs["rpw"]
+        sh = b.shader(name, knobs={"R_TX": tx, "R_RPW": rpw})
+        b.dispatch(sh, "rows", bindings, grid(_ceil(r, rpw)), (tx, rpw, 1))
+        return
+    if knobs:
+        raise ParameterError(f"{b.spec.name}: variant {b.variant!r} takes no knobs; only "
+                             f"variant 'rows' does.")
+    wg = _row_wg(c)
+    sh = b.shader(name)
+    b.dispatch(sh, "main", bindings, grid(r), (wg, 1, 1), WG=wg)
+
+
+def _softmax(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str,
+             knobs: Mapping[str, Any] | None = None) -> ComputePlan:
     b = _Plan(spec, p, dtype, variant)
     r, c = p["rows"], p["cols"]
-    wg = _row_wg(c)
-    sh = b.shader("softmax.wgsl")
     b.input("x", (r, c))
     b.uniform("params", r, c)
     b.output("y", (r, c))
-    b.dispatch(sh, "main", ("x", "y", "params"), grid(r), (wg, 1, 1), WG=wg)
+    _row_pass(b, "softmax.wgsl", ("x", "y", "params"), r, c, knobs)
     return b.build()
 
 
-def _layernorm(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+def _layernorm(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str,
+               knobs: Mapping[str, Any] | None = None) -> ComputePlan:
     b = _Plan(spec, p, dtype, variant)
     r, c = p["rows"], p["cols"]
-    wg = _row_wg(c)
-    sh = b.shader("layernorm.wgsl")
     b.input("x", (r, c))
     b.input("gamma", (c,))
     b.input("beta", (c,))
     b.uniform("params", r, c)
     b.output("y", (r, c))
-    b.dispatch(sh, "main", ("x", "gamma", "beta", "y", "params"), grid(r), (wg, 1, 1), WG=wg)
+    _row_pass(b, "layernorm.wgsl", ("x", "gamma", "beta", "y", "params"), r, c, knobs)
     return b.build()
 
 
@@ -436,8 +473,10 @@ WGSL_PLANS.register("matmul", WgslKernel(_matmul, (*_GEMM, "gemm"), tunable="gem
 WGSL_PLANS.register("batched_matmul", WgslKernel(_matmul, (*_GEMM, "gemm"), tunable="gemm",
                                                   knobs=GEMM_KNOBS))
 WGSL_PLANS.register("conv2d", WgslKernel(_conv2d, ("direct",)))
-WGSL_PLANS.register("softmax", WgslKernel(_softmax, ("rowwise",)))
-WGSL_PLANS.register("layernorm", WgslKernel(_layernorm, ("rowwise",)))
+WGSL_PLANS.register("softmax", WgslKernel(_softmax, ("rowwise", "rows"), tunable="rows",
+                                           knobs=ROW_KNOBS))
+WGSL_PLANS.register("layernorm", WgslKernel(_layernorm, ("rowwise", "rows"), tunable="rows",
+                                             knobs=ROW_KNOBS))
 WGSL_PLANS.register("gelu", WgslKernel(_gelu, ("elementwise",)))
 WGSL_PLANS.register("add_mul_relu", WgslKernel(_add_mul_relu, ("elementwise",)))
 WGSL_PLANS.register("linear_gelu", WgslKernel(_linear_gelu, ("tiled", "naive", "tiled8")))

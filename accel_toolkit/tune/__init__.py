@@ -9,11 +9,10 @@ shape's bucket (:func:`bucket`) through :func:`lookup`. See ``docs/tuning.md``.
 from ._fingerprint import fingerprint, fingerprint_key
 from ._lookup import Choice, lookup, tuning_db, tuning_status
 from ._records import TunedEntry, best, invalidate, tuning_table
-from ._space import BUCKETS, SPACES, KnobSpace, bucket, bucket_shape, knobs_key
+from ._space import SPACES, KnobSpace, bucket, bucket_shape, knobs_key
 from ._tuner import TuneReport, check_point, tune, verify_shapes
 
 __all__ = [
-    "BUCKETS",
     "Choice",
     "KnobSpace",
     "SPACES",

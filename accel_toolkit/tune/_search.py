@@ -3,9 +3,11 @@
 The algorithm is free of I/O: it calls ``evaluate(point, rung) -> seconds or None`` and a
 clock, and returns what it tried. Small spaces are searched exhaustively at every rung;
 large ones by successive halving over a ladder of shapes (one rung per shape bucket, smallest
-first): rung 0 screens as many points as its share of the budget allows, each next rung
-takes the best third (at least two) of the previous one, best first, at the next bucket's
-shape. The default point is always tried first, so a rung can only beat it.
+first): rung 0 screens as many points as its share of the budget allows (the default point
+first, then the rest in a seeded random order); each next rung takes the best third (at
+least two) of the previous one at the next bucket's shape, in the order: the previous
+rung's best, the default point, then the others best first. So even a rung with time for
+only two points weighs the winner so far against the default.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ __all__ = ["EXHAUSTIVE_MAX", "Search", "search"]
 #: spaces up to this many points are searched exhaustively
 EXHAUSTIVE_MAX = 24
 #: share of the budget of each rung of successive halving (rungs beyond get the last share)
-_SHARES = (0.4, 0.3, 0.3)
+_SHARES = (0.3, 0.3, 0.4)
 _ETA = 3
 
 
@@ -69,7 +71,11 @@ def search(points: Sequence[Mapping[str, Any]], default: Mapping[str, Any], rung
                 prev = sorted(((p, s) for p, s in out.tried[r - 1] if s is not None),
                               key=lambda ps: ps[1])
                 keep = max(2, len(prev) // _ETA)
-                pool = [dict(default)] + [p for p, _ in prev[:keep] if p != dict(default)]
+                top = [p for p, _ in prev[:keep]]
+                pool = [*top[:1], dict(default)]
+                pool += [p for p in top[1:] if p not in pool]
+                if len(pool) > 1 and pool[0] == pool[1]:
+                    pool.pop(0)
         tried: list[tuple[dict[str, Any], float | None]] = []
         last = 0.0
         for p in pool:

@@ -2,8 +2,9 @@
 
 A :class:`KnobSpace` names the knobs of a kernel's tunable variant (``WgslKernel.tunable``
 in ``backends/_wgsl_plans.py``), the values each may take, which combinations are
-well-formed, and which ones an adapter's limits rule out. :data:`SPACES` holds one per
-tunable kernel; ``accel_toolkit.tune`` searches it.
+well-formed, which ones an adapter's limits rule out, the shape buckets it is tuned per
+(small shapes and large ones want different tiles) and the shapes every point is checked
+on. :data:`SPACES` holds one per tunable kernel; ``accel_toolkit.tune`` searches it.
 
 >>> space = SPACES["matmul"]
 >>> len(space.points()) > 100, space.default["tm"]
@@ -15,42 +16,18 @@ tunable kernel; ``accel_toolkit.tune`` searches it.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends._wgsl_plans import GEMM_KNOBS, gemm_knob_problem
+from ..backends._wgsl_plans import GEMM_KNOBS, ROW_KNOBS, gemm_knob_problem, row_knob_problem
 
-__all__ = ["BUCKETS", "SPACES", "KnobSpace", "bucket", "bucket_shape", "knobs_key"]
-
-#: shape buckets of a GEMM: (name, largest cube root of M*N*K it holds, the size tuned)
-BUCKETS: tuple[tuple[str, float, int], ...] = (
-    ("small", 192.0, 128),
-    ("medium", 640.0, 512),
-    ("large", math.inf, 1024),
-)
+__all__ = ["SPACES", "KnobSpace", "bucket", "bucket_shape", "knobs_key"]
 
 
 def knobs_key(knobs: Mapping[str, Any]) -> str:
     """A short stable text of a point, e.g. ``wg_x=8,wg_y=8,tm=4,...``."""
     return ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in knobs.items())
-
-
-def bucket(kernel: str, params: Mapping[str, Any]) -> str:
-    """The shape bucket of ``params``: ``small``, ``medium`` or ``large`` (by the cube root
-    of M*N*K, the side of the cube of the same work)."""
-    side = float(params["M"] * params["N"] * params["K"]) ** (1 / 3)
-    return next(name for name, top, _ in BUCKETS if side <= top)
-
-
-def bucket_shape(kernel: str, name: str) -> dict[str, int]:
-    """The parameters a bucket is tuned at (a square GEMM of the bucket's tuned size)."""
-    for b, _, size in BUCKETS:
-        if b == name:
-            shape = {"M": size, "N": size, "K": size}
-            return {"B": 1, **shape} if kernel == "batched_matmul" else shape
-    raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -67,8 +44,16 @@ class KnobSpace:
         The point used where nothing is tuned.
     problem : callable
         ``problem(knobs) -> reason or None``: why a point is ill-formed.
+    workgroup : callable
+        ``workgroup(knobs) -> (x, y)``: the workgroup size of the point.
     storage : callable
         ``storage(knobs) -> bytes`` of workgroup memory the point declares.
+    buckets : tuple
+        ``(name, shape)`` per shape bucket, smallest first: the shape is where it is tuned.
+    bucket_of : callable
+        ``bucket_of(params) -> name``.
+    verify : tuple of dict
+        The shapes every point is checked on before it is timed (partial tiles, odd sizes).
     """
 
     kernel: str
@@ -76,7 +61,15 @@ class KnobSpace:
     axes: Mapping[str, tuple[Any, ...]]
     default: Mapping[str, Any]
     problem: Callable[[Mapping[str, Any]], str | None]
+    workgroup: Callable[[Mapping[str, Any]], tuple[int, int]]
     storage: Callable[[Mapping[str, Any]], int]
+    buckets: tuple[tuple[str, Mapping[str, int]], ...]
+    bucket_of: Callable[[Mapping[str, Any]], str]
+    verify: tuple[Mapping[str, int], ...]
+
+    @property
+    def bucket_names(self) -> list[str]:
+        return [name for name, _ in self.buckets]
 
     def points(self) -> list[dict[str, Any]]:
         """Every well-formed point, in a fixed order."""
@@ -89,25 +82,40 @@ class KnobSpace:
         return out
 
     def limit_problem(self, knobs: Mapping[str, Any], limits: Mapping[str, Any]) -> str | None:
-        """Why ``knobs`` exceeds an adapter's ``limits`` (WebGPU names, either spelling)."""
+        """Why ``knobs`` exceeds an adapter's ``limits`` (WebGPU names, either spelling;
+        WebGPU's defaults where a limit is not given)."""
         lim = {k.replace("-", "").replace("_", "").lower(): v for k, v in limits.items()}
 
         def cap(name: str, default: int) -> int:
             return int(lim.get(name.lower(), default))
 
-        inv = knobs["wg_x"] * knobs["wg_y"]
-        if inv > cap("maxComputeInvocationsPerWorkgroup", 256):
-            return f"{inv} invocations per workgroup exceed maxComputeInvocationsPerWorkgroup"
-        if knobs["wg_x"] > cap("maxComputeWorkgroupSizeX", 256):
-            return "wg_x exceeds maxComputeWorkgroupSizeX"
-        if knobs["wg_y"] > cap("maxComputeWorkgroupSizeY", 256):
-            return "wg_y exceeds maxComputeWorkgroupSizeY"
+        x, y = self.workgroup(knobs)
+        if x * y > cap("maxComputeInvocationsPerWorkgroup", 256):
+            return f"{x * y} invocations per workgroup exceed maxComputeInvocationsPerWorkgroup"
+        if x > cap("maxComputeWorkgroupSizeX", 256):
+            return f"workgroup size x {x} exceeds maxComputeWorkgroupSizeX"
+        if y > cap("maxComputeWorkgroupSizeY", 256):
+            return f"workgroup size y {y} exceeds maxComputeWorkgroupSizeY"
         need = self.storage(knobs)
         if need > cap("maxComputeWorkgroupStorageSize", 16384):
             return f"{need} bytes of workgroup memory exceed maxComputeWorkgroupStorageSize"
         return None
 
 
+def bucket(kernel: str, params: Mapping[str, Any]) -> str:
+    """The shape bucket of ``params`` for ``kernel`` (``small``, ``medium`` or ``large``)."""
+    return SPACES[kernel].bucket_of(params)
+
+
+def bucket_shape(kernel: str, name: str) -> dict[str, int]:
+    """The parameters bucket ``name`` of ``kernel`` is tuned at."""
+    for b, shape in SPACES[kernel].buckets:
+        if b == name:
+            return dict(shape)
+    raise KeyError(name)
+
+
+# -- GEMM: matmul.wgsl's gemm ------------------------------------------------------------------
 def _gemm_problem(k: Mapping[str, Any]) -> str | None:
     why = gemm_knob_problem(k)
     if why:
@@ -125,6 +133,12 @@ def _gemm_storage(k: Mapping[str, Any]) -> int:
     return 4 * k["tk"] * (bm + bn)
 
 
+def _gemm_bucket(p: Mapping[str, Any]) -> str:
+    """By the cube root of M*N*K (the side of the cube of the same work)."""
+    side = float(p["M"] * p["N"] * p["K"]) ** (1 / 3)
+    return "small" if side <= 192 else "medium" if side <= 640 else "large"
+
+
 _GEMM_AXES: dict[str, tuple[Any, ...]] = {
     "wg_x": (4, 8, 16, 32),
     "wg_y": (4, 8, 16),
@@ -135,11 +149,48 @@ _GEMM_AXES: dict[str, tuple[Any, ...]] = {
     "vec4": (True, False),
 }
 
-_GEMM = KnobSpace("matmul", "gemm", _GEMM_AXES, GEMM_KNOBS, _gemm_problem, _gemm_storage)
+
+def _gemm_space(kernel: str) -> KnobSpace:
+    lead = {"B": 1} if kernel == "batched_matmul" else {}
+    sq = {name: {**lead, "M": n, "N": n, "K": n}
+          for name, n in (("small", 128), ("medium", 512), ("large", 1024))}
+    verify: tuple[dict[str, int], ...] = ({"M": 67, "N": 45, "K": 35},
+                                          {"M": 133, "N": 150, "K": 37})
+    if lead:
+        verify = ({"B": 2, **verify[0]}, {"B": 1, **verify[1]})
+    return KnobSpace(kernel, "gemm", _GEMM_AXES, GEMM_KNOBS, _gemm_problem,
+                     lambda k: (k["wg_x"], k["wg_y"]), _gemm_storage,
+                     tuple(sq.items()), _gemm_bucket, verify)
+
+
+# -- rows: softmax.wgsl and layernorm.wgsl's rows ---------------------------------------------
+def _row_problem(k: Mapping[str, Any]) -> str | None:
+    why = row_knob_problem(k)
+    if why:
+        return why
+    if not 16 <= k["tx"] * k["rpw"] <= 256:
+        return "16 to 256 invocations per workgroup"
+    return None
+
+
+def _row_bucket(p: Mapping[str, Any]) -> str:
+    """By the row length (how many invocations a row can keep busy)."""
+    return "small" if p["cols"] <= 256 else "medium" if p["cols"] <= 1536 else "large"
+
+
+def _row_space(kernel: str) -> KnobSpace:
+    return KnobSpace(
+        kernel, "rows", {"tx": (16, 32, 64, 128, 256), "rpw": (1, 2, 4, 8, 16)}, ROW_KNOBS,
+        _row_problem, lambda k: (k["tx"], k["rpw"]), lambda k: 4 * k["tx"] * k["rpw"],
+        (("small", {"rows": 1024, "cols": 128}), ("medium", {"rows": 1024, "cols": 1024}),
+         ("large", {"rows": 1024, "cols": 4096})),
+        _row_bucket, ({"rows": 37, "cols": 300}, {"rows": 5, "cols": 77}, {"rows": 3, "cols": 1}))
+
 
 #: kernel -> its :class:`KnobSpace`
 SPACES: dict[str, KnobSpace] = {
-    "matmul": _GEMM,
-    "batched_matmul": KnobSpace("batched_matmul", "gemm", _GEMM_AXES, GEMM_KNOBS, _gemm_problem,
-                                _gemm_storage),
+    "matmul": _gemm_space("matmul"),
+    "batched_matmul": _gemm_space("batched_matmul"),
+    "softmax": _row_space("softmax"),
+    "layernorm": _row_space("layernorm"),
 }

@@ -35,7 +35,7 @@ from ..store import Store, open_store
 from ._devices import TUNABLE_BACKENDS, TuneDevice
 from ._records import Point, add_points, best, invalidate, tuning_table
 from ._search import search
-from ._space import BUCKETS, SPACES, KnobSpace, bucket_shape, knobs_key
+from ._space import SPACES, KnobSpace, knobs_key
 
 __all__ = ["TuneReport", "check_point", "tune", "verify_shapes"]
 
@@ -64,11 +64,8 @@ class TuneReport:
 
 
 def verify_shapes(kernel: str) -> list[dict[str, int]]:
-    """The shapes every point is checked on: partial tiles along M, N and K."""
-    shapes = [{"M": 67, "N": 45, "K": 35}, {"M": 133, "N": 150, "K": 37}]
-    if kernel == "batched_matmul":
-        return [{"B": 2, **s} for s in shapes[:1]] + [{"B": 1, **s} for s in shapes[1:]]
-    return shapes
+    """The shapes every point of ``kernel`` is checked on (partial tiles, odd sizes)."""
+    return [dict(s) for s in SPACES[kernel].verify]
 
 
 def check_point(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, knobs: Mapping[str, Any],
@@ -150,7 +147,7 @@ def tune(kernels: str | Sequence[str] = "matmul", backends: str | Sequence[Any] 
     dtype : str
         The dtype tuned (``float32``).
     buckets : list of str, optional
-        Only these shape buckets (:data:`BUCKETS`: small, medium, large); default all.
+        Only these shape buckets (``small``, ``medium``, ``large``); default all.
     force : bool
         Search again even where a stored winner still checks out.
     seed : int
@@ -163,10 +160,11 @@ def tune(kernels: str | Sequence[str] = "matmul", backends: str | Sequence[Any] 
                         [b.strip() if isinstance(b, str) else b for b in backends])
     bs = [b if isinstance(b, str) else getattr(b, "name", "") for b in items]
     _check_args(ks, bs, budget)
-    chosen_buckets = [b for b in BUCKETS if buckets is None or b[0] in buckets]
-    if not chosen_buckets:
-        raise ConfigError(f"buckets {list(buckets or [])} name none of "
-                          f"{', '.join(b[0] for b in BUCKETS)}.")
+    if buckets is not None:
+        known = SPACES[ks[0]].bucket_names
+        unknown = [b for b in buckets if b not in known]
+        if unknown or not buckets:
+            raise ConfigError(f"buckets {list(buckets)}: use some of {', '.join(known)}.")
     store = open_store(db)
     session = uuid.uuid4().hex
     share = float(budget) / (len(ks) * len(bs))
@@ -178,7 +176,7 @@ def tune(kernels: str | Sequence[str] = "matmul", backends: str | Sequence[Any] 
             try:
                 for k in ks:
                     chosen += _tune_one(dev, get_kernel(k), SPACES[k], store, session, share,
-                                        dtype, force, seed, bar, chosen_buckets)
+                                        dtype, force, seed, bar, buckets)
             finally:
                 dev.close()
     finally:
@@ -197,7 +195,7 @@ def _bar(total: float, on: bool) -> Any:
 
 def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store, session: str,
               budget: float, dtype: str, force: bool, seed: int, bar: Any,
-              buckets: Sequence[tuple[str, float, int]]) -> list[dict[str, Any]]:
+              only: Sequence[str] | None) -> list[dict[str, Any]]:
     from ..backends._wgsl import build_plan
 
     rows: list[Point] = []
@@ -212,8 +210,9 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
 
     out: list[dict[str, Any]] = []
     needs: list[str] = []
+    buckets = [b for b in space.buckets if only is None or b[0] in only]
     try:
-        for name, _, _ in buckets:
+        for name, _ in buckets:
             entry = None if force else best(store, spec.name, dev.name, dev.key, name, dtype)
             if entry is None:
                 needs.append(name)
@@ -230,7 +229,7 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
             return out
 
         verified: dict[str, tuple[str, float | None, str | None]] = {}
-        shapes = [bucket_shape(spec.name, name) for name, _, _ in buckets]
+        shapes = [dict(shape) for _, shape in buckets]
         inputs: dict[int, Any] = {}
         t_start = time.monotonic()
         by_rung: dict[tuple[int, str], Point] = {}
@@ -273,7 +272,7 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
                 ok_points.append(knobs)
         found = search(ok_points, space.default, len(buckets), evaluate, budget, seed=seed)
         default_key = knobs_key(space.default)
-        for r, (name, _, _) in enumerate(buckets):
+        for r, (name, _) in enumerate(buckets):
             if name not in needs:
                 continue
             win = found.best(r)
@@ -294,9 +293,10 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
 def _row(dev: TuneDevice, spec: KernelSpec, bucket: str, knobs: Mapping[str, Any],
          secs: float | None, default_s: float | None, how: str, mode: str = "",
          tried: int = 0) -> dict[str, Any]:
-    size = bucket_shape(spec.name, bucket)["M"]
+    shape = dict(SPACES[spec.name].buckets)[bucket]
     speedup = default_s / secs if secs and default_s else np.nan
-    return {"backend": dev.name, "kernel": spec.name, "bucket": bucket, "size": size,
+    return {"backend": dev.name, "kernel": spec.name, "bucket": bucket,
+            "shape": ",".join(f"{k}={v}" for k, v in shape.items()),
             "knobs": knobs_key(knobs), "tuned_s": secs, "default_s": default_s,
             "speedup": speedup, "how": how, "mode": mode, "points": tried,
             "fingerprint": dev.key}
