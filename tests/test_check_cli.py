@@ -41,21 +41,15 @@ class SlowCpuBackend(CpuBackend):
                            device=self.device_info(), venue="process")
 
 
-class SlowPool(BackendPool):
-    """A pool whose ``cpu`` is :class:`SlowCpuBackend` (the seam bench() accepts)."""
-
-    def get(self, name: str):  # type: ignore[override]
-        if name != "cpu":
-            return super().get(name)
-        if name not in self._open:
-            self._open[name] = SlowCpuBackend()
-        return self._open[name]
+def slow_pool() -> BackendPool:
+    """A pool whose ``cpu`` is :class:`SlowCpuBackend` (the pool's ``instances`` seam)."""
+    return BackendPool(instances={"cpu": SlowCpuBackend()})
 
 
 @pytest.fixture(scope="module")
 def gate_db(tmp_path_factory):
     db = tmp_path_factory.mktemp("gate") / "gate.duckdb"
-    for tag, pool in (("base", None), ("same", None), ("slow", SlowPool())):
+    for tag, pool in (("base", None), ("same", None), ("slow", slow_pool())):
         df = at.bench(KERNELS, "cpu", db=str(db), tag=tag, time_budget=0.2, progress=False,
                       pool=pool)
         assert (df["status"] == "ok").all()
