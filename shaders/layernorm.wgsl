@@ -69,7 +69,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 // R_RPW rows per workgroup, R_TX invocations per row (workgroup size R_TX x R_RPW); each
 // row's sums are tree reductions over its R_TX invocations. The plan rewrites the
 // `// @knob` lines (same line); rows past the end compute nothing but keep every barrier.
-const R_TX: u32 = 64u;   // @knob invocations per row (a power of two)
+const R_TX: u32 = 16u;   // @knob invocations per row (a power of two)
 const R_RPW: u32 = 4u;   // @knob rows per workgroup
 
 var<workgroup> rred: array<f32, R_TX * R_RPW>;
