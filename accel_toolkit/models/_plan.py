@@ -12,24 +12,55 @@ on GPU buffers and read back once. A plan covers one batch of equal lengths (no 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._assets import load_shader
 from ..backends._compute_plan import BufferSpec, ComputePlan, OutputSpec, PassSpec
-from ..exceptions import ParameterError
+from ..exceptions import KernelExecutionError, ParameterError
 from ._cpu import patchify
 from ._graph import encoder_forward
 from ._inputs import ModelInputs
 from ._spec import ModelSpec
 from ._weights import load_weights
 
-__all__ = ["model_plan", "plan_inputs"]
+__all__ = [
+    "data_inputs",
+    "model_plan",
+    "plan_inputs",
+    "record_plan",
+    "shader_source",
+    "weight_inputs",
+]
 
 _TILE = 16
+_SHADERS = Path(__file__).resolve().parent / "shaders"
+
+
+@functools.cache
+def _model_shader(name: str) -> str:
+    return (_SHADERS / name).read_text(encoding="utf-8")
+
+
+def shader_source(shader: str, eps: float) -> str:
+    """The WGSL of ``shader``: a model glue shader (``accel_toolkit/models/shaders/``), or a
+    library shader from ``shaders/`` (``layernorm.wgsl`` with the model's epsilon)."""
+    if shader.startswith("model_"):
+        return _model_shader(shader)
+    src = load_shader(shader)
+    if shader == "layernorm.wgsl":
+        old = "const EPS: f32 = 1e-5;"
+        if old not in src:
+            raise KernelExecutionError("layernorm.wgsl no longer declares `const EPS: f32 = "
+                                       "1e-5;`; update accel_toolkit/models/_plan.py.")
+        src = src.replace(old, f"const EPS: f32 = {eps!r};")
+    return src
 
 
 def _grid(workgroups: int) -> tuple[int, int, int]:
@@ -63,6 +94,8 @@ class _Recorder:
         self.shaders: dict[str, str] = {}
         self.uniforms: dict[str, bytes] = {}
         self.inputs: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self.kinds: list[str] = []  # the op kind of each pass (the per-op breakdown)
+        self.kind = "front"
         self._init = 0
         self._n = 0
 
@@ -98,6 +131,7 @@ class _Recorder:
         self.uniforms[u] = params
         self.passes.append(PassSpec(shader, entry, (*bindings, u), workgroups,
                                     dict(constants or {})))
+        self.kinds.append(self.kind)
 
     # -- helpers as in the wgpu chain -----------------------------------------------------------
     def _bias(self, x: _V, bias: str | None, residual: _V | str | None, r_len: int = 0) -> _V:
@@ -114,7 +148,12 @@ class _Recorder:
         return max(self.spec.ffn, 3 * self.spec.hidden)
 
     def _ready(self, x: _V) -> _V:
-        return self._bias(x, x.bias, None) if x.bias else x
+        if not x.bias:
+            return x
+        kind, self.kind = self.kind, "linear"
+        y = self._bias(x, x.bias, None)
+        self.kind = kind
+        return y
 
     def _matmul(self, x: _V, w: str, n: int) -> _V:
         y = self.scratch(x.rows, n)
@@ -141,6 +180,7 @@ class _Recorder:
 
     # -- the graph's ops ------------------------------------------------------------------------
     def front(self) -> _V:
+        self.kind = "front"
         s, b, seq, h = self.spec, self.b, self.s, self.spec.hidden
         rows = b * seq
         if s.front == "text":
@@ -174,6 +214,7 @@ class _Recorder:
 
     def linear(self, x: _V, name: str, gelu: bool = False) -> _V:
         x = self._ready(x)
+        self.kind = "linear_gelu" if gelu else "linear"
         n = self.w[name + ".w"].shape[1]
         if gelu:
             return self._linear_gelu(x, name, n)
@@ -184,6 +225,7 @@ class _Recorder:
     def attention(self, qkv: _V) -> _V:
         s, b, seq = self.spec, self.b, self.s
         qkv = self._ready(qkv)
+        self.kind = "attention"
         h, nh, d = s.hidden, s.heads, s.head_dim
         hp = _u32(b, seq, nh, d)
         parts = []
@@ -202,14 +244,19 @@ class _Recorder:
         return y
 
     def add(self, x: _V, y: _V) -> _V:
-        return self._bias(y, y.bias, self._ready(x))
+        x = self._ready(x)
+        self.kind = "add"
+        return self._bias(y, y.bias, x)
 
     def layernorm(self, x: _V, name: str) -> _V:
-        return self._layernorm(self._ready(x), name)
+        x = self._ready(x)
+        self.kind = "layernorm"
+        return self._layernorm(x, name)
 
     def pool(self, x: _V) -> _V:
         s, h = self.spec, self.spec.hidden
         x = self._ready(x)
+        self.kind = "pool"
         rows = self.b * (self.s if s.front == "conv" else 1)
         out = _V(self._add("out", rows * h * 4, "output", False), rows, h)
         if s.front == "conv":  # the hidden states themselves: a zero-bias copy
@@ -223,52 +270,62 @@ class _Recorder:
         return out
 
 
+@functools.cache
 def model_plan(spec: ModelSpec, batch: int, seq: int) -> ComputePlan:
     """The forward of ``batch`` sequences of ``seq`` tokens as one ComputePlan (float32)."""
-    from ._wgpu import shader_source
+    return record_plan(spec, batch, seq)[0]
 
+
+def record_plan(spec: ModelSpec, batch: int, seq: int) -> tuple[ComputePlan, tuple[str, ...]]:
+    """:func:`model_plan` and the op kind of each of its passes."""
     weights = dict(load_weights(spec))
     if spec.front == "patch":
         weights["cls_pos"] = np.concatenate([weights["cls"], weights["pos"].ravel()])
     rec = _Recorder(spec, weights, batch, seq, lambda name: shader_source(name, spec.eps))
     encoder_forward(spec, rec)
     shape = (batch, seq, spec.hidden) if spec.front == "conv" else (batch, spec.hidden)
-    return ComputePlan(
+    plan = ComputePlan(
         kernel=f"model:{spec.name}", variant="chain", dtype="float32",
         params={"batch": batch, "seq": seq}, features=(), shaders=rec.shaders,
         buffers=tuple(rec.buffers), passes=tuple(rec.passes),
         outputs=(OutputSpec("out", "out", "float32", shape),), inputs=rec.inputs,
         uniforms=rec.uniforms)
+    return plan, tuple(rec.kinds)
+
+
+def data_inputs(spec: ModelSpec, x: ModelInputs) -> dict[str, np.ndarray]:
+    """The plan inputs that carry the batch (token ids and types, patch rows or mel frames)."""
+    if spec.front == "text":
+        assert x.type_ids is not None
+        return {"ids": x.data.astype(np.uint32), "types": x.type_ids.astype(np.uint32)}
+    if spec.front == "patch":
+        rows = patchify(np.asarray(x.data, np.float32), spec.patch)
+        return {"rows": rows.reshape(-1, spec.channels * spec.patch ** 2)}
+    mel = np.asarray(x.data, np.float32).transpose(0, 2, 1)
+    return {"mel": np.ascontiguousarray(mel).reshape(-1, spec.channels)}
+
+
+def weight_inputs(spec: ModelSpec, plan: ComputePlan) -> dict[str, np.ndarray]:
+    """The plan inputs that carry weights (and the zero bias), by buffer name."""
+    weights = load_weights(spec)
+    out: dict[str, np.ndarray] = {}
+    for name in plan.inputs:
+        if name == "zeros":
+            out[name] = np.zeros(plan.inputs[name][1], np.float32)
+        elif name == "cls_pos":
+            out[name] = np.concatenate([weights["cls"], weights["pos"].ravel()])
+        elif name in weights:
+            out[name] = weights[name]
+    return out
 
 
 def plan_inputs(plan: ComputePlan, x: ModelInputs) -> dict[str, np.ndarray]:
-    """The named inputs of ``plan`` for batch ``x``: weights, token ids or pixels or frames."""
-    spec_name = str(plan.kernel).removeprefix("model:")
+    """Every named input of ``plan`` for batch ``x`` (weights included)."""
     from ._spec import get_model_spec
 
-    spec = get_model_spec(spec_name)
+    spec = get_model_spec(str(plan.kernel).removeprefix("model:"))
     if (x.batch, x.seq) != (plan.params["batch"], plan.params["seq"]) or len(set(x.lengths)) > 1:
         raise ParameterError(f"The plan is for batch={plan.params['batch']}, "
                              f"seq={plan.params['seq']} without padding; got batch={x.batch}, "
                              f"seq={x.seq}, lengths {sorted(set(x.lengths.tolist()))}.")
-    weights = load_weights(spec)
-    out: dict[str, np.ndarray] = {}
-    for name in plan.inputs:
-        if name == "ids":
-            out[name] = x.data.astype(np.uint32)
-        elif name == "types":
-            assert x.type_ids is not None
-            out[name] = x.type_ids.astype(np.uint32)
-        elif name == "rows":
-            out[name] = patchify(np.asarray(x.data, np.float32), spec.patch).reshape(
-                -1, spec.channels * spec.patch ** 2)
-        elif name == "mel":
-            out[name] = np.asarray(x.data, np.float32).transpose(0, 2, 1).reshape(
-                -1, spec.channels)
-        elif name == "zeros":
-            out[name] = np.zeros(plan.inputs[name][1], np.float32)
-        elif name == "cls_pos":
-            out[name] = np.concatenate([weights["cls"], weights["pos"].ravel()])
-        else:
-            out[name] = weights[name]
-    return out
+    return {**weight_inputs(spec, plan), **data_inputs(spec, x)}
