@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..kernels import KernelSpec
     from ..store import Store
 
-__all__ = ["WHERE", "bench_on_cluster"]
+__all__ = ["WHERE", "bench_on_cluster", "task_key"]
 
 #: ``any``: each configuration on one worker offering the backend (throughput);
 #: ``all``: on every machine offering it (a cross-machine comparison)
@@ -81,7 +81,9 @@ def _accepted(workers: Mapping[str, dict[str, Any] | None]) -> dict[str, dict[st
     return ok
 
 
-def _task_key(run_id: str, *parts: Any) -> str:
+def task_key(run_id: str, *parts: Any) -> str:
+    """The Dask key of a run's task: the same configuration, backend, round and machine
+    give the same key, so a duplicate submission is one task."""
     digest = hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:20]
     return f"accel-measure-{run_id}-{digest}"
 
@@ -198,7 +200,7 @@ class _Sweep:
         fut = self.client.submit(
             measure_task, t.spec.name, t.params, t.dtype, self.plan.options.seed, t.backend,
             self.plan.timing, __version__,
-            key=_task_key(self.run_id, t.key, t.backend, t.round, t.env),
+            key=task_key(self.run_id, t.key, t.backend, t.round, t.env),
             resources={t.backend: 1}, workers=sorted(t.workers), allow_other_workers=False,
             pure=False)
         self.pending[fut] = t
@@ -279,8 +281,10 @@ class _Sweep:
                             stream.add(fut)
                             continue
                         self._write(t, outcome)
+                        fut.release()  # stored: the worker may drop it (not recomputed)
                     elif fut.status == "error":
                         self._failed(t, fut.exception())
+                        fut.release()
                     elif fut.status == "cancelled":
                         if self.client.status != "running":  # the scheduler went away
                             raise self._lost(total)
