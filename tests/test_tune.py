@@ -287,3 +287,15 @@ def test_a_winner_that_turns_wrong_is_invalidated_and_retuned(be, db_path):
     table = tuning_table(Store(db_path))
     assert "invalidated" in set(table["status"])
     assert best(Store(db_path), "matmul", "wgpu", dev.key, "small").knobs != win
+
+
+@pytest.mark.wgpu
+def test_doctor_says_whether_this_adapter_is_tuned(be, db_path):
+    from accel_toolkit.tune import fingerprint, fingerprint_key, tuning_status
+
+    store = Store(db_path)
+    assert "not tuned" in tuning_status("wgpu", be.device_info(), str(db_path))
+    fp = fingerprint_key(fingerprint("wgpu", be.device_info()))
+    add_points(store, [_point(GEMM_KNOBS, fp=fp, bucket_="medium")])
+    text = tuning_status("wgpu", be.device_info(), str(db_path))
+    assert f"adapter {fp} tuned for matmul (medium)" in text

@@ -13,9 +13,12 @@ def _tune(args: argparse.Namespace) -> int:
     from ._core import quiet_driver_noise
     from ._format import print_frame
 
-    with quiet_driver_noise():
+    if not args.json:
+        print(f"tuning {args.kernels} on {args.backends} for up to {args.budget:g} s ...",
+              flush=True)
+    with quiet_driver_noise():  # the progress bar would be held back with the noise: none
         report = tune(kernels=args.kernels, backends=args.backends, budget=args.budget,
-                      db=args.db, force=args.force, seed=args.seed, progress=not args.json)
+                      db=args.db, force=args.force, seed=args.seed, progress=False)
     if args.json:
         print(json.dumps({"session_id": report.session_id,
                           "chosen": report.chosen.to_dict(orient="records")}, default=str))

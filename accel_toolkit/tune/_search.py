@@ -80,7 +80,7 @@ def search(points: Sequence[Mapping[str, Any]], default: Mapping[str, Any], rung
         last = 0.0
         for p in pool:
             now = clock()
-            if tried and now + last > deadline:
+            if now >= deadline or (tried and now + last > deadline):
                 break
             tried.append((p, evaluate(p, r)))
             last = clock() - now

@@ -199,12 +199,15 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
     from ..backends._wgsl import build_plan
 
     rows: list[Point] = []
+    t0 = time.monotonic()
 
     def point(knobs: Mapping[str, Any], rung: int, bucket: str, params: Mapping[str, Any],
-              status: str, **kw: Any) -> Point:
+              status: str, extra: Mapping[str, Any] | None = None, **kw: Any) -> Point:
+        # extra.t_s: seconds into this (backend, kernel) search when the point was done
         p = Point(spec.name, space.variant, dev.name, dev.key, dev.fingerprint, bucket,
                   dict(params), dtype, dict(knobs), knobs_key(knobs), rung, status,
-                  session_id=session, **kw)
+                  session_id=session, extra={"t_s": time.monotonic() - t0, **(extra or {})},
+                  **kw)
         rows.append(p)
         return p
 
@@ -277,8 +280,10 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
                 continue
             win = found.best(r)
             if win is None:
-                out.append(_row(dev, spec, name, space.default, None, None, "no valid point",
-                                found.mode, len(found.tried[r]) if r < len(found.tried) else 0))
+                tried = len(found.tried[r]) if r < len(found.tried) else 0
+                how = "no valid point" if tried else "out of budget: default kept"
+                out.append(_row(dev, spec, name, space.default, None, None, how, found.mode,
+                                tried))
                 continue
             knobs, secs = win
             by_rung[(r, knobs_key(knobs))].chosen = True
