@@ -116,8 +116,17 @@ class _Runner:
             self.call = lambda: be.run_plan(self.plan, self.plan_inputs)[0]["out"]
             info = be.device_info()
             self.device = {"name": info.get("name", "webgpu"), **info}
+        elif backend == "webnn":
+            from ._embed import webnn_backend
+            from ._webnn import minilm_graph, webnn_forward
+
+            nn = webnn_backend()
+            self.graph_ops = len(minilm_graph(spec, x.batch, x.seq).ops)
+            self.browser = nn
+            self.call = lambda: webnn_forward(nn, spec, x)
+            self.device = nn.device_info()
         else:
-            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:4])}, "
+            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:5])}, "
                               f"not {backend!r}.")
         self.setup_s = time.perf_counter() - t0
 
@@ -131,6 +140,12 @@ class _Runner:
             outs, res = self.browser.run_plan(self.plan, self.plan_inputs, settings=settings)
             self.last = res
             return outs["out"], res
+        if self.backend == "webnn":
+            from ._webnn import webnn_run
+
+            out, res = webnn_run(self.browser, self.spec, self.x, settings)
+            self.last = res
+            return out, res
         out = self.call()
         return out, time_callable(self.call, settings, sync=self.sync)
 
@@ -140,9 +155,10 @@ class _Runner:
                 "perf_counter per op"
         if self.backend == "wgpu":
             return self.model.forward_timed(self.x)[1], "submit-and-wait per dispatch"
-        if self.backend == "webgpu":  # the page times the chain, not its dispatches
+        if self.backend in ("webgpu", "webnn"):  # the page times the whole chain or graph
             med = float(np.median(self.last.samples))
-            return {"graph": (med, len(self.plan.passes))}, f"whole chain ({self.last.timer})"
+            n = len(self.plan.passes) if self.backend == "webgpu" else self.graph_ops
+            return {"graph": (med, n)}, f"whole graph ({self.last.timer})"
         t0 = time.perf_counter()
         self.call()
         return {"graph": (time.perf_counter() - t0, 1)}, "whole graph"
@@ -185,7 +201,7 @@ def bench_model(
         ``"minilm-l6"`` (real weights), ``"vit-b16"`` or ``"whisper-tiny-encoder"`` (random
         weights, labelled so in each row's ``extra``).
     backends : str or list of str
-        ``cpu``, ``wgpu``, ``webgpu`` (headless Chromium) and ``onnxruntime``
+        ``cpu``, ``wgpu``, ``webgpu`` and ``webnn`` (headless Chromium) and ``onnxruntime``
         (comma-separated or a list).
     batch, seq : int or list of int
         Batch sizes and sequence lengths (tokens the encoder sees; ViT: ``1 + n*n``).
@@ -206,7 +222,7 @@ def bench_model(
     names = [b.strip() for b in backends.split(",")] if isinstance(backends, str) else list(backends)
     for name in names:
         if _check_backend(name) == "reference":
-            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:4])}; "
+            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:5])}; "
                               f"'reference' is the float64 check, not a backend to time.")
     batches, seqs = _ints(batch, "batch"), _ints(seq, "seq")
     timing = settings or TimingSettings.from_budget(time_budget).with_(min_samples=3)
@@ -253,7 +269,7 @@ def _measure(store: Store, spec: ModelSpec, name: str, x: ModelInputs, ref: np.n
     try:
         t0 = time.perf_counter()
         r = _Runner(name, spec, x)
-        if name == "webgpu":
+        if name in ("webgpu", "webnn"):
             out, res = r.measure(timing)
             first = r.setup_s + res.first_run_s
             r.timer = res.timer

@@ -13,12 +13,22 @@ from ._inputs import ModelInputs, tokenize
 from ._spec import get_model_spec
 from ._weights import load_weights
 
-__all__ = ["MODEL_BACKENDS", "embed", "forward", "webgpu_backend"]
+__all__ = ["MODEL_BACKENDS", "embed", "forward", "webgpu_backend", "webnn_backend"]
 
 #: backends that run a whole model forward
-MODEL_BACKENDS = ("cpu", "wgpu", "webgpu", "onnxruntime", "reference")
+MODEL_BACKENDS = ("cpu", "wgpu", "webgpu", "webnn", "onnxruntime", "reference")
 
 _WEBGPU: list[Any] = []
+_WEBNN: list[Any] = []
+
+
+def webnn_backend() -> Any:
+    """The headless-Chromium WebNN (cpu device) backend models run on (opened once)."""
+    if not _WEBNN:
+        from ..backends.browser import WebNNBackend
+
+        _WEBNN.append(WebNNBackend())
+    return _WEBNN[0]
 
 
 def webgpu_backend() -> Any:
@@ -65,7 +75,8 @@ def forward(model: str, inputs: ModelInputs, *, backend: str = "cpu",
     ``cpu`` is numpy in float32, ``reference`` numpy in float64, ``onnxruntime`` the ONNX
     graph in ONNX Runtime's CPU provider (text models only), ``wgpu`` the WGSL kernels
     in-process (``device``: an open ``WgpuModel``, optional), ``webgpu`` the same kernels as
-    one ComputePlan in headless Chromium (one request per distinct sequence length).
+    one ComputePlan in headless Chromium (one request per distinct sequence length),
+    ``webnn`` one WebNN ``MLGraph`` of the padded batch (text models only).
     """
     spec = get_model_spec(model)
     backend = _check_backend(backend)
@@ -74,6 +85,10 @@ def forward(model: str, inputs: ModelInputs, *, backend: str = "cpu",
         return cpu_forward(spec, load_weights(spec), inputs, dtype)[0]
     if backend == "webgpu":
         return _webgpu_forward(spec, inputs)
+    if backend == "webnn":
+        from ._webnn import webnn_forward
+
+        return webnn_forward(webnn_backend(), spec, inputs)
     if backend == "onnxruntime":
         from ._onnx import ort_forward, ort_session
 
@@ -98,7 +113,8 @@ def embed(texts: Any, *, model: str = "minilm-l6", backend: str = "cpu") -> np.n
         A text model; ``"minilm-l6"`` (sentence-transformers all-MiniLM-L6-v2, real weights).
     backend : str
         ``"cpu"`` (numpy f32), ``"wgpu"`` (WGSL in-process), ``"webgpu"`` (WGSL in headless
-        Chromium), ``"onnxruntime"`` or ``"reference"`` (numpy f64).
+        Chromium), ``"webnn"`` (one MLGraph in headless Chromium), ``"onnxruntime"`` or
+        ``"reference"`` (numpy f64).
 
     Returns
     -------

@@ -1,0 +1,55 @@
+"""MiniLM as one WebNN MLGraph in real headless Chromium, checked against ONNX Runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import accel_toolkit as at
+from accel_toolkit.exceptions import BackendUnavailableError, UnsupportedKernelError
+from accel_toolkit.harness import TimingSettings
+from accel_toolkit.models import get_model_spec, minilm_dir
+from accel_toolkit.models._webnn import minilm_graph
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def webnn():  # type: ignore[no-untyped-def]
+    try:
+        minilm_dir()
+        from accel_toolkit.models._embed import webnn_backend
+
+        return webnn_backend()
+    except BackendUnavailableError as exc:
+        pytest.skip(str(exc))
+
+
+def test_graph_is_one_graph_with_weights_as_constants() -> None:
+    g = minilm_graph(get_model_spec("minilm-l6"), 2, 16)
+    assert [o["name"] for o in g.outputs] == ["embeddings"]
+    assert {d["name"] for d in g.inputs} == {"ids", "types", "positions", "mask_bias", "mask",
+                                             "counts"}
+    assert sum(op["op"] == "gelu" for op in g.ops) == 6
+    with pytest.raises(UnsupportedKernelError, match="minilm-l6"):
+        minilm_graph(get_model_spec("vit-b16"), 1, 5)
+
+
+def test_padded_batch_matches_onnxruntime(webnn) -> None:  # type: ignore[no-untyped-def]
+    sentences = ["A man eats.", "The stock market fell sharply today, analysts said."]
+    got = at.embed(sentences, backend="webnn")
+    ort = at.embed(sentences, backend="onnxruntime")
+    cos = (got * ort).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ort, axis=1)
+    assert got.shape == (2, 384) and cos.min() >= 0.9999
+
+
+def test_bench_model_on_webnn(webnn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    df = at.bench_model("minilm-l6", backends="webnn", batch=1, seq=16,
+                        settings=TimingSettings.quick(), db=str(tmp_path / "n.duckdb"))
+    row = df.iloc[0]
+    assert row["status"] == "ok", row["error"]
+    assert row["median_s"] > 0 and row["first_run_s"] > 0
+    ops = df.attrs["breakdown"]
+    assert list(ops["op"]) == ["graph"] and ops["calls"].iloc[0] > 100
