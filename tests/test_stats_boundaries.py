@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -90,6 +91,7 @@ def test_summarize_fields() -> None:
     assert one.n == 1 and one.std == 0.0 and one.median == 5.0 and math.isnan(one.ci_low)
     empty = summarize([np.nan])
     assert empty.n == 0 and math.isnan(empty.median) and empty.ci_level == 0.0
+    assert all(math.isnan(getattr(empty, f)) for f in ("mean", "std", "min", "max", "iqr"))
     assert summarize([0.0, 0.0]).rel_iqr == math.inf
     assert s.as_dict()["median"] == 2.5
 
@@ -226,6 +228,16 @@ def test_detect_steps_threshold_edge() -> None:
     assert detect_steps(y, threshold=0.11) == []
 
 
+def test_l1_segment_cost_is_around_the_weighted_median() -> None:
+    from accel_toolkit.analysis._steps import _segment_costs
+
+    cost = _segment_costs(np.array([0.0, 1.0, 10.0]), np.ones(3))
+    assert cost[0, 3] == pytest.approx(10.0)  # |0 - 1| + |10 - 1|
+    assert cost[1, 3] == pytest.approx(9.0) and cost[0, 1] == 0.0
+    weighted = _segment_costs(np.array([0.0, 1.0, 10.0]), np.array([1.0, 1.0, 5.0]))
+    assert weighted[0, 3] == pytest.approx(19.0)  # around the weighted median, 10
+
+
 def test_huber_and_l1_costs_differ_on_a_single_outlier() -> None:
     """One point 10 units off: its squared cost (~92) pays for two steps (2 x 20), its
     absolute cost (~10) does not."""
@@ -337,3 +349,85 @@ def test_store_count_and_import_errors_name_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(StoreError, match="holds none of environments.parquet, runs.parquet"):
         store.import_parquet(tmp_path / "empty")
+
+
+# -- tests written for mutants that survived (docs/testing.md) --------------------------------
+def test_p_equal_to_alpha_is_not_significant() -> None:
+    base, cand = [1.0, 1.1, 1.2, 1.35], [1.3, 1.4, 1.5, 1.6]  # one overlap: p = 4/70
+    p = compare_samples(base, cand, alpha=0.5)["p_value"]
+    assert p == pytest.approx(4 / 70)
+    assert not compare_samples(base, cand, alpha=p)["significant"]
+    assert compare_samples(base, cand, alpha=_above(p))["significant"]
+
+
+def test_bootstrap_and_compare_seeds() -> None:
+    from accel_toolkit.analysis import ratio_ci_bootstrap
+
+    rng = np.random.default_rng(3)
+    b, c = rng.lognormal(0, 0.1, 30), rng.lognormal(0.1, 0.1, 30)
+    assert ratio_ci_bootstrap(b, c) == ratio_ci_bootstrap(b, c, seed=0)
+    assert ratio_ci_bootstrap(b, c, seed=1) != ratio_ci_bootstrap(b, c, seed=0)
+
+
+def test_compare_passes_its_seed_on(tmp_path: Path) -> None:
+    from accel_toolkit.analysis import compare
+
+    db = _gate_store(tmp_path / "g.duckdb", 1.15)
+    one = compare(db, baseline="base", candidate="cand", seed=1)
+    assert one["ratio_ci_low"].tolist() == compare(db, baseline="base", candidate="cand",
+                                                   seed=1)["ratio_ci_low"].tolist()
+    assert one["ratio_ci_low"].tolist() != compare(db, baseline="base", candidate="cand",
+                                                   seed=2)["ratio_ci_low"].tolist()
+
+
+def _frames(*rows: tuple[str, str, float]) -> pd.DataFrame:
+    out = []
+    for i, (tag, key, median) in enumerate(rows):
+        out.append({"tag": tag, "run_id": f"run-{tag}", "result_id": f"r{i}", "config_key": key,
+                    "backend": "cpu", "venue": "process", "device": "cpu0", "kernel": "matmul",
+                    "params": {"M": i}, "dtype": "float32", "median_s": median,
+                    "ci_low_s": median * 0.99, "ci_high_s": median * 1.01, "status": "ok",
+                    "created_at": pd.Timestamp("2026-01-01", tz="UTC")})
+    return pd.DataFrame(out)
+
+
+def test_compare_frames_orders_verdicts_and_keeps_one_sided_ids() -> None:
+    from accel_toolkit.analysis import compare_frames
+    from accel_toolkit.exceptions import ConfigError
+
+    rows = _frames(("a", "same", 1.0), ("b", "same", 1.0), ("a", "fast", 1.0), ("b", "fast", 0.5),
+                   ("a", "slow", 1.0), ("b", "slow", 1.5), ("a", "slow2", 1.0),
+                   ("b", "slow2", 3.0), ("a", "gone", 1.0))
+    df = compare_frames(rows, None, baseline="a", candidate="b")
+    assert df["verdict"].tolist() == ["slower", "slower", "faster", "same", "missing"]
+    assert df["ratio"].iloc[0] == pytest.approx(3.0)  # the larger slowdown first
+    gone = df[df["verdict"] == "missing"].iloc[0]
+    assert gone["baseline_result_id"] == "r8" and gone["n_candidate"] == 0
+    assert gone["n_baseline"] == 0
+    with pytest.raises(ConfigError, match="a, b"):
+        compare_frames(rows, None, baseline="a", candidate="zzz")
+
+
+def test_store_filters_errors_and_exports(tmp_path: Path) -> None:
+    from accel_toolkit.store._store import _is_lock_error, corrupt_error
+
+    store = Store(tmp_path / "s.duckdb")
+    run = store.start_run(tag="t")
+    store.add_result(_row(run, "r1", 1.0))
+    store.add_result({**_row(run, "r2", 2.0), "kernel": "gelu", "backend": "wgpu",
+                      "status": "error"})
+    assert store.results(status="error")["result_id"].tolist() == ["r2"]
+    assert store.results(kernels=["gelu"])["result_id"].tolist() == ["r2"]
+    assert store.results(backends=["cpu"])["result_id"].tolist() == ["r1"]
+    assert store.results(run_ids=[run])["result_id"].tolist() == ["r1", "r2"]
+    assert store.results(run_ids=["nope"]).empty
+    v = store.verify().set_index("table")
+    assert v.loc["measurements", "rows"] == 2 and v.loc["runs", "rows"] == 1 and v["ok"].all()
+    paths = store.export_parquet(tmp_path / "deep" / "er" / "folder")
+    assert {p.name for p in paths} >= {"runs.parquet", "measurements.parquet"}
+    assert _is_lock_error(RuntimeError("IO Error: Conflicting lock is held in /x.duckdb"))
+    assert _is_lock_error(RuntimeError("Could not set lock on file /x.duckdb"))
+    assert not _is_lock_error(RuntimeError("conflicting values"))
+    err = str(corrupt_error(Path("/x.duckdb"), RuntimeError("first line\nsecond line")))
+    assert "(first line)" in err and "second line" not in err
+    assert "(KeyError)" in str(corrupt_error(Path("/x.duckdb"), KeyError()))
