@@ -141,3 +141,11 @@ def test_import_accel_toolkit_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_instance_get_opened_is_the_one_leases_use():
+    pool = BackendPool()
+    be = pool.get("cpu")
+    with pool.lease("cpu") as lease:
+        assert lease.get("cpu") is be
+    pool.close()

@@ -93,10 +93,14 @@ class BackendPool:
             raise self._failed[name]
         if name not in self._open:
             try:
-                self._open[name] = get_backend(name, **self._options.get(name, {}))
+                be = get_backend(name, **self._options.get(name, {}))
             except BackendUnavailableError as exc:
                 self._failed[name] = exc
                 raise
+            with self._cond:  # the first instance leases hand out too
+                self._open[name] = be
+                self._idle.setdefault(name, []).append(be)
+                self._size[name] = self._size.get(name, 0) + 1
         return self._open[name]
 
     def __contains__(self, name: object) -> bool:
@@ -120,6 +124,10 @@ class BackendPool:
                 be.close()
             finally:
                 self._open.pop(name, None)
+                with self._cond:
+                    if be in self._idle.get(name, []):
+                        self._idle[name].remove(be)
+                        self._size[name] -= 1
 
     # -- leases: several instances measured from several threads ----------------------------
     def _capacity(self, name: str) -> int:
