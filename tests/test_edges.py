@@ -28,7 +28,8 @@ def _run(be: Backend, name: str, case: tuple[dict, str, str, int, int]) -> None:
     if be.supports(spec, p, dtype) is not None:
         return
     x = edge_inputs(name, p, dtype, kind, lane, seed)
-    got = be.run(spec, p, dtype, x)
+    with np.errstate(over="ignore"):  # float16 results beyond 65504 are inf, as they must be
+        got = be.run(spec, p, dtype, x)
     assert_matches(name, got, x, p, dtype, f"{be.name} {kind} lane={lane}")
 
 
