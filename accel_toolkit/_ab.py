@@ -206,6 +206,7 @@ def ab(
     alpha: float = 0.01,
     test: str = "t",
     control: Sequence[str] | None = None,
+    statistic: str = "median",
 ) -> ABResult:
     """Measure ``baseline`` and ``candidate`` interleaved in blocks; store both; compare.
 
@@ -226,6 +227,9 @@ def ab(
         Interpreters of two Python environments instead of git refs.
     threshold, alpha, test, control
         :func:`~accel_toolkit.analysis._blocks.compare_blocks` settings.
+    statistic : str
+        Each round's figure: ``median`` (``median_s``) or ``min`` (``min_s``, the best case,
+        which contention on a shared machine moves less).
 
     Raises
     ------
@@ -235,6 +239,8 @@ def ab(
     from .analysis._rounds import compare_rounds
     from .store import open_store
 
+    if statistic not in ("median", "min"):
+        raise ConfigError(f"statistic must be 'median' or 'min', got {statistic!r}.")
     if blocks < 2 or max_blocks < blocks:
         raise ConfigError(f"need 2 <= blocks <= max_blocks, got blocks={blocks}, "
                           f"max_blocks={max_blocks}.")
@@ -274,7 +280,8 @@ def ab(
         def compared() -> BlockComparison:
             results = pd.concat([_results(dbs[w]) for w in names], ignore_index=True)
             return compare_rounds(results=results, baseline=tags["baseline"],
-                                  candidate=tags["candidate"], by="tag", threshold=threshold,
+                                  candidate=tags["candidate"], by="tag",
+                                  value=f"{statistic}_s", threshold=threshold,
                                   alpha=alpha, test=test, control=control, suite_gates=True)
 
         measure(blocks)

@@ -120,7 +120,7 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
              grid=str(folder / "grid.json"), preset=None, time_budget=args.time_budget,
              blocks=args.blocks, sequential=args.sequential, db=db, baseline_python=base,
              candidate_python=cand, tag_prefix=f"eval{i}", threshold=args.threshold,
-             alpha=args.alpha)
+             alpha=args.alpha, statistic=args.statistic)
     wall = time.perf_counter() - t0
     table = res.comparison.table
     slowed = table[table["config"].str.startswith(f"{args.slow}(")]
@@ -175,6 +175,8 @@ def main() -> None:
     ap.add_argument("--time-budget", type=float, default=None)
     ap.add_argument("--threshold", type=float, default=0.05)
     ap.add_argument("--alpha", type=float, default=0.01)
+    ap.add_argument("--statistic", choices=["median", "min"], default="median",
+                    help="each round's figure the gate compares (ab --statistic)")
     ap.add_argument("--slow", default="softmax", help="the kernel made slower in mode ab")
     ap.add_argument("--every", type=int, default=10, help="one extra call per EVERY calls")
     ap.add_argument("--out", type=Path, default=None, help="JSON lines of every evaluation")

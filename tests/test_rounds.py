@@ -64,7 +64,8 @@ def _stored(db, tag: str, rounds: int, *, machine: float = 1.0, slow: dict[int, 
             st.add_result({"run_id": run, "kernel": "matmul", "params": {"M": i},
                            "config_key": f"k{i}", "dtype": "float32", "backend": "cpu",
                            "venue": "process", "status": "ok", "median_s": m,
-                           "ci_low_s": m * 0.99, "ci_high_s": m * 1.01, "flops": 1.0,
+                           "ci_low_s": m * 0.99, "ci_high_s": m * 1.01, "min_s": m * 0.98,
+                           "flops": 1.0,
                            "bytes": 1.0, "extra": {"round": r}}, [m * 0.99, m, m * 1.01] * 4)
     st.finish_run(run)
 
@@ -111,3 +112,16 @@ def test_the_tab_refuses_rounds_it_would_not_measure(tmp_path) -> None:
 
     with pytest.raises(ConfigError, match="one round per sweep"):
         TabRunner().start_bench("softmax", "webgpu", db=tmp_path / "t.duckdb", rounds=3)
+
+
+def test_rounds_can_be_compared_on_their_fastest_sample(tmp_path) -> None:
+    from accel_toolkit.analysis._rounds import compare_rounds
+
+    db = tmp_path / "c.duckdb"
+    _stored(db, "base", 6, seed=3)
+    _stored(db, "cand", 6, machine=1.2, slow={2: 1.3}, seed=4)
+    res = compare_rounds(db, baseline="base", candidate="cand", value="min_s", alpha=0.01)
+    assert list(res.table.loc[res.table["verdict"] == "slower", "config"]) == [
+        "matmul(M=2) float32 on cpu/process"]
+    with pytest.raises(ConfigError, match="min_s"):
+        compare_rounds(db, baseline="base", candidate="cand", value="p90_s")

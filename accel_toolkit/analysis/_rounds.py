@@ -62,22 +62,25 @@ def _labels(rows: pd.DataFrame) -> pd.Series:
     return label
 
 
-def round_rows(results: pd.DataFrame, *, by: str, baseline: str,
-               candidate: str) -> pd.DataFrame:
+def round_rows(results: pd.DataFrame, *, by: str, baseline: str, candidate: str,
+               value: str = "median_s") -> pd.DataFrame:
     """Long block rows (``block, side, config, median_s``) of two labelled sides.
 
     ``config`` is a readable label of each configuration; its identity is config_key,
-    backend, venue and device.
+    backend, venue and device. ``value`` is the round's figure (``median_s``, or ``min_s``
+    for the best case), stored as ``median_s``.
     """
+    if value not in results:
+        raise ConfigError(f"No column {value!r} in the results; use median_s or min_s.")
     parts = []
-    for side, value in (("baseline", baseline), ("candidate", candidate)):
-        rows = _side_rows(results, by, value)
+    for side, label in (("baseline", baseline), ("candidate", candidate)):
+        rows = _side_rows(results, by, label)
         if rows.empty:
-            raise ConfigError(f"No successful results with {by} = {value!r} for the {side}; "
-                              f"run `accel-toolkit bench --rounds K --tag {value}` first.")
+            raise ConfigError(f"No successful results with {by} = {label!r} for the {side}; "
+                              f"run `accel-toolkit bench --rounds K --tag {label}` first.")
         rows = _with_round_ids(rows)
         parts.append(pd.DataFrame({"block": rows["round_id"], "side": side,
-                                   "config": _labels(rows), "median_s": rows["median_s"],
+                                   "config": _labels(rows), "median_s": rows[value],
                                    **{k: rows[k] for k in _IDENTITY if k in rows}}))
     return pd.concat(parts, ignore_index=True)
 
@@ -91,10 +94,12 @@ def compare_rounds(
     kernels: Sequence[str] | None = None,
     backends: Sequence[str] | None = None,
     results: pd.DataFrame | None = None,
+    value: str = "median_s",
     **options: Any,
 ) -> BlockComparison:
     """Compare two labelled sides of a database round by round (:func:`compare_blocks`).
 
+    ``value`` is each round's figure (``median_s``; ``min_s`` compares best cases).
     ``options`` are :func:`compare_blocks` keywords (``threshold``, ``alpha``, ``test``,
     ``control``, ``suite_gates``, ...). ``results`` skips reading the store.
     """
@@ -102,9 +107,9 @@ def compare_rounds(
 
     if results is None:
         results = open_store(store, create=False).results(kernels=kernels, backends=backends)
-    rows = round_rows(results, by=by, baseline=baseline, candidate=candidate)
+    rows = round_rows(results, by=by, baseline=baseline, candidate=candidate, value=value)
     res = compare_blocks(rows, **options)
-    res.settings.update(baseline=baseline, candidate=candidate, by=by,
+    res.settings.update(baseline=baseline, candidate=candidate, by=by, value=value,
                         rounds={"baseline": count_rounds(results, by=by, value=baseline),
                                 "candidate": count_rounds(results, by=by, value=candidate)})
     return res
@@ -148,7 +153,9 @@ def rounds_markdown(res: BlockComparison) -> str:
               f"{rounds.get('candidate')})" if rounds else "") + ": "
            + ", ".join(f"{counts[k]} {k}" for k in ("slower", "faster", "same", "ambiguous")
                        if counts.get(k)) + ".", "",
-           f"Per block, log(candidate / baseline) less the block's shared shift ({s['shift']}); "
+           f"Per block, log(candidate / baseline) of each round's "
+           f"{'fastest sample' if s.get('value') == 'min_s' else 'median'} less the block's "
+           f"shared shift ({s['shift']}); "
            f"{s['test']}-test over blocks, Holm-corrected at alpha={s['alpha']} against the "
            f"{t:.0%} threshold.", "",
            f"**Suite-wide shift** (every configuration together): {_pct(suite.ratio)}, "

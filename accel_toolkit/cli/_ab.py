@@ -26,7 +26,8 @@ def _ab(args: argparse.Namespace) -> int:
              baseline_python=args.baseline_python, candidate_python=args.candidate_python,
              tag_prefix=args.tag_prefix, threshold=_threshold(args.threshold),
              alpha=args.alpha, test=args.test,
-             control=args.control.split(";") if args.control else None)
+             control=args.control.split(";") if args.control else None,
+             statistic=args.statistic)
     if args.format == "json":
         print(json.dumps({**rounds_json(res.comparison), "tags": res.tags,
                           "commits": res.commits, "blocks": res.blocks, "wall_s": res.wall_s,
@@ -68,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="smallest change that counts: 5%% or 0.05 (default 5%%)")
     p.add_argument("--alpha", type=float, default=0.01,
                    help="the gate's family-wise false-alarm level (default 0.01)")
+    p.add_argument("--statistic", choices=["median", "min"], default="median",
+                   help="each round's figure: its median (default) or its fastest sample")
     p.add_argument("--test", choices=["t", "sign-flip"], default="t",
                    help="test over blocks (default t)")
     p.add_argument("--control", help="configuration label(s) (;-separated) whose change is "
