@@ -169,6 +169,24 @@ def test_sweep_on_the_cluster_records_the_machine_and_cuda_is_unavailable_at_onc
     assert set(cpu["env_id"]) <= set(Store(db_path).environments()["env_id"])
 
 
+def test_where_all_measures_once_per_machine_and_the_cli_drives_the_cluster(
+        cluster, db_path, capsys):
+    from accel_toolkit.cli import main
+
+    # both workers run on this machine: one env_id, so each configuration is measured once
+    df = at.bench("add_mul_relu", "cpu", grid=grid(3), settings=FAST, db=db_path,
+                  cluster=cluster.address, where="all", progress=False)
+    assert len(df) == 3 and df["env_id"].nunique() == 1 and (df["status"] == "ok").all()
+    assert main(["cluster", "--scheduler", cluster.address]) == 0
+    out = capsys.readouterr().out
+    assert out.count("cpu:1") == 2 and "compatible" in out
+    assert main(["bench", "--kernels", "add_mul_relu", "--cluster", cluster.address,
+                 "--time-budget", "0.02", "--db", str(db_path)]) == 0
+    assert "results stored" in capsys.readouterr().out
+    assert main(["cluster", "--scheduler", "tcp://127.0.0.1:1", "--timeout", "1"]) == 2
+    assert "Cannot reach a Dask scheduler" in capsys.readouterr().err
+
+
 def test_sigkill_a_worker_mid_sweep_stores_every_configuration_once(cluster, db_path):
     victim = cluster.workers[0]
     killed = threading.Event()

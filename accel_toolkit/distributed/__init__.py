@@ -1,11 +1,12 @@
 """Sweeps on a Dask cluster: workers that advertise their backends, one writer, no lost rows.
 
 Needs the ``distributed`` extra (``pip install 'accel-toolkit[distributed]'``). Nothing here
-imports Dask until a name is used, so ``import accel_toolkit`` stays light::
+imports Dask until a name is used, so ``import accel_toolkit`` stays light
+(``from accel_toolkit.distributed import cluster_info``)::
 
     accel-toolkit worker tcp://SCHEDULER:8786        # on each lab machine
     at.bench("matmul", "cpu,webgpu", cluster="tcp://SCHEDULER:8786", where="all")
-    at.distributed.cluster_info("tcp://SCHEDULER:8786")   # machines, backends, devices
+    cluster_info("tcp://SCHEDULER:8786")    # machines, backends, devices (a DataFrame)
 
 ``dask worker tcp://SCHEDULER:8786 --preload accel_toolkit.distributed`` loads the same
 plugin into a plain Dask worker (:func:`dask_setup`). See docs/distributed.md.

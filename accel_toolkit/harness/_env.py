@@ -98,10 +98,12 @@ def _blas() -> list[dict[str, Any]]:
         return []
     keep = ("user_api", "internal_api", "num_threads", "version", "architecture", "threading_layer")
     home = str(Path(np.__file__).resolve().parent)
-    return [{**{k: i.get(k) for k in keep},
-             "numpy": str(Path(i.get("filepath", "")).resolve()).startswith((home + os.sep,
-                                                                           home + ".libs"))}
-            for i in threadpool_info()]
+    found = [{**{k: i.get(k) for k in keep},
+              "numpy": str(Path(i.get("filepath", "")).resolve()).startswith((home + os.sep,
+                                                                            home + ".libs"))}
+             for i in threadpool_info()]
+    # in a stable order: the load order differs between processes of one machine
+    return sorted(found, key=lambda d: json.dumps(d, sort_keys=True, default=str))
 
 
 @functools.lru_cache(maxsize=1)
