@@ -431,3 +431,13 @@ def test_store_filters_errors_and_exports(tmp_path: Path) -> None:
     err = str(corrupt_error(Path("/x.duckdb"), RuntimeError("first line\nsecond line")))
     assert "(first line)" in err and "second line" not in err
     assert "(KeyError)" in str(corrupt_error(Path("/x.duckdb"), KeyError()))
+
+
+def test_verify_names_the_damaged_table_with_duckdbs_message(tmp_path: Path) -> None:
+    from test_sweep_defects import _damaged_copy
+
+    bad = _damaged_copy(tmp_path)
+    v = Store(bad).verify().set_index("table")
+    assert not v.loc["samples", "ok"] and v.loc["runs", "ok"] and v.loc["runs", "rows"] == 1
+    error = str(v.loc["samples", "error"])
+    assert "Restore it from a backup" not in error and "\n" not in error  # DuckDB's own line
