@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 from pathlib import Path
 
@@ -421,6 +422,12 @@ def test_store_filters_errors_and_exports(tmp_path: Path) -> None:
     assert store.results(backends=["cpu"])["result_id"].tolist() == ["r1"]
     assert store.results(run_ids=[run])["result_id"].tolist() == ["r1", "r2"]
     assert store.results(run_ids=["nope"]).empty
+    with pytest.raises(StoreError, match=r"unknown measurement column\(s\): \['bogus'\]"):
+        store.add_result({**_row(run, "r3", 1.0), "bogus": 1})
+    with_settings = store.start_run(tag="s", settings={"budget": 0.5}, seed=7)
+    runs = store.runs().set_index("run_id")
+    assert json.loads(runs.loc[with_settings, "settings"]) == {"budget": 0.5}
+    assert runs.loc[with_settings, "seed"] == 7 and runs.loc[with_settings, "status"] == "running"
     v = store.verify().set_index("table")
     assert v.loc["measurements", "rows"] == 2 and v.loc["runs", "rows"] == 1 and v["ok"].all()
     paths = store.export_parquet(tmp_path / "deep" / "er" / "folder")
