@@ -429,7 +429,7 @@ def test_store_filters_errors_and_exports(tmp_path: Path) -> None:
     assert json.loads(runs.loc[with_settings, "settings"]) == {"budget": 0.5}
     assert runs.loc[with_settings, "seed"] == 7 and runs.loc[with_settings, "status"] == "running"
     v = store.verify().set_index("table")
-    assert v.loc["measurements", "rows"] == 2 and v.loc["runs", "rows"] == 1 and v["ok"].all()
+    assert v.loc["measurements", "rows"] == 2 and v.loc["runs", "rows"] == 2 and v["ok"].all()
     paths = store.export_parquet(tmp_path / "deep" / "er" / "folder")
     assert {p.name for p in paths} >= {"runs.parquet", "measurements.parquet"}
     assert _is_lock_error(RuntimeError("IO Error: Conflicting lock is held in /x.duckdb"))
