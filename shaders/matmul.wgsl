@@ -271,3 +271,98 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
   }
 }
+
+// -- gemm4: gemm with true vec4 loads of B and stores of C (N % 4 == 0) ------------------------
+// The same knobs and tiling as gemm with G_VW = 4, but B and C are read and written through
+// vec4 views of their buffers (b4 and c4 alias bindings 1 and 2; no entry point uses both
+// views of one buffer). The plan picks it for vec4 points when N is a multiple of 4.
+@group(0) @binding(1) var<storage, read> b4: array<vec4<T>>;
+@group(0) @binding(2) var<storage, read_write> c4: array<vec4<T>>;
+const G_N4: u32 = max(G_TN / 4u, 1u);  // vec4 columns per invocation (array sizes >= 1)
+
+@compute @workgroup_size(G_WX, G_WY, 1)
+fn gemm4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+         @builtin(local_invocation_index) li: u32) {
+  let row0 = wid.y * G_BM;
+  let col0 = wid.x * G_BN;
+  let bat = wid.z;
+  let a0 = bat * p.M * p.K;
+  let n4 = p.N / 4u;
+  let b0 = bat * p.K * n4;
+  var acc: array<vec4<f32>, G_TM * G_N4>;
+  var av: array<f32, G_TM>;
+  var bv: array<vec4<f32>, G_N4>;
+  let tiles = (p.K + G_TK - 1u) / G_TK;
+  for (var t = 0u; t < tiles; t++) {
+    let k0 = t * G_TK;
+    if (G_SHARED) {
+      for (var i = li; i < G_BM * G_TK; i += G_WX * G_WY) {
+        let r = i / G_TK;
+        let kk = i % G_TK;
+        var va = 0.0;
+        if (row0 + r < p.M && k0 + kk < p.K) {
+          va = f32(a[a0 + (row0 + r) * p.K + k0 + kk]);
+        }
+        g_a[kk * G_BM + r] = va;
+      }
+      for (var i = li; i < G_TK * G_BN / 4u; i += G_WX * G_WY) {
+        let kk = i / (G_BN / 4u);
+        let col = col0 + (i % (G_BN / 4u)) * 4u;
+        var vb = vec4<f32>(0.0);
+        if (k0 + kk < p.K && col < p.N) {
+          vb = vec4<f32>(b4[b0 + (k0 + kk) * n4 + col / 4u]);
+        }
+        g_b[i] = vb;
+      }
+      workgroupBarrier();
+    }
+    for (var kk = 0u; kk < G_TK; kk++) {
+      let k = k0 + kk;
+      for (var i = 0u; i < G_TM; i++) {
+        let r = lid.y + i * G_WY;
+        if (G_SHARED) {
+          av[i] = g_a[kk * G_BM + r];
+        } else {
+          var va = 0.0;
+          if (row0 + r < p.M && k < p.K) {
+            va = f32(a[a0 + (row0 + r) * p.K + k]);
+          }
+          av[i] = va;
+        }
+      }
+      for (var j = 0u; j < G_TN / 4u; j++) {
+        let cc = (j * G_WX + lid.x) * 4u;
+        if (G_SHARED) {
+          bv[j] = g_b[kk * (G_BN / 4u) + cc / 4u];
+        } else {
+          var v = vec4<f32>(0.0);
+          if (k < p.K && col0 + cc < p.N) {
+            v = vec4<f32>(b4[b0 + k * n4 + (col0 + cc) / 4u]);
+          }
+          bv[j] = v;
+        }
+      }
+      for (var i = 0u; i < G_TM; i++) {
+        for (var j = 0u; j < G_TN / 4u; j++) {
+          acc[i * G_N4 + j] += av[i] * bv[j];
+        }
+      }
+    }
+    if (G_SHARED) {
+      workgroupBarrier();
+    }
+  }
+  let cbase = bat * p.M * n4;
+  for (var i = 0u; i < G_TM; i++) {
+    let r = row0 + lid.y + i * G_WY;
+    if (r >= p.M) {
+      continue;
+    }
+    for (var j = 0u; j < G_TN / 4u; j++) {
+      let col = col0 + (j * G_WX + lid.x) * 4u;
+      if (col < p.N) {
+        c4[cbase + r * n4 + col / 4u] = vec4<T>(acc[i * G_N4 + j]);
+      }
+    }
+  }
+}

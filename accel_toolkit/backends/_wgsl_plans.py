@@ -195,7 +195,8 @@ def _matmul(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str,
     if variant == "gemm":
         wx, wy = b.knobs["wg_x"], b.knobs["wg_y"]
         bm, bn = wy * b.knobs["tm"], wx * b.knobs["tn"]
-        b.dispatch(sh, "gemm", ("a", "b", "c", "params"), (_ceil(n, bn), _ceil(m, bm), batch),
+        entry = "gemm4" if b.knobs["vec4"] and n % 4 == 0 else "gemm"  # vec4 views of B, C
+        b.dispatch(sh, entry, ("a", "b", "c", "params"), (_ceil(n, bn), _ceil(m, bm), batch),
                    (wx, wy, 1))
     else:
         _gemm_pass(b, sh, ("a", "b", "c", "params"), m, n, batch)

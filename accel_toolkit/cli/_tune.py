@@ -26,7 +26,7 @@ def _tune(args: argparse.Namespace) -> int:
     print_frame(report.chosen.drop(columns=["fingerprint"]).round(4))
     n = len(report.points)
     print(f"\n{n} point(s) stored in the tuning table (session {report.session_id}); "
-          f"the wgpu backend now uses the chosen knobs on this adapter.")
+          f"the {args.backends} backend(s) now use the chosen knobs on this adapter.")
     return 0
 
 
