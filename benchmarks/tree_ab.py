@@ -36,11 +36,17 @@ def run_side(tree: Path, db: Path, kernels: str, backends: str, preset: str,
              budget: float, tag: str) -> float:
     """Run one sweep with ``tree`` first on the import path; return its wall time in s."""
     env = dict(os.environ, PYTHONPATH=str(tree.resolve()))
+    where = subprocess.run(
+        [sys.executable, "-c", "import accel_toolkit; print(accel_toolkit.__file__)"],
+        env=env, cwd=tree, check=True, capture_output=True, text=True).stdout.strip()
+    if not Path(where).resolve().is_relative_to(tree.resolve()):
+        raise SystemExit(f"{tree} imports accel_toolkit from {where}, not from itself.")
+    # ``python -m`` puts the working folder first on sys.path: run each side from its tree.
     cmd = [sys.executable, "-m", "accel_toolkit.cli", "bench", "--kernels", kernels,
            "--backends", backends, "--preset", preset, "--time-budget", str(budget),
            "--tag", tag, "--db", str(db)]
     t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, env=env, cwd=tree, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 
@@ -50,7 +56,7 @@ def kernels_of(tree: Path) -> str:
     out = subprocess.run(
         [sys.executable, "-c",
          "from accel_toolkit.kernels import kernel_names; print(','.join(kernel_names()))"],
-        env=env, check=True, capture_output=True, text=True)
+        env=env, cwd=tree, check=True, capture_output=True, text=True)
     return out.stdout.strip()
 
 
@@ -73,6 +79,7 @@ def main() -> None:
     ap.add_argument("--passes", type=int, default=2, help="blocks of A B | B A")
     ap.add_argument("--out", type=Path, default=Path("out/tree_ab"))
     args = ap.parse_args()
+    args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     kernels = kernels_of(args.a)
     order = []
