@@ -321,3 +321,30 @@ def test_browsers_killed_in_a_workers_pool_lose_and_duplicate_nothing(tmp_path, 
         assert bad["error"].str.contains("quarantined").all(), bad
     finally:
         c.stop()
+
+
+def test_when_every_worker_leaves_the_rest_is_unavailable_and_resume_completes(
+        cluster, db_path):
+    def kill_all() -> None:
+        for w in cluster.workers:
+            w.send_signal(signal.SIGKILL)
+
+    after_tasks(cluster.address, 10, kill_all)
+    t0 = time.monotonic()
+    df = at.bench("add_mul_relu", "cpu", grid=grid(40), settings=SLOWER, db=db_path,
+                  cluster=cluster.address, progress=False)
+    assert time.monotonic() - t0 < 120  # it does not wait for workers that will not come
+    run_id = df["run_id"].iloc[0]
+    assert len(df) == 40 and df["config_key"].is_unique
+    left = df[df["status"] == "unavailable"]
+    assert len(left) > 0 and left["error"].str.contains("left the cluster mid-sweep").all()
+    assert set(df["status"]) <= {"ok", "unavailable"}
+
+    cluster.start_worker()
+    cluster.wait_for_workers(1)
+    at.bench("add_mul_relu", "cpu", grid=grid(40), settings=SLOWER, db=db_path,
+             cluster=cluster.address, resume=run_id, progress=False)
+    rows = Store(db_path).query("SELECT config_key, status FROM measurements WHERE run_id = ?",
+                                [run_id])
+    ok = rows[rows["status"] == "ok"]
+    assert len(ok) == 40 and ok["config_key"].is_unique
