@@ -8,6 +8,7 @@ stands in for a driver that changed under a stored winner.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +36,7 @@ from accel_toolkit.tune._records import Point, add_points
 from accel_toolkit.tune._search import EXHAUSTIVE_MAX, search
 
 SPACE = SPACES["matmul"]
+TUNE_NB = Path(__file__).resolve().parent.parent / "notebooks" / "tune.ipynb"
 
 
 # -- the space ---------------------------------------------------------------------------------
@@ -299,3 +301,29 @@ def test_doctor_says_whether_this_adapter_is_tuned(be, db_path):
     add_points(store, [_point(GEMM_KNOBS, fp=fp, bucket_="medium")])
     text = tuning_status("wgpu", be.device_info(), str(db_path))
     assert f"adapter {fp} tuned for matmul (medium)" in text
+
+
+def test_the_tune_notebook_has_one_parameters_cell_and_no_outputs():
+    import nbformat
+
+    nb = nbformat.read(TUNE_NB, as_version=4)
+    nbformat.validate(nb)
+    assert [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_the_tune_notebook_charts_a_stored_session(db_path, tmp_path):
+    papermill = pytest.importorskip("papermill")
+
+    store = Store(db_path)
+    pts = [_point({**GEMM_KNOBS, "tm": t}, chosen=t == 2, secs=0.01 * t) for t in (1, 2, 4)]
+    for i, p in enumerate(pts):
+        p.extra = {"t_s": float(i)}
+    add_points(store, pts)
+    out = tmp_path / "tune.ipynb"
+    papermill.execute_notebook(str(TUNE_NB), str(out), kernel_name="python3",
+                               parameters={"db_path": str(db_path), "run_tune": False})
+    text = out.read_text()
+    assert "image/svg+xml" in text and "Session `s1`" in text
