@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from distributed import Client, Future, as_completed
-from distributed.core import Status
 
 from .._version import __version__
 from ..exceptions import ConfigError
@@ -269,7 +268,7 @@ class _Sweep:
                 finished = stream.next_batch(block=False)
                 if not finished:
                     time.sleep(self.poll)
-                if self.client.status != Status.running and self.client.status != "running":
+                if self.client.status != "running":  # "connecting" once the scheduler is gone
                     raise self._lost(total)
                 for fut in finished:
                     t = self.pending.pop(fut)
