@@ -90,3 +90,17 @@ def test_models_notebook_runs(tmp_path: Path) -> None:
                                     "backends": "cpu"}, progress_bar=False)
     n = at.Store(tmp_path / "nb.duckdb").query("SELECT count(*) AS n FROM op_breakdown")["n"]
     assert int(n.iloc[0]) == 7
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--models", "minilm-l6", "--kernels", "gelu"], "--kernels do not apply to --models"),
+    (["--models", "minilm-l6", "--rounds", "3", "--preset", "small"],
+     "--preset, --rounds do not apply to --models"),
+    (["--kernels", "gelu", "--seq", "32"], "--batch and --seq go with --models"),
+    (["--models", "minilm-l7"], "Did you mean 'minilm-l6'"),
+])
+def test_cli_bench_models_refuses_what_does_not_apply(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], expected: str) -> None:
+    rc = main(["bench", *args, "--db", str(tmp_path / "x.duckdb")])
+    assert rc == 2
+    assert expected in capsys.readouterr().err

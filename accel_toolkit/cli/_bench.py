@@ -172,12 +172,12 @@ def _interrupted(db: str | None, command: str, resume: str | None, started: date
 
 def _bench(args: argparse.Namespace) -> int:
     from .._api import bench
+    from ..models._bench import bench_models_command, check_model_flags
     from ..store import open_store
     from ._format import print_frame, summary_table
 
+    check_model_flags(vars(args))
     if args.models:  # whole models (accel_toolkit.models), not kernels
-        from ..models._bench import bench_models_command
-
         return bench_models_command(
             args.models, args.backends, args.batch, args.seq, db=args.db, tag=args.tag,
             command=shlex.join(["accel-toolkit", *args.argv]),

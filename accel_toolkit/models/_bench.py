@@ -14,7 +14,7 @@ of a timed forward, linked by ``result_id``. Where the time goes::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,13 @@ from ._inputs import ModelInputs, synthetic_inputs
 from ._spec import ModelSpec, get_model_spec
 from ._weights import load_weights
 
-__all__ = ["bench_model", "bench_models_command", "model_cost", "store_breakdown"]
+__all__ = [
+    "bench_model",
+    "bench_models_command",
+    "check_model_flags",
+    "model_cost",
+    "store_breakdown",
+]
 
 #: the least cosine similarity to the float64 forward for an f32 row to be ``ok``
 MIN_COSINE = 0.9999
@@ -334,3 +340,27 @@ def bench_models_command(models: str, backends: str | None, batch: str | None, s
         print(f"\n{len(df)} model results stored in {open_store(db).path} "
               f"(run {df['run_id'].iloc[0]})")
     return 1 if df["status"].isin(["error", "mismatch"]).any() else 0
+
+
+#: ``bench`` options that mean the same for models; the others belong to kernel sweeps
+_MODEL_OPTIONS = {"command", "models", "batch", "seq", "backends", "seed", "time_budget", "tag",
+                  "json", "db", "func", "argv"}
+
+
+def check_model_flags(options: Mapping[str, Any]) -> None:
+    """Refuse ``bench`` options that do not go with ``--models`` (or ``--batch``/``--seq``
+    without it), instead of ignoring them."""
+    if not options.get("models"):
+        if options.get("batch") or options.get("seq"):
+            raise ConfigError("--batch and --seq go with --models (e.g. --models minilm-l6 "
+                              "--seq 32,128); a kernel's sizes are --param K=V.")
+        return
+    from ..cli import build_parser
+
+    defaults = vars(build_parser().parse_args(["bench", "--models", "x"]))
+    given = sorted(k for k, v in options.items()
+                   if k not in _MODEL_OPTIONS and k in defaults and v != defaults[k])
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ConfigError(f"{flags} do not apply to --models (they configure kernel sweeps); "
+                          f"drop them, or measure the kernels in a bench of their own.")
