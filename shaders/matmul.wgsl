@@ -272,10 +272,12 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
 }
 
-// -- gemm4: gemm with true vec4 loads of B and stores of C (N % 4 == 0) ------------------------
-// The same knobs and tiling as gemm with G_VW = 4, but B and C are read and written through
-// vec4 views of their buffers (b4 and c4 alias bindings 1 and 2; no entry point uses both
-// views of one buffer). The plan picks it for vec4 points when N is a multiple of 4.
+// -- gemm4: gemm with true vec4 loads of A and B and stores of C (N % 4 == 0, K % 4 == 0) ------
+// The same knobs and tiling as gemm with G_VW = 4, but A, B and C are read and written
+// through vec4 views of their buffers (a4, b4 and c4 alias bindings 0-2; no entry point uses
+// both views of one buffer). The plan picks it for vec4 points when N and K are multiples
+// of 4 (and G_TK is, which every point's is).
+@group(0) @binding(0) var<storage, read> a4: array<vec4<T>>;
 @group(0) @binding(1) var<storage, read> b4: array<vec4<T>>;
 @group(0) @binding(2) var<storage, read_write> c4: array<vec4<T>>;
 const G_N4: u32 = max(G_TN / 4u, 1u);  // vec4 columns per invocation (array sizes >= 1)
@@ -286,7 +288,8 @@ fn gemm4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
   let row0 = wid.y * G_BM;
   let col0 = wid.x * G_BN;
   let bat = wid.z;
-  let a0 = bat * p.M * p.K;
+  let k4 = p.K / 4u;
+  let a0 = bat * p.M * k4;
   let n4 = p.N / 4u;
   let b0 = bat * p.K * n4;
   var acc: array<vec4<f32>, G_TM * G_N4>;
@@ -296,14 +299,17 @@ fn gemm4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
   for (var t = 0u; t < tiles; t++) {
     let k0 = t * G_TK;
     if (G_SHARED) {
-      for (var i = li; i < G_BM * G_TK; i += G_WX * G_WY) {
-        let r = i / G_TK;
-        let kk = i % G_TK;
-        var va = 0.0;
-        if (row0 + r < p.M && k0 + kk < p.K) {
-          va = f32(a[a0 + (row0 + r) * p.K + k0 + kk]);
+      for (var i = li; i < G_BM * G_TK / 4u; i += G_WX * G_WY) {
+        let r = i / (G_TK / 4u);
+        let kq = (i % (G_TK / 4u)) * 4u;
+        var va = vec4<f32>(0.0);
+        if (row0 + r < p.M && k0 + kq < p.K) {
+          va = vec4<f32>(a4[a0 + (row0 + r) * k4 + (k0 + kq) / 4u]);
         }
-        g_a[kk * G_BM + r] = va;
+        g_a[kq * G_BM + r] = va.x;
+        g_a[(kq + 1u) * G_BM + r] = va.y;
+        g_a[(kq + 2u) * G_BM + r] = va.z;
+        g_a[(kq + 3u) * G_BM + r] = va.w;
       }
       for (var i = li; i < G_TK * G_BN / 4u; i += G_WX * G_WY) {
         let kk = i / (G_BN / 4u);
@@ -325,7 +331,7 @@ fn gemm4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
         } else {
           var va = 0.0;
           if (row0 + r < p.M && k < p.K) {
-            va = f32(a[a0 + (row0 + r) * p.K + k]);
+            va = f32(a4[a0 + (row0 + r) * k4 + k / 4u][k % 4u]);
           }
           av[i] = va;
         }

@@ -195,7 +195,7 @@ def _matmul(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str,
     if variant == "gemm":
         wx, wy = b.knobs["wg_x"], b.knobs["wg_y"]
         bm, bn = wy * b.knobs["tm"], wx * b.knobs["tn"]
-        entry = "gemm4" if b.knobs["vec4"] and n % 4 == 0 else "gemm"  # vec4 views of B, C
+        entry = "gemm4" if b.knobs["vec4"] and n % 4 == 0 and k % 4 == 0 else "gemm"
         b.dispatch(sh, entry, ("a", "b", "c", "params"), (_ceil(n, bn), _ceil(m, bm), batch),
                    (wx, wy, 1))
     else:

@@ -154,10 +154,12 @@ def _gemm_space(kernel: str) -> KnobSpace:
     lead = {"B": 1} if kernel == "batched_matmul" else {}
     sq = {name: {**lead, "M": n, "N": n, "K": n}
           for name, n in (("small", 128), ("medium", 512), ("large", 1024))}
+    # partial tiles on every axis; the last shape has N and K multiples of 4 (entry gemm4)
     verify: tuple[dict[str, int], ...] = ({"M": 67, "N": 45, "K": 35},
-                                          {"M": 133, "N": 150, "K": 37})
+                                          {"M": 133, "N": 150, "K": 37},
+                                          {"M": 70, "N": 132, "K": 36})
     if lead:
-        verify = ({"B": 2, **verify[0]}, {"B": 1, **verify[1]})
+        verify = ({"B": 2, **verify[0]}, {"B": 1, **verify[1]}, {"B": 2, **verify[2]})
     return KnobSpace(kernel, "gemm", _GEMM_AXES, GEMM_KNOBS, _gemm_problem,
                      lambda k: (k["wg_x"], k["wg_y"]), _gemm_storage,
                      tuple(sq.items()), _gemm_bucket, verify)
