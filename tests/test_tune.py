@@ -327,3 +327,16 @@ def test_the_tune_notebook_charts_a_stored_session(db_path, tmp_path):
                                parameters={"db_path": str(db_path), "run_tune": False})
     text = out.read_text()
     assert "image/svg+xml" in text and "Session `s1`" in text
+
+
+def test_a_rung_whose_first_point_would_overrun_is_skipped():
+    clock = _Clock()
+
+    def evaluate(p: dict, rung: int) -> float | None:
+        clock.t += 0.5
+        return _cost(p)
+
+    found = search(SPACE.points(), GEMM_KNOBS, 3, evaluate, 30.0, clock=clock,
+                   estimate=lambda rung, best_s: 1000.0 if rung == 2 else 0.5)
+    assert found.tried[1] and not found.tried[2]
+    assert found.best(2) is None and clock.t <= 30.0

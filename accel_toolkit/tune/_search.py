@@ -44,11 +44,15 @@ class Search:
 
 def search(points: Sequence[Mapping[str, Any]], default: Mapping[str, Any], rungs: int,
            evaluate: Callable[[dict[str, Any], int], float | None], budget_s: float, *,
-           seed: int = 0, clock: Callable[[], float] = time.monotonic) -> Search:
+           seed: int = 0, clock: Callable[[], float] = time.monotonic,
+           estimate: Callable[[int, float], float] | None = None) -> Search:
     """Search ``points`` over ``rungs`` rungs within ``budget_s`` seconds.
 
     ``evaluate(point, rung)`` verifies and times a point at rung ``rung``'s shape and returns
     seconds per call, or ``None`` for an invalid point (it records why).
+    ``estimate(rung, best_s)`` guesses the seconds one evaluation at ``rung`` takes from
+    the previous rung's best time; a rung whose first point would end past its deadline is
+    skipped (its bucket keeps the default) instead of overrunning the budget.
     """
     start = clock()
     rest = [dict(p) for p in points if dict(p) != dict(default)]
@@ -78,9 +82,11 @@ def search(points: Sequence[Mapping[str, Any]], default: Mapping[str, Any], rung
                     pool.pop(0)
         tried: list[tuple[dict[str, Any], float | None]] = []
         last = 0.0
+        if r > 0 and estimate is not None and (won := out.best(r - 1)) is not None:
+            last = estimate(r, won[1])
         for p in pool:
             now = clock()
-            if now >= deadline or (tried and now + last > deadline):
+            if now >= deadline or now + last > deadline:
                 break
             tried.append((p, evaluate(p, r)))
             last = clock() - now

@@ -273,7 +273,14 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
                 point(knobs, 0, buckets[0][0], {}, "limits", error=why)
             else:
                 ok_points.append(knobs)
-        found = search(ok_points, space.default, len(buckets), evaluate, budget, seed=seed)
+        work = [spec.cost(spec.resolve(sh), 4).flops for sh in shapes]
+
+        def estimate(rung: int, best_s: float) -> float:
+            # a warm call and a timed one at the new shape, scaled by the work
+            return 2.0 * best_s * work[rung] / work[rung - 1]
+
+        found = search(ok_points, space.default, len(buckets), evaluate, budget, seed=seed,
+                       estimate=estimate)
         default_key = knobs_key(space.default)
         for r, (name, _) in enumerate(buckets):
             if name not in needs:
