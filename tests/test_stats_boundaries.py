@@ -368,6 +368,9 @@ def test_bootstrap_and_compare_seeds() -> None:
     b, c = rng.lognormal(0, 0.1, 30), rng.lognormal(0.1, 0.1, 30)
     assert ratio_ci_bootstrap(b, c) == ratio_ci_bootstrap(b, c, seed=0)
     assert ratio_ci_bootstrap(b, c, seed=1) != ratio_ci_bootstrap(b, c, seed=0)
+    lo50, hi50 = ratio_ci_bootstrap(b, c, level=0.5)  # the bootstrap's quartiles
+    lo99, hi99 = ratio_ci_bootstrap(b, c, level=0.99)
+    assert lo99 < lo50 < hi50 < hi99
 
 
 def test_compare_passes_its_seed_on(tmp_path: Path) -> None:
@@ -379,6 +382,8 @@ def test_compare_passes_its_seed_on(tmp_path: Path) -> None:
                                                    seed=1)["ratio_ci_low"].tolist()
     assert one["ratio_ci_low"].tolist() != compare(db, baseline="base", candidate="cand",
                                                    seed=2)["ratio_ci_low"].tolist()
+    wide = compare(db, baseline="base", candidate="cand", seed=1, level=0.999)
+    assert (wide["ratio_ci_low"] < one["ratio_ci_low"]).all()
 
 
 def _frames(*rows: tuple[str, str, float]) -> pd.DataFrame:
@@ -404,7 +409,12 @@ def test_compare_frames_orders_verdicts_and_keeps_one_sided_ids() -> None:
     assert df["ratio"].iloc[0] == pytest.approx(3.0)  # the larger slowdown first
     gone = df[df["verdict"] == "missing"].iloc[0]
     assert gone["baseline_result_id"] == "r8" and gone["n_candidate"] == 0
-    assert gone["n_baseline"] == 0
+    assert gone["n_baseline"] == 0 and pd.isna(gone["candidate_result_id"])
+    assert df.iloc[0]["candidate_result_id"] == "r7" and df.attrs["by"] == "tag"
+    failed = rows.copy()
+    failed.loc[failed["result_id"] == "r8", "status"] = "error"  # only ok rows count
+    assert "gone" not in set(compare_frames(failed, None, baseline="a", candidate="b")
+                             ["config_key"])
     with pytest.raises(ConfigError, match="a, b"):
         compare_frames(rows, None, baseline="a", candidate="zzz")
 
@@ -422,6 +432,11 @@ def test_store_filters_errors_and_exports(tmp_path: Path) -> None:
     assert store.results(backends=["cpu"])["result_id"].tolist() == ["r1"]
     assert store.results(run_ids=[run])["result_id"].tolist() == ["r1", "r2"]
     assert store.results(run_ids=["nope"]).empty
+    assert store.results(kernels=["gelu", "softmax"])["result_id"].tolist() == ["r1", "r2"]
+    assert store.samples([]).columns.tolist() == ["result_id", "idx", "seconds"]
+    store.add_environment({"cores_available": 3, "memory_bytes": 5, "os": "x"}, "env1")
+    env = store.environments().set_index("env_id").loc["env1"]
+    assert (env["cores"], env["memory_bytes"], env["os"]) == (3, 5, "x")
     with pytest.raises(StoreError, match=r"unknown measurement column\(s\): \['bogus'\]"):
         store.add_result({**_row(run, "r3", 1.0), "bogus": 1})
     with_settings = store.start_run(tag="s", settings={"budget": 0.5}, seed=7)
