@@ -417,6 +417,8 @@ def test_compare_frames_orders_verdicts_and_keeps_one_sided_ids() -> None:
                              ["config_key"])
     with pytest.raises(ConfigError, match="a, b"):
         compare_frames(rows, None, baseline="a", candidate="zzz")
+    no_device = rows.assign(device=None)  # a missing identity column still pairs rows
+    assert len(compare_frames(no_device, None, baseline="a", candidate="b")) == 5
 
 
 def test_store_filters_errors_and_exports(tmp_path: Path) -> None:
