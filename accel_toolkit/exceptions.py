@@ -7,6 +7,7 @@ matching built-in, so ``except ValueError`` keeps working for callers that don't
     AccelToolkitError
     ├── ConfigError (ValueError)               bad input from the user
     │   ├── UnknownKernelError                 "did you mean 'matmul'?"
+    │   │   └── UnknownModelError              "did you mean 'minilm-l6'?"
     │   ├── UnknownBackendError                "did you mean 'webgpu'?"
     │   ├── ParameterError                     missing / extra / out-of-range parameters
     │   └── UnsupportedDtypeError              dtype the kernel has no tolerance for
@@ -23,9 +24,13 @@ matching built-in, so ``except ValueError`` keeps working for callers that don't
     │   ├── MissingDatabaseError (FileNotFoundError)  reading a database that is not there
     │   └── NotADatabaseError                  the file is not a DuckDB database
     │       └── CorruptDatabaseError           a DuckDB file with damaged blocks
+    ├── ClusterError (RuntimeError)            the Dask scheduler is unreachable or was lost
+    │   └── VersionMismatchError               no worker runs the client's toolkit version
     ├── NotebookError (RuntimeError)           papermill / report problems
     └── PredictionError (RuntimeError)         the speed predictor
         └── NotFittedError (ValueError, AttributeError)
+
+Warnings: RefusedWorkerWarning (UserWarning), a Dask worker a sweep does not use.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "BrowserCrashedError",
+    "ClusterError",
     "ConfigError",
     "CorruptDatabaseError",
     "KernelExecutionError",
@@ -45,14 +51,17 @@ __all__ = [
     "NotebookError",
     "ParameterError",
     "PredictionError",
+    "RefusedWorkerWarning",
     "ResourceLimitError",
     "ShaderCompileError",
     "StoreError",
     "StoreLockedError",
     "UnknownBackendError",
     "UnknownKernelError",
+    "UnknownModelError",
     "UnsupportedDtypeError",
     "UnsupportedKernelError",
+    "VersionMismatchError",
 ]
 
 
@@ -66,6 +75,10 @@ class ConfigError(AccelToolkitError, ValueError):
 
 class UnknownKernelError(ConfigError):
     """A kernel name that is not in the registry."""
+
+
+class UnknownModelError(UnknownKernelError):
+    """A model name that is not in the model registry."""
 
 
 class UnknownBackendError(ConfigError):
@@ -130,6 +143,18 @@ class MissingDatabaseError(StoreError, FileNotFoundError):
 
 class CorruptDatabaseError(NotADatabaseError):
     """A DuckDB file whose blocks fail their checksums; the message says how to recover."""
+
+
+class ClusterError(AccelToolkitError, RuntimeError):
+    """The Dask scheduler cannot be reached, was lost mid-sweep, or has no usable worker."""
+
+
+class VersionMismatchError(ClusterError):
+    """Workers run another accel-toolkit version than the client (results would not compare)."""
+
+
+class RefusedWorkerWarning(UserWarning):
+    """A worker the sweep does not use (no plugin, or another accel-toolkit version)."""
 
 
 class NotebookError(AccelToolkitError, RuntimeError):

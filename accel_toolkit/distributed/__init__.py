@@ -17,9 +17,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import ClusterError, RefusedWorkerWarning, VersionMismatchError
+
 if TYPE_CHECKING:
     from ._cluster import cluster_info, connect, describe_workers
-    from ._errors import ClusterError, RefusedWorkerWarning, VersionMismatchError
     from ._local import bench_in_threads
     from ._plugin import AcceleratorPlugin, dask_setup, machine_info
     from ._sweep import bench_on_cluster
@@ -41,8 +42,6 @@ __all__ = [
 #: name -> private module that defines it (imported on first use)
 _WHERE = {
     "AcceleratorPlugin": "_plugin", "dask_setup": "_plugin", "machine_info": "_plugin",
-    "ClusterError": "_errors", "RefusedWorkerWarning": "_errors",
-    "VersionMismatchError": "_errors",
     "bench_in_threads": "_local", "bench_on_cluster": "_sweep",
     "cluster_info": "_cluster", "connect": "_cluster", "describe_workers": "_cluster",
 }

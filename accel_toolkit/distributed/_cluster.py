@@ -11,7 +11,7 @@ import pandas as pd
 from distributed import Client, LocalCluster
 
 from .._version import __version__
-from ._errors import ClusterError
+from ..exceptions import ClusterError
 from ._plugin import PLUGIN_NAME, AcceleratorPlugin, worker_info
 
 __all__ = ["cluster_info", "connect", "describe_workers"]

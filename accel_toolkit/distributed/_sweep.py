@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING, Any
 from distributed import Client, Future, as_completed
 
 from .._version import __version__
-from ..exceptions import ConfigError
+from ..exceptions import ClusterError, ConfigError, RefusedWorkerWarning, VersionMismatchError
 from ..harness import error_text, measurement_row
 from ..kernels import config_key
 from ._cluster import connect, describe_workers
-from ._errors import ClusterError, RefusedWorkerWarning, VersionMismatchError
 from ._task import measure_task
 
 if TYPE_CHECKING:

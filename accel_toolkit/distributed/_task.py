@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from distributed import get_worker
 
+from ..exceptions import ClusterError, VersionMismatchError
 from ..harness import TimingSettings, inputs_or_reason, refused_row
 from ..kernels import get_kernel
-from ._errors import ClusterError, VersionMismatchError
 from ._plugin import PLUGIN_NAME, AcceleratorPlugin
 
 __all__ = ["TaskResult", "measure_task"]

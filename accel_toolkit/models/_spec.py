@@ -13,13 +13,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from ..exceptions import UnknownKernelError
+from ..exceptions import UnknownModelError
 
 __all__ = ["MODELS", "ModelSpec", "UnknownModelError", "get_model_spec", "model_names"]
-
-
-class UnknownModelError(UnknownKernelError):
-    """A model name that is not in the registry (also a ``ValueError``)."""
 
 
 @dataclass(frozen=True)
