@@ -186,3 +186,12 @@ def test_doctor_prints_no_driver_noise():
     assert r.returncode == 0
     assert "XDG_RUNTIME_DIR" not in r.stderr, r.stderr
     assert "XDG_RUNTIME_DIR" not in env  # the user's environment is left as it was
+
+
+def test_python_doctor_prints_no_driver_noise():
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    code = "import accel_toolkit as at; print(at.doctor(['cpu', 'wgpu']))"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "XDG_RUNTIME_DIR" not in r.stderr, r.stderr

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._driver_noise import quiet_driver_noise
 from ..exceptions import (
     AccelToolkitError,
     BackendUnavailableError,
@@ -80,7 +81,8 @@ def _import_wgpu() -> Any:
 
 def _adapter(wgpu: Any, power_preference: str) -> Any:
     try:
-        adapter = wgpu.gpu.request_adapter_sync(power_preference=power_preference)
+        with quiet_driver_noise():
+            adapter = wgpu.gpu.request_adapter_sync(power_preference=power_preference)
     except Exception as exc:  # wgpu-native raises when no backend has an adapter
         raise BackendUnavailableError(f"wgpu found no WebGPU adapter ({exc}); {INSTALL_DRIVER}.") from None
     if adapter is None:

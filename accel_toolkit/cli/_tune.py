@@ -9,8 +9,8 @@ __all__ = ["register"]
 
 
 def _tune(args: argparse.Namespace) -> int:
+    from .._driver_noise import quiet_driver_noise
     from ..tune import tune
-    from ._core import quiet_driver_noise
     from ._format import print_frame
 
     if not args.json:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._driver_noise import quiet_driver_noise
 from ..backends._compute_plan import ComputePlan
 from ..exceptions import BackendUnavailableError, ShaderCompileError
 from ._inputs import ModelInputs
@@ -81,7 +82,8 @@ class WgpuModel:
                                           f"{INSTALL}.") from None
         self._wgpu = wgpu
         try:
-            adapter = wgpu.gpu.request_adapter_sync(power_preference=power_preference)
+            with quiet_driver_noise():
+                adapter = wgpu.gpu.request_adapter_sync(power_preference=power_preference)
             limits = {k: adapter.limits[k] for k in _LIMITS if k in adapter.limits}
             self.device = adapter.request_device_sync(required_limits=limits)
         except Exception as exc:
