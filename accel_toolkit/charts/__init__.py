@@ -14,6 +14,8 @@ Each takes rows of the ``results`` view (``Store().results()`` or the return val
 :func:`speedup_heatmap`       kernel x backend geometric-mean speedup over a baseline backend
 :func:`history`               one configuration across runs: median, CI band, change points
 :func:`first_run`             first call (compile) vs steady-state median, per backend
+:func:`op_breakdown`          one model forward's time per op, stacked, per backend and shape
+:func:`model_backends`        model forward medians with CI, backends side by side
 :func:`compare_chart`         two runs compared: ratio of medians with CI, per verdict
 :func:`regression_chart`      every detected step: its ratio with CI
 :func:`history_chart_with_steps`  one series of the regression analysis with its steps
@@ -27,6 +29,7 @@ built from it (:data:`THEME`).
 
 from ._compare import speedup_heatmap, speedups
 from ._history import first_run, history
+from ._models import model_backends, op_breakdown
 from ._perf import ceilings, latency, roofline
 from ._prep import describe_series, latest, params_label
 from ._regressions import compare_chart, history_chart_with_steps, regression_chart
@@ -44,6 +47,8 @@ __all__ = [
     "history_chart_with_steps",
     "latency",
     "latest",
+    "model_backends",
+    "op_breakdown",
     "params_label",
     "regression_chart",
     "roofline",

@@ -463,6 +463,7 @@ SECTIONS: tuple[Section, ...] = (
 PLUGINS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("regressions", "Regressions", "accel_toolkit.report._sections", "regressions_blocks", {}),
     ("predictions", "Predictions", "accel_toolkit.predict", "predictions_section", {}),
+    ("models", "Models", "accel_toolkit.report._models", "models_section", {}),
 )
 
 
