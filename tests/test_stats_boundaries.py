@@ -403,9 +403,11 @@ def test_compare_frames_orders_verdicts_and_keeps_one_sided_ids() -> None:
 
     rows = _frames(("a", "same", 1.0), ("b", "same", 1.0), ("a", "fast", 1.0), ("b", "fast", 0.5),
                    ("a", "slow", 1.0), ("b", "slow", 1.5), ("a", "slow2", 1.0),
-                   ("b", "slow2", 3.0), ("a", "gone", 1.0))
+                   ("b", "slow2", 3.0), ("a", "gone", 1.0), ("b", "new", 1.0))
     df = compare_frames(rows, None, baseline="a", candidate="b")
-    assert df["verdict"].tolist() == ["slower", "slower", "faster", "same", "missing"]
+    assert df["verdict"].tolist() == ["slower", "slower", "faster", "same", "missing", "missing"]
+    new = df[df["config_key"] == "new"].iloc[0]
+    assert new["candidate_result_id"] == "r9" and pd.isna(new["baseline_result_id"])
     assert df["ratio"].iloc[0] == pytest.approx(3.0)  # the larger slowdown first
     gone = df[df["verdict"] == "missing"].iloc[0]
     assert gone["baseline_result_id"] == "r8" and gone["n_candidate"] == 0
@@ -418,7 +420,7 @@ def test_compare_frames_orders_verdicts_and_keeps_one_sided_ids() -> None:
     with pytest.raises(ConfigError, match="a, b"):
         compare_frames(rows, None, baseline="a", candidate="zzz")
     no_device = rows.assign(device=None)  # a missing identity column still pairs rows
-    assert len(compare_frames(no_device, None, baseline="a", candidate="b")) == 5
+    assert len(compare_frames(no_device, None, baseline="a", candidate="b")) == 6
 
 
 def test_store_filters_errors_and_exports(tmp_path: Path) -> None:
