@@ -306,6 +306,7 @@ def _row(dev: TuneDevice, spec: KernelSpec, bucket: str, knobs: Mapping[str, Any
          secs: float | None, default_s: float | None, how: str, mode: str = "",
          tried: int = 0) -> dict[str, Any]:
     shape = dict(SPACES[spec.name].buckets)[bucket]
+    knobs = {**{k: knobs[k] for k in SPACES[spec.name].default if k in knobs}, **knobs}
     speedup = default_s / secs if secs and default_s else np.nan
     return {"backend": dev.name, "kernel": spec.name, "bucket": bucket,
             "shape": ",".join(f"{k}={v}" for k, v in shape.items()),
