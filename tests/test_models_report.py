@@ -61,7 +61,7 @@ def test_bench_models_then_report_shows_per_op_chart(tmp_path: Path,
     assert {"linear", "linear_gelu", "attention", "layernorm", "graph"} <= ops
     page = out.read_text()
     assert 'id="models"' in page and "Where the time goes" in page
-    assert "milliseconds in one forward" in page
+    assert "share of one forward" in page
     assert not [b for b in blocks if type(b).__name__ == "ErrorBlock"]
 
 
@@ -84,7 +84,10 @@ def test_op_breakdown_chart_stacks_ops_per_backend() -> None:
     spec = charts.op_breakdown(ops, res).to_dict()
     assert _stacked_ops(spec) == {"linear", "attention", "graph"}
     rows = next(iter(spec["datasets"].values()))
-    assert {r["run"] for r in rows} == {"cpu · batch=1 seq=8", "webgpu · batch=1 seq=8"}
+    assert {r["run"] for r in rows} == {"cpu · batch=1 seq=8 (25 ms)",
+                                        "webgpu · batch=1 seq=8 (1000 ms)"}
+    assert {r["op"]: round(r["part"], 6) for r in rows} == {"linear": 0.8, "attention": 0.2,
+                                                             "graph": 1.0}
     with pytest.raises(ConfigError, match="bench --models"):
         charts.op_breakdown(ops.iloc[:0], res)
 

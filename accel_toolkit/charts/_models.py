@@ -21,6 +21,9 @@ def op_breakdown(breakdown: pd.DataFrame, results: pd.DataFrame, *, width: int =
                  step: int = 22) -> Any:
     """Stacked bars of one forward's time per op, one bar per backend and shape.
 
+    Each bar is one forward split into its ops' shares (so a 5 ms and a 5 s forward are
+    both readable); its label carries the forward's total milliseconds.
+
     Parameters
     ----------
     breakdown : pandas.DataFrame
@@ -46,11 +49,14 @@ def op_breakdown(breakdown: pd.DataFrame, results: pd.DataFrame, *, width: int =
         raise ConfigError("op_breakdown(): no per-op rows matching these results; run "
                           "`accel-toolkit bench --models minilm-l6` to record some.")
     data["model"] = data["kernel"].astype(str).str.removeprefix("model:")
-    data["run"] = _label(data)
     data["ms"] = data["seconds"] * 1e3
-    order = data.groupby("op")["seconds"].sum().sort_values(ascending=False).index.tolist()
+    total = data.groupby("result_id")["ms"].transform("sum")
+    data["run"] = _label(data) + " (" + total.map(lambda v: f"{v:.4g}") + " ms)"
+    data["part"] = data["ms"] / total
+    order = data.groupby("op")["share"].sum().sort_values(ascending=False).index.tolist()
     chart = alt.Chart(data).mark_bar().encode(
-        x=alt.X("ms:Q", stack="zero", title="milliseconds in one forward"),
+        x=alt.X("part:Q", stack="zero", title="share of one forward's time",
+                axis=alt.Axis(format="%")),
         y=alt.Y("run:N", title=None, sort=None),
         color=alt.Color("op:N", title="op", sort=order),
         order=alt.Order("seconds:Q", sort="descending"),
@@ -66,7 +72,7 @@ def op_breakdown(breakdown: pd.DataFrame, results: pd.DataFrame, *, width: int =
 
 
 def model_backends(results: pd.DataFrame, *, width: int = 420, step: int = 22) -> Any:
-    """Median time per forward of each backend, with its 99% CI, per model and shape.
+    """Median time per forward of each backend (dot) with its 99% CI (rule), per model and shape.
 
     Parameters
     ----------
@@ -100,7 +106,7 @@ def model_backends(results: pd.DataFrame, *, width: int = 420, step: int = 22) -
             alt.Tooltip("x_of_fastest:Q", title="x of the fastest", format=".3~g")]
     if "first_run_ms" in data:
         tips.append(alt.Tooltip("first_run_ms:Q", title="first run (ms)", format=".4~g"))
-    bars = alt.Chart().mark_bar(color=PALETTE["series"]).encode(
+    bars = alt.Chart().mark_point(filled=True, size=80, color=PALETTE["series"]).encode(
         x=alt.X("median_ms:Q", scale=xs, title="milliseconds per forward (median)"),
         y=y, tooltip=tips)
     ci = alt.Chart().mark_rule(color=PALETTE["ink"]).encode(
