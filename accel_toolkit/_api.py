@@ -25,8 +25,16 @@ from .harness import (
 from .kernels import Check, KernelSpec, config_key, get_kernel
 from .store import Store, check_resume, open_store
 
-__all__ = ["RunResult", "SweepOptions", "SweepPlan", "bench", "list_kernels", "open_run",
-           "plan_configs", "run"]
+__all__ = [
+    "RunResult",
+    "SweepOptions",
+    "SweepPlan",
+    "bench",
+    "list_kernels",
+    "open_run",
+    "plan_configs",
+    "run",
+]
 
 
 def _as_list(value: str | Iterable[str] | None) -> list[str]:
@@ -43,14 +51,16 @@ def list_kernels() -> pd.DataFrame:
 
     rows = []
     for spec in KERNELS.values():
-        rows.append({
-            "kernel": spec.name,
-            "family": spec.family,
-            "description": spec.description,
-            "params": ", ".join(f"{p.name}={p.default}" for p in spec.params),
-            "presets": ", ".join(f"{k}:{len(v)}" for k, v in spec.presets.items()),
-            "dtypes": ", ".join(spec.tolerances),
-        })
+        rows.append(
+            {
+                "kernel": spec.name,
+                "family": spec.family,
+                "description": spec.description,
+                "params": ", ".join(f"{p.name}={p.default}" for p in spec.params),
+                "presets": ", ".join(f"{k}:{len(v)}" for k, v in spec.presets.items()),
+                "dtypes": ", ".join(spec.tolerances),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -122,8 +132,16 @@ def run(
         inputs = spec.make_inputs(p, dtype, seed)
         outputs = be.run(spec, p, dtype, inputs)
         ref = spec.reference(inputs, p)
-        return RunResult(spec.name, be.name, p, dtype, outputs, ref,
-                         spec.check(outputs, ref, p, dtype), be.device_info())
+        return RunResult(
+            spec.name,
+            be.name,
+            p,
+            dtype,
+            outputs,
+            ref,
+            spec.check(outputs, ref, p, dtype),
+            be.device_info(),
+        )
     finally:
         if owned:
             be.close()
@@ -171,7 +189,6 @@ def plan_configs(
                 f"Pinned parameter(s) {unknown} belong to none of the kernels {names}."
             )
     return out
-
 
 
 def _order_seed(shuffle: bool | int) -> int | None:
@@ -222,8 +239,10 @@ class SweepOptions:
         names = [f.name for f in fields(cls)]
         unknown = sorted(set(kwargs) - set(names))
         if unknown:
-            raise ConfigError(f"Unknown sweep argument(s) {unknown}; the arguments are "
-                              f"{', '.join(names)} (see accel_toolkit.bench).")
+            raise ConfigError(
+                f"Unknown sweep argument(s) {unknown}; the arguments are "
+                f"{', '.join(names)} (see accel_toolkit.bench)."
+            )
         return cls(**kwargs)
 
     def as_kwargs(self) -> dict[str, Any]:
@@ -232,8 +251,9 @@ class SweepOptions:
 
     def plan(self) -> SweepPlan:
         """Validate the options: configurations, backends, timing and order, nothing opened."""
-        configs = plan_configs(self.kernels, preset=self.preset, grid=self.grid,
-                               params=self.params, dtypes=self.dtypes)
+        configs = plan_configs(
+            self.kernels, preset=self.preset, grid=self.grid, params=self.params, dtypes=self.dtypes
+        )
         names = _as_list(self.backends)
         if not names:
             raise ConfigError("No backends given; pass e.g. backends='cpu,webgpu'.")
@@ -241,11 +261,14 @@ class SweepOptions:
         if not (isinstance(self.rounds, int) and self.rounds >= 1):
             raise ConfigError(f"rounds must be a positive integer, got {self.rounds!r}.")
         if self.rounds > 1 and self.resume:
-            raise ConfigError("A run of several rounds cannot be resumed; start it again, or "
-                              "measure the missing rounds as a new run with the same tag.")
+            raise ConfigError(
+                "A run of several rounds cannot be resumed; start it again, or "
+                "measure the missing rounds as a new run with the same tag."
+            )
         # several rounds are always shuffled, each in its own order
-        order_seed = _order_seed(True if self.rounds > 1 and self.shuffle is False
-                                 else self.shuffle)
+        order_seed = _order_seed(
+            True if self.rounds > 1 and self.shuffle is False else self.shuffle
+        )
         if order_seed is not None:
             order = np.random.default_rng(order_seed).permutation(len(configs))
             configs = [configs[i] for i in order]
@@ -300,16 +323,28 @@ class SweepPlan:
         env_id = environment_id(env)
         store.add_environment(env, env_id)
         run_id, done = open_run(
-            store, resume=o.resume, tag=o.tag, env_id=env_id, command=o.command,
-            notebook=o.notebook, notebook_params=o.notebook_params,
+            store,
+            resume=o.resume,
+            tag=o.tag,
+            env_id=env_id,
+            command=o.command,
+            notebook=o.notebook,
+            notebook_params=o.notebook_params,
             notebook_output=o.notebook_output,
-            settings={**self.timing.as_dict(), "kernels": _as_list(o.kernels),
-                      "backends": self.backends,
-                      "preset": o.preset if o.grid is None else None, "grid": self.grid(),
-                      "params": dict(o.params) if o.params else None,
-                      "dtypes": _as_list(o.dtypes), "order_seed": self.order_seed,
-                      "rounds": o.rounds, **settings},
-            seed=o.seed, planned=self.total,
+            settings={
+                **self.timing.as_dict(),
+                "kernels": _as_list(o.kernels),
+                "backends": self.backends,
+                "preset": o.preset if o.grid is None else None,
+                "grid": self.grid(),
+                "params": dict(o.params) if o.params else None,
+                "dtypes": _as_list(o.dtypes),
+                "order_seed": self.order_seed,
+                "rounds": o.rounds,
+                **settings,
+            },
+            seed=o.seed,
+            planned=self.total,
         )
         return run_id, done, env_id
 
@@ -409,11 +444,25 @@ def bench(
         The run's rows of the ``results`` view.
     """
     options = SweepOptions(
-        kernels=kernels, backends=backends, preset=preset, grid=grid, params=params,
-        dtypes=dtypes, seed=seed, time_budget=time_budget, settings=settings, tag=tag,
-        notebook=notebook, notebook_params=notebook_params, notebook_output=notebook_output,
-        command=command, resume=resume, progress=progress, backend_options=backend_options,
-        shuffle=shuffle, rounds=rounds,
+        kernels=kernels,
+        backends=backends,
+        preset=preset,
+        grid=grid,
+        params=params,
+        dtypes=dtypes,
+        seed=seed,
+        time_budget=time_budget,
+        settings=settings,
+        tag=tag,
+        notebook=notebook,
+        notebook_params=notebook_params,
+        notebook_output=notebook_output,
+        command=command,
+        resume=resume,
+        progress=progress,
+        backend_options=backend_options,
+        shuffle=shuffle,
+        rounds=rounds,
     )
     plan = options.plan()
     from .backends import check_backend_name
@@ -425,8 +474,15 @@ def bench(
     if cluster is not None or client is not None or parallel is not None:
         from .distributed import bench_on_cluster
 
-        run_id = bench_on_cluster(plan, store, cluster=cluster, client=client,
-                                  parallel=parallel, where=where, browsers=browsers)
+        run_id = bench_on_cluster(
+            plan,
+            store,
+            cluster=cluster,
+            client=client,
+            parallel=parallel,
+            where=where,
+            browsers=browsers,
+        )
         return store.results(run_ids=[run_id])
     own_pool = pool is None
     pool = pool or BackendPool(backend_options, browsers=browsers or 1)
@@ -457,10 +513,15 @@ def bench(
                 if isinstance(made, str):  # refused before allocating, or out of memory
                     for name in plan.backends:
                         if (key, name) not in done:
-                            row = refused_row(name, spec, p, dtype, seed, made,
-                                              venue=pool.venue_of(name))
-                            row.update(run_id=run_id, env_id=env_id, config_key=key,
-                                       extra={**(row.get("extra") or {}), "round": rnd})
+                            row = refused_row(
+                                name, spec, p, dtype, seed, made, venue=pool.venue_of(name)
+                            )
+                            row.update(
+                                run_id=run_id,
+                                env_id=env_id,
+                                config_key=key,
+                                extra={**(row.get("extra") or {}), "round": rnd},
+                            )
                             store.add_result(row, None)
                         if bar is not None:
                             bar.update(1)
@@ -473,10 +534,15 @@ def bench(
                         if bar is not None:
                             bar.update(1)
                         continue
-                    row, samples = pool.measure(name, spec, p, dtype, seed, inputs,
-                                                reference, plan.timing)
-                    row.update(run_id=run_id, env_id=env_id, config_key=key,
-                               extra={**(row.get("extra") or {}), "round": rnd})
+                    row, samples = pool.measure(
+                        name, spec, p, dtype, seed, inputs, reference, plan.timing
+                    )
+                    row.update(
+                        run_id=run_id,
+                        env_id=env_id,
+                        config_key=key,
+                        extra={**(row.get("extra") or {}), "round": rnd},
+                    )
                     store.add_result(row, samples)
                     if bar is not None:
                         bar.update(1)
@@ -504,12 +570,18 @@ def open_run(
     if not resume:
         return store.start_run(git_commit=git_commit(), planned=planned, **run_fields), set()
     check_resume(store, resume, run_fields.get("settings"), run_fields.get("seed"))
-    prev = store.query("SELECT config_key, backend, status FROM measurements WHERE run_id = ?",
-                       [resume])
+    prev = store.query(
+        "SELECT config_key, backend, status FROM measurements WHERE run_id = ?", [resume]
+    )
     if prev.empty and store.query("SELECT 1 FROM runs WHERE run_id = ?", [resume]).empty:
         raise ConfigError(f"No run {resume!r} in {store.path} to resume.")
-    done = {(r.config_key, r.backend) for r in prev.itertuples()
-            if r.status in ("ok", "mismatch", "unsupported")}
+    done = {
+        (r.config_key, r.backend)
+        for r in prev.itertuples()
+        if r.status in ("ok", "mismatch", "unsupported")
+    }
     with store.connect() as con:
-        con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [resume])
+        con.execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [resume]
+        )
     return resume, done

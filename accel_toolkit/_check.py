@@ -39,19 +39,25 @@ def parse_threshold(value: float | str) -> float:
     try:
         v = float(text[:-1]) / 100 if percent else float(text)
     except ValueError:
-        raise ConfigError(f"threshold {value!r} is not a number; write a percent like 5% or a "
-                          f"fraction like 0.05.") from None
+        raise ConfigError(
+            f"threshold {value!r} is not a number; write a percent like 5% or a fraction like 0.05."
+        ) from None
     if not math.isfinite(v) or v < 0:
-        raise ConfigError(f"threshold {value!r} must be a non-negative percent (5%) or fraction "
-                          f"(0.05).")
+        raise ConfigError(
+            f"threshold {value!r} must be a non-negative percent (5%) or fraction (0.05)."
+        )
     if not percent and v > 1:
         raise ConfigError(
             f"threshold {text} is ambiguous: a bare number is a fraction, so {text} would mean "
             f"{v:.0%}. Write {text}% for {text} percent, or {v / 100:g} as a fraction."
         )
     if not percent and v >= 0.5:
-        warnings.warn(f"threshold {text} is read as a fraction ({v:.0%}); write {text}% if you "
-                      f"meant {text} percent.", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"threshold {text} is read as a fraction ({v:.0%}); write {text}% if you "
+            f"meant {text} percent.",
+            UserWarning,
+            stacklevel=2,
+        )
     return v
 
 
@@ -98,8 +104,10 @@ class CheckResult:
 
     def __repr__(self) -> str:
         a = self.comparison.attrs
-        return (f"CheckResult(status={self.status}, slower={len(self.slower)}, "
-                f"candidate={a.get('candidate')!r}, baseline={a.get('baseline')!r})")
+        return (
+            f"CheckResult(status={self.status}, slower={len(self.slower)}, "
+            f"candidate={a.get('candidate')!r}, baseline={a.get('baseline')!r})"
+        )
 
 
 def check(
@@ -151,19 +159,35 @@ def check(
     blocks = _round_by_round(store, baseline, candidate, by, t, alpha, kernels, backends)
     if blocks is not None:
         return CheckResult(blocks.table, blocks.status, blocks)
-    df = compare(store, baseline=baseline, candidate=candidate, by=by, alpha=alpha,
-                 threshold=t, kernels=kernels, backends=backends)
+    df = compare(
+        store,
+        baseline=baseline,
+        candidate=candidate,
+        by=by,
+        alpha=alpha,
+        threshold=t,
+        kernels=kernels,
+        backends=backends,
+    )
     if df.empty or not (df["verdict"] != "missing").any():
         raise ConfigError(
             f"Nothing to compare: no configuration was measured successfully under both "
             f"{by} {baseline!r} and {candidate!r}. Benchmark the same kernels, presets and "
-            f"backends for both.")
+            f"backends for both."
+        )
     return CheckResult(df, gate_status(df))
 
 
-def _round_by_round(store: Store, baseline: str, candidate: str, by: str, threshold: float,
-                    alpha: float, kernels: Sequence[str] | None,
-                    backends: Sequence[str] | None) -> BlockComparison | None:
+def _round_by_round(
+    store: Store,
+    baseline: str,
+    candidate: str,
+    by: str,
+    threshold: float,
+    alpha: float,
+    kernels: Sequence[str] | None,
+    backends: Sequence[str] | None,
+) -> BlockComparison | None:
     """The round-by-round comparison, or ``None`` when neither side has several rounds."""
     from .analysis._compare import BY_COLUMNS
     from .analysis._rounds import compare_rounds, count_rounds
@@ -176,5 +200,11 @@ def _round_by_round(store: Store, baseline: str, candidate: str, by: str, thresh
     n = [count_rounds(results, by=by, value=v) for v in (baseline, candidate)]
     if min(n) == 0 or max(n) < 2:
         return None
-    return compare_rounds(results=results, baseline=baseline, candidate=candidate, by=by,
-                          threshold=threshold, alpha=alpha)
+    return compare_rounds(
+        results=results,
+        baseline=baseline,
+        candidate=candidate,
+        by=by,
+        threshold=threshold,
+        alpha=alpha,
+    )

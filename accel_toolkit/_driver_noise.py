@@ -38,7 +38,10 @@ def quiet_driver_noise() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
-            kept = [line for line in tmp.read().splitlines(keepends=True)
-                    if not DRIVER_NOISE.match(line.rstrip(b"\r\n"))]
+            kept = [
+                line
+                for line in tmp.read().splitlines(keepends=True)
+                if not DRIVER_NOISE.match(line.rstrip(b"\r\n"))
+            ]
             if kept:
                 os.write(2, b"".join(kept))

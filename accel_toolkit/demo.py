@@ -54,22 +54,38 @@ def run_demo(
     db_path.parent.mkdir(parents=True, exist_ok=True)
     run = run_notebook(
         "benchmark",
-        {"kernels": kernels, "backends": backends, "preset": preset,
-         "time_budget": time_budget, "tag": tag},
-        out / "notebooks", db=db_path, log_output=log_output,
+        {
+            "kernels": kernels,
+            "backends": backends,
+            "preset": preset,
+            "time_budget": time_budget,
+            "tag": tag,
+        },
+        out / "notebooks",
+        db=db_path,
+        log_output=log_output,
     )
-    report = build_report(db_path, tag=tag, baseline="cpu",
-                          title="accel_toolkit demo: cpu vs WebGPU vs WebNN")
+    report = build_report(
+        db_path, tag=tag, baseline="cpu", title="accel_toolkit demo: cpu vs WebGPU vs WebNN"
+    )
     html = report.write(out / "report.html")
     rows = report.context.results
     mine = rows[rows["run_id"].isin(run.run_ids)]
-    return {"notebook": run.output, "run_ids": run.run_ids, "db": db_path, "report": html,
-            "status": mine.groupby(["backend", "status"]).size()}
+    return {
+        "notebook": run.output,
+        "run_ids": run.run_ids,
+        "db": db_path,
+        "report": html,
+        "status": mine.groupby(["backend", "status"]).size(),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m accel_toolkit.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m accel_toolkit.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", default="out", help="folder for the notebook and report.html")
     parser.add_argument("--db", default=None, help="results database (default: the default one)")
     for key in ("kernels", "backends", "preset", "tag"):
@@ -81,13 +97,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .exceptions import AccelToolkitError
 
     t0 = time.monotonic()
-    print(f"accel_toolkit demo: {args.kernels} on {args.backends} ({args.preset} preset, "
-          f"{args.time_budget:g} s per configuration) via notebooks/benchmark.ipynb ...",
-          flush=True)
+    print(
+        f"accel_toolkit demo: {args.kernels} on {args.backends} ({args.preset} preset, "
+        f"{args.time_budget:g} s per configuration) via notebooks/benchmark.ipynb ...",
+        flush=True,
+    )
     try:
-        res = run_demo(out=args.out, db=args.db, kernels=args.kernels, backends=args.backends,
-                       preset=args.preset, time_budget=args.time_budget, tag=args.tag,
-                       log_output=args.log_output)
+        res = run_demo(
+            out=args.out,
+            db=args.db,
+            kernels=args.kernels,
+            backends=args.backends,
+            preset=args.preset,
+            time_budget=args.time_budget,
+            tag=args.tag,
+            log_output=args.log_output,
+        )
     except AccelToolkitError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1

@@ -94,8 +94,14 @@ def overhead(browser: str | None) -> list[dict]:
     """Round-trip time of Backend.run for a tiny and a 4 MiB add_mul_relu."""
     rows = []
     spec = get_kernel("add_mul_relu")
-    settings = TimingSettings(warmup_time=0.2, target_sample_time=0.0, min_time=1.0, max_time=3.0,
-                              min_samples=20, max_samples=200)
+    settings = TimingSettings(
+        warmup_time=0.2,
+        target_sample_time=0.0,
+        min_time=1.0,
+        max_time=3.0,
+        min_samples=20,
+        max_samples=200,
+    )
     for cls in (WebGPUBackend, WebNNBackend):
         for transport in ("auto", "http", "base64"):
             be = cls(browser=browser, transport=transport)
@@ -111,27 +117,42 @@ def overhead(browser: str | None) -> list[dict]:
 
                     t = time_callable(once, settings)
                     s = summarize(t.samples)
-                    rows.append({"backend": be.name, "transport": transport, "payload": f"{n * 16 / 1024:.0f} KiB",
-                                 "round trip": s.median, "ci": (s.ci_low, s.ci_high),
-                                 "in page": statistics.median(in_page), "n": s.n})
+                    rows.append(
+                        {
+                            "backend": be.name,
+                            "transport": transport,
+                            "payload": f"{n * 16 / 1024:.0f} KiB",
+                            "round trip": s.median,
+                            "ci": (s.ci_low, s.ci_high),
+                            "in page": statistics.median(in_page),
+                            "n": s.n,
+                        }
+                    )
             finally:
                 be.close()
     return rows
 
 
-def matmul(browser: str | None, sizes: list[int], reps: int, budget: float) -> tuple[list[dict], dict]:
+def matmul(
+    browser: str | None, sizes: list[int], reps: int, budget: float
+) -> tuple[list[dict], dict]:
     """GFLOP/s with readback for every WGSL variant and TensorFlow.js WebGPU, same page."""
     spec = get_kernel("matmul")
-    session = HeadlessSession(find_browser(browser), webnn_device_types=(),
-                              mounts={"/node_modules/": REPO / "node_modules"})
+    session = HeadlessSession(
+        find_browser(browser),
+        webnn_device_types=(),
+        mounts={"/node_modules/": REPO / "node_modules"},
+    )
     rows = []
     try:
         info = session.info()
         base = session.server.url + "/node_modules/@tensorflow/"
         session.add_script(base + "tfjs-core/dist/tf-core.min.js")
         session.add_script(base + "tfjs-backend-webgpu/dist/tf-backend-webgpu.min.js")
-        tfv = session.evaluate("async () => { await tf.setBackend('webgpu'); await tf.ready(); "
-                               "return tf.getBackend() + ' ' + tf.version_core; }")
+        tfv = session.evaluate(
+            "async () => { await tf.setBackend('webgpu'); await tf.ready(); "
+            "return tf.getBackend() + ' ' + tf.version_core; }"
+        )
         impls = [("wgsl", v) for v in _wgsl.variants("matmul")] + [("tfjs", "tfjs-webgpu")]
         for n in sizes:
             p = spec.resolve(M=n, N=n, K=n)
@@ -141,29 +162,56 @@ def matmul(browser: str | None, sizes: list[int], reps: int, budget: float) -> t
                     plan = _wgsl.build_plan(spec, p, "float32", variant=variant)
                     plan_json = plan.to_json()
                     layout: list = []
-                    for b in sorted((b for b in plan.buffers if b.init is not None), key=lambda b: b.init):
+                    for b in sorted(
+                        (b for b in plan.buffers if b.init is not None), key=lambda b: b.init
+                    ):
                         if b.usage == "uniform":
-                            layout.append(list(plan.uniforms[b.name] + bytes(b.size - len(plan.uniforms[b.name]))))
+                            layout.append(
+                                list(
+                                    plan.uniforms[b.name]
+                                    + bytes(b.size - len(plan.uniforms[b.name]))
+                                )
+                            )
                         elif b.name in ("a", "b") and b.size == 4 * n * n:
                             layout.append(b.name)
                         else:
                             raise SystemExit(f"matmul plan {variant}: unexpected buffer {b}")
-                    session.evaluate("(l) => { window.__layout = l.map((x) => typeof x === 'string' ? x : "
-                                     "new Uint8Array(x).buffer); }", layout)
+                    session.evaluate(
+                        "(l) => { window.__layout = l.map((x) => typeof x === 'string' ? x : "
+                        "new Uint8Array(x).buffer); }",
+                        layout,
+                    )
                 t0 = time.perf_counter()
-                r = session.evaluate(BENCH_JS, [kind, n, reps, budget, plan_json, variant], timeout=1800)
+                r = session.evaluate(
+                    BENCH_JS, [kind, n, reps, budget, plan_json, variant], timeout=1800
+                )
                 med = statistics.median(r["times"])
-                rows.append({"n": n, "impl": variant if kind == "wgsl" else "TF.js webgpu",
-                             "gflops": 2.0 * n ** 3 / med / 1e9, "median": med, "first": r["first_s"],
-                             "calls": len(r["times"]), "max_err": r["max_err"],
-                             "wall": time.perf_counter() - t0})
-                print(f"  {n:5d} {rows[-1]['impl']:14s} {rows[-1]['gflops']:.3f} GFLOP/s "
-                      f"(median {_fmt_s(med)} of {len(r['times'])}, first {_fmt_s(r['first_s'])}, "
-                      f"max err {r['max_err']:.1e})", file=sys.stderr, flush=True)
+                rows.append(
+                    {
+                        "n": n,
+                        "impl": variant if kind == "wgsl" else "TF.js webgpu",
+                        "gflops": 2.0 * n**3 / med / 1e9,
+                        "median": med,
+                        "first": r["first_s"],
+                        "calls": len(r["times"]),
+                        "max_err": r["max_err"],
+                        "wall": time.perf_counter() - t0,
+                    }
+                )
+                print(
+                    f"  {n:5d} {rows[-1]['impl']:14s} {rows[-1]['gflops']:.3f} GFLOP/s "
+                    f"(median {_fmt_s(med)} of {len(r['times'])}, first {_fmt_s(r['first_s'])}, "
+                    f"max err {r['max_err']:.1e})",
+                    file=sys.stderr,
+                    flush=True,
+                )
         g = info["webgpu"]
-        meta = {"browser": f"{session.browser.label} {session.version}", "executable": session.browser.executable,
-                "adapter": f"{g.get('vendor')}/{g.get('architecture')} fallback={g.get('isFallbackAdapter')}",
-                "tfjs": tfv}
+        meta = {
+            "browser": f"{session.browser.label} {session.version}",
+            "executable": session.browser.executable,
+            "adapter": f"{g.get('vendor')}/{g.get('architecture')} fallback={g.get('isFallbackAdapter')}",
+            "tfjs": tfv,
+        }
     finally:
         session.close()
     return rows, meta
@@ -173,8 +221,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="256,512,1024")
     ap.add_argument("--reps", type=int, default=3, help="timed calls after the first (at most)")
-    ap.add_argument("--budget", type=float, default=60.0,
-                    help="seconds of timed calls per implementation and size (at least one call)")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=60.0,
+        help="seconds of timed calls per implementation and size (at least one call)",
+    )
     ap.add_argument("--browser", default=None, help="Chromium to use (default: discovery order)")
     ap.add_argument("--skip-overhead", action="store_true")
     args = ap.parse_args()
@@ -182,16 +234,22 @@ def main() -> int:
 
     if not args.skip_overhead:
         print("## Round trip Python -> browser -> Python (Backend.run, add_mul_relu)\n")
-        print("| backend | transport | payload | round trip (median) | 99% CI | in page | samples |")
+        print(
+            "| backend | transport | payload | round trip (median) | 99% CI | in page | samples |"
+        )
         print("|---|---|---|---|---|---|---|")
         for r in overhead(args.browser):
-            print(f"| {r['backend']} | {r['transport']} | {r['payload']} | {_fmt_s(r['round trip'])} | "
-                  f"[{_fmt_s(r['ci'][0])}, {_fmt_s(r['ci'][1])}] | {_fmt_s(r['in page'])} | {r['n']} |")
+            print(
+                f"| {r['backend']} | {r['transport']} | {r['payload']} | {_fmt_s(r['round trip'])} | "
+                f"[{_fmt_s(r['ci'][0])}, {_fmt_s(r['ci'][1])}] | {_fmt_s(r['in page'])} | {r['n']} |"
+            )
         print()
 
     rows, meta = matmul(args.browser, sizes, args.reps, args.budget)
-    print(f"## Matmul float32 with readback, GFLOP/s ({meta['browser']}, adapter {meta['adapter']}, "
-          f"{meta['tfjs']})\n")
+    print(
+        f"## Matmul float32 with readback, GFLOP/s ({meta['browser']}, adapter {meta['adapter']}, "
+        f"{meta['tfjs']})\n"
+    )
     impls = list(dict.fromkeys(r["impl"] for r in rows))
     print("| implementation | " + " | ".join(f"{n}" for n in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
@@ -199,7 +257,9 @@ def main() -> int:
         cells = []
         for n in sizes:
             r = next((r for r in rows if r["impl"] == impl and r["n"] == n), None)
-            cells.append("-" if r is None else f"{r['gflops']:.3f} ({_fmt_s(r['median'])}, n={r['calls']})")
+            cells.append(
+                "-" if r is None else f"{r['gflops']:.3f} ({_fmt_s(r['median'])}, n={r['calls']})"
+            )
         print(f"| {impl} | " + " | ".join(cells) + " |")
     bad = [r for r in rows if not np.isfinite(r["max_err"]) or r["max_err"] > 1e-3]
     if bad:

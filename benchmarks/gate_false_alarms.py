@@ -78,8 +78,10 @@ def _interpreter(folder: Path, name: str, every: int, kernel: str) -> str:
     shim.mkdir(exist_ok=True)
     (shim / "sitecustomize.py").write_text(SHIM)
     script = folder / f"python-{name}"
-    script.write_text(f"#!/bin/sh\nexport PYTHONPATH={shim}\nexport GATE_SLOW_EVERY={every}\n"
-                      f"export GATE_SLOW_KERNEL={kernel}\nexec {sys.executable} \"$@\"\n")
+    script.write_text(
+        f"#!/bin/sh\nexport PYTHONPATH={shim}\nexport GATE_SLOW_EVERY={every}\n"
+        f'export GATE_SLOW_KERNEL={kernel}\nexec {sys.executable} "$@"\n'
+    )
     script.chmod(0o755)
     return str(script)
 
@@ -87,8 +89,7 @@ def _interpreter(folder: Path, name: str, every: int, kernel: str) -> str:
 def _grid(presets: list[str], path: Path) -> None:
     from accel_toolkit.kernels import get_kernel
 
-    grid = {k: [dict(p) for name in presets for p in get_kernel(k).preset(name)]
-            for k in KERNELS}
+    grid = {k: [dict(p) for name in presets for p in get_kernel(k).preset(name)] for k in KERNELS}
     path.write_text(json.dumps(grid))
 
 
@@ -99,12 +100,20 @@ def _today(db: Path, tags: dict[str, str], threshold: float) -> int:
 
     st = open_store(db, create=False)
     results = st.results()
-    first = {w: results[results["tag"] == t].sort_values("created_at")["run_id"].iloc[0]
-             for w, t in tags.items()}
+    first = {
+        w: results[results["tag"] == t].sort_values("created_at")["run_id"].iloc[0]
+        for w, t in tags.items()
+    }
     rows = results[results["run_id"].isin(list(first.values()))]
     samples = st.samples(rows["result_id"].astype(str).tolist())
-    df = compare_frames(rows, samples, baseline=first["baseline"],
-                        candidate=first["candidate"], by="run_id", threshold=threshold)
+    df = compare_frames(
+        rows,
+        samples,
+        baseline=first["baseline"],
+        candidate=first["candidate"],
+        by="run_id",
+        threshold=threshold,
+    )
     return gate_status(df)
 
 
@@ -116,24 +125,44 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
     cand = _interpreter(folder, "candidate", every, args.slow)
     db = folder / f"eval-{i}.duckdb"
     t0 = time.perf_counter()
-    res = ab("same-code", "slower" if every else "same-code-again", kernels=",".join(KERNELS),
-             grid=str(folder / "grid.json"), preset=None, time_budget=args.time_budget,
-             blocks=args.blocks, sequential=args.sequential, db=db, baseline_python=base,
-             candidate_python=cand, tag_prefix=f"eval{i}", threshold=args.threshold,
-             alpha=args.alpha, statistic=args.statistic)
+    res = ab(
+        "same-code",
+        "slower" if every else "same-code-again",
+        kernels=",".join(KERNELS),
+        grid=str(folder / "grid.json"),
+        preset=None,
+        time_budget=args.time_budget,
+        blocks=args.blocks,
+        sequential=args.sequential,
+        db=db,
+        baseline_python=base,
+        candidate_python=cand,
+        tag_prefix=f"eval{i}",
+        threshold=args.threshold,
+        alpha=args.alpha,
+        statistic=args.statistic,
+    )
     wall = time.perf_counter() - t0
     table = res.comparison.table
     slowed = table[table["config"].str.startswith(f"{args.slow}(")]
-    rec = {"evaluation": i, "status": res.status, "counts": res.comparison.counts(),
-           "suite_ratio": res.comparison.suite.ratio, "suite_verdict": res.comparison.suite.verdict,
-           "blocks": res.blocks, "wall_s": wall, "side_wall_s": res.wall_s,
-           "slowed_ratio_mean": float(slowed["ratio"].mean()) if len(slowed) else None,
-           "slowed_detected": int((slowed["verdict"] == "slower").sum()),
-           "slowed_total": int(len(slowed)),
-           "others_flagged": int(((table["verdict"] == "slower")
-                                  & ~table["config"].isin(slowed["config"])).sum()),
-           "today_status": _today(db, res.tags, args.threshold),
-           "today_wall_s": sum(res.wall_s.values()) / res.blocks}
+    rec = {
+        "evaluation": i,
+        "status": res.status,
+        "counts": res.comparison.counts(),
+        "suite_ratio": res.comparison.suite.ratio,
+        "suite_verdict": res.comparison.suite.verdict,
+        "blocks": res.blocks,
+        "wall_s": wall,
+        "side_wall_s": res.wall_s,
+        "slowed_ratio_mean": float(slowed["ratio"].mean()) if len(slowed) else None,
+        "slowed_detected": int((slowed["verdict"] == "slower").sum()),
+        "slowed_total": int(len(slowed)),
+        "others_flagged": int(
+            ((table["verdict"] == "slower") & ~table["config"].isin(slowed["config"])).sum()
+        ),
+        "today_status": _today(db, res.tags, args.threshold),
+        "today_wall_s": sum(res.wall_s.values()) / res.blocks,
+    }
     db.unlink(missing_ok=True)
     return rec
 
@@ -146,27 +175,36 @@ def summarize(records: list[dict[str, Any]], mode: str) -> None:
     today = sum(r["today_status"] for r in records)
     word = "false alarms" if mode == "aa" else "detections"
     print(f"\n{mode.upper()}: {n} evaluations")
-    print(f"  new gate (ab, blocks, Holm): {word} {alarms}/{n} = {alarms / n:.1%}; "
-          f"mean wall {np.mean([r['wall_s'] for r in records]):.0f} s per evaluation, "
-          f"{np.mean([r['blocks'] for r in records]):.1f} blocks (rounds per side)")
-    print(f"  today's check (one run per side, Mann-Whitney): {word} {today}/{n} = "
-          f"{today / n:.1%}; wall {np.mean([r['today_wall_s'] for r in records]):.0f} s "
-          f"(two runs)")
+    print(
+        f"  new gate (ab, blocks, Holm): {word} {alarms}/{n} = {alarms / n:.1%}; "
+        f"mean wall {np.mean([r['wall_s'] for r in records]):.0f} s per evaluation, "
+        f"{np.mean([r['blocks'] for r in records]):.1f} blocks (rounds per side)"
+    )
+    print(
+        f"  today's check (one run per side, Mann-Whitney): {word} {today}/{n} = "
+        f"{today / n:.1%}; wall {np.mean([r['today_wall_s'] for r in records]):.0f} s "
+        f"(two runs)"
+    )
     if mode == "ab":
         ratios = [r["slowed_ratio_mean"] for r in records if r["slowed_ratio_mean"]]
         det = sum(r["slowed_detected"] for r in records)
         tot = sum(r["slowed_total"] for r in records)
-        print(f"  measured slowdown of the slowed kernel: {np.mean(ratios) - 1:+.1%} (mean "
-              f"ratio over evaluations); slowed configurations flagged {det}/{tot}; other "
-              f"configurations flagged {sum(r['others_flagged'] for r in records)}")
+        print(
+            f"  measured slowdown of the slowed kernel: {np.mean(ratios) - 1:+.1%} (mean "
+            f"ratio over evaluations); slowed configurations flagged {det}/{tot}; other "
+            f"configurations flagged {sum(r['others_flagged'] for r in records)}"
+        )
     suites = [r["suite_ratio"] for r in records]
-    print(f"  suite-wide shift: median {np.median(suites) - 1:+.1%}, verdicts "
-          f"{ {v: sum(r['suite_verdict'] == v for r in records) for v in set(r['suite_verdict'] for r in records)} }")
+    print(
+        f"  suite-wide shift: median {np.median(suites) - 1:+.1%}, verdicts "
+        f"{ {v: sum(r['suite_verdict'] == v for r in records) for v in set(r['suite_verdict'] for r in records)} }"
+    )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("mode", choices=["aa", "ab"])
     ap.add_argument("--evaluations", type=int, default=100)
     ap.add_argument("--blocks", type=int, default=10, help="blocks (default: ab's, 10)")
@@ -175,8 +213,12 @@ def main() -> None:
     ap.add_argument("--time-budget", type=float, default=None)
     ap.add_argument("--threshold", type=float, default=0.05)
     ap.add_argument("--alpha", type=float, default=0.01)
-    ap.add_argument("--statistic", choices=["median", "min"], default="median",
-                    help="each round's figure the gate compares (ab --statistic)")
+    ap.add_argument(
+        "--statistic",
+        choices=["median", "min"],
+        default="median",
+        help="each round's figure the gate compares (ab --statistic)",
+    )
     ap.add_argument("--slow", default="softmax", help="the kernel made slower in mode ab")
     ap.add_argument("--every", type=int, default=10, help="one extra call per EVERY calls")
     ap.add_argument("--out", type=Path, default=None, help="JSON lines of every evaluation")
@@ -188,9 +230,12 @@ def main() -> None:
         for i in range(args.evaluations):
             rec = evaluate_once(args, folder, i)
             records.append(rec)
-            print(f"[{i + 1}/{args.evaluations}] status {rec['status']} (today "
-                  f"{rec['today_status']}) {rec['counts']} suite {rec['suite_ratio'] - 1:+.1%} "
-                  f"{rec['wall_s']:.0f} s", flush=True)
+            print(
+                f"[{i + 1}/{args.evaluations}] status {rec['status']} (today "
+                f"{rec['today_status']}) {rec['counts']} suite {rec['suite_ratio'] - 1:+.1%} "
+                f"{rec['wall_s']:.0f} s",
+                flush=True,
+            )
             if args.out:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 with args.out.open("a") as f:

@@ -66,7 +66,9 @@ def fmt(s: float) -> str:
 def main() -> None:
     cases = [kernel_call("softmax", rows=8, cols=64), kernel_call("matmul", M=640, N=640, K=640)]
     methods = {"harness": harness, "timeit": timeit_best, "pyperf-style": pyperf_style}
-    print(f"{'kernel':45s} {'method':13s} {'median of 5':>12s} {'spread':>8s} {'wall/meas.':>11s} {'vs timeit':>9s}")
+    print(
+        f"{'kernel':45s} {'method':13s} {'median of 5':>12s} {'spread':>8s} {'wall/meas.':>11s} {'vs timeit':>9s}"
+    )
     for fn, label in cases:
         fn()
         results = {}
@@ -80,7 +82,9 @@ def main() -> None:
             results[name] = (med, (max(vals) - min(vals)) / med, statistics.median(walls))
         base = results["timeit"][0]
         for name, (med, spread, wall) in results.items():
-            print(f"{label[:45]:45s} {name:13s} {fmt(med):>12s} {spread:7.1%} {wall:10.2f}s {med / base:9.3f}")
+            print(
+                f"{label[:45]:45s} {name:13s} {fmt(med):>12s} {spread:7.1%} {wall:10.2f}s {med / base:9.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ import numpy as np
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--size", type=int, default=200, help="n of an n x n x n float32 matmul")
     ap.add_argument("--calls", type=int, default=5, help="calls per sample")
@@ -38,11 +40,15 @@ def main() -> None:
         samples.append((time.perf_counter() - t) / args.calls)
     us = np.array(samples) * 1e6
     p1, p50, p90, p99 = np.percentile(us, [1, 50, 90, 99])
-    print(f"{len(us)} samples of {args.calls} calls: p1 {p1:.1f} us, median {p50:.1f}, "
-          f"p90 {p90:.1f}, p99 {p99:.1f}")
-    blocks = np.array([np.median(us[i:i + 100]) for i in range(0, len(us) - 99, 100)])
-    print(f"100-sample block medians: {blocks.min():.0f}-{blocks.max():.0f} us; "
-          f"{np.mean(blocks > 1.1 * p1):.0%} of blocks >10% slower than p1")
+    print(
+        f"{len(us)} samples of {args.calls} calls: p1 {p1:.1f} us, median {p50:.1f}, "
+        f"p90 {p90:.1f}, p99 {p99:.1f}"
+    )
+    blocks = np.array([np.median(us[i : i + 100]) for i in range(0, len(us) - 99, 100)])
+    print(
+        f"100-sample block medians: {blocks.min():.0f}-{blocks.max():.0f} us; "
+        f"{np.mean(blocks > 1.1 * p1):.0%} of blocks >10% slower than p1"
+    )
     print(" ".join(f"{v:.0f}" for v in blocks))
 
 

@@ -47,9 +47,24 @@ def _grid(n: int, seed: int, path: Path) -> None:
 
 
 def _invoke(db: Path, grid: Path, tag: str, rounds: int, budget: float | None) -> float:
-    cmd = [sys.executable, "-m", "accel_toolkit.cli", "bench", "--kernels", ",".join(KERNELS),
-           "--backends", "cpu", "--grid", str(grid), "--rounds", str(rounds), "--tag", tag,
-           "--db", str(db)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accel_toolkit.cli",
+        "bench",
+        "--kernels",
+        ",".join(KERNELS),
+        "--backends",
+        "cpu",
+        "--grid",
+        str(grid),
+        "--rounds",
+        str(rounds),
+        "--tag",
+        tag,
+        "--db",
+        str(db),
+    ]
     if budget is not None:
         cmd += ["--time-budget", str(budget)]
     t0 = time.perf_counter()
@@ -62,15 +77,17 @@ def figures(results: pd.DataFrame, tag: str) -> pd.DataFrame:
     rows = results[(results["tag"] == tag) & (results["status"] == "ok")]
     g = rows.groupby("config_key")
     first = rows[rows["round"] == 0].set_index("config_key")
-    return pd.DataFrame({
-        "rounds": g["median_s"].median(),
-        "rounds-min": g["min_s"].min(),
-        "single-round": first["median_s"],
-        "single-round-min": first["min_s"],
-        "round_spread": g["median_s"].agg(lambda s: (s.max() - s.min()) / s.median()),
-        "ci_rel": first["ci_high_s"].sub(first["ci_low_s"]).div(first["median_s"]),
-        "steal": g["steal_fraction"].mean(),
-    })
+    return pd.DataFrame(
+        {
+            "rounds": g["median_s"].median(),
+            "rounds-min": g["min_s"].min(),
+            "single-round": first["median_s"],
+            "single-round-min": first["min_s"],
+            "round_spread": g["median_s"].agg(lambda s: (s.max() - s.min()) / s.median()),
+            "ci_rel": first["ci_high_s"].sub(first["ci_low_s"]).div(first["median_s"]),
+            "steal": g["steal_fraction"].mean(),
+        }
+    )
 
 
 def score(db: Path) -> None:
@@ -84,18 +101,23 @@ def score(db: Path) -> None:
     for col in ("rounds", "rounds-min", "single-round", "single-round-min"):
         r = (b.loc[both, col] / a.loc[both, col]).to_numpy()
         dev = np.abs(r - 1)
-        print(f"{col:18s} {np.mean(dev <= 0.10):11.0%} {np.mean(dev <= 0.05):10.0%} "
-              f"{np.median(dev):16.1%}")
-    print(f"median spread across rounds {a['round_spread'].median():.1%} / "
-          f"{b['round_spread'].median():.1%}; median relative width of one round's 99% CI "
-          f"{a['ci_rel'].median():.1%}; mean stolen CPU share {a['steal'].mean():.2%} / "
-          f"{b['steal'].mean():.2%}")
+        print(
+            f"{col:18s} {np.mean(dev <= 0.10):11.0%} {np.mean(dev <= 0.05):10.0%} "
+            f"{np.median(dev):16.1%}"
+        )
+    print(
+        f"median spread across rounds {a['round_spread'].median():.1%} / "
+        f"{b['round_spread'].median():.1%}; median relative width of one round's 99% CI "
+        f"{a['ci_rel'].median():.1%}; mean stolen CPU share {a['steal'].mean():.2%} / "
+        f"{b['steal'].mean():.2%}"
+    )
     from accel_toolkit.exceptions import PredictionError
     from accel_toolkit.predict import evaluate
 
-    for name, rows in (("rounds (min over rounds)", results[results["tag"] == "repro-2"]),
-                       ("single round", results[(results["tag"] == "repro-2")
-                                                & (results["round"] == 0)])):
+    for name, rows in (
+        ("rounds (min over rounds)", results[results["tag"] == "repro-2"]),
+        ("single round", results[(results["tag"] == "repro-2") & (results["round"] == 0)]),
+    ):
         try:
             table = evaluate(results=rows, repeats=1, per_kernel_rows=False)
         except PredictionError as exc:  # a reduced run has too few shapes to learn from
@@ -108,8 +130,9 @@ def score(db: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--db", type=Path, default=Path("out/repro.duckdb"))
     ap.add_argument("--n", type=int, default=125, help="shapes per kernel")
     ap.add_argument("--rounds", type=int, default=5)
@@ -125,8 +148,10 @@ def main() -> None:
         t1 = _invoke(args.db, grid, "repro-1", args.rounds, args.time_budget)
         time.sleep(args.gap)
         t2 = _invoke(args.db, grid, "repro-2", args.rounds, args.time_budget)
-        print(f"invocations took {t1:.0f} s and {t2:.0f} s, {args.gap:.0f} s apart "
-              f"({args.rounds} rounds of {args.n} shapes x {len(KERNELS)} kernels)")
+        print(
+            f"invocations took {t1:.0f} s and {t2:.0f} s, {args.gap:.0f} s apart "
+            f"({args.rounds} rounds of {args.n} shapes x {len(KERNELS)} kernels)"
+        )
     score(args.db)
 
 

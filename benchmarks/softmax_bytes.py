@@ -56,8 +56,9 @@ def best(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeats", type=int, default=30)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
@@ -69,9 +70,11 @@ def main() -> None:
         nbytes = 2 * x.nbytes
         fresh, f_faults = best(partial(softmax, x), args.repeats)
         into, i_faults = best(partial(softmax_into, x, z, e, y), args.repeats)
-        print(f"{rows:>4}x{cols:<6} {nbytes / 1e6:9.1f} {fresh * 1e6:11.0f} "
-              f"{fresh / nbytes * 1e9:5.3f} {f_faults:7.0f} {into * 1e6:10.0f} "
-              f"{into / nbytes * 1e9:5.3f} {i_faults:7.0f}")
+        print(
+            f"{rows:>4}x{cols:<6} {nbytes / 1e6:9.1f} {fresh * 1e6:11.0f} "
+            f"{fresh / nbytes * 1e9:5.3f} {f_faults:7.0f} {into * 1e6:10.0f} "
+            f"{into / nbytes * 1e9:5.3f} {i_faults:7.0f}"
+        )
 
 
 if __name__ == "__main__":

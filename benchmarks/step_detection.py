@@ -46,9 +46,14 @@ MAX_DELAY = 20
 COST = "huber"
 
 
-def ours(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, gamma: float, threshold: float) -> list[int]:
-    return [s.index for s in detect_steps(y, ci_low=lo, ci_high=hi, gamma=gamma, cost=COST,
-                                          threshold=threshold) if s.kind == "regression"]
+def ours(
+    y: np.ndarray, lo: np.ndarray, hi: np.ndarray, gamma: float, threshold: float
+) -> list[int]:
+    return [
+        s.index
+        for s in detect_steps(y, ci_low=lo, ci_high=hi, gamma=gamma, cost=COST, threshold=threshold)
+        if s.kind == "regression"
+    ]
 
 
 def naive(y: np.ndarray, *_: object, min_history: int = 3) -> list[int]:
@@ -79,15 +84,26 @@ def _delay(detector, y, lo, hi, planted: int, **kw) -> float:
     return float("nan")
 
 
-def score_cell(step: float, noise: float, n_series: int, n_points: int, seed: int,
-               gamma: float, threshold: float, delays: bool = True,
-               scale: str = "run") -> dict[str, dict[str, float]]:
+def score_cell(
+    step: float,
+    noise: float,
+    n_series: int,
+    n_points: int,
+    seed: int,
+    gamma: float,
+    threshold: float,
+    delays: bool = True,
+    scale: str = "run",
+) -> dict[str, dict[str, float]]:
     cell_seed = seed * 10_000 + round(step * 1000) * 10 + round(noise * 100)  # independent cells
-    df = synthetic_history(n_series, n_points, steps=[step], noise=noise, kind="mixed",
-                           scale=scale, seed=cell_seed)
+    df = synthetic_history(
+        n_series, n_points, steps=[step], noise=noise, kind="mixed", scale=scale, seed=cell_seed
+    )
     out = {}
-    for name, det, kw in (("ours", ours, {"gamma": gamma, "threshold": threshold}),
-                          ("naive", naive, {})):
+    for name, det, kw in (
+        ("ours", ours, {"gamma": gamma, "threshold": threshold}),
+        ("naive", naive, {}),
+    ):
         tp = fp = fn = 0
         dl = []
         for _, g in df.groupby("series", sort=False):
@@ -100,15 +116,33 @@ def score_cell(step: float, noise: float, n_series: int, n_points: int, seed: in
         prec = tp / (tp + fp) if tp + fp else float("nan")
         rec = tp / (tp + fn)
         f1 = 2 * prec * rec / (prec + rec) if tp else 0.0
-        out[name] = {"precision": prec, "recall": rec, "F1": f1,
-                     "delay": float(np.nanmedian(dl)) if dl and not np.all(np.isnan(dl)) else float("nan")}
+        out[name] = {
+            "precision": prec,
+            "recall": rec,
+            "F1": f1,
+            "delay": float(np.nanmedian(dl)) if dl and not np.all(np.isnan(dl)) else float("nan"),
+        }
     return out
 
 
-def false_alarms(noise: float, n_series: int, n_points: int, seed: int, gamma: float,
-                 threshold: float, scale: str = "run") -> dict[str, float]:
-    df = synthetic_history(n_series, n_points, steps=[], noise=noise, kind="mixed",
-                           scale=scale, seed=seed * 10_000 + 5_000 + round(noise * 100))
+def false_alarms(
+    noise: float,
+    n_series: int,
+    n_points: int,
+    seed: int,
+    gamma: float,
+    threshold: float,
+    scale: str = "run",
+) -> dict[str, float]:
+    df = synthetic_history(
+        n_series,
+        n_points,
+        steps=[],
+        noise=noise,
+        kind="mixed",
+        scale=scale,
+        seed=seed * 10_000 + 5_000 + round(noise * 100),
+    )
     counts = {"ours": 0, "naive": 0}
     for _, g in df.groupby("series", sort=False):
         y, lo, hi = (g[c].to_numpy() for c in ("median_s", "ci_low_s", "ci_high_s"))
@@ -119,15 +153,32 @@ def false_alarms(noise: float, n_series: int, n_points: int, seed: int, gamma: f
 
 
 def tune(args: argparse.Namespace) -> None:
-    print(f"tuning ({args.cost}) on seed {args.seed + 1000}: F1 at 5 % / 3 % (run-to-run noise) "
-          "and false alarms per 1,000 points")
+    print(
+        f"tuning ({args.cost}) on seed {args.seed + 1000}: F1 at 5 % / 3 % (run-to-run noise) "
+        "and false alarms per 1,000 points"
+    )
     for gamma in args.gammas:
-        cell = score_cell(0.05, 0.03, args.series, args.points, args.seed + 1000, gamma,
-                          args.threshold, delays=False)
-        fa = [false_alarms(nz, args.series, args.null_points, args.seed + 1000, gamma,
-                           args.threshold)["ours"] for nz in NOISES]
-        print(f"gamma={gamma:4.1f}  F1={cell['ours']['F1']:.3f}  "
-              f"false alarms/1k: " + "  ".join(f"{nz:.0%}:{v:.2f}" for nz, v in zip(NOISES, fa, strict=True)))
+        cell = score_cell(
+            0.05,
+            0.03,
+            args.series,
+            args.points,
+            args.seed + 1000,
+            gamma,
+            args.threshold,
+            delays=False,
+        )
+        fa = [
+            false_alarms(
+                nz, args.series, args.null_points, args.seed + 1000, gamma, args.threshold
+            )["ours"]
+            for nz in NOISES
+        ]
+        print(
+            f"gamma={gamma:4.1f}  F1={cell['ours']['F1']:.3f}  "
+            f"false alarms/1k: "
+            + "  ".join(f"{nz:.0%}:{v:.2f}" for nz, v in zip(NOISES, fa, strict=True))
+        )
 
 
 def main() -> None:
@@ -138,8 +189,12 @@ def main() -> None:
     ap.add_argument("--gamma", type=float, default=DEFAULT_GAMMA)
     ap.add_argument("--threshold", type=float, default=0.02)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--cost", choices=["huber", "l1"], default="huber",
-                    help="detector cost (l1 is asv's; see accel_toolkit/analysis/_steps.py)")
+    ap.add_argument(
+        "--cost",
+        choices=["huber", "l1"],
+        default="huber",
+        help="detector cost (l1 is asv's; see accel_toolkit/analysis/_steps.py)",
+    )
     ap.add_argument("--tune", action="store_true")
     ap.add_argument("--gammas", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0, 4.0])
     args = ap.parse_args()
@@ -149,27 +204,58 @@ def main() -> None:
         tune(args)
         return
     t0 = time.perf_counter()
-    print(f"Step detection on synthetic histories: {args.series} histories x {args.points} runs "
-          f"per cell, noise kinds log-normal/outliers/bimodal, gamma={args.gamma}, "
-          f"threshold={args.threshold:.0%}, tolerance +-{TOL} runs, seed {args.seed}")
-    for scale, what in (("sample", "noise = relative spread of the raw samples within a run "
-                                    "(nvbench's 'noise'); runs drift by noise/4"),
-                        ("run", "noise = run-to-run spread of the run medians themselves "
-                                "(the hard case)")):
+    print(
+        f"Step detection on synthetic histories: {args.series} histories x {args.points} runs "
+        f"per cell, noise kinds log-normal/outliers/bimodal, gamma={args.gamma}, "
+        f"threshold={args.threshold:.0%}, tolerance +-{TOL} runs, seed {args.seed}"
+    )
+    for scale, what in (
+        (
+            "sample",
+            "noise = relative spread of the raw samples within a run "
+            "(nvbench's 'noise'); runs drift by noise/4",
+        ),
+        ("run", "noise = run-to-run spread of the run medians themselves (the hard case)"),
+    ):
         rows = []
         for step in STEPS:
             for noise in NOISES:
-                cell = score_cell(step, noise, args.series, args.points, args.seed, args.gamma,
-                                  args.threshold, scale=scale)
+                cell = score_cell(
+                    step,
+                    noise,
+                    args.series,
+                    args.points,
+                    args.seed,
+                    args.gamma,
+                    args.threshold,
+                    scale=scale,
+                )
                 row = {"step": f"{step:.0%}", "noise": f"{noise:.0%}"}
                 for name in ("ours", "naive"):
                     for metric, v in cell[name].items():
                         row[f"{name} {metric}"] = v
                 rows.append(row)
         table = pd.DataFrame(rows)
-        fa = pd.DataFrame([{"noise": f"{nz:.0%}", **{f"{k} false alarms / 1k points": v for k, v in
-                            false_alarms(nz, args.series, args.null_points, args.seed, args.gamma,
-                                         args.threshold, scale=scale).items()}} for nz in NOISES])
+        fa = pd.DataFrame(
+            [
+                {
+                    "noise": f"{nz:.0%}",
+                    **{
+                        f"{k} false alarms / 1k points": v
+                        for k, v in false_alarms(
+                            nz,
+                            args.series,
+                            args.null_points,
+                            args.seed,
+                            args.gamma,
+                            args.threshold,
+                            scale=scale,
+                        ).items()
+                    },
+                }
+                for nz in NOISES
+            ]
+        )
         print(f"\n### scale={scale}: {what}\n")
         print(_markdown(table))
         print(f"\nNo-change histories ({args.series} x {args.null_points} runs per noise level):\n")
@@ -179,7 +265,10 @@ def main() -> None:
 
 def _markdown(df: pd.DataFrame) -> str:
     cols = list(df.columns)
-    fmt = [[f"{v:.3f}" if isinstance(v, float) else str(v) for v in r] for r in df.itertuples(index=False)]
+    fmt = [
+        [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r]
+        for r in df.itertuples(index=False)
+    ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(r) + " |" for r in fmt]
     return "\n".join(lines)

@@ -23,7 +23,7 @@ import json
 import sys
 import time
 
-CELL = r'''
+CELL = r"""
 import json, time
 import numpy as np
 from accel_toolkit.kernels import get_kernel
@@ -58,7 +58,7 @@ for label, n in (("tiny kernel", 64), ("1 MiB in/out", 262144)):
     out[label]["in_tab_median_ms"] = float(np.median(inside) * 1e3)
     out[label]["overhead_median_ms"] = float(np.median(np.asarray(rts) - np.asarray(inside)) * 1e3)
 print("ROUNDTRIP " + json.dumps(out))
-'''
+"""
 
 
 def main() -> int:
@@ -72,26 +72,42 @@ def main() -> int:
 
     with LabServer() as lab, launch_browser() as (browser, spec):
         nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.cells = [nbformat.v4.new_code_cell("from accel_toolkit.tab import TabRunner\nrunner = TabRunner()\nrunner"),
-                    nbformat.v4.new_code_cell(CELL.replace("__N__", str(args.n)))]
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        nb.cells = [
+            nbformat.v4.new_code_cell(
+                "from accel_toolkit.tab import TabRunner\nrunner = TabRunner()\nrunner"
+            ),
+            nbformat.v4.new_code_cell(CELL.replace("__N__", str(args.n))),
+        ]
         nbformat.write(nb, lab.root / "roundtrip.ipynb")
         t0 = time.perf_counter()
         page = open_lab(browser, lab, "roundtrip.ipynb")
         run_all(page)
         wait_for_text(page, "ROUNDTRIP ", timeout_s=600)
-        text = page.evaluate("() => [...document.querySelectorAll('.jp-OutputArea-output')]"
-                             ".map(o => o.textContent).join('\\n')")
+        text = page.evaluate(
+            "() => [...document.querySelectorAll('.jp-OutputArea-output')]"
+            ".map(o => o.textContent).join('\\n')"
+        )
         wall = time.perf_counter() - t0
     line = next(s for s in text.splitlines() if s.startswith("ROUNDTRIP "))
-    res = json.loads(line[len("ROUNDTRIP "):])
-    print(f"JupyterLab tab round trip ({spec.label}; adapter {res['adapter']}; browser {res['browser']})")
-    print(f"{'request':<14} {'n':>5} {'median':>9} {'p10':>9} {'p90':>9} {'p99':>9} {'in tab':>9} {'overhead':>9}  (ms)")
+    res = json.loads(line[len("ROUNDTRIP ") :])
+    print(
+        f"JupyterLab tab round trip ({spec.label}; adapter {res['adapter']}; browser {res['browser']})"
+    )
+    print(
+        f"{'request':<14} {'n':>5} {'median':>9} {'p10':>9} {'p90':>9} {'p99':>9} {'in tab':>9} {'overhead':>9}  (ms)"
+    )
     for kind in ("ping", "tiny kernel", "1 MiB in/out"):
         s = res[kind]
-        print(f"{kind:<14} {s['n']:>5} {s['median_ms']:>9.2f} {s['p10_ms']:>9.2f} {s['p90_ms']:>9.2f} "
-              f"{s['p99_ms']:>9.2f} {s.get('in_tab_median_ms', float('nan')):>9.2f} "
-              f"{s.get('overhead_median_ms', s['median_ms']):>9.2f}")
+        print(
+            f"{kind:<14} {s['n']:>5} {s['median_ms']:>9.2f} {s['p10_ms']:>9.2f} {s['p90_ms']:>9.2f} "
+            f"{s['p99_ms']:>9.2f} {s.get('in_tab_median_ms', float('nan')):>9.2f} "
+            f"{s.get('overhead_median_ms', s['median_ms']):>9.2f}"
+        )
     print(f"(wall time including JupyterLab start: {wall:.0f} s)")
     return 0
 

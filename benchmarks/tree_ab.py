@@ -32,19 +32,40 @@ import pandas as pd
 KEY = ["kernel", "backend", "dtype", "params"]
 
 
-def run_side(tree: Path, db: Path, kernels: str, backends: str, preset: str,
-             budget: float, tag: str) -> float:
+def run_side(
+    tree: Path, db: Path, kernels: str, backends: str, preset: str, budget: float, tag: str
+) -> float:
     """Run one sweep with ``tree`` first on the import path; return its wall time in s."""
     env = dict(os.environ, PYTHONPATH=str(tree.resolve()))
     where = subprocess.run(
         [sys.executable, "-c", "import accel_toolkit; print(accel_toolkit.__file__)"],
-        env=env, cwd=tree, check=True, capture_output=True, text=True).stdout.strip()
+        env=env,
+        cwd=tree,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     if not Path(where).resolve().is_relative_to(tree.resolve()):
         raise SystemExit(f"{tree} imports accel_toolkit from {where}, not from itself.")
     # ``python -m`` puts the working folder first on sys.path: run each side from its tree.
-    cmd = [sys.executable, "-m", "accel_toolkit.cli", "bench", "--kernels", kernels,
-           "--backends", backends, "--preset", preset, "--time-budget", str(budget),
-           "--tag", tag, "--db", str(db)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accel_toolkit.cli",
+        "bench",
+        "--kernels",
+        kernels,
+        "--backends",
+        backends,
+        "--preset",
+        preset,
+        "--time-budget",
+        str(budget),
+        "--tag",
+        tag,
+        "--db",
+        str(db),
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, cwd=tree, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
@@ -54,9 +75,17 @@ def kernels_of(tree: Path) -> str:
     """The kernel names of ``tree``'s library, comma-separated."""
     env = dict(os.environ, PYTHONPATH=str(tree.resolve()))
     out = subprocess.run(
-        [sys.executable, "-c",
-         "from accel_toolkit.kernels import kernel_names; print(','.join(kernel_names()))"],
-        env=env, cwd=tree, check=True, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from accel_toolkit.kernels import kernel_names; print(','.join(kernel_names()))",
+        ],
+        env=env,
+        cwd=tree,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip()
 
 
@@ -66,7 +95,8 @@ def load(db: Path) -> pd.DataFrame:
         return con.execute(
             "SELECT m.kernel, m.backend, m.dtype, CAST(m.params AS VARCHAR) AS params, "
             "m.median_s, r.tag FROM measurements m JOIN runs r USING (run_id) "
-            "WHERE m.status = 'ok'").df()
+            "WHERE m.status = 'ok'"
+        ).df()
 
 
 def main() -> None:
@@ -87,8 +117,15 @@ def main() -> None:
         order += [("A", p), ("B", p)] if p % 2 == 0 else [("B", p), ("A", p)]
     for side, p in order:
         tree = args.a if side == "A" else args.b
-        wall = run_side(tree, args.out / f"{side}.duckdb", kernels, args.backends,
-                        args.preset, args.time_budget, f"pass{p}")
+        wall = run_side(
+            tree,
+            args.out / f"{side}.duckdb",
+            kernels,
+            args.backends,
+            args.preset,
+            args.time_budget,
+            f"pass{p}",
+        )
         print(f"pass {p} side {side}: {wall:.0f} s", flush=True)
     a, b = load(args.out / "A.duckdb"), load(args.out / "B.duckdb")
     m = a.merge(b, on=[*KEY, "tag"], suffixes=("_a", "_b"))
@@ -96,10 +133,16 @@ def main() -> None:
     rows = []
     for (backend, tag), g in m.groupby(["backend", "tag"]):
         r = g["ratio"]
-        rows.append({"backend": backend, "pass": tag, "configs": len(r),
-                     "geomean B/A": float(np.exp(np.log(r).mean())),
-                     "within 10%": float((abs(r - 1) <= 0.10).mean()),
-                     "within 25%": float((abs(r - 1) <= 0.25).mean())})
+        rows.append(
+            {
+                "backend": backend,
+                "pass": tag,
+                "configs": len(r),
+                "geomean B/A": float(np.exp(np.log(r).mean())),
+                "within 10%": float((abs(r - 1) <= 0.10).mean()),
+                "within 25%": float((abs(r - 1) <= 0.25).mean()),
+            }
+        )
     pd.set_option("display.width", 140)
     print(pd.DataFrame(rows).round(3).to_string(index=False))
     only_a = set(map(tuple, a[KEY].values)) - set(map(tuple, b[KEY].values))

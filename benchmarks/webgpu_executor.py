@@ -50,8 +50,15 @@ window.__info = async () => { ex = ex || await WebGPUExecutor.create(); return e
 window.__ready = true;
 </script>"""
 
-FLAGS = ["--enable-unsafe-webgpu", "--no-sandbox", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+FLAGS = [
+    "--enable-unsafe-webgpu",
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
@@ -59,8 +66,9 @@ def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
         def log_message(self, *args):  # noqa: D401 - keep stdout for figures
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(Quiet, directory=str(root)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root))
+    )
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/page.html"
 
@@ -77,9 +85,15 @@ def error_paths(page) -> int:
     broken = plan.with_shader("gelu.wgsl", "\n".join(src)).to_json()
     run = "([p, d, o]) => window.__run(p, d, o)"
     err = page.evaluate(run, [broken, data, {"mode": "once"}])["reply"]["error"]
-    ok_compile = err["type"] == "ShaderCompileError" and err["shader"] == "gelu.wgsl" and err["line"] == line + 1
-    print(f"broken shader -> {err['type']} {err.get('shader')}:{err.get('line')}:{err.get('column')} "
-          f"(expected line {line + 1}): {err['message'][:160]!r}")
+    ok_compile = (
+        err["type"] == "ShaderCompileError"
+        and err["shader"] == "gelu.wgsl"
+        and err["line"] == line + 1
+    )
+    print(
+        f"broken shader -> {err['type']} {err.get('shader')}:{err.get('line')}:{err.get('column')} "
+        f"(expected line {line + 1}): {err['message'][:160]!r}"
+    )
     big = plan.to_json()
     big["buffers"][0]["size"] = 1 << 40
     err = page.evaluate(run, [big, data, {"mode": "once"}])["reply"]["error"]
@@ -114,8 +128,10 @@ def main() -> int:
         page.goto(url)
         page.wait_for_function("window.__ready === true")
         info = page.evaluate("window.__info()")
-        print(f"adapter: {info['name']} fallback={info['adapter']['isFallbackAdapter']} "
-              f"timer={info['timer']} features={info['features']}")
+        print(
+            f"adapter: {info['name']} fallback={info['adapter']['isFallbackAdapter']} "
+            f"timer={info['timer']} features={info['features']}"
+        )
         feats = set(info["features"])
         for name in args.kernels.split(","):
             spec = KERNELS[name]
@@ -129,7 +145,9 @@ def main() -> int:
                     inputs = spec.make_inputs(p, args.dtype, 0)
                     data = [base64.b64encode(b).decode() for b in plan.encode_inputs(inputs)]
                     opts = {"mode": "measure" if args.measure else "once", "timing": settings}
-                    res = page.evaluate("([p, d, o]) => window.__run(p, d, o)", [plan.to_json(), data, opts])
+                    res = page.evaluate(
+                        "([p, d, o]) => window.__run(p, d, o)", [plan.to_json(), data, opts]
+                    )
                     reply = res["reply"]
                     if not reply["ok"]:
                         failures += 1
@@ -138,10 +156,16 @@ def main() -> int:
                     out = plan.decode_outputs([base64.b64decode(s) for s in res["data"]])
                     check = spec.check(out, spec.reference(inputs, p), p, args.dtype)
                     failures += not check.passed
-                    med = summarize(np.asarray(reply["samples"])).median if reply["samples"] else float("nan")
-                    print(f"{name:16s} {variant:12s} {p} {check.describe()} timer={reply['timer']} "
-                          f"compile_s={reply['compile_s']:.4f} first_run_s={reply['first_run_s']:.4f} "
-                          f"median_s={med:.3g}")
+                    med = (
+                        summarize(np.asarray(reply["samples"])).median
+                        if reply["samples"]
+                        else float("nan")
+                    )
+                    print(
+                        f"{name:16s} {variant:12s} {p} {check.describe()} timer={reply['timer']} "
+                        f"compile_s={reply['compile_s']:.4f} first_run_s={reply['first_run_s']:.4f} "
+                        f"median_s={med:.3g}"
+                    )
         failures += error_paths(page)
         browser.close()
     httpd.shutdown()

@@ -52,8 +52,9 @@ def _point(text: str) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", default="matmul", choices=sorted(SPACES))
-    ap.add_argument("--sizes", default="256,512,1024",
-                    help="matmul: square sizes; softmax/layernorm: ROWSxCOLS")
+    ap.add_argument(
+        "--sizes", default="256,512,1024", help="matmul: square sizes; softmax/layernorm: ROWSxCOLS"
+    )
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--samples", type=int, default=3)
     ap.add_argument("--db", default=None, help="results database (default: the default one)")
@@ -89,8 +90,7 @@ def main() -> None:
             res = spec.check(prep.run_once(), ref, p, "float32")
             assert res.passed, f"{shape} {name}: {res.describe()}"
             configs[i][name] = (prep, spec.cost(p, 4).flops)
-            print(f"# {shape} {name}: {plan.variant} "
-                  f"{knobs_key(plan.knobs) if plan.knobs else ''}")
+            print(f"# {shape} {name}: {plan.variant} {knobs_key(plan.knobs) if plan.knobs else ''}")
     table: dict[tuple[int, str], list[float]] = {}
     for k in range(args.passes):
         for i in range(len(shapes)):
@@ -107,19 +107,25 @@ def main() -> None:
                     xs.append(time.perf_counter() - t0)
                 med = statistics.median(xs)
                 table.setdefault((i, name), []).append(med)
-                print(f"pass {k} {args.sizes.split(',')[i]:>10s} {name:8s} {med * 1e3:10.2f} ms "
-                      f"{flops / med / 1e9:7.3f} GFLOP/s", flush=True)
+                print(
+                    f"pass {k} {args.sizes.split(',')[i]:>10s} {name:8s} {med * 1e3:10.2f} ms "
+                    f"{flops / med / 1e9:7.3f} GFLOP/s",
+                    flush=True,
+                )
     ref_name = "default" if args.no_legacy else "legacy"
-    print(f"\nshape       config   median of pass medians   GFLOP/s   vs {ref_name}   "
-          f"per pass (ms)")
+    print(
+        f"\nshape       config   median of pass medians   GFLOP/s   vs {ref_name}   per pass (ms)"
+    )
     for i in range(len(shapes)):
         base = statistics.median(table[(i, ref_name)])
         for name, (_, flops) in configs[i].items():
             xs = table[(i, name)]
             m = statistics.median(xs)
-            print(f"{args.sizes.split(',')[i]:>10s} {name:8s} {m * 1e3:12.2f} ms "
-                  f"{flops / m / 1e9:14.3f} {base / m:9.2f}x   "
-                  f"{', '.join(f'{x * 1e3:.1f}' for x in xs)}")
+            print(
+                f"{args.sizes.split(',')[i]:>10s} {name:8s} {m * 1e3:12.2f} ms "
+                f"{flops / m / 1e9:14.3f} {base / m:9.2f}x   "
+                f"{', '.join(f'{x * 1e3:.1f}' for x in xs)}"
+            )
 
 
 if __name__ == "__main__":

@@ -51,11 +51,13 @@ def main() -> None:
                         continue
                     st = summarize(m.timing.samples)
                     gf = spec.cost(p, 4).flops / st.median / 1e9
-                    print(f"{s:5d} {v:8s} median {st.median * 1e3:9.3f} ms "
-                          f"[{st.ci_low * 1e3:.3f}, {st.ci_high * 1e3:.3f}] {gf:8.3f} GFLOP/s "
-                          f"n={st.n} first_run {m.timing.first_run_s:.3f} s "
-                          f"compile {m.timing.extra.get('compile_s', float('nan')):.3f} s "
-                          f"timer={m.timing.timer}")
+                    print(
+                        f"{s:5d} {v:8s} median {st.median * 1e3:9.3f} ms "
+                        f"[{st.ci_low * 1e3:.3f}, {st.ci_high * 1e3:.3f}] {gf:8.3f} GFLOP/s "
+                        f"n={st.n} first_run {m.timing.first_run_s:.3f} s "
+                        f"compile {m.timing.extra.get('compile_s', float('nan')):.3f} s "
+                        f"timer={m.timing.timer}"
+                    )
         finally:
             be.close()
 

@@ -49,7 +49,9 @@ def _import_toolkit() -> str:
         return "full package"
     except ModuleNotFoundError as exc:
         missing = exc.name
-        for name in [m for m in sys.modules if m == "accel_toolkit" or m.startswith("accel_toolkit.")]:
+        for name in [
+            m for m in sys.modules if m == "accel_toolkit" or m.startswith("accel_toolkit.")
+        ]:
             del sys.modules[name]
         pkg = types.ModuleType("accel_toolkit")
         pkg.__path__ = [str(ROOT / "accel_toolkit")]  # submodules import, __init__ does not run
@@ -89,9 +91,20 @@ BENCH = [
     ("matmul", {"M": 4096, "N": 4096, "K": 4096}, "float16", "flops", None),
     ("batched_matmul", {"B": 32, "M": 512, "N": 512, "K": 512}, "float32", "flops", None),
     ("linear_gelu", {"M": 4096, "N": 4096, "K": 1024}, "float32", "flops", None),
-    ("conv2d", {"N": 8, "C": 64, "H": 56, "W": 56, "F": 64, "kernel": 3, "stride": 1, "padding": 1},
-     "float32", "flops", None),
-    ("attention", {"batch": 4, "heads": 12, "seq": 1024, "head_dim": 64, "causal": True}, "float32", "flops", None),
+    (
+        "conv2d",
+        {"N": 8, "C": 64, "H": 56, "W": 56, "F": 64, "kernel": 3, "stride": 1, "padding": 1},
+        "float32",
+        "flops",
+        None,
+    ),
+    (
+        "attention",
+        {"batch": 4, "heads": 12, "seq": 1024, "head_dim": 64, "causal": True},
+        "float32",
+        "flops",
+        None,
+    ),
     ("matmul_int8", {"M": 4096, "N": 4096, "K": 4096}, "float32", "flops", None),
     ("gelu", {"n": 1 << 26}, "float32", "bytes", None),
     ("add_mul_relu", {"n": 1 << 26}, "float32", "bytes", None),
@@ -152,8 +165,16 @@ def correctness(backends: dict[str, CudaBackend], quick: bool) -> tuple[int, int
                         worst = max(worst, chk.max_abs_err)
                     except Exception as exc:  # report and go on
                         passed, text = False, f"{type(exc).__name__}: {exc}"
-                    rows.append({"kernel": kernel, "variant": variant, "dtype": dtype, "params": p,
-                                 "passed": passed, "check": text})
+                    rows.append(
+                        {
+                            "kernel": kernel,
+                            "variant": variant,
+                            "dtype": dtype,
+                            "params": p,
+                            "passed": passed,
+                            "check": text,
+                        }
+                    )
                     if passed:
                         n_ok += 1
                     else:
@@ -164,28 +185,43 @@ def correctness(backends: dict[str, CudaBackend], quick: bool) -> tuple[int, int
                 else:
                     lib_bad += len(fails)
                 mark = "ok  " if not fails else "FAIL" if variant == "ours" else "lib-mismatch"
-                say(f"  {mark} {kernel:16s} {variant:5s} {dtype:8s} {n_ok}/{len(cfgs)} "
-                    f"(max abs err {worst:.2e})")
+                say(
+                    f"  {mark} {kernel:16s} {variant:5s} {dtype:8s} {n_ok}/{len(cfgs)} "
+                    f"(max abs err {worst:.2e})"
+                )
                 for f in fails:
                     say(f)
     return ok, bad, lib_bad, rows
 
 
-def speed(backends: dict[str, CudaBackend], info: dict[str, Any], quick: bool, deadline: float) -> list[dict]:
+def speed(
+    backends: dict[str, CudaBackend], info: dict[str, Any], quick: bool, deadline: float
+) -> list[dict]:
     import cupy as cp
 
-    settings = TimingSettings(warmup_time=0.05, target_sample_time=0.005, min_time=0.1,
-                              max_time=0.3 if quick else 0.6, min_samples=8)
+    settings = TimingSettings(
+        warmup_time=0.05,
+        target_sample_time=0.005,
+        min_time=0.1,
+        max_time=0.3 if quick else 0.6,
+        min_samples=8,
+    )
     peak = peaks_for(info["name"])
     copy_bw = copy_bandwidth(cp)
     say("\n== speed: CUDA events, warm (L2 not flushed) unless marked cold ==")
     if peak:
-        say(f"  peak (spec sheet, {peak[0]}): FP32 {peak[1]} TFLOP/s, FP16 tensor {peak[2]} TFLOP/s, "
-            f"memory {peak[3]} TB/s")
+        say(
+            f"  peak (spec sheet, {peak[0]}): FP32 {peak[1]} TFLOP/s, FP16 tensor {peak[2]} TFLOP/s, "
+            f"memory {peak[3]} TB/s"
+        )
     else:
-        say(f"  no spec-sheet peak for {info['name']!r}; bandwidth targets use the measured copy bandwidth")
+        say(
+            f"  no spec-sheet peak for {info['name']!r}; bandwidth targets use the measured copy bandwidth"
+        )
     if info.get("peak_bandwidth_Bps"):
-        say(f"  memory bandwidth from clocks x bus width: {info['peak_bandwidth_Bps'] / 1e12:.2f} TB/s")
+        say(
+            f"  memory bandwidth from clocks x bus width: {info['peak_bandwidth_Bps'] / 1e12:.2f} TB/s"
+        )
     say(f"  measured device-to-device copy: {copy_bw / 1e12:.2f} TB/s")
     bw_ref = peak[3] * 1e12 if peak else copy_bw
     rows = []
@@ -209,17 +245,32 @@ def speed(backends: dict[str, CudaBackend], info: dict[str, Any], quick: bool, d
             try:
                 m = be.measure(spec, p, dtype, inputs, settings)
                 med = float(np.median(m.timing.samples))
-                res[label] = {"median_s": med, "tflops": cost.flops / med / 1e12, "tbps": cost.bytes / med / 1e12,
-                              "compile_s": m.timing.extra.get("compile_s"), "first_run_s": m.timing.first_run_s,
-                              "n": int(m.timing.samples.size), "kernels": m.timing.extra.get("registers")}
+                res[label] = {
+                    "median_s": med,
+                    "tflops": cost.flops / med / 1e12,
+                    "tbps": cost.bytes / med / 1e12,
+                    "compile_s": m.timing.extra.get("compile_s"),
+                    "first_run_s": m.timing.first_run_s,
+                    "n": int(m.timing.samples.size),
+                    "kernels": m.timing.extra.get("registers"),
+                }
                 outs[label] = m.outputs
             except Exception as exc:
                 res[label] = {"error": f"{type(exc).__name__}: {exc}"}
         # our output against the library's, on the same inputs (no float64 reference at this size)
         agree = ""
         if "ours" in outs and "cupy" in outs:
-            errs = [float(np.max(np.abs(outs["ours"][k].astype(np.float64) - outs["cupy"][k].astype(np.float64))))
-                    for k in outs["ours"] if k in outs["cupy"] and outs["ours"][k].size]
+            errs = [
+                float(
+                    np.max(
+                        np.abs(
+                            outs["ours"][k].astype(np.float64) - outs["cupy"][k].astype(np.float64)
+                        )
+                    )
+                )
+                for k in outs["ours"]
+                if k in outs["cupy"] and outs["ours"][k].size
+            ]
             agree = f"max |ours - cupy| {max(errs):.2e}" if errs else ""
         line = f"  {kernel:15s} {dtype:8s} {json.dumps(params, separators=(',', ':')):58s}"
         for label in [r[0] for r in runs]:
@@ -244,13 +295,23 @@ def speed(backends: dict[str, CudaBackend], info: dict[str, Any], quick: bool, d
                 frac = res["ours"]["tbps"] * 1e12 / bw_ref
                 verdict = frac >= target[1]
                 ref_name = "spec-sheet" if peak else "measured copy"
-                line += (f"\n      TARGET ours = {frac:.0%} of {ref_name} bandwidth (>= {target[1]:.0%}): "
-                         f"{'PASS' if verdict else 'FAIL'}")
+                line += (
+                    f"\n      TARGET ours = {frac:.0%} of {ref_name} bandwidth (>= {target[1]:.0%}): "
+                    f"{'PASS' if verdict else 'FAIL'}"
+                )
         if agree:
             line += f" | {agree}"
         say(line)
-        rows.append({"kernel": kernel, "params": params, "dtype": dtype, "results": res, "target": target,
-                     "verdict": verdict})
+        rows.append(
+            {
+                "kernel": kernel,
+                "params": params,
+                "dtype": dtype,
+                "results": res,
+                "target": target,
+                "verdict": verdict,
+            }
+        )
         cp.get_default_memory_pool().free_all_blocks()
     cold_be.close()
     return rows
@@ -258,9 +319,13 @@ def speed(backends: dict[str, CudaBackend], info: dict[str, Any], quick: bool, d
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny/edge sizes only and the three target benchmarks")
+    ap.add_argument(
+        "--quick", action="store_true", help="tiny/edge sizes only and the three target benchmarks"
+    )
     ap.add_argument("--json", help="write every result to this JSON file")
-    ap.add_argument("--budget", type=float, default=240.0, help="seconds after which benchmarks are skipped")
+    ap.add_argument(
+        "--budget", type=float, default=240.0, help="seconds after which benchmarks are skipped"
+    )
     args = ap.parse_args(argv)
 
     say(f"accel_toolkit device check (import mode: {MODE})")
@@ -270,17 +335,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     info = a.device
     say("== environment ==")
-    for k in ("name", "compute_capability", "sm_count", "memory_bytes", "l2_bytes", "clock_khz",
-              "memory_clock_khz", "memory_bus_bits", "driver_version", "runtime_version", "nvrtc_version",
-              "cupy", "tf32"):
+    for k in (
+        "name",
+        "compute_capability",
+        "sm_count",
+        "memory_bytes",
+        "l2_bytes",
+        "clock_khz",
+        "memory_clock_khz",
+        "memory_bus_bits",
+        "driver_version",
+        "runtime_version",
+        "nvrtc_version",
+        "cupy",
+        "tf32",
+    ):
         say(f"  {k:18s} {info.get(k)}")
     say(f"  {'CUPY_TF32':18s} {os.environ.get('CUPY_TF32', '(unset: cuBLAS SGEMM in plain FP32)')}")
 
     backends = {"ours": CudaBackend(variant="ours"), "cupy": CudaBackend(variant="cupy")}
     t0 = time.perf_counter()
     ok, bad, lib_bad, crow = correctness(backends, args.quick)
-    say(f"  -> ours: {ok} passed, {bad} failed; cupy library path: {lib_bad} mismatches "
-        f"({time.perf_counter() - t0:.0f} s)")
+    say(
+        f"  -> ours: {ok} passed, {bad} failed; cupy library path: {lib_bad} mismatches "
+        f"({time.perf_counter() - t0:.0f} s)"
+    )
     srow = speed(backends, info, args.quick, T_START + args.budget)
     targets = [r for r in srow if r["target"]]
     say("\n== summary ==")
@@ -288,13 +367,16 @@ def main(argv: list[str] | None = None) -> int:
     for r in targets:
         v = r["verdict"]
         what = "ours / cuBLAS" if r["target"][0] == "cupy" else "ours / memory bandwidth"
-        say(f"  target {r['kernel']} {r['dtype']} {json.dumps(r['params'], separators=(',', ':'))}: "
+        say(
+            f"  target {r['kernel']} {r['dtype']} {json.dumps(r['params'], separators=(',', ':'))}: "
             f"{what} >= {r['target'][1]:.0%}: "
-            f"{'PASS' if v else 'FAIL' if v is not None else 'NOT MEASURED'}")
+            f"{'PASS' if v else 'FAIL' if v is not None else 'NOT MEASURED'}"
+        )
     say(f"  total time {time.perf_counter() - T_START:.0f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": info, "correctness": crow, "speed": srow},
-                                              indent=1, default=str))
+        Path(args.json).write_text(
+            json.dumps({"device": info, "correctness": crow, "speed": srow}, indent=1, default=str)
+        )
         say(f"  results written to {args.json}")
     for be in backends.values():
         be.close()

@@ -25,7 +25,13 @@ def output_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_default_db(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_default_db(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No test writes to the user's default database."""
-    if "ACCEL_TOOLKIT_DB" not in os.environ or not os.environ["ACCEL_TOOLKIT_DB"].startswith("/tmp"):
-        monkeypatch.setenv("ACCEL_TOOLKIT_DB", str(tmp_path_factory.mktemp("defaultdb") / "default.duckdb"))
+    if "ACCEL_TOOLKIT_DB" not in os.environ or not os.environ["ACCEL_TOOLKIT_DB"].startswith(
+        "/tmp"
+    ):
+        monkeypatch.setenv(
+            "ACCEL_TOOLKIT_DB", str(tmp_path_factory.mktemp("defaultdb") / "default.duckdb")
+        )

@@ -35,8 +35,23 @@ KINDS = ("large", "spike", "equal", "zeros", "negative", "f16max")
 #: lengths around the shaders' workgroup sizes (32..256) and the 4-wide vector loads
 ROW_LENGTHS = (1, 2, 3, 4, 5, 7, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 300, 513)
 #: largest value drawn per parameter (the loop oracles stay fast)
-CAPS = {"M": 12, "N": 12, "K": 40, "B": 2, "rows": 4, "batch": 2, "heads": 2, "seq": 9,
-        "C": 3, "H": 8, "W": 8, "F": 3, "kernel": 3, "stride": 2, "padding": 2}
+CAPS = {
+    "M": 12,
+    "N": 12,
+    "K": 40,
+    "B": 2,
+    "rows": 4,
+    "batch": 2,
+    "heads": 2,
+    "seq": 9,
+    "C": 3,
+    "H": 8,
+    "W": 8,
+    "F": 3,
+    "kernel": 3,
+    "stride": 2,
+    "padding": 2,
+}
 F16_MAX = 65504.0
 #: head dimensions whose square root is a power of two (the 1/sqrt(d) scaling is exact)
 EXACT_HEAD_DIMS = (1, 4, 16, 64)
@@ -62,7 +77,8 @@ def _param_strategy(spec: KernelSpec, name: str, exact_attention: bool) -> st.Se
 def small_params(spec: KernelSpec, exact_attention: bool = False) -> st.SearchStrategy[dict]:
     """Valid parameters of ``spec`` the loop oracles handle in milliseconds."""
     draw = st.fixed_dictionaries(
-        {p.name: _param_strategy(spec, p.name, exact_attention) for p in spec.params})
+        {p.name: _param_strategy(spec, p.name, exact_attention) for p in spec.params}
+    )
 
     def valid(params: dict) -> bool:
         try:
@@ -86,8 +102,14 @@ def _float_keys(x: Mapping[str, np.ndarray]) -> list[str]:
     return [k for k, v in x.items() if np.issubdtype(v.dtype, np.floating)]
 
 
-def _attention(x: dict[str, np.ndarray], p: Mapping[str, Any], dtype: str, kind: str, lane: int,
-               rng: np.random.Generator) -> None:
+def _attention(
+    x: dict[str, np.ndarray],
+    p: Mapping[str, Any],
+    dtype: str,
+    kind: str,
+    lane: int,
+    rng: np.random.Generator,
+) -> None:
     shape = x["q"].shape
     bound = 100 if dtype == "float32" else 10
     q = rng.integers(-bound, bound + 1, shape)
@@ -110,8 +132,9 @@ def _attention(x: dict[str, np.ndarray], p: Mapping[str, Any], dtype: str, kind:
     _set(x, "v", v)
 
 
-def edge_inputs(name: str, p: Mapping[str, Any], dtype: str, kind: str, lane: int,
-                seed: int) -> dict[str, np.ndarray]:
+def edge_inputs(
+    name: str, p: Mapping[str, Any], dtype: str, kind: str, lane: int, seed: int
+) -> dict[str, np.ndarray]:
     """The spec's inputs for ``(p, dtype, seed)``, turned into edge case ``kind``."""
     spec = get_kernel(name)
     x = spec.make_inputs(p, dtype, seed)
@@ -146,7 +169,7 @@ def edge_inputs(name: str, p: Mapping[str, Any], dtype: str, kind: str, lane: in
         _set(x, "a", a)
         _set(x, "b", b)
         if kind == "f16max":  # outputs just under 60000: K * 127**2 * sa * sb
-            sa = np.full(x["scale_a"].shape, 60000.0 / (127 ** 2 * p["K"]))
+            sa = np.full(x["scale_a"].shape, 60000.0 / (127**2 * p["K"]))
             _set(x, "scale_a", sa)
             _set(x, "scale_b", np.ones(x["scale_b"].shape))
         return x
@@ -189,8 +212,11 @@ def edge_inputs(name: str, p: Mapping[str, Any], dtype: str, kind: str, lane: in
 
 
 @st.composite
-def edge_case(draw: st.DrawFn, name: str, dtypes: tuple[str, ...] = ("float32", "float16"),
-              ) -> tuple[dict, str, str, int, int]:
+def edge_case(
+    draw: st.DrawFn,
+    name: str,
+    dtypes: tuple[str, ...] = ("float32", "float16"),
+) -> tuple[dict, str, str, int, int]:
     """``(params, dtype, kind, lane, seed)`` for kernel ``name``."""
     spec = get_kernel(name)
     dtype = draw(st.sampled_from([d for d in dtypes if d in spec.tolerances]))
@@ -202,8 +228,14 @@ def edge_case(draw: st.DrawFn, name: str, dtypes: tuple[str, ...] = ("float32", 
     return p, dtype, kind, lane, seed
 
 
-def assert_matches(name: str, got: Mapping[str, np.ndarray], x: Mapping[str, np.ndarray],
-                   p: Mapping[str, Any], dtype: str, what: str) -> None:
+def assert_matches(
+    name: str,
+    got: Mapping[str, np.ndarray],
+    x: Mapping[str, np.ndarray],
+    p: Mapping[str, Any],
+    dtype: str,
+    what: str,
+) -> None:
     """``got`` equals the oracle within the spec's tolerance (rtol against the magnitude)."""
     spec = get_kernel(name)
     want = ORACLES[name](x, p)
@@ -226,4 +258,5 @@ def assert_matches(name: str, got: Mapping[str, np.ndarray], x: Mapping[str, np.
             raise AssertionError(
                 f"{what}: {name}.{out} {dict(p)} {dtype}: {int(bad.sum())} of {bad.size} outside "
                 f"atol {tol.atol:.3g} + rtol {tol.rtol:.3g}; first at {i}: got {g[i]!r}, "
-                f"oracle {ref[i]!r}")
+                f"oracle {ref[i]!r}"
+            )

@@ -154,8 +154,9 @@ def attention(x: Arrays, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
                 s = np.array([_dot(q[b, h, i], k[b, h, j]) * scale for j in keys])
                 w = special.softmax(s)
                 for d in range(p["head_dim"]):
-                    out[b, h, i, d] = math.fsum(float(w[t] * v[b, h, j, d])
-                                                for t, j in enumerate(keys))
+                    out[b, h, i, d] = math.fsum(
+                        float(w[t] * v[b, h, j, d]) for t, j in enumerate(keys)
+                    )
     return {"o": out}
 
 
@@ -174,8 +175,11 @@ def quantize_int8(x: Arrays, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
 
 def dequantize_int8(x: Arrays, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
     q, s = x["q"].astype(np.int64), _f64(x["scale"])
-    return {"x": np.array([[float(q[r, c]) * s[r] for c in range(q.shape[1])]
-                           for r in range(q.shape[0])]).reshape(q.shape)}
+    return {
+        "x": np.array(
+            [[float(q[r, c]) * s[r] for c in range(q.shape[1])] for r in range(q.shape[0])]
+        ).reshape(q.shape)
+    }
 
 
 def matmul_int8(x: Arrays, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -224,8 +228,10 @@ def magnitude(name: str, x: Arrays, p: Mapping[str, Any]) -> dict[str, np.ndarra
     cancelled) result; that sum is the oracle run on absolute inputs. ``None`` for kernels
     whose outputs are their own scale.
     """
-    absx = {k: np.abs(_f64(v)) if np.issubdtype(v.dtype, np.floating) else np.abs(v)
-            for k, v in x.items()}
+    absx = {
+        k: np.abs(_f64(v)) if np.issubdtype(v.dtype, np.floating) else np.abs(v)
+        for k, v in x.items()
+    }
     if name in ("matmul", "batched_matmul", "conv2d", "matmul_int8"):
         return ORACLES[name](absx, p)
     if name == "reduce" and p["op"] == "sum":

@@ -29,7 +29,9 @@ def test_list_kernels():
 
 
 def test_bench_stores_every_configuration(db_path):
-    df = at.bench("matmul,softmax", "cpu", preset="tiny", settings=QUICK, db=db_path, tag="t", progress=False)
+    df = at.bench(
+        "matmul,softmax", "cpu", preset="tiny", settings=QUICK, db=db_path, tag="t", progress=False
+    )
     assert len(df) == 4
     assert (df["status"] == "ok").all()
     assert df["venue"].eq("process").all() and df["device"].notna().all()
@@ -42,20 +44,19 @@ def test_bench_stores_every_configuration(db_path):
 
 def test_bench_shuffle_measures_in_a_seeded_random_order(db_path):
     grid = [{"M": m, "N": 4, "K": 4} for m in range(1, 9)]
-    df = at.bench("matmul", "cpu", grid=grid, settings=QUICK, db=db_path, progress=False,
-                  shuffle=3)
+    df = at.bench("matmul", "cpu", grid=grid, settings=QUICK, db=db_path, progress=False, shuffle=3)
     measured = [p["M"] for p in df.sort_values("created_at")["params"]]
     assert measured == [grid[i]["M"] for i in np.random.default_rng(3).permutation(8)]
     assert sorted(measured) == list(range(1, 9))
     s = Store(db_path)
     settings = s.runs()["settings"].map(lambda v: json.loads(v) if isinstance(v, str) else v)
     assert settings.iloc[0]["order_seed"] == 3
-    df2 = at.bench("matmul", "cpu", grid=grid, settings=QUICK, db=db_path, progress=False,
-                   shuffle=True)
+    df2 = at.bench(
+        "matmul", "cpu", grid=grid, settings=QUICK, db=db_path, progress=False, shuffle=True
+    )
     assert sorted(p["M"] for p in df2["params"]) == list(range(1, 9))
     with pytest.raises(ConfigError, match="shuffle"):
-        at.bench("matmul", "cpu", grid=grid, settings=QUICK, db=db_path, progress=False,
-                 shuffle=-1)
+        at.bench("matmul", "cpu", grid=grid, settings=QUICK, db=db_path, progress=False, shuffle=-1)
 
 
 def test_pinned_params_and_unknown_names(db_path):
@@ -86,7 +87,9 @@ class ExplodingCpu(CpuBackend):
 
 def test_failures_are_stored_and_the_sweep_continues(db_path):
     pool = BackendPool(instances={"cpu": WrongCpu(), "boom": ExplodingCpu()})
-    df = at.bench("softmax,matmul", ["cpu", "boom"], settings=QUICK, db=db_path, pool=pool, progress=False)
+    df = at.bench(
+        "softmax,matmul", ["cpu", "boom"], settings=QUICK, db=db_path, pool=pool, progress=False
+    )
     by = df.set_index(["kernel", "backend"])["status"]
     assert set(by.loc[("softmax", "cpu")]) == {"mismatch"}
     assert set(by.loc[("softmax", "boom")]) == {"error"}
@@ -110,12 +113,21 @@ class InterruptingCpu(CpuBackend):
 def test_interrupted_sweep_keeps_results_and_resumes(db_path):
     pool = BackendPool(instances={"cpu": InterruptingCpu(after=3)})
     with pytest.raises(KeyboardInterrupt):
-        at.bench("matmul,softmax,gelu", "cpu", settings=QUICK, db=db_path, pool=pool, progress=False)
+        at.bench(
+            "matmul,softmax,gelu", "cpu", settings=QUICK, db=db_path, pool=pool, progress=False
+        )
     s = Store(db_path)
     assert s.count() == 3
     run = s.runs().iloc[0]
     assert run["status"] == "interrupted"
-    df = at.bench("matmul,softmax,gelu", "cpu", settings=QUICK, db=db_path, resume=run["run_id"], progress=False)
+    df = at.bench(
+        "matmul,softmax,gelu",
+        "cpu",
+        settings=QUICK,
+        db=db_path,
+        resume=run["run_id"],
+        progress=False,
+    )
     assert len(df) == 6 and df["status"].eq("ok").all()
     assert df["config_key"].nunique() == 6  # nothing measured twice
     assert s.runs().iloc[0]["status"] == "complete"

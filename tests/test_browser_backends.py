@@ -120,8 +120,16 @@ def test_webnn_unsupported_cases_are_reported(webnn, name, params, dtype, words,
         def get(self, n):
             return webnn
 
-    df = at.bench(name, "webnn", grid=[params], dtypes=dtype, settings=QUICK, db=db_path,
-                  progress=False, pool=_Shared())
+    df = at.bench(
+        name,
+        "webnn",
+        grid=[params],
+        dtypes=dtype,
+        settings=QUICK,
+        db=db_path,
+        progress=False,
+        pool=_Shared(),
+    )
     assert list(df["status"]) == ["unsupported"] and words in df["error"].iloc[0]
 
 
@@ -143,7 +151,9 @@ def test_webnn_needs_a_browser_with_webnn():
     try:
         be = WebNNBackend(browser=system[0].executable)
     except BackendUnavailableError as exc:
-        assert "WebNN" in str(exc) and ("sparticuz" in str(exc) or "ACCEL_TOOLKIT_BROWSER" in str(exc))
+        assert "WebNN" in str(exc) and (
+            "sparticuz" in str(exc) or "ACCEL_TOOLKIT_BROWSER" in str(exc)
+        )
     else:  # this system browser has WebNN after all: then it must compute correctly
         with be:
             _check(be, "softmax", get_kernel("softmax").preset("tiny")[0], "float32")
@@ -182,7 +192,13 @@ def test_device_info_records_where_it_ran(webgpu, webnn):
         assert d["backend"] == be.name and d["venue"] == "headless"
         assert d["executable"] and d["browser_version"] and "--no-sandbox" in d["flags"]
         assert d["cross_origin_isolated"] is True  # 5 us performance.now() in the page
-        assert set(d["adapter"]) >= {"vendor", "architecture", "device", "description", "isFallbackAdapter"}
+        assert set(d["adapter"]) >= {
+            "vendor",
+            "architecture",
+            "device",
+            "description",
+            "isFallbackAdapter",
+        }
         json.dumps(d)
     assert webgpu.device_info()["limits"]["maxBufferSize"] > 0 and webgpu.device_info()["features"]
     assert webnn.device_info()["webnn_device_type"] == "cpu"
@@ -217,20 +233,37 @@ def test_every_transport_gives_the_same_answers(transport, webnn):
             x = spec.make_inputs(p, "float32", 1)
             m = _check(be, "add_mul_relu", p, "float32")
             assert m.timing.extra["transport"] == transport
-            assert np.array_equal(be.run(spec, p, "float32", x)["y"], webnn.run(spec, p, "float32", x)["y"])
+            assert np.array_equal(
+                be.run(spec, p, "float32", x)["y"], webnn.run(spec, p, "float32", x)["y"]
+            )
         _check(be, "quantize_int8", get_kernel("quantize_int8").preset("tiny")[1], "float32")
 
 
 # -- the command line ----------------------------------------------------------------------------
 def _cli(*args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "accel_toolkit.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "accel_toolkit.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_cli_bench_stores_rows_for_every_backend(db_path):
     backends = ["cpu", "webgpu", "webnn", "wgpu"]
-    r = _cli("bench", "--kernels", "matmul,softmax", "--backends", ",".join(backends),
-             "--preset", "tiny", "--time-budget", "0.05", "--db", str(db_path))
+    r = _cli(
+        "bench",
+        "--kernels",
+        "matmul,softmax",
+        "--backends",
+        ",".join(backends),
+        "--preset",
+        "tiny",
+        "--time-budget",
+        "0.05",
+        "--db",
+        str(db_path),
+    )
     df = Store(db_path).results()
     assert set(df["backend"]) == set(backends), r.stderr[-2000:]
     assert len(df) == 4 * len(backends)
@@ -277,13 +310,21 @@ def test_runtime_never_throws_across_the_boundary(webnn):
     reply, _ = s.request({"op": "run", "backend": "metal"})
     assert reply["ok"] is False and "unknown backend" in reply["error"]["message"]
     # a graph the browser's MLGraphBuilder rejects is reported as unsupported by WebNN
-    bad = {"kernel": "matmul", "key": "bad-shapes",
-           "inputs": [{"name": "a", "dataType": "float32", "shape": [2, 3], "init": 0},
-                      {"name": "b", "dataType": "float32", "shape": [2, 3], "init": 1}],
-           "constants": [], "ops": [{"op": "matmul", "args": ["a", "b"], "options": {}, "out": "c"}],
-           "outputs": [{"name": "c", "operand": "c", "dtype": "float32", "shape": [2, 3]}]}
-    reply, _ = s.request({"op": "run", "backend": "webnn", "graph": bad, "device_type": "cpu"},
-                         [bytes(24), bytes(24)])
+    bad = {
+        "kernel": "matmul",
+        "key": "bad-shapes",
+        "inputs": [
+            {"name": "a", "dataType": "float32", "shape": [2, 3], "init": 0},
+            {"name": "b", "dataType": "float32", "shape": [2, 3], "init": 1},
+        ],
+        "constants": [],
+        "ops": [{"op": "matmul", "args": ["a", "b"], "options": {}, "out": "c"}],
+        "outputs": [{"name": "c", "operand": "c", "dtype": "float32", "shape": [2, 3]}],
+    }
+    reply, _ = s.request(
+        {"op": "run", "backend": "webnn", "graph": bad, "device_type": "cpu"},
+        [bytes(24), bytes(24)],
+    )
     assert reply["ok"] is False and reply["error"]["type"] == "UnsupportedKernelError"
     assert "cannot build matmul" in reply["error"]["message"]
     info, _ = s.request({"op": "info"})

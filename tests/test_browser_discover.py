@@ -82,7 +82,9 @@ def test_missing_playwright_says_what_to_install(monkeypatch):
             cls()
 
 
-@pytest.mark.parametrize("module", ["", "._backends", "._discover", "._headless", "._server", "._webnn_graphs"])
+@pytest.mark.parametrize(
+    "module", ["", "._backends", "._discover", "._headless", "._server", "._webnn_graphs"]
+)
 def test_browser_modules_export_sorted_names(module):
     import importlib
 

@@ -23,8 +23,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 KERNELS = "matmul,softmax,gelu,add_mul_relu"
 # every configuration samples for at least 0.6 s, so a kill lands inside a request
-SLOW = TimingSettings(warmup_time=0.02, target_sample_time=0.005, min_time=0.6, max_time=0.8,
-                      min_samples=5, noise_target=1e-9)
+SLOW = TimingSettings(
+    warmup_time=0.02,
+    target_sample_time=0.005,
+    min_time=0.6,
+    max_time=0.8,
+    min_samples=5,
+    noise_target=1e-9,
+)
 
 
 def test_sigkill_mid_sweep_stores_the_error_and_continues(db_path):
@@ -51,8 +57,9 @@ def test_sigkill_mid_sweep_stores_the_error_and_continues(db_path):
     t = threading.Thread(target=killer, daemon=True)
     t.start()
     try:
-        df = at.bench(KERNELS, "webnn", preset="tiny", settings=SLOW, db=db_path, progress=False,
-                      pool=pool)
+        df = at.bench(
+            KERNELS, "webnn", preset="tiny", settings=SLOW, db=db_path, progress=False, pool=pool
+        )
     finally:
         t.join(5)
         relaunched_pid = be.session.pid

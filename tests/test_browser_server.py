@@ -48,6 +48,8 @@ def test_buffers_travel_once_each_way(server):
     urllib.request.urlopen(req, timeout=10).close()
     assert server.collect(out_url, [4, 6]) == [b"0123", b"456789"]
     _, out2, _ = server.stage([])
-    urllib.request.urlopen(urllib.request.Request(out2, data=b"xy", method="POST"), timeout=10).close()
+    urllib.request.urlopen(
+        urllib.request.Request(out2, data=b"xy", method="POST"), timeout=10
+    ).close()
     with pytest.raises(RuntimeError, match="posted 2 bytes, expected 3"):
         server.collect(out2, [3])

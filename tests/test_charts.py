@@ -21,8 +21,14 @@ def cpu_rows(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     """Real cpu measurements from two runs (so there is a history)."""
     db = tmp_path_factory.mktemp("charts") / "charts.duckdb"
     for _ in range(2):
-        at.bench("matmul,softmax,gelu", "cpu", preset="tiny", db=db,
-                 settings=at.TimingSettings.quick(), progress=False)
+        at.bench(
+            "matmul,softmax,gelu",
+            "cpu",
+            preset="tiny",
+            db=db,
+            settings=at.TimingSettings.quick(),
+            progress=False,
+        )
     return at.Store(db).results()
 
 
@@ -66,11 +72,14 @@ def test_latency_single_kernel_has_log_axes_error_bars_and_config_tooltips(cpu_r
     chart = charts.latency(cpu_rows[cpu_rows["kernel"] == "matmul"])
     assert isinstance(chart, alt.LayerChart)
     encs = _encodings(chart)
-    assert any(e.get("x", {}).get("field") == "flops" and e["x"]["scale"]["type"] == "log"
-               for e in encs)
+    assert any(
+        e.get("x", {}).get("field") == "flops" and e["x"]["scale"]["type"] == "log" for e in encs
+    )
     assert any(e.get("y", {}).get("field") == "median_s" for e in encs)
-    assert any(e.get("y", {}).get("field") == "ci_low_s" and e.get("y2", {}).get("field") == "ci_high_s"
-               for e in encs)
+    assert any(
+        e.get("y", {}).get("field") == "ci_low_s" and e.get("y2", {}).get("field") == "ci_high_s"
+        for e in encs
+    )
     assert CONFIG_TOOLTIPS <= _tooltip_fields(chart)
 
 
@@ -170,8 +179,9 @@ def test_history_marks_change_points_before_their_run(cpu_rows):
     matmul = cpu_rows[cpu_rows["kernel"] == "matmul"]
     key = matmul["config_key"].iloc[0]
     second_run = list(dict.fromkeys(matmul["run_id"]))[1]
-    steps = pd.DataFrame([{"config_key": key, "start_run_id": second_run,
-                           "kind": "regression", "ratio": 1.4}])
+    steps = pd.DataFrame(
+        [{"config_key": key, "start_run_id": second_run, "kind": "regression", "ratio": 1.4}]
+    )
     chart = charts.history(matmul, change_points=steps)
     assert isinstance(chart, alt.FacetChart)  # two configurations: one panel each
     spec = chart.to_dict()
@@ -180,7 +190,9 @@ def test_history_marks_change_points_before_their_run(cpu_rows):
     assert len(rules) == 1 and rules[0]["run_index"] == 1.5
     assert rules[0]["label"] == "regression ×1.4"
     assert CONFIG_TOOLTIPS | {"run_id", "median_s"} <= _tooltip_fields(chart)
-    single = charts.history(matmul, config_keys=[key], change_points=[{"time": pd.Timestamp.now(tz="UTC")}])
+    single = charts.history(
+        matmul, config_keys=[key], change_points=[{"time": pd.Timestamp.now(tz="UTC")}]
+    )
     assert isinstance(single, alt.LayerChart)
     with pytest.raises(ConfigError, match="start_run_id"):
         charts.history(matmul, config_keys=[key], change_points=[{"kind": "regression"}])
@@ -202,8 +214,13 @@ def test_first_run_chart_filters_backends(cpu_rows):
 def test_every_chart_renders_offline_with_vl_convert(cpu_rows):
     vlc = pytest.importorskip("vl_convert")
     both = pd.concat([cpu_rows, _as_second_backend(cpu_rows, "webgpu", 2.0)])
-    for chart in (charts.latency(both), charts.roofline(both), charts.speedup_heatmap(both),
-                  charts.history(both), charts.first_run(both)):
+    for chart in (
+        charts.latency(both),
+        charts.roofline(both),
+        charts.speedup_heatmap(both),
+        charts.history(both),
+        charts.first_run(both),
+    ):
         svg = vlc.vegalite_to_svg(chart.to_dict(), vl_version="6.4")
         assert svg.startswith("<svg") and "<path" in svg
 
@@ -242,17 +259,35 @@ def test_every_fixed_color_comes_from_the_palette(cpu_rows):
         if path.name != "_theme.py":
             assert not re.search(r"#[0-9a-fA-F]{6}\b", path.read_text()), path.name
     both = pd.concat([cpu_rows, _as_second_backend(cpu_rows, "webgpu", 2.0)])
-    cmp = pd.DataFrame({
-        "kernel": "matmul", "params": ['{"M": 8}', '{"M": 16}'], "dtype": "float32",
-        "backend": "cpu", "venue": "process", "verdict": ["slower", "same"],
-        "ratio": [1.5, 1.0], "ratio_ci_low": [1.4, 0.9], "ratio_ci_high": [1.6, 1.1],
-        "p_value": [1e-4, 0.5], "test": "mann-whitney", "baseline_median_s": 1e-3,
-        "candidate_median_s": [1.5e-3, 1e-3]})
+    cmp = pd.DataFrame(
+        {
+            "kernel": "matmul",
+            "params": ['{"M": 8}', '{"M": 16}'],
+            "dtype": "float32",
+            "backend": "cpu",
+            "venue": "process",
+            "verdict": ["slower", "same"],
+            "ratio": [1.5, 1.0],
+            "ratio_ci_low": [1.4, 0.9],
+            "ratio_ci_high": [1.6, 1.1],
+            "p_value": [1e-4, 0.5],
+            "test": "mann-whitney",
+            "baseline_median_s": 1e-3,
+            "candidate_median_s": [1.5e-3, 1e-3],
+        }
+    )
     hist = synthetic_history(1, 40, steps=[0.3], noise=0.02, seed=1)
     steps = find_steps(hist)
-    specs = [c.to_dict() for c in (charts.first_run(both), charts.history(both),
-                                   charts.compare_chart(cmp), charts.regression_chart(steps),
-                                   charts.history_chart_with_steps(hist, steps))]
+    specs = [
+        c.to_dict()
+        for c in (
+            charts.first_run(both),
+            charts.history(both),
+            charts.compare_chart(cmp),
+            charts.regression_chart(steps),
+            charts.history_chart_with_steps(hist, steps),
+        )
+    ]
     colors = set(re.findall(r"#[0-9a-fA-F]{6}", json.dumps(specs)))
     assert colors and colors <= set(charts.PALETTE.values())
 

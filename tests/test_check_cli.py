@@ -37,8 +37,12 @@ class SlowCpuBackend(CpuBackend):
             spec.impl(self._ops, inputs, params)
             time.sleep(SLEEP_S)
 
-        return Measurement(outputs=outputs, timing=time_callable(call, settings),
-                           device=self.device_info(), venue="process")
+        return Measurement(
+            outputs=outputs,
+            timing=time_callable(call, settings),
+            device=self.device_info(),
+            venue="process",
+        )
 
 
 def slow_pool() -> BackendPool:
@@ -50,15 +54,20 @@ def slow_pool() -> BackendPool:
 def gate_db(tmp_path_factory):
     db = tmp_path_factory.mktemp("gate") / "gate.duckdb"
     for tag, pool in (("base", None), ("same", None), ("slow", slow_pool())):
-        df = at.bench(KERNELS, "cpu", db=str(db), tag=tag, time_budget=0.2, progress=False,
-                      pool=pool)
+        df = at.bench(
+            KERNELS, "cpu", db=str(db), tag=tag, time_budget=0.2, progress=False, pool=pool
+        )
         assert (df["status"] == "ok").all()
     return db
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "accel_toolkit.cli", *args],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "accel_toolkit.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_injected_slowdown_fails_the_gate(gate_db):
@@ -69,16 +78,39 @@ def test_injected_slowdown_fails_the_gate(gate_db):
 
 
 def test_same_code_passes_the_gate(gate_db):
-    r = cli("check", "--db", str(gate_db), "--baseline", "base", "--candidate", "same",
-            "--threshold", "200%")
+    r = cli(
+        "check",
+        "--db",
+        str(gate_db),
+        "--baseline",
+        "base",
+        "--candidate",
+        "same",
+        "--threshold",
+        "200%",
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "no configuration slower by more than 200%" in r.stdout
 
 
 def test_slowdown_still_fails_at_the_loose_threshold(gate_db):
     # the same threshold that lets run-to-run noise pass still catches the injected slowdown
-    assert main(["check", "--db", str(gate_db), "--baseline", "base", "--candidate", "slow",
-                 "--threshold", "200%"]) == 1
+    assert (
+        main(
+            [
+                "check",
+                "--db",
+                str(gate_db),
+                "--baseline",
+                "base",
+                "--candidate",
+                "slow",
+                "--threshold",
+                "200%",
+            ]
+        )
+        == 1
+    )
 
 
 def test_unknown_tag_is_a_usage_error_listing_tags(gate_db):
@@ -88,8 +120,12 @@ def test_unknown_tag_is_a_usage_error_listing_tags(gate_db):
 
 
 def test_missing_database_is_a_usage_error(tmp_path, capsys):
-    assert main(["check", "--db", str(tmp_path / "none.duckdb"), "--baseline", "a",
-                 "--candidate", "b"]) == 2
+    assert (
+        main(
+            ["check", "--db", str(tmp_path / "none.duckdb"), "--baseline", "a", "--candidate", "b"]
+        )
+        == 2
+    )
     assert "No results database" in capsys.readouterr().err
     assert not (tmp_path / "none.duckdb").exists()
 
@@ -104,14 +140,39 @@ def test_help(command, capsys):
 
 def test_bad_threshold_is_a_usage_error(gate_db):
     with pytest.raises(SystemExit) as exc:
-        main(["check", "--db", str(gate_db), "--baseline", "base", "--candidate", "slow",
-              "--threshold", "lots"])
+        main(
+            [
+                "check",
+                "--db",
+                str(gate_db),
+                "--baseline",
+                "base",
+                "--candidate",
+                "slow",
+                "--threshold",
+                "lots",
+            ]
+        )
     assert exc.value.code == 2
 
 
 def test_check_json(gate_db, capsys):
-    assert main(["check", "--db", str(gate_db), "--baseline", "base", "--candidate", "slow",
-                 "--format", "json"]) == 1
+    assert (
+        main(
+            [
+                "check",
+                "--db",
+                str(gate_db),
+                "--baseline",
+                "base",
+                "--candidate",
+                "slow",
+                "--format",
+                "json",
+            ]
+        )
+        == 1
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["status"] == 1 and data["counts"]["slower"] == 2
     assert {r["test"] for r in data["rows"]} == {"mann-whitney"}
@@ -126,8 +187,24 @@ def test_compare_command_prints_table(gate_db, capsys):
 
 def test_compare_by_run_id(gate_db, capsys):
     runs = at.Store(gate_db).runs().set_index("tag")["run_id"]
-    assert main(["compare", "--db", str(gate_db), "--by", "run_id", "--baseline", runs["base"][:8],
-                 "--candidate", runs["slow"], "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--db",
+                str(gate_db),
+                "--by",
+                "run_id",
+                "--baseline",
+                runs["base"][:8],
+                "--candidate",
+                runs["slow"],
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["counts"] == {"slower": 2}
 
@@ -149,16 +226,27 @@ def test_nothing_in_common_is_a_usage_error(tmp_path, capsys):
 # -- the threshold rule (a percent or a fraction; a bare number above 1 is refused) ------------
 def test_a_bare_number_above_one_is_refused(gate_db):
     # `--threshold 5` used to mean 500%: a 5x slowdown passed the gate
-    r = cli("check", "--db", str(gate_db), "--baseline", "base", "--candidate", "slow",
-            "--threshold", "5")
+    r = cli(
+        "check",
+        "--db",
+        str(gate_db),
+        "--baseline",
+        "base",
+        "--candidate",
+        "slow",
+        "--threshold",
+        "5",
+    )
     assert r.returncode == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "ambiguous" in lines[0]
     assert "5%" in lines[0] and "0.05" in lines[0]
 
 
-@pytest.mark.parametrize("given, fraction", [("5%", 0.05), ("0.05", 0.05), (0.05, 0.05),
-                                             ("12.5%", 0.125), (0, 0.0), ("1", 1.0)])
+@pytest.mark.parametrize(
+    "given, fraction",
+    [("5%", 0.05), ("0.05", 0.05), (0.05, 0.05), ("12.5%", 0.125), (0, 0.0), ("1", 1.0)],
+)
 def test_parse_threshold(given, fraction):
     import warnings
 
@@ -189,8 +277,22 @@ def test_check_in_python_is_the_cli_verdict(gate_db, capsys):
     verdict = at.check(gate_db, baseline="base", candidate="slow", threshold="5%")
     assert isinstance(verdict, at.CheckResult)
     assert verdict.status == 1 and not verdict.passed and len(verdict.slower) == 2
-    assert main(["check", "--db", str(gate_db), "--baseline", "base", "--candidate", "slow",
-                 "--format", "json"]) == verdict.status
+    assert (
+        main(
+            [
+                "check",
+                "--db",
+                str(gate_db),
+                "--baseline",
+                "base",
+                "--candidate",
+                "slow",
+                "--format",
+                "json",
+            ]
+        )
+        == verdict.status
+    )
     cli_json = json.loads(capsys.readouterr().out)
     ours = json.loads(json.dumps(verdict.as_dict(), default=str))
     assert cli_json["counts"] == ours["counts"] and cli_json["status"] == ours["status"]

@@ -8,20 +8,53 @@ import sys
 
 import pytest
 
-VIEW = ["run_id", "created_at", "kernel", "params", "dtype", "backend", "venue", "device",
-        "median_s", "ci_low_s", "ci_high_s", "iqr_s", "n_samples", "gflops", "gbps",
-        "max_abs_err", "status", "error"]
+VIEW = [
+    "run_id",
+    "created_at",
+    "kernel",
+    "params",
+    "dtype",
+    "backend",
+    "venue",
+    "device",
+    "median_s",
+    "ci_low_s",
+    "ci_high_s",
+    "iqr_s",
+    "n_samples",
+    "gflops",
+    "gbps",
+    "max_abs_err",
+    "status",
+    "error",
+]
 
 
 def cli(*args, check=True):
-    return subprocess.run([sys.executable, "-m", "accel_toolkit.cli", *args],
-                          capture_output=True, text=True, check=check, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "accel_toolkit.cli", *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=300,
+    )
 
 
 def test_bench_must_show(tmp_path):
     db = tmp_path / "x.duckdb"
-    r = cli("bench", "--kernels", "matmul,softmax,conv2d,attention", "--backends", "cpu",
-            "--preset", "tiny", "--db", str(db), "--time-budget", "0.1")
+    r = cli(
+        "bench",
+        "--kernels",
+        "matmul,softmax,conv2d,attention",
+        "--backends",
+        "cpu",
+        "--preset",
+        "tiny",
+        "--db",
+        str(db),
+        "--time-budget",
+        "0.1",
+    )
     assert "8 results stored" in r.stdout
     out = cli("query", "--db", str(db), "--format", "json", "SELECT * FROM results")
     rows = json.loads(out.stdout)
@@ -48,7 +81,16 @@ def test_doctor_json():
 def test_errors_exit_2_with_a_hint(tmp_path):
     r = cli("bench", "--kernels", "matmull", "--db", str(tmp_path / "x.duckdb"), check=False)
     assert r.returncode == 2 and "Did you mean 'matmul'" in r.stderr
-    r = cli("bench", "--kernels", "matmul", "--param", "M=-1", "--db", str(tmp_path / "x.duckdb"), check=False)
+    r = cli(
+        "bench",
+        "--kernels",
+        "matmul",
+        "--param",
+        "M=-1",
+        "--db",
+        str(tmp_path / "x.duckdb"),
+        check=False,
+    )
     assert r.returncode == 2 and "must be >= 1" in r.stderr
     r = cli("bench", "--kernels", "matmul", "--db", str(tmp_path / "no" / "x.duckdb"), check=False)
     assert r.returncode == 2 and "does not exist" in r.stderr

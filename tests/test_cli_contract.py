@@ -20,10 +20,12 @@ import accel_toolkit as at
 CLI = [sys.executable, "-m", "accel_toolkit.cli"]
 
 
-def cli(*args: str, cwd: Path | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd,
-                          env=env)
+def cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env
+    )
 
 
 def error_line(r: subprocess.CompletedProcess) -> str:
@@ -38,41 +40,70 @@ def error_line(r: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def cpu_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("contract") / "cpu.duckdb"
-    at.bench("softmax", "cpu", grid=[{"rows": 8, "cols": 8}, {"rows": 16, "cols": 16},
-                                     {"rows": 32, "cols": 8}], db=str(db), tag="base",
-             time_budget=0.02, progress=False)
+    at.bench(
+        "softmax",
+        "cpu",
+        grid=[{"rows": 8, "cols": 8}, {"rows": 16, "cols": 16}, {"rows": 32, "cols": 8}],
+        db=str(db),
+        tag="base",
+        time_budget=0.02,
+        progress=False,
+    )
     return db
 
 
 # -- bench input ----------------------------------------------------------------------------
 def test_misspelt_param_suggests_the_name(tmp_path):
-    line = error_line(cli("bench", "--kernels", "softmax", "--param", "colz=64", "--db",
-                          str(tmp_path / "x.duckdb")))
+    line = error_line(
+        cli(
+            "bench",
+            "--kernels",
+            "softmax",
+            "--param",
+            "colz=64",
+            "--db",
+            str(tmp_path / "x.duckdb"),
+        )
+    )
     assert "Did you mean 'cols'?" in line
     assert not (tmp_path / "x.duckdb").exists()
 
 
 @pytest.mark.parametrize("budget", ["0", "-1", "nan"])
 def test_time_budget_must_be_positive(tmp_path, budget):
-    line = error_line(cli("bench", "--kernels", "gelu", f"--time-budget={budget}", "--db",
-                          str(tmp_path / "x.duckdb")))
+    line = error_line(
+        cli(
+            "bench",
+            "--kernels",
+            "gelu",
+            f"--time-budget={budget}",
+            "--db",
+            str(tmp_path / "x.duckdb"),
+        )
+    )
     assert "--time-budget must be a positive number of seconds" in line
     assert "min_time" not in line and "max_time" not in line
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["bench"], "--kernels is required"),
-    (["bench", "--kernels", "gelu", "--seed", "x"], "invalid int value"),
-    (["bench", "--kernels", "gelu", "--grid", "g.json", "--preset", "small"], "not both"),
-    (["bench", "--kernels", "gelu", "--grid", "missing.json"], "Cannot read --grid"),
-    (["bench", "--kernels", "gelu", "--shuffle=-3"], "non-negative integer seed"),
-    (["bench", "--resume", "nosuchrun"], "No results database"),
-    (["nosuchcommand"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["bench"], "--kernels is required"),
+        (["bench", "--kernels", "gelu", "--seed", "x"], "invalid int value"),
+        (["bench", "--kernels", "gelu", "--grid", "g.json", "--preset", "small"], "not both"),
+        (["bench", "--kernels", "gelu", "--grid", "missing.json"], "Cannot read --grid"),
+        (["bench", "--kernels", "gelu", "--shuffle=-3"], "non-negative integer seed"),
+        (["bench", "--resume", "nosuchrun"], "No results database"),
+        (["nosuchcommand"], "invalid choice"),
+    ],
+)
 def test_bad_bench_input_is_one_line(tmp_path, args, expected):
     (tmp_path / "g.json").write_text("[]")
-    line = error_line(cli(*args, "--db", str(tmp_path / "x.duckdb"), cwd=tmp_path)
-                      if args[0] == "bench" else cli(*args, cwd=tmp_path))
+    line = error_line(
+        cli(*args, "--db", str(tmp_path / "x.duckdb"), cwd=tmp_path)
+        if args[0] == "bench"
+        else cli(*args, cwd=tmp_path)
+    )
     assert expected in line
 
 
@@ -82,17 +113,20 @@ def test_resume_of_an_unknown_run(cpu_db):
 
 
 # -- reading commands -----------------------------------------------------------------------
-@pytest.mark.parametrize("args", [
-    ["query", "SELECT 1"],
-    ["report", "--out", "r.html"],
-    ["export", "out"],
-    ["verify"],
-    ["check", "--baseline", "a", "--candidate", "b"],
-    ["compare", "--baseline", "a", "--candidate", "b"],
-    ["regressions"],
-    ["predict", "evaluate"],
-    ["predict", "suggest", "--kernel", "softmax"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["query", "SELECT 1"],
+        ["report", "--out", "r.html"],
+        ["export", "out"],
+        ["verify"],
+        ["check", "--baseline", "a", "--candidate", "b"],
+        ["compare", "--baseline", "a", "--candidate", "b"],
+        ["regressions"],
+        ["predict", "evaluate"],
+        ["predict", "suggest", "--kernel", "softmax"],
+    ],
+)
 def test_reading_commands_never_create_a_database(tmp_path, args):
     db = tmp_path / "missing.duckdb"
     line = error_line(cli(*args, "--db", str(db), cwd=tmp_path))
@@ -100,13 +134,16 @@ def test_reading_commands_never_create_a_database(tmp_path, args):
     assert not db.exists() and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("sql", [
-    "COPY (SELECT 1 AS x) TO 'written.csv'",
-    "INSTALL httpfs",
-    "SELECT * FROM read_csv('/etc/hostname')",
-    "CREATE TABLE t AS SELECT 1",
-    "ATTACH 'other.duckdb' AS o",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "COPY (SELECT 1 AS x) TO 'written.csv'",
+        "INSTALL httpfs",
+        "SELECT * FROM read_csv('/etc/hostname')",
+        "CREATE TABLE t AS SELECT 1",
+        "ATTACH 'other.duckdb' AS o",
+    ],
+)
 def test_query_is_read_only_and_touches_no_file(tmp_path, cpu_db, sql):
     line = error_line(cli("query", sql, "--db", str(cpu_db), cwd=tmp_path))
     assert line.startswith("accel-toolkit: error: Query failed:")
@@ -147,8 +184,9 @@ def test_import_of_a_missing_folder_says_so(tmp_path):
 
 # -- report -------------------------------------------------------------------------------------
 def test_report_baseline_without_results_warns_why(tmp_path, cpu_db):
-    r = cli("report", "--baseline", "webgpu", "--db", str(cpu_db), "--out",
-            str(tmp_path / "r.html"))
+    r = cli(
+        "report", "--baseline", "webgpu", "--db", str(cpu_db), "--out", str(tmp_path / "r.html")
+    )
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "warning: --baseline webgpu has no successful results" in lines[0]
@@ -159,23 +197,43 @@ def test_report_baseline_without_results_warns_why(tmp_path, cpu_db):
 # -- check ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("threshold", ["5", "200", "-1%", "five"])
 def test_check_threshold_rule(cpu_db, threshold):
-    line = error_line(cli("check", "--db", str(cpu_db), "--baseline", "base", "--candidate",
-                          "base", f"--threshold={threshold}"))
+    line = error_line(
+        cli(
+            "check",
+            "--db",
+            str(cpu_db),
+            "--baseline",
+            "base",
+            "--candidate",
+            "base",
+            f"--threshold={threshold}",
+        )
+    )
     assert "threshold" in line
     if threshold in ("5", "200"):
         assert f"{threshold}%" in line and "ambiguous" in line
 
 
 def test_check_warns_on_a_large_fraction(cpu_db):
-    r = cli("check", "--db", str(cpu_db), "--baseline", "base", "--candidate", "base",
-            "--threshold", "0.8")
+    r = cli(
+        "check",
+        "--db",
+        str(cpu_db),
+        "--baseline",
+        "base",
+        "--candidate",
+        "base",
+        "--threshold",
+        "0.8",
+    )
     assert r.returncode == 0, r.stderr
     assert "warning: threshold 0.8 is read as a fraction (80%)" in r.stderr
 
 
 def test_check_unknown_tag(cpu_db):
-    line = error_line(cli("check", "--db", str(cpu_db), "--baseline", "base", "--candidate",
-                          "nosuchtag"))
+    line = error_line(
+        cli("check", "--db", str(cpu_db), "--baseline", "base", "--candidate", "nosuchtag")
+    )
     assert "'nosuchtag'" in line and "tag values present: base" in line
 
 
@@ -191,7 +249,8 @@ def test_doctor_prints_no_driver_noise():
 def test_python_doctor_prints_no_driver_noise():
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     code = "import accel_toolkit as at; print(at.doctor(['cpu', 'wgpu']))"
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     assert "XDG_RUNTIME_DIR" not in r.stderr, r.stderr

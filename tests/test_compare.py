@@ -46,12 +46,14 @@ def test_shifted_distributions(shift, verdict):
 
 
 def test_significant_but_below_threshold_is_same():
-    r = compare_samples(_lognormal(500, 1e-3, 0.005, 1), _lognormal(500, 1.02e-3, 0.005, 2),
-                        threshold=0.05)
+    r = compare_samples(
+        _lognormal(500, 1e-3, 0.005, 1), _lognormal(500, 1.02e-3, 0.005, 2), threshold=0.05
+    )
     assert r["significant"] and r["ratio_ci_low"] > 1
     assert r["verdict"] == "same"
-    r = compare_samples(_lognormal(500, 1e-3, 0.005, 1), _lognormal(500, 1.02e-3, 0.005, 2),
-                        threshold=0.01)
+    r = compare_samples(
+        _lognormal(500, 1e-3, 0.005, 1), _lognormal(500, 1.02e-3, 0.005, 2), threshold=0.01
+    )
     assert r["verdict"] == "slower"
 
 
@@ -68,10 +70,23 @@ def test_bootstrap_ci_is_reproducible_and_covers():
 
 
 def _frame(tag: str, median: float, low: float, high: float, rid: str) -> dict:
-    return {"tag": tag, "run_id": f"run-{tag}", "result_id": rid, "config_key": "k1",
-            "backend": "cpu", "venue": "process", "device": "cpu0", "kernel": "matmul",
-            "params": {"M": 8}, "dtype": "float32", "median_s": median, "ci_low_s": low,
-            "ci_high_s": high, "status": "ok", "created_at": pd.Timestamp("2026-01-01", tz="UTC")}
+    return {
+        "tag": tag,
+        "run_id": f"run-{tag}",
+        "result_id": rid,
+        "config_key": "k1",
+        "backend": "cpu",
+        "venue": "process",
+        "device": "cpu0",
+        "kernel": "matmul",
+        "params": {"M": 8},
+        "dtype": "float32",
+        "median_s": median,
+        "ci_low_s": low,
+        "ci_high_s": high,
+        "status": "ok",
+        "created_at": pd.Timestamp("2026-01-01", tz="UTC"),
+    }
 
 
 def test_without_samples_the_ci_overlap_fallback_is_used_and_recorded():
@@ -82,7 +97,9 @@ def test_without_samples_the_ci_overlap_fallback_is_used_and_recorded():
     assert r["verdict"] == "slower" and r["n_baseline"] == 0
     assert r["ratio_ci_low"] == pytest.approx(1.2 / 1.05)
     assert r["ratio_ci_high"] == pytest.approx(1.4 / 0.95)
-    overlapping = pd.DataFrame([_frame("a", 1.0, 0.9, 1.1, "r1"), _frame("b", 1.02, 0.95, 1.12, "r2")])
+    overlapping = pd.DataFrame(
+        [_frame("a", 1.0, 0.9, 1.1, "r1"), _frame("b", 1.02, 0.95, 1.12, "r2")]
+    )
     r = compare_frames(overlapping, None, baseline="a", candidate="b").iloc[0]
     assert r["test"] == "ci-overlap" and not r["significant"] and r["verdict"] != "slower"
 
@@ -117,7 +134,11 @@ def test_compare_on_a_real_store(two_runs):
     assert (df["ratio_ci_low"] <= df["ratio"]).all() and (df["ratio"] <= df["ratio_ci_high"]).all()
     assert df.attrs["baseline"] == "one" and df.attrs["by"] == "tag"
     spec = compare_chart(df).to_dict()
-    assert spec["layer"] and "one" in spec["title"]["text"] if isinstance(spec["title"], dict) else spec["title"]
+    assert (
+        spec["layer"] and "one" in spec["title"]["text"]
+        if isinstance(spec["title"], dict)
+        else spec["title"]
+    )
 
 
 def test_compare_unknown_tag_lists_present_tags(two_runs):
@@ -130,8 +151,9 @@ def test_compare_run_against_itself_finds_no_change(two_runs):
     df = compare(two_runs, baseline=run, candidate=run, by="run_id")
     assert (df["ratio"] == 1).all() and (df["p_value"] == 1).all()
     # tiny kernels with ~10 noisy samples: "same" only if the CI is inside +-5 %
-    expected = np.where((df["ratio_ci_low"] >= 1 / 1.05) & (df["ratio_ci_high"] <= 1.05),
-                        "same", "ambiguous")
+    expected = np.where(
+        (df["ratio_ci_low"] >= 1 / 1.05) & (df["ratio_ci_high"] <= 1.05), "same", "ambiguous"
+    )
     assert list(df["verdict"]) == list(expected)
 
 

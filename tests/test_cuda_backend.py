@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 CUDA_DIR = REPO / "shaders" / "cuda"
 EMU_DIR = Path(__file__).resolve().parent / "cuda_emu"
 
+
 def configs(kernel: str) -> list[dict]:
     spec = get_kernel(kernel)
     """The tiny preset and the kernel's edge cases (``KernelSpec.edge_cases``)."""
@@ -72,8 +73,11 @@ def test_every_kernel_has_a_cuda_plan_and_source(name):
 
 
 def test_a_kernel_without_a_cuda_plan_names_the_file_to_add_it_in():
-    with pytest.raises(UnsupportedKernelError, match=r"cuda: kernel 'no_such_kernel' has no CUDA "
-                       r"plan: add one in accel_toolkit/backends/_cuda_plans\.py"):
+    with pytest.raises(
+        UnsupportedKernelError,
+        match=r"cuda: kernel 'no_such_kernel' has no CUDA "
+        r"plan: add one in accel_toolkit/backends/_cuda_plans\.py",
+    ):
         plan("no_such_kernel", {}, "float32")
 
 
@@ -94,8 +98,14 @@ def test_plans_name_instances_the_sources_define(kernel):
             for launch in pl.launches:
                 assert (launch.file, launch.expr) in known
                 template = launch.expr.split("<")[0]
-                assert re.search(rf"__global__ void[^;{{]*\b{template}\(", cuda_source(launch.file)), launch.expr
-                assert all(g >= 1 for g in launch.grid) and launch.grid[1] <= 65535 and launch.grid[2] <= 65535
+                assert re.search(
+                    rf"__global__ void[^;{{]*\b{template}\(", cuda_source(launch.file)
+                ), launch.expr
+                assert (
+                    all(g >= 1 for g in launch.grid)
+                    and launch.grid[1] <= 65535
+                    and launch.grid[2] <= 65535
+                )
                 assert np.prod(launch.block) <= 1024
     for p in configs(kernel):  # the planned outputs are the reference's outputs
         pl = plan(kernel, p, "float32")
@@ -104,11 +114,21 @@ def test_plans_name_instances_the_sources_define(kernel):
 
 
 def test_row_kernels_pick_warp_block_and_looped_variants():
-    assert plan("softmax", {"rows": 4, "cols": 16}, "float32").expressions == ["softmax_cached<float, 4, 1, 32>"]
-    assert plan("softmax", {"rows": 4, "cols": 4096}, "float32").expressions == [f"softmax_cached<float, 4, 4, {THREADS}>"]
-    assert plan("softmax", {"rows": 4, "cols": 8196}, "float16").expressions == ["softmax_looped<half_t, 4>"]
-    assert plan("matmul", {"M": 33, "N": 17, "K": 9}, "float32").expressions == ["matmul_simple<float>"]
-    assert plan("matmul", {"M": 4096, "N": 4096, "K": 4096}, "float32").expressions == ["matmul_tile128<float>"]
+    assert plan("softmax", {"rows": 4, "cols": 16}, "float32").expressions == [
+        "softmax_cached<float, 4, 1, 32>"
+    ]
+    assert plan("softmax", {"rows": 4, "cols": 4096}, "float32").expressions == [
+        f"softmax_cached<float, 4, 4, {THREADS}>"
+    ]
+    assert plan("softmax", {"rows": 4, "cols": 8196}, "float16").expressions == [
+        "softmax_looped<half_t, 4>"
+    ]
+    assert plan("matmul", {"M": 33, "N": 17, "K": 9}, "float32").expressions == [
+        "matmul_simple<float>"
+    ]
+    assert plan("matmul", {"M": 4096, "N": 4096, "K": 4096}, "float32").expressions == [
+        "matmul_tile128<float>"
+    ]
 
 
 def test_probe_without_cuda_gives_the_reason():
@@ -196,7 +216,9 @@ def test_device_check_needs_only_numpy_and_cupy():
         "print('RC', rc)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300, env=env
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "import mode: kernels/harness/backends only" in r.stdout
     assert "CUDA is not available: cuda: CuPy is not installed" in r.stdout
@@ -220,14 +242,33 @@ def _nvcc() -> str | None:
 def test_sources_compile_with_nvcc(kernel, tmp_path):
     nvcc = _nvcc()
     if nvcc is None:
-        pytest.skip("nvcc is not installed (`nvcc --version` failed); the sources are compiled on the GPU machine")
+        pytest.skip(
+            "nvcc is not installed (`nvcc --version` failed); the sources are compiled on the GPU machine"
+        )
     exprs = [e for _, e in expressions(kernel)]
     w = tmp_path / "instances.cu"
-    w.write_text(f'#include "{kernel}.cu"\nstatic void* const at_instances[] = {{\n'
-                 + ",\n".join(f"    (void*)&{e}" for e in exprs) + "\n};\n")
-    r = subprocess.run([nvcc, "-std=c++17", "-arch=sm_90", "-cubin", "-Xptxas", "-v", f"-I{CUDA_DIR}",
-                        str(w), "-o", str(tmp_path / "k.cubin")],
-                       capture_output=True, text=True, timeout=600)
+    w.write_text(
+        f'#include "{kernel}.cu"\nstatic void* const at_instances[] = {{\n'
+        + ",\n".join(f"    (void*)&{e}" for e in exprs)
+        + "\n};\n"
+    )
+    r = subprocess.run(
+        [
+            nvcc,
+            "-std=c++17",
+            "-arch=sm_90",
+            "-cubin",
+            "-Xptxas",
+            "-v",
+            f"-I{CUDA_DIR}",
+            str(w),
+            "-o",
+            str(tmp_path / "k.cubin"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if "Unsupported gpu architecture" in r.stderr:
         pytest.skip(f"this nvcc cannot target sm_90: {r.stderr.strip()[:200]}")
     assert r.returncode == 0, r.stderr[-4000:]
@@ -251,8 +292,13 @@ def _cxx() -> str | None:
         if not path:
             continue
         try:
-            r = subprocess.run([path, "-std=c++20", "-x", "c++", "-", "-o", os.devnull], input=probe,
-                               capture_output=True, text=True, timeout=120)
+            r = subprocess.run(
+                [path, "-std=c++20", "-x", "c++", "-", "-o", os.devnull],
+                input=probe,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
         except (OSError, subprocess.SubprocessError):
             continue
         if r.returncode == 0:
@@ -271,14 +317,31 @@ def _emu_library(file: str, exprs: list[str], workdir: Path) -> tuple[ctypes.CDL
     index = {e: i for i, e in enumerate(sorted(set(exprs)))}
     src = '#include "cuda_cpu_shim.h"\n' + f'#include "{file}"\n'
     for e, i in index.items():
-        src += (f'extern "C" void at_launch_{i}(unsigned gx, unsigned gy, unsigned gz, unsigned bx, '
-                f'unsigned by, unsigned bz, void** argv) {{ at_emu::launch(&{e}, dim3{{gx, gy, gz}}, '
-                f'dim3{{bx, by, bz}}, argv); }}\n')
+        src += (
+            f'extern "C" void at_launch_{i}(unsigned gx, unsigned gy, unsigned gz, unsigned bx, '
+            f"unsigned by, unsigned bz, void** argv) {{ at_emu::launch(&{e}, dim3{{gx, gy, gz}}, "
+            f"dim3{{bx, by, bz}}, argv); }}\n"
+        )
     tag = hashlib.sha1(src.encode()).hexdigest()[:12]
     cpp, so = workdir / f"emu_{tag}.cpp", workdir / f"emu_{tag}.so"
     cpp.write_text(src)
-    r = subprocess.run([_cxx(), "-std=c++20", "-O1", "-shared", "-fPIC", f"-I{CUDA_DIR}", f"-I{EMU_DIR}",
-                        str(cpp), "-o", str(so)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            _cxx(),
+            "-std=c++20",
+            "-O1",
+            "-shared",
+            "-fPIC",
+            f"-I{CUDA_DIR}",
+            f"-I{EMU_DIR}",
+            str(cpp),
+            "-o",
+            str(so),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-4000:]
     lib = ctypes.CDLL(str(so))
     _EMU_LIBS.append((file, index, lib))
@@ -314,8 +377,10 @@ def emu_run(kernel: str, p: dict, dtype: str, inputs: dict, workdir: Path) -> di
 @pytest.mark.parametrize("kernel", list(KERNELS))
 def test_kernels_match_reference_on_cpu_emulator(kernel, tmp_path_factory):
     if _cxx() is None:
-        pytest.skip("no C++20 compiler with _Float16 and ucontext (g++ >= 12 or clang++) for the CPU "
-                    "emulation of the CUDA sources")
+        pytest.skip(
+            "no C++20 compiler with _Float16 and ucontext (g++ >= 12 or clang++) for the CPU "
+            "emulation of the CUDA sources"
+        )
     workdir = tmp_path_factory.mktemp("cuda_emu")
     spec = get_kernel(kernel)
     # build one library per source with every instance this test needs
@@ -344,7 +409,9 @@ def _gpu_skip_reason() -> str | None:
     return None if a.available else a.reason
 
 
-gpu = pytest.mark.skipif(_gpu_skip_reason() is not None, reason=f"no CUDA GPU: {_gpu_skip_reason()}")
+gpu = pytest.mark.skipif(
+    _gpu_skip_reason() is not None, reason=f"no CUDA GPU: {_gpu_skip_reason()}"
+)
 
 
 @pytest.fixture(scope="module", params=["ours", "cupy"])
@@ -401,7 +468,9 @@ def test_gpu_measure_records_cuda_events_and_compile_cost(cold):
     assert m.device["sm_count"] >= 1 and m.device["l2_bytes"] > 0
     if cold:
         assert m.timing.extra["flush_bytes"] == 2 * m.device["l2_bytes"]
-    assert spec.check(m.outputs, spec.reference(spec.make_inputs(p, "float32"), p), p, "float32").passed
+    assert spec.check(
+        m.outputs, spec.reference(spec.make_inputs(p, "float32"), p), p, "float32"
+    ).passed
 
 
 @pytest.mark.cuda
@@ -409,8 +478,14 @@ def test_gpu_measure_records_cuda_events_and_compile_cost(cold):
 def test_gpu_bench_stores_rows_with_device(tmp_path):
     from accel_toolkit import bench
 
-    df = bench("softmax,matmul", "cuda", preset="tiny", settings=TimingSettings.quick(),
-               db=str(tmp_path / "r.duckdb"), progress=False)
+    df = bench(
+        "softmax,matmul",
+        "cuda",
+        preset="tiny",
+        settings=TimingSettings.quick(),
+        db=str(tmp_path / "r.duckdb"),
+        progress=False,
+    )
     assert set(df["status"]) == {"ok"}
     assert df["device"].str.len().min() > 0
 
@@ -420,4 +495,3 @@ def test_gpu_tier_skip_reason_is_stated():
     if reason is None:
         pytest.skip("a GPU is present; the cuda-marked tests run")
     assert reason.startswith("cuda: ") and len(reason) > 20
-

@@ -30,11 +30,18 @@ from accel_toolkit.harness import TimingSettings  # noqa: E402
 from accel_toolkit.store import Store  # noqa: E402
 
 #: a few milliseconds of sampling per configuration
-FAST = TimingSettings(warmup_time=0.002, target_sample_time=0.001, min_time=0.01,
-                      max_time=0.02, min_samples=3)
+FAST = TimingSettings(
+    warmup_time=0.002, target_sample_time=0.001, min_time=0.01, max_time=0.02, min_samples=3
+)
 #: about 0.15 s per configuration, so a kill lands mid-sweep
-SLOWER = TimingSettings(warmup_time=0.01, target_sample_time=0.005, min_time=0.12,
-                        max_time=0.15, min_samples=5, noise_target=1e-9)
+SLOWER = TimingSettings(
+    warmup_time=0.01,
+    target_sample_time=0.005,
+    min_time=0.12,
+    max_time=0.15,
+    min_samples=5,
+    noise_target=1e-9,
+)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,19 +59,35 @@ class Cluster:
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.address = ""
 
-    def _spawn(self, args: list[str], env: dict[str, str] | None = None,
-               log: str = "log") -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, args: list[str], env: dict[str, str] | None = None, log: str = "log"
+    ) -> subprocess.Popen[bytes]:
         out = open(self.tmp / f"{log}-{len(self.procs)}.txt", "wb")  # noqa: SIM115
-        p = subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT,
-                             cwd=ROOT, env={**os.environ, **(env or {})})
+        p = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+        )
         self.procs.append(p)
         return p
 
     def start_scheduler(self, port: int = 0) -> str:
         sfile = self.tmp / f"scheduler-{len(self.procs)}.json"
-        self.scheduler = self._spawn(["distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                      "--port", str(port), "--no-dashboard",
-                                      "--scheduler-file", str(sfile)], log="scheduler")
+        self.scheduler = self._spawn(
+            [
+                "distributed.cli.dask_scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+                "--scheduler-file",
+                str(sfile),
+            ],
+            log="scheduler",
+        )
         deadline = time.monotonic() + 60
         while not sfile.exists():
             assert time.monotonic() < deadline, "the scheduler did not start"
@@ -75,10 +98,24 @@ class Cluster:
         return self.address
 
     def start_worker(self, preload: str = "accel_toolkit.distributed") -> None:
-        self.workers.append(self._spawn(
-            ["distributed.cli.dask_worker", self.address, "--host", "127.0.0.1", "--nthreads",
-             "2", "--no-nanny", "--no-dashboard", "--preload", preload],
-            env={"ACCEL_TOOLKIT_WORKER_BACKENDS": "cpu"}, log="worker"))
+        self.workers.append(
+            self._spawn(
+                [
+                    "distributed.cli.dask_worker",
+                    self.address,
+                    "--host",
+                    "127.0.0.1",
+                    "--nthreads",
+                    "2",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--preload",
+                    preload,
+                ],
+                env={"ACCEL_TOOLKIT_WORKER_BACKENDS": "cpu"},
+                log="worker",
+            )
+        )
 
     def wait_for_workers(self, n: int) -> None:
         from distributed import Client
@@ -86,8 +123,14 @@ class Cluster:
         with Client(self.address, timeout=30, set_as_default=False) as c:
             c.wait_for_workers(n, timeout=120)
             deadline = time.monotonic() + 60  # and for their plugins' resources
-            while sum(1 for w in c.scheduler_info(n_workers=-1)["workers"].values()
-                      if w.get("resources")) < n:
+            while (
+                sum(
+                    1
+                    for w in c.scheduler_info(n_workers=-1)["workers"].values()
+                    if w.get("resources")
+                )
+                < n
+            ):
                 assert time.monotonic() < deadline, "workers did not advertise resources"
                 time.sleep(0.2)
 
@@ -122,8 +165,9 @@ def after_tasks(address: str, n: int, action: object) -> threading.Thread:
         with Client(address, timeout=30, set_as_default=False) as c:
             while time.monotonic() < deadline:
                 # a lambda travels by value (workers cannot import this test module)
-                done = c.run(lambda dask_worker: dask_worker.state.executed_count,
-                             on_error="ignore")
+                done = c.run(
+                    lambda dask_worker: dask_worker.state.executed_count, on_error="ignore"
+                )
                 if sum(v for v in done.values() if isinstance(v, int)) >= n:
                     break
                 time.sleep(0.2)
@@ -135,8 +179,9 @@ def after_tasks(address: str, n: int, action: object) -> threading.Thread:
 
 
 def exactly_once(db: Path, run_id: str, n: int) -> None:
-    rows = Store(db).query("SELECT config_key, backend, status FROM measurements "
-                           "WHERE run_id = ?", [run_id])
+    rows = Store(db).query(
+        "SELECT config_key, backend, status FROM measurements WHERE run_id = ?", [run_id]
+    )
     assert len(rows) == n, rows.groupby("status").size()
     assert not rows.duplicated(["config_key", "backend"]).any()
     assert (rows["status"] == "ok").all(), rows["status"].value_counts()
@@ -144,17 +189,22 @@ def exactly_once(db: Path, run_id: str, n: int) -> None:
 
 def test_a_bad_scheduler_address_is_a_clear_error(db_path):
     with pytest.raises(ClusterError, match="Cannot reach a Dask scheduler.*tcp://HOST:8786"):
-        at.bench("add_mul_relu", "cpu", cluster="tcp://127.0.0.1:1", db=db_path,
-                 progress=False)
+        at.bench("add_mul_relu", "cpu", cluster="tcp://127.0.0.1:1", db=db_path, progress=False)
     with pytest.raises(ClusterError, match="Cannot reach"):
         cluster_info("no-such-host.invalid:8786")
 
 
-def test_sweep_on_the_cluster_records_the_machine_and_cuda_is_unavailable_at_once(
-        cluster, db_path):
+def test_sweep_on_the_cluster_records_the_machine_and_cuda_is_unavailable_at_once(cluster, db_path):
     t0 = time.monotonic()
-    df = at.bench("add_mul_relu", "cpu,cuda", grid=grid(6), settings=FAST, db=db_path,
-                  cluster=cluster.address, progress=False)
+    df = at.bench(
+        "add_mul_relu",
+        "cpu,cuda",
+        grid=grid(6),
+        settings=FAST,
+        db=db_path,
+        cluster=cluster.address,
+        progress=False,
+    )
     assert time.monotonic() - t0 < 60
     cuda = df[df["backend"] == "cuda"]
     assert len(cuda) == 6 and (cuda["status"] == "unavailable").all()
@@ -170,18 +220,41 @@ def test_sweep_on_the_cluster_records_the_machine_and_cuda_is_unavailable_at_onc
 
 
 def test_where_all_measures_once_per_machine_and_the_cli_drives_the_cluster(
-        cluster, db_path, capsys):
+    cluster, db_path, capsys
+):
     from accel_toolkit.cli import main
 
     # both workers run on this machine: one env_id, so each configuration is measured once
-    df = at.bench("add_mul_relu", "cpu", grid=grid(3), settings=FAST, db=db_path,
-                  cluster=cluster.address, where="all", progress=False)
+    df = at.bench(
+        "add_mul_relu",
+        "cpu",
+        grid=grid(3),
+        settings=FAST,
+        db=db_path,
+        cluster=cluster.address,
+        where="all",
+        progress=False,
+    )
     assert len(df) == 3 and df["env_id"].nunique() == 1 and (df["status"] == "ok").all()
     assert main(["cluster", "--scheduler", cluster.address]) == 0
     out = capsys.readouterr().out
     assert out.count("cpu:1") == 2 and "compatible" in out
-    assert main(["bench", "--kernels", "add_mul_relu", "--cluster", cluster.address,
-                 "--time-budget", "0.02", "--db", str(db_path)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--kernels",
+                "add_mul_relu",
+                "--cluster",
+                cluster.address,
+                "--time-budget",
+                "0.02",
+                "--db",
+                str(db_path),
+            ]
+        )
+        == 0
+    )
     assert "results stored" in capsys.readouterr().out
     assert main(["cluster", "--scheduler", "tcp://127.0.0.1:1", "--timeout", "1"]) == 2
     assert "Cannot reach a Dask scheduler" in capsys.readouterr().err
@@ -196,8 +269,15 @@ def test_sigkill_a_worker_mid_sweep_stores_every_configuration_once(cluster, db_
         killed.set()
 
     after_tasks(cluster.address, 10, killer)
-    df = at.bench("add_mul_relu", "cpu", grid=grid(100), settings=SLOWER, db=db_path,
-                  cluster=cluster.address, progress=False)
+    df = at.bench(
+        "add_mul_relu",
+        "cpu",
+        grid=grid(100),
+        settings=SLOWER,
+        db=db_path,
+        cluster=cluster.address,
+        progress=False,
+    )
     assert killed.is_set() and victim.poll() is not None, "the sweep ended before the kill"
     exactly_once(db_path, df["run_id"].iloc[0], 100)
     assert df["config_key"].is_unique
@@ -211,8 +291,15 @@ def test_losing_the_scheduler_keeps_what_finished_and_resume_completes(cluster, 
     after_tasks(cluster.address, 10, stopper)
     t0 = time.monotonic()
     with pytest.raises(ClusterError, match="Lost the Dask scheduler.*resume") as info:
-        at.bench("add_mul_relu", "cpu", grid=grid(100), settings=SLOWER, db=db_path,
-                 cluster=cluster.address, progress=False)
+        at.bench(
+            "add_mul_relu",
+            "cpu",
+            grid=grid(100),
+            settings=SLOWER,
+            db=db_path,
+            cluster=cluster.address,
+            progress=False,
+        )
     assert time.monotonic() - t0 < 120
     store = Store(db_path)
     run_id = str(store.runs()["run_id"].iloc[0])
@@ -224,8 +311,16 @@ def test_losing_the_scheduler_keeps_what_finished_and_resume_completes(cluster, 
     cluster.start_scheduler()
     cluster.start_worker()
     cluster.wait_for_workers(1)
-    at.bench("add_mul_relu", "cpu", grid=grid(100), settings=SLOWER, db=db_path,
-             cluster=cluster.address, resume=run_id, progress=False)
+    at.bench(
+        "add_mul_relu",
+        "cpu",
+        grid=grid(100),
+        settings=SLOWER,
+        db=db_path,
+        cluster=cluster.address,
+        resume=run_id,
+        progress=False,
+    )
     exactly_once(db_path, run_id, 100)
 
 
@@ -235,34 +330,55 @@ def test_a_worker_of_another_version_is_refused(tmp_path, db_path):
         "from accel_toolkit.distributed import AcceleratorPlugin\n\n\n"
         "async def dask_setup(worker):\n"
         "    await worker.plugin_add(AcceleratorPlugin(backends=['cpu'], version='0.0.1'),\n"
-        "                            name='accel_toolkit')\n")
+        "                            name='accel_toolkit')\n"
+    )
     c = Cluster(tmp_path)
     try:
         c.start_scheduler()
         c.start_worker(preload=str(preload))
         c.wait_for_workers(1)
-        with pytest.raises(VersionMismatchError, match="runs accel-toolkit 0.0.1.*install "
-                                                       "accel-toolkit=="):
-            at.bench("add_mul_relu", "cpu", grid=grid(2), settings=FAST, db=db_path,
-                     cluster=c.address, progress=False)
+        with pytest.raises(
+            VersionMismatchError, match="runs accel-toolkit 0.0.1.*install accel-toolkit=="
+        ):
+            at.bench(
+                "add_mul_relu",
+                "cpu",
+                grid=grid(2),
+                settings=FAST,
+                db=db_path,
+                cluster=c.address,
+                progress=False,
+            )
         assert not cluster_info(c.address)["compatible"].any()
         c.start_worker()  # a worker of this version joins: the sweep runs there only
         c.wait_for_workers(2)
         with pytest.warns(RefusedWorkerWarning, match="0.0.1"):
-            df = at.bench("add_mul_relu", "cpu", grid=grid(4), settings=FAST, db=db_path,
-                          cluster=c.address, progress=False)
+            df = at.bench(
+                "add_mul_relu",
+                "cpu",
+                grid=grid(4),
+                settings=FAST,
+                db=db_path,
+                cluster=c.address,
+                progress=False,
+            )
         assert (df["status"] == "ok").all() and len(df) == 4
         ok = cluster_info(c.address).query("compatible")
         assert set(df["env_id"]) <= set(ok["env_id"])
-        assert {json.loads(e)["worker"] for e in Store(db_path).query(
-            "SELECT extra FROM measurements WHERE status = 'ok'")["extra"]} <= set(ok["address"])
+        assert {
+            json.loads(e)["worker"]
+            for e in Store(db_path).query("SELECT extra FROM measurements WHERE status = 'ok'")[
+                "extra"
+            ]
+        } <= set(ok["address"])
     finally:
         c.stop()
 
 
 def test_parallel_starts_a_local_cluster(db_path):
-    df = at.bench("add_mul_relu", "cpu", grid=grid(4), settings=FAST, db=db_path,
-                  parallel=2, progress=False)
+    df = at.bench(
+        "add_mul_relu", "cpu", grid=grid(4), settings=FAST, db=db_path, parallel=2, progress=False
+    )
     assert len(df) == 4 and (df["status"] == "ok").all()
     extra = Store(db_path).query("SELECT extra FROM measurements")["extra"].map(json.loads)
     assert all(e["where"] == "any" and e["worker"].startswith("tcp://") for e in extra)
@@ -278,11 +394,27 @@ def test_browsers_killed_in_a_workers_pool_lose_and_duplicate_nothing(tmp_path, 
     try:
         c.start_scheduler()
         c.start_worker()
-        c.workers.append(c._spawn(
-            ["distributed.cli.dask_worker", c.address, "--host", "127.0.0.1", "--nthreads",
-             "2", "--no-nanny", "--no-dashboard", "--preload", "accel_toolkit.distributed"],
-            env={"ACCEL_TOOLKIT_WORKER_BACKENDS": "cpu,webnn",
-                 "ACCEL_TOOLKIT_WORKER_BROWSERS": "1"}, log="worker"))
+        c.workers.append(
+            c._spawn(
+                [
+                    "distributed.cli.dask_worker",
+                    c.address,
+                    "--host",
+                    "127.0.0.1",
+                    "--nthreads",
+                    "2",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--preload",
+                    "accel_toolkit.distributed",
+                ],
+                env={
+                    "ACCEL_TOOLKIT_WORKER_BACKENDS": "cpu,webnn",
+                    "ACCEL_TOOLKIT_WORKER_BROWSERS": "1",
+                },
+                log="worker",
+            )
+        )
         c.wait_for_workers(2)
         if not cluster_info(c.address)["backends"].str.contains("webnn").any():
             pytest.skip("webnn unavailable on this machine")
@@ -292,13 +424,20 @@ def test_browsers_killed_in_a_workers_pool_lose_and_duplicate_nothing(tmp_path, 
         def killer() -> None:
             def pick(dask_worker: Any) -> list[int]:  # runs on the workers
                 pool = dask_worker.plugins["accel_toolkit"].pool
-                return [b.session.pid for b in pool._open.values()
-                        if getattr(b, "session", None) is not None and b.session.pid]
+                return [
+                    b.session.pid
+                    for b in pool._open.values()
+                    if getattr(b, "session", None) is not None and b.session.pid
+                ]
 
             with Client(c.address, timeout=30, set_as_default=False) as client:
                 while not stop.wait(4.0) and len(kills) < 3:
-                    pids = [p for v in client.run(pick, on_error="ignore").values()
-                            if isinstance(v, list) for p in v]
+                    pids = [
+                        p
+                        for v in client.run(pick, on_error="ignore").values()
+                        if isinstance(v, list)
+                        for p in v
+                    ]
                     for pid in pids:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGKILL)
@@ -307,14 +446,23 @@ def test_browsers_killed_in_a_workers_pool_lose_and_duplicate_nothing(tmp_path, 
         t = threading.Thread(target=killer, daemon=True)
         t.start()
         try:
-            df = at.bench("add_mul_relu", "cpu,webnn", grid=grid(20), settings=SLOWER,
-                          db=db_path, cluster=c.address, progress=False)
+            df = at.bench(
+                "add_mul_relu",
+                "cpu,webnn",
+                grid=grid(20),
+                settings=SLOWER,
+                db=db_path,
+                cluster=c.address,
+                progress=False,
+            )
         finally:
             stop.set()
             t.join(30)
         assert kills, "no browser was killed"
-        rows = Store(db_path).query("SELECT config_key, backend, status, error FROM "
-                                    "measurements WHERE run_id = ?", [df["run_id"].iloc[0]])
+        rows = Store(db_path).query(
+            "SELECT config_key, backend, status, error FROM measurements WHERE run_id = ?",
+            [df["run_id"].iloc[0]],
+        )
         assert len(rows) == 40 and not rows.duplicated(["config_key", "backend"]).any()
         bad = rows[rows["status"] != "ok"]
         # a configuration is an error only when it crashed its browser max_crashes times
@@ -323,16 +471,22 @@ def test_browsers_killed_in_a_workers_pool_lose_and_duplicate_nothing(tmp_path, 
         c.stop()
 
 
-def test_when_every_worker_leaves_the_rest_is_unavailable_and_resume_completes(
-        cluster, db_path):
+def test_when_every_worker_leaves_the_rest_is_unavailable_and_resume_completes(cluster, db_path):
     def kill_all() -> None:
         for w in cluster.workers:
             w.send_signal(signal.SIGKILL)
 
     after_tasks(cluster.address, 10, kill_all)
     t0 = time.monotonic()
-    df = at.bench("add_mul_relu", "cpu", grid=grid(40), settings=SLOWER, db=db_path,
-                  cluster=cluster.address, progress=False)
+    df = at.bench(
+        "add_mul_relu",
+        "cpu",
+        grid=grid(40),
+        settings=SLOWER,
+        db=db_path,
+        cluster=cluster.address,
+        progress=False,
+    )
     assert time.monotonic() - t0 < 120  # it does not wait for workers that will not come
     run_id = df["run_id"].iloc[0]
     assert len(df) == 40 and df["config_key"].is_unique
@@ -342,9 +496,18 @@ def test_when_every_worker_leaves_the_rest_is_unavailable_and_resume_completes(
 
     cluster.start_worker()
     cluster.wait_for_workers(1)
-    at.bench("add_mul_relu", "cpu", grid=grid(40), settings=SLOWER, db=db_path,
-             cluster=cluster.address, resume=run_id, progress=False)
-    rows = Store(db_path).query("SELECT config_key, status FROM measurements WHERE run_id = ?",
-                                [run_id])
+    at.bench(
+        "add_mul_relu",
+        "cpu",
+        grid=grid(40),
+        settings=SLOWER,
+        db=db_path,
+        cluster=cluster.address,
+        resume=run_id,
+        progress=False,
+    )
+    rows = Store(db_path).query(
+        "SELECT config_key, status FROM measurements WHERE run_id = ?", [run_id]
+    )
     ok = rows[rows["status"] == "ok"]
     assert len(ok) == 40 and ok["config_key"].is_unique

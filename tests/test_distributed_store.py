@@ -14,14 +14,22 @@ from accel_toolkit.harness import TimingSettings, inputs_or_reason
 from accel_toolkit.kernels import get_kernel
 from accel_toolkit.store import Store
 
-QUICK = TimingSettings(warmup_time=0.002, target_sample_time=0.001, min_time=0.01,
-                       max_time=0.02, min_samples=3)
+QUICK = TimingSettings(
+    warmup_time=0.002, target_sample_time=0.001, min_time=0.01, max_time=0.02, min_samples=3
+)
 
 
 def row(status: str = "ok", env: str = "machine-a", rnd: int = 0) -> dict:
-    return {"run_id": "r1", "config_key": "add_mul_relu|n=64|float32", "kernel": "add_mul_relu",
-            "backend": "cpu", "env_id": env, "status": status, "median_s": 1e-6,
-            "extra": {"round": rnd}}
+    return {
+        "run_id": "r1",
+        "config_key": "add_mul_relu|n=64|float32",
+        "kernel": "add_mul_relu",
+        "backend": "cpu",
+        "env_id": env,
+        "status": status,
+        "median_s": 1e-6,
+        "extra": {"round": rnd},
+    }
 
 
 def test_a_duplicated_result_is_dropped(db_path):
@@ -127,8 +135,9 @@ def test_default_pool_size_follows_the_cores(cores: int, browsers: int):
 def test_several_browsers_in_process_store_every_configuration_once(db_path):
     import accel_toolkit as at
 
-    df = at.bench("add_mul_relu,softmax", "cpu", settings=QUICK, db=db_path, browsers=2,
-                  progress=False)
+    df = at.bench(
+        "add_mul_relu,softmax", "cpu", settings=QUICK, db=db_path, browsers=2, progress=False
+    )
     assert len(df) == 4 and df["config_key"].is_unique and (df["status"] == "ok").all()
 
 
@@ -136,10 +145,11 @@ def test_import_accel_toolkit_does_not_import_dask():
     import subprocess
     import sys
 
-    code = ("import sys, accel_toolkit, accel_toolkit.distributed as d; d.ClusterError; "
-            "print(any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, accel_toolkit, accel_toolkit.distributed as d; d.ClusterError; "
+        "print(any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 

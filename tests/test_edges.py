@@ -59,8 +59,9 @@ def test_softmax_single_large_value_in_an_odd_or_even_lane() -> None:
 # -- wgpu (in process, lavapipe without a GPU) ------------------------------------------------
 @pytest.fixture(scope="module")
 def wgpu_backend() -> Iterator[Backend]:
-    pytest.importorskip("wgpu",
-                        reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'")
+    pytest.importorskip(
+        "wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'"
+    )
     from accel_toolkit.backends._wgpu import WgpuBackend
 
     avail = WgpuBackend.probe()
@@ -95,11 +96,11 @@ def test_wgpu_softmax_large_value_in_every_lane_position(wgpu_backend: Backend, 
     assert_matches("softmax", got, x, p, "float32", "wgpu spike on the diagonal")
 
 
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_cuda_sources_at_the_edges_on_the_cpu_emulator(name: str, tmp_path_factory:
-                                                       pytest.TempPathFactory) -> None:
+def test_cuda_sources_at_the_edges_on_the_cpu_emulator(
+    name: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """The CUDA sources (``shaders/cuda``) run on the CPU through ``tests/cuda_emu``."""
     import test_cuda_backend as emu
 

@@ -37,9 +37,16 @@ def browser_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 def test_browser_at_the_edges(browser_backend: Backend, name: str) -> None:
     spec = get_kernel(name)
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                     HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.filter_too_much,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
     @given(case=edge_case(name))
     def check(case: tuple[dict, str, str, int, int]) -> None:
         p, dtype, kind, lane, seed = case

@@ -16,5 +16,7 @@ def test_builtin_bases():
     assert issubclass(ex.UnknownKernelError, ValueError)
     assert issubclass(ex.BackendUnavailableError, RuntimeError)
     assert issubclass(ex.StoreLockedError, RuntimeError)
-    assert issubclass(ex.NotFittedError, ValueError) and issubclass(ex.NotFittedError, AttributeError)
+    assert issubclass(ex.NotFittedError, ValueError) and issubclass(
+        ex.NotFittedError, AttributeError
+    )
     assert all(inspect.isclass(getattr(ex, n)) for n in ex.__all__)

@@ -57,15 +57,21 @@ def test_inner_loop_is_calibrated_for_fast_functions():
         nonlocal calls
         calls += 1
 
-    r = time_callable(f, TimingSettings(warmup_time=0.01, target_sample_time=0.002, min_time=0.02, max_time=0.2))
+    r = time_callable(
+        f, TimingSettings(warmup_time=0.01, target_sample_time=0.002, min_time=0.02, max_time=0.2)
+    )
     assert r.inner_loops > 10  # a no-op needs many calls per sample
     assert r.samples.size >= 3
     assert calls >= r.inner_loops * r.samples.size
 
 
 def test_samples_measure_the_function():
-    r = time_callable(lambda: time.sleep(0.002),
-                      TimingSettings(warmup_time=0.005, target_sample_time=0.001, min_time=0.05, max_time=0.5, min_samples=5))
+    r = time_callable(
+        lambda: time.sleep(0.002),
+        TimingSettings(
+            warmup_time=0.005, target_sample_time=0.001, min_time=0.05, max_time=0.5, min_samples=5
+        ),
+    )
     med = float(np.median(r.samples))
     assert 0.0019 <= med <= 0.01
     assert r.inner_loops == 1
@@ -86,16 +92,33 @@ def test_first_run_is_kept_apart():
 
 def test_budget_bounds_sampling_time():
     t0 = time.perf_counter()
-    time_callable(lambda: time.sleep(0.001),
-                  TimingSettings(warmup_time=0.01, target_sample_time=0.001, min_time=0.05, max_time=0.3,
-                                 noise_target=0.0))  # never "quiet enough": stops on max_time
+    time_callable(
+        lambda: time.sleep(0.001),
+        TimingSettings(
+            warmup_time=0.01,
+            target_sample_time=0.001,
+            min_time=0.05,
+            max_time=0.3,
+            noise_target=0.0,
+        ),
+    )  # never "quiet enough": stops on max_time
     assert time.perf_counter() - t0 < 2.0
 
 
 def test_environment_fingerprint():
     env = environment()
-    for key in ("cpu_model", "cores_logical", "memory_bytes", "os", "python", "libraries",
-                "blas", "threads", "toolkit_version", "git_commit"):
+    for key in (
+        "cpu_model",
+        "cores_logical",
+        "memory_bytes",
+        "os",
+        "python",
+        "libraries",
+        "blas",
+        "threads",
+        "toolkit_version",
+        "git_commit",
+    ):
         assert key in env
     assert "numpy" in env["libraries"]
     assert environment_id(env) == environment_id(environment())

@@ -17,8 +17,19 @@ from accel_toolkit.exceptions import (
 from accel_toolkit.kernels import KERNELS, PRESETS, Registry, array_ops, get_kernel
 
 REQUIRED = {
-    "matmul", "batched_matmul", "conv2d", "softmax", "layernorm", "gelu", "add_mul_relu",
-    "linear_gelu", "attention", "quantize_int8", "dequantize_int8", "matmul_int8", "reduce",
+    "matmul",
+    "batched_matmul",
+    "conv2d",
+    "softmax",
+    "layernorm",
+    "gelu",
+    "add_mul_relu",
+    "linear_gelu",
+    "attention",
+    "quantize_int8",
+    "dequantize_int8",
+    "matmul_int8",
+    "reduce",
 }
 
 
@@ -36,8 +47,10 @@ def test_every_spec_is_complete(name):
     assert spec.name == name and spec.description and spec.family
     assert set(PRESETS) <= set(spec.presets), f"kernel {name!r}: add presets {PRESETS}"
     assert set(spec.tolerances) == {"float32", "float16"}, f"kernel {name!r}: tolerances"
-    assert spec.edge_cases, (f"kernel {name!r} has no edge_cases: add the odd sizes that reach "
-                             f"every code path (see docs/adding-a-kernel.md)")
+    assert spec.edge_cases, (
+        f"kernel {name!r} has no edge_cases: add the odd sizes that reach "
+        f"every code path (see docs/adding-a-kernel.md)"
+    )
     tiny = spec.preset("tiny")
     for p in spec.edge_configs():
         assert p not in tiny, f"kernel {name!r}: edge case {p} repeats the tiny preset"
@@ -52,8 +65,11 @@ def test_registry_finds_by_name_and_says_what_is_missing():
     assert reg.register("softmax", 3) == 3
     assert "softmax" in reg and reg["softmax"] == 3 and list(reg) == ["softmax"]
     assert reg.get("rmsnorm") is None
-    with pytest.raises(UnsupportedKernelError, match=r"kernel 'rmsnorm' has no WGSL plan builder: "
-                       r"add one in accel_toolkit/backends/_wgsl_plans.py"):
+    with pytest.raises(
+        UnsupportedKernelError,
+        match=r"kernel 'rmsnorm' has no WGSL plan builder: "
+        r"add one in accel_toolkit/backends/_wgsl_plans.py",
+    ):
         reg["rmsnorm"]
     with pytest.raises(ValueError, match="once"):
         reg.register("softmax", 4)
@@ -128,11 +144,14 @@ def test_matmul_cost_is_2mnk():
     assert c.bytes == (3 * 7 + 7 * 5 + 3 * 5) * 4
 
 
-@pytest.mark.parametrize("cfg", [
-    {"N": 2, "C": 8, "H": 40, "W": 40, "F": 4, "kernel": 1, "stride": 2, "padding": 0},
-    {"N": 1, "C": 6, "H": 33, "W": 33, "F": 5, "kernel": 3, "stride": 1, "padding": 1},
-    {"N": 2, "C": 3, "H": 30, "W": 30, "F": 2, "kernel": 5, "stride": 2, "padding": 2},
-])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {"N": 2, "C": 8, "H": 40, "W": 40, "F": 4, "kernel": 1, "stride": 2, "padding": 0},
+        {"N": 1, "C": 6, "H": 33, "W": 33, "F": 5, "kernel": 3, "stride": 1, "padding": 1},
+        {"N": 2, "C": 3, "H": 30, "W": 30, "F": 2, "kernel": 5, "stride": 2, "padding": 2},
+    ],
+)
 def test_conv2d_scratch_is_the_im2col_matrix_the_implementation_allocates(cfg):
     """``KernelSpec.scratch`` counts what the cpu implementation really moves through its
     intermediates: the im2col matrix it allocates, written once and read once."""
@@ -187,15 +206,19 @@ class _CountingNumpy:
     def __getattr__(self, name):
         fn = getattr(np, name)
         if name in ("max", "sum", "mean"):
+
             def reduce(a, *args, **kw):
                 a = np.asarray(a)
                 self.rows += a.size // a.shape[-1]
                 return fn(a, *args, **kw)
+
             return reduce
         if name in self.elements:
+
             def elementwise(*args, **kw):
                 self.elements[name] += np.broadcast(*args).size
                 return fn(*args, **kw)
+
             return elementwise
         return fn
 
@@ -287,7 +310,7 @@ def test_property_invalid_sizes_raise(name):
     ints = [p for p in spec.params if p.kind is int and p.choices is None and p.minimum is not None]
 
     @settings(max_examples=10, deadline=None)
-    @given(which=st.sampled_from(ints), value=st.integers(-10**6, -1))
+    @given(which=st.sampled_from(ints), value=st.integers(-(10**6), -1))
     def check(which, value):
         bad = which.minimum + value  # strictly below the minimum
         with pytest.raises(ParameterError, match=which.name):

@@ -18,9 +18,16 @@ import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.lab, pytest.mark.browser]
 
-pytest.importorskip("jupyterlab", reason="JupyterLab is not installed (pip install 'accel-toolkit[lab]')")
-pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install 'accel-toolkit[browser]')")
-pytest.importorskip("anywidget", reason="anywidget is not installed (pip install 'accel-toolkit[notebooks]')")
+pytest.importorskip(
+    "jupyterlab", reason="JupyterLab is not installed (pip install 'accel-toolkit[lab]')"
+)
+pytest.importorskip(
+    "playwright.sync_api",
+    reason="Playwright is not installed (pip install 'accel-toolkit[browser]')",
+)
+pytest.importorskip(
+    "anywidget", reason="anywidget is not installed (pip install 'accel-toolkit[notebooks]')"
+)
 papermill = pytest.importorskip("papermill")
 nbformat = pytest.importorskip("nbformat")
 
@@ -43,7 +50,8 @@ def _browser_or_skip():
 def _prepare(root: Path, db: Path) -> str:
     nb = papermill.iorw.load_notebook_node(str(NOTEBOOK))  # as papermill reads it
     nb = papermill.parameterize.parameterize_notebook(
-        nb, {"db_path": str(db), "time_budget": 0.2, "chart_renderer": "svg"})
+        nb, {"db_path": str(db), "time_budget": 0.2, "chart_renderer": "svg"}
+    )
     nbformat.write(nb, root / "explore.ipynb")
     return "explore.ipynb"
 
@@ -65,7 +73,8 @@ def test_explore_notebook_runs_kernels_in_the_jupyterlab_tab(tmp_path):
             wait_for_text(page, DONE, timeout_s=420)
             page.wait_for_function(
                 "() => document.querySelectorAll('.accel-explorer table tbody tr').length > 0",
-                timeout=60_000)
+                timeout=60_000,
+            )
         finally:
             # the explorer (runner, controls, hardware, table, chart) at the top of the view
             page.evaluate("""() => { const r = document.querySelectorAll('.accel-runner');
@@ -79,23 +88,32 @@ def test_explore_notebook_runs_kernels_in_the_jupyterlab_tab(tmp_path):
         page.locator(".accel-explorer button").first.click()
         page.wait_for_function(
             """(before) => { const s = document.querySelector('.accel-explorer .status').textContent;
-                             return s !== before && /complete/.test(s); }""", arg=before,
-            timeout=180_000)
+                             return s !== before && /complete/.test(s); }""",
+            arg=before,
+            timeout=180_000,
+        )
         page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
         page.wait_for_function(
-            "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+            "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000
+        )
         adapter_text = page.locator(".accel-runner").first.inner_text()
 
     # The database: results measured in the tab, with the tab's adapter and browser.
     store = Store(db)
     tab = store.results(tag="explore-tab")
-    assert len(tab) >= 2 and set(tab["venue"]) == {"tab"}, tab[["backend", "venue", "status", "error"]]
+    assert len(tab) >= 2 and set(tab["venue"]) == {"tab"}, tab[
+        ["backend", "venue", "status", "error"]
+    ]
     gpu = tab[tab["backend"] == "webgpu"]
     assert (gpu["status"] == "ok").all(), gpu[["status", "error"]]
     info = json.loads(gpu["device_info"].iloc[0]) if "device_info" in gpu else None
     if info is None:
-        info = json.loads(store.query("SELECT device_info FROM measurements WHERE result_id = ?",
-                                      [gpu["result_id"].iloc[0]])["device_info"].iloc[0])
+        info = json.loads(
+            store.query(
+                "SELECT device_info FROM measurements WHERE result_id = ?",
+                [gpu["result_id"].iloc[0]],
+            )["device_info"].iloc[0]
+        )
     assert info["venue"] == "tab" and info["page"].startswith("http://127.0.0.1")
     vendor = info["adapter"]["vendor"]
     assert vendor and vendor in adapter_text  # the widget shows the adapter the rows record
@@ -111,7 +129,10 @@ def test_explore_notebook_runs_kernels_in_the_jupyterlab_tab(tmp_path):
     saved = nbformat.read(root / name, as_version=4)
     text = "\n".join(
         json.dumps(o.get("data", {})) + o.get("text", "")
-        for c in saved.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        for c in saved.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
     assert DONE in text and "['tab']" in text
     assert "via WebGPU in" in text and "(tab)" in text
     assert "application/vnd.jupyter.widget-view+json" in text
@@ -124,15 +145,24 @@ def test_explore_notebook_under_papermill_falls_back_to_headless(tmp_path):
     _browser_or_skip()
     db = tmp_path / "results.duckdb"
     out = tmp_path / "out.ipynb"
-    papermill.execute_notebook(str(NOTEBOOK), str(out), cwd=str(REPO), kernel_name="python3",
-                               parameters={"db_path": str(db), "time_budget": 0.2},
-                               progress_bar=False, execution_timeout=300)
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(out),
+        cwd=str(REPO),
+        kernel_name="python3",
+        parameters={"db_path": str(db), "time_budget": 0.2},
+        progress_bar=False,
+        execution_timeout=300,
+    )
     nb = nbformat.read(out, as_version=4)
     bench_cell = next(c for c in nb.cells if "await runner.bench(" in c.source)
     # the fallback decision itself takes the runner's frontend_timeout (5 s); the rest is
     # the headless sweep
-    text = "\n".join(o.get("text", "") + json.dumps(o.get("data", {}))
-                     for c in nb.cells for o in c.get("outputs", []))
+    text = "\n".join(
+        o.get("text", "") + json.dumps(o.get("data", {}))
+        for c in nb.cells
+        for o in c.get("outputs", [])
+    )
     assert "live-tab cells done" in text and "['headless']" in text
     assert "No live tab here" in text
     rows = Store(db).results(tag="explore-tab")
@@ -145,18 +175,30 @@ def test_explore_notebook_under_papermill_falls_back_to_headless(tmp_path):
 def test_explicit_tab_venue_without_front_end_fails_fast_under_papermill(tmp_path):
     """venue='tab' in a kernel nobody watches: NoFrontendError within seconds, no hang."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [
         nbformat.v4.new_code_cell(
-            "from accel_toolkit.tab import TabRunner\nrunner = TabRunner(frontend_timeout=3)\nrunner"),
+            "from accel_toolkit.tab import TabRunner\nrunner = TabRunner(frontend_timeout=3)\nrunner"
+        ),
         nbformat.v4.new_code_cell(
-            f"await runner.bench('matmul', 'webgpu', db={str(tmp_path / 'r.duckdb')!r})"),
+            f"await runner.bench('matmul', 'webgpu', db={str(tmp_path / 'r.duckdb')!r})"
+        ),
     ]
     src, out = tmp_path / "tab.ipynb", tmp_path / "tab-out.ipynb"
     nbformat.write(nb, src)
     with pytest.raises(papermill.PapermillExecutionError) as err:
-        papermill.execute_notebook(str(src), str(out), cwd=str(tmp_path), kernel_name="python3",
-                                   progress_bar=False, execution_timeout=60)
+        papermill.execute_notebook(
+            str(src),
+            str(out),
+            cwd=str(tmp_path),
+            kernel_name="python3",
+            progress_bar=False,
+            execution_timeout=60,
+        )
     assert err.value.ename == "NoFrontendError"
     assert "headless" in err.value.evalue
     done = nbformat.read(out, as_version=4)

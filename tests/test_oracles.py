@@ -29,7 +29,8 @@ def test_every_registered_kernel_has_an_oracle() -> None:
     missing = [name for name in KERNELS if name not in ORACLES]
     assert not missing, (
         f"kernel(s) {', '.join(missing)} have no oracle: add one to tests/oracles.py "
-        "(computed differently from the kernel's impl)")
+        "(computed differently from the kernel's impl)"
+    )
 
 
 def _reference_agrees(name: str, p: dict, seed: int) -> None:
@@ -59,8 +60,11 @@ def test_reference_matches_the_oracle_on_presets(name: str) -> None:
 def test_reference_matches_the_oracle_on_random_sizes(name: str) -> None:
     spec = get_kernel(name)
 
-    @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                     HealthCheck.filter_too_much])
+    @settings(
+        max_examples=20,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
     @given(p=small_params(spec), seed=st.integers(0, 2**31 - 1))
     def check(p: dict, seed: int) -> None:
         _reference_agrees(name, p, seed)
@@ -86,8 +90,11 @@ def test_cpu_matches_the_oracle(name: str, dtype: str) -> None:
         x = spec.make_inputs(p, dtype, 0)
         assert_matches(name, be.run(spec, p, dtype, x), x, p, dtype, "cpu")
 
-    @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                     HealthCheck.filter_too_much])
+    @settings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
     @given(p=small_params(spec), seed=st.integers(0, 2**31 - 1))
     def check(p: dict, seed: int) -> None:
         x = spec.make_inputs(p, dtype, seed)
@@ -99,8 +106,9 @@ def test_cpu_matches_the_oracle(name: str, dtype: str) -> None:
 # -- wgpu (in process, lavapipe without a GPU) ------------------------------------------------
 @pytest.fixture(scope="module")
 def wgpu_backend() -> Iterator[Backend]:
-    pytest.importorskip("wgpu",
-                        reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'")
+    pytest.importorskip(
+        "wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'"
+    )
     from accel_toolkit.backends._wgpu import WgpuBackend
 
     avail = WgpuBackend.probe()
@@ -120,9 +128,16 @@ def test_wgpu_matches_the_oracle_and_the_reference(wgpu_backend: Backend, name: 
         for p in spec.preset("tiny"):
             _against_both(wgpu_backend, name, p, dtype, seed=0)
 
-    @settings(max_examples=6, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                     HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=6,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.filter_too_much,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
     @given(p=small_params(spec), dtype=st.sampled_from(dtypes), seed=st.integers(0, 2**31 - 1))
     def check(p: dict, dtype: str, seed: int) -> None:
         _against_both(wgpu_backend, name, p, dtype, seed)

@@ -44,16 +44,34 @@ def law(kernel: str, params: dict, itemsize: int = 4) -> float:
     return A * cost.flops + B * cost.bytes + C
 
 
-def synthetic(kernel: str = "matmul", n: int = 80, *, seed: int = 0, sigma: float = 0.04,
-              backend: str = "cpu", scale: float = 1.0) -> pd.DataFrame:
+def synthetic(
+    kernel: str = "matmul",
+    n: int = 80,
+    *,
+    seed: int = 0,
+    sigma: float = 0.04,
+    backend: str = "cpu",
+    scale: float = 1.0,
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed + 17)
     rows = []
     for p in log_uniform_grid(kernel, n, seed=seed):
         cost = get_kernel(kernel).cost(p, 4)
         t = scale * law(kernel, p) * math.exp(rng.normal(0.0, sigma))
-        rows.append({"kernel": kernel, "params": p, "dtype": "float32", "backend": backend,
-                     "venue": "process", "device": "test-cpu", "flops": cost.flops,
-                     "bytes": cost.bytes, "median_s": t, "status": "ok"})
+        rows.append(
+            {
+                "kernel": kernel,
+                "params": p,
+                "dtype": "float32",
+                "backend": backend,
+                "venue": "process",
+                "device": "test-cpu",
+                "flops": cost.flops,
+                "bytes": cost.bytes,
+                "median_s": t,
+                "status": "ok",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -124,8 +142,9 @@ def test_kernel_with_two_points_is_rejected():
 
 def test_unknown_backend_or_kernel_at_predict_time(matmul_model):
     with pytest.raises(PredictionError, match="not trained on backend 'webgpu'.*cpu"):
-        matmul_model.predict([{"kernel": "matmul", "backend": "webgpu",
-                               "params": {"M": 8, "N": 8, "K": 8}}])
+        matmul_model.predict(
+            [{"kernel": "matmul", "backend": "webgpu", "params": {"M": 8, "N": 8, "K": 8}}]
+        )
     with pytest.raises(PredictionError, match="softmax"):
         matmul_model.predict([{"kernel": "softmax", "backend": "cpu", "params": {}}])
     with pytest.raises(ConfigError):
@@ -145,8 +164,14 @@ def test_save_load_round_trip(matmul_model, tmp_path):
         SpeedModel.load(tmp_path / "bad.json")
     # a file from before alignment_features / noise_floor / scratch / gemm_paths /
     # numpy_loops existed refits as it was fitted
-    old = SpeedModel(**FAST, alignment_features=True, noise_floor=None, scratch=False,
-                     gemm_paths=False, numpy_loops=False)
+    old = SpeedModel(
+        **FAST,
+        alignment_features=True,
+        noise_floor=None,
+        scratch=False,
+        gemm_paths=False,
+        numpy_loops=False,
+    )
     data = synthetic("softmax", 25, seed=3)
     data["median_s"] += 30e-9 * 2 * data["params"].map(lambda p: p["rows"])  # a row's cost
     old.fit(data)
@@ -161,7 +186,6 @@ def test_save_load_round_trip(matmul_model, tmp_path):
     assert again.scratch is False and again.gemm_paths is False and again.numpy_loops is False
     rows = [{"kernel": "softmax", "backend": "cpu", "params": {"rows": 900, "cols": 9}}]
     np.testing.assert_allclose(again.predict(rows)["pred_s"], old.predict(rows)["pred_s"])
-
 
 
 def test_few_shot_backend_borrows_the_pooled_baseline():
@@ -187,14 +211,18 @@ def test_suggest_picks_distinct_uncertain_candidates(matmul_model):
     assert len(picks) == 5 and picks["rank"].tolist() == [1, 2, 3, 4, 5]
     assert len({json.dumps(p, sort_keys=True) for p in picks["params"]}) == 5
     assert picks["variance_reduction"].gt(0).all()  # the GP's default: variance reduction
-    picks = suggest(matmul_model, cands, k=5, kernel="matmul", backend="cpu",
-                    strategy="uncertainty-diversity")
+    picks = suggest(
+        matmul_model, cands, k=5, kernel="matmul", backend="cpu", strategy="uncertainty-diversity"
+    )
     assert (picks["distance"] > 0).all()  # none sits on a measured point or an earlier pick
     # the first pick is the most uncertain candidate that is not on top of the data
     assert picks["uncertainty"].iloc[0] >= np.median(
-        np.log(matmul_model.predict(pd.DataFrame({"kernel": "matmul", "backend": "cpu",
-                                                  "params": cands}))
-               .eval("high_s / low_s")))
+        np.log(
+            matmul_model.predict(
+                pd.DataFrame({"kernel": "matmul", "backend": "cpu", "params": cands})
+            ).eval("high_s / low_s")
+        )
+    )
     trained = matmul_model.training_["params"].tolist()
     with pytest.raises(PredictionError, match="measured already"):
         suggest(matmul_model, trained, k=2, kernel="matmul")
@@ -202,8 +230,16 @@ def test_suggest_picks_distinct_uncertain_candidates(matmul_model):
 
 def test_replay_active_learning_runs_both_strategies():
     data = synthetic("softmax", 60, seed=12, sigma=0.05)
-    res = replay_active_learning(results=data, kernel="softmax", backend="cpu", budget=14,
-                                 init=6, step=4, seeds=1, model_params={"n_estimators": 40})
+    res = replay_active_learning(
+        results=data,
+        kernel="softmax",
+        backend="cpu",
+        budget=14,
+        init=6,
+        step=4,
+        seeds=1,
+        model_params={"n_estimators": 40},
+    )
     s = res.summary()
     assert set(s["strategy"]) == {"variance-reduction", "random"}  # "auto" for the GP model
     rnd = s.set_index("strategy").loc["random"]
@@ -223,9 +259,17 @@ def test_replay_split_partitions_the_pool_as_the_replay_does():
     assert again.tolist() == test.tolist() and other.tolist() != test.tolist()
     # the replay scores each seed on exactly that split's configurations
     data = synthetic("softmax", 40, seed=12, sigma=0.05)
-    res = replay_active_learning(results=data, kernel="softmax", backend="cpu", budget=8,
-                                 init=6, step=2, seeds=1, strategies=["random"],
-                                 test_fraction=0.25)
+    res = replay_active_learning(
+        results=data,
+        kernel="softmax",
+        backend="cpu",
+        budget=8,
+        init=6,
+        step=2,
+        seeds=1,
+        strategies=["random"],
+        test_fraction=0.25,
+    )
     assert (res.curves["n_test"] == len(replay_split(40, 0, 0.25)[0])).all()
     assert res.pool_size == len(replay_split(40, 0, 0.25)[1])
 
@@ -247,8 +291,17 @@ def test_replay_family_holds_out_the_shapes_nearest_to_one():
         replay_split(50, 2, family=50, space=space)
     # the replay holds out that family, in the standardised log sizes of the merged shapes
     data = synthetic("softmax", 40, seed=12, sigma=0.05)
-    res = replay_active_learning(results=data, kernel="softmax", backend="cpu", budget=8,
-                                 init=6, step=2, seeds=2, strategies=["random"], family=10)
+    res = replay_active_learning(
+        results=data,
+        kernel="softmax",
+        backend="cpu",
+        budget=8,
+        init=6,
+        step=2,
+        seeds=2,
+        strategies=["random"],
+        family=10,
+    )
     assert (res.curves["n_test"] == 10).all() and res.pool_size == 30
 
 
@@ -261,12 +314,28 @@ def test_replay_summary_bands_cover_the_seeds_spread():
         rows = []
         for seed, a in enumerate(active_mape):
             for n in ns:
-                rows.append({"strategy": "random", "seed": seed, "n": n,
-                             "mape": 0.2 * 20 / n, "within_10pct": n / 40, "coverage": 0.8,
-                             "spearman": 1.0})
-                rows.append({"strategy": "variance-reduction", "seed": seed, "n": n,
-                             "mape": a * 20 / n, "within_10pct": min(1.0, 2 * n / 40),
-                             "coverage": 0.8, "spearman": 1.0})
+                rows.append(
+                    {
+                        "strategy": "random",
+                        "seed": seed,
+                        "n": n,
+                        "mape": 0.2 * 20 / n,
+                        "within_10pct": n / 40,
+                        "coverage": 0.8,
+                        "spearman": 1.0,
+                    }
+                )
+                rows.append(
+                    {
+                        "strategy": "variance-reduction",
+                        "seed": seed,
+                        "n": n,
+                        "mape": a * 20 / n,
+                        "within_10pct": min(1.0, 2 * n / 40),
+                        "coverage": 0.8,
+                        "spearman": 1.0,
+                    }
+                )
         return ReplayResult("matmul", "cpu", pd.DataFrame(rows), 40, 100, 40)
 
     same = curves([0.1] * 8).summary().set_index("strategy").loc["variance-reduction"]
@@ -294,7 +363,8 @@ def test_scratch_bytes_let_the_roofline_see_im2col_traffic():
         for p in log_uniform_grid("conv2d", n, seed=seed):
             c = spec.cost(p, 4)
             t = (C + A * c.flops + B * (c.bytes + spec.scratch(p, 4))) * math.exp(
-                rng.normal(0.0, 0.02))
+                rng.normal(0.0, 0.02)
+            )
             rows.append({"kernel": "conv2d", "params": p, "backend": "cpu", "median_s": t})
         return pd.DataFrame(rows)
 
@@ -304,8 +374,9 @@ def test_scratch_bytes_let_the_roofline_see_im2col_traffic():
     errors = {}
     for scratch in (True, False):
         p = SpeedModel(scratch=scratch, **FAST).fit(train).predict(test)
-        errors[scratch] = prediction_metrics(test["median_s"], p["pred_s"], p["low_s"],
-                                             p["high_s"])["mape"]
+        errors[scratch] = prediction_metrics(
+            test["median_s"], p["pred_s"], p["low_s"], p["high_s"]
+        )["mape"]
     assert errors[True] < 0.05
     assert errors[False] > 2 * errors[True]
 
@@ -316,32 +387,69 @@ def test_gemm_paths_follow_openblas_and_numpy():
     def row(kernel, params, **kw):
         return {"kernel": kernel, "params": params, "backend": "cpu", "device_info": info, **kw}
 
-    frame = config_frame([
-        row("matmul", {"M": 100, "N": 100, "K": 100}),  # M*N*K == 100**3: small kernel
-        row("matmul", {"M": 101, "N": 100, "K": 100}),
-        row("batched_matmul", {"B": 3, "M": 12, "N": 308, "K": 271}),
-        row("linear_gelu", {"M": 256, "N": 128, "K": 64}, dtype="float64"),
-        row("matmul", {"M": 256, "N": 256, "K": 256}, dtype="float16"),  # numpy's own loop
-        row("matmul", {"M": 256, "N": 256, "K": 1}),  # an outer product: numpy's own loop
-        row("conv2d", {"N": 2, "C": 1, "H": 30, "W": 30, "F": 19, "kernel": 1, "stride": 2,
-                       "padding": 0}),  # K = C*k*k = 1
-        row("conv2d", {"N": 2, "C": 32, "H": 32, "W": 32, "F": 32, "kernel": 3, "stride": 1,
-                       "padding": 1}),  # 32x1024x288 per image
-        row("matmul", {"M": 256, "N": 256, "K": 256}, backend="webgpu"),
-        row("matmul", {"M": 256, "N": 256, "K": 256}, device_info={"blas": "mkl 2024"}),
-        row("attention", {"seq": 256, "head_dim": 64}),  # declares no gemm
-    ])
+    frame = config_frame(
+        [
+            row("matmul", {"M": 100, "N": 100, "K": 100}),  # M*N*K == 100**3: small kernel
+            row("matmul", {"M": 101, "N": 100, "K": 100}),
+            row("batched_matmul", {"B": 3, "M": 12, "N": 308, "K": 271}),
+            row("linear_gelu", {"M": 256, "N": 128, "K": 64}, dtype="float64"),
+            row("matmul", {"M": 256, "N": 256, "K": 256}, dtype="float16"),  # numpy's own loop
+            row("matmul", {"M": 256, "N": 256, "K": 1}),  # an outer product: numpy's own loop
+            row(
+                "conv2d",
+                {"N": 2, "C": 1, "H": 30, "W": 30, "F": 19, "kernel": 1, "stride": 2, "padding": 0},
+            ),  # K = C*k*k = 1
+            row(
+                "conv2d",
+                {
+                    "N": 2,
+                    "C": 32,
+                    "H": 32,
+                    "W": 32,
+                    "F": 32,
+                    "kernel": 3,
+                    "stride": 1,
+                    "padding": 1,
+                },
+            ),  # 32x1024x288 per image
+            row("matmul", {"M": 256, "N": 256, "K": 256}, backend="webgpu"),
+            row("matmul", {"M": 256, "N": 256, "K": 256}, device_info={"blas": "mkl 2024"}),
+            row("attention", {"seq": 256, "head_dim": 64}),  # declares no gemm
+        ]
+    )
     paths = gemm_paths(frame)
     assert paths["packed_bytes"].tolist() == [
-        0, (101 * 100 + 100 * 100) * 4, 3 * (12 * 271 + 271 * 308) * 4,
-        (256 * 64 + 64 * 128) * 8, 0, 0, 0, 0, 0, 0, 0]  # conv2d's operand is its scratch
+        0,
+        (101 * 100 + 100 * 100) * 4,
+        3 * (12 * 271 + 271 * 308) * 4,
+        (256 * 64 + 64 * 128) * 8,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]  # conv2d's operand is its scratch
     assert paths["loop_flops"].tolist() == [
-        0, 0, 0, 0, 2 * 256**3, 2 * 256 * 256, 2 * 2 * 19 * 15 * 15, 0, 0, 0, 0]
+        0,
+        0,
+        0,
+        0,
+        2 * 256**3,
+        2 * 256 * 256,
+        2 * 2 * 19 * 15 * 15,
+        0,
+        0,
+        0,
+        0,
+    ]
     assert OPENBLAS_SMALL_GEMM == 100**3
 
 
-def _with_and_without(term: str, train: pd.DataFrame, test: pd.DataFrame, *,
-                      coef: tuple[int, float]) -> dict[bool, float]:
+def _with_and_without(
+    term: str, train: pd.DataFrame, test: pd.DataFrame, *, coef: tuple[int, float]
+) -> dict[bool, float]:
     """Held-out MAPE of models fitted with and without the roofline term ``term`` (a
     SpeedModel flag); the one with it must find the law's coefficient ``coef`` (its
     position in ``baselines_``, its value)."""
@@ -371,8 +479,16 @@ def test_gemm_paths_lets_the_roofline_step_at_the_small_matrix_limit():
             m, nn, k = p["M"], p["N"], p["K"]
             packed = (m * k + k * nn) * 4 if m * nn * k > OPENBLAS_SMALL_GEMM else 0
             t = (C + A * c.flops + B * c.bytes + pack * packed) * math.exp(rng.normal(0, 0.02))
-            rows.append({"kernel": "matmul", "params": p, "backend": "cpu", "median_s": t,
-                         "device": "test-cpu", "device_info": info})
+            rows.append(
+                {
+                    "kernel": "matmul",
+                    "params": p,
+                    "backend": "cpu",
+                    "median_s": t,
+                    "device": "test-cpu",
+                    "device_info": info,
+                }
+            )
         return pd.DataFrame(rows)
 
     train, test = data(40, 0), data(120, 1)
@@ -394,15 +510,20 @@ def test_a_larger_feature_set_must_win_by_more_than_chance():
 
 
 def test_numpy_loops_count_reduced_rows_and_scores():
-    frame = config_frame([
-        {"kernel": "softmax", "params": {"rows": 1143, "cols": 8}, "backend": "cpu"},
-        {"kernel": "layernorm", "params": {"rows": 7, "cols": 130}, "backend": "cpu"},
-        {"kernel": "attention", "backend": "cpu",
-         "params": {"batch": 2, "heads": 3, "seq": 50, "head_dim": 16}},
-        {"kernel": "reduce", "params": {"rows": 9, "cols": 33, "axis": 0}, "backend": "cpu"},
-        {"kernel": "matmul", "params": {"M": 64, "N": 64, "K": 64}, "backend": "cpu"},
-        {"kernel": "softmax", "params": {"rows": 1143, "cols": 8}, "backend": "webgpu"},
-    ])
+    frame = config_frame(
+        [
+            {"kernel": "softmax", "params": {"rows": 1143, "cols": 8}, "backend": "cpu"},
+            {"kernel": "layernorm", "params": {"rows": 7, "cols": 130}, "backend": "cpu"},
+            {
+                "kernel": "attention",
+                "backend": "cpu",
+                "params": {"batch": 2, "heads": 3, "seq": 50, "head_dim": 16},
+            },
+            {"kernel": "reduce", "params": {"rows": 9, "cols": 33, "axis": 0}, "backend": "cpu"},
+            {"kernel": "matmul", "params": {"M": 64, "N": 64, "K": 64}, "backend": "cpu"},
+            {"kernel": "softmax", "params": {"rows": 1143, "cols": 8}, "backend": "webgpu"},
+        ]
+    )
     loops = numpy_loops(frame)
     assert loops["row_reductions"].tolist() == [2 * 1143, 2 * 7, 2 * 2 * 3 * 50, 9, 0, 0]
     assert loops["ufunc_elements"].tolist() == [0, 0, 4 * 2 * 3 * 50 * 50, 0, 0, 0]  # 4 passes
@@ -419,8 +540,15 @@ def test_numpy_loops_give_the_roofline_the_cost_of_a_row():
         rows = []
         for p in log_uniform_grid("softmax", n, seed=seed):
             t = (law("softmax", p) + per_row * 2 * p["rows"]) * math.exp(rng.normal(0, 0.02))
-            rows.append({"kernel": "softmax", "params": p, "backend": "cpu", "median_s": t,
-                         "device": "test-cpu"})
+            rows.append(
+                {
+                    "kernel": "softmax",
+                    "params": p,
+                    "backend": "cpu",
+                    "median_s": t,
+                    "device": "test-cpu",
+                }
+            )
         return pd.DataFrame(rows)
 
     train, test = data(20, 0), data(100, 1)
@@ -430,8 +558,14 @@ def test_numpy_loops_give_the_roofline_the_cost_of_a_row():
 
 
 def test_featurize_and_cache_sizes(tmp_path):
-    for i, (level, kind, size) in enumerate([(1, "Data", "48K"), (1, "Instruction", "32K"),
-                                             (2, "Unified", "2048K"), (3, "Unified", "64M")]):
+    for i, (level, kind, size) in enumerate(
+        [
+            (1, "Data", "48K"),
+            (1, "Instruction", "32K"),
+            (2, "Unified", "2048K"),
+            (3, "Unified", "64M"),
+        ]
+    ):
         d = tmp_path / f"index{i}"
         d.mkdir()
         (d / "level").write_text(f"{level}\n")
@@ -439,8 +573,10 @@ def test_featurize_and_cache_sizes(tmp_path):
         (d / "size").write_text(f"{size}\n")
     caches = cache_sizes(str(tmp_path))
     assert caches == {"L1": 48 * 1024, "L2": 2 * 1024**2, "L3": 64 * 1024**2}
-    X = featurize([{"kernel": "matmul", "backend": "cpu", "params": {"M": 64, "N": 64, "K": 64}}],
-                  caches=caches)
+    X = featurize(
+        [{"kernel": "matmul", "backend": "cpu", "params": {"M": 64, "N": 64, "K": 64}}],
+        caches=caches,
+    )
     ws = 3 * 64 * 64 * 4
     assert X.loc[0, "ws_over_L1"] == pytest.approx(math.log2(ws / (48 * 1024)))
     assert X.loc[0, "ws_above_L2"] == 0.0
@@ -467,8 +603,14 @@ def _synthetic_store(path, kernels=("matmul", "softmax"), n=40):
     for i, k in enumerate(kernels):
         for r in synthetic(k, n, seed=20 + i).to_dict(orient="records"):
             # every stored row names its configuration, as bench's rows do
-            store.add_result({**r, "run_id": run, "family": get_kernel(k).family,
-                              "config_key": config_key(k, r["params"], r["dtype"])})
+            store.add_result(
+                {
+                    **r,
+                    "run_id": run,
+                    "family": get_kernel(k).family,
+                    "config_key": config_key(k, r["params"], r["dtype"]),
+                }
+            )
     store.finish_run(run)
     return store
 
@@ -481,43 +623,150 @@ def test_cli_evaluate_and_suggest(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     splits = {r["split"] for r in out["evaluation"]}
     assert splits == {"interpolation", "extrapolation"}
-    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
-                 "--backend", "cpu", "-k", "3", "--json"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "suggest",
+                "--db",
+                str(store.path),
+                "--kernel",
+                "softmax",
+                "--backend",
+                "cpu",
+                "-k",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     picks = json.loads(capsys.readouterr().out)
-    assert [p["rank"] for p in picks] == [1, 2, 3] and all(p["variance_reduction"] > 0
-                                                          for p in picks)
-    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
-                 "--strategy", "uncertainty-diversity", "-k", "2", "--json"]) == 0
+    assert [p["rank"] for p in picks] == [1, 2, 3] and all(
+        p["variance_reduction"] > 0 for p in picks
+    )
+    assert (
+        main(
+            [
+                "predict",
+                "suggest",
+                "--db",
+                str(store.path),
+                "--kernel",
+                "softmax",
+                "--strategy",
+                "uncertainty-diversity",
+                "-k",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert all(p["distance"] > 0 for p in json.loads(capsys.readouterr().out))
-    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
-                 "--strategy", "best"]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "suggest",
+                "--db",
+                str(store.path),
+                "--kernel",
+                "softmax",
+                "--strategy",
+                "best",
+            ]
+        )
+        == 2
+    )
     assert "variance-reduction" in capsys.readouterr().err
     # aimed at a few large shapes: other picks, closer to them
-    shapes = sorted(log_uniform_grid("softmax", 40, seed=8),
-                    key=lambda p: p["rows"] * p["cols"])[-4:]
+    shapes = sorted(log_uniform_grid("softmax", 40, seed=8), key=lambda p: p["rows"] * p["cols"])[
+        -4:
+    ]
     (tmp_path / "shapes.json").write_text(json.dumps(shapes))
-    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
-                 "-k", "3", "--targets", str(tmp_path / "shapes.json"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "suggest",
+                "--db",
+                str(store.path),
+                "--kernel",
+                "softmax",
+                "-k",
+                "3",
+                "--targets",
+                str(tmp_path / "shapes.json"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     aimed = json.loads(capsys.readouterr().out)
     size = lambda ps: np.median([p["params"]["rows"] * p["params"]["cols"] for p in ps])  # noqa: E731
     assert size(aimed) > size(picks)
     (tmp_path / "bad.json").write_text("{}")
-    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
-                 "--targets", str(tmp_path / "bad.json")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "suggest",
+                "--db",
+                str(store.path),
+                "--kernel",
+                "softmax",
+                "--targets",
+                str(tmp_path / "bad.json"),
+            ]
+        )
+        == 2
+    )
     assert "list of parameter dicts" in capsys.readouterr().err
     # length scales of a model fitted on an earlier store, or saved to a file
     earlier = _synthetic_store(tmp_path / "earlier.duckdb", kernels=("softmax",), n=60)
     saved = SpeedModel.from_store(earlier.path, kernels=["softmax"]).save(tmp_path / "m.json")
     for source in (earlier.path, saved):
-        assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
-                     "-k", "2", "--length-scales-from", str(source), "--json"]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    "suggest",
+                    "--db",
+                    str(store.path),
+                    "--kernel",
+                    "softmax",
+                    "-k",
+                    "2",
+                    "--length-scales-from",
+                    str(source),
+                    "--json",
+                ]
+            )
+            == 0
+        )
         assert len(json.loads(capsys.readouterr().out)) == 2
-    assert main(["predict", "suggest", "--db", str(store.path), "--kernel", "softmax",
-                 "--length-scales-from", str(tmp_path / "gone.duckdb")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "suggest",
+                "--db",
+                str(store.path),
+                "--kernel",
+                "softmax",
+                "--length-scales-from",
+                str(tmp_path / "gone.duckdb"),
+            ]
+        )
+        == 2
+    )
     assert "no such file" in capsys.readouterr().err
     # an empty store: exit 2 with a message saying what to run
-    assert main(["predict", "suggest", "--db", str(tmp_path / "none.duckdb"), "--kernel",
-                 "matmul"]) == 2
+    assert (
+        main(["predict", "suggest", "--db", str(tmp_path / "none.duckdb"), "--kernel", "matmul"])
+        == 2
+    )
     assert "bench" in capsys.readouterr().err
 
 
@@ -540,9 +789,18 @@ def test_active_learning_really_measures_on_cpu(tmp_path):
     from accel_toolkit.store import Store
 
     cands = log_uniform_grid("softmax", 30, seed=5, ranges={"rows": (2, 64), "cols": (8, 256)})
-    res = active_learning("softmax", "cpu", cands, budget=6, init=5, step=1,
-                          db=tmp_path / "al.duckdb", settings=TimingSettings.quick(),
-                          progress=False, model_params={"n_estimators": 30})
+    res = active_learning(
+        "softmax",
+        "cpu",
+        cands,
+        budget=6,
+        init=5,
+        step=1,
+        db=tmp_path / "al.duckdb",
+        settings=TimingSettings.quick(),
+        progress=False,
+        model_params={"n_estimators": 30},
+    )
     stored = Store(tmp_path / "al.duckdb").results(run_ids=[res.run_id])
     assert len(stored) == 6 and (stored["status"] == "ok").all()
     assert len(res.history) == 6 and res.history["pred_s"].notna().sum() == 1
@@ -551,8 +809,15 @@ def test_active_learning_really_measures_on_cpu(tmp_path):
     assert res.model is not None and len(res.model.training_) == 6
     # a strategy the model cannot use fails before anything is measured or stored
     with pytest.raises(ConfigError, match="needs a GP"):
-        active_learning("softmax", "cpu", cands, budget=6, db=tmp_path / "never.duckdb",
-                        model_params={"regressor": "boosting"}, strategy="variance-reduction")
+        active_learning(
+            "softmax",
+            "cpu",
+            cands,
+            budget=6,
+            db=tmp_path / "never.duckdb",
+            model_params={"regressor": "boosting"},
+            strategy="variance-reduction",
+        )
     assert not (tmp_path / "never.duckdb").exists()
 
 
@@ -595,8 +860,9 @@ def test_min_statistic_sees_through_slow_modes_of_a_shared_machine():
         SpeedModel(statistic="p10").fit(data)
     with pytest.raises(PredictionError, match="min_s"):
         SpeedModel(statistic="min").fit(data.drop(columns="min_s"))
-    table = evaluate(results=data, model_params={"statistic": "min", **FAST}, repeats=1,
-                     per_kernel_rows=False)
+    table = evaluate(
+        results=data, model_params={"statistic": "min", **FAST}, repeats=1, per_kernel_rows=False
+    )
     interp = table[table["split"] == "interpolation"].iloc[0]
     assert interp["within_10pct"] >= 0.9, table
 
@@ -610,19 +876,22 @@ def test_variance_reduction_gains_match_a_gp_refitted_on_the_picks():
     from accel_toolkit.predict._strategies import _variance_reduction
 
     model = SpeedModel(n_folds=3).fit(synthetic("softmax", 30, seed=4))
-    cand = pd.DataFrame({"kernel": "softmax", "backend": "cpu",
-                         "params": log_uniform_grid("softmax", 40, seed=21)})
+    cand = pd.DataFrame(
+        {"kernel": "softmax", "backend": "cpu", "params": log_uniform_grid("softmax", 40, seed=21)}
+    )
     order, gains = _variance_reduction(model, cand, 3)
     assert len(set(order)) == 3 and (gains > 0).all()
-    (rows, cov, noise), = model.posterior_cov(cand)
+    ((rows, cov, noise),) = model.posterior_cov(cand)
     assert np.allclose(cov, cov.T) and (np.diag(cov) > -1e-9).all() and noise > 0
-    (group, reg), = model.regressors_.items()  # softmax@cpu: one kernel, one backend
+    ((group, reg),) = model.regressors_.items()  # softmax@cpu: one kernel, one backend
     cols = model.feature_names_[group]
     Xc = model._design(config_frame(cand))[0].reindex(columns=cols, fill_value=0.0).to_numpy()
     Xt = model._design(model.training_)[0].reindex(columns=cols, fill_value=0.0).to_numpy()
     fixed = clone(reg.model_).set_params(
         gaussianprocessregressor__kernel=reg.model_[-1].kernel_,
-        gaussianprocessregressor__optimizer=None, standardscaler="passthrough")
+        gaussianprocessregressor__optimizer=None,
+        standardscaler="passthrough",
+    )
     scaler = reg.model_[0]
     scale2 = float(np.squeeze(reg.model_[-1]._y_train_std)) ** 2
     before = np.trace(cov)
@@ -634,8 +903,9 @@ def test_variance_reduction_gains_match_a_gp_refitted_on_the_picks():
         assert after == pytest.approx(before - gain, rel=1e-3, abs=1e-9)
         before = after
     # with targets the gains are the drop of the variance summed over the targets only
-    grid = pd.DataFrame({"kernel": "softmax", "backend": "cpu",
-                         "params": log_uniform_grid("softmax", 30, seed=33)})
+    grid = pd.DataFrame(
+        {"kernel": "softmax", "backend": "cpu", "params": log_uniform_grid("softmax", 30, seed=33)}
+    )
     tgt = config_frame(grid).nlargest(6, "flops").reset_index(drop=True)
     order_t, gains_t = _variance_reduction(model, cand, 3, targets=tgt)
     assert list(order_t) != list(order)  # aiming at the largest shapes picks other ones
@@ -657,10 +927,24 @@ def test_variance_reduction_gains_match_a_gp_refitted_on_the_picks():
 
 def test_representative_picks_cover_the_targets_without_a_model():
     boosting = SpeedModel(regressor="boosting", **FAST).fit(synthetic("matmul", 40, seed=2))
-    cands = config_frame(pd.DataFrame({"kernel": "matmul", "backend": "cpu",
-                                       "params": log_uniform_grid("matmul", 120, seed=11)}))
-    grid = config_frame(pd.DataFrame({"kernel": "matmul", "backend": "cpu",
-                                      "params": log_uniform_grid("matmul", 200, seed=12)}))
+    cands = config_frame(
+        pd.DataFrame(
+            {
+                "kernel": "matmul",
+                "backend": "cpu",
+                "params": log_uniform_grid("matmul", 120, seed=11),
+            }
+        )
+    )
+    grid = config_frame(
+        pd.DataFrame(
+            {
+                "kernel": "matmul",
+                "backend": "cpu",
+                "params": log_uniform_grid("matmul", 200, seed=12),
+            }
+        )
+    )
     small = grid[grid["flops"] <= grid["flops"].quantile(0.15)]  # one family: small GEMMs
     picks = suggest(boosting, cands, k=6, strategy="representative", targets=small)
     assert len({json.dumps(p, sort_keys=True) for p in picks["params"]}) == 6
@@ -675,14 +959,14 @@ def test_representative_picks_cover_the_targets_without_a_model():
     # shapes beyond the grid: once the nearest candidate is picked nothing brings them
     # nearer, and the next picks are the candidates nearest to them (the largest GEMMs)
     huge = [{"M": 8192, "N": 8192, "K": 4096}, {"M": 4096, "N": 8192, "K": 8192}]
-    far = suggest(boosting, cands, k=4, strategy="representative", kernel="matmul",
-                  targets=huge)
+    far = suggest(boosting, cands, k=4, strategy="representative", kernel="matmul", targets=huge)
     assert far["coverage_gain"].iloc[0] > 0 and (far["coverage_gain"].iloc[1:] == 0).all()
     assert len({json.dumps(p, sort_keys=True) for p in far["params"]}) == 4
     assert (far["flops"] >= cands["flops"].quantile(0.8)).all()
     with pytest.raises(ConfigError, match="kernel and backend"):
-        suggest(boosting, cands, k=2, strategy="representative",
-                targets=small.assign(backend="webgpu"))
+        suggest(
+            boosting, cands, k=2, strategy="representative", targets=small.assign(backend="webgpu")
+        )
 
 
 def test_suggest_strategies_and_their_errors():
@@ -710,10 +994,9 @@ def test_suggest_strategies_and_their_errors():
     with pytest.raises(ConfigError, match="Unknown strategy"):
         suggest(gp, cands, k=2, kernel="matmul", strategy="best")
     with pytest.raises(PredictionError, match="regressor='gp'"):
-        boosting.posterior_cov(pd.DataFrame({"kernel": "matmul", "backend": "cpu",
-                                                 "params": cands[:3]}))
-
-
+        boosting.posterior_cov(
+            pd.DataFrame({"kernel": "matmul", "backend": "cpu", "params": cands[:3]})
+        )
 
 
 def _wavy(n: int, seed: int) -> pd.DataFrame:
@@ -750,8 +1033,10 @@ def test_length_scales_of_an_earlier_model_carry_over(tmp_path):
     assert got == pytest.approx({c: scales["matmul@cpu"][c] for c in got})
     # the length scales are a parameter, so a saved model refits with them
     path = reused.save(tmp_path / "reused.json")
-    np.testing.assert_allclose(SpeedModel.load(path).predict(test)["pred_s"],
-                               reused.predict(test)["pred_s"])
+    np.testing.assert_allclose(
+        SpeedModel.load(path).predict(test)["pred_s"], reused.predict(test)["pred_s"]
+    )
+
 
 def test_length_scales_errors_and_gaps():
     scales = SpeedModel(min_group_configs=10).fit(_wavy(40, seed=23)).length_scales_
@@ -764,7 +1049,8 @@ def test_length_scales_errors_and_gaps():
     assert "matmul.K" in model.length_scales_["matmul"]
     # no entry for the kernel at all: fitted as usual, silently
     model = SpeedModel(**FAST, length_scales={"softmax": {"log_flops": 1.0}}).fit(
-        synthetic("matmul", 12, seed=25))
+        synthetic("matmul", 12, seed=25)
+    )
     assert set(model.length_scales_) == {"matmul"}
 
 
@@ -785,9 +1071,10 @@ def test_alignment_features_are_kept_where_they_cross_validate_better():
     auto = SpeedModel().fit(many)
     assert "matmul.K%8" in alignment(auto)
     test = _aligned(100, seed=43)
-    err = {name: float(np.mean(np.abs(m.predict(test)["pred_s"] / test["median_s"] - 1)))
-           for name, m in (("auto", auto),
-                           ("without", SpeedModel(alignment_features=False).fit(many)))}
+    err = {
+        name: float(np.mean(np.abs(m.predict(test)["pred_s"] / test["median_s"] - 1)))
+        for name, m in (("auto", auto), ("without", SpeedModel(alignment_features=False).fit(many)))
+    }
     assert err["auto"] < 0.5 * err["without"], err
     # 15 shapes of a smooth law: the smaller model wins; forcing it either way works
     few = synthetic("matmul", 15, seed=4, sigma=0.02)
@@ -800,30 +1087,35 @@ def test_alignment_features_are_kept_where_they_cross_validate_better():
         SpeedModel(alignment_features=1).fit(few)  # not quietly taken for "auto"
 
 
-
 def test_noise_floor_bounds_the_fitted_noise():
     exact = synthetic("matmul", 30, seed=6, sigma=0.0)  # a smooth law without any noise
     k = np.log2([p["K"] for p in exact["params"]])
     exact["median_s"] *= np.exp(0.3 * np.sin(k / 2))
     for floor in (0.02, 0.1):
         (reg,) = SpeedModel(noise_floor=floor).fit(exact).regressors_.values()
-        assert reg.noise_variance_ >= floor ** 2 * (1 - 1e-6)
+        assert reg.noise_variance_ >= floor**2 * (1 - 1e-6)
     (reg,) = SpeedModel(noise_floor=None).fit(exact).regressors_.values()
-    assert reg.noise_variance_ < 0.02 ** 2
+    assert reg.noise_variance_ < 0.02**2
     with pytest.raises(ConfigError, match="noise_floor"):
         SpeedModel(noise_floor=-0.01).fit(exact)
 
 
 def test_configs_without_a_device_are_predicted_on_the_measured_one(matmul_model):
     # the training rows ran on "test-cpu": a plain parameter dict means that machine
-    cfgs = [{"kernel": "matmul", "backend": "cpu", "params": p}
-            for p in log_uniform_grid("matmul", 5, seed=12)]
+    cfgs = [
+        {"kernel": "matmul", "backend": "cpu", "params": p}
+        for p in log_uniform_grid("matmul", 5, seed=12)
+    ]
     plain = matmul_model.predict(cfgs)
     named = matmul_model.predict([{**c, "device": "test-cpu"} for c in cfgs])
     assert (plain["device"] == "test-cpu").all()
     np.testing.assert_allclose(plain["pred_s"], named["pred_s"])
     np.testing.assert_allclose(plain["high_s"], named["high_s"])
     # two devices measured: which one is meant is unknown, so it stays unknown
-    two = pd.concat([synthetic("matmul", 20, seed=7),
-                     synthetic("matmul", 20, seed=8).assign(device="other-cpu")])
+    two = pd.concat(
+        [
+            synthetic("matmul", 20, seed=7),
+            synthetic("matmul", 20, seed=8).assign(device="other-cpu"),
+        ]
+    )
     assert SpeedModel(**FAST).fit(two).predict(cfgs)["device"].isna().all()

@@ -14,8 +14,13 @@ NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "predict.ipynb
 
 def _run(db: Path, out: Path, **params) -> str:
     pm = pytest.importorskip("papermill")
-    pm.execute_notebook(str(NOTEBOOK), str(out), parameters={"db_path": str(db), **params},
-                        kernel_name="python3", progress_bar=False)
+    pm.execute_notebook(
+        str(NOTEBOOK),
+        str(out),
+        parameters={"db_path": str(db), **params},
+        kernel_name="python3",
+        progress_bar=False,
+    )
     nb = json.loads(out.read_text())
     texts = []
     for cell in nb["cells"]:
@@ -35,8 +40,13 @@ def test_notebook_trains_evaluates_and_charts(tmp_path):
 
     store = _synthetic_store(tmp_path / "law.duckdb", kernels=("softmax",), n=30)
     earlier = _synthetic_store(tmp_path / "earlier.duckdb", kernels=("softmax",), n=60)
-    text = _run(store.path, tmp_path / "law.ipynb", kernels=["softmax"], budget=0,
-                length_scales_from=str(earlier.path))
+    text = _run(
+        store.path,
+        tmp_path / "law.ipynb",
+        kernels=["softmax"],
+        budget=0,
+        length_scales_from=str(earlier.path),
+    )
     assert "Training on 30 measurements" in text
     assert "Reusing the GP length scales of 60 configurations" in text
     assert "interpolation" in text and "vegaEmbed" in text

@@ -13,15 +13,24 @@ from accel_toolkit.exceptions import ConfigError  # noqa: E402
 from accel_toolkit.predict import ConformalBoostingRegressor, ConformalGPRegressor  # noqa: E402
 
 
-@parametrize_with_checks([ConformalBoostingRegressor(n_estimators=20, n_folds=3),
-                          ConformalGPRegressor(n_folds=3, ard=False)])
+@parametrize_with_checks(
+    [
+        ConformalBoostingRegressor(n_estimators=20, n_folds=3),
+        ConformalGPRegressor(n_folds=3, ard=False),
+    ]
+)
 def test_sklearn_contract(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("make", [lambda: ConformalBoostingRegressor(coverage=0.8, n_estimators=100),
-                                  lambda: ConformalGPRegressor(coverage=0.8)],
-                         ids=["boosting", "gp"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ConformalBoostingRegressor(coverage=0.8, n_estimators=100),
+        lambda: ConformalGPRegressor(coverage=0.8),
+    ],
+    ids=["boosting", "gp"],
+)
 def test_intervals_cover_nominal_share_on_heldout_data(make):
     rng = np.random.default_rng(0)
     X = rng.uniform(-2, 2, size=(1400, 3))

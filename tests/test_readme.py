@@ -51,8 +51,9 @@ def _python_examples() -> list[str]:
 
 
 def _cli_examples() -> list[list[str]]:
-    return [argv for block in _blocks(_readme(), "bash", "sh", "console")
-            for argv in _commands(block)]
+    return [
+        argv for block in _blocks(_readme(), "bash", "sh", "console") for argv in _commands(block)
+    ]
 
 
 def _cpu_only_python(code: str) -> str:
@@ -73,8 +74,9 @@ def _cpu_only_cli(argv: list[str]) -> list[str]:
 
 def _run_cli(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "accel_toolkit.cli", *argv[1:]]
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
-                       env=os.environ.copy())
+    r = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=600, env=os.environ.copy()
+    )
     assert r.returncode == 0, f"README command failed: {shlex.join(argv)}\n{r.stdout}\n{r.stderr}"
     return r
 
@@ -225,7 +227,9 @@ def test_every_docs_page_is_listed_in_the_index() -> None:
 
 def test_the_link_checker_finds_a_broken_link(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
-    page.write_text("# Title\n\n[ok](page.md#title) [gone](nope.md) [bad](page.md#nowhere)\n"
-                    "```\n[in code](ignored.md)\n```\n[web](https://example.com)\n")
+    page.write_text(
+        "# Title\n\n[ok](page.md#title) [gone](nope.md) [bad](page.md#nowhere)\n"
+        "```\n[in code](ignored.md)\n```\n[web](https://example.com)\n"
+    )
     assert _relative_links(page) == ["page.md#title", "nope.md", "page.md#nowhere"]
     assert _anchors(page) == {"title"}

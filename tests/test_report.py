@@ -21,19 +21,42 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> at.Store:
     """Real cpu runs (two, for a history) plus a backend that cannot run here (cuda)."""
     db = tmp_path_factory.mktemp("report") / "report.duckdb"
     quick = at.TimingSettings.quick()
-    at.bench("matmul,softmax", "cpu", preset="tiny", db=db, tag=EVIL_TAG, settings=quick,
-             progress=False, notebook="notebooks/benchmark.ipynb",
-             notebook_params={"kernels": ["matmul", "softmax"], "backends": ["cpu"],
-                              "tag": EVIL_TAG, "seed": 0},
-             notebook_output="/tmp/out/benchmark.ipynb")
-    at.bench("matmul", "cpu,cuda", preset="tiny", db=db, tag=EVIL_TAG, settings=quick,
-             progress=False)
+    at.bench(
+        "matmul,softmax",
+        "cpu",
+        preset="tiny",
+        db=db,
+        tag=EVIL_TAG,
+        settings=quick,
+        progress=False,
+        notebook="notebooks/benchmark.ipynb",
+        notebook_params={
+            "kernels": ["matmul", "softmax"],
+            "backends": ["cpu"],
+            "tag": EVIL_TAG,
+            "seed": 0,
+        },
+        notebook_output="/tmp/out/benchmark.ipynb",
+    )
+    at.bench(
+        "matmul", "cpu,cuda", preset="tiny", db=db, tag=EVIL_TAG, settings=quick, progress=False
+    )
     s = at.Store(db)
     # a failed row whose error text is hostile HTML (escaping is what is tested here)
     run = s.start_run(tag=EVIL_TAG)
-    s.add_result({"run_id": run, "kernel": "gelu", "params": {"n": 64}, "dtype": "float32",
-                  "backend": "cpu", "venue": "process", "status": "error", "error": EVIL_ERROR,
-                  "config_key": "x"})
+    s.add_result(
+        {
+            "run_id": run,
+            "kernel": "gelu",
+            "params": {"n": 64},
+            "dtype": "float32",
+            "backend": "cpu",
+            "venue": "process",
+            "status": "error",
+            "error": EVIL_ERROR,
+            "config_key": "x",
+        }
+    )
     s.finish_run(run, "failed")
     return s
 
@@ -90,7 +113,8 @@ def test_a_failing_section_shows_its_error_and_the_report_still_builds(store, tm
 
 
 def test_a_predict_module_that_fails_to_import_shows_its_section_with_the_reason(
-        store, monkeypatch):
+    store, monkeypatch
+):
     import sys
 
     # None in sys.modules makes `import accel_toolkit.predict` raise ImportError, as a
@@ -110,8 +134,10 @@ def test_report_charts_are_drawn_in_the_toolkit_theme(store):
     from accel_toolkit import charts
 
     page = build_report(store).html
-    specs = [json.loads(t) for t in
-             re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', page, re.S)]
+    specs = [
+        json.loads(t)
+        for t in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', page, re.S)
+    ]
     specs = [s for s in specs if isinstance(s, dict) and "$schema" in s]
     assert specs
     assert all(s["config"]["title"]["color"] == charts.PALETTE["ink"] for s in specs)
@@ -138,7 +164,9 @@ def test_reproduce_command_for_a_notebook_run(store):
 
 def test_cli_report(store, tmp_path, capsys):
     out = tmp_path / "cli.html"
-    assert cli_main(["report", "--db", str(store.path), "--baseline", "cpu", "--out", str(out)]) == 0
+    assert (
+        cli_main(["report", "--db", str(store.path), "--baseline", "cpu", "--out", str(out)]) == 0
+    )
     assert out.is_file() and "wrote" in capsys.readouterr().out
     assert cli_main(["report", "--db", str(tmp_path / "none.duckdb"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -156,17 +184,32 @@ def test_report_renders_offline_in_chromium(tmp_path, output_dir):
     db = tmp_path / "r.duckdb"
     backends = ["cpu"] + [a.name for a in at.doctor(["webgpu"]) if a.available]
     quick = at.TimingSettings.quick()
-    at.bench("matmul,softmax,add_mul_relu", backends, preset="tiny", db=db, settings=quick,
-             progress=False, tag="ci")
+    at.bench(
+        "matmul,softmax,add_mul_relu",
+        backends,
+        preset="tiny",
+        db=db,
+        settings=quick,
+        progress=False,
+        tag="ci",
+    )
     at.bench("matmul", "cpu", preset="tiny", db=db, settings=quick, progress=False, tag="ci")
     path = build_report(db, tag="ci").write(tmp_path / "report.html")
     n_charts = path.read_text().count('class="chart"')
     url = path.resolve().as_uri()
     console, blocked = [], []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=[
-            "--no-sandbox", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
+        browser = p.chromium.launch(
+            executable_path=str(chromium),
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
             page.on("console", lambda m: console.append((m.type, m.text)))
@@ -186,7 +229,8 @@ def test_report_renders_offline_in_chromium(tmp_path, output_dir):
                 "div.chart",
                 "els => els.map(e => e.querySelectorAll("
                 "'svg g.mark-symbol path, svg g.mark-line path, svg g.mark-rect path, "
-                "svg g.mark-rule line, svg g.mark-area path, svg g.mark-text text').length)")
+                "svg g.mark-rule line, svg g.mark-area path, svg g.mark-text text').length)",
+            )
             page.screenshot(path=str(output_dir / "report.png"))
             page.screenshot(path=str(output_dir / "report-full.png"), full_page=True)
         finally:

@@ -48,8 +48,9 @@ def _coverage(n: int, j: int) -> float:
 
 @given(n=st.integers(2, 120), level=st.sampled_from([0.5, 0.9, 0.95, 0.99]))
 @settings(max_examples=60, deadline=None)
-def test_median_ci_is_the_narrowest_order_statistic_pair_reaching_the_level(n: int,
-                                                                           level: float) -> None:
+def test_median_ci_is_the_narrowest_order_statistic_pair_reaching_the_level(
+    n: int, level: float
+) -> None:
     x = np.arange(n, dtype=float) * 1.5 + 10  # sorted, distinct: x[j] identifies j
     lo, hi, achieved = median_ci(x[::-1], level)  # input order must not matter
     j = int(round((lo - 10) / 1.5))
@@ -98,33 +99,37 @@ def test_summarize_fields() -> None:
 
 
 # -- analysis._compare ------------------------------------------------------------------------
-@pytest.mark.parametrize("ratio, lo, hi, significant, verdict", [
-    # significant and the CI above 1: slower from exactly 1 + t up
-    (UP, 1.01, 1.2, True, "slower"),
-    (_below(UP), 1.01, 1.2, True, "same"),
-    (1.2, _above(1.0), 1.3, True, "slower"),
-    # lo == 1 is not "excludes 1": the CI test decides (inside the band -> same)
-    (1.02, 1.0, 1.04, True, "same"),
-    (1.2, 1.0, 1.3, True, "ambiguous"),
-    # significant and the CI below 1: faster from exactly 1 / (1 + t) down
-    (DOWN, 0.8, 0.99, True, "faster"),
-    (_above(DOWN), 0.8, 0.99, True, "same"),
-    (0.8, 0.7, _below(1.0), True, "faster"),
-    (0.98, 0.96, 1.0, True, "same"),
-    (0.8, 0.7, 1.0, True, "ambiguous"),
-    # not significant: same only if the whole CI is inside [1/(1+t), 1+t], edges included
-    (1.0, DOWN, UP, False, "same"),
-    (1.0, _below(DOWN), UP, False, "ambiguous"),
-    (1.0, DOWN, _above(UP), False, "ambiguous"),
-    (1.1, 0.997, 1.23, False, "ambiguous"),  # the case (p = 0.003 at alpha 0.002)
-    (0.95, 0.80, 1.01, False, "ambiguous"),
-    # non-finite numbers say nothing
-    (math.nan, 0.9, 1.1, False, "ambiguous"),
-    (1.0, math.nan, 1.1, True, "ambiguous"),
-    (1.0, 0.9, math.inf, False, "ambiguous"),
-])
-def test_verdict_at_every_edge(ratio: float, lo: float, hi: float, significant: bool,
-                               verdict: str) -> None:
+@pytest.mark.parametrize(
+    "ratio, lo, hi, significant, verdict",
+    [
+        # significant and the CI above 1: slower from exactly 1 + t up
+        (UP, 1.01, 1.2, True, "slower"),
+        (_below(UP), 1.01, 1.2, True, "same"),
+        (1.2, _above(1.0), 1.3, True, "slower"),
+        # lo == 1 is not "excludes 1": the CI test decides (inside the band -> same)
+        (1.02, 1.0, 1.04, True, "same"),
+        (1.2, 1.0, 1.3, True, "ambiguous"),
+        # significant and the CI below 1: faster from exactly 1 / (1 + t) down
+        (DOWN, 0.8, 0.99, True, "faster"),
+        (_above(DOWN), 0.8, 0.99, True, "same"),
+        (0.8, 0.7, _below(1.0), True, "faster"),
+        (0.98, 0.96, 1.0, True, "same"),
+        (0.8, 0.7, 1.0, True, "ambiguous"),
+        # not significant: same only if the whole CI is inside [1/(1+t), 1+t], edges included
+        (1.0, DOWN, UP, False, "same"),
+        (1.0, _below(DOWN), UP, False, "ambiguous"),
+        (1.0, DOWN, _above(UP), False, "ambiguous"),
+        (1.1, 0.997, 1.23, False, "ambiguous"),  # the case (p = 0.003 at alpha 0.002)
+        (0.95, 0.80, 1.01, False, "ambiguous"),
+        # non-finite numbers say nothing
+        (math.nan, 0.9, 1.1, False, "ambiguous"),
+        (1.0, math.nan, 1.1, True, "ambiguous"),
+        (1.0, 0.9, math.inf, False, "ambiguous"),
+    ],
+)
+def test_verdict_at_every_edge(
+    ratio: float, lo: float, hi: float, significant: bool, verdict: str
+) -> None:
     assert _verdict(ratio, lo, hi, significant, T) == verdict
 
 
@@ -164,11 +169,13 @@ def test_ci_overlap_fallback_edges() -> None:
     assert r["ratio"] == pytest.approx(1.2)
     assert r["ratio_ci_low"] == pytest.approx(1.1 / 1.1)
     assert r["ratio_ci_high"] == pytest.approx(1.3 / 0.9)
-    r = compare_samples(None, None, base_summary=(1.0, 0.9, 1.1),
-                        cand_summary=(1.2, _above(1.1), 1.3))
+    r = compare_samples(
+        None, None, base_summary=(1.0, 0.9, 1.1), cand_summary=(1.2, _above(1.1), 1.3)
+    )
     assert r["significant"] and r["verdict"] == "slower"
-    r = compare_samples(None, None, base_summary=(1.0, 0.9, 1.1),
-                        cand_summary=(0.8, 0.7, _below(0.9)))
+    r = compare_samples(
+        None, None, base_summary=(1.0, 0.9, 1.1), cand_summary=(0.8, 0.7, _below(0.9))
+    )
     assert r["significant"] and r["verdict"] == "faster"
     zero = compare_samples(None, None, base_summary=(0.0, 0.0, 0.0), cand_summary=(1, 1, 1))
     assert zero["verdict"] == "ambiguous" and math.isnan(zero["ratio"])
@@ -261,10 +268,22 @@ def test_ci_weights_at_their_edges() -> None:
 
 # -- store import semantics -------------------------------------------------------------------
 def _row(run_id: str, rid: str, median: float) -> dict:
-    return {"result_id": rid, "run_id": run_id, "kernel": "softmax", "params": {"rows": 4},
-            "config_key": f"key-{rid}", "dtype": "float32", "backend": "cpu", "venue": "process",
-            "device": "cpu0", "median_s": median, "ci_low_s": median * 0.9,
-            "ci_high_s": median * 1.1, "n_samples": 3, "status": "ok"}
+    return {
+        "result_id": rid,
+        "run_id": run_id,
+        "kernel": "softmax",
+        "params": {"rows": 4},
+        "config_key": f"key-{rid}",
+        "dtype": "float32",
+        "backend": "cpu",
+        "venue": "process",
+        "device": "cpu0",
+        "median_s": median,
+        "ci_low_s": median * 0.9,
+        "ci_high_s": median * 1.1,
+        "n_samples": 3,
+        "status": "ok",
+    }
 
 
 def _status(store: Store, run_id: str) -> str:
@@ -378,10 +397,14 @@ def test_compare_passes_its_seed_on(tmp_path: Path) -> None:
 
     db = _gate_store(tmp_path / "g.duckdb", 1.15)
     one = compare(db, baseline="base", candidate="cand", seed=1)
-    assert one["ratio_ci_low"].tolist() == compare(db, baseline="base", candidate="cand",
-                                                   seed=1)["ratio_ci_low"].tolist()
-    assert one["ratio_ci_low"].tolist() != compare(db, baseline="base", candidate="cand",
-                                                   seed=2)["ratio_ci_low"].tolist()
+    assert (
+        one["ratio_ci_low"].tolist()
+        == compare(db, baseline="base", candidate="cand", seed=1)["ratio_ci_low"].tolist()
+    )
+    assert (
+        one["ratio_ci_low"].tolist()
+        != compare(db, baseline="base", candidate="cand", seed=2)["ratio_ci_low"].tolist()
+    )
     wide = compare(db, baseline="base", candidate="cand", seed=1, level=0.999)
     assert (wide["ratio_ci_low"] < one["ratio_ci_low"]).all()
 
@@ -389,11 +412,25 @@ def test_compare_passes_its_seed_on(tmp_path: Path) -> None:
 def _frames(*rows: tuple[str, str, float]) -> pd.DataFrame:
     out = []
     for i, (tag, key, median) in enumerate(rows):
-        out.append({"tag": tag, "run_id": f"run-{tag}", "result_id": f"r{i}", "config_key": key,
-                    "backend": "cpu", "venue": "process", "device": "cpu0", "kernel": "matmul",
-                    "params": {"M": i}, "dtype": "float32", "median_s": median,
-                    "ci_low_s": median * 0.99, "ci_high_s": median * 1.01, "status": "ok",
-                    "created_at": pd.Timestamp("2026-01-01", tz="UTC")})
+        out.append(
+            {
+                "tag": tag,
+                "run_id": f"run-{tag}",
+                "result_id": f"r{i}",
+                "config_key": key,
+                "backend": "cpu",
+                "venue": "process",
+                "device": "cpu0",
+                "kernel": "matmul",
+                "params": {"M": i},
+                "dtype": "float32",
+                "median_s": median,
+                "ci_low_s": median * 0.99,
+                "ci_high_s": median * 1.01,
+                "status": "ok",
+                "created_at": pd.Timestamp("2026-01-01", tz="UTC"),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -401,9 +438,18 @@ def test_compare_frames_orders_verdicts_and_keeps_one_sided_ids() -> None:
     from accel_toolkit.analysis import compare_frames
     from accel_toolkit.exceptions import ConfigError
 
-    rows = _frames(("a", "same", 1.0), ("b", "same", 1.0), ("a", "fast", 1.0), ("b", "fast", 0.5),
-                   ("a", "slow", 1.0), ("b", "slow", 1.5), ("a", "slow2", 1.0),
-                   ("b", "slow2", 3.0), ("a", "gone", 1.0), ("b", "new", 1.0))
+    rows = _frames(
+        ("a", "same", 1.0),
+        ("b", "same", 1.0),
+        ("a", "fast", 1.0),
+        ("b", "fast", 0.5),
+        ("a", "slow", 1.0),
+        ("b", "slow", 1.5),
+        ("a", "slow2", 1.0),
+        ("b", "slow2", 3.0),
+        ("a", "gone", 1.0),
+        ("b", "new", 1.0),
+    )
     df = compare_frames(rows, None, baseline="a", candidate="b")
     assert df["verdict"].tolist() == ["slower", "slower", "faster", "same", "missing", "missing"]
     new = df[df["config_key"] == "new"].iloc[0]
@@ -415,8 +461,9 @@ def test_compare_frames_orders_verdicts_and_keeps_one_sided_ids() -> None:
     assert df.iloc[0]["candidate_result_id"] == "r7" and df.attrs["by"] == "tag"
     failed = rows.copy()
     failed.loc[failed["result_id"] == "r8", "status"] = "error"  # only ok rows count
-    assert "gone" not in set(compare_frames(failed, None, baseline="a", candidate="b")
-                             ["config_key"])
+    assert "gone" not in set(
+        compare_frames(failed, None, baseline="a", candidate="b")["config_key"]
+    )
     with pytest.raises(ConfigError, match="a, b"):
         compare_frames(rows, None, baseline="a", candidate="zzz")
     no_device = rows.assign(device=None)  # a missing identity column still pairs rows
@@ -429,8 +476,9 @@ def test_store_filters_errors_and_exports(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.duckdb")
     run = store.start_run(tag="t")
     store.add_result(_row(run, "r1", 1.0))
-    store.add_result({**_row(run, "r2", 2.0), "kernel": "gelu", "backend": "wgpu",
-                      "status": "error"})
+    store.add_result(
+        {**_row(run, "r2", 2.0), "kernel": "gelu", "backend": "wgpu", "status": "error"}
+    )
     assert store.results(status="error")["result_id"].tolist() == ["r2"]
     assert store.results(kernels=["gelu"])["result_id"].tolist() == ["r2"]
     assert store.results(backends=["cpu"])["result_id"].tolist() == ["r1"]

@@ -67,13 +67,24 @@ class FakeMachine:
         return took
 
 
-SETTINGS = TimingSettings(warmup_time=0.001, target_sample_time=0.01, min_time=0.05,
-                          max_time=1.0, min_samples=10, max_samples=10, noise_target=0.0)
+SETTINGS = TimingSettings(
+    warmup_time=0.001,
+    target_sample_time=0.01,
+    min_time=0.05,
+    max_time=1.0,
+    min_samples=10,
+    max_samples=10,
+    noise_target=0.0,
+)
 
 
 def run(machine: FakeMachine, **policy: object) -> tuple[list[float], dict[str, object]]:
-    res = time_batches(machine.batch, SETTINGS, clock=machine.clock,
-                       steal=StealPolicy(reader=machine.reader, **policy))  # type: ignore[arg-type]
+    res = time_batches(
+        machine.batch,
+        SETTINGS,
+        clock=machine.clock,
+        steal=StealPolicy(reader=machine.reader, **policy),
+    )  # type: ignore[arg-type]
     return list(res.samples), res.extra["steal"]
 
 

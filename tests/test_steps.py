@@ -31,8 +31,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _series(df, name):
     g = df[df["series"] == name]
-    return g, dict(y=g["median_s"].to_numpy(), ci_low=g["ci_low_s"].to_numpy(),
-                   ci_high=g["ci_high_s"].to_numpy())
+    return g, dict(
+        y=g["median_s"].to_numpy(),
+        ci_low=g["ci_low_s"].to_numpy(),
+        ci_high=g["ci_high_s"].to_numpy(),
+    )
 
 
 @pytest.mark.parametrize("kind", ["lognormal", "outliers", "bimodal"])
@@ -66,7 +69,9 @@ def test_no_change_series_give_no_steps():
 def test_relative_threshold_filters_small_steps():
     df = synthetic_history(1, 60, steps=[0.03], noise=0.003, seed=3)
     y = df["median_s"].to_numpy()
-    assert [s.index for s in detect_steps(y, threshold=0.02)] == [int(np.flatnonzero(df["step"])[0])]
+    assert [s.index for s in detect_steps(y, threshold=0.02)] == [
+        int(np.flatnonzero(df["step"])[0])
+    ]
     assert detect_steps(y, threshold=0.05) == []
 
 
@@ -108,8 +113,12 @@ class _SlowCpu(CpuBackend):
             spec.impl(self._ops, inputs, params)
             time.sleep(0.002)
 
-        return Measurement(outputs=outputs, timing=time_callable(call, settings),
-                           device=self.device_info(), venue="process")
+        return Measurement(
+            outputs=outputs,
+            timing=time_callable(call, settings),
+            device=self.device_info(),
+            venue="process",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +127,16 @@ def history_db(tmp_path_factory):
     db = tmp_path_factory.mktemp("hist") / "hist.duckdb"
     grid = [{"rows": 4, "cols": 16}]
     for i in range(8):
-        at.bench("softmax", "cpu", grid=grid, db=str(db), tag=f"r{i}", time_budget=0.05,
-                 progress=False,
-                 pool=BackendPool(instances={"cpu": _SlowCpu()}) if i >= 4 else None)
+        at.bench(
+            "softmax",
+            "cpu",
+            grid=grid,
+            db=str(db),
+            tag=f"r{i}",
+            time_budget=0.05,
+            progress=False,
+            pool=BackendPool(instances={"cpu": _SlowCpu()}) if i >= 4 else None,
+        )
     return db
 
 
@@ -144,7 +160,9 @@ def test_detect_regressions_on_real_history(history_db):
 def test_series_filter_substring_and_sql(history_db):
     assert load_history(history_db, series_filter="softmax")["run_id"].nunique() == 8
     assert load_history(history_db, series_filter="matmul").empty
-    assert len(load_history(history_db, series_filter="kernel = 'softmax' AND backend = 'cpu'")) == 8
+    assert (
+        len(load_history(history_db, series_filter="kernel = 'softmax' AND backend = 'cpu'")) == 8
+    )
     assert detect_regressions(history_db, series_filter="matmul", save=False).empty
 
 
@@ -163,9 +181,13 @@ def test_regressions_notebook_runs(which, history_db, tmp_path):
     papermill = pytest.importorskip("papermill")
     db = tmp_path / "empty.duckdb" if which == "empty" else history_db
     out = tmp_path / "out.ipynb"
-    papermill.execute_notebook(str(REPO / "notebooks" / "regressions.ipynb"), str(out),
-                               parameters={"db_path": str(db)}, kernel_name="python3",
-                               cwd=str(REPO))
+    papermill.execute_notebook(
+        str(REPO / "notebooks" / "regressions.ipynb"),
+        str(out),
+        parameters={"db_path": str(db)},
+        kernel_name="python3",
+        cwd=str(REPO),
+    )
     text = out.read_text()
     if which == "empty":
         assert "No results in" in text

@@ -13,23 +13,50 @@ from accel_toolkit.exceptions import NotADatabaseError, StoreError, StoreLockedE
 from accel_toolkit.store import SCHEMA_VERSION, Store, default_db_path
 
 VIEW_COLUMNS = [
-    "run_id", "created_at", "kernel", "params", "dtype", "backend", "venue", "device",
-    "median_s", "ci_low_s", "ci_high_s", "iqr_s", "n_samples", "gflops", "gbps",
-    "max_abs_err", "status", "error",
+    "run_id",
+    "created_at",
+    "kernel",
+    "params",
+    "dtype",
+    "backend",
+    "venue",
+    "device",
+    "median_s",
+    "ci_low_s",
+    "ci_high_s",
+    "iqr_s",
+    "n_samples",
+    "gflops",
+    "gbps",
+    "max_abs_err",
+    "status",
+    "error",
 ]
 
 
 def _row(run_id, i=0, **kw):
-    return {"run_id": run_id, "kernel": "matmul", "params": {"M": i}, "dtype": "float32",
-            "backend": "cpu", "venue": "process", "status": "ok", "median_s": 1e-3 * (i + 1),
-            "flops": 2e6, "bytes": 1e4, **kw}
+    return {
+        "run_id": run_id,
+        "kernel": "matmul",
+        "params": {"M": i},
+        "dtype": "float32",
+        "backend": "cpu",
+        "venue": "process",
+        "status": "ok",
+        "median_s": 1e-3 * (i + 1),
+        "flops": 2e6,
+        "bytes": 1e4,
+        **kw,
+    }
 
 
 def test_schema_and_view(db_path):
     s = Store(db_path)
     cols = s.query("SELECT * FROM results LIMIT 0").columns.tolist()
     assert cols[: len(VIEW_COLUMNS)] == VIEW_COLUMNS
-    assert s.query("SELECT value FROM meta WHERE key='schema_version'")["value"][0] == str(SCHEMA_VERSION)
+    assert s.query("SELECT value FROM meta WHERE key='schema_version'")["value"][0] == str(
+        SCHEMA_VERSION
+    )
 
 
 def test_rows_and_samples_round_trip(db_path):

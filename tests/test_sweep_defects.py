@@ -45,8 +45,13 @@ def one_line(stderr: str) -> str:
 
 # -- defect 1: memory ---------------------------------------------------------------------
 def test_a_configuration_too_large_is_unsupported_and_the_sweep_goes_on(db_path):
-    df = at.bench("softmax", grid=[HUGE, {"rows": 8, "cols": 8}], db=str(db_path),
-                  time_budget=0.05, progress=False)
+    df = at.bench(
+        "softmax",
+        grid=[HUGE, {"rows": 8, "cols": 8}],
+        db=str(db_path),
+        time_budget=0.05,
+        progress=False,
+    )
     by_rows = {p["rows"]: r for p, r in zip(df["params"], df.to_dict("records"), strict=True)}
     assert by_rows[8]["status"] == "ok"
     huge = by_rows[HUGE["rows"]]
@@ -63,9 +68,22 @@ def _limit_address_space() -> None:
 
 def test_bench_under_ulimit_v_stores_the_refusal(tmp_path):
     db = tmp_path / "x.duckdb"
-    r = cli("bench", "--kernels", "softmax,layernorm", "--param", "rows=65536", "--param",
-            "cols=65536", "--preset", "tiny", "--db", str(db), "--time-budget", "0.05",
-            preexec_fn=_limit_address_space)
+    r = cli(
+        "bench",
+        "--kernels",
+        "softmax,layernorm",
+        "--param",
+        "rows=65536",
+        "--param",
+        "cols=65536",
+        "--preset",
+        "tiny",
+        "--db",
+        str(db),
+        "--time-budget",
+        "0.05",
+        preexec_fn=_limit_address_space,
+    )
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     rows = Store(db).results()
@@ -80,9 +98,18 @@ def _damaged_copy(tmp_path: Path) -> Path:
     good = tmp_path / "good.duckdb"
     store = Store(good)
     run_id = store.start_run(tag="t")
-    store.add_result({"run_id": run_id, "kernel": "softmax", "backend": "cpu", "status": "ok",
-                      "median_s": 1e-3, "config_key": "k", "params": {"rows": 8}},
-                     np.random.default_rng(0).random(400_000))
+    store.add_result(
+        {
+            "run_id": run_id,
+            "kernel": "softmax",
+            "backend": "cpu",
+            "status": "ok",
+            "median_s": 1e-3,
+            "config_key": "k",
+            "params": {"rows": 8},
+        },
+        np.random.default_rng(0).random(400_000),
+    )
     store.finish_run(run_id)
     bad = tmp_path / "bad.duckdb"
     block, first = 262_144, 12_288  # DuckDB's block size and where the blocks start
@@ -118,15 +145,18 @@ def test_a_damaged_table_is_named_with_what_to_do(tmp_path):
     assert r.returncode == 0 or (r.returncode == 2 and str(bad) in one_line(r.stderr))
 
 
-@pytest.mark.parametrize("args", [
-    ["bench", "--kernels", "gelu", "--time-budget", "0.02"],
-    ["query", "SELECT count(*) FROM runs"],
-    ["report", "--out", "r.html"],
-    ["check", "--baseline", "a", "--candidate", "b"],
-    ["regressions"],
-    ["export", "saved"],
-    ["import", "saved"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bench", "--kernels", "gelu", "--time-budget", "0.02"],
+        ["query", "SELECT count(*) FROM runs"],
+        ["report", "--out", "r.html"],
+        ["check", "--baseline", "a", "--candidate", "b"],
+        ["regressions"],
+        ["export", "saved"],
+        ["import", "saved"],
+    ],
+)
 def test_every_command_names_a_corrupt_file(tmp_path, args):
     good = tmp_path / "good.duckdb"
     at.bench("gelu", db=str(good), time_budget=0.02, progress=False)
@@ -171,9 +201,14 @@ def test_a_grid_run_records_its_configurations_and_reproduces_them(tmp_path):
     assert settings["grid"] == {"softmax": [dict(sorted(g.items())) for g in grid]}
     command = reproduce_command(run.to_dict(), str(db))
     assert "--grid" in command and "--preset" not in command
-    r = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=300, env={**os.environ, "PATH": f"{Path(sys.executable).parent}"
-                                         f":{os.environ['PATH']}"})
+    r = subprocess.run(
+        ["bash", "-c", command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )
     assert r.returncode == 0, r.stderr
     runs = store.runs()
     assert len(runs) == 2
@@ -183,23 +218,49 @@ def test_a_grid_run_records_its_configurations_and_reproduces_them(tmp_path):
 
 def test_bench_grid_file_measures_exactly_its_configurations(tmp_path):
     grid = tmp_path / "grid.json"
-    grid.write_text(json.dumps({"softmax": [{"rows": 4, "cols": 12}],
-                                "gelu": [{"n": 100}, {"n": 300}]}))
+    grid.write_text(
+        json.dumps({"softmax": [{"rows": 4, "cols": 12}], "gelu": [{"n": 100}, {"n": 300}]})
+    )
     db = tmp_path / "f.duckdb"
-    r = cli("bench", "--kernels", "softmax,gelu", "--grid", str(grid), "--db", str(db),
-            "--time-budget", "0.02", "--json")
+    r = cli(
+        "bench",
+        "--kernels",
+        "softmax,gelu",
+        "--grid",
+        str(grid),
+        "--db",
+        str(db),
+        "--time-budget",
+        "0.02",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
-    params = sorted(json.dumps(json.loads(row["params"]) if isinstance(row["params"], str)
-                               else row["params"], sort_keys=True)
-                    for row in json.loads(r.stdout))
+    params = sorted(
+        json.dumps(
+            json.loads(row["params"]) if isinstance(row["params"], str) else row["params"],
+            sort_keys=True,
+        )
+        for row in json.loads(r.stdout)
+    )
     assert params == sorted(['{"n": 100}', '{"n": 300}', '{"cols": 12, "rows": 4}'])
 
 
 # -- defect 4: shell quoting -----------------------------------------------------------------
 def test_recorded_commands_round_trip_through_the_shell(tmp_path):
     db = tmp_path / "q.duckdb"
-    r = cli("bench", "--kernels", "gelu", "--param", "n=64", "--tag", "my branch", "--db",
-            str(db), "--time-budget", "0.02")
+    r = cli(
+        "bench",
+        "--kernels",
+        "gelu",
+        "--param",
+        "n=64",
+        "--tag",
+        "my branch",
+        "--db",
+        str(db),
+        "--time-budget",
+        "0.02",
+    )
     assert r.returncode == 0, r.stderr
     command = Store(db).runs()["command"].iloc[0]
     assert shlex.split(command)[-6:-4] == ["--tag", "my branch"]
@@ -214,15 +275,27 @@ def test_resume_refuses_a_complete_run_or_another_plan(db_path):
     df = at.bench("softmax", preset="small", db=str(db_path), time_budget=0.02, progress=False)
     run_id = df["run_id"].iloc[0]
     with pytest.raises(ConfigError, match="is complete"):
-        at.bench("matmul,gelu,conv2d,reduce", preset="tiny", db=str(db_path), resume=run_id,
-                 progress=False)
+        at.bench(
+            "matmul,gelu,conv2d,reduce",
+            preset="tiny",
+            db=str(db_path),
+            resume=run_id,
+            progress=False,
+        )
     with Store(db_path).connect() as con:  # as if the sweep had been interrupted
         con.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", [run_id])
-        con.execute("DELETE FROM measurements WHERE result_id = (SELECT min(result_id) FROM "
-                    "measurements)")
+        con.execute(
+            "DELETE FROM measurements WHERE result_id = (SELECT min(result_id) FROM measurements)"
+        )
     with pytest.raises(ConfigError, match="different plan.*preset"):
-        at.bench("softmax", preset="tiny", db=str(db_path), resume=run_id, time_budget=0.02,
-                 progress=False)
+        at.bench(
+            "softmax",
+            preset="tiny",
+            db=str(db_path),
+            resume=run_id,
+            time_budget=0.02,
+            progress=False,
+        )
     assert Store(db_path).count() == 2
     r = cli("bench", "--resume", run_id, "--db", str(db_path))
     assert r.returncode == 0, r.stderr
@@ -232,9 +305,23 @@ def test_resume_refuses_a_complete_run_or_another_plan(db_path):
 
 def test_ctrl_c_prints_the_run_and_how_to_resume(tmp_path):
     db = tmp_path / "c.duckdb"
-    proc = subprocess.Popen([*CLI, "bench", "--kernels", "softmax,gelu,layernorm,matmul",
-                             "--preset", "small", "--time-budget", "0.5", "--db", str(db)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "bench",
+            "--kernels",
+            "softmax,gelu,layernorm,matmul",
+            "--preset",
+            "small",
+            "--time-budget",
+            "0.5",
+            "--db",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         time.sleep(0.5)

@@ -40,9 +40,15 @@ from accel_toolkit.tab._sweep import measure_one_tab  # noqa: E402
 
 INFO = {
     "browser": {"name": "FakeChromium", "version": "1.0"},
-    "webgpu": {"available": True, "vendor": "fakevendor", "architecture": "fakearch",
-               "description": "fake adapter", "isFallbackAdapter": True, "features": [],
-               "limits": {"maxBufferSize": 1 << 28, "maxStorageBufferBindingSize": 1 << 27}},
+    "webgpu": {
+        "available": True,
+        "vendor": "fakevendor",
+        "architecture": "fakearch",
+        "description": "fake adapter",
+        "isFallbackAdapter": True,
+        "features": [],
+        "limits": {"maxBufferSize": 1 << 28, "maxStorageBufferBindingSize": 1 << 27},
+    },
     "webnn": {"available": False, "reason": "no WebNN in the fake tab", "devices": {}},
 }
 
@@ -57,14 +63,24 @@ class FakeComm(BaseComm):
         super().__init__(target_name="jupyter.widget", data={"state": {}})
         tab_.comm = self
 
-    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None,
-                    buffers: Any = None, **keys: Any) -> None:
+    def publish_msg(
+        self,
+        msg_type: str,
+        data: Any = None,
+        metadata: Any = None,
+        buffers: Any = None,
+        **keys: Any,
+    ) -> None:
         if msg_type == "comm_msg" and (data or {}).get("method") == "custom":
             self.tab.on_message(data["content"], [bytes(memoryview(b)) for b in buffers or []])
 
     def deliver(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
-        self.handle_msg({"content": {"data": {"method": "custom", "content": content}},
-                         "buffers": [memoryview(b) for b in buffers or []]})
+        self.handle_msg(
+            {
+                "content": {"data": {"method": "custom", "content": content}},
+                "buffers": [memoryview(b) for b in buffers or []],
+            }
+        )
 
 
 def matmul_from_request(request: dict[str, Any], buffers: list[bytes]) -> list[bytes]:
@@ -82,8 +98,13 @@ def matmul_from_request(request: dict[str, Any], buffers: list[bytes]) -> list[b
 class FakeTab:
     """Answers like widgets/runner.js does, after ``delay`` seconds, on the running loop."""
 
-    def __init__(self, compute: Callable[[dict[str, Any], list[bytes]], list[bytes]] = matmul_from_request,
-                 *, delay: float = 0.001, info: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        compute: Callable[[dict[str, Any], list[bytes]], list[bytes]] = matmul_from_request,
+        *,
+        delay: float = 0.001,
+        info: dict[str, Any] | None = None,
+    ):
         self.compute = compute
         self.delay = delay
         self.info = info or INFO
@@ -100,8 +121,14 @@ class FakeTab:
         self.silent = False
         self.comm.deliver({"kind": "hello", "session": session, "page": {"href": "fake://lab"}})
         if ready:
-            self.comm.deliver({"kind": "ready", "session": session, "error": error,
-                               "info": {**self.info, "session": session, "page": {"href": "fake://lab"}}})
+            self.comm.deliver(
+                {
+                    "kind": "ready",
+                    "session": session,
+                    "error": error,
+                    "info": {**self.info, "session": session, "page": {"href": "fake://lab"}},
+                }
+            )
 
     def on_message(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         if self.silent or content.get("kind") != "request":
@@ -109,7 +136,9 @@ class FakeTab:
         self.requests.append(content["request"])
         asyncio.get_running_loop().create_task(self._answer(content["request"], buffers))
 
-    def reply_for(self, req: dict[str, Any], buffers: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+    def reply_for(
+        self, req: dict[str, Any], buffers: list[bytes]
+    ) -> tuple[dict[str, Any], list[bytes]]:
         if req["op"] == "info":
             return {"id": req["id"], "ok": True, "info": self.info}, []
         if req["op"] == "ping":
@@ -117,10 +146,18 @@ class FakeTab:
         t0 = time.perf_counter()
         out = self.compute(req, buffers)
         dt = time.perf_counter() - t0
-        reply = {"id": req["id"], "ok": True,
-                 "outputs": [{"name": o["name"], "index": i} for i, o in enumerate(req["plan"]["outputs"])],
-                 "timer": "fake-perf-counter", "inner_loops": 1, "first_run_s": dt, "warmup_s": 0.0,
-                 "device": {"name": "fakevendor fakearch"}}
+        reply = {
+            "id": req["id"],
+            "ok": True,
+            "outputs": [
+                {"name": o["name"], "index": i} for i, o in enumerate(req["plan"]["outputs"])
+            ],
+            "timer": "fake-perf-counter",
+            "inner_loops": 1,
+            "first_run_s": dt,
+            "warmup_s": 0.0,
+            "device": {"name": "fakevendor fakearch"},
+        }
         if req["mode"] == "measure":
             reply["samples"] = [dt] * 5
         return reply, out
@@ -137,9 +174,13 @@ class FakeTab:
 
 
 def make_runner(fake: FakeTab, **kwargs: Any) -> TabRunner:
-    return TabRunner(comm=FakeComm(fake), frontend_timeout=kwargs.pop("frontend_timeout", 0.5),
-                     ready_timeout=kwargs.pop("ready_timeout", 1.0),
-                     reply_grace_s=kwargs.pop("reply_grace_s", 0.5), **kwargs)
+    return TabRunner(
+        comm=FakeComm(fake),
+        frontend_timeout=kwargs.pop("frontend_timeout", 0.5),
+        ready_timeout=kwargs.pop("ready_timeout", 1.0),
+        reply_grace_s=kwargs.pop("reply_grace_s", 0.5),
+        **kwargs,
+    )
 
 
 QUICK = TimingSettings.quick()
@@ -161,7 +202,11 @@ def test_run_sends_plan_and_buffers_and_decodes_the_reply():
     req = fake.requests[-1]
     assert req["op"] == "run" and req["backend"] == "webgpu" and req["mode"] == "once"
     assert req["plan"]["kernel"] == "matmul" and req["time_limit_s"] > 0
-    assert r.device["venue"] == "tab" and r.device["adapter"]["vendor"] == "fakevendor" and "(tab)" in r.device["name"]
+    assert (
+        r.device["venue"] == "tab"
+        and r.device["adapter"]["vendor"] == "fakevendor"
+        and "(tab)" in r.device["name"]
+    )
 
 
 def test_replies_are_matched_by_id_not_by_order():
@@ -170,15 +215,25 @@ def test_replies_are_matched_by_id_not_by_order():
 
     async def main():
         ch.receive({"kind": "ready", "session": "s", "info": {}})
-        tasks = [asyncio.ensure_future(ch.request({"op": "echo", "n": i}, [bytes([i])], time_limit_s=1))
-                 for i in range(3)]
+        tasks = [
+            asyncio.ensure_future(ch.request({"op": "echo", "n": i}, [bytes([i])], time_limit_s=1))
+            for i in range(3)
+        ]
         await asyncio.sleep(0.01)
         assert len(ch.pending) == 3
         for content, buffers in reversed(ch_msgs):  # answer in reverse order
             req = content["request"]
-            ch.receive({"kind": "reply", "session": "s", "reply": {"id": req["id"], "ok": True, "n": req["n"]}},
-                       [memoryview(buffers[0] * 2)])
-        ch.receive({"kind": "reply", "session": "s", "reply": {"id": "r999", "ok": True}})  # nobody waits
+            ch.receive(
+                {
+                    "kind": "reply",
+                    "session": "s",
+                    "reply": {"id": req["id"], "ok": True, "n": req["n"]},
+                },
+                [memoryview(buffers[0] * 2)],
+            )
+        ch.receive(
+            {"kind": "reply", "session": "s", "reply": {"id": "r999", "ok": True}}
+        )  # nobody waits
         return await asyncio.gather(*tasks)
 
     replies = asyncio.run(main())
@@ -211,10 +266,23 @@ def test_error_replies_become_toolkit_errors():
     fake = FakeTab(bad)
 
     async def answer_error(req, buffers):
-        fake.comm.deliver({"kind": "reply", "session": "s1", "reply": {
-            "id": req["id"], "ok": False,
-            "error": {"type": "ShaderCompileError", "message": "unknown identifier", "shader": "matmul.wgsl",
-                      "line": 12, "column": 5}}})
+        fake.comm.deliver(
+            {
+                "kind": "reply",
+                "session": "s1",
+                "reply": {
+                    "id": req["id"],
+                    "ok": False,
+                    "error": {
+                        "type": "ShaderCompileError",
+                        "message": "unknown identifier",
+                        "shader": "matmul.wgsl",
+                        "line": 12,
+                        "column": 5,
+                    },
+                },
+            }
+        )
 
     fake._answer = answer_error  # the tab's side of the seam
     runner = make_runner(fake)
@@ -300,8 +368,15 @@ def test_bench_stores_each_result_as_it_arrives(tmp_path):
 
     async def main():
         fake.load()
-        return await runner.bench("matmul", ["webgpu", "webnn"], db=db, settings=QUICK,
-                                  tag="t", progress=False, on_result=on_result)
+        return await runner.bench(
+            "matmul",
+            ["webgpu", "webnn"],
+            db=db,
+            settings=QUICK,
+            tag="t",
+            progress=False,
+            on_result=on_result,
+        )
 
     df = asyncio.run(main())
     assert len(df) == 4  # 2 tiny configs x 2 backends
@@ -350,8 +425,15 @@ def test_tab_closed_mid_sweep_keeps_results_reports_missing_and_resumes(tmp_path
 
     async def first():
         fake.load("s1")
-        h = runner.start_bench("matmul", "webgpu", preset="small", db=db, settings=QUICK,
-                               progress=False, time_limit_s=0.3)
+        h = runner.start_bench(
+            "matmul",
+            "webgpu",
+            preset="small",
+            db=db,
+            settings=QUICK,
+            progress=False,
+            time_limit_s=0.3,
+        )
         assert not h.done()
         with pytest.raises(NoFrontendError, match="resume=") as err:
             await h
@@ -375,8 +457,15 @@ def test_tab_closed_mid_sweep_keeps_results_reports_missing_and_resumes(tmp_path
 
     async def resume():
         fake.load("s2")
-        return await runner.bench("matmul", "webgpu", preset="small", db=db, settings=QUICK,
-                                  progress=False, resume=h.run_id)
+        return await runner.bench(
+            "matmul",
+            "webgpu",
+            preset="small",
+            db=db,
+            settings=QUICK,
+            progress=False,
+            resume=h.run_id,
+        )
 
     df = asyncio.run(resume())
     assert len(df) == planned and (df["status"] == "ok").all()
@@ -409,13 +498,17 @@ def test_runtime_modules_are_sent_in_dependency_order(tmp_path):
     (tmp_path / "runtime").mkdir()
     (tmp_path / "runtime" / "index.js").write_text(
         '/** @type {import("./c.js").T} */\nimport { a } from "./a.js";\n'
-        'export { b } from "./b.js";\nconst m = () => import("./missing.js");\n')
+        'export { b } from "./b.js";\nconst m = () => import("./missing.js");\n'
+    )
     (tmp_path / "runtime" / "a.js").write_text('import { b } from "./b.js";\nexport const a = b;\n')
     (tmp_path / "runtime" / "b.js").write_text("export const b = 1; // import './x.js'\n")
     mods = _modules(tmp_path, "runtime/index.js", ())
     assert [m["name"] for m in mods] == ["runtime/b.js", "runtime/a.js", "runtime/index.js"]
     index = mods[-1]["parts"]
-    assert [p for p in index if isinstance(p, dict)] == [{"dep": "runtime/a.js"}, {"dep": "runtime/b.js"}]
+    assert [p for p in index if isinstance(p, dict)] == [
+        {"dep": "runtime/a.js"},
+        {"dep": "runtime/b.js"},
+    ]
     text = "".join(p if isinstance(p, str) else "URL" for p in index)
     assert 'from "URL"' in text and 'import("./missing.js")' in text and 'import("./c.js")' in text
 
@@ -453,8 +546,15 @@ def test_cancelling_a_background_sweep_marks_it_interrupted(tmp_path):
 
     async def main():
         fake.load()
-        h = runner.start_bench("matmul", "webgpu", preset="small", db=db, settings=QUICK,
-                               progress=False, on_result=lambda row: h.cancel())
+        h = runner.start_bench(
+            "matmul",
+            "webgpu",
+            preset="small",
+            db=db,
+            settings=QUICK,
+            progress=False,
+            on_result=lambda row: h.cancel(),
+        )
         with pytest.raises(asyncio.CancelledError):
             await h
         return h
@@ -485,8 +585,9 @@ class RaisingBackend(Backend):
     def run(self, spec: Any, params: Any, dtype: str, inputs: Any) -> dict[str, np.ndarray]:
         raise self.exc
 
-    def measure(self, spec: Any, params: Any, dtype: str, inputs: Any,
-                settings: TimingSettings) -> Measurement:
+    def measure(
+        self, spec: Any, params: Any, dtype: str, inputs: Any, settings: TimingSettings
+    ) -> Measurement:
         raise self.exc
 
 
@@ -511,7 +612,12 @@ class RaisingTab:
 
 
 ERRORS = [getattr(exceptions, n) for n in exceptions.__all__] + [
-    ValueError, RuntimeError, MemoryError, KeyError, OSError]
+    ValueError,
+    RuntimeError,
+    MemoryError,
+    KeyError,
+    OSError,
+]
 
 
 @pytest.mark.parametrize("cls", ERRORS, ids=lambda c: c.__name__)
@@ -552,14 +658,17 @@ def test_a_configuration_too_large_for_host_memory_is_refused_alike(tmp_path):
 
     async def main():
         fake.load()
-        return await runner.bench("matmul", "webgpu", grid=[huge], db=db, settings=QUICK,
-                                  progress=False)
+        return await runner.bench(
+            "matmul", "webgpu", grid=[huge], db=db, settings=QUICK, progress=False
+        )
 
     in_tab = asyncio.run(main())
     blocking = at_bench("matmul", "cpu", grid=[huge], db=db, settings=QUICK, progress=False)
     assert fake.requests == []  # refused before anything was sent
     # the same status and the same need; what is available moves between the two sweeps
-    rows = [(r["status"].tolist(), [e.split(" but ")[0] for e in r["error"]])
-            for r in (in_tab, blocking)]
+    rows = [
+        (r["status"].tolist(), [e.split(" but ")[0] for e in r["error"]])
+        for r in (in_tab, blocking)
+    ]
     assert rows[0] == rows[1] and rows[0][0] == ["unsupported"]
     assert "host memory" in rows[0][1][0]

@@ -19,8 +19,12 @@ from accel_toolkit.backends.browser._webnn_graphs import (
 from accel_toolkit.exceptions import UnsupportedKernelError
 from accel_toolkit.kernels import KERNELS, get_kernel
 
-CASES = [(name, p, dt) for name, spec in KERNELS.items() for p in spec.preset("tiny")
-         for dt in ("float32", "float16")]
+CASES = [
+    (name, p, dt)
+    for name, spec in KERNELS.items()
+    for p in spec.preset("tiny")
+    for dt in ("float32", "float16")
+]
 
 
 @pytest.mark.parametrize("name", list(KERNELS))
@@ -33,14 +37,18 @@ def test_a_missing_graph_builder_names_the_file_to_add_it_in():
     spec = get_kernel("softmax")
     unknown = dataclasses.replace(spec, name="no_such_kernel")
     reason = param_reason(unknown, spec.preset("tiny")[0], "float32")
-    assert reason == ("kernel 'no_such_kernel' has no WebNN graph builder: add one in "
-                      "accel_toolkit/backends/browser/_webnn_graphs.py "
-                      "(see docs/adding-a-kernel.md)")
+    assert reason == (
+        "kernel 'no_such_kernel' has no WebNN graph builder: add one in "
+        "accel_toolkit/backends/browser/_webnn_graphs.py "
+        "(see docs/adding-a-kernel.md)"
+    )
     with pytest.raises(UnsupportedKernelError, match="_webnn_graphs.py"):
         build_graph(unknown, spec.preset("tiny")[0], "float32")
 
 
-@pytest.mark.parametrize("name,params,dtype", CASES, ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "name,params,dtype", CASES, ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(CASES)]
+)
 def test_graph_structure(name, params, dtype):
     spec = get_kernel(name)
     g = build_graph(spec, params, dtype)
@@ -104,7 +112,9 @@ def test_causal_mask_is_a_constant_of_the_graph():
     g = build_graph(spec, causal, "float32")
     masks = [c for c in g.constants if c["name"].startswith("mask")]
     assert len(masks) == 1 and masks[0]["shape"] == [5, 5]
-    mask = np.frombuffer(g.encode_inputs(spec.make_inputs(causal))[masks[0]["init"]], np.float32).reshape(5, 5)
+    mask = np.frombuffer(
+        g.encode_inputs(spec.make_inputs(causal))[masks[0]["init"]], np.float32
+    ).reshape(5, 5)
     assert (mask[np.triu_indices(5, 1)] < -1e38).all() and (mask[np.tril_indices(5)] == 0).all()
     plain = build_graph(spec, spec.resolve(batch=1, heads=1, seq=5, head_dim=4), "float32")
     assert not [c for c in plain.constants if c["name"].startswith("mask")]
@@ -116,7 +126,10 @@ def test_conv2d_uses_nchw_and_oihw():
     (op,) = build_graph(spec, p, "float32").ops
     assert op["op"] == "conv2d"
     assert op["options"]["inputLayout"] == "nchw" and op["options"]["filterLayout"] == "oihw"
-    assert op["options"]["strides"] == [p["stride"]] * 2 and op["options"]["padding"] == [p["padding"]] * 4
+    assert (
+        op["options"]["strides"] == [p["stride"]] * 2
+        and op["options"]["padding"] == [p["padding"]] * 4
+    )
 
 
 # -- what WebNN cannot run ----------------------------------------------------------------
@@ -124,7 +137,7 @@ def test_matmul_int8_beyond_exact_float_accumulation_is_unsupported():
     spec = get_kernel("matmul_int8")
     ok = spec.resolve(M=4, N=4, K=MATMUL_INT8_MAX_K)
     too_long = spec.resolve(M=4, N=4, K=MATMUL_INT8_MAX_K + 1)
-    assert 127 * 127 * MATMUL_INT8_MAX_K < 2 ** 24 <= 127 * 127 * (MATMUL_INT8_MAX_K + 1)
+    assert 127 * 127 * MATMUL_INT8_MAX_K < 2**24 <= 127 * 127 * (MATMUL_INT8_MAX_K + 1)
     assert param_reason(spec, ok, "float32") is None
     reason = param_reason(spec, too_long, "float32")
     assert reason and "int32 accumulation" in reason
@@ -146,8 +159,13 @@ def test_static_unsupported_entries_raise(key):
 def _limits(**over):
     """opSupportLimits in the browser's format (here: what our graphs use, all float types)."""
     f = {"dataTypes": ["float32", "float16"], "rankRange": {"min": 0, "max": 6}}
-    ops = {"matmul": {"a": f, "b": f, "output": f}, "softmax": {"input": f, "output": f},
-           "input": f, "constant": f, "output": f}
+    ops = {
+        "matmul": {"a": f, "b": f, "output": f},
+        "softmax": {"input": f, "output": f},
+        "input": f,
+        "constant": f,
+        "output": f,
+    }
     ops.update(over)
     return ops
 
@@ -158,7 +176,9 @@ def test_limits_reason_reads_op_support_limits():
     assert limits_reason(g32, _limits()) is None
     only32 = {"dataTypes": ["float32"], "rankRange": {"min": 2, "max": 4}}
     g16 = build_graph(spec, spec.preset("tiny")[0], "float16")
-    assert "does not accept float16" in limits_reason(g16, _limits(matmul={"a": only32, "b": only32, "output": only32}))
+    assert "does not accept float16" in limits_reason(
+        g16, _limits(matmul={"a": only32, "b": only32, "output": only32})
+    )
     rank3 = {"dataTypes": ["float32"], "rankRange": {"min": 3, "max": 3}}
     assert "rank" in limits_reason(g32, _limits(matmul={"a": rank3, "b": rank3, "output": rank3}))
     sm = get_kernel("softmax")

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.wgpu
 
 @pytest.fixture(scope="module")
 def be():
-    pytest.importorskip("wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'")
+    pytest.importorskip(
+        "wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'"
+    )
     from accel_toolkit.backends._wgpu import WgpuBackend
 
     avail = WgpuBackend.probe()
@@ -42,16 +44,26 @@ def be():
 def test_probe_describes_the_adapter(be):
     avail = type(be).probe()
     assert avail.available
-    for key in ("name", "vendor", "architecture", "description", "backend_type", "adapter_type",
-                "is_fallback_adapter", "limits", "features"):
+    for key in (
+        "name",
+        "vendor",
+        "architecture",
+        "description",
+        "backend_type",
+        "adapter_type",
+        "is_fallback_adapter",
+        "limits",
+        "features",
+    ):
         assert key in avail.device
     assert avail.device["limits"]["max-storage-buffer-binding-size"] > 0
     info = be.device_info()
     assert info["name"] and info["wgpu"]
 
 
-@pytest.mark.parametrize("kernel,variant", [(k, v) for k in KERNELS if k in WGSL_PLANS
-                                            for v in variants(k)])
+@pytest.mark.parametrize(
+    "kernel,variant", [(k, v) for k in KERNELS if k in WGSL_PLANS for v in variants(k)]
+)
 def test_every_kernel_and_variant_matches_the_reference(be, kernel, variant):
     spec = get_kernel(kernel)
     if variant == "dot4" and DOT4 not in be.features:
@@ -79,15 +91,21 @@ def test_float16_matches_or_is_reported_unsupported(be, kernel):
     assert all(v.dtype.name in ("float16", "int8") for v in r.outputs.values())
 
 
-@pytest.mark.parametrize("kernel,params", [
-    ("softmax", {"rows": 70_000, "cols": 3}),        # rows tile over y (more than 65535 workgroups)
-    ("reduce", {"rows": 70_000, "cols": 2, "axis": 1, "op": "max"}),
-    ("reduce", {"rows": 3, "cols": 257, "axis": 0, "op": "sum"}),
-    ("attention", {"batch": 1, "heads": 1, "seq": 3, "head_dim": 512}),  # DPT x WG columns
-    ("attention", {"batch": 2, "heads": 1, "seq": 70, "head_dim": 3, "causal": True}),  # 2 key blocks
-    ("matmul", {"M": 1, "N": 1, "K": 1}),
-    ("quantize_int8", {"rows": 3, "cols": 1}),
-])
+@pytest.mark.parametrize(
+    "kernel,params",
+    [
+        ("softmax", {"rows": 70_000, "cols": 3}),  # rows tile over y (more than 65535 workgroups)
+        ("reduce", {"rows": 70_000, "cols": 2, "axis": 1, "op": "max"}),
+        ("reduce", {"rows": 3, "cols": 257, "axis": 0, "op": "sum"}),
+        ("attention", {"batch": 1, "heads": 1, "seq": 3, "head_dim": 512}),  # DPT x WG columns
+        (
+            "attention",
+            {"batch": 2, "heads": 1, "seq": 70, "head_dim": 3, "causal": True},
+        ),  # 2 key blocks
+        ("matmul", {"M": 1, "N": 1, "K": 1}),
+        ("quantize_int8", {"rows": 3, "cols": 1}),
+    ],
+)
 def test_edge_sizes(be, kernel, params):
     r = accel_toolkit.run(kernel, be, params=params)
     assert r.passed, r.check.describe()
@@ -120,8 +138,12 @@ def test_property_random_sizes_match_the_reference(be, kernel):
     spec = get_kernel(kernel)
     usable = [v for v in variants(kernel) if v != "dot4" or DOT4 in be.features]
 
-    @settings(max_examples=12, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=12,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(params=_params(spec), variant=st.sampled_from(usable), seed=st.integers(0, 2**31 - 1))
     def check(params, variant, seed):
         try:
@@ -151,9 +173,15 @@ def test_matmul_variants_span_several_tiles(be, variant):
 
 
 def test_bench_stores_rows_with_the_device(be, db_path):
-    df = accel_toolkit.bench("matmul,quantize_int8", "wgpu", preset="tiny", db=str(db_path),
-                             settings=TimingSettings.quick(), progress=False,
-                             pool=BackendPool(instances={"wgpu": be}))
+    df = accel_toolkit.bench(
+        "matmul,quantize_int8",
+        "wgpu",
+        preset="tiny",
+        db=str(db_path),
+        settings=TimingSettings.quick(),
+        progress=False,
+        pool=BackendPool(instances={"wgpu": be}),
+    )
     assert len(df) == 4
     assert set(df["status"]) == {"ok"}, df[["kernel", "status", "error"]]
     assert (df["median_s"] > 0).all() and (df["first_run_s"] > 0).all()
@@ -178,7 +206,9 @@ def test_measure_separates_compile_from_steady_state(be):
     assert extra["compile_s"] > 0 and not extra["pipeline_cached"]
     assert m.timing.first_run_s >= extra["compile_s"]
     assert m.timing.timer in ("submitted-work-done", "readback") and len(m.timing.samples) >= 1
-    assert spec.check(m.outputs, spec.reference(spec.make_inputs(p, "float32"), p), p, "float32").passed
+    assert spec.check(
+        m.outputs, spec.reference(spec.make_inputs(p, "float32"), p), p, "float32"
+    ).passed
     again = be.measure(spec, p, "float32", spec.make_inputs(p, "float32"), TimingSettings.quick())
     assert again.timing.extra["pipeline_cached"]
 

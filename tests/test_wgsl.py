@@ -38,8 +38,13 @@ from accel_toolkit.kernels import KERNELS, get_kernel
 
 ALL_FEATURES = {"shader-f16", DOT4}
 # kernels without a plan are left to the coverage test, which names what is missing
-CASES = [(k, v, i) for k in KERNELS if k in WGSL_PLANS for v in variants(k)
-         for i in range(len(KERNELS[k].presets["tiny"]))]
+CASES = [
+    (k, v, i)
+    for k in KERNELS
+    if k in WGSL_PLANS
+    for v in variants(k)
+    for i in range(len(KERNELS[k].presets["tiny"]))
+]
 
 
 def _plan(kernel: str, variant: str, i: int, dtype: str = "float32") -> ComputePlan:
@@ -63,8 +68,11 @@ def test_plans_share_shader_files_by_name():
 def test_a_kernel_without_a_plan_names_the_file_to_add_it_in():
     spec = get_kernel("softmax")
     unknown = dataclasses.replace(spec, name="no_such_kernel")
-    with pytest.raises(UnsupportedKernelError, match=r"no WGSL plan builder: add one in "
-                       r"accel_toolkit/backends/_wgsl_plans\.py"):
+    with pytest.raises(
+        UnsupportedKernelError,
+        match=r"no WGSL plan builder: add one in "
+        r"accel_toolkit/backends/_wgsl_plans\.py",
+    ):
         build_plan(unknown, spec.preset("tiny")[0])
     assert "no WGSL plan builder" in supports(unknown, spec.preset("tiny")[0], "float32")
 
@@ -73,7 +81,16 @@ def test_a_kernel_without_a_plan_names_the_file_to_add_it_in():
 def test_plan_is_well_formed(kernel, variant, i):
     plan = _plan(kernel, variant, i)
     doc = json.loads(json.dumps(plan.to_json()))
-    assert {"kernel", "variant", "key", "features", "shaders", "buffers", "passes", "outputs"} <= set(doc)
+    assert {
+        "kernel",
+        "variant",
+        "key",
+        "features",
+        "shaders",
+        "buffers",
+        "passes",
+        "outputs",
+    } <= set(doc)
     names = [b["name"] for b in doc["buffers"]]
     assert len(names) == len(set(names))
     inits = sorted(b["init"] for b in doc["buffers"] if b["init"] is not None)
@@ -103,7 +120,9 @@ def test_plan_is_well_formed(kernel, variant, i):
     spec = get_kernel(kernel)
     p = spec.preset("tiny")[i]
     ref = spec.reference(spec.make_inputs(p, "float32"), p)
-    assert {o["name"]: tuple(o["shape"]) for o in doc["outputs"]} == {k: v.shape for k, v in ref.items()}
+    assert {o["name"]: tuple(o["shape"]) for o in doc["outputs"]} == {
+        k: v.shape for k, v in ref.items()
+    }
     assert plan.key == _plan(kernel, variant, i).key
 
 

@@ -28,15 +28,24 @@ print(json.dumps({"shaders": str(shaders), "wgsl": wgsl, "js": js,
 
 def test_installed_wheel_finds_its_assets(tmp_path):
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO)],
-                   check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO)],
+        check=True,
+        timeout=600,
+    )
     wheel = next(dist.glob("accel_toolkit-*.whl"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=900)
-    out = subprocess.run([str(py), "-c", CHECK], check=True, capture_output=True, text=True,
-                         cwd=tmp_path, timeout=120)
+    out = subprocess.run(
+        [str(py), "-c", CHECK],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     import json
 
     info = json.loads(out.stdout.strip().splitlines()[-1])

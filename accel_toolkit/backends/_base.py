@@ -31,8 +31,12 @@ class Availability:
     device: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "available": self.available, "reason": self.reason,
-                "device": self.device}
+        return {
+            "name": self.name,
+            "available": self.available,
+            "reason": self.reason,
+            "device": self.device,
+        }
 
 
 @dataclass(frozen=True)
@@ -86,13 +90,24 @@ class Backend(ABC):
         return None
 
     @abstractmethod
-    def run(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
         """Run once and return the outputs as numpy arrays."""
 
     @abstractmethod
-    def measure(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-                inputs: Mapping[str, np.ndarray], settings: TimingSettings) -> Measurement:
+    def measure(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+        settings: TimingSettings,
+    ) -> Measurement:
         """Run, time and return outputs plus raw samples."""
 
     def recover(self) -> None:  # noqa: B027 - optional hook, nothing to do by default

@@ -48,13 +48,26 @@ class CpuBackend(Backend):
     def device_info(self) -> dict[str, Any]:
         return self._device()
 
-    def run(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
         out = spec.impl(self._ops, inputs, params)
         return {k: np.asarray(v) for k, v in out.items()}
 
-    def measure(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-                inputs: Mapping[str, np.ndarray], settings: TimingSettings) -> Measurement:
+    def measure(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+        settings: TimingSettings,
+    ) -> Measurement:
         outputs = self.run(spec, params, dtype, inputs)
         timing = time_callable(lambda: spec.impl(self._ops, inputs, params), settings)
-        return Measurement(outputs=outputs, timing=timing, device=self.device_info(), venue="process")
+        return Measurement(
+            outputs=outputs, timing=timing, device=self.device_info(), venue="process"
+        )

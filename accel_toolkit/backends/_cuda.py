@@ -52,7 +52,9 @@ def _import_cupy() -> Any:
     try:
         import cupy
     except ModuleNotFoundError as exc:
-        raise BackendUnavailableError(f"cuda: CuPy is not installed ({exc}); {INSTALL_HINT}.") from None
+        raise BackendUnavailableError(
+            f"cuda: CuPy is not installed ({exc}); {INSTALL_HINT}."
+        ) from None
     except Exception as exc:  # a broken install: wrong CUDA build, missing libraries
         raise BackendUnavailableError(
             f"cuda: CuPy is installed but failed to import ({type(exc).__name__}: {exc}); "
@@ -76,7 +78,11 @@ def _device_count(cp: Any) -> int:
             rt = _version(cp.cuda.runtime.runtimeGetVersion())
         except Exception:
             rt = "unknown"
-        if "InsufficientDriver" in text or "driver" in text.lower() and "insufficient" in text.lower():
+        if (
+            "InsufficientDriver" in text
+            or "driver" in text.lower()
+            and "insufficient" in text.lower()
+        ):
             try:
                 drv = cp.cuda.runtime.driverGetVersion()
             except Exception:
@@ -161,8 +167,9 @@ def _cupy_erf(cp: Any) -> Callable[[Any], Any]:
         return cp.ElementwiseKernel("T x", "T y", "y = erf(x)", "accel_toolkit_erf")
 
 
-def time_cuda(cp: Any, fn: Callable[[], Any], settings: TimingSettings,
-              flush: Callable[[], Any] | None = None) -> TimingResult:
+def time_cuda(
+    cp: Any, fn: Callable[[], Any], settings: TimingSettings, flush: Callable[[], Any] | None = None
+) -> TimingResult:
     """Time ``fn`` (launches on the current stream) with CUDA events.
 
     The harness loop (:func:`accel_toolkit.harness.time_batches`: warm-up by time,
@@ -256,7 +263,8 @@ class CudaBackend(Backend):
             return Availability("cuda", False, f"cuda: probe failed ({type(exc).__name__}: {exc}).")
         info["device_count"] = count
         return Availability(
-            "cuda", True,
+            "cuda",
+            True,
             f"CuPy {info['cupy']}, CUDA runtime {info['runtime_version']}, driver "
             f"{info['driver_version']}, {count} device(s)",
             info,
@@ -282,7 +290,9 @@ class CudaBackend(Backend):
             cp = self._cp
             t0 = time.perf_counter()
             try:
-                mod = cp.RawModule(code=cuda_source(file), options=NVRTC_OPTIONS, name_expressions=(expr,))
+                mod = cp.RawModule(
+                    code=cuda_source(file), options=NVRTC_OPTIONS, name_expressions=(expr,)
+                )
                 fn = mod.get_function(expr)
                 fn.num_regs  # noqa: B018 - forces the module load, so it is counted here
             except cp.cuda.compiler.CompileException as exc:
@@ -303,8 +313,13 @@ class CudaBackend(Backend):
                 f"{free / 2**30:.2f} GiB are free on {self._info['name']}; use smaller parameters."
             )
 
-    def _prepare(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-                 inputs: Mapping[str, np.ndarray]) -> tuple[Callable[[], Any], Callable[[], dict], dict]:
+    def _prepare(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+    ) -> tuple[Callable[[], Any], Callable[[], dict], dict]:
         """Upload inputs, compile; return (launch, collect_outputs, extra)."""
         cp = self._cp
         if self.variant == "cupy":
@@ -323,11 +338,20 @@ class CudaBackend(Backend):
             def collect_lib() -> dict[str, np.ndarray]:
                 return {k: cp.asnumpy(v) for k, v in last.items()}
 
-            return launch_lib, collect_lib, {"variant": "cupy", "compile_s": None,
-                                             "compile_note": "CuPy's own kernel JIT and cuBLAS setup "
-                                                             "happen in the first run (first_run_s)"}
+            return (
+                launch_lib,
+                collect_lib,
+                {
+                    "variant": "cupy",
+                    "compile_s": None,
+                    "compile_note": "CuPy's own kernel JIT and cuBLAS setup "
+                    "happen in the first run (first_run_s)",
+                },
+            )
         p: Plan = plan(spec.name, params, dtype, self._info.get("sm_count") or 132)
-        out_bytes = sum(int(np.prod(shape)) * np.dtype(dt).itemsize for shape, dt in p.outputs.values())
+        out_bytes = sum(
+            int(np.prod(shape)) * np.dtype(dt).itemsize for shape, dt in p.outputs.values()
+        )
         self._check_memory(inputs, out_bytes)
         dev = {k: cp.ascontiguousarray(cp.asarray(v)) for k, v in inputs.items()}
         outs = {k: cp.empty(shape, dtype=dt) for k, (shape, dt) in p.outputs.items()}
@@ -349,16 +373,27 @@ class CudaBackend(Backend):
         def collect_ours() -> dict[str, np.ndarray]:
             return {k: cp.asnumpy(v) for k, v in outs.items()}
 
-        extra = {"variant": "ours", "compile_s": compile_s, "kernels": p.expressions,
-                 "launch": [{"expr": x.expr, "grid": list(x.grid), "block": list(x.block)} for x in p.launches],
-                 "registers": regs}
+        extra = {
+            "variant": "ours",
+            "compile_s": compile_s,
+            "kernels": p.expressions,
+            "launch": [
+                {"expr": x.expr, "grid": list(x.grid), "block": list(x.block)} for x in p.launches
+            ],
+            "registers": regs,
+        }
         return launch_ours, collect_ours, extra
 
     def _sync(self) -> None:
         self._cp.cuda.get_current_stream().synchronize()
 
-    def run(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
         launch, collect, _ = self._prepare(spec, params, dtype, inputs)
         try:
             launch()
@@ -366,8 +401,9 @@ class CudaBackend(Backend):
         except (ShaderCompileError, ResourceLimitError):
             raise
         except Exception as exc:
-            raise KernelExecutionError(f"cuda: {spec.name} failed on {self._info['name']}: "
-                                       f"{type(exc).__name__}: {exc}") from exc
+            raise KernelExecutionError(
+                f"cuda: {spec.name} failed on {self._info['name']}: {type(exc).__name__}: {exc}"
+            ) from exc
         return collect()
 
     def _flush(self) -> None:
@@ -376,8 +412,14 @@ class CudaBackend(Backend):
             self._flush_buf = self._cp.empty(2 * l2, dtype=self._cp.uint8)
         self._flush_buf.data.memset_async(0, self._flush_buf.nbytes)
 
-    def measure(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-                inputs: Mapping[str, np.ndarray], settings: TimingSettings) -> Measurement:
+    def measure(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+        settings: TimingSettings,
+    ) -> Measurement:
         launch, collect, extra = self._prepare(spec, params, dtype, inputs)
         try:
             if self.cold:
@@ -392,13 +434,25 @@ class CudaBackend(Backend):
         except (ShaderCompileError, ResourceLimitError):
             raise
         except Exception as exc:
-            raise KernelExecutionError(f"cuda: {spec.name} failed on {self._info['name']}: "
-                                       f"{type(exc).__name__}: {exc}") from exc
-        extra.update(cold=self.cold, cache="cold (L2 flushed before each call)" if self.cold else "warm",
-                     flush_bytes=int(self._flush_buf.nbytes) if self.cold else 0)
-        timing = TimingResult(samples=timing.samples, inner_loops=timing.inner_loops, first_run_s=first,
-                              warmup_s=timing.warmup_s, timer="cuda-event", extra=extra)
-        return Measurement(outputs=outputs, timing=timing, device=self.device_info(), venue="process")
+            raise KernelExecutionError(
+                f"cuda: {spec.name} failed on {self._info['name']}: {type(exc).__name__}: {exc}"
+            ) from exc
+        extra.update(
+            cold=self.cold,
+            cache="cold (L2 flushed before each call)" if self.cold else "warm",
+            flush_bytes=int(self._flush_buf.nbytes) if self.cold else 0,
+        )
+        timing = TimingResult(
+            samples=timing.samples,
+            inner_loops=timing.inner_loops,
+            first_run_s=first,
+            warmup_s=timing.warmup_s,
+            timer="cuda-event",
+            extra=extra,
+        )
+        return Measurement(
+            outputs=outputs, timing=timing, device=self.device_info(), venue="process"
+        )
 
     def close(self) -> None:
         self._kernels.clear()

@@ -31,8 +31,16 @@ from ..kernels import Registry
 from ..kernels._conv import out_size
 from ..kernels._normalization import EPS
 
-__all__ = ["CUDA_PLANS", "CudaKernel", "Launch", "Plan", "cuda_source", "expressions", "plan",
-           "source_path"]
+__all__ = [
+    "CUDA_PLANS",
+    "CudaKernel",
+    "Launch",
+    "Plan",
+    "cuda_source",
+    "expressions",
+    "plan",
+    "source_path",
+]
 
 #: the float dtypes and their C++ storage types
 CTYPES = {"float32": "float", "float16": "half_t"}
@@ -120,13 +128,24 @@ def _i32(*xs: int) -> tuple[np.int32, ...]:
     return tuple(np.int32(x) for x in xs)
 
 
-def _gemm(file: str, prefix: str, t: str, m: int, n: int, k: int, batch: int,
-          arrays: tuple[str, ...]) -> Launch:
+def _gemm(
+    file: str, prefix: str, t: str, m: int, n: int, k: int, batch: int, arrays: tuple[str, ...]
+) -> Launch:
     if k % 4 == 0 and n % 4 == 0:
-        return Launch(file, f"{prefix}_tile128<{t}>", (_cdiv(n, 128), _cdiv(m, 128), batch),
-                      (THREADS, 1, 1), (*arrays, *_i32(m, n, k)))
-    return Launch(file, f"{prefix}_simple<{t}>", (_cdiv(n, 16), _cdiv(m, 16), batch),
-                  (THREADS, 1, 1), (*arrays, *_i32(m, n, k)))
+        return Launch(
+            file,
+            f"{prefix}_tile128<{t}>",
+            (_cdiv(n, 128), _cdiv(m, 128), batch),
+            (THREADS, 1, 1),
+            (*arrays, *_i32(m, n, k)),
+        )
+    return Launch(
+        file,
+        f"{prefix}_simple<{t}>",
+        (_cdiv(n, 16), _cdiv(m, 16), batch),
+        (THREADS, 1, 1),
+        (*arrays, *_i32(m, n, k)),
+    )
 
 
 def _stride_grid(nvec: int, sm_count: int) -> tuple[int, int, int]:
@@ -155,8 +174,9 @@ class CudaKernel:
 
 
 # -- GEMMs -----------------------------------------------------------------------------------
-def _gemm_kernel(kernel: str, arrays: tuple[str, ...], out: str,
-                 batched: bool = False) -> CudaKernel:
+def _gemm_kernel(
+    kernel: str, arrays: tuple[str, ...], out: str, batched: bool = False
+) -> CudaKernel:
     """A kernel that is one GEMM of ``gemm.cuh`` (tile128 when K and N are multiples of 4)."""
 
     def plan_(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
@@ -177,23 +197,35 @@ def _conv2d(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
     pixels = p["N"] * oh * ow
     args = ("x", "w", "y", *_i32(p["N"], p["C"], p["H"], p["W"], p["F"], ks, s, pad, oh, ow))
     grid = (_cdiv(pixels, 64), _cdiv(p["F"], 64), 1)
-    return Plan((Launch("conv2d.cu", f"conv2d_igemm<{t}>", grid, (THREADS, 1, 1), args),),
-                {"y": ((p["N"], p["F"], oh, ow), f)})
+    return Plan(
+        (Launch("conv2d.cu", f"conv2d_igemm<{t}>", grid, (THREADS, 1, 1), args),),
+        {"y": ((p["N"], p["F"], oh, ow), f)},
+    )
 
 
 def _matmul_int8(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
     m, n, k = p["M"], p["N"], p["K"]
-    return Plan((Launch("matmul_int8.cu", f"matmul_int8_dp4a<{t}>", (_cdiv(n, 64), _cdiv(m, 64), 1),
-                        (THREADS, 1, 1), ("a", "b", "scale_a", "scale_b", "c", *_i32(m, n, k))),),
-                {"c": ((m, n), f)})
+    return Plan(
+        (
+            Launch(
+                "matmul_int8.cu",
+                f"matmul_int8_dp4a<{t}>",
+                (_cdiv(n, 64), _cdiv(m, 64), 1),
+                (THREADS, 1, 1),
+                ("a", "b", "scale_a", "scale_b", "c", *_i32(m, n, k)),
+            ),
+        ),
+        {"c": ((m, n), f)},
+    )
 
 
 # -- row-wise --------------------------------------------------------------------------------
 RowOutputs = Callable[[int, int, str], dict[str, tuple[tuple[int, ...], str]]]
 
 
-def _row_kernel(kernel: str, arrays: tuple[str, ...], outputs: RowOutputs,
-                eps: float | None = None) -> CudaKernel:
+def _row_kernel(
+    kernel: str, arrays: tuple[str, ...], outputs: RowOutputs, eps: float | None = None
+) -> CudaKernel:
     """A ``<kernel>_cached`` / ``<kernel>_looped`` pair of row kernels (see :func:`_rows_variant`):
     arguments ``(*arrays, rows, cols[, eps])``."""
 
@@ -201,14 +233,18 @@ def _row_kernel(kernel: str, arrays: tuple[str, ...], outputs: RowOutputs,
         rows, cols = p["rows"], p["cols"]
         expr, grid = _rows_variant(kernel, t, rows, cols)
         args = (*arrays, *_i32(rows, cols), *(() if eps is None else (np.float32(eps),)))
-        return Plan((Launch(f"{kernel}.cu", expr, grid, (THREADS, 1, 1), args),),
-                    outputs(rows, cols, f))
+        return Plan(
+            (Launch(f"{kernel}.cu", expr, grid, (THREADS, 1, 1), args),), outputs(rows, cols, f)
+        )
 
     def instances(t: str) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         for vw in (1, 2, 4):
-            out += [(f"{kernel}.cu", f"{kernel}_cached<{t}, {vw}, {nc}, {g}>")
-                    for g in (32, THREADS) for nc in _NC]
+            out += [
+                (f"{kernel}.cu", f"{kernel}_cached<{t}, {vw}, {nc}, {g}>")
+                for g in (32, THREADS)
+                for nc in _NC
+            ]
             out.append((f"{kernel}.cu", f"{kernel}_looped<{t}, {vw}>"))
         return out
 
@@ -233,16 +269,28 @@ def _reduce(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
         grid = (_cdiv(rows, THREADS // group), 1, 1)
         args = ("x", "y", *_i32(rows, cols))
         return Plan((Launch("reduce.cu", expr, grid, (THREADS, 1, 1), args),), {"y": ((rows,), f)})
-    return Plan((Launch("reduce.cu", f"reduce_cols<{t}, {is_max}>", (_cdiv(cols, 32), 1, 1),
-                        (32, 8, 1), ("x", "y", *_i32(rows, cols))),),
-                {"y": ((cols,), f)})
+    return Plan(
+        (
+            Launch(
+                "reduce.cu",
+                f"reduce_cols<{t}, {is_max}>",
+                (_cdiv(cols, 32), 1, 1),
+                (32, 8, 1),
+                ("x", "y", *_i32(rows, cols)),
+            ),
+        ),
+        {"y": ((cols,), f)},
+    )
 
 
 def _reduce_instances(t: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for m in ("false", "true"):
-        out += [("reduce.cu", f"reduce_rows<{t}, {vw}, {g}, {m}>")
-                for vw in (1, 2, 4) for g in (32, THREADS)]
+        out += [
+            ("reduce.cu", f"reduce_rows<{t}, {vw}, {g}, {m}>")
+            for vw in (1, 2, 4)
+            for g in (32, THREADS)
+        ]
         out.append(("reduce.cu", f"reduce_cols<{t}, {m}>"))
     return out
 
@@ -251,10 +299,18 @@ def _reduce_instances(t: str) -> list[tuple[str, str]]:
 def _dequantize(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
     rows, cols = p["rows"], p["cols"]
     vw = _vw(cols)
-    return Plan((Launch("dequantize_int8.cu", f"dequantize_int8<{t}, {vw}>",
-                        _stride_grid(rows * cols // vw, sm_count), (THREADS, 1, 1),
-                        ("q", "scale", "x", *_i32(rows, cols))),),
-                {"x": ((rows, cols), f)})
+    return Plan(
+        (
+            Launch(
+                "dequantize_int8.cu",
+                f"dequantize_int8<{t}, {vw}>",
+                _stride_grid(rows * cols // vw, sm_count),
+                (THREADS, 1, 1),
+                ("q", "scale", "x", *_i32(rows, cols)),
+            ),
+        ),
+        {"x": ((rows, cols), f)},
+    )
 
 
 def _elementwise(kernel: str, arrays: tuple[str, ...]) -> CudaKernel:
@@ -262,9 +318,18 @@ def _elementwise(kernel: str, arrays: tuple[str, ...]) -> CudaKernel:
 
     def plan_(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
         n = p["n"]
-        return Plan((Launch(f"{kernel}.cu", f"{kernel}<{t}>", _stride_grid(n // 4, sm_count),
-                            (THREADS, 1, 1), (*arrays, np.int64(n))),),
-                    {"y": ((n,), f)})
+        return Plan(
+            (
+                Launch(
+                    f"{kernel}.cu",
+                    f"{kernel}<{t}>",
+                    _stride_grid(n // 4, sm_count),
+                    (THREADS, 1, 1),
+                    (*arrays, np.int64(n)),
+                ),
+            ),
+            {"y": ((n,), f)},
+        )
 
     return CudaKernel(plan_, lambda t: [(f"{kernel}.cu", f"{kernel}<{t}>")])
 
@@ -274,36 +339,65 @@ def _attention(p: Mapping[str, Any], t: str, f: str, sm_count: int) -> Plan:
     dpl = _pow2_at_least(_cdiv(d, 32))
     if dpl > 16:
         raise UnsupportedKernelError(f"cuda: attention supports head_dim <= 512, got {d}.")
-    args = ("q", "k", "v", "o", *_i32(s, d), np.float32(1.0 / math.sqrt(d)),
-            np.int32(bool(p["causal"])))
-    return Plan((Launch("attention.cu", f"attention_rows<{t}, {dpl}>", (b * h, _cdiv(s, 4), 1),
-                        (128, 1, 1), args),),
-                {"o": ((b, h, s, d), f)})
+    args = (
+        "q",
+        "k",
+        "v",
+        "o",
+        *_i32(s, d),
+        np.float32(1.0 / math.sqrt(d)),
+        np.int32(bool(p["causal"])),
+    )
+    return Plan(
+        (
+            Launch(
+                "attention.cu",
+                f"attention_rows<{t}, {dpl}>",
+                (b * h, _cdiv(s, 4), 1),
+                (128, 1, 1),
+                args,
+            ),
+        ),
+        {"o": ((b, h, s, d), f)},
+    )
 
 
 #: kernel name -> :class:`CudaKernel`
 CUDA_PLANS: Registry[CudaKernel] = Registry("CUDA plan", "accel_toolkit/backends/_cuda_plans.py")
 CUDA_PLANS.register("matmul", _gemm_kernel("matmul", ("a", "b", "c"), "c"))
-CUDA_PLANS.register("batched_matmul",
-                    _gemm_kernel("batched_matmul", ("a", "b", "c"), "c", batched=True))
+CUDA_PLANS.register(
+    "batched_matmul", _gemm_kernel("batched_matmul", ("a", "b", "c"), "c", batched=True)
+)
 CUDA_PLANS.register("linear_gelu", _gemm_kernel("linear_gelu", ("x", "w", "bias", "y"), "y"))
 CUDA_PLANS.register("conv2d", CudaKernel(_conv2d, lambda t: [("conv2d.cu", f"conv2d_igemm<{t}>")]))
 CUDA_PLANS.register("softmax", _row_kernel("softmax", ("x", "y"), _same_as_x))
-CUDA_PLANS.register("layernorm",
-                    _row_kernel("layernorm", ("x", "gamma", "beta", "y"), _same_as_x, EPS))
-CUDA_PLANS.register("quantize_int8",
-                    _row_kernel("quantize_int8", ("x", "q", "scale"), _q_and_scale))
+CUDA_PLANS.register(
+    "layernorm", _row_kernel("layernorm", ("x", "gamma", "beta", "y"), _same_as_x, EPS)
+)
+CUDA_PLANS.register(
+    "quantize_int8", _row_kernel("quantize_int8", ("x", "q", "scale"), _q_and_scale)
+)
 CUDA_PLANS.register("rmsnorm", _row_kernel("rmsnorm", ("x", "gamma", "y"), _same_as_x, EPS))
-CUDA_PLANS.register("dequantize_int8", CudaKernel(
-    _dequantize,
-    lambda t: [("dequantize_int8.cu", f"dequantize_int8<{t}, {vw}>") for vw in (1, 2, 4)]))
+CUDA_PLANS.register(
+    "dequantize_int8",
+    CudaKernel(
+        _dequantize,
+        lambda t: [("dequantize_int8.cu", f"dequantize_int8<{t}, {vw}>") for vw in (1, 2, 4)],
+    ),
+)
 CUDA_PLANS.register("gelu", _elementwise("gelu", ("x", "y")))
 CUDA_PLANS.register("add_mul_relu", _elementwise("add_mul_relu", ("a", "b", "c", "y")))
-CUDA_PLANS.register("attention", CudaKernel(
-    _attention,
-    lambda t: [("attention.cu", f"attention_rows<{t}, {d}>") for d in (1, 2, 4, 8, 16)]))
-CUDA_PLANS.register("matmul_int8", CudaKernel(
-    _matmul_int8, lambda t: [("matmul_int8.cu", f"matmul_int8_dp4a<{t}>")]))
+CUDA_PLANS.register(
+    "attention",
+    CudaKernel(
+        _attention,
+        lambda t: [("attention.cu", f"attention_rows<{t}, {d}>") for d in (1, 2, 4, 8, 16)],
+    ),
+)
+CUDA_PLANS.register(
+    "matmul_int8",
+    CudaKernel(_matmul_int8, lambda t: [("matmul_int8.cu", f"matmul_int8_dp4a<{t}>")]),
+)
 CUDA_PLANS.register("reduce", CudaKernel(_reduce, _reduce_instances))
 
 
@@ -314,7 +408,8 @@ def plan(kernel: str, p: Mapping[str, Any], dtype: str, sm_count: int = 132) -> 
     """
     if dtype not in CTYPES:
         raise UnsupportedKernelError(
-            f"cuda: no {dtype} variant of {kernel}; use float32 or float16.")
+            f"cuda: no {dtype} variant of {kernel}; use float32 or float16."
+        )
     return _entry(kernel).plan(p, CTYPES[dtype], dtype, sm_count)
 
 

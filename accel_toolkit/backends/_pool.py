@@ -39,8 +39,11 @@ def default_browsers(cores: int | None = None) -> int:
     (``doctor`` states it). Each headless browser holds its own GPU device; a pool never
     opens more browsers than that."""
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        cores = (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
             else (os.cpu_count() or 1)
+        )
     return max(1, int(cores) // CORES_PER_BROWSER)
 
 
@@ -194,9 +197,17 @@ class BackendPool:
             if lease.backend is not None:
                 self._release(name, lease.backend, lease.crashed)
 
-    def measure(self, name: str, spec: KernelSpec, p: Mapping[str, Any], dtype: str,
-                seed: int, inputs: Mapping[str, np.ndarray],
-                reference: Mapping[str, np.ndarray], timing: TimingSettings) -> Outcome:
+    def measure(
+        self,
+        name: str,
+        spec: KernelSpec,
+        p: Mapping[str, Any],
+        dtype: str,
+        seed: int,
+        inputs: Mapping[str, np.ndarray],
+        reference: Mapping[str, np.ndarray],
+        timing: TimingSettings,
+    ) -> Outcome:
         """Measure one configuration on a leased instance of ``name`` (thread-safe).
 
         A browser crash is retried on a relaunched browser; after :attr:`max_crashes` crashes
@@ -207,23 +218,28 @@ class BackendPool:
         errors: list[str] = []
         while True:
             with self.lease(name) as lease:
-                row, samples = measure_one(lease, name, spec, p, dtype, seed, inputs,
-                                           reference, timing)
+                row, samples = measure_one(
+                    lease, name, spec, p, dtype, seed, inputs, reference, timing
+                )
             if not lease.crashed:
                 return row, samples
             errors.append(str(row.get("error")))
             if len(errors) >= self.max_crashes:
                 if self.max_crashes <= 1:
                     return row, samples
-                row["error"] = (f"quarantined after {len(errors)} browser crashes on this "
-                                f"configuration (last: {errors[-1]}); measure it alone with "
-                                f"bench(..., backends='{name}') to investigate")
+                row["error"] = (
+                    f"quarantined after {len(errors)} browser crashes on this "
+                    f"configuration (last: {errors[-1]}); measure it alone with "
+                    f"bench(..., backends='{name}') to investigate"
+                )
                 return row, samples
 
     def close(self) -> None:
         with self._cond:
-            every = {id(b): b for b in [*self._open.values(),
-                                        *(b for v in self._idle.values() for b in v)]}
+            every = {
+                id(b): b
+                for b in [*self._open.values(), *(b for v in self._idle.values() for b in v)]
+            }
             self._open.clear()
             self._idle.clear()
             self._size.clear()

@@ -19,8 +19,18 @@ from ..exceptions import AccelToolkitError
 
 __all__ = ["main"]
 
-COMMAND_MODULES = ("_core", "_bench", "_predict", "_check", "_ab", "_report", "_notebook",
-                   "_worker", "_cluster", "_tune")
+COMMAND_MODULES = (
+    "_core",
+    "_bench",
+    "_predict",
+    "_check",
+    "_ab",
+    "_report",
+    "_notebook",
+    "_worker",
+    "_cluster",
+    "_tune",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -27,8 +27,10 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"{'':8s}      {a.reason}")
     from ..backends._pool import CORES_PER_BROWSER, default_browsers
 
-    print(f"browser pool: {default_browsers()} browser(s) by default (one per "
-          f"{CORES_PER_BROWSER} cores; bench --browsers N, accel-toolkit worker --browsers N)")
+    print(
+        f"browser pool: {default_browsers()} browser(s) by default (one per "
+        f"{CORES_PER_BROWSER} cores; bench --browsers N, accel-toolkit worker --browsers N)"
+    )
     return 0
 
 
@@ -58,9 +60,12 @@ def _export(args: argparse.Namespace) -> int:
         print(p)
     lost = [t for t in KEYS if t not in {p.stem for p in written}]
     if lost:
-        print(f"accel-toolkit: warning: {store.path} is corrupt; table(s) {', '.join(lost)} "
-              f"could not be read and were not exported (`accel-toolkit verify --db "
-              f"{store.path}` shows why).", file=sys.stderr)
+        print(
+            f"accel-toolkit: warning: {store.path} is corrupt; table(s) {', '.join(lost)} "
+            f"could not be read and were not exported (`accel-toolkit verify --db "
+            f"{store.path}` shows why).",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -101,22 +106,30 @@ def _verify(args: argparse.Namespace) -> int:
     print_frame(table.fillna(""), args.format)
     bad = table[~table["ok"]]
     if len(bad):
-        print(f"accel-toolkit: {store.path} is corrupt: {', '.join(bad['table'])} cannot be "
-              f"read in full. Restore it from a backup, or save the readable tables with "
-              f"`accel-toolkit export FOLDER --db {store.path}`.", file=sys.stderr)
+        print(
+            f"accel-toolkit: {store.path} is corrupt: {', '.join(bad['table'])} cannot be "
+            f"read in full. Restore it from a backup, or save the readable tables with "
+            f"`accel-toolkit export FOLDER --db {store.path}`.",
+            file=sys.stderr,
+        )
         return 1
     print(f"{store.path}: every table reads back ({int(table['rows'].sum())} rows).")
     return 0
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="DuckDB file (default: $ACCEL_TOOLKIT_DB or "
-                   "~/.local/share/accel_toolkit/results.duckdb)")
+    p.add_argument(
+        "--db",
+        help="DuckDB file (default: $ACCEL_TOOLKIT_DB or "
+        "~/.local/share/accel_toolkit/results.duckdb)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="which backends run here, why not, and on which device")
-    p.add_argument("--json", action="store_true", help="a JSON list of {name, available, reason, device}")
+    p.add_argument(
+        "--json", action="store_true", help="a JSON list of {name, available, reason, device}"
+    )
     p.add_argument("--backends", help="only these (comma-separated)")
     p.set_defaults(func=_doctor)
 
@@ -125,9 +138,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_kernels)
 
     p = sub.add_parser(
-        "query", help="run read-only SQL against the results database",
+        "query",
+        help="run read-only SQL against the results database",
         description="Run SQL on an existing database, read-only: it cannot write the "
-        "database or other files, nor install extensions (use export for Parquet).")
+        "database or other files, nor install extensions (use export for Parquet).",
+    )
     p.add_argument("sql", help='e.g. "SELECT kernel, backend, median_s FROM results"')
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     _db_arg(p)
@@ -138,17 +153,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     _db_arg(p)
     p.set_defaults(func=_export)
 
-    p = sub.add_parser("import", help="merge Parquet exports (from other machines) without duplicates")
-    p.add_argument("folders", nargs="+",
-                   help="folders written by export; 'reference-small' is the reference sweep "
-                        "shipped with the package")
+    p = sub.add_parser(
+        "import", help="merge Parquet exports (from other machines) without duplicates"
+    )
+    p.add_argument(
+        "folders",
+        nargs="+",
+        help="folders written by export; 'reference-small' is the reference sweep "
+        "shipped with the package",
+    )
     _db_arg(p)
     p.set_defaults(func=_import)
 
     p = sub.add_parser(
-        "verify", help="read every table of a database and say whether it is intact",
+        "verify",
+        help="read every table of a database and say whether it is intact",
         description="Exit 0: every row of every table reads back; 1: the file is damaged "
-        "(the tables that fail are listed; export saves the others).")
+        "(the tables that fail are listed; export saves the others).",
+    )
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     _db_arg(p)
     p.set_defaults(func=_verify)

@@ -41,9 +41,14 @@ __all__ = [
 
 #: name -> private module that defines it (imported on first use)
 _WHERE = {
-    "AcceleratorPlugin": "_plugin", "dask_setup": "_plugin", "machine_info": "_plugin",
-    "bench_in_threads": "_local", "bench_on_cluster": "_sweep",
-    "cluster_info": "_cluster", "connect": "_cluster", "describe_workers": "_cluster",
+    "AcceleratorPlugin": "_plugin",
+    "dask_setup": "_plugin",
+    "machine_info": "_plugin",
+    "bench_in_threads": "_local",
+    "bench_on_cluster": "_sweep",
+    "cluster_info": "_cluster",
+    "connect": "_cluster",
+    "describe_workers": "_cluster",
 }
 
 

@@ -22,15 +22,17 @@ def _unreachable(address: str, exc: BaseException) -> ClusterError:
     return ClusterError(
         f"Cannot reach a Dask scheduler at {address!r} ({detail}). Check the address "
         f"(tcp://HOST:8786), that `dask scheduler` runs on that host and that the port is "
-        f"open from here; or leave cluster= out (parallel=N starts a LocalCluster).")
+        f"open from here; or leave cluster= out (parallel=N starts a LocalCluster)."
+    )
 
 
 def open_client(address: str, *, timeout: float = 10.0) -> Client:
     """A client of the scheduler at ``address``; :class:`ClusterError` if it cannot be
     reached within ``timeout`` seconds or the address is malformed."""
     if not isinstance(address, str) or not address.strip():
-        raise ClusterError(f"cluster= must be a scheduler address like 'tcp://HOST:8786', "
-                           f"got {address!r}.")
+        raise ClusterError(
+            f"cluster= must be a scheduler address like 'tcp://HOST:8786', got {address!r}."
+        )
     try:
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
@@ -66,14 +68,22 @@ def connect(
     if n < 1:
         raise ClusterError(f"parallel must be a positive number of workers, got {parallel!r}.")
     threads = 1 + (browsers or 1)
-    local = LocalCluster(n_workers=n, threads_per_worker=threads, processes=True,
-                         dashboard_address=None, silence_logs=logging.ERROR)
+    local = LocalCluster(
+        n_workers=n,
+        threads_per_worker=threads,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
     try:
         own = Client(local, set_as_default=False)
         try:
-            own.register_plugin(AcceleratorPlugin(backends=backends, browsers=browsers,
-                                                  backend_options=backend_options),
-                                name=PLUGIN_NAME)
+            own.register_plugin(
+                AcceleratorPlugin(
+                    backends=backends, browsers=browsers, backend_options=backend_options
+                ),
+                name=PLUGIN_NAME,
+            )
             yield own
         finally:
             with contextlib.suppress(Exception):
@@ -100,27 +110,55 @@ def cluster_info(cluster: str | None = None, *, client: Client | None = None) ->
     ``unavailable`` (backends doctor found missing, with the reason).
     """
     if cluster is None and client is None:
-        raise ClusterError("Pass the scheduler's address (cluster='tcp://HOST:8786') or a "
-                           "client.")
+        raise ClusterError("Pass the scheduler's address (cluster='tcp://HOST:8786') or a client.")
     with connect(cluster=cluster, client=client) as c:
         workers = describe_workers(c)
     rows = []
     for addr, info in sorted(workers.items()):
         if info is None:
-            rows.append({"address": addr, "hostname": None, "env_id": None, "version": None,
-                         "compatible": False, "backends": "", "devices": "",
-                         "unavailable": "no accel_toolkit plugin (start the worker with "
-                                        "`accel-toolkit worker`)"})
+            rows.append(
+                {
+                    "address": addr,
+                    "hostname": None,
+                    "env_id": None,
+                    "version": None,
+                    "compatible": False,
+                    "backends": "",
+                    "devices": "",
+                    "unavailable": "no accel_toolkit plugin (start the worker with "
+                    "`accel-toolkit worker`)",
+                }
+            )
             continue
         found = info.get("backends") or []
-        rows.append({
-            "address": addr, "hostname": info.get("hostname"), "env_id": info.get("env_id"),
-            "version": info.get("version"), "compatible": info.get("version") == __version__,
-            "backends": ", ".join(f"{k}:{int(v)}" for k, v in info["resources"].items()),
-            "devices": "; ".join(f"{a['name']}: {a['device'].get('name')}" for a in found
-                                 if a.get("available") and (a.get("device") or {}).get("name")),
-            "unavailable": "; ".join(f"{a['name']}: {a['reason']}" for a in found
-                                     if not a.get("available")),
-        })
-    return pd.DataFrame(rows, columns=["address", "hostname", "env_id", "version", "compatible",
-                                       "backends", "devices", "unavailable"])
+        rows.append(
+            {
+                "address": addr,
+                "hostname": info.get("hostname"),
+                "env_id": info.get("env_id"),
+                "version": info.get("version"),
+                "compatible": info.get("version") == __version__,
+                "backends": ", ".join(f"{k}:{int(v)}" for k, v in info["resources"].items()),
+                "devices": "; ".join(
+                    f"{a['name']}: {a['device'].get('name')}"
+                    for a in found
+                    if a.get("available") and (a.get("device") or {}).get("name")
+                ),
+                "unavailable": "; ".join(
+                    f"{a['name']}: {a['reason']}" for a in found if not a.get("available")
+                ),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "address",
+            "hostname",
+            "env_id",
+            "version",
+            "compatible",
+            "backends",
+            "devices",
+            "unavailable",
+        ],
+    )

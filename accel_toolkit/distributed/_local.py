@@ -25,8 +25,15 @@ if TYPE_CHECKING:
 __all__ = ["bench_in_threads"]
 
 
-def _measure(pool: BackendPool, name: str, spec: KernelSpec, p: dict[str, Any], dtype: str,
-             seed: int, timing: TimingSettings) -> Outcome:
+def _measure(
+    pool: BackendPool,
+    name: str,
+    spec: KernelSpec,
+    p: dict[str, Any],
+    dtype: str,
+    seed: int,
+    timing: TimingSettings,
+) -> Outcome:
     made = inputs_or_reason(spec, p, dtype, seed)
     if isinstance(made, str):
         return refused_row(name, spec, p, dtype, seed, made, venue=pool.venue_of(name)), None
@@ -54,14 +61,17 @@ def bench_in_threads(plan: SweepPlan, store: Store, pool: BackendPool, threads: 
                         if bar is not None:
                             bar.update(1)
                         continue
-                    fut = ex.submit(_measure, pool, name, spec, dict(p), dtype, o.seed,
-                                    plan.timing)
+                    fut = ex.submit(_measure, pool, name, spec, dict(p), dtype, o.seed, plan.timing)
                     futures[fut] = (key, rnd)
             for fut in as_completed(futures):
                 key, rnd = futures[fut]
                 row, samples = fut.result()
-                row.update(run_id=run_id, env_id=env_id, config_key=key,
-                           extra={**(row.get("extra") or {}), "round": rnd})
+                row.update(
+                    run_id=run_id,
+                    env_id=env_id,
+                    config_key=key,
+                    extra={**(row.get("extra") or {}), "round": rnd},
+                )
                 store.add_result(row, samples)
                 if bar is not None:
                     bar.update(1)

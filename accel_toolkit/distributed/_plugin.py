@@ -38,8 +38,10 @@ BROWSER_BACKENDS = ("webgpu", "webnn")
 _POOL_LOCK = threading.Lock()
 
 
-def machine_info(backends: Sequence[str] | None = None, browsers: int | None = None,
-                 ) -> dict[str, Any]:
+def machine_info(
+    backends: Sequence[str] | None = None,
+    browsers: int | None = None,
+) -> dict[str, Any]:
     """What this machine offers: environment, backends (doctor) and the Dask resources.
 
     Returns
@@ -68,8 +70,11 @@ def machine_info(backends: Sequence[str] | None = None, browsers: int | None = N
         if count > 0:
             resources[a.name] = float(count)
     return {
-        "env": env, "env_id": environment_id(env), "hostname": env.get("hostname"),
-        "backends": [a.as_dict() for a in found], "resources": resources,
+        "env": env,
+        "env_id": environment_id(env),
+        "hostname": env.get("hostname"),
+        "backends": [a.as_dict() for a in found],
+        "resources": resources,
         "browsers": n_browsers,
     }
 
@@ -93,9 +98,14 @@ class AcceleratorPlugin(WorkerPlugin):
     idempotent = True
     name = PLUGIN_NAME
 
-    def __init__(self, *, backends: Sequence[str] | None = None, browsers: int | None = None,
-                 backend_options: Mapping[str, Mapping[str, Any]] | None = None,
-                 version: str = __version__):
+    def __init__(
+        self,
+        *,
+        backends: Sequence[str] | None = None,
+        browsers: int | None = None,
+        backend_options: Mapping[str, Mapping[str, Any]] | None = None,
+        version: str = __version__,
+    ):
         self.backends = list(backends) if backends else None
         self.browsers = browsers
         self.backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
@@ -106,8 +116,12 @@ class AcceleratorPlugin(WorkerPlugin):
     async def setup(self, worker: Worker) -> None:
         """Probe the machine, open the pool, advertise the resources to the scheduler."""
         info = await asyncio.to_thread(machine_info, self.backends, self.browsers)
-        self.info = {**info, "version": self.version, "address": worker.address,
-                     "nthreads": worker.state.nthreads}
+        self.info = {
+            **info,
+            "version": self.version,
+            "address": worker.address,
+            "nthreads": worker.state.nthreads,
+        }
         self.pool = BackendPool(self.backend_options, browsers=info["browsers"], max_crashes=3)
         resources = dict(info["resources"])
         if worker.status == Status.running:
@@ -126,8 +140,7 @@ class AcceleratorPlugin(WorkerPlugin):
         """The worker's pool (opened by :meth:`setup`)."""
         with _POOL_LOCK:
             if self.pool is None:
-                self.pool = BackendPool(self.backend_options, browsers=self.browsers,
-                                        max_crashes=3)
+                self.pool = BackendPool(self.backend_options, browsers=self.browsers, max_crashes=3)
             return self.pool
 
 
@@ -149,6 +162,8 @@ async def dask_setup(worker: Worker) -> None:
     """``dask worker ... --preload accel_toolkit.distributed``: add the plugin to the worker
     (backends and browsers from ``ACCEL_TOOLKIT_WORKER_BACKENDS`` / ``_BROWSERS``)."""
     browsers = os.environ.get("ACCEL_TOOLKIT_WORKER_BROWSERS", "").strip()
-    plugin = AcceleratorPlugin(backends=_env_list("ACCEL_TOOLKIT_WORKER_BACKENDS"),
-                               browsers=int(browsers) if browsers else None)
+    plugin = AcceleratorPlugin(
+        backends=_env_list("ACCEL_TOOLKIT_WORKER_BACKENDS"),
+        browsers=int(browsers) if browsers else None,
+    )
     await worker.plugin_add(plugin, name=PLUGIN_NAME)

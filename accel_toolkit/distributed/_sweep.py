@@ -58,24 +58,37 @@ def _accepted(workers: Mapping[str, dict[str, Any] | None]) -> dict[str, dict[st
     refused: list[str] = []
     for addr, info in sorted(workers.items()):
         if info is None:
-            refused.append(f"{addr} has no accel_toolkit plugin (start it with "
-                           f"`accel-toolkit worker SCHEDULER`)")
+            refused.append(
+                f"{addr} has no accel_toolkit plugin (start it with "
+                f"`accel-toolkit worker SCHEDULER`)"
+            )
         elif info.get("version") != __version__:
-            refused.append(f"{addr} ({info.get('hostname')}) runs accel-toolkit "
-                           f"{info.get('version')}, this client {__version__} (install "
-                           f"accel-toolkit=={__version__} there and restart the worker)")
+            refused.append(
+                f"{addr} ({info.get('hostname')}) runs accel-toolkit "
+                f"{info.get('version')}, this client {__version__} (install "
+                f"accel-toolkit=={__version__} there and restart the worker)"
+            )
         else:
             ok[addr] = info
     if refused and ok:
-        warnings.warn("Refused worker(s): " + "; ".join(refused), RefusedWorkerWarning,
-                      stacklevel=4)
+        warnings.warn(
+            "Refused worker(s): " + "; ".join(refused), RefusedWorkerWarning, stacklevel=4
+        )
     if not ok:
         if any("runs accel-toolkit" in r for r in refused):
-            raise VersionMismatchError("No worker runs this client's accel-toolkit version; "
-                                       "refused: " + "; ".join(refused) + ".")
-        raise ClusterError("The cluster has no usable worker" + (
-            ": " + "; ".join(refused) if refused else "; start `accel-toolkit worker "
-            "SCHEDULER` on each machine") + ".")
+            raise VersionMismatchError(
+                "No worker runs this client's accel-toolkit version; "
+                "refused: " + "; ".join(refused) + "."
+            )
+        raise ClusterError(
+            "The cluster has no usable worker"
+            + (
+                ": " + "; ".join(refused)
+                if refused
+                else "; start `accel-toolkit worker SCHEDULER` on each machine"
+            )
+            + "."
+        )
     return ok
 
 
@@ -104,11 +117,19 @@ def bench_on_cluster(
     stored; ``resume=run_id`` measures the rest). See :func:`accel_toolkit.bench`.
     """
     if where not in WHERE:
-        raise ConfigError(f"where must be 'any' (each configuration on one machine) or 'all' "
-                          f"(on every machine offering the backend), got {where!r}.")
+        raise ConfigError(
+            f"where must be 'any' (each configuration on one machine) or 'all' "
+            f"(on every machine offering the backend), got {where!r}."
+        )
     o = plan.options
-    with connect(cluster=cluster, client=client, parallel=parallel, backends=plan.backends,
-                 browsers=browsers, backend_options=o.backend_options) as c:
+    with connect(
+        cluster=cluster,
+        client=client,
+        parallel=parallel,
+        backends=plan.backends,
+        browsers=browsers,
+        backend_options=o.backend_options,
+    ) as c:
         address = str(c.scheduler.address)
         workers = _accepted(describe_workers(c))
         for info in workers.values():
@@ -122,9 +143,18 @@ def bench_on_cluster(
 class _Sweep:
     """Submits the tasks of one run and writes their results as they finish."""
 
-    def __init__(self, plan: SweepPlan, store: Store, client: Client, address: str,
-                 workers: dict[str, dict[str, Any]], run_id: str, env_id: str, where: str,
-                 poll: float):
+    def __init__(
+        self,
+        plan: SweepPlan,
+        store: Store,
+        client: Client,
+        address: str,
+        workers: dict[str, dict[str, Any]],
+        run_id: str,
+        env_id: str,
+        where: str,
+        poll: float,
+    ):
         self.plan, self.store, self.client, self.address = plan, store, client, address
         self.workers, self.run_id, self.env_id, self.where = workers, run_id, env_id, where
         self.poll = poll
@@ -137,7 +167,9 @@ class _Sweep:
         """(config_key, backend, env_id) already stored with a final status (a resume)."""
         prev = self.store.query(
             "SELECT config_key, backend, env_id FROM measurements WHERE run_id = ? AND status "
-            "IN ('ok', 'mismatch', 'unsupported')", [self.run_id])
+            "IN ('ok', 'mismatch', 'unsupported')",
+            [self.run_id],
+        )
         return {(r.config_key, r.backend, r.env_id) for r in prev.itertuples()}
 
     def _targets(self, backend: str) -> list[tuple[str | None, set[str]]]:
@@ -154,13 +186,27 @@ class _Sweep:
         names = sorted({b for i in self.workers.values() for b in i["resources"]})
         return ", ".join(names) or "nothing"
 
-    def _unavailable(self, spec: KernelSpec, p: dict[str, Any], dtype: str, key: str,
-                     backend: str, rnd: int, reason: str) -> None:
+    def _unavailable(
+        self,
+        spec: KernelSpec,
+        p: dict[str, Any],
+        dtype: str,
+        key: str,
+        backend: str,
+        rnd: int,
+        reason: str,
+    ) -> None:
         row = measurement_row(backend, spec, p, dtype, self.plan.options.seed)
         venue = "headless" if backend in ("webgpu", "webnn") else "process"
-        row.update(status="unavailable", error=reason, venue=venue, run_id=self.run_id,
-                   env_id=self.env_id, config_key=key,
-                   extra={"round": rnd, "where": self.where, "cluster": self.address})
+        row.update(
+            status="unavailable",
+            error=reason,
+            venue=venue,
+            run_id=self.run_id,
+            env_id=self.env_id,
+            config_key=key,
+            extra={"round": rnd, "where": self.where, "cluster": self.address},
+        )
         self.store.add_result(row, None)
         self.stored += 1
         if self.bar is not None:
@@ -178,11 +224,17 @@ class _Sweep:
                     total += 1
                     if (key, backend) not in done_any:
                         self._unavailable(
-                            spec, p, dtype, key, backend, rnd,
+                            spec,
+                            p,
+                            dtype,
+                            key,
+                            backend,
+                            rnd,
                             f"no worker of the cluster at {self.address} offers {backend} "
                             f"(its workers offer {self._offered()}); start `accel-toolkit "
                             f"worker {self.address}` on a machine with {backend} and resume "
-                            f"run {self.run_id}")
+                            f"run {self.run_id}",
+                        )
                     continue
                 for env, addrs in targets:
                     total += 1
@@ -196,20 +248,38 @@ class _Sweep:
     def _submit(self, t: _Task) -> Future:
         """Send ``t`` to a worker that offers its backend (one of ``t.workers``)."""
         fut = self.client.submit(
-            measure_task, t.spec.name, t.params, t.dtype, self.plan.options.seed, t.backend,
-            self.plan.timing, __version__,
+            measure_task,
+            t.spec.name,
+            t.params,
+            t.dtype,
+            self.plan.options.seed,
+            t.backend,
+            self.plan.timing,
+            __version__,
             key=task_key(self.run_id, t.key, t.backend, t.round, t.env),
-            resources={t.backend: 1}, workers=sorted(t.workers), allow_other_workers=False,
-            pure=False)
+            resources={t.backend: 1},
+            workers=sorted(t.workers),
+            allow_other_workers=False,
+            pure=False,
+        )
         self.pending[fut] = t
         return fut
 
     # -- results ----------------------------------------------------------------------------
     def _write(self, t: _Task, outcome: tuple[dict[str, Any], Any, str, str]) -> None:
         row, samples, env_id, worker = outcome
-        row.update(run_id=self.run_id, env_id=env_id, config_key=t.key,
-                   extra={**(row.get("extra") or {}), "round": t.round, "worker": worker,
-                          "where": self.where, "cluster": self.address})
+        row.update(
+            run_id=self.run_id,
+            env_id=env_id,
+            config_key=t.key,
+            extra={
+                **(row.get("extra") or {}),
+                "round": t.round,
+                "worker": worker,
+                "where": self.where,
+                "cluster": self.address,
+            },
+        )
         self.store.add_result(row, samples)
         self.stored += 1
         if self.bar is not None:
@@ -219,11 +289,19 @@ class _Sweep:
         row = measurement_row(t.backend, t.spec, t.params, t.dtype, self.plan.options.seed)
         text = error_text(exc)
         if type(exc).__name__ == "KilledWorker":
-            text = (f"the workers measuring it died repeatedly ({text}); it was quarantined "
-                    f"so the sweep could go on; measure it alone to investigate")
-        row.update(status="error", error=text, venue=venue, run_id=self.run_id,
-                   env_id=self.env_id, config_key=t.key,
-                   extra={"round": t.round, "where": self.where, "cluster": self.address})
+            text = (
+                f"the workers measuring it died repeatedly ({text}); it was quarantined "
+                f"so the sweep could go on; measure it alone to investigate"
+            )
+        row.update(
+            status="error",
+            error=text,
+            venue=venue,
+            run_id=self.run_id,
+            env_id=self.env_id,
+            config_key=t.key,
+            extra={"round": t.round, "where": self.where, "cluster": self.address},
+        )
         self.store.add_result(row, None)
         self.stored += 1
         if self.bar is not None:
@@ -235,7 +313,8 @@ class _Sweep:
             f"{self.stored} of {total} results stored so far in {self.store.path}. Start the "
             f"scheduler and workers again, then resume: bench(..., resume='{self.run_id}', "
             f"cluster='{self.address}') or `accel-toolkit bench --resume {self.run_id} "
-            f"--cluster {self.address} --db {self.store.path}`.")
+            f"--cluster {self.address} --db {self.store.path}`."
+        )
 
     def _orphans(self) -> None:
         """Store as unavailable the tasks whose every allowed worker has left the cluster."""
@@ -245,10 +324,17 @@ class _Sweep:
                 continue
             del self.pending[fut]
             fut.cancel()
-            self._unavailable(t.spec, t.params, t.dtype, t.key, t.backend, t.round,
-                              f"every worker offering {t.backend} for it "
-                              f"({', '.join(sorted(t.workers))}) left the cluster mid-sweep; "
-                              f"resume run {self.run_id} when one is back")
+            self._unavailable(
+                t.spec,
+                t.params,
+                t.dtype,
+                t.key,
+                t.backend,
+                t.round,
+                f"every worker offering {t.backend} for it "
+                f"({', '.join(sorted(t.workers))}) left the cluster mid-sweep; "
+                f"resume run {self.run_id} when one is back",
+            )
 
     def run(self) -> None:
         """Submit, then write results as they finish until every task is stored."""

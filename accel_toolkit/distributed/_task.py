@@ -19,8 +19,15 @@ __all__ = ["TaskResult", "measure_task"]
 TaskResult = tuple[dict[str, Any], "np.ndarray | None", str, str]
 
 
-def measure_task(kernel: str, params: Mapping[str, Any], dtype: str, seed: int, backend: str,
-                 timing: TimingSettings, version: str) -> TaskResult:
+def measure_task(
+    kernel: str,
+    params: Mapping[str, Any],
+    dtype: str,
+    seed: int,
+    backend: str,
+    timing: TimingSettings,
+    version: str,
+) -> TaskResult:
     """Measure ``kernel`` with ``params`` on ``backend`` of the worker running this task.
 
     Never raises for a failed measurement (it becomes the row's status); raises
@@ -30,21 +37,28 @@ def measure_task(kernel: str, params: Mapping[str, Any], dtype: str, seed: int, 
     worker = get_worker()
     plugin = worker.plugins.get(PLUGIN_NAME)
     if not isinstance(plugin, AcceleratorPlugin):
-        raise ClusterError(f"Worker {worker.address} has no accel_toolkit plugin; start it with "
-                           f"`accel-toolkit worker SCHEDULER` or `dask worker SCHEDULER "
-                           f"--preload accel_toolkit.distributed`.")
+        raise ClusterError(
+            f"Worker {worker.address} has no accel_toolkit plugin; start it with "
+            f"`accel-toolkit worker SCHEDULER` or `dask worker SCHEDULER "
+            f"--preload accel_toolkit.distributed`."
+        )
     if plugin.version != version:
         raise VersionMismatchError(
             f"Worker {worker.address} runs accel-toolkit {plugin.version}, the client "
-            f"{version}; install accel-toolkit=={version} on the worker.")
+            f"{version}; install accel-toolkit=={version} on the worker."
+        )
     env_id = str(plugin.info.get("env_id"))
     spec = get_kernel(kernel)
     p = dict(params)
     made = inputs_or_reason(spec, p, dtype, seed)
     pool = plugin.get_pool()
     if isinstance(made, str):
-        return (refused_row(backend, spec, p, dtype, seed, made, venue=pool.venue_of(backend)),
-                None, env_id, worker.address)
+        return (
+            refused_row(backend, spec, p, dtype, seed, made, venue=pool.venue_of(backend)),
+            None,
+            env_id,
+            worker.address,
+        )
     inputs, reference = made
     row, samples = pool.measure(backend, spec, p, dtype, seed, inputs, reference, timing)
     return row, samples, env_id, worker.address

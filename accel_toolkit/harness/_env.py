@@ -18,12 +18,28 @@ from .._version import __version__
 __all__ = ["cpu_caches", "cpu_model", "environment", "environment_id", "git_commit"]
 
 _LIBRARIES = (
-    "numpy", "scipy", "pandas", "duckdb", "pyarrow", "altair", "wgpu", "playwright",
-    "papermill", "anywidget", "scikit-learn", "cupy-cuda12x", "cupy",
+    "numpy",
+    "scipy",
+    "pandas",
+    "duckdb",
+    "pyarrow",
+    "altair",
+    "wgpu",
+    "playwright",
+    "papermill",
+    "anywidget",
+    "scikit-learn",
+    "cupy-cuda12x",
+    "cupy",
 )
 _THREAD_VARS = (
-    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
 )
 
 
@@ -98,10 +114,15 @@ def _blas() -> list[dict[str, Any]]:
         return []
     keep = ("user_api", "internal_api", "num_threads", "version", "architecture", "threading_layer")
     home = str(Path(np.__file__).resolve().parent)
-    found = [{**{k: i.get(k) for k in keep},
-              "numpy": str(Path(i.get("filepath", "")).resolve()).startswith((home + os.sep,
-                                                                            home + ".libs"))}
-             for i in threadpool_info()]
+    found = [
+        {
+            **{k: i.get(k) for k in keep},
+            "numpy": str(Path(i.get("filepath", "")).resolve()).startswith(
+                (home + os.sep, home + ".libs")
+            ),
+        }
+        for i in threadpool_info()
+    ]
     # in a stable order: the load order differs between processes of one machine
     return sorted(found, key=lambda d: json.dumps(d, sort_keys=True, default=str))
 
@@ -119,11 +140,17 @@ def git_commit() -> str:
     try:
         sha = subprocess.run(
             ["git", "-C", str(here), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -138,7 +165,9 @@ def _static_environment() -> dict[str, Any]:
         "cpu_model": cpu_model(),
         "cpu_caches": cpu_caches(),
         "cores_logical": os.cpu_count(),
-        "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cores_available": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
         "memory_bytes": _memory_bytes(),
         "os": f"{uname.system} {uname.release}",
         "platform": platform.platform(),

@@ -37,8 +37,18 @@ if TYPE_CHECKING:
     from ..backends import Backend, Measurement
     from ..kernels import Check, KernelSpec
 
-__all__ = ["Attempt", "Outcome", "STATUS_OF_ERROR", "complete_row", "error_text",
-           "inputs_or_reason", "measure_one", "measurement_row", "refused_row", "status_of"]
+__all__ = [
+    "Attempt",
+    "Outcome",
+    "STATUS_OF_ERROR",
+    "complete_row",
+    "error_text",
+    "inputs_or_reason",
+    "measure_one",
+    "measurement_row",
+    "refused_row",
+    "status_of",
+]
 
 #: a stored row (without run and environment ids) and its raw samples (``None``: not measured)
 Outcome = tuple[dict[str, Any], "np.ndarray | None"]
@@ -69,20 +79,31 @@ def status_of(exc: BaseException) -> tuple[str, str]:
     return "error", error_text(exc)
 
 
-def measurement_row(name: str, spec: KernelSpec, p: Mapping[str, Any], dtype: str,
-                    seed: int) -> dict[str, Any]:
+def measurement_row(
+    name: str, spec: KernelSpec, p: Mapping[str, Any], dtype: str, seed: int
+) -> dict[str, Any]:
     """The start of a ``measurements`` row: the configuration, its cost and its tolerance."""
     cost = spec.cost(p, np.dtype(dtype).itemsize)
     tol = spec.tolerance(p, dtype)
     return {
-        "kernel": spec.name, "family": spec.family, "params": dict(p), "dtype": dtype,
-        "seed": seed, "backend": name, "flops": cost.flops, "bytes": cost.bytes,
-        "atol": tol.atol, "rtol": tol.rtol,
+        "kernel": spec.name,
+        "family": spec.family,
+        "params": dict(p),
+        "dtype": dtype,
+        "seed": seed,
+        "backend": name,
+        "flops": cost.flops,
+        "bytes": cost.bytes,
+        "atol": tol.atol,
+        "rtol": tol.rtol,
     }
 
 
 def inputs_or_reason(
-    spec: KernelSpec, p: Mapping[str, Any], dtype: str, seed: int,
+    spec: KernelSpec,
+    p: Mapping[str, Any],
+    dtype: str,
+    seed: int,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | str:
     """A configuration's inputs and reference, or why they do not fit in host memory (an
     estimate from the cost model, checked before allocating, or a ``MemoryError``)."""
@@ -96,8 +117,16 @@ def inputs_or_reason(
         return f"out of host memory making the inputs and reference ({exc}); use smaller parameters"
 
 
-def refused_row(name: str, spec: KernelSpec, p: Mapping[str, Any], dtype: str, seed: int,
-                reason: str, *, venue: str) -> dict[str, Any]:
+def refused_row(
+    name: str,
+    spec: KernelSpec,
+    p: Mapping[str, Any],
+    dtype: str,
+    seed: int,
+    reason: str,
+    *,
+    venue: str,
+) -> dict[str, Any]:
     """The ``unsupported`` row of a configuration refused before its inputs were made
     (``reason`` from :func:`inputs_or_reason`)."""
     row = measurement_row(name, spec, p, dtype, seed)
@@ -105,17 +134,33 @@ def refused_row(name: str, spec: KernelSpec, p: Mapping[str, Any], dtype: str, s
     return row
 
 
-def complete_row(row: dict[str, Any], m: Measurement, check: Check,
-                 timing: TimingSettings) -> dict[str, Any]:
+def complete_row(
+    row: dict[str, Any], m: Measurement, check: Check, timing: TimingSettings
+) -> dict[str, Any]:
     """Fill ``row`` from a measurement and its check against the reference (status ok/mismatch)."""
     s = summarize(m.timing.samples)
     row.update(
-        venue=m.venue, device=m.device.get("name"), device_info=m.device, timer=m.timing.timer,
-        median_s=s.median, ci_low_s=s.ci_low, ci_high_s=s.ci_high, ci_level=s.ci_level,
-        iqr_s=s.iqr, mean_s=s.mean, std_s=s.std, min_s=s.min, max_s=s.max, n_samples=s.n,
-        inner_loops=m.timing.inner_loops, first_run_s=m.timing.first_run_s,
-        warmup_s=m.timing.warmup_s, max_abs_err=check.max_abs_err, max_rel_err=check.max_rel_err,
-        atol=check.atol, rtol=check.rtol,
+        venue=m.venue,
+        device=m.device.get("name"),
+        device_info=m.device,
+        timer=m.timing.timer,
+        median_s=s.median,
+        ci_low_s=s.ci_low,
+        ci_high_s=s.ci_high,
+        ci_level=s.ci_level,
+        iqr_s=s.iqr,
+        mean_s=s.mean,
+        std_s=s.std,
+        min_s=s.min,
+        max_s=s.max,
+        n_samples=s.n,
+        inner_loops=m.timing.inner_loops,
+        first_run_s=m.timing.first_run_s,
+        warmup_s=m.timing.warmup_s,
+        max_abs_err=check.max_abs_err,
+        max_rel_err=check.max_rel_err,
+        atol=check.atol,
+        rtol=check.rtol,
         status="ok" if check.passed else "mismatch",
         error=None if check.passed else check.describe(),
         extra={"timing": dict(m.timing.extra), "settings": timing.as_dict()},
@@ -138,9 +183,17 @@ class Attempt:
         The timing loop's settings (stored with the row).
     """
 
-    def __init__(self, name: str, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-                 seed: int, inputs: Mapping[str, np.ndarray],
-                 reference: Mapping[str, np.ndarray], timing: TimingSettings):
+    def __init__(
+        self,
+        name: str,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        seed: int,
+        inputs: Mapping[str, np.ndarray],
+        reference: Mapping[str, np.ndarray],
+        timing: TimingSettings,
+    ):
         self.name = name
         self.spec = spec
         self.params = params
@@ -155,14 +208,16 @@ class Attempt:
             return {}
         return {"device": device.get("name"), "device_info": dict(device)}
 
-    def unsupported(self, reason: str, *, venue: str,
-                    device: Mapping[str, Any] | None = None) -> Outcome:
+    def unsupported(
+        self, reason: str, *, venue: str, device: Mapping[str, Any] | None = None
+    ) -> Outcome:
         """The row of a configuration the backend declined before running it."""
         self.row.update(status="unsupported", error=reason, venue=venue, **self._device(device))
         return self.row, None
 
-    def failed(self, exc: Exception, *, venue: str,
-               device: Mapping[str, Any] | None = None) -> Outcome:
+    def failed(
+        self, exc: Exception, *, venue: str, device: Mapping[str, Any] | None = None
+    ) -> Outcome:
         """The row of a configuration whose measurement raised ``exc`` (see :func:`status_of`).
 
         Re-raises the exceptions that stop a sweep (:class:`NoFrontendError`).

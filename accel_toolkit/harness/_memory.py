@@ -63,11 +63,15 @@ def _address_space_available() -> int | None:
 
 def host_memory_available() -> tuple[int | None, str]:
     """Bytes this process can still allocate, and which limit says so (``None``: unknown)."""
-    found = [(v, name) for v, name in (
-        (_meminfo_available(), "MemAvailable in /proc/meminfo"),
-        (_cgroup_available(), "the cgroup's memory.max"),
-        (_address_space_available(), "the address-space limit (RLIMIT_AS, ulimit -v)"),
-    ) if v is not None]
+    found = [
+        (v, name)
+        for v, name in (
+            (_meminfo_available(), "MemAvailable in /proc/meminfo"),
+            (_cgroup_available(), "the cgroup's memory.max"),
+            (_address_space_available(), "the address-space limit (RLIMIT_AS, ulimit -v)"),
+        )
+        if v is not None
+    ]
     if not found:
         return None, "unknown"
     v, name = min(found)
@@ -87,6 +91,8 @@ def host_shortfall(spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> s
     have, source = host_memory_available()
     if have is None or need <= have:
         return None
-    return (f"needs at least {need / GiB:.2f} GiB of host memory (inputs and outputs, and their "
-            f"float64 copies for the reference) but {have / GiB:.2f} GiB are available "
-            f"({source}); use smaller parameters")
+    return (
+        f"needs at least {need / GiB:.2f} GiB of host memory (inputs and outputs, and their "
+        f"float64 copies for the reference) but {have / GiB:.2f} GiB are available "
+        f"({source}); use smaller parameters"
+    )

@@ -78,8 +78,7 @@ class StealPolicy:
 
     threshold: float = 0.1
     max_retakes: int = 10
-    reader: Callable[[], CpuTimes | None] = field(default_factory=proc_stat_reader,
-                                                  compare=False)
+    reader: Callable[[], CpuTimes | None] = field(default_factory=proc_stat_reader, compare=False)
 
     def meter(self) -> StealMeter:
         """A fresh meter for one configuration."""
@@ -139,9 +138,14 @@ class StealMeter:
             load: float | None = os.getloadavg()[0]
         except (OSError, AttributeError):
             load = None
-        return {"fraction": frac, "retaken": self.retaken, "flagged": self.flagged,
-                "threshold": self.policy.threshold,
-                "source": "unknown" if frac is None else "proc_stat", "load1": load}
+        return {
+            "fraction": frac,
+            "retaken": self.retaken,
+            "flagged": self.flagged,
+            "threshold": self.policy.threshold,
+            "source": "unknown" if frac is None else "proc_stat",
+            "load1": load,
+        }
 
 
 def _share(before: CpuTimes, after: CpuTimes) -> float | None:

@@ -83,8 +83,9 @@ class TimingSettings:
     @classmethod
     def quick(cls) -> TimingSettings:
         """A tiny budget for correctness tests (the numbers are still real, just few)."""
-        return cls(warmup_time=0.005, target_sample_time=0.001, min_time=0.01, max_time=0.1,
-                   min_samples=5)
+        return cls(
+            warmup_time=0.005, target_sample_time=0.001, min_time=0.01, max_time=0.1, min_samples=5
+        )
 
     def with_(self, **changes: Any) -> TimingSettings:
         return replace(self, **changes)

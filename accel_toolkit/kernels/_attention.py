@@ -12,9 +12,7 @@ from ._spec import Arrays, Cost, KernelSpec, Param, Params, Tolerance
 from ._util import uniform
 
 
-def _inputs(
-    p: Params, dtype: np.dtype, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
+def _inputs(p: Params, dtype: np.dtype, rng: np.random.Generator) -> dict[str, np.ndarray]:
     shape = (p["batch"], p["heads"], p["seq"], p["head_dim"])
     return {k: uniform(rng, shape, dtype) for k in ("q", "k", "v")}
 
@@ -70,13 +68,24 @@ ATTENTION = KernelSpec(
     inputs=_inputs,
     impl=_attention,
     cost=_cost,
-    tolerances={"float32": Tolerance(atol=2e-6, rtol=1e-4), "float16": Tolerance(atol=2e-3, rtol=1e-2)},
+    tolerances={
+        "float32": Tolerance(atol=2e-6, rtol=1e-4),
+        "float16": Tolerance(atol=2e-3, rtol=1e-2),
+    },
     reduction=lambda p: max(p["seq"], p["head_dim"]),
     row_reductions=lambda p: 2 * p["batch"] * p["heads"] * p["seq"],  # softmax's max and sum
     ufunc_elements=_score_passes,
     # several key tiles, a partial query block, head_dim not a power of two
-    edge_cases=({"batch": 1, "heads": 1, "seq": 37, "head_dim": 40, "causal": True},
-                {"batch": 1, "heads": 2, "seq": 35, "head_dim": 20, "causal": False}),
-    candidates={"batch": [1, 2], "heads": (1, 12), "seq": (8, 384), "head_dim": (8, 128),
-                "causal": [False, True], "max_flops": 3e8},
+    edge_cases=(
+        {"batch": 1, "heads": 1, "seq": 37, "head_dim": 40, "causal": True},
+        {"batch": 1, "heads": 2, "seq": 35, "head_dim": 20, "causal": False},
+    ),
+    candidates={
+        "batch": [1, 2],
+        "heads": (1, 12),
+        "seq": (8, 384),
+        "head_dim": (8, 128),
+        "causal": [False, True],
+        "max_flops": 3e8,
+    },
 )

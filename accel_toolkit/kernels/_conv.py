@@ -34,13 +34,11 @@ def _validate(p: Params) -> None:
             )
 
 
-def _inputs(
-    p: Params, dtype: np.dtype, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
+def _inputs(p: Params, dtype: np.dtype, rng: np.random.Generator) -> dict[str, np.ndarray]:
     fan_in = p["C"] * p["kernel"] ** 2
     return {
         "x": uniform(rng, (p["N"], p["C"], p["H"], p["W"]), dtype),
-        "w": uniform(rng, (p["F"], p["C"], p["kernel"], p["kernel"]), dtype, scale=fan_in ** -0.5),
+        "w": uniform(rng, (p["F"], p["C"], p["kernel"], p["kernel"]), dtype, scale=fan_in**-0.5),
     }
 
 
@@ -55,8 +53,14 @@ def _conv2d(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
         inp = xp.pad(inp, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     oh, ow = _out_hw(p)
     n, c, f = p["N"], p["C"], p["F"]
-    cols = xp.stack([inp[:, :, i : i + s * (oh - 1) + 1 : s, j : j + s * (ow - 1) + 1 : s]
-                     for i in range(k) for j in range(k)], axis=2)  # (N, C, k*k, OH, OW)
+    cols = xp.stack(
+        [
+            inp[:, :, i : i + s * (oh - 1) + 1 : s, j : j + s * (ow - 1) + 1 : s]
+            for i in range(k)
+            for j in range(k)
+        ],
+        axis=2,
+    )  # (N, C, k*k, OH, OW)
     cols = cols.reshape(n, c * k * k, oh * ow)
     y = xp.matmul(w.reshape(f, c * k * k), cols)  # (N, F, OH*OW)
     return {"y": y.reshape(n, f, oh, ow)}
@@ -85,10 +89,19 @@ def _gemm(p: Params) -> tuple[int, int, int, int]:
     return p["N"], p["F"], oh * ow, p["C"] * p["kernel"] ** 2
 
 
-def _cfg(n: int, c: int, h: int, f: int, k: int, s: int = 1,
-         pad: int | None = None) -> dict[str, Any]:
-    return {"N": n, "C": c, "H": h, "W": h, "F": f, "kernel": k, "stride": s,
-            "padding": k // 2 if pad is None else pad}
+def _cfg(
+    n: int, c: int, h: int, f: int, k: int, s: int = 1, pad: int | None = None
+) -> dict[str, Any]:
+    return {
+        "N": n,
+        "C": c,
+        "H": h,
+        "W": h,
+        "F": f,
+        "kernel": k,
+        "stride": s,
+        "padding": k // 2 if pad is None else pad,
+    }
 
 
 CONV2D = KernelSpec(
@@ -116,13 +129,25 @@ CONV2D = KernelSpec(
     cost=_cost,
     scratch=_scratch,
     gemm=_gemm,
-    tolerances={"float32": Tolerance(atol=2e-6, rtol=1e-4), "float16": Tolerance(atol=2e-3, rtol=1e-2)},
+    tolerances={
+        "float32": Tolerance(atol=2e-6, rtol=1e-4),
+        "float16": Tolerance(atol=2e-3, rtol=1e-2),
+    },
     reduction=lambda p: p["C"] * p["kernel"] ** 2,
     validate=_validate,
     # two block rows of filters, H != W; an even kernel at stride 2 without padding
-    edge_cases=({"N": 1, "C": 3, "H": 9, "W": 11, "F": 70, "kernel": 3, "stride": 1, "padding": 1},
-                {"N": 2, "C": 2, "H": 6, "W": 5, "F": 3, "kernel": 2, "stride": 2, "padding": 0}),
-    candidates={"N": [1, 2], "C": (1, 48), "H": (6, 56), "F": (1, 48), "kernel": [1, 3, 5],
-                "stride": [1, 2], "max_flops": 6e7},
+    edge_cases=(
+        {"N": 1, "C": 3, "H": 9, "W": 11, "F": 70, "kernel": 3, "stride": 1, "padding": 1},
+        {"N": 2, "C": 2, "H": 6, "W": 5, "F": 3, "kernel": 2, "stride": 2, "padding": 0},
+    ),
+    candidates={
+        "N": [1, 2],
+        "C": (1, 48),
+        "H": (6, 56),
+        "F": (1, 48),
+        "kernel": [1, 3, 5],
+        "stride": [1, 2],
+        "max_flops": 6e7,
+    },
     candidate_ties={"W": lambda c: c["H"], "padding": lambda c: c["kernel"] // 2},
 )

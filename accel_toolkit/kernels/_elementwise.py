@@ -11,7 +11,11 @@ from ._util import uniform
 
 
 def _n_param() -> tuple[Param, ...]:
-    return (Param("n", int, 1 << 16, minimum=1, maximum=1 << 28, test_max=5000, doc="number of elements"),)
+    return (
+        Param(
+            "n", int, 1 << 16, minimum=1, maximum=1 << 28, test_max=5000, doc="number of elements"
+        ),
+    )
 
 
 def _presets() -> dict[str, list[dict[str, Any]]]:
@@ -32,7 +36,10 @@ GELU = KernelSpec(
     inputs=lambda p, dtype, rng: {"x": uniform(rng, (p["n"],), dtype, scale=4.0)},
     impl=lambda ops, x, p: {"y": gelu(ops, x["x"])},
     cost=lambda p, itemsize: Cost(flops=10.0 * p["n"], bytes=2.0 * p["n"] * itemsize),
-    tolerances={"float32": Tolerance(atol=1e-6, rtol=1e-5), "float16": Tolerance(atol=2e-3, rtol=1e-2)},
+    tolerances={
+        "float32": Tolerance(atol=1e-6, rtol=1e-5),
+        "float16": Tolerance(atol=2e-3, rtol=1e-2),
+    },
     edge_cases=({"n": 3}, {"n": 1031}),  # shorter than one vector; a tail after the vectors
 )
 
@@ -50,6 +57,9 @@ ADD_MUL_RELU = KernelSpec(
     inputs=lambda p, dtype, rng: {k: uniform(rng, (p["n"],), dtype) for k in ("a", "b", "c")},
     impl=_chain,
     cost=lambda p, itemsize: Cost(flops=3.0 * p["n"], bytes=4.0 * p["n"] * itemsize),
-    tolerances={"float32": Tolerance(atol=1e-7, rtol=1e-6), "float16": Tolerance(atol=1e-3, rtol=2e-3)},
+    tolerances={
+        "float32": Tolerance(atol=1e-7, rtol=1e-6),
+        "float16": Tolerance(atol=1e-3, rtol=2e-3),
+    },
     edge_cases=({"n": 3}, {"n": 1031}),
 )

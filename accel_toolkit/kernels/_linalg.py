@@ -14,9 +14,7 @@ from ._util import DIM_MAX, uniform
 F32_GEMM = {"float32": Tolerance(atol=2e-6, rtol=1e-4), "float16": Tolerance(atol=2e-3, rtol=1e-2)}
 
 
-def _matmul_inputs(
-    p: Params, dtype: np.dtype, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
+def _matmul_inputs(p: Params, dtype: np.dtype, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {"a": uniform(rng, (p["M"], p["K"]), dtype), "b": uniform(rng, (p["K"], p["N"]), dtype)}
 
 
@@ -42,7 +40,9 @@ def _gemm_cost(p: Params, itemsize: int) -> Cost:
 def _dims(test_max: int = 48) -> tuple[Param, ...]:
     return (
         Param("M", int, 64, minimum=1, maximum=DIM_MAX, test_max=test_max, doc="rows of A and C"),
-        Param("N", int, 64, minimum=1, maximum=DIM_MAX, test_max=test_max, doc="columns of B and C"),
+        Param(
+            "N", int, 64, minimum=1, maximum=DIM_MAX, test_max=test_max, doc="columns of B and C"
+        ),
         Param("K", int, 64, minimum=1, maximum=DIM_MAX, test_max=test_max, doc="inner dimension"),
     )
 
@@ -74,9 +74,7 @@ MATMUL = KernelSpec(
 )
 
 
-def _bmm_inputs(
-    p: Params, dtype: np.dtype, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
+def _bmm_inputs(p: Params, dtype: np.dtype, rng: np.random.Generator) -> dict[str, np.ndarray]:
     b = p["B"]
     return {
         "a": uniform(rng, (b, p["M"], p["K"]), dtype),
@@ -110,9 +108,7 @@ def gelu(ops: SimpleNamespace, x: Any) -> Any:
     return 0.5 * x * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
 
 
-def _linear_inputs(
-    p: Params, dtype: np.dtype, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
+def _linear_inputs(p: Params, dtype: np.dtype, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {
         "x": uniform(rng, (p["M"], p["K"]), dtype),
         "w": uniform(rng, (p["K"], p["N"]), dtype, scale=1.0 / math.sqrt(p["K"])),
@@ -147,7 +143,10 @@ LINEAR_GELU = KernelSpec(
     inputs=_linear_inputs,
     impl=_linear_gelu,
     cost=_linear_cost,
-    tolerances={"float32": Tolerance(atol=1e-5, rtol=1e-4), "float16": Tolerance(atol=3e-3, rtol=1e-2)},
+    tolerances={
+        "float32": Tolerance(atol=1e-5, rtol=1e-4),
+        "float16": Tolerance(atol=3e-3, rtol=1e-2),
+    },
     reduction=lambda p: p["K"],
     gemm=_gemm,
     edge_cases=({"M": 130, "N": 36, "K": 8},),

@@ -17,14 +17,19 @@ EPS = 1e-5
 def _rows_cols(default_cols: int = 128) -> tuple[Param, ...]:
     return (
         Param("rows", int, 64, minimum=1, maximum=1 << 20, test_max=24, doc="independent rows"),
-        Param("cols", int, default_cols, minimum=1, maximum=1 << 20, test_max=300,
-              doc="length of the normalized (last) axis"),
+        Param(
+            "cols",
+            int,
+            default_cols,
+            minimum=1,
+            maximum=1 << 20,
+            test_max=300,
+            doc="length of the normalized (last) axis",
+        ),
     )
 
 
-def _softmax_inputs(
-    p: Params, dtype: np.dtype, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
+def _softmax_inputs(p: Params, dtype: np.dtype, rng: np.random.Generator) -> dict[str, np.ndarray]:
     # A wide range so that the max-subtraction matters.
     return {"x": uniform(rng, (p["rows"], p["cols"]), dtype, scale=8.0)}
 
@@ -43,7 +48,9 @@ def _two_per_row(p: Params) -> int:
 def _rowwise_cost(flops_per_elem: float, extra_vectors: int = 0) -> Callable[[Params, int], Cost]:
     def cost(p: Params, itemsize: int) -> Cost:
         n = p["rows"] * p["cols"]
-        return Cost(flops=flops_per_elem * n, bytes=float((2 * n + extra_vectors * p["cols"]) * itemsize))
+        return Cost(
+            flops=flops_per_elem * n, bytes=float((2 * n + extra_vectors * p["cols"]) * itemsize)
+        )
 
     return cost
 
@@ -60,11 +67,16 @@ def _rows_presets() -> dict[str, list[dict[str, Any]]]:
 #: the CUDA row kernels' code paths: warp per row (cols <= 1024 floats), block per row (up to
 #: 8192), looped (longer); vector widths 4, 2 and 1 (cols % 4, % 2)
 ROW_EDGES: tuple[dict[str, Any], ...] = (
-    {"rows": 9, "cols": 33}, {"rows": 3, "cols": 2052}, {"rows": 2, "cols": 8196},
+    {"rows": 9, "cols": 33},
+    {"rows": 3, "cols": 2052},
+    {"rows": 2, "cols": 8196},
     {"rows": 2, "cols": 2049},
 )
 
-TRANSCENDENTAL = {"float32": Tolerance(atol=1e-6, rtol=1e-4), "float16": Tolerance(atol=1e-3, rtol=1e-2)}
+TRANSCENDENTAL = {
+    "float32": Tolerance(atol=1e-6, rtol=1e-4),
+    "float16": Tolerance(atol=1e-3, rtol=1e-2),
+}
 
 SOFTMAX = KernelSpec(
     name="softmax",
@@ -117,15 +129,16 @@ LAYERNORM = KernelSpec(
     inputs=_layernorm_inputs,
     impl=_layernorm,
     cost=_rowwise_cost(8.0, extra_vectors=2),
-    tolerances={"float32": Tolerance(atol=2e-5, rtol=1e-4), "float16": Tolerance(atol=1e-2, rtol=1e-2)},
+    tolerances={
+        "float32": Tolerance(atol=2e-5, rtol=1e-4),
+        "float16": Tolerance(atol=1e-2, rtol=1e-2),
+    },
     row_reductions=_two_per_row,
     edge_cases=ROW_EDGES,
 )
 
 
-def _rmsnorm_inputs(
-    p: Params, dtype: np.dtype, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
+def _rmsnorm_inputs(p: Params, dtype: np.dtype, rng: np.random.Generator) -> dict[str, np.ndarray]:
     c = p["cols"]
     return {
         "x": uniform(rng, (p["rows"], c), dtype, scale=4.0),
@@ -150,8 +163,10 @@ RMSNORM = KernelSpec(
     impl=_rmsnorm,
     # a square and a sum per element, then a scaling by 1/rms and by gamma; reads x and gamma
     cost=_rowwise_cost(4.0, extra_vectors=1),
-    tolerances={"float32": Tolerance(atol=2e-5, rtol=1e-4),
-                "float16": Tolerance(atol=1e-2, rtol=1e-2)},
+    tolerances={
+        "float32": Tolerance(atol=2e-5, rtol=1e-4),
+        "float16": Tolerance(atol=1e-2, rtol=1e-2),
+    },
     row_reductions=lambda p: p["rows"],  # one mean per row
     edge_cases=ROW_EDGES,
     candidates={"rows": (4, 4096), "cols": (8, 4096), "max_flops": 4.0 * 2**21},

@@ -61,7 +61,10 @@ QUANTIZE_INT8 = KernelSpec(
         flops=4.0 * p["rows"] * p["cols"],
         bytes=float(p["rows"] * p["cols"] * (itemsize + 1) + p["rows"] * itemsize),
     ),
-    tolerances={"float32": Tolerance(atol=1e-7, rtol=1e-5), "float16": Tolerance(atol=1e-4, rtol=2e-3)},
+    tolerances={
+        "float32": Tolerance(atol=1e-7, rtol=1e-5),
+        "float16": Tolerance(atol=1e-4, rtol=2e-3),
+    },
     output_dtypes={"q": "int8"},
     # one rounding step: x/scale may land on the other side of .5 by one ulp on a GPU
     output_tolerances=QUANT_TOL,
@@ -70,9 +73,7 @@ QUANTIZE_INT8 = KernelSpec(
 )
 
 
-def _dq_inputs(
-    p: Params, dtype: np.dtype, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
+def _dq_inputs(p: Params, dtype: np.dtype, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {
         "q": int8s(rng, (p["rows"], p["cols"])),
         "scale": (np.asarray(rng.random(p["rows"], dtype="float32")) * 0.05 + 1e-3).astype(dtype),
@@ -91,14 +92,15 @@ DEQUANTIZE_INT8 = KernelSpec(
         flops=1.0 * p["rows"] * p["cols"],
         bytes=float(p["rows"] * p["cols"] * (itemsize + 1) + p["rows"] * itemsize),
     ),
-    tolerances={"float32": Tolerance(atol=1e-7, rtol=1e-6), "float16": Tolerance(atol=1e-4, rtol=2e-3)},
+    tolerances={
+        "float32": Tolerance(atol=1e-7, rtol=1e-6),
+        "float16": Tolerance(atol=1e-4, rtol=2e-3),
+    },
     edge_cases=({"rows": 3, "cols": 6},),
 )
 
 
-def _mm8_inputs(
-    p: Params, dtype: np.dtype, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
+def _mm8_inputs(p: Params, dtype: np.dtype, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {
         "a": int8s(rng, (p["M"], p["K"])),
         "b": int8s(rng, (p["K"], p["N"])),
@@ -136,9 +138,14 @@ MATMUL_INT8 = KernelSpec(
     impl=_matmul_int8,
     cost=lambda p, itemsize: Cost(
         flops=2.0 * p["M"] * p["N"] * p["K"],
-        bytes=float(p["M"] * p["K"] + p["K"] * p["N"] + (p["M"] * p["N"] + p["M"] + p["N"]) * itemsize),
+        bytes=float(
+            p["M"] * p["K"] + p["K"] * p["N"] + (p["M"] * p["N"] + p["M"] + p["N"]) * itemsize
+        ),
     ),
     # The integer accumulation is exact; only the two float scalings round.
-    tolerances={"float32": Tolerance(atol=1e-7, rtol=1e-5), "float16": Tolerance(atol=1e-3, rtol=2e-3)},
+    tolerances={
+        "float32": Tolerance(atol=1e-7, rtol=1e-5),
+        "float16": Tolerance(atol=1e-3, rtol=2e-3),
+    },
     edge_cases=({"M": 70, "N": 65, "K": 37},),  # partial 64 x 64 tiles, K not a multiple of 4
 )

@@ -30,8 +30,13 @@ REDUCE = KernelSpec(
         Param("axis", int, 1, choices=(0, 1), doc="axis reduced away"),
     ),
     presets={
-        "tiny": [{"rows": 8, "cols": 100, "op": "sum", "axis": 1}, {"rows": 9, "cols": 33, "op": "max", "axis": 0}],
-        "small": [{"rows": 256, "cols": 1024, "op": o, "axis": a} for o in ("sum", "max") for a in (0, 1)],
+        "tiny": [
+            {"rows": 8, "cols": 100, "op": "sum", "axis": 1},
+            {"rows": 9, "cols": 33, "op": "max", "axis": 0},
+        ],
+        "small": [
+            {"rows": 256, "cols": 1024, "op": o, "axis": a} for o in ("sum", "max") for a in (0, 1)
+        ],
         "medium": [{"rows": 4096, "cols": 4096, "op": o, "axis": 1} for o in ("sum", "max")],
         "large": [{"rows": 16384, "cols": 8192, "op": o, "axis": 1} for o in ("sum", "max")],
     },
@@ -39,14 +44,21 @@ REDUCE = KernelSpec(
     impl=_reduce,
     cost=lambda p, itemsize: Cost(
         flops=1.0 * p["rows"] * p["cols"],
-        bytes=float((p["rows"] * p["cols"] + (p["rows"] if p["axis"] == 1 else p["cols"])) * itemsize),
+        bytes=float(
+            (p["rows"] * p["cols"] + (p["rows"] if p["axis"] == 1 else p["cols"])) * itemsize
+        ),
     ),
-    tolerances={"float32": Tolerance(atol=1e-6, rtol=1e-5), "float16": Tolerance(atol=2e-3, rtol=1e-2)},
+    tolerances={
+        "float32": Tolerance(atol=1e-6, rtol=1e-5),
+        "float16": Tolerance(atol=2e-3, rtol=1e-2),
+    },
     reduction=lambda p: p["cols"] if p["axis"] == 1 else p["rows"],
     # either axis: numpy's inner loop runs once per row (along it, or adding it in)
     row_reductions=lambda p: p["rows"],
     # a block-wide row with vector width 2; columns over several blocks; width-1 rows
-    edge_cases=({"rows": 3, "cols": 2050, "op": "max", "axis": 1},
-                {"rows": 40, "cols": 70, "op": "sum", "axis": 0},
-                {"rows": 5, "cols": 7, "op": "sum", "axis": 1}),
+    edge_cases=(
+        {"rows": 3, "cols": 2050, "op": "max", "axis": 1},
+        {"rows": 40, "cols": 70, "op": "sum", "axis": 0},
+        {"rows": 5, "cols": 7, "op": "sum", "axis": 1},
+    ),
 )

@@ -52,15 +52,16 @@ class Registry(Generic[T]):
     def register(self, kernel: str, entry: T) -> T:
         """Add ``entry`` for ``kernel`` and return it; a second entry for a kernel is an error."""
         if kernel in self._entries:
-            raise ValueError(f"kernel {kernel!r} already has a {self.what} in {self.where}; "
-                             f"register each kernel once.")
+            raise ValueError(
+                f"kernel {kernel!r} already has a {self.what} in {self.where}; "
+                f"register each kernel once."
+            )
         self._entries[kernel] = entry
         return entry
 
     def missing(self, kernel: str) -> str:
         """The sentence that says ``kernel`` has no entry here and where to add one."""
-        return (f"kernel {kernel!r} has no {self.what}: add one in {self.where} "
-                f"(see {GUIDE})")
+        return f"kernel {kernel!r} has no {self.what}: add one in {self.where} (see {GUIDE})"
 
     def __getitem__(self, kernel: str) -> T:
         try:

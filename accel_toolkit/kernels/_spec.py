@@ -78,7 +78,14 @@ class Param:
         if self.kind is bool:
             if isinstance(value, (bool, np.bool_)):
                 out: Any = bool(value)
-            elif isinstance(value, str) and value.lower() in {"true", "1", "yes", "false", "0", "no"}:
+            elif isinstance(value, str) and value.lower() in {
+                "true",
+                "1",
+                "yes",
+                "false",
+                "0",
+                "no",
+            }:
                 out = value.lower() in {"true", "1", "yes"}
             elif isinstance(value, (int, np.integer)) and int(value) in (0, 1):
                 out = bool(value)
@@ -294,7 +301,11 @@ class KernelSpec:
             hints = []
             for k in extra:
                 lower = {n.lower(): n for n in known}
-                close = [lower[k.lower()]] if k.lower() in lower else difflib.get_close_matches(k, list(known), n=1)
+                close = (
+                    [lower[k.lower()]]
+                    if k.lower() in lower
+                    else difflib.get_close_matches(k, list(known), n=1)
+                )
                 hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             raise ParameterError(
                 f"{self.name}: unknown parameter(s) {', '.join(hints)}. "
@@ -330,14 +341,18 @@ class KernelSpec:
         return dtype
 
     # -- data ---------------------------------------------------------------------------
-    def make_inputs(self, params: Mapping[str, Any], dtype: str = "float32", seed: int = 0) -> dict[str, np.ndarray]:
+    def make_inputs(
+        self, params: Mapping[str, Any], dtype: str = "float32", seed: int = 0
+    ) -> dict[str, np.ndarray]:
         """Deterministic inputs: the same (params, dtype, seed) gives the same arrays."""
         dtype = self.check_dtype(dtype)
         rng = np.random.default_rng(seed)
         arrays = self.inputs(params, np.dtype(dtype), rng)
         return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
 
-    def reference(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def reference(
+        self, inputs: Mapping[str, np.ndarray], params: Mapping[str, Any]
+    ) -> dict[str, np.ndarray]:
         """The float64 numpy reference (integer inputs stay integer)."""
         up = {
             k: v.astype(np.float64) if np.issubdtype(v.dtype, np.floating) else v
@@ -350,7 +365,9 @@ class KernelSpec:
         """The dtype of output ``name`` when the kernel runs in ``dtype``."""
         return self.output_dtypes.get(name, dtype)
 
-    def tolerance(self, params: Mapping[str, Any], dtype: str, output: str | None = None) -> Tolerance:
+    def tolerance(
+        self, params: Mapping[str, Any], dtype: str, output: str | None = None
+    ) -> Tolerance:
         """The stated tolerance for one output (or the kernel's default)."""
         dtype = self.check_dtype(dtype)
         base = self.output_tolerances.get(output or "", {}).get(dtype) or self.tolerances[dtype]
@@ -379,8 +396,14 @@ class KernelSpec:
                 if got.size == ref64.size:
                     got = got.reshape(ref64.shape)
                 else:
-                    return Check(math.inf, math.inf, tol.atol, tol.rtol, False,
-                                 f"{name} shape {got.shape} != {ref64.shape}")
+                    return Check(
+                        math.inf,
+                        math.inf,
+                        tol.atol,
+                        tol.rtol,
+                        False,
+                        f"{name} shape {got.shape} != {ref64.shape}",
+                    )
             if not np.all(np.isfinite(got) | ~np.isfinite(ref64)):
                 return Check(math.inf, math.inf, tol.atol, tol.rtol, False, f"{name} non-finite")
             err = np.abs(got - ref64)

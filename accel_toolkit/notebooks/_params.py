@@ -43,7 +43,9 @@ def _opt_str(value: Any, what: str) -> str | None:
         return value or None
     if isinstance(value, Path):
         return str(value)
-    raise ParameterError(f"{what} must be a string or None, got {value!r} ({type(value).__name__}).")
+    raise ParameterError(
+        f"{what} must be a string or None, got {value!r} ({type(value).__name__})."
+    )
 
 
 def _number(value: Any, what: str, *, positive: bool = True) -> float:
@@ -77,8 +79,10 @@ def _grid(value: Any) -> list[dict[str, Any]] | dict[str, list[dict[str, Any]]] 
                 f"text works too: '[{{\"M\": 64}}]'), got {value!r}."
             ) from None
     if isinstance(value, Mapping):
-        if not all(isinstance(v, Sequence) and all(isinstance(c, Mapping) for c in v)
-                   for v in value.values()):
+        if not all(
+            isinstance(v, Sequence) and all(isinstance(c, Mapping) for c in v)
+            for v in value.values()
+        ):
             raise ParameterError("grid as a mapping must be {kernel: [ {param: value}, ... ]}.")
         return {str(k): [dict(c) for c in v] for k, v in value.items()}
     if isinstance(value, Sequence) and all(isinstance(c, Mapping) for c in value):
@@ -113,14 +117,25 @@ class BenchmarkParams:
 
     def bench_kwargs(self, *, progress: bool = True) -> dict[str, Any]:
         """Keyword arguments for :func:`accel_toolkit.bench` (provenance included)."""
-        options = {b: {"venue": self.venue} for b in self.backends
-                   if b in ("webgpu", "webnn") and _accepts_venue(b)}
+        options = {
+            b: {"venue": self.venue}
+            for b in self.backends
+            if b in ("webgpu", "webnn") and _accepts_venue(b)
+        }
         return {
-            "kernels": self.kernels, "backends": self.backends, "preset": self.preset,
-            "grid": self.grid, "dtypes": self.dtypes, "seed": self.seed,
-            "time_budget": self.time_budget, "db": self.db_path, "tag": self.tag,
-            "notebook": f"notebooks/{BENCHMARK_NOTEBOOK}", "notebook_params": self.as_dict(),
-            "notebook_output": self.notebook_output, "progress": progress,
+            "kernels": self.kernels,
+            "backends": self.backends,
+            "preset": self.preset,
+            "grid": self.grid,
+            "dtypes": self.dtypes,
+            "seed": self.seed,
+            "time_budget": self.time_budget,
+            "db": self.db_path,
+            "tag": self.tag,
+            "notebook": f"notebooks/{BENCHMARK_NOTEBOOK}",
+            "notebook_params": self.as_dict(),
+            "notebook_output": self.notebook_output,
+            "progress": progress,
             "backend_options": options or None,
         }
 
@@ -128,15 +143,20 @@ class BenchmarkParams:
         """The configurations the sweep will measure on each backend."""
         from ..charts import params_label
 
-        return pd.DataFrame([{"kernel": k, "params": params_label(p), "dtype": d}
-                             for k, p, d in self.configs])
+        return pd.DataFrame(
+            [{"kernel": k, "params": params_label(p), "dtype": d} for k, p, d in self.configs]
+        )
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(repr(v))}</td></tr>"
-                       for k, v in self.as_dict().items())
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(repr(v))}</td></tr>"
+            for k, v in self.as_dict().items()
+        )
         n = len(self.configs)
-        return (f"<table>{rows}</table><p>{n} configuration(s) x {len(self.backends)} "
-                f"backend(s) = {n * len(self.backends)} measurements planned.</p>")
+        return (
+            f"<table>{rows}</table><p>{n} configuration(s) x {len(self.backends)} "
+            f"backend(s) = {n * len(self.backends)} measurements planned.</p>"
+        )
 
 
 def _accepts_venue(backend: str) -> bool:
@@ -149,7 +169,8 @@ def _accepts_venue(backend: str) -> bool:
     except Exception:
         return False
     return "venue" in sig.parameters or any(
-        p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        p.kind is p.VAR_KEYWORD for p in sig.parameters.values()
+    )
 
 
 def benchmark_params(
@@ -203,14 +224,22 @@ def benchmark_params(
     db = _opt_str(db_path, "db_path")
     if db is not None:
         db = str(Path(db).expanduser().resolve())
-    planned = plan_configs(kernel_list, preset=preset if g is None else None, grid=g,
-                           dtypes=dtype_list)
+    planned = plan_configs(
+        kernel_list, preset=preset if g is None else None, grid=g, dtypes=dtype_list
+    )
     if not planned:
         raise ConfigError(f"The grid gives no configuration for {kernel_list}; check its keys.")
     return BenchmarkParams(
         kernels=kernel_list,
-        backends=backend_list, preset=preset if g is None else None, grid=g, dtypes=dtype_list,
-        time_budget=budget, seed=int(seed), db_path=db, tag=_opt_str(tag, "tag"), venue=venue,
+        backends=backend_list,
+        preset=preset if g is None else None,
+        grid=g,
+        dtypes=dtype_list,
+        time_budget=budget,
+        seed=int(seed),
+        db_path=db,
+        tag=_opt_str(tag, "tag"),
+        venue=venue,
         notebook_output=_opt_str(notebook_output, "notebook_output"),
         configs=[(s.name, dict(p), d) for s, p, d in planned],
     )
@@ -227,8 +256,12 @@ class ReportParams:
     out_html: str | None
 
     def report_kwargs(self) -> dict[str, Any]:
-        return {"db": self.db_path, "run_ids": self.run_ids, "tag": self.tag,
-                "baseline": self.baseline}
+        return {
+            "db": self.db_path,
+            "run_ids": self.run_ids,
+            "tag": self.tag,
+            "baseline": self.baseline,
+        }
 
 
 def report_params(
@@ -246,6 +279,10 @@ def report_params(
     base = _opt_str(baseline, "baseline")
     if base is not None:
         check_backend_name(base)
-    return ReportParams(db_path=_opt_str(db_path, "db_path"), run_ids=ids,
-                        tag=_opt_str(tag, "tag"), baseline=base,
-                        out_html=_opt_str(out_html, "out_html"))
+    return ReportParams(
+        db_path=_opt_str(db_path, "db_path"),
+        run_ids=ids,
+        tag=_opt_str(tag, "tag"),
+        baseline=base,
+        out_html=_opt_str(out_html, "out_html"),
+    )

@@ -107,9 +107,11 @@ class NotebookRun:
     def _repr_html_(self) -> str:
         import html
 
-        return (f"<b>{html.escape(self.notebook)}</b> executed to "
-                f"<code>{html.escape(str(self.output))}</code>; runs: "
-                f"{html.escape(', '.join(self.run_ids) or 'none')}")
+        return (
+            f"<b>{html.escape(self.notebook)}</b> executed to "
+            f"<code>{html.escape(str(self.output))}</code>; runs: "
+            f"{html.escape(', '.join(self.run_ids) or 'none')}"
+        )
 
 
 def _output_path(stem: str, output: str | os.PathLike[str] | None) -> Path:
@@ -180,9 +182,16 @@ def run_notebook(
     _check_kernel()
     try:
         pm.execute_notebook(
-            str(src), str(out), parameters=params, kernel_name=KERNEL_NAME, language="python",
-            log_output=log_output, progress_bar=progress_bar, start_timeout=start_timeout,
-            cwd=os.getcwd(), extra_arguments=list(KERNEL_ARGUMENTS),
+            str(src),
+            str(out),
+            parameters=params,
+            kernel_name=KERNEL_NAME,
+            language="python",
+            log_output=log_output,
+            progress_bar=progress_bar,
+            start_timeout=start_timeout,
+            cwd=os.getcwd(),
+            extra_arguments=list(KERNEL_ARGUMENTS),
         )
     except pm.PapermillExecutionError as exc:
         raise NotebookError(
@@ -202,5 +211,6 @@ def _runs_of(output: Path, db_path: str | None) -> list[str]:
     if not path.is_file():
         return []
     runs = Store(path).query(
-        "SELECT run_id FROM runs WHERE notebook_output = ? ORDER BY created_at", [str(output)])
+        "SELECT run_id FROM runs WHERE notebook_output = ? ORDER BY created_at", [str(output)]
+    )
     return list(runs["run_id"])

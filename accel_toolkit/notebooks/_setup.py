@@ -32,7 +32,13 @@ def availability(backends: Sequence[str] | None = None) -> pd.DataFrame:
     """``doctor()`` as a table: backend, available, device, reason."""
     from ..backends import doctor
 
-    rows = [{"backend": a.name, "available": a.available,
-             "device": (a.device or {}).get("name", ""), "reason": a.reason}
-            for a in doctor(list(backends) if backends else None)]
+    rows = [
+        {
+            "backend": a.name,
+            "available": a.available,
+            "device": (a.device or {}).get("name", ""),
+            "reason": a.reason,
+        }
+        for a in doctor(list(backends) if backends else None)
+    ]
     return pd.DataFrame(rows)

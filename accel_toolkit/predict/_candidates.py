@@ -29,8 +29,12 @@ DEFAULT_RANGES: dict[str, dict[str, Any]] = {
 
 
 def _preset_range(spec: KernelSpec, name: str) -> tuple[int, int]:
-    values = [c[name] for key in ("tiny", "small", "medium") for c in spec.presets.get(key, [])
-              if name in c]
+    values = [
+        c[name]
+        for key in ("tiny", "small", "medium")
+        for c in spec.presets.get(key, [])
+        if name in c
+    ]
     param = next(p for p in spec.params if p.name == name)
     if not values:
         return int(param.default), int(param.default)

@@ -112,8 +112,7 @@ class _CrossConformal(*_base_classes()):  # type: ignore[misc]
         X, y = check_X_y(X, y, y_numeric=True, dtype=np.float64)
         n = X.shape[0]
         if n < 2:
-            raise ValueError(f"{type(self).__name__} needs at least 2 samples; got "
-                             f"n_samples={n}.")
+            raise ValueError(f"{type(self).__name__} needs at least 2 samples; got n_samples={n}.")
         self.n_features_in_ = X.shape[1]
         self._y_scale = float(np.std(y)) or 1.0  # what normalize_y divides by
         self.model_ = self._new_model().fit(X, y)
@@ -152,8 +151,9 @@ class _CrossConformal(*_base_classes()):  # type: ignore[misc]
         if j is None:
             return
         if not 0 <= int(j) < X.shape[1]:
-            raise ConfigError(f"extrapolation_feature={j} is not a column of X "
-                              f"({X.shape[1]} features).")
+            raise ConfigError(
+                f"extrapolation_feature={j} is not a column of X ({X.shape[1]} features)."
+            )
         col = X[:, int(j)]
         self.beyond_threshold_ = float(col.max())
         outer = col > np.quantile(col, 1.0 - float(self.extrapolation_share))
@@ -163,8 +163,9 @@ class _CrossConformal(*_base_classes()):  # type: ignore[misc]
         m = self._new_fold_model().fit(X[~outer], y[~outer])
         scores = np.abs(y[outer] - m.predict(X[outer])) / (self._scale_of(m, X[outer]) + self.beta_)
         level = min(1.0, math.ceil((n_out + 1) * float(self.coverage)) / n_out)
-        self.quantile_beyond_ = max(self.quantile_,
-                                    float(np.quantile(scores, level, method="higher")))
+        self.quantile_beyond_ = max(
+            self.quantile_, float(np.quantile(scores, level, method="higher"))
+        )
 
     def _scale_of(self, model: Any, X: np.ndarray) -> np.ndarray:
         """The uncertainty scale of one held-out model at ``X`` (default: :meth:`_spread`)."""
@@ -282,9 +283,13 @@ class ConformalBoostingRegressor(_CrossConformal):
     def _new_model(self) -> Any:
         sk = _sklearn()
         return sk.ensemble.GradientBoostingRegressor(
-            loss=self.loss, n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-            max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
-            subsample=self.subsample, random_state=self.random_state,
+            loss=self.loss,
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            max_depth=self.max_depth,
+            min_samples_leaf=self.min_samples_leaf,
+            subsample=self.subsample,
+            random_state=self.random_state,
         )
 
 
@@ -384,9 +389,12 @@ class ConformalGPRegressor(_CrossConformal):
             low = min(0.5, max(low, (float(self.noise_floor) / self._y_scale) ** 2))
         white = WhiteKernel(max(float(self.noise), 1.01 * low), (low, 1.0))
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * matern + white
-        gp = GaussianProcessRegressor(kernel, normalize_y=True,
-                                      n_restarts_optimizer=int(self.n_restarts),
-                                      random_state=self.random_state)
+        gp = GaussianProcessRegressor(
+            kernel,
+            normalize_y=True,
+            n_restarts_optimizer=int(self.n_restarts),
+            random_state=self.random_state,
+        )
         return make_pipeline(scaler, gp)
 
     def _given_length_scale(self) -> np.ndarray | None:
@@ -399,7 +407,8 @@ class ConformalGPRegressor(_CrossConformal):
             raise ConfigError(
                 f"length_scale must hold {n} positive finite values, one per feature of X "
                 f"(got shape {ls.shape}); pass length_scale_ of a model fitted on the same "
-                f"features, or None to fit them.")
+                f"features, or None to fit them."
+            )
         return ls
 
     @property
@@ -407,8 +416,9 @@ class ConformalGPRegressor(_CrossConformal):
         """Length scales of the fitted kernel in raw feature units (see ``length_scale``)."""
         self._check_fitted()
         scaler, gp = self.model_[0], self.model_[-1]
-        ls = np.broadcast_to(np.asarray(gp.kernel_.k1.k2.length_scale, dtype=float),
-                             (int(self.n_features_in_),))
+        ls = np.broadcast_to(
+            np.asarray(gp.kernel_.k1.k2.length_scale, dtype=float), (int(self.n_features_in_),)
+        )
         scale = getattr(scaler, "scale_", None)
         return ls * (np.asarray(scale, dtype=float) if scale is not None else 1.0)
 
@@ -448,7 +458,7 @@ class ConformalGPRegressor(_CrossConformal):
         self._check_fitted()
         gp = self.model_[-1]
         scale = float(np.squeeze(getattr(gp, "_y_train_std", 1.0)))
-        return float(gp.kernel_.k2.noise_level) * scale ** 2
+        return float(gp.kernel_.k2.noise_level) * scale**2
 
     def _calibration_spread(self, X: np.ndarray, tests: list[np.ndarray]) -> np.ndarray:
         # each training row's std under the fold GP that did not see it, as for a new row

@@ -36,7 +36,9 @@ __all__ = ["evaluate", "measurement_noise", "prediction_metrics", "splits"]
 SPLITS = ("interpolation", "extrapolation", "few-shot backend")
 
 
-def prediction_metrics(measured: Any, pred: Any, low: Any = None, high: Any = None) -> dict[str, float]:
+def prediction_metrics(
+    measured: Any, pred: Any, low: Any = None, high: Any = None
+) -> dict[str, float]:
     """``within_10pct, mape, spearman, coverage, rel_width, n`` of predictions vs measurements.
 
     ``rel_width`` is the median of ``(high - low) / pred``.
@@ -160,9 +162,12 @@ def evaluate(
     if results is None:
         from ..store import open_store
 
-        results = open_store(store).results(kernels=list(kernels) if kernels else None,
-                                            backends=list(backends) if backends else None,
-                                            tag=tag, status="ok")
+        results = open_store(store).results(
+            kernels=list(kernels) if kernels else None,
+            backends=list(backends) if backends else None,
+            tag=tag,
+            status="ok",
+        )
     else:
         results = results[results["status"] == "ok"] if "status" in results else results
         if kernels:
@@ -170,8 +175,10 @@ def evaluate(
         if backends:
             results = results[results["backend"].isin(backends)]
     if results.empty:
-        raise PredictionError("No successful measurements to evaluate on. Measure first, e.g. "
-                              "`python benchmarks/predict_eval.py measure --db PATH`.")
+        raise PredictionError(
+            "No successful measurements to evaluate on. Measure first, e.g. "
+            "`python benchmarks/predict_eval.py measure --db PATH`."
+        )
     params = dict(model_params or {})
     statistic = params.setdefault("statistic", SpeedModel().statistic)
     if params.setdefault("aggregate", SpeedModel().aggregate):
@@ -192,12 +199,23 @@ def evaluate(
             train = train[np.isin(kernel_of[train], np.unique(kernel_of[test]))]
         model = SpeedModel(**params).fit(results.iloc[train])
         p = model.predict(results.iloc[test])
-        preds.append(pd.DataFrame({
-            "split": split, "repeat": rep, "kernel": p["kernel"], "backend": p["backend"],
-            "params": p["params"], "flops": p["flops"], "measured_s": p["latency_s"],
-            "pred_s": p["pred_s"], "low_s": p["low_s"], "high_s": p["high_s"],
-            "n_train": len(train),
-        }))
+        preds.append(
+            pd.DataFrame(
+                {
+                    "split": split,
+                    "repeat": rep,
+                    "kernel": p["kernel"],
+                    "backend": p["backend"],
+                    "params": p["params"],
+                    "flops": p["flops"],
+                    "measured_s": p["latency_s"],
+                    "pred_s": p["pred_s"],
+                    "low_s": p["low_s"],
+                    "high_s": p["high_s"],
+                    "n_train": len(train),
+                }
+            )
+        )
     if not preds:
         raise PredictionError("Too few configurations to hold any out; measure more.")
     allp = pd.concat(preds, ignore_index=True)
@@ -212,18 +230,33 @@ def evaluate(
                 groups += list(sp.groupby(["kernel", "backend"]))
         for (kernel, backend), g in groups:
             m = prediction_metrics(g["measured_s"], g["pred_s"], g["low_s"], g["high_s"])
-            rows.append({"split": split, "kernel": kernel, "backend": backend,
-                         "n_train": int(g["n_train"].mean()), "n_test": int(m["n"]),
-                         "within_10pct": m["within_10pct"], "mape": m["mape"],
-                         "spearman": m["spearman"], "coverage": m["coverage"],
-                         "nominal": nominal, "rel_width": m["rel_width"]})
+            rows.append(
+                {
+                    "split": split,
+                    "kernel": kernel,
+                    "backend": backend,
+                    "n_train": int(g["n_train"].mean()),
+                    "n_test": int(m["n"]),
+                    "within_10pct": m["within_10pct"],
+                    "mape": m["mape"],
+                    "spearman": m["spearman"],
+                    "coverage": m["coverage"],
+                    "nominal": nominal,
+                    "rel_width": m["rel_width"],
+                }
+            )
     table = pd.DataFrame(rows)
     return (table, allp) if return_predictions else table
 
 
-def measurement_noise(store: Any = None, *, kernels: Sequence[str] | None = None,
-                      backends: Sequence[str] | None = None, statistic: str = "median",
-                      results: pd.DataFrame | None = None) -> pd.DataFrame:
+def measurement_noise(
+    store: Any = None,
+    *,
+    kernels: Sequence[str] | None = None,
+    backends: Sequence[str] | None = None,
+    statistic: str = "median",
+    results: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """How much repeat measurements of the same configuration disagree: the accuracy ceiling.
 
     For every configuration measured in two or more runs, each measurement's ``statistic``
@@ -243,9 +276,19 @@ def measurement_noise(store: Any = None, *, kernels: Sequence[str] | None = None
 
         results = open_store(store).results(
             kernels=list(kernels) if kernels else None,
-            backends=list(backends) if backends else None, status="ok")
-    cols = ["kernel", "backend", "configs", "measurements", "within_10pct", "mad",
-            "merged_within_10pct", "ci_halfwidth"]
+            backends=list(backends) if backends else None,
+            status="ok",
+        )
+    cols = [
+        "kernel",
+        "backend",
+        "configs",
+        "measurements",
+        "within_10pct",
+        "mad",
+        "merged_within_10pct",
+        "ci_halfwidth",
+    ]
     if results.empty:
         return pd.DataFrame(columns=cols)
     df = with_latency(results, statistic)
@@ -256,9 +299,16 @@ def measurement_noise(store: Any = None, *, kernels: Sequence[str] | None = None
         counts = g.groupby("_key")["run_id"].nunique()
         rep = g[g["_key"].isin(counts[counts >= 2].index)]
         ci = float(((g["ci_high_s"] - g["ci_low_s"]) / 2 / g["median_s"]).median())
-        row = {"kernel": kernel, "backend": backend, "configs": int(rep["_key"].nunique()),
-               "measurements": len(rep), "within_10pct": np.nan, "mad": np.nan,
-               "merged_within_10pct": np.nan, "ci_halfwidth": ci}
+        row = {
+            "kernel": kernel,
+            "backend": backend,
+            "configs": int(rep["_key"].nunique()),
+            "measurements": len(rep),
+            "within_10pct": np.nan,
+            "mad": np.nan,
+            "merged_within_10pct": np.nan,
+            "ci_halfwidth": ci,
+        }
         if not rep.empty:
             med = rep.groupby("_key")["latency_s"].transform("median")
             dev = (rep["latency_s"] / med - 1.0).abs()
@@ -266,7 +316,10 @@ def measurement_noise(store: Any = None, *, kernels: Sequence[str] | None = None
             for _, c in rep.sort_values("created_at").groupby("_key"):
                 t = c["latency_s"].to_numpy()
                 halves.append(t[0::2].min() / t[1::2].min())
-            row.update(within_10pct=float((dev <= 0.10).mean()), mad=float(dev.mean()),
-                       merged_within_10pct=float(np.mean(np.abs(np.array(halves) - 1) <= 0.10)))
+            row.update(
+                within_10pct=float((dev <= 0.10).mean()),
+                mad=float(dev.mean()),
+                merged_within_10pct=float(np.mean(np.abs(np.array(halves) - 1) <= 0.10)),
+            )
         rows.append(row)
     return pd.DataFrame(rows, columns=cols)

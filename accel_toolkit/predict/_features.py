@@ -30,8 +30,15 @@ from ..exceptions import ConfigError
 from ..harness import cpu_caches
 from ..kernels import KernelSpec, get_kernel
 
-__all__ = ["OPENBLAS_SMALL_GEMM", "cache_sizes", "config_frame", "config_keys", "featurize",
-           "gemm_paths", "numpy_loops"]
+__all__ = [
+    "OPENBLAS_SMALL_GEMM",
+    "cache_sizes",
+    "config_frame",
+    "config_keys",
+    "featurize",
+    "gemm_paths",
+    "numpy_loops",
+]
 
 _FALLBACK_CACHES = {"L1": 32 * 1024, "L2": 1024 * 1024, "L3": 32 * 1024 * 1024}
 
@@ -71,8 +78,10 @@ def config_frame(configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.Data
         raise ConfigError("No configurations given; pass a results frame or a list of dicts.")
     for col in ("kernel", "params"):
         if col not in df.columns:
-            raise ConfigError(f"Configurations need a {col!r} column (e.g. kernel='matmul', "
-                              f"params={{'M': 64, 'N': 64, 'K': 64}}).")
+            raise ConfigError(
+                f"Configurations need a {col!r} column (e.g. kernel='matmul', "
+                f"params={{'M': 64, 'N': 64, 'K': 64}})."
+            )
     if "backend" not in df.columns:
         raise ConfigError("Configurations need a 'backend' column (e.g. backend='cpu').")
     defaults = {"dtype": "float32", "venue": None, "device": None, "device_info": None}
@@ -80,8 +89,9 @@ def config_frame(configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.Data
         if col not in df.columns:
             df[col] = val
     df["dtype"] = df["dtype"].fillna("float32")
-    df["venue"] = df["venue"].fillna(df["backend"].map(
-        lambda b: "headless" if b in ("webgpu", "webnn") else "process"))
+    df["venue"] = df["venue"].fillna(
+        df["backend"].map(lambda b: "headless" if b in ("webgpu", "webnn") else "process")
+    )
     df["params"] = df["params"].map(lambda p: json.loads(p) if isinstance(p, str) else dict(p))
     flops, nbytes, scratch, resolved = [], [], [], []
     for kernel, params, dtype in zip(df["kernel"], df["params"], df["dtype"], strict=False):
@@ -105,9 +115,14 @@ def config_frame(configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.Data
 def config_keys(df: pd.DataFrame) -> pd.Series:
     """One string per row naming its configuration (kernel, params, dtype), equal for
     repeats of it: the rows of a :func:`config_frame` (params as dicts)."""
-    return pd.Series([json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
-                      for k, p, d in zip(df["kernel"], df["params"], df["dtype"], strict=False)],
-                     index=df.index, dtype=object)
+    return pd.Series(
+        [
+            json.dumps([k, dict(sorted(p.items())), d], sort_keys=True)
+            for k, p, d in zip(df["kernel"], df["params"], df["dtype"], strict=False)
+        ],
+        index=df.index,
+        dtype=object,
+    )
 
 
 #: OpenBLAS (x86-64, since 0.3.17) runs an sgemm/dgemm with ``M*N*K`` up to 100**3 and
@@ -121,16 +136,18 @@ OPENBLAS_SMALL_GEMM = 100**3
 BLAS_DTYPES = ("float32", "float64")
 
 
-def _cpu_terms(df: pd.DataFrame, columns: list[str],
-               terms: Callable[[KernelSpec, Mapping[str, Any], str, Any], tuple[float, ...]]
-               ) -> pd.DataFrame:
+def _cpu_terms(
+    df: pd.DataFrame,
+    columns: list[str],
+    terms: Callable[[KernelSpec, Mapping[str, Any], str, Any], tuple[float, ...]],
+) -> pd.DataFrame:
     """Roofline terms of the cpu backend's rows of a :func:`config_frame`: ``terms(spec,
     params, dtype, device_info)`` gives one value per column; other backends' rows get
     zeros (their implementations are not numpy's)."""
     out = np.zeros((len(df), len(columns)))
-    for i, (kernel, params, dtype, backend, info) in enumerate(zip(
-            df["kernel"], df["params"], df["dtype"], df["backend"], df["device_info"],
-            strict=True)):
+    for i, (kernel, params, dtype, backend, info) in enumerate(
+        zip(df["kernel"], df["params"], df["dtype"], df["backend"], df["device_info"], strict=True)
+    ):
         if backend == "cpu":
             out[i] = terms(get_kernel(kernel), params, str(dtype), info)
     return pd.DataFrame(out, columns=columns, index=df.index)
@@ -162,15 +179,20 @@ def gemm_paths(df: pd.DataFrame) -> pd.DataFrame:
     df : DataFrame
         A :func:`config_frame` (params resolved).
     """
-    def terms(spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-              info: Any) -> tuple[float, float]:
+
+    def terms(
+        spec: KernelSpec, params: Mapping[str, Any], dtype: str, info: Any
+    ) -> tuple[float, float]:
         if spec.gemm is None:
             return 0.0, 0.0
         calls, m, n, k = spec.gemm(params)
         if k == 1 or dtype not in BLAS_DTYPES:
             return 0.0, 2.0 * calls * m * n * k
-        if (spec.scratch is None and m * n * k > OPENBLAS_SMALL_GEMM
-                and "openblas" in str(_as_dict(info).get("blas", "")).lower()):
+        if (
+            spec.scratch is None
+            and m * n * k > OPENBLAS_SMALL_GEMM
+            and "openblas" in str(_as_dict(info).get("blas", "")).lower()
+        ):
             return calls * (m * k + k * n) * np.dtype(dtype).itemsize, 0.0
         return 0.0, 0.0
 
@@ -200,11 +222,15 @@ def numpy_loops(df: pd.DataFrame) -> pd.DataFrame:
     df : DataFrame
         A :func:`config_frame` (params resolved).
     """
-    def terms(spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-              info: Any) -> tuple[float, float]:
+
+    def terms(
+        spec: KernelSpec, params: Mapping[str, Any], dtype: str, info: Any
+    ) -> tuple[float, float]:
         rows, elements = spec.row_reductions, spec.ufunc_elements
-        return (0.0 if rows is None else float(rows(params)),
-                0.0 if elements is None else float(elements(params)))
+        return (
+            0.0 if rows is None else float(rows(params)),
+            0.0 if elements is None else float(elements(params)),
+        )
 
     return _cpu_terms(df, ["row_reductions", "ufunc_elements"], terms)
 

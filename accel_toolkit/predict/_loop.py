@@ -37,12 +37,15 @@ class ActiveLearningResult:
         import altair as alt
 
         h = self.history.dropna(subset=["pred_s"])
-        base = alt.Chart(h).encode(x=alt.X("measured_s:Q", scale=alt.Scale(type="log"),
-                                           title="measured (s)"))
+        base = alt.Chart(h).encode(
+            x=alt.X("measured_s:Q", scale=alt.Scale(type="log"), title="measured (s)")
+        )
         bars = base.mark_rule(opacity=0.5).encode(
-            y=alt.Y("low_s:Q", scale=alt.Scale(type="log"), title="predicted (s)"), y2="high_s:Q")
-        pts = base.mark_circle(size=60).encode(y="pred_s:Q", color="round:O",
-                                               tooltip=["round", "params", "pred_s", "measured_s"])
+            y=alt.Y("low_s:Q", scale=alt.Scale(type="log"), title="predicted (s)"), y2="high_s:Q"
+        )
+        pts = base.mark_circle(size=60).encode(
+            y="pred_s:Q", color="round:O", tooltip=["round", "params", "pred_s", "measured_s"]
+        )
         return (bars + pts).properties(title=f"active learning: {self.kernel} on {self.backend}")
 
 
@@ -118,8 +121,10 @@ def active_learning(
     latency_col = STATISTICS[proto.statistic]  # the figure the model learns, per measurement
     min_cfg = int(proto.min_configs)
     if init < min_cfg and not use_store:
-        raise ConfigError(f"init={init} is below the model's min_configs={min_cfg}; use "
-                          f"init >= {min_cfg} or use_store=True.")
+        raise ConfigError(
+            f"init={init} is below the model's min_configs={min_cfg}; use "
+            f"init >= {min_cfg} or use_store=True."
+        )
     pool_cfgs = [spec.resolve(c) for c in (candidates or log_uniform_grid(kernel, 200, seed=seed))]
     if len(pool_cfgs) < budget:
         raise ConfigError(f"Only {len(pool_cfgs)} candidates for a budget of {budget}.")
@@ -128,13 +133,25 @@ def active_learning(
     env = environment()
     env_id = environment_id(env)
     store.add_environment(env, env_id)
-    run_id = store.start_run(tag=tag, env_id=env_id, git_commit=git_commit(),
-                             command=f"active_learning({kernel!r}, {backend!r}, budget={budget})",
-                             settings={**timing.as_dict(), "kernels": [kernel],
-                                       "backends": [backend], "active_learning": True},
-                             seed=seed, planned=budget)
-    prior = (store.results(kernels=[kernel], backends=[backend], status="ok")
-             if use_store else pd.DataFrame())
+    run_id = store.start_run(
+        tag=tag,
+        env_id=env_id,
+        git_commit=git_commit(),
+        command=f"active_learning({kernel!r}, {backend!r}, budget={budget})",
+        settings={
+            **timing.as_dict(),
+            "kernels": [kernel],
+            "backends": [backend],
+            "active_learning": True,
+        },
+        seed=seed,
+        planned=budget,
+    )
+    prior = (
+        store.results(kernels=[kernel], backends=[backend], status="ok")
+        if use_store
+        else pd.DataFrame()
+    )
     rng = np.random.default_rng(seed)
     measured: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
@@ -153,12 +170,21 @@ def active_learning(
         row.update(run_id=run_id, env_id=env_id, config_key=config_key(spec.name, p, dtype))
         store.add_result(row, samples)
         if row.get("status") != "ok":
-            raise PredictionError(f"Measuring {kernel} {p} on {backend} failed "
-                                  f"({row.get('status')}): {row.get('error')}")
+            raise PredictionError(
+                f"Measuring {kernel} {p} on {backend} failed "
+                f"({row.get('status')}): {row.get('error')}"
+            )
         measured.append(row)
         t = float(row[latency_col])
-        h = {"round": rnd, "params": p, "measured_s": t, "n_train": len(measured) - 1,
-             "pred_s": np.nan, "low_s": np.nan, "high_s": np.nan}
+        h = {
+            "round": rnd,
+            "params": p,
+            "measured_s": t,
+            "n_train": len(measured) - 1,
+            "pred_s": np.nan,
+            "low_s": np.nan,
+            "high_s": np.nan,
+        }
         if pred is not None:
             h.update(pred)
         history.append(h)
@@ -175,14 +201,26 @@ def active_learning(
                 rnd += 1
                 train = pd.concat([prior, pd.DataFrame(measured)], ignore_index=True)
                 model = SpeedModel(**params).fit(train)
-                picks = suggest(model, pool_cfgs, k=min(step, budget - len(measured)),
-                                kernel=kernel, backend=backend, dtype=dtype,
-                                strategy=strategy, seed=seed + rnd, targets=targets)
+                picks = suggest(
+                    model,
+                    pool_cfgs,
+                    k=min(step, budget - len(measured)),
+                    kernel=kernel,
+                    backend=backend,
+                    dtype=dtype,
+                    strategy=strategy,
+                    seed=seed + rnd,
+                    targets=targets,
+                )
                 for r in picks.itertuples(index=False):
-                    measure(dict(r.params), rnd, {"pred_s": r.pred_s, "low_s": r.low_s,
-                                                  "high_s": r.high_s})
-            model = SpeedModel(**params).fit(pd.concat([prior, pd.DataFrame(measured)],
-                                                       ignore_index=True))
+                    measure(
+                        dict(r.params),
+                        rnd,
+                        {"pred_s": r.pred_s, "low_s": r.low_s, "high_s": r.high_s},
+                    )
+            model = SpeedModel(**params).fit(
+                pd.concat([prior, pd.DataFrame(measured)], ignore_index=True)
+            )
     finally:
         if bar is not None:
             bar.close()

@@ -36,16 +36,31 @@ __all__ = ["STATISTICS", "SpeedModel", "aggregate_repeats", "with_latency"]
 
 FORMAT = "accel_toolkit.SpeedModel"
 FORMAT_VERSION = 1
-_KEEP = ("kernel", "params", "dtype", "backend", "venue", "device", "device_info", "flops",
-         "bytes", "scratch_bytes", "median_s", "min_s", "latency_s")
+_KEEP = (
+    "kernel",
+    "params",
+    "dtype",
+    "backend",
+    "venue",
+    "device",
+    "device_info",
+    "flops",
+    "bytes",
+    "scratch_bytes",
+    "median_s",
+    "min_s",
+    "latency_s",
+)
 
 #: Which figure of a measurement the model learns (``statistic``) -> its ``results`` column.
 #: ``"median"``: the median per-call time of the run's samples (what ``bench`` reports);
 #: ``"min"``: its fastest sample, itself the mean of a calibrated batch of calls (>= 10 ms by
 #: default), i.e. the speed of the configuration when nothing else slowed the machine down.
 STATISTICS = {"median": "median_s", "min": "min_s"}
-_FIX = ("Measure more first, e.g. `python benchmarks/predict_eval.py measure --db PATH` or "
-        "`accel-toolkit bench --kernels matmul --preset small --db PATH`.")
+_FIX = (
+    "Measure more first, e.g. `python benchmarks/predict_eval.py measure --db PATH` or "
+    "`accel-toolkit bench --kernels matmul --preset small --db PATH`."
+)
 
 
 def _fit_roofline(work: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -84,13 +99,15 @@ def with_latency(results: pd.DataFrame, statistic: str = "median") -> pd.DataFra
         raise ConfigError(f"statistic must be one of {sorted(STATISTICS)}, got {statistic!r}.")
     col = STATISTICS[statistic]
     if col not in results.columns:
-        raise PredictionError(f"statistic={statistic!r} needs a {col!r} column (rows of "
-                              f"Store.results() have it).")
+        raise PredictionError(
+            f"statistic={statistic!r} needs a {col!r} column (rows of Store.results() have it)."
+        )
     return results.assign(latency_s=pd.to_numeric(results[col], errors="coerce"))
 
 
-def aggregate_repeats(results: pd.DataFrame, how: str = "min",
-                      statistic: str = "median") -> pd.DataFrame:
+def aggregate_repeats(
+    results: pd.DataFrame, how: str = "min", statistic: str = "median"
+) -> pd.DataFrame:
     """One row per (configuration, backend, venue, device): repeats merged by ``how``.
 
     Each row's ``statistic`` (see :data:`STATISTICS`) is merged over the runs that measured
@@ -106,8 +123,7 @@ def aggregate_repeats(results: pd.DataFrame, how: str = "min",
     df["_venue"] = df["venue"].fillna("")
     df["_device"] = df["device"].fillna("")
     idx = df.groupby(["_key", "backend", "_venue", "_device"])["latency_s"]
-    pick = idx.idxmin() if how == "min" else idx.apply(
-        lambda s: (s - s.median()).abs().idxmin())
+    pick = idx.idxmin() if how == "min" else idx.apply(lambda s: (s - s.median()).abs().idxmin())
     out = df.loc[pick.to_numpy()].copy()
     out["latency_s"] = idx.transform(how).loc[pick.to_numpy()].to_numpy()
     out["repeats"] = idx.transform("size").loc[pick.to_numpy()].to_numpy()
@@ -270,10 +286,31 @@ class SpeedModel:
         self.numpy_loops = numpy_loops
         self.random_state = random_state
 
-    _PARAMS = ("coverage", "per_kernel", "per_backend", "min_group_configs", "min_configs", "min_backend_configs", "regressor", "n_folds",
-               "loss", "n_estimators", "learning_rate", "max_depth", "min_samples_leaf", "statistic", "aggregate", "caches",
-               "length_scales", "alignment_features", "noise_floor", "scratch", "gemm_paths",
-               "numpy_loops", "random_state")
+    _PARAMS = (
+        "coverage",
+        "per_kernel",
+        "per_backend",
+        "min_group_configs",
+        "min_configs",
+        "min_backend_configs",
+        "regressor",
+        "n_folds",
+        "loss",
+        "n_estimators",
+        "learning_rate",
+        "max_depth",
+        "min_samples_leaf",
+        "statistic",
+        "aggregate",
+        "caches",
+        "length_scales",
+        "alignment_features",
+        "noise_floor",
+        "scratch",
+        "gemm_paths",
+        "numpy_loops",
+        "random_state",
+    )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self._PARAMS}
@@ -286,9 +323,9 @@ class SpeedModel:
         return self
 
     def __repr__(self) -> str:
-        changed = {k: v for k, v in self.get_params().items()
-                   if v != type(self)().get_params()[k]}
+        changed = {k: v for k, v in self.get_params().items() if v != type(self)().get_params()[k]}
         state = "fitted" if hasattr(self, "training_") else "not fitted"
+
         def short(k: str, v: Any) -> str:  # length scales: dozens of numbers per group
             return f"{{{', '.join(map(repr, v))}: ...}}" if k == "length_scales" else repr(v)
 
@@ -310,8 +347,12 @@ class SpeedModel:
         from ..store import open_store
 
         st = open_store(store)
-        df = st.results(kernels=list(kernels) if kernels else None,
-                        backends=list(backends) if backends else None, tag=tag, status="ok")
+        df = st.results(
+            kernels=list(kernels) if kernels else None,
+            backends=list(backends) if backends else None,
+            tag=tag,
+            status="ok",
+        )
         if df.empty:
             what = f" for kernels {list(kernels)}" if kernels else ""
             what += f" on backends {list(backends)}" if backends else ""
@@ -373,8 +414,9 @@ class SpeedModel:
                 self.baselines_[(kernel, backend)] = coef.tolist()
         X, base = self._design(df, work)
         y = np.log(t) - np.log(base)
-        self._pair_sizes = {k: int(v) for k, v in
-                            df.groupby(["kernel", "backend"])["_key"].nunique().items()}
+        self._pair_sizes = {
+            k: int(v) for k, v in df.groupby(["kernel", "backend"])["_key"].nunique().items()
+        }
         self.training_ = df.drop(columns="_key")
         self.regressors_: dict[str, Any] = {}
         self.feature_names_: dict[str, list[str]] = {}
@@ -422,7 +464,8 @@ class SpeedModel:
         kernel = group.split("@")[0]
         known = {str(g): dict(v) for g, v in self.length_scales.items()}
         return known.get(group) or next(
-            (known[g] for g in sorted(known) if g.split("@")[0] == kernel), None)
+            (known[g] for g in sorted(known) if g.split("@")[0] == kernel), None
+        )
 
     def _alignment_choice(self) -> str | bool:
         """``alignment_features`` checked: ``"auto"``, True or False."""
@@ -430,12 +473,12 @@ class SpeedModel:
         if isinstance(choice, np.bool_):
             choice = bool(choice)
         if not (isinstance(choice, bool) or (isinstance(choice, str) and choice == "auto")):
-            raise ConfigError(f"alignment_features must be 'auto', True or False, got "
-                              f"{choice!r}.")
+            raise ConfigError(f"alignment_features must be 'auto', True or False, got {choice!r}.")
         return choice
 
-    def _column_sets(self, group: str, cols: list[str], varying: list[str],
-                     choice: str | bool) -> list[list[str]]:
+    def _column_sets(
+        self, group: str, cols: list[str], varying: list[str], choice: str | bool
+    ) -> list[list[str]]:
         """The feature columns to try for ``group`` (the fit keeps the one that
         cross-validates best): with and/or without the alignment (``%w``) features, as
         ``choice`` (the checked ``alignment_features``) says."""
@@ -447,13 +490,15 @@ class SpeedModel:
         entry = self._length_scale_entry(group)
         if entry is not None:  # reused length scales: the columns they were learned on
             if all(c in entry for c in varying) or not all(
-                    c in entry for c in varying if "%" not in c):
+                c in entry for c in varying if "%" not in c
+            ):
                 return [cols]
             return [plain]
         return [plain, cols]
 
-    def _reused_length_scale(self, group: str, cols: list[str],
-                             varying: list[str]) -> list[float] | None:
+    def _reused_length_scale(
+        self, group: str, cols: list[str], varying: list[str]
+    ) -> list[float] | None:
         """The ``length_scales`` entry for ``group`` over its feature columns ``cols``
         (``varying``: those not constant in its training rows); None: fit them."""
         entry = self._length_scale_entry(group)
@@ -461,9 +506,12 @@ class SpeedModel:
             return None
         missing = [c for c in varying if c not in entry]
         if missing:
-            warnings.warn(f"length_scales has no entry for the feature(s) {missing} of group "
-                          f"{group!r}; its length scales are fitted instead.", UserWarning,
-                          stacklevel=3)
+            warnings.warn(
+                f"length_scales has no entry for the feature(s) {missing} of group "
+                f"{group!r}; its length scales are fitted instead.",
+                UserWarning,
+                stacklevel=3,
+            )
             return None
         # a feature constant in this data does not change the kernel: any scale will do
         return [float(entry.get(c, 1.0)) for c in cols]
@@ -477,8 +525,13 @@ class SpeedModel:
         out = {}
         for group, reg in self.regressors_.items():
             if isinstance(reg, ConformalGPRegressor):
-                scales = dict(zip(self.feature_names_[group],
-                                  (float(v) for v in reg.length_scale_), strict=True))
+                scales = dict(
+                    zip(
+                        self.feature_names_[group],
+                        (float(v) for v in reg.length_scale_),
+                        strict=True,
+                    )
+                )
                 out[group] = {c: scales[c] for c in self._varying[group]}
         return out
 
@@ -486,14 +539,21 @@ class SpeedModel:
         if self.length_scales and self.regressor != "gp":
             raise ConfigError(f"length_scales needs regressor='gp', not {self.regressor!r}.")
         if self.regressor == "gp":
-            return ConformalGPRegressor(coverage=self.coverage, n_folds=self.n_folds,
-                                        noise_floor=self.noise_floor,
-                                        random_state=self.random_state)
+            return ConformalGPRegressor(
+                coverage=self.coverage,
+                n_folds=self.n_folds,
+                noise_floor=self.noise_floor,
+                random_state=self.random_state,
+            )
         if self.regressor == "boosting":
             return ConformalBoostingRegressor(
-                coverage=self.coverage, n_folds=self.n_folds, loss=self.loss,
-                n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-                max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
+                coverage=self.coverage,
+                n_folds=self.n_folds,
+                loss=self.loss,
+                n_estimators=self.n_estimators,
+                learning_rate=self.learning_rate,
+                max_depth=self.max_depth,
+                min_samples_leaf=self.min_samples_leaf,
                 random_state=self.random_state,
             )
         raise ConfigError(f"regressor must be 'gp' or 'boosting', got {self.regressor!r}.")
@@ -504,16 +564,20 @@ class SpeedModel:
         own = shared.copy()
         if self.per_backend:
             sizes = self._pair_sizes if hasattr(self, "_pair_sizes") else {}
-            big = [sizes.get((k, b), 0) >= self.min_group_configs
-                   for k, b in zip(df["kernel"], df["backend"], strict=False)]
+            big = [
+                sizes.get((k, b), 0) >= self.min_group_configs
+                for k, b in zip(df["kernel"], df["backend"], strict=False)
+            ]
             own = own.where(~np.asarray(big), df["kernel"] + "@" + df["backend"])
         return own.astype(str), shared.astype(str)
 
     # -- prediction -------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "regressors_"):
-            raise NotFittedError("This SpeedModel is not fitted yet; call fit(results) or "
-                                 "SpeedModel.from_store(store) first.")
+            raise NotFittedError(
+                "This SpeedModel is not fitted yet; call fit(results) or "
+                "SpeedModel.from_store(store) first."
+            )
 
     def _baseline(self, df: pd.DataFrame, work: np.ndarray | None = None) -> np.ndarray:
         """The roofline's latency of each row (``work``: its :meth:`_work`, if known)."""
@@ -563,8 +627,9 @@ class SpeedModel:
             out.setdefault(k, []).append(b)
         return out
 
-    def _design(self, df: pd.DataFrame, work: np.ndarray | None = None
-                ) -> tuple[pd.DataFrame, np.ndarray]:
+    def _design(
+        self, df: pd.DataFrame, work: np.ndarray | None = None
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         base = self._baseline(df, work)
         X = featurize(df, caches=self.caches, scratch=self.scratch)
         X["log_base"] = np.log(base)
@@ -605,8 +670,9 @@ class SpeedModel:
             Xg = X.iloc[idx].reindex(columns=cols, fill_value=0.0).to_numpy()
             yield idx, Xg, self.regressors_[str(group)], base[idx]
 
-    def posterior_cov(self, configs: pd.DataFrame | Iterable[Mapping[str, Any]]
-                      ) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    def posterior_cov(
+        self, configs: pd.DataFrame | Iterable[Mapping[str, Any]]
+    ) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """The model's joint uncertainty about ``configs``, for choosing what to measure.
 
         Returns
@@ -624,10 +690,14 @@ class SpeedModel:
         """
         self._check_fitted()
         if self.regressor != "gp":
-            raise PredictionError(f"posterior_cov needs regressor='gp', not "
-                                  f"{self.regressor!r}; use strategy='uncertainty-diversity'.")
-        return [(idx, reg.predict_cov(Xg), reg.noise_variance_)
-                for idx, Xg, reg, _ in self._inputs(self._configs(configs))]
+            raise PredictionError(
+                f"posterior_cov needs regressor='gp', not "
+                f"{self.regressor!r}; use strategy='uncertainty-diversity'."
+            )
+        return [
+            (idx, reg.predict_cov(Xg), reg.noise_variance_)
+            for idx, Xg, reg, _ in self._inputs(self._configs(configs))
+        ]
 
     def predict(self, configs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         """Predicted latency (the model's ``statistic``) and throughput of each
@@ -673,11 +743,13 @@ class SpeedModel:
         out["coverage"] = float(self.coverage)
         return out
 
-    def predict_one(self, kernel: str, backend: str = "cpu", *, dtype: str = "float32",
-                    **params: Any) -> dict[str, float]:
+    def predict_one(
+        self, kernel: str, backend: str = "cpu", *, dtype: str = "float32", **params: Any
+    ) -> dict[str, float]:
         """One configuration: ``{"pred_s", "low_s", "high_s", "pred_gflops", ...}``."""
-        row = self.predict([{"kernel": kernel, "backend": backend, "dtype": dtype,
-                             "params": params}]).iloc[0]
+        row = self.predict(
+            [{"kernel": kernel, "backend": backend, "dtype": dtype, "params": params}]
+        ).iloc[0]
         keys = ("pred_s", "low_s", "high_s", "pred_gflops", "gflops_low", "gflops_high")
         return {k: float(row[k]) for k in keys}
 
@@ -689,11 +761,22 @@ class SpeedModel:
 
         rows = []
         for r in self.training_.to_dict(orient="records"):
-            rows.append({k: (json.loads(v) if k == "device_info" and isinstance(v, str) else v)
-                         for k, v in r.items() if not (isinstance(v, float) and math.isnan(v))})
+            rows.append(
+                {
+                    k: (json.loads(v) if k == "device_info" and isinstance(v, str) else v)
+                    for k, v in r.items()
+                    if not (isinstance(v, float) and math.isnan(v))
+                }
+            )
         check = self.predict(self.training_.head(5))["pred_s"].tolist()
-        return {"format": FORMAT, "version": FORMAT_VERSION, "params": self.get_params(),
-                "sklearn": sklearn.__version__, "training": rows, "check_pred_s": check}
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "params": self.get_params(),
+            "sklearn": sklearn.__version__,
+            "training": rows,
+            "check_pred_s": check,
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write the model as JSON (parameters + training data; :meth:`load` refits).
@@ -712,8 +795,10 @@ class SpeedModel:
         try:
             blob = json.loads(p.read_text())
         except (OSError, ValueError) as exc:
-            raise PredictionError(f"Cannot read a SpeedModel from {p}: {exc}. Pass a file "
-                                  f"written by SpeedModel.save().") from exc
+            raise PredictionError(
+                f"Cannot read a SpeedModel from {p}: {exc}. Pass a file "
+                f"written by SpeedModel.save()."
+            ) from exc
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             raise PredictionError(f"{p} is not a SpeedModel file (written by SpeedModel.save()).")
         if int(blob.get("version", 0)) > FORMAT_VERSION:
@@ -721,8 +806,14 @@ class SpeedModel:
         # files written before these parameters existed were fitted with every alignment
         # feature, no noise floor, the cost model's bytes alone, no GEMM paths and no numpy
         # loops: refit them that way
-        params = {"alignment_features": True, "noise_floor": None, "scratch": False,
-                  "gemm_paths": False, "numpy_loops": False, **blob["params"]}
+        params = {
+            "alignment_features": True,
+            "noise_floor": None,
+            "scratch": False,
+            "gemm_paths": False,
+            "numpy_loops": False,
+            **blob["params"],
+        }
         model = cls(**params).fit(pd.DataFrame(blob["training"]))
         got = model.predict(model.training_.head(5))["pred_s"].to_numpy()
         want = np.asarray(blob.get("check_pred_s", got), dtype=float)
@@ -730,5 +821,8 @@ class SpeedModel:
             warnings.warn(
                 f"The model refitted from {p} predicts differently from the saved one (scikit-"
                 f"learn {blob.get('sklearn')} then, another version now); results may differ "
-                f"slightly.", UserWarning, stacklevel=2)
+                f"slightly.",
+                UserWarning,
+                stacklevel=2,
+            )
         return model

@@ -38,8 +38,9 @@ class ReplayResult:
     test_size: int
 
     def mean_curves(self) -> pd.DataFrame:
-        return (self.curves.groupby(["strategy", "n"], as_index=False)
-                [["within_10pct", "mape", "spearman", "coverage"]].mean())
+        return self.curves.groupby(["strategy", "n"], as_index=False)[
+            ["within_10pct", "mape", "spearman", "coverage"]
+        ].mean()
 
     def summary(self, ci: float = 0.9, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
         """Measurements each strategy needs to reach random choice's final accuracy.
@@ -63,8 +64,10 @@ class ReplayResult:
         mc = self.mean_curves()
         rnd = mc[mc["strategy"] == "random"].sort_values("n")
         if rnd.empty:
-            raise PredictionError("summary() compares each strategy with random choice; "
-                                  "replay with 'random' among the strategies.")
+            raise PredictionError(
+                "summary() compares each strategy with random choice; "
+                "replay with 'random' among the strategies."
+            )
         if not 0.0 < ci < 1.0:
             raise ConfigError(f"ci must be in (0, 1), got {ci!r}.")
         target = float(rnd["mape"].iloc[-1])
@@ -76,14 +79,21 @@ class ReplayResult:
         rows = []
         for strategy, g in mc.groupby("strategy"):
             g = g.sort_values("n")
-            rows.append({"strategy": strategy, "final_mape": float(g["mape"].iloc[-1]),
-                         "final_within_10pct": float(g["within_10pct"].iloc[-1]),
-                         "final_coverage": float(g["coverage"].iloc[-1]),
-                         "target_mape": target,
-                         "n_to_target": first(g, g["mape"] <= target + 1e-12),
-                         "target_within_10pct": target_within,
-                         "n_to_within": first(g, g["within_10pct"] >= target_within - 1e-12),
-                         "budget": self.budget, "pool": self.pool_size, "test": self.test_size})
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "final_mape": float(g["mape"].iloc[-1]),
+                    "final_within_10pct": float(g["within_10pct"].iloc[-1]),
+                    "final_coverage": float(g["coverage"].iloc[-1]),
+                    "target_mape": target,
+                    "n_to_target": first(g, g["mape"] <= target + 1e-12),
+                    "target_within_10pct": target_within,
+                    "n_to_within": first(g, g["within_10pct"] >= target_within - 1e-12),
+                    "budget": self.budget,
+                    "pool": self.pool_size,
+                    "test": self.test_size,
+                }
+            )
         out = pd.DataFrame(rows)
         out["final_mape_ratio"] = out["final_mape"] / target
         is_random = out["strategy"] == "random"
@@ -93,8 +103,9 @@ class ReplayResult:
         bands = self._bootstrap_bands(list(out["strategy"]), ci, n_boot, seed)
         return out.join(bands, on="strategy")
 
-    def _bootstrap_bands(self, strategies: list[str], ci: float, n_boot: int,
-                         seed: int) -> pd.DataFrame:
+    def _bootstrap_bands(
+        self, strategies: list[str], ci: float, n_boot: int, seed: int
+    ) -> pd.DataFrame:
         """Percentile bounds of the shares and of the final MAPE ratio over ``n_boot``
         resamples of the seeds."""
         ns = np.sort(self.curves["n"].unique()).astype(float)
@@ -106,10 +117,11 @@ class ReplayResult:
         rnd = strategies.index("random")
         for metric, suffix, sign in (("mape", "", 1.0), ("within_10pct", "_within", -1.0)):
             # (strategy, seed, n), as "lower is better" (the share within +-10% negated)
-            table = (self.curves.pivot_table(index=["strategy", "seed"], columns="n",
-                                             values=metric)
-                     .reindex(pd.MultiIndex.from_product([strategies, seeds]))
-                     .reindex(columns=ns))
+            table = (
+                self.curves.pivot_table(index=["strategy", "seed"], columns="n", values=metric)
+                .reindex(pd.MultiIndex.from_product([strategies, seeds]))
+                .reindex(columns=ns)
+            )
             cube = sign * table.to_numpy().reshape(len(strategies), len(seeds), len(ns))
             means = cube[:, pick, :].mean(axis=2)  # (strategy, resample, n)
             target = means[rnd, :, -1]
@@ -118,11 +130,12 @@ class ReplayResult:
             share = n_hit / n_hit[rnd][None, :]
             budget_share = n_hit / self.budget
             # final MAPE relative to random choice's (< 1: better after the whole budget)
-            ratio = (means[:, :, -1] / means[rnd][None, :, -1]
-                     if metric == "mape" else None)
+            ratio = means[:, :, -1] / means[rnd][None, :, -1] if metric == "mape" else None
             for i, s in enumerate(strategies):
-                pairs = [(f"share_of_random{suffix}", share[i]),
-                         (f"share_of_budget{suffix}", budget_share[i])]
+                pairs = [
+                    (f"share_of_random{suffix}", share[i]),
+                    (f"share_of_budget{suffix}", budget_share[i]),
+                ]
                 if ratio is not None:
                     pairs.append(("final_mape_ratio", ratio[i]))
                 for name, v in pairs:
@@ -134,16 +147,26 @@ class ReplayResult:
         import altair as alt
 
         mc = self.mean_curves()
-        return alt.Chart(mc).mark_line(point=True).encode(
-            x=alt.X("n:Q", title="measurements"),
-            y=alt.Y("mape:Q", title="held-out MAPE", scale=alt.Scale(type="log")),
-            color="strategy:N",
-        ).properties(title=f"active vs random: {self.kernel} on {self.backend}")
+        return (
+            alt.Chart(mc)
+            .mark_line(point=True)
+            .encode(
+                x=alt.X("n:Q", title="measurements"),
+                y=alt.Y("mape:Q", title="held-out MAPE", scale=alt.Scale(type="log")),
+                color="strategy:N",
+            )
+            .properties(title=f"active vs random: {self.kernel} on {self.backend}")
+        )
 
 
-def replay_split(n: int, seed: int, test_fraction: float = 0.3, *,
-                 family: int | None = None, space: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+def replay_split(
+    n: int,
+    seed: int,
+    test_fraction: float = 0.3,
+    *,
+    family: int | None = None,
+    space: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
     """``(test, pool, rng)``: the row positions :func:`replay_active_learning` holds out and
     chooses from for its seed ``seed`` (of ``n`` merged configurations), and the generator
     that then draws the first shapes. Other studies of the same stored pool (e.g. how
@@ -160,8 +183,7 @@ def replay_split(n: int, seed: int, test_fraction: float = 0.3, *,
         n_test = _held_out(n, test_fraction)
         return perm[:n_test], perm[n_test:], rng
     if space is None or len(space) != n:
-        raise ConfigError(f"family= needs space=: one row of coordinates per configuration "
-                          f"({n}).")
+        raise ConfigError(f"family= needs space=: one row of coordinates per configuration ({n}).")
     if not 0 < family < n:
         raise ConfigError(f"family must be between 1 and {n - 1}, got {family}.")
     from scipy.spatial.distance import cdist
@@ -214,31 +236,39 @@ def replay_active_learning(
     if results is None:
         from ..store import open_store
 
-        results = open_store(store).results(kernels=[kernel], backends=[backend], tag=tag,
-                                            status="ok")
+        results = open_store(store).results(
+            kernels=[kernel], backends=[backend], tag=tag, status="ok"
+        )
     else:
         results = results[(results["kernel"] == kernel) & (results["backend"] == backend)]
         if "status" in results:
             results = results[results["status"] == "ok"]
     if results.empty:
-        raise PredictionError(f"No measurements of {kernel} on {backend} to replay; measure a "
-                              f"pool first (python benchmarks/predict_eval.py measure).")
+        raise PredictionError(
+            f"No measurements of {kernel} on {backend} to replay; measure a "
+            f"pool first (python benchmarks/predict_eval.py measure)."
+        )
     params = {"n_estimators": 150, **dict(model_params or {})}
     proto = SpeedModel(**params)
     strategies = list(dict.fromkeys(resolve_strategy(proto, st) for st in strategies))
     agg = aggregate_repeats(results, proto.aggregate or "median", proto.statistic)
-    agg["_key"] = [_key(k, p, d, b) for k, p, d, b in
-                   zip(agg["kernel"], agg["params"], agg["dtype"], agg["backend"], strict=False)]
+    agg["_key"] = [
+        _key(k, p, d, b)
+        for k, p, d, b in zip(
+            agg["kernel"], agg["params"], agg["dtype"], agg["backend"], strict=False
+        )
+    ]
     n = len(agg)
     n_test = _held_out(n, test_fraction) if family is None else int(family)
     space = None if family is None else _standard_space(agg, kernel)
     if n - n_test < budget:
-        raise PredictionError(f"{kernel} on {backend}: {n} configurations leave {n - n_test} in "
-                              f"the pool, fewer than budget={budget}; measure more or lower it.")
+        raise PredictionError(
+            f"{kernel} on {backend}: {n} configurations leave {n - n_test} in "
+            f"the pool, fewer than budget={budget}; measure more or lower it."
+        )
     rows = []
     for s in range(seeds):
-        test_rows, pool_rows, rng = replay_split(n, s, test_fraction, family=family,
-                                                 space=space)
+        test_rows, pool_rows, rng = replay_split(n, s, test_fraction, family=family, space=space)
         test, pool = agg.iloc[test_rows], agg.iloc[pool_rows].reset_index(drop=True)
         start = list(rng.choice(len(pool), size=init, replace=False))
         for strategy in strategies:
@@ -249,15 +279,17 @@ def replay_active_learning(
                 model = SpeedModel(**params).fit(pool.iloc[chosen])
                 p = model.predict(test)
                 m = prediction_metrics(test["latency_s"], p["pred_s"], p["low_s"], p["high_s"])
-                rows.append({**m, "n_test": m["n"], "strategy": label, "seed": s,
-                             "n": len(chosen)})
+                rows.append({**m, "n_test": m["n"], "strategy": label, "seed": s, "n": len(chosen)})
                 if len(chosen) >= budget:
                     break
                 rest = pool.drop(index=chosen)
                 k = min(step, budget - len(chosen))
-                picks = suggest(model, rest, k=k, strategy=strategy, seed=s * 7919 + len(chosen),
-                                targets=aim)
+                picks = suggest(
+                    model, rest, k=k, strategy=strategy, seed=s * 7919 + len(chosen), targets=aim
+                )
                 key_of = dict(zip(rest["_key"], rest.index, strict=False))
-                chosen += [key_of[_key(r.kernel, r.params, r.dtype, r.backend)]
-                           for r in picks.itertuples(index=False)]
+                chosen += [
+                    key_of[_key(r.kernel, r.params, r.dtype, r.backend)]
+                    for r in picks.itertuples(index=False)
+                ]
     return ReplayResult(kernel, backend, pd.DataFrame(rows), budget, len(agg) - n_test, n_test)

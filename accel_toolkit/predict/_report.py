@@ -35,19 +35,31 @@ def predicted_vs_measured_chart(predictions: pd.DataFrame, *, title: str | None 
     hi = float(max(df["measured_us"].max(), df["high_us"].max()))
     log = alt.Scale(type="log", domain=[lo, hi])
     us = alt.Axis(format="~g")
-    base = alt.Chart(df).encode(
-        x=alt.X("measured_us:Q", scale=log, axis=us, title="measured (µs)"))
+    base = alt.Chart(df).encode(x=alt.X("measured_us:Q", scale=log, axis=us, title="measured (µs)"))
     rules = base.mark_rule(opacity=0.35).encode(
         y=alt.Y("low_us:Q", scale=log, axis=us, title="predicted (µs), with interval"),
-        y2="high_us:Q", color=alt.Color("kernel:N"))
+        y2="high_us:Q",
+        color=alt.Color("kernel:N"),
+    )
     points = base.mark_point(filled=True, size=30).encode(
-        y=alt.Y("pred_us:Q", scale=log), color=alt.Color("kernel:N"),
+        y=alt.Y("pred_us:Q", scale=log),
+        color=alt.Color("kernel:N"),
         shape=alt.Shape("inside:N", title="measured inside interval"),
-        tooltip=["kernel", "split", "params",
-                 *(alt.Tooltip(f"{c}_us:Q", title=f"{c} (µs)", format=".3~g")
-                   for c in ("measured", "pred", "low", "high"))])
-    diag = alt.Chart(pd.DataFrame({"x": [lo, hi]})).mark_line(color="gray", strokeDash=[4, 4]).encode(
-        x=alt.X("x:Q", scale=log), y=alt.Y("x:Q", scale=log))
+        tooltip=[
+            "kernel",
+            "split",
+            "params",
+            *(
+                alt.Tooltip(f"{c}_us:Q", title=f"{c} (µs)", format=".3~g")
+                for c in ("measured", "pred", "low", "high")
+            ),
+        ],
+    )
+    diag = (
+        alt.Chart(pd.DataFrame({"x": [lo, hi]}))
+        .mark_line(color="gray", strokeDash=[4, 4])
+        .encode(x=alt.X("x:Q", scale=log), y=alt.Y("x:Q", scale=log))
+    )
     chart = (rules + points + diag).properties(width=320, height=320)
     if df["split"].nunique() > 1:
         chart = chart.facet(column=alt.Column("split:N", title=None))
@@ -80,8 +92,9 @@ class PredictionsSection:
     def _repr_html_(self) -> str:
         parts = [f"<h3>{html.escape(self.title)}</h3>", f"<p>{html.escape(self.summary)}</p>"]
         for name, t in self.tables.items():
-            parts.append(f"<h4>{html.escape(name)}</h4>" + t.to_html(index=False,
-                                                                       float_format="%.3f"))
+            parts.append(
+                f"<h4>{html.escape(name)}</h4>" + t.to_html(index=False, float_format="%.3f")
+            )
         return "".join(parts)
 
 
@@ -103,23 +116,41 @@ def predictions_section(
 
     title = "Predicting speed of unmeasured configurations"
     try:
-        table, preds = evaluate(store, kernels=kernels, backends=backends, tag=tag,
-                                model_params=model_params, repeats=repeats,
-                                return_predictions=True)
+        table, preds = evaluate(
+            store,
+            kernels=kernels,
+            backends=backends,
+            tag=tag,
+            model_params=model_params,
+            repeats=repeats,
+            return_predictions=True,
+        )
     except PredictionError as exc:
-        return PredictionsSection(title, f"Not enough data to train and evaluate the predictor: "
-                                  f"{exc}", ok=False)
+        return PredictionsSection(
+            title, f"Not enough data to train and evaluate the predictor: {exc}", ok=False
+        )
     statistic = dict(model_params or {}).get("statistic", "median")
     noise = measurement_noise(store, kernels=kernels, backends=backends, statistic=statistic)
     lines = []
-    for r in table[(table["kernel"] == "all") & (table["backend"] == "all")].itertuples(index=False):
-        lines.append(f"{r.split}: {r.within_10pct:.0%} within +-10%, MAPE {r.mape:.2f}, "
-                     f"Spearman {r.spearman:.2f}, {r.nominal:.0%} intervals hold "
-                     f"{r.coverage:.0%} ({r.n_test} held-out)")
-    what = ("each run's fastest calibrated sample, best of the repeated runs"
-            if statistic == "min" else "each run's median")
-    summary = (f"Whole configurations held out (unseen shapes); predicted figure: {what}. "
-               + "; ".join(lines) + ".")
+    for r in table[(table["kernel"] == "all") & (table["backend"] == "all")].itertuples(
+        index=False
+    ):
+        lines.append(
+            f"{r.split}: {r.within_10pct:.0%} within +-10%, MAPE {r.mape:.2f}, "
+            f"Spearman {r.spearman:.2f}, {r.nominal:.0%} intervals hold "
+            f"{r.coverage:.0%} ({r.n_test} held-out)"
+        )
+    what = (
+        "each run's fastest calibrated sample, best of the repeated runs"
+        if statistic == "min"
+        else "each run's median"
+    )
+    summary = (
+        f"Whole configurations held out (unseen shapes); predicted figure: {what}. "
+        + "; ".join(lines)
+        + "."
+    )
     chart = predicted_vs_measured_chart(preds[preds["repeat"] == 0])
-    return PredictionsSection(title, summary, {"evaluation": table, "noise": noise},
-                              {"predicted_vs_measured": chart})
+    return PredictionsSection(
+        title, summary, {"evaluation": table, "noise": noise}, {"predicted_vs_measured": chart}
+    )

@@ -32,8 +32,11 @@ def _key(kernel: str, params: Mapping[str, Any], dtype: str, backend: str) -> st
 def _space_columns(columns: Iterable[str], kernel: str) -> list[str]:
     """The features that place a configuration of ``kernel``: its log sizes and cost (not
     the padding features, which would make 64 and 65 look far apart)."""
-    return [c for c in columns
-            if (c.startswith(f"{kernel}.") and "%" not in c) or c in ("log_flops", "log_bytes")]
+    return [
+        c
+        for c in columns
+        if (c.startswith(f"{kernel}.") and "%" not in c) or c in ("log_flops", "log_bytes")
+    ]
 
 
 def _space(frame: pd.DataFrame, kernel: str) -> pd.DataFrame:
@@ -62,8 +65,9 @@ def _candidate_frame(candidates: Any, kernel: str | None, backend: str, dtype: s
         raise ConfigError("No candidate configurations given.")
     if kernel is None:
         raise ConfigError("Pass kernel=... with a list of parameter dicts.")
-    return config_frame([{"kernel": kernel, "backend": backend, "dtype": dtype,
-                          "params": dict(p)} for p in items])
+    return config_frame(
+        [{"kernel": kernel, "backend": backend, "dtype": dtype, "params": dict(p)} for p in items]
+    )
 
 
 def suggest(
@@ -131,8 +135,16 @@ def suggest(
     _check_targets(targets, strategy)
     cand = _candidate_frame(candidates, kernel, backend, dtype)
     train = model.training_
-    seen = {_key(*t) for t in zip(train["kernel"], train["params"], train["dtype"], train["backend"], strict=False)}
-    keys = [_key(*t) for t in zip(cand["kernel"], cand["params"], cand["dtype"], cand["backend"], strict=False)]
+    seen = {
+        _key(*t)
+        for t in zip(
+            train["kernel"], train["params"], train["dtype"], train["backend"], strict=False
+        )
+    }
+    keys = [
+        _key(*t)
+        for t in zip(cand["kernel"], cand["params"], cand["dtype"], cand["backend"], strict=False)
+    ]
     fresh = ~pd.Series(keys).duplicated().to_numpy() & np.array([x not in seen for x in keys])
     cand = cand[fresh].reset_index(drop=True)
     if cand.empty:
@@ -158,9 +170,10 @@ def suggest(
         picked: list[int] = []
         score_unc = unc / max(float(unc.max()), 1e-12)
         for kern, idx in cand.groupby("kernel").indices.items():
-            Z = _standard_space(pd.concat([cand.iloc[idx], train[train["kernel"] == kern]],
-                                          ignore_index=True), kern)
-            Zc, Zt = Z[: len(idx)], Z[len(idx):]
+            Z = _standard_space(
+                pd.concat([cand.iloc[idx], train[train["kernel"] == kern]], ignore_index=True), kern
+            )
+            Zc, Zt = Z[: len(idx)], Z[len(idx) :]
             if len(Zt):
                 d = cdist(Zc, Zt).min(axis=1)
             else:
@@ -171,7 +184,7 @@ def suggest(
             finite = np.isfinite(dist)
             dnorm = dist / max(float(dist[finite].max()) if finite.any() else 1.0, 1e-12)
             dnorm[~finite] = 1.0
-            score = score_unc * (dnorm ** diversity if strategy != "uncertainty" else 1.0)
+            score = score_unc * (dnorm**diversity if strategy != "uncertainty" else 1.0)
             score[picked] = -np.inf
             i = int(np.argmax(score))
             picked.append(i)
@@ -195,8 +208,13 @@ def suggest(
     return out.reset_index(drop=True)
 
 
-STRATEGIES = ("variance-reduction", "representative", "uncertainty-diversity", "uncertainty",
-              "random")
+STRATEGIES = (
+    "variance-reduction",
+    "representative",
+    "uncertainty-diversity",
+    "uncertainty",
+    "random",
+)
 #: the strategies that can aim at ``targets``
 _AIMED = ("variance-reduction", "representative")
 
@@ -206,22 +224,29 @@ def resolve_strategy(model: SpeedModel, strategy: str) -> str:
     if strategy == "auto":
         return "variance-reduction" if model.regressor == "gp" else "uncertainty-diversity"
     if strategy not in STRATEGIES:
-        raise ConfigError(f"Unknown strategy {strategy!r}; use 'auto' or one of "
-                          f"{', '.join(map(repr, STRATEGIES))}.")
+        raise ConfigError(
+            f"Unknown strategy {strategy!r}; use 'auto' or one of "
+            f"{', '.join(map(repr, STRATEGIES))}."
+        )
     if strategy == "variance-reduction" and model.regressor != "gp":
-        raise ConfigError("strategy='variance-reduction' needs a GP model "
-                          "(SpeedModel(regressor='gp')); use 'uncertainty-diversity'.")
+        raise ConfigError(
+            "strategy='variance-reduction' needs a GP model "
+            "(SpeedModel(regressor='gp')); use 'uncertainty-diversity'."
+        )
     return strategy
 
 
 def _check_targets(targets: Any, strategy: str) -> None:
     if targets is not None and strategy not in _AIMED:
-        raise ConfigError(f"targets= is used by strategy 'variance-reduction' or "
-                          f"'representative' only, not {strategy!r}.")
+        raise ConfigError(
+            f"targets= is used by strategy 'variance-reduction' or "
+            f"'representative' only, not {strategy!r}."
+        )
 
 
-def _representative(cand: pd.DataFrame, train: pd.DataFrame, k: int,
-                    targets: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _representative(
+    cand: pd.DataFrame, train: pd.DataFrame, k: int, targets: pd.DataFrame | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Greedy picks that leave every target closest to a measured configuration.
 
     Each pick is the candidate that most lowers the summed distance from every target
@@ -242,15 +267,17 @@ def _representative(cand: pd.DataFrame, train: pd.DataFrame, k: int,
             continue
         seen = train[(train["kernel"] == kern) & (train["backend"] == back)]
         Z = _standard_space(pd.concat([cand.iloc[idx], aim, seen], ignore_index=True), kern)
-        Zc, Za, Zs = Z[:len(idx)], Z[len(idx):len(idx) + len(aim)], Z[len(idx) + len(aim):]
+        Zc, Za, Zs = Z[: len(idx)], Z[len(idx) : len(idx) + len(aim)], Z[len(idx) + len(aim) :]
         D = cdist(Za, Zc)
         # a target near nothing measured yet counts as twice its farthest candidate away
         near = cdist(Za, Zs).min(axis=1) if len(Zs) else 2.0 * D.max(axis=1)
         blocks.append((idx, D, near))
         mean[idx] = D.mean(axis=0)
     if not blocks:
-        raise ConfigError("No candidate shares a kernel and backend with the targets; give "
-                          "candidates of the targets' kernels and backends.")
+        raise ConfigError(
+            "No candidate shares a kernel and backend with the targets; give "
+            "candidates of the targets' kernels and backends."
+        )
     order: list[int] = []
     drops: list[float] = []
     taken = ~np.isfinite(mean)  # candidates of no target's kernel and backend: never picked
@@ -273,8 +300,9 @@ def _representative(cand: pd.DataFrame, train: pd.DataFrame, k: int,
     return np.asarray(order, dtype=int), np.asarray(drops)
 
 
-def _variance_reduction(model: SpeedModel, cand: pd.DataFrame, k: int,
-                        targets: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _variance_reduction(
+    model: SpeedModel, cand: pd.DataFrame, k: int, targets: pd.DataFrame | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Greedy batch that most reduces the summed posterior variance over ``targets``
     (default: over ``cand`` itself).
 
@@ -289,8 +317,9 @@ def _variance_reduction(model: SpeedModel, cand: pd.DataFrame, k: int,
     blocks = []  # fresh covariance arrays, updated in place
     for idx, cov, noise in model.posterior_cov(rows):
         is_cand = idx < n
-        blocks.append((idx, cov, max(float(noise), 1e-12), is_cand,
-                       is_cand if targets is None else ~is_cand))
+        blocks.append(
+            (idx, cov, max(float(noise), 1e-12), is_cand, is_cand if targets is None else ~is_cand)
+        )
     order: list[int] = []
     gains: list[float] = []
     taken = np.zeros(n, dtype=bool)

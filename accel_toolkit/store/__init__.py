@@ -5,6 +5,11 @@ from ._schema import SCHEMA_VERSION
 from ._store import Store, default_db_path, open_store, reference_data, to_json
 
 __all__ = [
-    "SCHEMA_VERSION", "Store", "check_resume", "default_db_path", "open_store", "reference_data",
+    "SCHEMA_VERSION",
+    "Store",
+    "check_resume",
+    "default_db_path",
+    "open_store",
+    "reference_data",
     "to_json",
 ]

@@ -28,43 +28,54 @@ def _plan_differences(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) ->
     out = []
     for key in sorted(set(recorded) & set(wanted) - FREE):
         a, b = recorded[key], wanted[key]
-        if json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True,
-                                                                   default=str):
+        if json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str):
             out.append(f"{key} {json.dumps(a, default=str)} (now {json.dumps(b, default=str)})")
     return out
 
 
-def check_resume(store: Store, run_id: str, settings: Mapping[str, Any] | None,
-                 seed: int | None) -> None:
+def check_resume(
+    store: Store, run_id: str, settings: Mapping[str, Any] | None, seed: int | None
+) -> None:
     """Raise :class:`ConfigError` unless ``run_id`` can be resumed with this plan.
 
     Refused: an unknown run; a ``complete`` run all of whose planned configurations are
     stored with a final status; a plan (kernels, backends, preset, grid, pinned parameters,
     dtypes, timing) or seed that differs from what the run recorded.
     """
-    runs = store.query("SELECT status, settings, seed, planned FROM runs WHERE run_id = ?",
-                       [run_id])
+    runs = store.query(
+        "SELECT status, settings, seed, planned FROM runs WHERE run_id = ?", [run_id]
+    )
     if runs.empty:
         raise ConfigError(f"No run {run_id!r} in {store.path} to resume.")
     run = runs.iloc[0]
     again = shlex.join(["accel-toolkit", "bench", "--resume", run_id, "--db", str(store.path)])
     if run["status"] == "complete":
-        done = int(store.query(
-            "SELECT count(*) AS n FROM measurements WHERE run_id = ? AND status IN "
-            "('ok', 'mismatch', 'unsupported')", [run_id])["n"].iloc[0])
+        done = int(
+            store.query(
+                "SELECT count(*) AS n FROM measurements WHERE run_id = ? AND status IN "
+                "('ok', 'mismatch', 'unsupported')",
+                [run_id],
+            )["n"].iloc[0]
+        )
         planned = run["planned"]
         if planned is None or planned != planned or done >= int(planned):
             raise ConfigError(
                 f"Run {run_id} is complete ({done} of {planned} planned results stored); there "
-                f"is nothing to resume. Start a new run (leave out resume) to measure again.")
+                f"is nothing to resume. Start a new run (leave out resume) to measure again."
+            )
     recorded = json.loads(run["settings"]) if isinstance(run["settings"], str) else {}
     diffs = _plan_differences(recorded, settings or {})
     old_seed = run["seed"]
-    if seed is not None and old_seed == old_seed and old_seed is not None \
-            and int(old_seed) != int(seed):
+    if (
+        seed is not None
+        and old_seed == old_seed
+        and old_seed is not None
+        and int(old_seed) != int(seed)
+    ):
         diffs.append(f"seed {int(old_seed)} (now {seed})")
     if diffs:
         raise ConfigError(
             f"Cannot resume run {run_id} with a different plan; it recorded "
             f"{'; '.join(diffs)}. Resume with the run's own arguments (`{again}`), or start "
-            f"a new run.")
+            f"a new run."
+        )

@@ -41,11 +41,43 @@ __all__ = ["Store", "default_db_path", "open_store", "reference_data"]
 
 ENV_VAR = "ACCEL_TOOLKIT_DB"
 MEASUREMENT_COLUMNS = (
-    "result_id", "run_id", "created_at", "kernel", "family", "params", "config_key", "dtype",
-    "seed", "backend", "venue", "device", "device_info", "timer", "median_s", "ci_low_s",
-    "ci_high_s", "ci_level", "iqr_s", "mean_s", "std_s", "min_s", "max_s", "n_samples",
-    "inner_loops", "first_run_s", "warmup_s", "flops", "bytes", "max_abs_err", "max_rel_err",
-    "atol", "rtol", "status", "error", "env_id", "extra",
+    "result_id",
+    "run_id",
+    "created_at",
+    "kernel",
+    "family",
+    "params",
+    "config_key",
+    "dtype",
+    "seed",
+    "backend",
+    "venue",
+    "device",
+    "device_info",
+    "timer",
+    "median_s",
+    "ci_low_s",
+    "ci_high_s",
+    "ci_level",
+    "iqr_s",
+    "mean_s",
+    "std_s",
+    "min_s",
+    "max_s",
+    "n_samples",
+    "inner_loops",
+    "first_run_s",
+    "warmup_s",
+    "flops",
+    "bytes",
+    "max_abs_err",
+    "max_rel_err",
+    "atol",
+    "rtol",
+    "status",
+    "error",
+    "env_id",
+    "extra",
 )
 
 
@@ -66,8 +98,10 @@ def reference_data(name: str = "reference-small") -> Path:
     """
     folder = Path(__file__).resolve().parent / "reference" / name
     if not folder.is_dir():
-        raise StoreError(f"No reference data {name!r} ships with accel_toolkit; the one that "
-                         f"does is 'reference-small'.")
+        raise StoreError(
+            f"No reference data {name!r} ships with accel_toolkit; the one that "
+            f"does is 'reference-small'."
+        )
     return folder
 
 
@@ -124,12 +158,18 @@ def _identity(values: Mapping[str, Any]) -> tuple[Any, ...] | None:
     if isinstance(extra, str):
         extra = json.loads(extra)
     rnd = (extra or {}).get("round") if isinstance(extra, Mapping) else None
-    return (values["run_id"], values["config_key"], values.get("backend"), values.get("env_id"),
-            int(rnd or 0))
+    return (
+        values["run_id"],
+        values["config_key"],
+        values.get("backend"),
+        values.get("env_id"),
+        int(rnd or 0),
+    )
 
 
-def _stored_twin(con: duckdb.DuckDBPyConnection, identity: tuple[Any, ...] | None,
-                 status: str | None) -> str | None:
+def _stored_twin(
+    con: duckdb.DuckDBPyConnection, identity: tuple[Any, ...] | None, status: str | None
+) -> str | None:
     """The id of a stored row that makes a new row with ``identity`` a duplicate, else None."""
     if identity is None:
         return None
@@ -137,7 +177,9 @@ def _stored_twin(con: duckdb.DuckDBPyConnection, identity: tuple[Any, ...] | Non
         "SELECT result_id, status FROM measurements WHERE run_id = ? AND config_key = ? "
         "AND backend IS NOT DISTINCT FROM ? AND env_id IS NOT DISTINCT FROM ? "
         "AND coalesce(CAST(json_extract(extra, '$.round') AS INTEGER), 0) = ? "
-        "ORDER BY created_at", list(identity)).fetchall()
+        "ORDER BY created_at",
+        list(identity),
+    ).fetchall()
     final = [r[0] for r in rows if r[1] in FINAL_STATUSES]
     if final:
         return str(final[0])
@@ -161,8 +203,13 @@ class Store:
         and gets a :class:`MissingDatabaseError` instead of a new, empty database.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0,
-                 create: bool = True):
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        lock_timeout: float = 30.0,
+        create: bool = True,
+    ):
         is_default = path is None
         self.path = Path(path).expanduser() if path is not None else default_db_path()
         self.lock_timeout = float(os.environ.get("ACCEL_TOOLKIT_LOCK_TIMEOUT", lock_timeout))
@@ -197,8 +244,9 @@ class Store:
             )
 
     @contextlib.contextmanager
-    def connect(self, read_only: bool = False,
-                external_access: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(
+        self, read_only: bool = False, external_access: bool = True
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection; waits for other writers, then raises StoreLockedError.
 
         ``external_access=False`` also forbids file reads and writes outside the database
@@ -209,12 +257,16 @@ class Store:
         delay = 0.01
         config: dict[str, Any] = {}
         if not external_access:
-            config = {"enable_external_access": False, "autoinstall_known_extensions": False,
-                      "autoload_known_extensions": False}
+            config = {
+                "enable_external_access": False,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+            }
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists(),
-                                     config=config)
+                con = duckdb.connect(
+                    str(self.path), read_only=read_only and self.path.exists(), config=config
+                )
                 break
             except duckdb.Error as exc:
                 if _is_lock_error(exc):
@@ -230,7 +282,9 @@ class Store:
                 if _is_corrupt(exc):
                     raise corrupt_error(self.path, exc) from exc
                 if "not a valid duckdb" in str(exc).lower() or "database file" in str(exc).lower():
-                    raise NotADatabaseError(f"{self.path} is not a usable DuckDB database: {exc}") from exc
+                    raise NotADatabaseError(
+                        f"{self.path} is not a usable DuckDB database: {exc}"
+                    ) from exc
                 raise StoreError(f"Cannot open {self.path}: {exc}") from exc
         try:
             yield con
@@ -260,10 +314,19 @@ class Store:
         with self.connect() as con:
             con.execute(
                 """INSERT OR IGNORE INTO environments VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
-                [env_id, now(), env.get("hostname"), env.get("cpu_model"),
-                 env.get("cores_available"), env.get("memory_bytes"), env.get("os"),
-                 env.get("python"), env.get("toolkit_version"), env.get("git_commit"),
-                 to_json(env)],
+                [
+                    env_id,
+                    now(),
+                    env.get("hostname"),
+                    env.get("cpu_model"),
+                    env.get("cores_available"),
+                    env.get("memory_bytes"),
+                    env.get("os"),
+                    env.get("python"),
+                    env.get("toolkit_version"),
+                    env.get("git_commit"),
+                    to_json(env),
+                ],
             )
         return env_id
 
@@ -287,17 +350,31 @@ class Store:
         with self.connect() as con:
             con.execute(
                 "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [run_id, now(), None, "running", tag, env_id, git_commit, command, notebook,
-                 to_json(notebook_params) if notebook_params is not None else None,
-                 notebook_output, to_json(settings) if settings is not None else None, seed,
-                 planned],
+                [
+                    run_id,
+                    now(),
+                    None,
+                    "running",
+                    tag,
+                    env_id,
+                    git_commit,
+                    command,
+                    notebook,
+                    to_json(notebook_params) if notebook_params is not None else None,
+                    notebook_output,
+                    to_json(settings) if settings is not None else None,
+                    seed,
+                    planned,
+                ],
             )
         return run_id
 
     def finish_run(self, run_id: str, status: str = "complete") -> None:
         with self.connect() as con:
-            con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
-                        [status, now(), run_id])
+            con.execute(
+                "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                [status, now(), run_id],
+            )
 
     @contextlib.contextmanager
     def recording(
@@ -319,7 +396,9 @@ class Store:
         finally:
             self.finish_run(run_id, status)
 
-    def add_result(self, row: Mapping[str, Any], samples: Sequence[float] | np.ndarray | None = None) -> str:
+    def add_result(
+        self, row: Mapping[str, Any], samples: Sequence[float] | np.ndarray | None = None
+    ) -> str:
         """Insert one measurement and its raw samples in one transaction; return its id.
 
         Writes are idempotent on (run, configuration, backend, machine, round): a row whose
@@ -351,11 +430,13 @@ class Store:
                 [values[c] for c in cols],
             )
             if samples is not None and len(samples):
-                df = pd.DataFrame({
-                    "result_id": values["result_id"],
-                    "idx": np.arange(len(samples), dtype=np.int32),
-                    "seconds": np.asarray(samples, dtype=float),
-                })
+                df = pd.DataFrame(
+                    {
+                        "result_id": values["result_id"],
+                        "idx": np.arange(len(samples), dtype=np.int32),
+                        "seconds": np.asarray(samples, dtype=float),
+                    }
+                )
                 con.register("_new_samples", df)
                 con.execute("INSERT INTO samples SELECT result_id, idx, seconds FROM _new_samples")
                 con.unregister("_new_samples")
@@ -411,8 +492,10 @@ class Store:
         if not result_ids:
             return pd.DataFrame(columns=["result_id", "idx", "seconds"])
         ph = ", ".join("?" * len(result_ids))
-        return self.query(f"SELECT * FROM samples WHERE result_id IN ({ph}) ORDER BY result_id, idx",
-                          list(result_ids))
+        return self.query(
+            f"SELECT * FROM samples WHERE result_id IN ({ph}) ORDER BY result_id, idx",
+            list(result_ids),
+        )
 
     def runs(self) -> pd.DataFrame:
         """Every run, newest first."""
@@ -438,8 +521,9 @@ class Store:
             try:
                 with self.connect(read_only=True, external_access=False) as con:
                     # hashing whole rows reads (and checksums) every block of every column
-                    row = con.execute(f"SELECT count(*), bit_xor(hash(t)) FROM {table} t"
-                                      ).fetchone()
+                    row = con.execute(
+                        f"SELECT count(*), bit_xor(hash(t)) FROM {table} t"
+                    ).fetchone()
                     rows = int(row[0]) if row else 0
             except (duckdb.Error, StoreError) as exc:
                 cause = exc.__cause__ if isinstance(exc, CorruptDatabaseError) else exc
@@ -448,8 +532,9 @@ class Store:
         return pd.DataFrame(out)
 
     # -- exchange ---------------------------------------------------------------------
-    def export_parquet(self, folder: str | os.PathLike[str], *,
-                       skip_unreadable: bool = False) -> list[Path]:
+    def export_parquet(
+        self, folder: str | os.PathLike[str], *, skip_unreadable: bool = False
+    ) -> list[Path]:
         """Write every table to ``folder/<table>.parquet``; return the paths.
 
         With ``skip_unreadable``, a table that cannot be read (a damaged file) is left out
@@ -463,8 +548,9 @@ class Store:
             p = out / f"{table}.parquet"
             try:
                 with self.connect(read_only=True) as con:
-                    con.execute(f"COPY (SELECT * FROM {table}) TO '{p.as_posix()}' "
-                                f"(FORMAT PARQUET)")
+                    con.execute(
+                        f"COPY (SELECT * FROM {table}) TO '{p.as_posix()}' (FORMAT PARQUET)"
+                    )
             except CorruptDatabaseError:
                 p.unlink(missing_ok=True)
                 if not skip_unreadable:
@@ -486,9 +572,12 @@ class Store:
             raise StoreError(
                 f"{src.resolve()} does not exist. Pass a folder written by `accel-toolkit "
                 f"export`; the reference sweep ships with the package: `accel-toolkit import "
-                f"reference-small` (in Python: Store.import_parquet(reference_data())).")
+                f"reference-small` (in Python: Store.import_parquet(reference_data()))."
+            )
         if not src.is_dir():
-            raise StoreError(f"{src} is not a folder of Parquet files (see `accel-toolkit export`).")
+            raise StoreError(
+                f"{src} is not a folder of Parquet files (see `accel-toolkit export`)."
+            )
         found = [t for t in KEYS if (src / f"{t}.parquet").exists()]
         if not found:
             raise StoreError(f"{src} holds none of {', '.join(f'{t}.parquet' for t in KEYS)}.")
@@ -507,7 +596,8 @@ class Store:
                     con.execute(
                         "UPDATE runs SET status = src.status, finished_at = src.finished_at "
                         f"FROM read_parquet('{p}') AS src WHERE runs.run_id = src.run_id "
-                        "AND runs.status = 'running' AND src.status <> 'running'")
+                        "AND runs.status = 'running' AND src.status <> 'running'"
+                    )
                 added[table] = _scalar(con, f"SELECT count(*) FROM {table}") - before
             con.execute("COMMIT")
         return added
@@ -516,8 +606,7 @@ class Store:
         return f"Store({str(self.path)!r})"
 
 
-def open_store(db: Store | str | os.PathLike[str] | None = None, *,
-               create: bool = True) -> Store:
+def open_store(db: Store | str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
     """A :class:`Store` from a path, an existing store, or ``None`` (the default database).
 
     ``create=False`` raises :class:`MissingDatabaseError` for a file that does not exist.

@@ -37,8 +37,9 @@ _SPECIFIER = re.compile(
 
 
 # comments, and the string literals a comment marker may hide in
-_TOKENS = re.compile(r"""//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'|`(?:\\.|[^`\\])*`""",
-                     re.S)
+_TOKENS = re.compile(
+    r"""//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'|`(?:\\.|[^`\\])*`""", re.S
+)
 
 
 def _comment_spans(source: str) -> list[tuple[int, int]]:
@@ -58,7 +59,7 @@ def _split(source: str, name: str, root: Path) -> tuple[list[Any], list[str]]:
             # A dynamic import of a module that is not there: leave it; the runtime
             # catches the failed import() and reports the backend as unavailable.
             continue
-        parts.append(source[pos:m.start("spec")])
+        parts.append(source[pos : m.start("spec")])
         parts.append({"dep": dep})
         deps.append(dep)
         pos = m.end("spec")
@@ -67,8 +68,12 @@ def _split(source: str, name: str, root: Path) -> tuple[list[Any], list[str]]:
 
 
 def _signature(root: Path) -> tuple[tuple[str, float, int], ...]:
-    return tuple(sorted((str(p.relative_to(root)), p.stat().st_mtime, p.stat().st_size)
-                        for p in root.rglob("*.js")))
+    return tuple(
+        sorted(
+            (str(p.relative_to(root)), p.stat().st_mtime, p.stat().st_size)
+            for p in root.rglob("*.js")
+        )
+    )
 
 
 def runtime_modules(entry: str = ENTRY) -> list[dict[str, Any]]:

@@ -104,14 +104,21 @@ class Channel:
         ``send``).
     """
 
-    def __init__(self, send: Send, *, grace_s: float = GRACE_S,
-                 on_ready: Callable[[dict[str, Any]], None] | None = None):
+    def __init__(
+        self,
+        send: Send,
+        *,
+        grace_s: float = GRACE_S,
+        on_ready: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self._send = send
         self._on_ready = on_ready
         self.grace_s = float(grace_s)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[Reply], float]] = {}
+        self._pending: dict[
+            str, tuple[asyncio.AbstractEventLoop, asyncio.Future[Reply], float]
+        ] = {}
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None], str]] = []
         self.session: str | None = None
         self.info: dict[str, Any] | None = None
@@ -154,8 +161,9 @@ class Channel:
             self.dropped += 1
             return
         loop, fut, t0 = entry
-        r = Reply(reply, [_as_bytes(b) for b in buffers], msg.get("session"),
-                  time.perf_counter() - t0)
+        r = Reply(
+            reply, [_as_bytes(b) for b in buffers], msg.get("session"), time.perf_counter() - t0
+        )
         _resolve(loop, fut, r)
 
     def _on_hello(self, session: str | None) -> None:
@@ -172,10 +180,15 @@ class Channel:
                 lost = list(self._pending.items())
                 self._pending.clear()
             for rid, (loop, fut, _) in lost:
-                _fail(loop, fut, NoFrontendError(
-                    f"The tab was reloaded while request {rid} was running; its result is "
-                    f"lost. Results already stored are kept: resume the sweep with "
-                    f"resume=run_id."))
+                _fail(
+                    loop,
+                    fut,
+                    NoFrontendError(
+                        f"The tab was reloaded while request {rid} was running; its result is "
+                        f"lost. Results already stored are kept: resume the sweep with "
+                        f"resume=run_id."
+                    ),
+                )
         self._wake("hello")
 
     def _wake(self, what: str) -> None:

@@ -27,19 +27,32 @@ from ._sweep import BenchHandle
 
 __all__ = ["Explorer", "hardware_cards"]
 
-COLUMNS = ["kernel", "params", "backend", "venue", "device", "median_s", "ci_low_s",
-           "ci_high_s", "gflops", "status"]
+COLUMNS = [
+    "kernel",
+    "params",
+    "backend",
+    "venue",
+    "device",
+    "median_s",
+    "ci_low_s",
+    "ci_high_s",
+    "gflops",
+    "status",
+]
 
 
 def _kernel_choices() -> dict[str, Any]:
     from ..kernels import KERNELS
 
-    return {n: {"params": {p.name: p.default for p in s.params}, "presets": list(s.presets)}
-            for n, s in KERNELS.items()}
+    return {
+        n: {"params": {p.name: p.default for p in s.params}, "presets": list(s.presets)}
+        for n, s in KERNELS.items()
+    }
 
 
-def hardware_cards(tab_info: Mapping[str, Any] | None, process: Sequence[Any] | None = None
-                   ) -> list[dict[str, Any]]:
+def hardware_cards(
+    tab_info: Mapping[str, Any] | None, process: Sequence[Any] | None = None
+) -> list[dict[str, Any]]:
     """Cards for the hardware panel: CPU and CUDA (from :func:`accel_toolkit.doctor`), the
     tab's WebGPU adapter and its WebNN devices."""
     from ..backends import doctor
@@ -48,9 +61,14 @@ def hardware_cards(tab_info: Mapping[str, Any] | None, process: Sequence[Any] | 
     for a in process if process is not None else doctor(["cpu", "cuda"]):
         dev = a.device or {}
         lines = [str(dev.get("name") or "")] if a.available else [a.reason]
-        lines += [f"{k}: {dev[k]}" for k in ("cores", "blas", "compute_capability", "memory")
-                  if dev.get(k)]
-        cards.append({"title": a.name.upper(), "ok": bool(a.available), "lines": [x for x in lines if x]})
+        lines += [
+            f"{k}: {dev[k]}"
+            for k in ("cores", "blas", "compute_capability", "memory")
+            if dev.get(k)
+        ]
+        cards.append(
+            {"title": a.name.upper(), "ok": bool(a.available), "lines": [x for x in lines if x]}
+        )
     info = dict(tab_info or {})
     gpu = info.get("webgpu") or {}
     if not info:
@@ -58,18 +76,28 @@ def hardware_cards(tab_info: Mapping[str, Any] | None, process: Sequence[Any] | 
         cards.append({"title": "WebNN (tab)", "ok": False, "lines": ["waiting for the tab…"]})
         return cards
     if gpu.get("available"):
-        lines = [" / ".join(str(gpu[k]) for k in ("vendor", "architecture", "device") if gpu.get(k))
-                 or "adapter", str(gpu.get("description") or "")]
+        lines = [
+            " / ".join(str(gpu[k]) for k in ("vendor", "architecture", "device") if gpu.get(k))
+            or "adapter",
+            str(gpu.get("description") or ""),
+        ]
         lines.append("fallback adapter" if gpu.get("isFallbackAdapter") else "hardware adapter")
         if "shader-f16" in (gpu.get("features") or []):
             lines.append("shader-f16")
     else:
         lines = [str(gpu.get("reason") or info.get("error") or "no WebGPU")]
-    cards.append({"title": "WebGPU (tab)", "ok": bool(gpu.get("available")), "lines": [x for x in lines if x]})
+    cards.append(
+        {
+            "title": "WebGPU (tab)",
+            "ok": bool(gpu.get("available")),
+            "lines": [x for x in lines if x],
+        }
+    )
     nn = info.get("webnn") or {}
     devs = nn.get("devices") or {}
-    lines = [f"{dt}: {'yes' if d.get('available') else 'no'}" for dt, d in devs.items()] or \
-        [str(nn.get("reason") or "no WebNN")]
+    lines = [f"{dt}: {'yes' if d.get('available') else 'no'}" for dt, d in devs.items()] or [
+        str(nn.get("reason") or "no WebNN")
+    ]
     browser = info.get("browser") or {}
     if browser.get("name"):
         lines.append(f"{browser['name']} {browser.get('version', '')}")
@@ -111,17 +139,30 @@ class Explorer(ipywidgets.VBox):  # type: ignore[misc]
         Seconds of sampling per configuration (see :func:`accel_toolkit.bench`).
     """
 
-    def __init__(self, runner: TabRunner | None = None, *, db: Store | str | None = None,
-                 kernel: str = "matmul", preset: str = "tiny",
-                 backends: Sequence[str] = TAB_BACKENDS, tag: str = "explorer",
-                 time_budget: float | None = 0.5, **kwargs: Any):
+    def __init__(
+        self,
+        runner: TabRunner | None = None,
+        *,
+        db: Store | str | None = None,
+        kernel: str = "matmul",
+        preset: str = "tiny",
+        backends: Sequence[str] = TAB_BACKENDS,
+        tag: str = "explorer",
+        time_budget: float | None = 0.5,
+        **kwargs: Any,
+    ):
         self.runner = runner or TabRunner()
         self.store = open_store(db)
         self.tag = tag
         self.time_budget = time_budget
-        self.panel = ExplorerPanel(kernels=_kernel_choices(), kernel=kernel, preset=preset,
-                                   backends=list(backends), backend_choices=list(TAB_BACKENDS),
-                                   columns=COLUMNS)
+        self.panel = ExplorerPanel(
+            kernels=_kernel_choices(),
+            kernel=kernel,
+            preset=preset,
+            backends=list(backends),
+            backend_choices=list(TAB_BACKENDS),
+            columns=COLUMNS,
+        )
         self.chart_output = ipywidgets.Output()
         super().__init__([self.runner, self.panel, self.chart_output], **kwargs)
         self._process: list[Any] | None = None
@@ -156,14 +197,20 @@ class Explorer(ipywidgets.VBox):  # type: ignore[misc]
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"params must be a JSON object like {{\"M\": 64}}: {exc}") from exc
+            raise ConfigError(f'params must be a JSON object like {{"M": 64}}: {exc}') from exc
         if not isinstance(value, dict):
-            raise ConfigError("params must be a JSON object like {\"M\": 64}.")
+            raise ConfigError('params must be a JSON object like {"M": 64}.')
         return value
 
-    def start(self, kernel: str | None = None, *, preset: str | None = None,
-              backends: Sequence[str] | None = None, params: Mapping[str, Any] | None = None,
-              **bench_kwargs: Any) -> BenchHandle:
+    def start(
+        self,
+        kernel: str | None = None,
+        *,
+        preset: str | None = None,
+        backends: Sequence[str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        **bench_kwargs: Any,
+    ) -> BenchHandle:
         """Start a sweep of the panel's (or the given) choices; returns its handle at once."""
         if kernel is not None:
             self.panel.kernel = kernel
@@ -174,17 +221,27 @@ class Explorer(ipywidgets.VBox):  # type: ignore[misc]
         if params is not None:
             self.panel.params = json.dumps(dict(params))
         if self.handle is not None and not self.handle.done():
-            raise ConfigError(f"A sweep is already running (run {self.handle.run_id}); wait for it.")
+            raise ConfigError(
+                f"A sweep is already running (run {self.handle.run_id}); wait for it."
+            )
         self.panel.rows = []
         self.results = pd.DataFrame()
         with self.chart_output:
             self.chart_output.clear_output()
         self.panel.running = True
-        self.panel.status = f"{self.panel.kernel} ({self.panel.preset}) on {', '.join(self.panel.backends)}…"
+        self.panel.status = (
+            f"{self.panel.kernel} ({self.panel.preset}) on {', '.join(self.panel.backends)}…"
+        )
         handle = self.runner.start_bench(
-            self.panel.kernel, self.panel.backends, preset=self.panel.preset,
-            params=self._pinned() or None, db=self.store, tag=self.tag,
-            on_result=self._on_result, **{"time_budget": self.time_budget, **bench_kwargs})
+            self.panel.kernel,
+            self.panel.backends,
+            preset=self.panel.preset,
+            params=self._pinned() or None,
+            db=self.store,
+            tag=self.tag,
+            on_result=self._on_result,
+            **{"time_budget": self.time_budget, **bench_kwargs},
+        )
         self.handle = handle
         assert handle._task is not None
         handle._task.add_done_callback(lambda _t: self._finished(handle))
@@ -198,15 +255,17 @@ class Explorer(ipywidgets.VBox):  # type: ignore[misc]
         assert self.handle is not None
         self.results = self.store.results(run_ids=[self.handle.run_id])
         self.panel.rows = table_rows(self.results)
-        self.panel.status = (f"run {self.handle.run_id}: {len(self.results)} of "
-                             f"{len(self.handle.planned)} stored")
+        self.panel.status = (
+            f"run {self.handle.run_id}: {len(self.results)} of {len(self.handle.planned)} stored"
+        )
         self.redraw()
 
     def _finished(self, handle: BenchHandle) -> None:
         self.panel.running = False
         err = handle.error
-        self.panel.status = (f"run {handle.run_id}: {handle.status}, {len(handle.rows)} stored"
-                             + (f" — {type(err).__name__}: {err}" if err is not None else ""))
+        self.panel.status = f"run {handle.run_id}: {handle.status}, {len(handle.rows)} stored" + (
+            f" — {type(err).__name__}: {err}" if err is not None else ""
+        )
 
     def chart(self) -> Any:
         """The Altair chart of the current results (``accel_toolkit.charts.latency``)."""

@@ -41,8 +41,13 @@ class LabServer:
     Use as a context manager; ``url(path)`` gives an address with the token.
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, *, timeout: float = 90.0,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        timeout: float = 90.0,
+        env: dict[str, str] | None = None,
+    ):
         self._tmp = tempfile.TemporaryDirectory(prefix="accel-lab-")
         base = Path(self._tmp.name)
         self.root = Path(root) if root is not None else base / "root"
@@ -52,9 +57,17 @@ class LabServer:
         self.timeout = timeout
         self.log_path = base / "lab.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        dirs = {k: base / k.lower() for k in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
-                                               "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR",
-                                               "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR")}
+        dirs = {
+            k: base / k.lower()
+            for k in (
+                "JUPYTER_CONFIG_DIR",
+                "JUPYTER_DATA_DIR",
+                "JUPYTER_RUNTIME_DIR",
+                "JUPYTERLAB_SETTINGS_DIR",
+                "JUPYTERLAB_WORKSPACES_DIR",
+                "IPYTHONDIR",
+            )
+        }
         for d in dirs.values():
             d.mkdir(parents=True, exist_ok=True)
         # No "get notified about Jupyter news?" toast over the notebook.
@@ -62,9 +75,13 @@ class LabServer:
         notif.mkdir(parents=True, exist_ok=True)
         (notif / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
         bindir = str(Path(sys.executable).parent)
-        self.env = {**os.environ, **{k: str(v) for k, v in dirs.items()},
-                    "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
-                    "JUPYTER_PLATFORM_DIRS": "1", **(env or {})}
+        self.env = {
+            **os.environ,
+            **{k: str(v) for k, v in dirs.items()},
+            "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            **(env or {}),
+        }
 
     def url(self, path: str = "lab") -> str:
         sep = "&" if "?" in path else "?"
@@ -72,20 +89,35 @@ class LabServer:
 
     def start(self) -> LabServer:
         jupyter = Path(sys.executable).parent / "jupyter"
-        cmd = [str(jupyter) if jupyter.exists() else "jupyter", "lab", "--no-browser",
-               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-               f"--ServerApp.root_dir={self.root}", "--LabApp.expose_app_in_browser=True",
-               "--ServerApp.disable_check_xsrf=False", "--LabApp.news_url=",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-               f"--LabApp.user_settings_dir={self.env['JUPYTERLAB_SETTINGS_DIR']}",
-               f"--LabApp.workspaces_dir={self.env['JUPYTERLAB_WORKSPACES_DIR']}",
-               "--ServerApp.terminals_enabled=False", "--LabApp.extension_manager=readonly"]
+        cmd = [
+            str(jupyter) if jupyter.exists() else "jupyter",
+            "lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.disable_check_xsrf=False",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--LabApp.user_settings_dir={self.env['JUPYTERLAB_SETTINGS_DIR']}",
+            f"--LabApp.workspaces_dir={self.env['JUPYTERLAB_WORKSPACES_DIR']}",
+            "--ServerApp.terminals_enabled=False",
+            "--LabApp.extension_manager=readonly",
+        ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # containers and CI often run as root
         log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=self.root, env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=self.root,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
@@ -140,26 +172,41 @@ def launch_browser(browser: str | None = None) -> Iterator[tuple[Any, Any]]:
 
     spec = find_browser(browser)
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=spec.executable, args=list(spec.flags),
-                               env={**os.environ, **spec.env}, headless=True)
+        b = pw.chromium.launch(
+            executable_path=spec.executable,
+            args=list(spec.flags),
+            env={**os.environ, **spec.env},
+            headless=True,
+        )
         try:
             yield b, spec
         finally:
             b.close()
 
 
-def open_lab(browser: Any, lab: LabServer, notebook: str, *, width: int = 1280,
-             height: int = 1600, timeout_s: float = 120.0) -> Any:
+def open_lab(
+    browser: Any,
+    lab: LabServer,
+    notebook: str,
+    *,
+    width: int = 1280,
+    height: int = 1600,
+    timeout_s: float = 120.0,
+) -> Any:
     """A page with ``notebook`` open in JupyterLab and its kernel idle."""
     page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(timeout_s * 1000)
     page.goto(lab.url(f"lab/tree/{notebook}"))
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout_s * 1000)
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout_s * 1000
+    )
     page.wait_for_function(
         """() => { const w = window.jupyterapp.shell.currentWidget;
                    const k = w && w.sessionContext && w.sessionContext.session
                              && w.sessionContext.session.kernel;
-                   return Boolean(k && k.status === 'idle'); }""", timeout=timeout_s * 1000)
+                   return Boolean(k && k.status === 'idle'); }""",
+        timeout=timeout_s * 1000,
+    )
     return page
 
 
@@ -179,7 +226,9 @@ def wait_for_text(page: Any, text: str, *, timeout_s: float = 300.0) -> None:
                                             && /Traceback/.test(o.textContent));
                  if (outs.some(o => o.textContent.includes(text))) return 'found';
                  return err ? 'error: ' + err.textContent.slice(-3000) : '';
-               }""", text)
+               }""",
+            text,
+        )
         if found == "found":
             return
         if found.startswith("error"):

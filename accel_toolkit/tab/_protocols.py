@@ -138,12 +138,12 @@ class Frontend(Protocol):
         """Wait for the tab's runtime and return its info."""
         ...
 
-    async def request(self, request: RuntimeRequest, buffers: Sequence[Any] = (), *,
-                      time_limit_s: float = 60.0) -> Reply:
+    async def request(
+        self, request: RuntimeRequest, buffers: Sequence[Any] = (), *, time_limit_s: float = 60.0
+    ) -> Reply:
         """Send one runtime request and await its reply."""
         ...
 
     async def alive(self, timeout: float | None = None) -> bool:
         """Whether the tab still answers."""
         ...
-

@@ -21,8 +21,14 @@ from ..harness import TimingResult, TimingSettings
 from ..kernels import KernelSpec
 from ._protocols import Mode, RunRequest, RuntimeReply
 
-__all__ = ["TAB_BACKENDS", "TabRequest", "build_request", "device_of", "measurement_from_reply",
-           "supports"]
+__all__ = [
+    "TAB_BACKENDS",
+    "TabRequest",
+    "build_request",
+    "device_of",
+    "measurement_from_reply",
+    "supports",
+]
 
 #: backends the tab can run
 TAB_BACKENDS = ("webgpu", "webnn")
@@ -41,8 +47,14 @@ def _webnn_device_type(backend: str, options: Mapping[str, Any]) -> str:
     return str(options.get("device_type") or "cpu")
 
 
-def supports(backend: str, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-             info: Mapping[str, Any], options: Mapping[str, Any] | None = None) -> str | None:
+def supports(
+    backend: str,
+    spec: KernelSpec,
+    params: Mapping[str, Any],
+    dtype: str,
+    info: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
+) -> str | None:
     """``None`` if the tab described by ``info`` can run the configuration, else why not."""
     options = options or {}
     if backend == "webgpu":
@@ -99,8 +111,13 @@ def build_request(
         from ..backends.browser import _webnn_graphs
 
         graph = _webnn_graphs.build_graph(spec, params, dtype)
-        request = RunRequest(op="run", backend="webnn", mode=mode, graph=graph.to_json(),
-                             device_type=_webnn_device_type(backend, options))
+        request = RunRequest(
+            op="run",
+            backend="webnn",
+            mode=mode,
+            graph=graph.to_json(),
+            device_type=_webnn_device_type(backend, options),
+        )
         blobs = graph.encode_inputs(inputs)
         decode = graph.decode_outputs
     else:
@@ -117,8 +134,12 @@ def _browser_label(info: Mapping[str, Any]) -> str:
     return "the browser tab"
 
 
-def device_of(backend: str, info: Mapping[str, Any], reply_device: Mapping[str, Any] | None,
-              options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def device_of(
+    backend: str,
+    info: Mapping[str, Any],
+    reply_device: Mapping[str, Any] | None,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Where a tab result ran, named like the headless backends name theirs, plus the page.
 
     WebGPU: ``"<vendor> <architecture> (<description>) via WebGPU in <browser> (tab)"`` with
@@ -129,19 +150,33 @@ def device_of(backend: str, info: Mapping[str, Any], reply_device: Mapping[str, 
     page = info.get("page") or {}
     label = _browser_label(info)
     gpu = info.get("webgpu") or {}
-    adapter = ({k: gpu.get(k) for k in ("vendor", "architecture", "device", "description",
-                                        "isFallbackAdapter")} if gpu.get("available") else {})
-    dev: dict[str, Any] = {"backend": backend, "venue": "tab", "browser": label,
-                           "browser_brands": browser.get("brands", []),
-                           "user_agent": browser.get("userAgent") or page.get("user_agent", ""),
-                           "page": page.get("href"), "session": info.get("session"),
-                           "adapter": adapter}
+    adapter = (
+        {
+            k: gpu.get(k)
+            for k in ("vendor", "architecture", "device", "description", "isFallbackAdapter")
+        }
+        if gpu.get("available")
+        else {}
+    )
+    dev: dict[str, Any] = {
+        "backend": backend,
+        "venue": "tab",
+        "browser": label,
+        "browser_brands": browser.get("brands", []),
+        "user_agent": browser.get("userAgent") or page.get("user_agent", ""),
+        "page": page.get("href"),
+        "session": info.get("session"),
+        "adapter": adapter,
+    }
     if backend == "webgpu":
         name = f"{adapter.get('vendor') or '?'} {adapter.get('architecture') or ''}".strip()
         if adapter.get("description"):
             name += f" ({adapter['description']})"
-        dev.update(name=f"{name} via WebGPU in {label} (tab)", limits=gpu.get("limits", {}),
-                   features=gpu.get("features", []))
+        dev.update(
+            name=f"{name} via WebGPU in {label} (tab)",
+            limits=gpu.get("limits", {}),
+            features=gpu.get("features", []),
+        )
         if options.get("variant"):
             dev["variant"] = options["variant"]
     else:
@@ -153,8 +188,13 @@ def device_of(backend: str, info: Mapping[str, Any], reply_device: Mapping[str, 
     return dev
 
 
-def measurement_from_reply(req: TabRequest, reply: RuntimeReply, buffers: Sequence[bytes],
-                           device: Mapping[str, Any], round_trip_s: float) -> Measurement:
+def measurement_from_reply(
+    req: TabRequest,
+    reply: RuntimeReply,
+    buffers: Sequence[bytes],
+    device: Mapping[str, Any],
+    round_trip_s: float,
+) -> Measurement:
     """A :class:`Measurement` (venue ``tab``) from an ``ok`` reply of a ``measure`` request."""
     index = [o.get("index", i) for i, o in enumerate(reply.get("outputs") or [])]
     blobs = [buffers[i] for i in index] if index else list(buffers)

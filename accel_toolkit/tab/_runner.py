@@ -97,8 +97,11 @@ class TabRunner(anywidget.AnyWidget):
         )
         self.frontend_timeout = float(frontend_timeout)
         self.ready_timeout = float(ready_timeout)
-        self._channel = Channel(lambda content, buffers: self.send(content, buffers),
-                                grace_s=reply_grace_s, on_ready=self._on_ready)
+        self._channel = Channel(
+            lambda content, buffers: self.send(content, buffers),
+            grace_s=reply_grace_s,
+            on_ready=self._on_ready,
+        )
         self.on_msg(lambda _w, content, buffers: self._channel.receive(content, buffers))
         self._handles: list[BenchHandle] = []
 
@@ -134,7 +137,9 @@ class TabRunner(anywidget.AnyWidget):
         """
         ch = self._channel
         if not ch.ready:
-            if not await ch.wait_for("hello", self.frontend_timeout if timeout is None else timeout):
+            if not await ch.wait_for(
+                "hello", self.frontend_timeout if timeout is None else timeout
+            ):
                 raise NoFrontendError(
                     f"No notebook front end answered the TabRunner within "
                     f"{self.frontend_timeout:g} s: the notebook runs without a live tab "
@@ -154,8 +159,9 @@ class TabRunner(anywidget.AnyWidget):
             )
         return dict(ch.info or {})
 
-    async def request(self, request: RuntimeRequest, buffers: Sequence[Any] = (), *,
-                      time_limit_s: float = 60.0) -> Reply:
+    async def request(
+        self, request: RuntimeRequest, buffers: Sequence[Any] = (), *, time_limit_s: float = 60.0
+    ) -> Reply:
         """Send one runtime request (``widgets/runtime/PROTOCOL.md``) and await its reply."""
         await self.wait_ready()
         return await self._channel.request(request, buffers, time_limit_s=time_limit_s)
@@ -168,7 +174,9 @@ class TabRunner(anywidget.AnyWidget):
         if timeout is None:
             timeout = min(5.0, max(1.0, self._channel.grace_s))
         try:
-            r = await self._channel.request(PingRequest(op="ping"), time_limit_s=timeout, grace_s=1.0)
+            r = await self._channel.request(
+                PingRequest(op="ping"), time_limit_s=timeout, grace_s=1.0
+            )
             return r.ok
         except (BrowserCrashedError, NoFrontendError):
             return False
@@ -211,16 +219,28 @@ class TabRunner(anywidget.AnyWidget):
         info = await self.wait_ready()
         reason = supports(backend, spec, p, dtype, info, options)
         if reason:
-            raise UnsupportedKernelError(f"The tab cannot run {spec.name} ({dtype}) on {backend}: {reason}")
+            raise UnsupportedKernelError(
+                f"The tab cannot run {spec.name} ({dtype}) on {backend}: {reason}"
+            )
         inputs = spec.make_inputs(p, dtype, seed)
-        req = build_request(backend, spec, p, dtype, inputs, mode="once", info=info, options=options)
+        req = build_request(
+            backend, spec, p, dtype, inputs, mode="once", info=info, options=options
+        )
         reply = await self._channel.request(req.request, req.buffers, time_limit_s=time_limit_s)
         raise_for_reply(reply.reply, f"{spec.name} on {backend} in the tab")
         index = [o.get("index", i) for i, o in enumerate(reply.reply.get("outputs") or [])]
         outputs = req.decode([reply.buffers[i] for i in index] if index else reply.buffers)
         ref = spec.reference(inputs, p)
-        return RunResult(spec.name, backend, p, dtype, outputs, ref, spec.check(outputs, ref, p, dtype),
-                         device_of(backend, info, reply.reply.get("device"), options))
+        return RunResult(
+            spec.name,
+            backend,
+            p,
+            dtype,
+            outputs,
+            ref,
+            spec.check(outputs, ref, p, dtype),
+            device_of(backend, info, reply.reply.get("device"), options),
+        )
 
     # -- sweeps --------------------------------------------------------------------------
     def start_bench(
@@ -247,23 +267,34 @@ class TabRunner(anywidget.AnyWidget):
         except RuntimeError:
             loop = asyncio.get_event_loop_policy().get_event_loop()
         opts = SweepOptions.from_kwargs(
-            **{"command": "TabRunner.bench", **options, "kernels": kernels, "backends": backends})
+            **{"command": "TabRunner.bench", **options, "kernels": kernels, "backends": backends}
+        )
         plan = opts.plan()
         if opts.rounds > 1:
-            raise ConfigError("The tab measures one round per sweep; for rounds=K use "
-                              "accel_toolkit.bench(..., rounds=K), or start K tab sweeps "
-                              "with the same tag.")
+            raise ConfigError(
+                "The tab measures one round per sweep; for rounds=K use "
+                "accel_toolkit.bench(..., rounds=K), or start K tab sweeps "
+                "with the same tag."
+            )
         if any(b not in TAB_BACKENDS for b in plan.backends):
             raise ConfigError(
-                f"The tab runs {', '.join(TAB_BACKENDS)}; got backends={plan.backends!r}.")
+                f"The tab runs {', '.join(TAB_BACKENDS)}; got backends={plan.backends!r}."
+            )
         store = open_store(db)
         run_id, done, env_id = plan.start(store, venue=venue)
-        planned = [Planned(spec, dict(p), dt, b) for spec, p, dt in plan.configs
-                   for b in plan.backends]
+        planned = [
+            Planned(spec, dict(p), dt, b) for spec, p, dt in plan.configs for b in plan.backends
+        ]
         handle = BenchHandle(run_id=run_id, store=store, planned=planned, venue=venue)
         callbacks = [on_result] if callable(on_result) else list(on_result or [])
-        headless = {**opts.as_kwargs(), "backends": plan.backends, "settings": plan.timing,
-                    "db": store, "resume": run_id, "shuffle": False if plan.order_seed is None else plan.order_seed}
+        headless = {
+            **opts.as_kwargs(),
+            "backends": plan.backends,
+            "settings": plan.timing,
+            "db": store,
+            "resume": run_id,
+            "shuffle": False if plan.order_seed is None else plan.order_seed,
+        }
 
         async def main() -> pd.DataFrame:
             if venue == "headless":
@@ -276,9 +307,18 @@ class TabRunner(anywidget.AnyWidget):
                 store.finish_run(run_id, "interrupted")
                 handle.status = "interrupted"
                 raise
-            return await sweep(self, handle, env_id=env_id, seed=opts.seed, timing=plan.timing,
-                               done=done, progress=opts.progress, time_limit_s=time_limit_s,
-                               backend_options=opts.backend_options, on_result=callbacks)
+            return await sweep(
+                self,
+                handle,
+                env_id=env_id,
+                seed=opts.seed,
+                timing=plan.timing,
+                done=done,
+                progress=opts.progress,
+                time_limit_s=time_limit_s,
+                backend_options=opts.backend_options,
+                on_result=callbacks,
+            )
 
         handle._task = loop.create_task(main())
         self._handles.append(handle)
@@ -296,8 +336,12 @@ class TabRunner(anywidget.AnyWidget):
         handle.status = "complete"
         return df
 
-    async def bench(self, kernels: str | Sequence[str],
-                    backends: str | Sequence[str] = TAB_BACKENDS, **kwargs: Any) -> pd.DataFrame:
+    async def bench(
+        self,
+        kernels: str | Sequence[str],
+        backends: str | Sequence[str] = TAB_BACKENDS,
+        **kwargs: Any,
+    ) -> pd.DataFrame:
         """Benchmark kernels x configurations x backends in the tab; store each result as it
         arrives; return the run's rows of the ``results`` view.
 

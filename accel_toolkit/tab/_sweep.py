@@ -63,10 +63,20 @@ async def measure_one_tab(
         reason = supports(name, spec, p, dtype, info, options)
         if reason:
             return attempt.unsupported(reason, venue="tab", device=dev)
-        req = build_request(name, spec, p, dtype, attempt.inputs, mode="measure", timing=timing,
-                            info=info, options=options)
-        reply = await runner.request(req.request, req.buffers,
-                                     time_limit_s=time_limit_s or time_limit_for(timing))
+        req = build_request(
+            name,
+            spec,
+            p,
+            dtype,
+            attempt.inputs,
+            mode="measure",
+            timing=timing,
+            info=info,
+            options=options,
+        )
+        reply = await runner.request(
+            req.request, req.buffers, time_limit_s=time_limit_s or time_limit_for(timing)
+        )
         raise_for_reply(reply.reply, what)
         dev = device_of(name, info, reply.reply.get("device"), options)
         m = measurement_from_reply(req, reply.reply, reply.buffers, dev, reply.elapsed_s)
@@ -119,7 +129,8 @@ class BenchHandle:
         if self._task is None or not self._task.done():
             raise AccelToolkitError(
                 f"Run {self.run_id} is still running ({len(self.rows)} of {len(self.planned)} "
-                f"stored); `await handle` to wait for it, or look at handle.rows.")
+                f"stored); `await handle` to wait for it, or look at handle.rows."
+            )
         return self._task.result()
 
     def __await__(self) -> Any:
@@ -135,21 +146,33 @@ class BenchHandle:
         """Configurations of the sweep with no stored result (yet): kernel, params, dtype,
         backend, config_key."""
         have = {(r["config_key"], r["backend"]) for r in self.rows} | self.skipped
-        out = [{"kernel": q.spec.name, "params": q.params, "dtype": q.dtype,
-                "backend": q.backend, "config_key": q.key}
-               for q in self.planned if (q.key, q.backend) not in have]
+        out = [
+            {
+                "kernel": q.spec.name,
+                "params": q.params,
+                "dtype": q.dtype,
+                "backend": q.backend,
+                "config_key": q.key,
+            }
+            for q in self.planned
+            if (q.key, q.backend) not in have
+        ]
         return pd.DataFrame(out, columns=["kernel", "params", "dtype", "backend", "config_key"])
 
     def _repr_html_(self) -> str:
         n_ok = sum(1 for r in self.rows if r.get("status") == "ok")
         left = len(self.missing())
-        return (f"<div>accel_toolkit run <code>{html.escape(self.run_id)}</code> "
-                f"(venue {html.escape(self.venue)}): <b>{html.escape(self.status)}</b>, "
-                f"{len(self.rows)} stored ({n_ok} ok), {left} to go</div>")
+        return (
+            f"<div>accel_toolkit run <code>{html.escape(self.run_id)}</code> "
+            f"(venue {html.escape(self.venue)}): <b>{html.escape(self.status)}</b>, "
+            f"{len(self.rows)} stored ({n_ok} ok), {left} to go</div>"
+        )
 
     def __repr__(self) -> str:
-        return (f"<BenchHandle run_id={self.run_id!r} status={self.status!r} "
-                f"stored={len(self.rows)} planned={len(self.planned)}>")
+        return (
+            f"<BenchHandle run_id={self.run_id!r} status={self.status!r} "
+            f"stored={len(self.rows)} planned={len(self.planned)}>"
+        )
 
 
 async def sweep(
@@ -178,8 +201,13 @@ async def sweep(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(handle.planned), desc=f"tab {handle.run_id[:8]}", unit="cfg",
-                   initial=len(handle.skipped), leave=True)
+        bar = tqdm(
+            total=len(handle.planned),
+            desc=f"tab {handle.run_id[:8]}",
+            unit="cfg",
+            initial=len(handle.skipped),
+            leave=True,
+        )
     status = "complete"
     current: tuple[str, Any] | None = None
     key: str | None = None
@@ -197,13 +225,18 @@ async def sweep(
             if bar is not None:
                 bar.set_postfix_str(f"{q.spec.name} {q.backend}", refresh=False)
             if isinstance(made, str):  # refused before allocating, or out of memory
-                row, samples = refused_row(q.backend, q.spec, q.params, q.dtype, seed, made,
-                                           venue="tab"), None
+                row, samples = (
+                    refused_row(q.backend, q.spec, q.params, q.dtype, seed, made, venue="tab"),
+                    None,
+                )
             else:
                 attempt = Attempt(q.backend, q.spec, q.params, q.dtype, seed, *made, timing)
                 row, samples = await measure_one_tab(
-                    runner, attempt, time_limit_s=time_limit_s,
-                    options=(backend_options or {}).get(q.backend))
+                    runner,
+                    attempt,
+                    time_limit_s=time_limit_s,
+                    options=(backend_options or {}).get(q.backend),
+                )
             row.update(run_id=handle.run_id, env_id=env_id, config_key=q.key)
             row["result_id"] = store.add_result(row, samples)
             handle.rows.append(row)

@@ -49,17 +49,27 @@ def _require_playwright() -> None:
 def _browser_summary(info: Mapping[str, Any], spec: BrowserSpec, version: str) -> dict[str, Any]:
     b = info.get("browser", {})
     return {
-        "browser": spec.label, "browser_version": version or b.get("version", ""),
-        "browser_brands": b.get("brands", []), "user_agent": b.get("userAgent", ""),
-        "executable": spec.executable, "browser_source": spec.source, "flags": list(spec.flags),
+        "browser": spec.label,
+        "browser_version": version or b.get("version", ""),
+        "browser_brands": b.get("brands", []),
+        "user_agent": b.get("userAgent", ""),
+        "executable": spec.executable,
+        "browser_source": spec.source,
+        "flags": list(spec.flags),
         "cross_origin_isolated": b.get("crossOriginIsolated"),
     }
 
 
 def _adapter_summary(info: Mapping[str, Any]) -> dict[str, Any]:
     g = info.get("webgpu", {})
-    return {k: g.get(k) for k in ("vendor", "architecture", "device", "description",
-                                  "isFallbackAdapter")} if g.get("available") else {}
+    return (
+        {
+            k: g.get(k)
+            for k in ("vendor", "architecture", "device", "description", "isFallbackAdapter")
+        }
+        if g.get("available")
+        else {}
+    )
 
 
 class _BrowserBackend(Backend):
@@ -70,9 +80,15 @@ class _BrowserBackend(Backend):
     venue = "headless"
     capability: ClassVar[str]
 
-    def __init__(self, *, browser: str | None = None, venue: str = "headless",
-                 transport: str = "auto", time_limit_s: float = 300.0,
-                 launch_timeout: float = 90.0):
+    def __init__(
+        self,
+        *,
+        browser: str | None = None,
+        venue: str = "headless",
+        transport: str = "auto",
+        time_limit_s: float = 300.0,
+        launch_timeout: float = 90.0,
+    ):
         if venue != "headless":
             raise BackendUnavailableError(
                 f"{self.name}: venue {venue!r} is not served by this class; it runs the "
@@ -81,9 +97,12 @@ class _BrowserBackend(Backend):
         _require_playwright()
         self.browser_spec = find_browser(browser or self._default_browser())
         self.time_limit_s = float(time_limit_s)
-        self.session = HeadlessSession(self.browser_spec, transport=transport,
-                                       launch_timeout=launch_timeout,
-                                       webnn_device_types=self._device_types())
+        self.session = HeadlessSession(
+            self.browser_spec,
+            transport=transport,
+            launch_timeout=launch_timeout,
+            webnn_device_types=self._device_types(),
+        )
         try:
             self._info = self.session.info()
             reason = self._capability_reason(self._info)
@@ -104,8 +123,15 @@ class _BrowserBackend(Backend):
     def _capability_reason(self, info: Mapping[str, Any]) -> str | None:
         raise NotImplementedError
 
-    def _go(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray], mode: Mode, settings: TimingSettings | None) -> Sent:
+    def _go(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+        mode: Mode,
+        settings: TimingSettings | None,
+    ) -> Sent:
         """Build the configuration's request, send it and decode the outputs."""
         raise NotImplementedError
 
@@ -114,15 +140,27 @@ class _BrowserBackend(Backend):
         return self.device_info()
 
     # -- the backend interface ---------------------------------------------------------------
-    def run(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
         return self._go(spec, params, dtype, inputs, "once", None)[0]
 
-    def measure(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-                inputs: Mapping[str, np.ndarray], settings: TimingSettings) -> Measurement:
+    def measure(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+        settings: TimingSettings,
+    ) -> Measurement:
         outputs, reply, rt = self._go(spec, params, dtype, inputs, "measure", settings)
-        return Measurement(outputs, self._timing(reply, rt), self._measured_device(reply),
-                           self.venue)
+        return Measurement(
+            outputs, self._timing(reply, rt), self._measured_device(reply), self.venue
+        )
 
     # -- shared machinery ------------------------------------------------------------------
     @classmethod
@@ -140,19 +178,32 @@ class _BrowserBackend(Backend):
 
     def _available_text(self) -> str:
         ad = _adapter_summary(self._info)
-        gpu = (f"WebGPU adapter {ad.get('vendor')}/{ad.get('architecture')}"
-               + (" (fallback adapter)" if ad.get("isFallbackAdapter") else "")) if ad else "no WebGPU adapter"
-        nn = [k for k, v in self._info.get("webnn", {}).get("devices", {}).items() if v.get("available")]
-        return (f"{self.browser_spec.label} {self.session.version} ({self.browser_spec.source}: "
-                f"{self.browser_spec.executable}); {gpu}" + (f"; WebNN {', '.join(nn)}" if nn else ""))
+        gpu = (
+            (
+                f"WebGPU adapter {ad.get('vendor')}/{ad.get('architecture')}"
+                + (" (fallback adapter)" if ad.get("isFallbackAdapter") else "")
+            )
+            if ad
+            else "no WebGPU adapter"
+        )
+        nn = [
+            k
+            for k, v in self._info.get("webnn", {}).get("devices", {}).items()
+            if v.get("available")
+        ]
+        return (
+            f"{self.browser_spec.label} {self.session.version} ({self.browser_spec.source}: "
+            f"{self.browser_spec.executable}); {gpu}" + (f"; WebNN {', '.join(nn)}" if nn else "")
+        )
 
     @property
     def info(self) -> dict[str, Any]:
         """The runtime's full ``info()`` (browser, adapter limits/features, WebNN per device)."""
         return self._info
 
-    def _request(self, request: RunRequest, buffers: list[bytes],
-                 kernel: str) -> tuple[RuntimeReply, list[bytes], float]:
+    def _request(
+        self, request: RunRequest, buffers: list[bytes], kernel: str
+    ) -> tuple[RuntimeReply, list[bytes], float]:
         if not self.session.alive():  # crashed earlier: relaunch instead of failing again
             self.recover()
         t0 = time.perf_counter()
@@ -170,7 +221,9 @@ class _BrowserBackend(Backend):
         msg = f"{self.name} ({self.browser_spec.label}) {kernel}: {err.get('message', 'unknown error')}"
         exc: Exception
         if kind == "ShaderCompileError":
-            where = ":".join(str(err[k]) for k in ("shader", "line", "column") if err.get(k) is not None)
+            where = ":".join(
+                str(err[k]) for k in ("shader", "line", "column") if err.get(k) is not None
+            )
             exc = ShaderCompileError(f"{msg}" + (f" (at {where})" if where else ""))
             for k in ("shader", "line", "column"):
                 setattr(exc, k, err.get(k))
@@ -181,10 +234,14 @@ class _BrowserBackend(Backend):
             exc = UnsupportedKernelError(msg)
         elif kind == "Timeout":
             self.session.kill()
-            exc = BrowserCrashedError(msg + f" (time limit {self.time_limit_s:.0f} s; the browser was "
-                                      "killed and is relaunched by recover())")
+            exc = BrowserCrashedError(
+                msg + f" (time limit {self.time_limit_s:.0f} s; the browser was "
+                "killed and is relaunched by recover())"
+            )
         elif kind == "DeviceLost":
-            exc = KernelExecutionError(msg + " (the device was lost; it is recreated for the next request)")
+            exc = KernelExecutionError(
+                msg + " (the device was lost; it is recreated for the next request)"
+            )
         else:
             exc = KernelExecutionError(msg)
         raise exc
@@ -202,9 +259,12 @@ class _BrowserBackend(Backend):
         )
 
     def _base_device(self) -> dict[str, Any]:
-        return {"backend": self.name, "venue": self.venue,
-                **_browser_summary(self._info, self.browser_spec, self.session.version),
-                "transport": self.session.transport}
+        return {
+            "backend": self.name,
+            "venue": self.venue,
+            **_browser_summary(self._info, self.browser_spec, self.session.version),
+            "transport": self.session.transport,
+        }
 
     def recover(self) -> None:
         """Relaunch the browser (after a crash, a hang or a lost device)."""
@@ -257,9 +317,11 @@ class WebGPUBackend(_BrowserBackend):
     def _capability_reason(self, info: Mapping[str, Any]) -> str | None:
         g = info.get("webgpu", {})
         if not g.get("available"):
-            return (f"{self.browser_spec.label} at {self.browser_spec.executable} has no usable WebGPU: "
-                    f"{g.get('reason', 'unknown')}. Use a Chromium with WebGPU (make install) and keep "
-                    "--enable-unsafe-webgpu.")
+            return (
+                f"{self.browser_spec.label} at {self.browser_spec.executable} has no usable WebGPU: "
+                f"{g.get('reason', 'unknown')}. Use a Chromium with WebGPU (make install) and keep "
+                "--enable-unsafe-webgpu."
+            )
         return None
 
     @staticmethod
@@ -280,8 +342,10 @@ class WebGPUBackend(_BrowserBackend):
             name += f" ({ad['description']})"
         return {
             "name": f"{name} via WebGPU in {self.browser_spec.label} {self.session.version}",
-            **self._base_device(), "adapter": ad,
-            "limits": g.get("limits", {}), "features": g.get("features", []),
+            **self._base_device(),
+            "adapter": ad,
+            "limits": g.get("limits", {}),
+            "features": g.get("features", []),
         }
 
     def supports(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> str | None:
@@ -299,8 +363,7 @@ class WebGPUBackend(_BrowserBackend):
         variant was asked for, or the kernel is not tunable)."""
         from ...tune._lookup import backend_choice
 
-        return backend_choice(self, spec, params, dtype, self.variant, self.tuning,
-                              self._choices)
+        return backend_choice(self, spec, params, dtype, self.variant, self.tuning, self._choices)
 
     def _plan(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> Any:
         w = self._wgsl()
@@ -316,24 +379,42 @@ class WebGPUBackend(_BrowserBackend):
         timing = super()._timing(reply, round_trip)
         return replace(timing, extra={**timing.extra, **self._last, **self._tuning})
 
-    def run_plan(self, plan: Any, inputs: Mapping[str, np.ndarray], *,
-                 settings: TimingSettings | None = None) -> tuple[dict[str, np.ndarray], TimingResult]:
+    def run_plan(
+        self, plan: Any, inputs: Mapping[str, np.ndarray], *, settings: TimingSettings | None = None
+    ) -> tuple[dict[str, np.ndarray], TimingResult]:
         """Run a ComputePlan as it is (any variant, or an edited shader) and return its
         outputs and timing (measured when ``settings`` is given, else run once)."""
         self._tuning = {}
         outputs, reply, rt = self._send(plan, inputs, "measure" if settings else "once", settings)
         return outputs, self._timing(reply, rt)
 
-    def _send(self, plan: Any, inputs: Mapping[str, np.ndarray], mode: Mode,
-              settings: TimingSettings | None) -> Sent:
+    def _send(
+        self,
+        plan: Any,
+        inputs: Mapping[str, np.ndarray],
+        mode: Mode,
+        settings: TimingSettings | None,
+    ) -> Sent:
         self._last = {"variant": plan.variant, "knobs": dict(plan.knobs)}
-        req = RunRequest(op="run", backend="webgpu", plan=plan.to_json(), mode=mode,
-                         timing=(settings or TimingSettings.quick()).as_dict())
+        req = RunRequest(
+            op="run",
+            backend="webgpu",
+            plan=plan.to_json(),
+            mode=mode,
+            timing=(settings or TimingSettings.quick()).as_dict(),
+        )
         reply, out, rt = self._request(req, plan.encode_inputs(inputs), plan.kernel)
         return plan.decode_outputs(out), reply, rt
 
-    def _go(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray], mode: Mode, settings: TimingSettings | None) -> Sent:
+    def _go(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+        mode: Mode,
+        settings: TimingSettings | None,
+    ) -> Sent:
         plan = self._plan(spec, params, dtype)
         choice = self.tuning_choice(spec, params, dtype)
         self._tuning = {"tuning": choice.as_dict()} if choice is not None else {}
@@ -373,21 +454,29 @@ class WebNNBackend(_BrowserBackend):
         dev = nn.get("devices", {}).get(self.device_type, {})
         if not dev.get("available"):
             why = dev.get("reason") or nn.get("reason") or "unknown"
-            return (f"{self.browser_spec.label} at {self.browser_spec.executable} has no WebNN "
-                    f"{self.device_type} device: {why}. Use the WebNN-capable @sparticuz/chromium "
-                    "(`make install`, or browser='sparticuz') or point ACCEL_TOOLKIT_BROWSER at a "
-                    "Chromium with WebNN.")
+            return (
+                f"{self.browser_spec.label} at {self.browser_spec.executable} has no WebNN "
+                f"{self.device_type} device: {why}. Use the WebNN-capable @sparticuz/chromium "
+                "(`make install`, or browser='sparticuz') or point ACCEL_TOOLKIT_BROWSER at a "
+                "Chromium with WebNN."
+            )
         return None
 
     @property
     def op_support_limits(self) -> dict[str, Any]:
         """``MLContext.opSupportLimits()`` of this backend's device type."""
-        return self._info.get("webnn", {}).get("devices", {}).get(self.device_type, {}).get("opSupportLimits", {})
+        return (
+            self._info.get("webnn", {})
+            .get("devices", {})
+            .get(self.device_type, {})
+            .get("opSupportLimits", {})
+        )
 
     def device_info(self) -> dict[str, Any]:
         return {
             "name": f"WebNN {self.device_type} in {self.browser_spec.label} {self.session.version}",
-            **self._base_device(), "webnn_device_type": self.device_type,
+            **self._base_device(),
+            "webnn_device_type": self.device_type,
             "adapter": _adapter_summary(self._info),
         }
 
@@ -397,7 +486,9 @@ class WebNNBackend(_BrowserBackend):
         g = build_graph(spec, params, dtype)
         reason = limits_reason(g, self.op_support_limits)
         if reason:
-            raise UnsupportedKernelError(f"webnn ({self.device_type}) cannot run {spec.name} ({dtype}): {reason}.")
+            raise UnsupportedKernelError(
+                f"webnn ({self.device_type}) cannot run {spec.name} ({dtype}): {reason}."
+            )
         return g
 
     def supports(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> str | None:
@@ -407,11 +498,23 @@ class WebNNBackend(_BrowserBackend):
             return str(exc)
         return None
 
-    def _go(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray], mode: Mode, settings: TimingSettings | None) -> Sent:
+    def _go(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+        mode: Mode,
+        settings: TimingSettings | None,
+    ) -> Sent:
         g = self._graph(spec, params, dtype)
-        req = RunRequest(op="run", backend="webnn", graph=g.to_json(),
-                         device_type=self.device_type, mode=mode,
-                         timing=(settings or TimingSettings.quick()).as_dict())
+        req = RunRequest(
+            op="run",
+            backend="webnn",
+            graph=g.to_json(),
+            device_type=self.device_type,
+            mode=mode,
+            timing=(settings or TimingSettings.quick()).as_dict(),
+        )
         reply, out, rt = self._request(req, g.encode_inputs(inputs), spec.name)
         return g.decode_outputs(out), reply, rt

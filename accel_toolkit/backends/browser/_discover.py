@@ -23,22 +23,40 @@ from pathlib import Path
 
 from ...exceptions import BackendUnavailableError
 
-__all__ = ["BASE_FLAGS", "BrowserSpec", "SPARTICUZ_FLAGS", "find_browser", "find_browsers",
-           "sparticuz_package"]
+__all__ = [
+    "BASE_FLAGS",
+    "BrowserSpec",
+    "SPARTICUZ_FLAGS",
+    "find_browser",
+    "find_browsers",
+    "sparticuz_package",
+]
 
 #: added to every launch
 BASE_FLAGS: tuple[str, ...] = (
-    "--no-sandbox", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic", "--enable-unsafe-webgpu",
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--enable-unsafe-webgpu",
 )
 #: the WebNN-capable @sparticuz/chromium build
 SPARTICUZ_FLAGS: tuple[str, ...] = (
-    "--no-zygote", "--headless=new", "--enable-unsafe-webgpu",
+    "--no-zygote",
+    "--headless=new",
+    "--enable-unsafe-webgpu",
     "--enable-features=WebMachineLearningNeuralNetwork",
 )
 SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-SYSTEM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome",
-                "/opt/google/chrome/chrome", "/snap/bin/chromium")
+SYSTEM_PATHS = (
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+    "/opt/google/chrome/chrome",
+    "/snap/bin/chromium",
+)
 
 INSTALL_HINT = (
     "Run `make install` (it installs Debian's chromium and the WebNN-capable "
@@ -72,8 +90,12 @@ class BrowserSpec:
     label: str = ""
 
     def as_dict(self) -> dict[str, object]:
-        return {"executable": self.executable, "source": self.source, "flags": list(self.flags),
-                "label": self.label}
+        return {
+            "executable": self.executable,
+            "source": self.source,
+            "flags": list(self.flags),
+            "label": self.label,
+        }
 
 
 def _flags(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -116,7 +138,11 @@ def _unpack_sparticuz(pkg: Path) -> Path:
     """Unpack the brotli'd Chromium with the package's own code (needs node), once, under a lock."""
     target_dir = Path(tempfile.gettempdir())
     exe = target_dir / "chromium"
-    ready = exe.is_file() and os.access(exe, os.X_OK) and (target_dir / "libvk_swiftshader.so").is_file()
+    ready = (
+        exe.is_file()
+        and os.access(exe, os.X_OK)
+        and (target_dir / "libvk_swiftshader.so").is_file()
+    )
     if ready:
         return exe
     node = shutil.which("node")
@@ -131,10 +157,17 @@ def _unpack_sparticuz(pkg: Path) -> Path:
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            script = ("import c from " + repr((pkg / "build" / "index.js").as_uri()) +
-                      "; console.log(await c.executablePath());")
-            res = subprocess.run([node, "--input-type=module", "-e", script], capture_output=True,
-                                 text=True, timeout=180)
+            script = (
+                "import c from "
+                + repr((pkg / "build" / "index.js").as_uri())
+                + "; console.log(await c.executablePath());"
+            )
+            res = subprocess.run(
+                [node, "--input-type=module", "-e", script],
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     if res.returncode != 0:
@@ -153,8 +186,13 @@ def _sparticuz_spec(pkg: Path) -> BrowserSpec:
     libdir = str(exe.parent)
     old = os.environ.get("LD_LIBRARY_PATH", "")
     ld = libdir if not old else f"{libdir}:{old}"
-    return BrowserSpec(str(exe), "sparticuz", _flags(SPARTICUZ_FLAGS), {"LD_LIBRARY_PATH": ld},
-                       f"@sparticuz/chromium {_sparticuz_version(pkg)}")
+    return BrowserSpec(
+        str(exe),
+        "sparticuz",
+        _flags(SPARTICUZ_FLAGS),
+        {"LD_LIBRARY_PATH": ld},
+        f"@sparticuz/chromium {_sparticuz_version(pkg)}",
+    )
 
 
 def _executable(path_or_name: str) -> str | None:
@@ -169,8 +207,13 @@ def _generic_spec(exe: str, source: str) -> BrowserSpec:
     # A browser we know nothing about: ask for WebGPU and WebNN; unknown features are ignored.
     extra = ("--enable-features=WebMachineLearningNeuralNetwork",)
     if Path(exe).name == "chromium" and Path(exe).parent == Path(tempfile.gettempdir()):
-        return BrowserSpec(exe, source, _flags(SPARTICUZ_FLAGS), {"LD_LIBRARY_PATH": str(Path(exe).parent)},
-                           "@sparticuz/chromium")
+        return BrowserSpec(
+            exe,
+            source,
+            _flags(SPARTICUZ_FLAGS),
+            {"LD_LIBRARY_PATH": str(Path(exe).parent)},
+            "@sparticuz/chromium",
+        )
     return BrowserSpec(exe, source, _flags(extra), {}, Path(exe).name)
 
 
@@ -235,11 +278,15 @@ def find_browser(browser: str | None = None) -> BrowserSpec:
         if browser == "system":
             found = _system_specs()
             if not found:
-                raise BackendUnavailableError(f"browser='system' but no system Chrome/Chromium is installed. {INSTALL_HINT}")
+                raise BackendUnavailableError(
+                    f"browser='system' but no system Chrome/Chromium is installed. {INSTALL_HINT}"
+                )
             return found[0]
         exe = _executable(browser)
         if exe is None:
-            raise BackendUnavailableError(f"browser={browser!r} is not an executable file or a command on PATH. {INSTALL_HINT}")
+            raise BackendUnavailableError(
+                f"browser={browser!r} is not an executable file or a command on PATH. {INSTALL_HINT}"
+            )
         return _generic_spec(exe, "option")
     found = find_browsers()
     if not found:

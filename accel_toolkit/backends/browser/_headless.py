@@ -44,7 +44,9 @@ class _Worker:
     """A thread that runs submitted functions one at a time (Playwright's home)."""
 
     def __init__(self) -> None:
-        self._q: queue.Queue[tuple[Callable[[], Any], concurrent.futures.Future[Any]] | None] = queue.Queue()
+        self._q: queue.Queue[tuple[Callable[[], Any], concurrent.futures.Future[Any]] | None] = (
+            queue.Queue()
+        )
         self._t = threading.Thread(target=self._loop, name="accel-playwright", daemon=True)
         self._t.start()
 
@@ -121,9 +123,15 @@ class HeadlessSession:
         Seconds to wait for the browser and the page to come up.
     """
 
-    def __init__(self, browser: BrowserSpec, *, transport: str = "auto",
-                 webnn_device_types: tuple[str, ...] = ("cpu", "gpu", "npu"),
-                 mounts: Mapping[str, Path] | None = None, launch_timeout: float = 90.0):
+    def __init__(
+        self,
+        browser: BrowserSpec,
+        *,
+        transport: str = "auto",
+        webnn_device_types: tuple[str, ...] = ("cpu", "gpu", "npu"),
+        mounts: Mapping[str, Path] | None = None,
+        launch_timeout: float = 90.0,
+    ):
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
         self.browser = browser
@@ -167,25 +175,34 @@ class HeadlessSession:
             env["XDG_RUNTIME_DIR"] = self._runtime_dir()
         try:
             self._browser = self._pw.chromium.launch(
-                executable_path=self.browser.executable, args=[*self.browser.flags, marker],
-                env=env, headless=True, timeout=self.launch_timeout * 1000,
+                executable_path=self.browser.executable,
+                args=[*self.browser.flags, marker],
+                env=env,
+                headless=True,
+                timeout=self.launch_timeout * 1000,
             )
         except Exception as exc:
             raise BackendUnavailableError(
                 f"Chromium at {self.browser.executable} did not start: {str(exc).strip()[:600]}. "
                 "Check that it runs (`{exe} --headless=new --no-sandbox --version`), or choose "
-                "another with browser=... / ACCEL_TOOLKIT_BROWSER.".replace("{exe}", self.browser.executable)
+                "another with browser=... / ACCEL_TOOLKIT_BROWSER.".replace(
+                    "{exe}", self.browser.executable
+                )
             ) from exc
         self.version = self._browser.version
         self.pid = _pid_with(marker)
         self._page_errors = []
         page = self._browser.new_page()
         page.on("pageerror", lambda e: self._page_errors.append(str(e)))
-        page.on("console", lambda m: self._page_errors.append(m.text) if m.type == "error" else None)
+        page.on(
+            "console", lambda m: self._page_errors.append(m.text) if m.type == "error" else None
+        )
         url = f"{self.server.url}/runtime/page.html?webnn={','.join(self.webnn_device_types)}"
         page.goto(url, timeout=self.launch_timeout * 1000)
         try:
-            page.wait_for_function("window.__accelReady === true", timeout=self.launch_timeout * 1000)
+            page.wait_for_function(
+                "window.__accelReady === true", timeout=self.launch_timeout * 1000
+            )
         except Exception as exc:
             raise BackendUnavailableError(
                 f"The runtime page did not load in {self.browser.executable}: "
@@ -220,8 +237,9 @@ class HeadlessSession:
                 pass
             self._pw = None
 
-    def _evaluate(self, request: RuntimeRequest,
-                  buffers: list[bytes]) -> tuple[RuntimeReply, list[bytes]]:
+    def _evaluate(
+        self, request: RuntimeRequest, buffers: list[bytes]
+    ) -> tuple[RuntimeReply, list[bytes]]:
         if self._page is None or self._browser is None or not self._browser.is_connected():
             raise BrowserCrashedError(
                 f"the browser ({self.browser.label}) is not running; it crashed or was closed "
@@ -229,11 +247,14 @@ class HeadlessSession:
             )
         out_url = None
         inline_in = self.transport == "base64" or (
-            self.transport == "auto" and sum(len(b) for b in buffers) <= INLINE_MAX)
+            self.transport == "auto" and sum(len(b) for b in buffers) <= INLINE_MAX
+        )
         transport: dict[str, Any] = {}
         if self.transport != "base64":
             in_url, out_url, sizes = self.server.stage([] if inline_in else buffers)
-            transport.update(out_url=out_url, inline_max=INLINE_MAX if self.transport == "auto" else 0)
+            transport.update(
+                out_url=out_url, inline_max=INLINE_MAX if self.transport == "auto" else 0
+            )
             if not inline_in:
                 transport.update(in_url=in_url, in_sizes=sizes)
         if inline_in:
@@ -243,9 +264,13 @@ class HeadlessSession:
         except Exception as exc:
             if out_url:
                 self.server.discard(out_url)
-            crashed = (not self._browser.is_connected() or self._page.is_closed()
-                       or not _alive(self.pid) or "crash" in str(exc).lower()
-                       or "closed" in str(exc).lower())
+            crashed = (
+                not self._browser.is_connected()
+                or self._page.is_closed()
+                or not _alive(self.pid)
+                or "crash" in str(exc).lower()
+                or "closed" in str(exc).lower()
+            )
             if crashed:
                 self._dead = True
                 raise BrowserCrashedError(
@@ -286,8 +311,9 @@ class HeadlessSession:
             f"{what}; it was killed (pid {self.pid}). Call recover() to relaunch it."
         )
 
-    def request(self, request: RuntimeRequest, buffers: list[bytes] | None = None, *,
-                timeout: float = 120.0) -> tuple[RuntimeReply, list[bytes]]:
+    def request(
+        self, request: RuntimeRequest, buffers: list[bytes] | None = None, *, timeout: float = 120.0
+    ) -> tuple[RuntimeReply, list[bytes]]:
         """Send one request (see PROTOCOL.md); returns the reply and its output buffers.
 
         ``timeout`` is the hard limit in seconds: past it the browser is killed and
@@ -299,8 +325,11 @@ class HeadlessSession:
         rid, op, backend = fields["id"], req["op"], fields.get("backend")
         self.in_flight = {"id": rid, "op": op, "backend": backend, "kernel": kernel}
         try:
-            out = self._call(lambda: self._evaluate(req, list(buffers or [])), timeout,
-                             f"running request {rid} ({op} {backend or ''} {kernel or ''})")
+            out = self._call(
+                lambda: self._evaluate(req, list(buffers or [])),
+                timeout,
+                f"running request {rid} ({op} {backend or ''} {kernel or ''})",
+            )
             self.completed += 1
             return out
         finally:
@@ -308,6 +337,7 @@ class HeadlessSession:
 
     def info(self, timeout: float = 60.0) -> dict[str, Any]:
         """The runtime's ``info()``: browser, WebGPU adapter, WebNN devices."""
+
         def go() -> dict[str, Any]:
             if self._page is None:
                 raise BrowserCrashedError("the browser is not running; call recover()")
@@ -320,6 +350,7 @@ class HeadlessSession:
 
         Same deadline rule as :meth:`request`: past ``timeout`` the browser is killed.
         """
+
         def go() -> Any:
             if self._page is None:
                 raise BrowserCrashedError("the browser is not running; call relaunch()")
@@ -329,6 +360,7 @@ class HeadlessSession:
 
     def add_script(self, url: str, *, timeout: float = 120.0) -> None:
         """Load a classic script (e.g. a UMD bundle served through ``mounts``) into the page."""
+
         def go() -> None:
             if self._page is None:
                 raise BrowserCrashedError("the browser is not running; call relaunch()")

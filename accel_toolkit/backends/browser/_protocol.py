@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-__all__ = ["ErrorInfo", "InfoRequest", "Mode", "OutputInfo", "PingRequest", "RunRequest",
-           "RuntimeReply", "RuntimeRequest"]
+__all__ = [
+    "ErrorInfo",
+    "InfoRequest",
+    "Mode",
+    "OutputInfo",
+    "PingRequest",
+    "RunRequest",
+    "RuntimeReply",
+    "RuntimeRequest",
+]
 
 
 # -- runtime requests (PROTOCOL.md, "Request") ---------------------------------------------

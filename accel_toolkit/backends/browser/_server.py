@@ -41,7 +41,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         path = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
         for prefix, folder in self.server.mounts:
             if path.startswith(prefix):
-                rest = posixpath.normpath(path[len(prefix):]).lstrip("/")
+                rest = posixpath.normpath(path[len(prefix) :]).lstrip("/")
                 if rest.startswith(".."):
                     return str(folder / "__forbidden__")
                 return str(folder / rest)
@@ -49,7 +49,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.startswith(_PREFIX + "in/"):
-            data = self.server.take(self.path[len(_PREFIX + "in/"):], "in")
+            data = self.server.take(self.path[len(_PREFIX + "in/") :], "in")
             if data is None:
                 self.send_error(404, "unknown or used token")
                 return
@@ -65,7 +65,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if not self.path.startswith(_PREFIX + "out/"):
             self.send_error(404)
             return
-        token = self.path[len(_PREFIX + "out/"):]
+        token = self.path[len(_PREFIX + "out/") :]
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         if not self.server.put_output(token, body):
@@ -115,8 +115,9 @@ class PageServer:
         ms.sort(key=lambda m: -len(m[0]))
         ms.append(("/", Path(root)))
         self._server = _Server(ms)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="accel-page-server",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="accel-page-server", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -129,8 +130,11 @@ class PageServer:
         with self._server._lock:
             self._server._inputs[token] = b"".join(buffers)
             self._server._outputs[token] = None
-        return (f"{self.url}{_PREFIX}in/{token}", f"{self.url}{_PREFIX}out/{token}",
-                [len(b) for b in buffers])
+        return (
+            f"{self.url}{_PREFIX}in/{token}",
+            f"{self.url}{_PREFIX}out/{token}",
+            [len(b) for b in buffers],
+        )
 
     def collect(self, out_url: str, sizes: list[int]) -> list[bytes]:
         """The output buffers the page posted for a request, split by ``sizes``."""
@@ -146,7 +150,7 @@ class PageServer:
             raise RuntimeError(f"the page posted {len(body)} bytes, expected {sum(sizes)}")
         out, o = [], 0
         for n in sizes:
-            out.append(body[o:o + n])
+            out.append(body[o : o + n])
             o += n
         return out
 

@@ -31,8 +31,16 @@ from ...kernels import KernelSpec, Registry
 from ...kernels._conv import out_size
 from ...kernels._normalization import EPS
 
-__all__ = ["GRAPH_BUILDERS", "GraphSpec", "MATMUL_INT8_MAX_K", "UNSUPPORTED", "WebNNGraph",
-           "build_graph", "limits_reason", "param_reason"]
+__all__ = [
+    "GRAPH_BUILDERS",
+    "GraphSpec",
+    "MATMUL_INT8_MAX_K",
+    "UNSUPPORTED",
+    "WebNNGraph",
+    "build_graph",
+    "limits_reason",
+    "param_reason",
+]
 
 #: (kernel, dtype) -> why WebNN cannot run it at all. Empty today: every kernel of the
 #: library is expressible in WebNN in float32 and float16; parameter-dependent limits are in
@@ -69,8 +77,14 @@ class GraphSpec:
 
     def to_json(self) -> dict[str, Any]:
         """The graph as a JSON-ready dict (see ``widgets/runtime/PROTOCOL.md``)."""
-        return {"kernel": self.kernel, "key": self.key, "inputs": self.inputs,
-                "constants": self.constants, "ops": self.ops, "outputs": self.outputs}
+        return {
+            "kernel": self.kernel,
+            "key": self.key,
+            "inputs": self.inputs,
+            "constants": self.constants,
+            "ops": self.ops,
+            "outputs": self.outputs,
+        }
 
     def encode_inputs(self, inputs: Mapping[str, np.ndarray]) -> list[bytes]:
         """The request's binary buffers: every input (in order), then the constants."""
@@ -78,7 +92,9 @@ class GraphSpec:
         for d in self.inputs:
             arr = np.ascontiguousarray(inputs[d["name"]], dtype=np.dtype(d["dataType"]))
             if list(arr.shape) != list(d["shape"]):
-                raise ValueError(f"input {d['name']} has shape {arr.shape}, the graph expects {d['shape']}")
+                raise ValueError(
+                    f"input {d['name']} has shape {arr.shape}, the graph expects {d['shape']}"
+                )
             out.append(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
         return out + list(self.constant_data)
 
@@ -108,14 +124,22 @@ class _Builder:
         return f"{hint}{self._n}"
 
     def input(self, name: str, dtype: str, shape: Sequence[int]) -> str:
-        self.g.inputs.append({"name": name, "dataType": dtype, "shape": list(shape),
-                              "init": len(self.g.inputs)})
+        self.g.inputs.append(
+            {"name": name, "dataType": dtype, "shape": list(shape), "init": len(self.g.inputs)}
+        )
         self.meta[name] = (dtype, tuple(shape))
         self.g.checks.append(("input", "", dtype, len(shape)))
         return name
 
-    def const(self, dtype: str, shape: Sequence[int], *, data: np.ndarray | None = None,
-              fill: float | None = None, hint: str = "k") -> str:
+    def const(
+        self,
+        dtype: str,
+        shape: Sequence[int],
+        *,
+        data: np.ndarray | None = None,
+        fill: float | None = None,
+        hint: str = "k",
+    ) -> str:
         name = self._name(hint)
         d: dict[str, Any] = {"name": name, "dataType": dtype, "shape": list(shape)}
         if data is not None:
@@ -129,8 +153,15 @@ class _Builder:
         self.g.checks.append(("constant", "", dtype, len(shape)))
         return name
 
-    def op(self, op: str, *args: Any, dtype: str, shape: Sequence[int],
-           roles: Mapping[str, str] | None = None, **options: Any) -> str:
+    def op(
+        self,
+        op: str,
+        *args: Any,
+        dtype: str,
+        shape: Sequence[int],
+        roles: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> str:
         out = self._name(op[:4])
         self.g.ops.append({"op": op, "args": list(args), "options": options, "out": out})
         for role, operand in (roles or {}).items():
@@ -142,7 +173,9 @@ class _Builder:
 
     def output(self, name: str, operand: str) -> None:
         dtype, shape = self.meta[operand]
-        self.g.outputs.append({"name": name, "operand": operand, "dtype": dtype, "shape": list(shape)})
+        self.g.outputs.append(
+            {"name": name, "operand": operand, "dtype": dtype, "shape": list(shape)}
+        )
         self.g.checks.append(("output", "", dtype, len(shape)))
 
     def finish(self, params: Mapping[str, Any], dtype: str) -> GraphSpec:
@@ -150,8 +183,15 @@ class _Builder:
         for c in self.g.constants:
             if "init" in c:
                 c["init"] = n_in + (-1 - c["init"])
-        blob = json.dumps({"g": {k: v for k, v in self.g.to_json().items() if k != "key"},
-                           "p": dict(sorted(params.items())), "d": dtype}, sort_keys=True, default=str)
+        blob = json.dumps(
+            {
+                "g": {k: v for k, v in self.g.to_json().items() if k != "key"},
+                "p": dict(sorted(params.items())),
+                "d": dtype,
+            },
+            sort_keys=True,
+            default=str,
+        )
         h = hashlib.sha1(blob.encode())
         for b in self.g.constant_data:
             h.update(b)
@@ -160,6 +200,7 @@ class _Builder:
 
 
 # -- the kernels ---------------------------------------------------------------------------
+
 
 def _matmul(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
     """``matmul(a, b)``; batched_matmul: ``matmul`` on rank-3 operands"""
@@ -177,9 +218,20 @@ def _conv2d(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
     x = b.input("x", dt, (n, c, h, w))
     wt = b.input("w", dt, (f, c, k, k))
     oh, ow = out_size(h, k, s, pad), out_size(w, k, s, pad)
-    y = b.op("conv2d", x, wt, dtype=dt, shape=(n, f, oh, ow), roles={"input": x, "filter": wt},
-             padding=[pad, pad, pad, pad], strides=[s, s], dilations=[1, 1], groups=1,
-             inputLayout="nchw", filterLayout="oihw")
+    y = b.op(
+        "conv2d",
+        x,
+        wt,
+        dtype=dt,
+        shape=(n, f, oh, ow),
+        roles={"input": x, "filter": wt},
+        padding=[pad, pad, pad, pad],
+        strides=[s, s],
+        dilations=[1, 1],
+        groups=1,
+        inputLayout="nchw",
+        filterLayout="oihw",
+    )
     b.output("y", y)
 
 
@@ -195,8 +247,17 @@ def _layernorm(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
     x = b.input("x", dt, (r, c))
     g = b.input("gamma", dt, (c,))
     be = b.input("beta", dt, (c,))
-    y = b.op("layerNormalization", x, dtype=dt, shape=(r, c),
-             roles={"input": x, "scale": g, "bias": be}, scale=g, bias=be, axes=[1], epsilon=EPS)
+    y = b.op(
+        "layerNormalization",
+        x,
+        dtype=dt,
+        shape=(r, c),
+        roles={"input": x, "scale": g, "bias": be},
+        scale=g,
+        bias=be,
+        axes=[1],
+        epsilon=EPS,
+    )
     b.output("y", y)
 
 
@@ -211,8 +272,9 @@ def _rmsnorm(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
         x = b.op("cast", x, f, dtype=f, shape=(r, c), roles={"input": x})
         g = b.op("cast", g, f, dtype=f, shape=(c,), roles={"input": g})
     sq = b.op("mul", x, x, dtype=f, shape=(r, c), roles={"a": x, "b": x})
-    ms = b.op("reduceMean", sq, dtype=f, shape=(r, 1), roles={"input": sq}, axes=[1],
-              keepDimensions=True)
+    ms = b.op(
+        "reduceMean", sq, dtype=f, shape=(r, 1), roles={"input": sq}, axes=[1], keepDimensions=True
+    )
     eps = b.const(f, (), fill=EPS, hint="eps")
     shifted = b.op("add", ms, eps, dtype=f, shape=(r, 1), roles={"a": ms, "b": eps})
     rms = b.op("sqrt", shifted, dtype=f, shape=(r, 1), roles={"input": shifted})
@@ -254,7 +316,9 @@ def _attention(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
     bt, h, s, d = p["batch"], p["heads"], p["seq"], p["head_dim"]
     shape = (bt, h, s, d)
     q, k, v = (b.input(n, dt, shape) for n in ("q", "k", "v"))
-    kt = b.op("transpose", k, dtype=dt, shape=(bt, h, d, s), roles={"input": k}, permutation=[0, 1, 3, 2])
+    kt = b.op(
+        "transpose", k, dtype=dt, shape=(bt, h, d, s), roles={"input": k}, permutation=[0, 1, 3, 2]
+    )
     sc = b.op("matmul", q, kt, dtype=dt, shape=(bt, h, s, s), roles={"a": q, "b": kt})
     scale = b.const(dt, (), fill=1.0 / math.sqrt(d), hint="scale")
     sc = b.op("mul", sc, scale, dtype=dt, shape=(bt, h, s, s), roles={"a": sc, "b": scale})
@@ -274,7 +338,9 @@ def _reduce(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
     x = b.input("x", dt, (r, c))
     out_shape = (r,) if axis == 1 else (c,)
     if p["op"] == "max":
-        b.output("y", b.op("reduceMax", x, dtype=dt, shape=out_shape, roles={"input": x}, axes=[axis]))
+        b.output(
+            "y", b.op("reduceMax", x, dtype=dt, shape=out_shape, roles={"input": x}, axes=[axis])
+        )
         return
     src, acc = x, dt
     if dt == "float16":  # accumulate in float32, like the reference
@@ -291,18 +357,33 @@ def _quantize(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
     r, c = p["rows"], p["cols"]
     x = b.input("x", dt, (r, c))
     ax = b.op("abs", x, dtype=dt, shape=(r, c), roles={"input": x})
-    amax = b.op("reduceMax", ax, dtype=dt, shape=(r, 1), roles={"input": ax}, axes=[1],
-                keepDimensions=True)
+    amax = b.op(
+        "reduceMax", ax, dtype=dt, shape=(r, 1), roles={"input": ax}, axes=[1], keepDimensions=True
+    )
     k127 = b.const(dt, (), fill=127.0, hint="c127")
     s0 = b.op("div", amax, k127, dtype=dt, shape=(r, 1), roles={"a": amax, "b": k127})
     zero = b.const(dt, (), fill=0.0, hint="zero")
     one = b.const(dt, (r, 1), fill=1.0, hint="one")
     pos = b.op("greater", amax, zero, dtype="uint8", shape=(r, 1), roles={"a": amax, "b": zero})
-    scale = b.op("where", pos, s0, one, dtype=dt, shape=(r, 1),
-                 roles={"condition": pos, "trueValue": s0, "falseValue": one})
+    scale = b.op(
+        "where",
+        pos,
+        s0,
+        one,
+        dtype=dt,
+        shape=(r, 1),
+        roles={"condition": pos, "trueValue": s0, "falseValue": one},
+    )
     zp = b.const("int8", (r, 1), fill=0, hint="zp")
-    q = b.op("quantizeLinear", x, scale, zp, dtype="int8", shape=(r, c),
-             roles={"input": x, "scale": scale, "zeroPoint": zp})
+    q = b.op(
+        "quantizeLinear",
+        x,
+        scale,
+        zp,
+        dtype="int8",
+        shape=(r, c),
+        roles={"input": x, "scale": scale, "zeroPoint": zp},
+    )
     b.output("q", q)
     b.output("scale", b.op("reshape", scale, [r], dtype=dt, shape=(r,), roles={"input": scale}))
 
@@ -314,8 +395,15 @@ def _dequantize(b: _Builder, p: Mapping[str, Any], dt: str) -> None:
     s = b.input("scale", dt, (r,))
     s2 = b.op("reshape", s, [r, 1], dtype=dt, shape=(r, 1), roles={"input": s})
     zp = b.const("int8", (r, 1), fill=0, hint="zp")
-    x = b.op("dequantizeLinear", q, s2, zp, dtype=dt, shape=(r, c),
-             roles={"input": q, "scale": s2, "zeroPoint": zp})
+    x = b.op(
+        "dequantizeLinear",
+        q,
+        s2,
+        zp,
+        dtype=dt,
+        shape=(r, c),
+        roles={"input": q, "scale": s2, "zeroPoint": zp},
+    )
     b.output("x", x)
 
 
@@ -373,7 +461,8 @@ def _matmul_int8_reason(p: Mapping[str, Any]) -> str | None:
 
 #: kernel name -> :class:`WebNNGraph`
 GRAPH_BUILDERS: Registry[WebNNGraph] = Registry(
-    "WebNN graph builder", "accel_toolkit/backends/browser/_webnn_graphs.py")
+    "WebNN graph builder", "accel_toolkit/backends/browser/_webnn_graphs.py"
+)
 GRAPH_BUILDERS.register("matmul", WebNNGraph(_matmul))
 GRAPH_BUILDERS.register("batched_matmul", WebNNGraph(_matmul))
 GRAPH_BUILDERS.register("conv2d", WebNNGraph(_conv2d))
