@@ -48,14 +48,14 @@ def test_a_single_round_run_records_round_zero(tmp_path) -> None:
 
 
 def _stored(db, tag: str, rounds: int, *, machine: float = 1.0, slow: dict[int, float] | None = None,
-            seed: int = 0, n_configs: int = 8) -> None:
+            seed: int = 0, n_configs: int = 8, commit: str | None = None) -> None:
     """A run of ``rounds`` rounds written straight to the store: each round's medians share
     a random machine speed (and ``machine`` for the whole run); ``slow`` slows configs."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     st = open_store(db)
-    run = st.start_run(tag=tag)
+    run = st.start_run(tag=tag, git_commit=commit, env_id="m1" if commit else None)
     for r in range(rounds):
         speed = machine * float(np.exp(rng.normal(0, 0.15)))
         for i in range(n_configs):
@@ -66,7 +66,8 @@ def _stored(db, tag: str, rounds: int, *, machine: float = 1.0, slow: dict[int, 
                            "venue": "process", "status": "ok", "median_s": m,
                            "ci_low_s": m * 0.99, "ci_high_s": m * 1.01, "min_s": m * 0.98,
                            "flops": 1.0,
-                           "bytes": 1.0, "extra": {"round": r}}, [m * 0.99, m, m * 1.01] * 4)
+                           "bytes": 1.0, "extra": {"round": r},
+                           **({"env_id": "m1"} if commit else {})}, [m * 0.99, m, m * 1.01] * 4)
     st.finish_run(run)
 
 
@@ -125,3 +126,23 @@ def test_rounds_can_be_compared_on_their_fastest_sample(tmp_path) -> None:
         "matmul(M=2) float32 on cpu/process"]
     with pytest.raises(ConfigError, match="min_s"):
         compare_rounds(db, baseline="base", candidate="cand", value="p90_s")
+
+
+def test_check_reports_the_rounds_the_history_says_a_threshold_needs(tmp_path) -> None:
+    from accel_toolkit.analysis._rounds import compare_rounds
+
+    db = tmp_path / "c.duckdb"
+    _stored(db, "base", 5, seed=11, commit="a" * 40)
+    _stored(db, "cand", 5, seed=12, commit="a" * 40)
+    # the two runs are one commit on one machine: an A/A pair the history learns noise from
+    res = compare_rounds(db, baseline="base", candidate="cand")
+    assert res.table["history_noise"].between(0.002, 0.05).all()
+    assert (res.table["history_blocks"] >= 3).all()
+    md = at.check(db, baseline="base", candidate="cand").markdown
+    assert "Noise learned from history" in md and "rounds per side" in md
+    # runs of unknown code teach nothing, and the report says so
+    db2 = tmp_path / "d.duckdb"
+    _stored(db2, "base", 5, seed=11)
+    _stored(db2, "cand", 5, seed=12)
+    assert "rounds a threshold needs here are unknown" in at.check(
+        db2, baseline="base", candidate="cand").markdown

@@ -95,6 +95,7 @@ def compare_rounds(
     backends: Sequence[str] | None = None,
     results: pd.DataFrame | None = None,
     value: str = "median_s",
+    include_dirty: bool = False,
     **options: Any,
 ) -> BlockComparison:
     """Compare two labelled sides of a database round by round (:func:`compare_blocks`).
@@ -102,6 +103,12 @@ def compare_rounds(
     ``value`` is each round's figure (``median_s``; ``min_s`` compares best cases).
     ``options`` are :func:`compare_blocks` keywords (``threshold``, ``alpha``, ``test``,
     ``control``, ``suite_gates``, ...). ``results`` skips reading the store.
+
+    The table also holds each configuration's noise learned from the history in ``results``
+    (:func:`~accel_toolkit.analysis._noise.history_noise`: repeated rounds of one commit on
+    one machine; ``include_dirty`` also trusts ``+dirty`` commits): ``history_noise``,
+    ``history_dof`` and ``history_blocks``, the rounds per side that noise needs to flag a
+    slowdown of twice the threshold (NaN / -1 where the history has no repeats).
     """
     from ..store import open_store
 
@@ -109,10 +116,61 @@ def compare_rounds(
         results = open_store(store, create=False).results(kernels=kernels, backends=backends)
     rows = round_rows(results, by=by, baseline=baseline, candidate=candidate, value=value)
     res = compare_blocks(rows, **options)
+    _add_history(res, results, rows, value, include_dirty=include_dirty)
     res.settings.update(baseline=baseline, candidate=candidate, by=by, value=value,
                         rounds={"baseline": count_rounds(results, by=by, value=baseline),
                                 "candidate": count_rounds(results, by=by, value=candidate)})
     return res
+
+
+def _add_history(res: BlockComparison, results: pd.DataFrame, rows: pd.DataFrame, value: str,
+                 *, include_dirty: bool) -> None:
+    """Add ``history_noise``, ``history_dof``, ``history_blocks`` to ``res.table``."""
+    from ._noise import IDENTITY, history_noise, rounds_needed
+
+    table = res.table
+    hist = history_noise(results, value=value, include_dirty=include_dirty)
+    ident = [c for c in IDENTITY if c in rows]
+    noise: dict[str, tuple[float, int]] = {}
+    if not hist.empty and ident:
+        keyed = hist.set_index(ident)
+        labels = rows.drop_duplicates("config")[["config", *ident]]
+        for rec in labels.to_dict("records"):
+            key = tuple("" if pd.isna(rec[c]) else str(rec[c]) for c in ident)
+            key_ = key[0] if len(key) == 1 else key
+            if key_ in keyed.index:
+                row = keyed.loc[key_]
+                noise[str(rec["config"])] = (float(row["noise"]), int(row["dof"]))
+    s = res.settings
+    table["history_noise"] = [noise.get(c, (math.nan, 0))[0] for c in table["config"]]
+    table["history_dof"] = [noise.get(c, (math.nan, 0))[1] for c in table["config"]]
+    table["history_blocks"] = [rounds_needed(v, float(s["threshold"]), alpha=float(s["alpha"]),
+                                             n_tests=len(table)) for v in table["history_noise"]]
+    s["history"] = {"value": value, "configurations": len(noise),
+                    "include_dirty": include_dirty}
+
+
+def _history_lines(res: BlockComparison) -> list[str]:
+    """The report's paragraph on the noise learned from history."""
+    t = res.table
+    if "history_blocks" not in t or not (t["history_blocks"] > 0).any():
+        return ["No repeated rounds of one commit on this machine in the history, so the "
+                "rounds a threshold needs here are unknown (run `bench --rounds K` twice on "
+                "one commit to learn them).", ""]
+    threshold = float(res.settings["threshold"])
+    known = t[t["history_blocks"] > 0].sort_values("history_blocks", ascending=False)
+    worst = known.iloc[0]
+    lines = [f"**Noise learned from history** (repeated rounds of one commit on this machine, "
+             f"{len(known)} of {len(t)} configuration(s)): to detect a {2 * threshold:.0%} "
+             f"slowdown on `{worst['config']}` here you need about {int(worst['history_blocks'])}"
+             f" rounds per side ({worst['history_noise']:.1%} from block to block); this "
+             f"comparison has {res.settings['n_blocks']}.", ""]
+    if len(known) > 1:
+        lines += ["| configuration | noise (history) | rounds needed |", "|---|---|---|"]
+        lines += [f"| `{r['config']}` | {r['history_noise']:.1%} | {int(r['history_blocks'])} |"
+                  for r in known.head(8).to_dict("records")]
+        lines += [""]
+    return lines
 
 
 def _pct(r: float) -> str:
@@ -165,6 +223,7 @@ def rounds_markdown(res: BlockComparison) -> str:
               "so it also holds the machine's drift between runs)") + ".", ""]
     for note in res.notes:
         out += [f"> {note}", ""]
+    out += _history_lines(res)
     amb = res.table[res.table["verdict"] == "ambiguous"]
     need = amb["blocks_needed"][amb["blocks_needed"] > 0]
     if len(need):
