@@ -125,4 +125,17 @@ def test_bench_models_browsers_then_report(tmp_path: Path,
     assert len(stacked) == 1
     data = next(iter(stacked[0]["datasets"].values()))
     assert {r["backend"] for r in data} == {"cpu", "webgpu", "webnn"}
+    # webgpu: a timestamp pair around every dispatch where the adapter has timestamp-query
+    ops = at.Store(db).query(
+        "SELECT b.op, b.calls, b.seconds, b.timer, r.device_info FROM results r "
+        "JOIN op_breakdown b USING (result_id) WHERE r.backend = 'webgpu'")
+    features = json.loads(ops["device_info"].iloc[0]).get("features", [])
+    if "timestamp-query" in features:
+        assert set(ops["timer"]) == {"timestamp-query per dispatch"}
+        assert set(ops["op"]) == {"front", "linear", "attention", "add", "layernorm",
+                                  "linear_gelu", "pool"}
+        assert ops["calls"].sum() == 87 and (ops["seconds"] >= 0).all()
+        assert ops["seconds"].sum() > 0
+    else:
+        assert list(ops["op"]) == ["graph"]
     assert "Where the time goes" in out.read_text()

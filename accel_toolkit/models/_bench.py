@@ -113,10 +113,10 @@ class _Runner:
             self.device = {"name": m.adapter, "api": "wgpu-py"}
         elif backend == "webgpu":
             from ._embed import webgpu_backend
-            from ._plan import model_plan, plan_inputs
+            from ._plan import plan_inputs, record_plan
 
             be = webgpu_backend()
-            self.plan = model_plan(spec, x.batch, x.seq)
+            self.plan, self.kinds = record_plan(spec, x.batch, x.seq)
             self.plan_inputs = plan_inputs(self.plan, x)
             self.browser = be
             self.call = lambda: be.run_plan(self.plan, self.plan_inputs)[0]["out"]
@@ -161,6 +161,13 @@ class _Runner:
                 "perf_counter per op"
         if self.backend == "wgpu":
             return self.model.forward_timed(self.x)[1], "submit-and-wait per dispatch"
+        pass_s = self.last.extra.get("pass_s") if self.backend == "webgpu" else None
+        if pass_s and len(pass_s) == len(self.kinds):  # a timestamp pair around every pass
+            per_op: dict[str, tuple[float, int]] = {}
+            for kind, sec in zip(self.kinds, pass_s, strict=True):
+                s, n = per_op.get(kind, (0.0, 0))
+                per_op[kind] = (s + float(sec), n + 1)
+            return per_op, "timestamp-query per dispatch"
         if self.backend in ("webgpu", "webnn"):  # the page times the whole chain or graph
             med = float(np.median(self.last.samples))
             n = len(self.plan.passes) if self.backend == "webgpu" else self.graph_ops

@@ -15,7 +15,9 @@
  *   (thrown as an Error whose `type` and `extra` the runtime copies into the reply).
  * - Timing: one sample is n calls in one command encoder; with `timestamp-query` the time
  *   between a timestamp before the first pass and one after the last, else wall time until
- *   `queue.onSubmittedWorkDone()` resolves. The reply's `timer` says which.
+ *   `queue.onSubmittedWorkDone()` resolves. The reply's `timer` says which. With working
+ *   timestamps a plan of several passes is then run once more with a timestamp pair around
+ *   every pass: the reply's `pass_s` (seconds per pass, plan order).
  * - A lost device is recreated on the next `execute`; the request that saw the loss fails
  *   with `DeviceLost`.
  *
@@ -396,6 +398,36 @@ export class WebGPUExecutor {
         return Number(t[1] - t[0]) / 1e9;
       };
 
+      /**
+       * One more call with a timestamp pair around every pass: seconds per pass, in plan
+       * order (a query set holds at most 4096 timestamps, so plans of 2048 passes or fewer).
+       * @returns {Promise<number[] | undefined>}
+       */
+      const perPass = async () => {
+        const n = plan.passes.length;
+        if (2 * n > 4096) return undefined;
+        const qs = device.createQuerySet({ type: "timestamp", count: 2 * n });
+        const res = device.createBuffer({ size: 16 * n, usage: U.QUERY_RESOLVE | U.COPY_SRC });
+        const rd = device.createBuffer({ size: 16 * n, usage: U.MAP_READ | U.COPY_DST });
+        owned.push(qs, res, rd);
+        const enc = device.createCommandEncoder();
+        plan.passes.forEach((p, j) => {
+          const cp = enc.beginComputePass({ timestampWrites: {
+            querySet: qs, beginningOfPassWriteIndex: 2 * j, endOfPassWriteIndex: 2 * j + 1 } });
+          cp.setPipeline(pipes[j].pipeline);
+          cp.setBindGroup(0, groups[j]);
+          cp.dispatchWorkgroups(p.workgroups[0], p.workgroups[1] ?? 1, p.workgroups[2] ?? 1);
+          cp.end();
+        });
+        enc.resolveQuerySet(qs, 0, 2 * n, res, 0);
+        enc.copyBufferToBuffer(res, 0, rd, 0, 16 * n);
+        device.queue.submit([enc.finish()]);
+        await rd.mapAsync(/** @type {any} */ (globalThis).GPUMapMode.READ);
+        const t = new BigInt64Array(rd.getMappedRange().slice(0));
+        rd.unmap();
+        return Array.from({ length: n }, (_, j) => Number(t[2 * j + 1] - t[2 * j]) / 1e9);
+      };
+
       const firstStart = now();
       await wallBatch(1);
       const first_run_s = compile_s + (now() - firstStart);
@@ -414,6 +446,9 @@ export class WebGPUExecutor {
         if (!opts.timing) throw new WebGPUError("KernelExecutionError", "mode 'measure' needs timing settings");
         const r = await timeLoop(batch, opts.timing, { deadline: opts.deadline });
         timing = { samples: r.samples, inner_loops: r.inner_loops, warmup_s: r.warmup_s, loop_first_s: r.first_run_s };
+        if (batch === stampBatch && plan.passes.length > 1) {
+          /** @type {any} */ (timing).pass_s = await perPass();
+        }
       }
 
       // Read the outputs back (the values of the last call; every call computes the same).

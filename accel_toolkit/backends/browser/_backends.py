@@ -218,7 +218,10 @@ class _BrowserBackend(Backend):
 
     def _raise(self, err: Mapping[str, Any], kernel: str) -> None:
         kind = err.get("type", "KernelExecutionError")
-        msg = f"{self.name} ({self.browser_spec.label}) {kernel}: {err.get('message', 'unknown error')}"
+        msg = (
+            f"{self.name} ({self.browser_spec.label}) {kernel}: "
+            f"{err.get('message', 'unknown error')}"
+        )
         exc: Exception
         if kind == "ShaderCompileError":
             where = ":".join(
@@ -247,7 +250,8 @@ class _BrowserBackend(Backend):
         raise exc
 
     def _timing(self, reply: Mapping[str, Any], round_trip: float) -> TimingResult:
-        extra = {k: reply[k] for k in ("compile_s", "cached", "handle_s", "wall_s") if k in reply}
+        extra = {k: reply[k] for k in ("compile_s", "cached", "handle_s", "wall_s", "pass_s")
+                 if k in reply}
         extra.update(round_trip_s=round_trip, transport=self.session.transport)
         return TimingResult(
             samples=np.asarray(reply.get("samples") or [], dtype=float),
@@ -275,7 +279,10 @@ class _BrowserBackend(Backend):
         self.session.close()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r} {self.browser_spec.label} {self.session.version}>"
+        return (
+            f"<{type(self).__name__} {self.name!r} {self.browser_spec.label} "
+            f"{self.session.version}>"
+        )
 
 
 class WebGPUBackend(_BrowserBackend):
@@ -318,8 +325,9 @@ class WebGPUBackend(_BrowserBackend):
         g = info.get("webgpu", {})
         if not g.get("available"):
             return (
-                f"{self.browser_spec.label} at {self.browser_spec.executable} has no usable WebGPU: "
-                f"{g.get('reason', 'unknown')}. Use a Chromium with WebGPU (make install) and keep "
+                f"{self.browser_spec.label} at {self.browser_spec.executable} "
+                f"has no usable WebGPU: {g.get('reason', 'unknown')}. "
+                "Use a Chromium with WebGPU (make install) and keep "
                 "--enable-unsafe-webgpu."
             )
         return None
