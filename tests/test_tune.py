@@ -340,3 +340,38 @@ def test_a_rung_whose_first_point_would_overrun_is_skipped():
                    estimate=lambda rung, best_s: 1000.0 if rung == 2 else 0.5)
     assert found.tried[1] and not found.tried[2]
     assert found.best(2) is None and clock.t <= 30.0
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_webgpu_backend_uses_the_stored_winner(db_path):
+    pytest.importorskip("playwright")
+    import accel_toolkit
+    from accel_toolkit.backends.browser import WebGPUBackend
+    from accel_toolkit.exceptions import BackendUnavailableError
+    from accel_toolkit.tune import fingerprint, fingerprint_key
+
+    try:
+        be = WebGPUBackend(tuning=str(db_path))
+    except BackendUnavailableError as exc:
+        pytest.skip(str(exc))
+    try:
+        store = Store(db_path)
+        fp = fingerprint_key(fingerprint("webgpu", be.device_info()))
+        knobs = {**GEMM_KNOBS, "wg_x": 8, "wg_y": 8, "tm": 4, "tn": 8}
+        add_points(store, [Point("matmul", "gemm", "webgpu", fp, {}, "small", {}, "float32",
+                                 knobs, knobs_key(knobs), 0, "ok", median_s=0.01,
+                                 chosen=True, session_id="s1")])
+        r = accel_toolkit.run("matmul", be, M=70, N=132, K=36)   # gemm4 (N, K % 4 == 0)
+        assert r.passed
+        choice = be.tuning_choice(accel_toolkit.get_kernel("matmul"),
+                                  {"M": 70, "N": 132, "K": 36}, "float32")
+        assert choice.source == "tuned" and dict(choice.knobs) == knobs
+        m = be.measure(accel_toolkit.get_kernel("matmul"), {"M": 64, "N": 64, "K": 64},
+                       "float32", accel_toolkit.get_kernel("matmul").make_inputs(
+                           {"M": 64, "N": 64, "K": 64}, "float32"),
+                       accel_toolkit.TimingSettings.from_budget(0.2))
+        assert m.timing.extra["knobs"] == knobs and m.timing.extra["variant"] == "gemm"
+        assert m.timing.extra["tuning"]["source"] == "tuned"
+    finally:
+        be.close()
