@@ -57,7 +57,9 @@ async ([kind, n, reps, budget, plan, variant]) => {
     const ex = window.__benchExec;
     call = async () => {
       // the same bytes Python's plan.encode_inputs would send, in init order
-      const bufs = window.__layout.map((x) => (x === "a" ? A.buffer.slice(0) : x === "b" ? B.buffer.slice(0) : x));
+      const bufs = window.__layout.map((x) =>
+        x === "a" ? A.buffer.slice(0) : x === "b" ? B.buffer.slice(0) : x
+      );
       const { reply, buffers } = await ex.execute(plan, bufs, { mode: "once" });
       if (!reply.ok) throw new Error(JSON.stringify(reply.error));
       return buffers[0];
@@ -76,7 +78,10 @@ async ([kind, n, reps, budget, plan, variant]) => {
   }
   const times = [];
   const start = performance.now();
-  while (times.length < reps && (times.length === 0 || (performance.now() - start) / 1000 < budget)) {
+  while (
+    times.length < reps &&
+    (times.length === 0 || (performance.now() - start) / 1000 < budget)
+  ) {
     t = performance.now();
     await call();
     times.push((performance.now() - t) / 1000);
@@ -209,7 +214,9 @@ def matmul(
         meta = {
             "browser": f"{session.browser.label} {session.version}",
             "executable": session.browser.executable,
-            "adapter": f"{g.get('vendor')}/{g.get('architecture')} fallback={g.get('isFallbackAdapter')}",
+            "adapter": (
+                f"{g.get('vendor')}/{g.get('architecture')} fallback={g.get('isFallbackAdapter')}"
+            ),
             "tfjs": tfv,
         }
     finally:
@@ -240,8 +247,10 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|")
         for r in overhead(args.browser):
             print(
-                f"| {r['backend']} | {r['transport']} | {r['payload']} | {_fmt_s(r['round trip'])} | "
-                f"[{_fmt_s(r['ci'][0])}, {_fmt_s(r['ci'][1])}] | {_fmt_s(r['in page'])} | {r['n']} |"
+                f"| {r['backend']} | {r['transport']} | {r['payload']} "
+                f"| {_fmt_s(r['round trip'])} "
+                f"| [{_fmt_s(r['ci'][0])}, {_fmt_s(r['ci'][1])}] "
+                f"| {_fmt_s(r['in page'])} | {r['n']} |"
             )
         print()
 

@@ -195,10 +195,9 @@ def summarize(records: list[dict[str, Any]], mode: str) -> None:
             f"configurations flagged {sum(r['others_flagged'] for r in records)}"
         )
     suites = [r["suite_ratio"] for r in records]
-    print(
-        f"  suite-wide shift: median {np.median(suites) - 1:+.1%}, verdicts "
-        f"{ {v: sum(r['suite_verdict'] == v for r in records) for v in set(r['suite_verdict'] for r in records)} }"
-    )
+    suite_verdicts = [r["suite_verdict"] for r in records]
+    verdicts = {v: suite_verdicts.count(v) for v in set(suite_verdicts)}
+    print(f"  suite-wide shift: median {np.median(suites) - 1:+.1%}, verdicts {verdicts}")
 
 
 def main() -> None:

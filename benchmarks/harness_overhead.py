@@ -40,7 +40,10 @@ def timeit_best(fn) -> float:
 
 
 def pyperf_style(fn) -> float:
-    """pyperf's default shape: loops calibrated to >= 100 ms per value, 1 warm-up, 20 values, mean."""
+    """pyperf's default shape.
+
+    Loops calibrated to >= 100 ms per value, 1 warm-up, 20 values, mean.
+    """
     loops = 1
     while True:
         t0 = time.perf_counter()
@@ -67,7 +70,8 @@ def main() -> None:
     cases = [kernel_call("softmax", rows=8, cols=64), kernel_call("matmul", M=640, N=640, K=640)]
     methods = {"harness": harness, "timeit": timeit_best, "pyperf-style": pyperf_style}
     print(
-        f"{'kernel':45s} {'method':13s} {'median of 5':>12s} {'spread':>8s} {'wall/meas.':>11s} {'vs timeit':>9s}"
+        f"{'kernel':45s} {'method':13s} {'median of 5':>12s} {'spread':>8s} "
+        f"{'wall/meas.':>11s} {'vs timeit':>9s}"
     )
     for fn, label in cases:
         fn()
@@ -83,7 +87,8 @@ def main() -> None:
         base = results["timeit"][0]
         for name, (med, spread, wall) in results.items():
             print(
-                f"{label[:45]:45s} {name:13s} {fmt(med):>12s} {spread:7.1%} {wall:10.2f}s {med / base:9.3f}"
+                f"{label[:45]:45s} {name:13s} {fmt(med):>12s} {spread:7.1%} "
+                f"{wall:10.2f}s {med / base:9.3f}"
             )
 
 

@@ -2,11 +2,12 @@
 
 Usage (each step is separate so an interrupted sweep can be resumed / re-scored)::
 
-    python benchmarks/predict_eval.py measure  --db data/predict_cpu.duckdb   # ~5-10 min, 2 cores
-    python benchmarks/predict_eval.py noise    --db data/predict_cpu.duckdb   # repeat 8 configs/kernel 3x
-    python benchmarks/predict_eval.py evaluate --db data/predict_cpu.duckdb   # held-out scores
-    python benchmarks/predict_eval.py active   --db data/predict_cpu.duckdb   # active vs random (replay)
-    python benchmarks/predict_eval.py subsets  --db data/predict_cpu.duckdb   # accuracy from n random shapes
+    DB=data/predict_cpu.duckdb
+    python benchmarks/predict_eval.py measure  --db $DB   # ~5-10 min, 2 cores
+    python benchmarks/predict_eval.py noise    --db $DB   # repeat 8 configs/kernel 3x
+    python benchmarks/predict_eval.py evaluate --db $DB   # held-out scores
+    python benchmarks/predict_eval.py active   --db $DB   # active vs random (replay)
+    python benchmarks/predict_eval.py subsets  --db $DB   # accuracy from n random shapes
 
 Every number printed comes from real measurements stored in the DuckDB file; nothing is
 simulated. ``measure`` stores each configuration as it goes (``bench`` commits every row), so

@@ -35,7 +35,8 @@ N = __N__
 def stats(x):
     x = np.asarray(x) * 1e3
     return {"median_ms": float(np.median(x)), "p10_ms": float(np.percentile(x, 10)),
-            "p90_ms": float(np.percentile(x, 90)), "p99_ms": float(np.percentile(x, 99)), "n": len(x)}
+            "p90_ms": float(np.percentile(x, 90)), "p99_ms": float(np.percentile(x, 99)),
+            "n": len(x)}
 
 out = {"adapter": info["webgpu"].get("vendor", "") + " " + info["webgpu"].get("architecture", ""),
        "browser": info["browser"].get("name", "") + " " + info["browser"].get("version", "")}
@@ -44,7 +45,8 @@ out["ping"] = stats(await runner.ping(N))
 for label, n in (("tiny kernel", 64), ("1 MiB in/out", 262144)):
     spec = get_kernel("add_mul_relu")
     p = spec.resolve(n=n)
-    req = build_request("webgpu", spec, p, "float32", spec.make_inputs(p, "float32", 0), mode="once", info=info)
+    req = build_request("webgpu", spec, p, "float32", spec.make_inputs(p, "float32", 0),
+                        mode="once", info=info)
     rts, inside = [], []
     for i in range(10 + (N if n == 64 else max(20, N // 5))):
         t0 = time.perf_counter()
@@ -96,16 +98,19 @@ def main() -> int:
     line = next(s for s in text.splitlines() if s.startswith("ROUNDTRIP "))
     res = json.loads(line[len("ROUNDTRIP ") :])
     print(
-        f"JupyterLab tab round trip ({spec.label}; adapter {res['adapter']}; browser {res['browser']})"
+        f"JupyterLab tab round trip ({spec.label}; adapter {res['adapter']}; "
+        f"browser {res['browser']})"
     )
     print(
-        f"{'request':<14} {'n':>5} {'median':>9} {'p10':>9} {'p90':>9} {'p99':>9} {'in tab':>9} {'overhead':>9}  (ms)"
+        f"{'request':<14} {'n':>5} {'median':>9} {'p10':>9} {'p90':>9} {'p99':>9} "
+        f"{'in tab':>9} {'overhead':>9}  (ms)"
     )
     for kind in ("ping", "tiny kernel", "1 MiB in/out"):
         s = res[kind]
         print(
-            f"{kind:<14} {s['n']:>5} {s['median_ms']:>9.2f} {s['p10_ms']:>9.2f} {s['p90_ms']:>9.2f} "
-            f"{s['p99_ms']:>9.2f} {s.get('in_tab_median_ms', float('nan')):>9.2f} "
+            f"{kind:<14} {s['n']:>5} {s['median_ms']:>9.2f} {s['p10_ms']:>9.2f} "
+            f"{s['p90_ms']:>9.2f} {s['p99_ms']:>9.2f} "
+            f"{s.get('in_tab_median_ms', float('nan')):>9.2f} "
             f"{s.get('overhead_median_ms', s['median_ms']):>9.2f}"
         )
     print(f"(wall time including JupyterLab start: {wall:.0f} s)")

@@ -42,10 +42,15 @@ window.__run = async (plan, data, opts) => {
     const { reply, buffers } = await ex.execute(plan, data.map(b64), opts);
     return { reply, data: buffers.map(enc) };
   } catch (e) {
-    return { reply: { ok: false, error: { type: e.type || "Error", message: String(e.message || e), ...(e.extra || {}) } } };
+    const error = { type: e.type || "Error", message: String(e.message || e), ...(e.extra || {}) };
+    return { reply: { ok: false, error } };
   }
 };
-window.__lose = async () => { ex.device.destroy(); await new Promise((r) => setTimeout(r, 100)); return Boolean(ex.lost); };
+window.__lose = async () => {
+  ex.device.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  return Boolean(ex.lost);
+};
 window.__info = async () => { ex = ex || await WebGPUExecutor.create(); return ex.info(); };
 window.__ready = true;
 </script>"""
@@ -163,8 +168,8 @@ def main() -> int:
                     )
                     print(
                         f"{name:16s} {variant:12s} {p} {check.describe()} timer={reply['timer']} "
-                        f"compile_s={reply['compile_s']:.4f} first_run_s={reply['first_run_s']:.4f} "
-                        f"median_s={med:.3g}"
+                        f"compile_s={reply['compile_s']:.4f} "
+                        f"first_run_s={reply['first_run_s']:.4f} median_s={med:.3g}"
                     )
         failures += error_paths(page)
         browser.close()

@@ -211,16 +211,18 @@ def speed(
     say("\n== speed: CUDA events, warm (L2 not flushed) unless marked cold ==")
     if peak:
         say(
-            f"  peak (spec sheet, {peak[0]}): FP32 {peak[1]} TFLOP/s, FP16 tensor {peak[2]} TFLOP/s, "
-            f"memory {peak[3]} TB/s"
+            f"  peak (spec sheet, {peak[0]}): FP32 {peak[1]} TFLOP/s, "
+            f"FP16 tensor {peak[2]} TFLOP/s, memory {peak[3]} TB/s"
         )
     else:
         say(
-            f"  no spec-sheet peak for {info['name']!r}; bandwidth targets use the measured copy bandwidth"
+            f"  no spec-sheet peak for {info['name']!r}; "
+            "bandwidth targets use the measured copy bandwidth"
         )
     if info.get("peak_bandwidth_Bps"):
         say(
-            f"  memory bandwidth from clocks x bus width: {info['peak_bandwidth_Bps'] / 1e12:.2f} TB/s"
+            "  memory bandwidth from clocks x bus width: "
+            f"{info['peak_bandwidth_Bps'] / 1e12:.2f} TB/s"
         )
     say(f"  measured device-to-device copy: {copy_bw / 1e12:.2f} TB/s")
     bw_ref = peak[3] * 1e12 if peak else copy_bw
@@ -281,23 +283,32 @@ def speed(
                 line += f" | {label} {r['tflops']:7.2f} TFLOP/s"
             else:
                 frac = r["tbps"] * 1e12 / bw_ref
-                line += f" | {label} {r['tbps']:5.2f} TB/s ({frac:4.0%} of peak, {r['tbps'] * 1e12 / copy_bw:4.0%} of copy)"
+                line += (
+                    f" | {label} {r['tbps']:5.2f} TB/s ({frac:4.0%} of peak, "
+                    f"{r['tbps'] * 1e12 / copy_bw:4.0%} of copy)"
+                )
         if unit == "flops" and "ours" in res and "tflops" in res["ours"] and peak:
             pk = peak[1] if dtype == "float32" or kernel == "matmul_int8" else peak[2]
-            line += f" | ours {res['ours']['tflops'] / pk:4.0%} of {'FP32' if pk == peak[1] else 'FP16 tensor'} peak"
+            line += (
+                f" | ours {res['ours']['tflops'] / pk:4.0%} of "
+                f"{'FP32' if pk == peak[1] else 'FP16 tensor'} peak"
+            )
         verdict = None
         if target and "tflops" in res.get("ours", {}):
             if target[0] == "cupy" and "tflops" in res.get("cupy", {}):
                 ratio = res["ours"]["tflops"] / res["cupy"]["tflops"]
                 verdict = ratio >= target[1]
-                line += f"\n      TARGET ours/cuBLAS = {ratio:.0%} (>= {target[1]:.0%}): {'PASS' if verdict else 'FAIL'}"
+                line += (
+                    f"\n      TARGET ours/cuBLAS = {ratio:.0%} (>= {target[1]:.0%}): "
+                    f"{'PASS' if verdict else 'FAIL'}"
+                )
             elif target[0] == "bandwidth":
                 frac = res["ours"]["tbps"] * 1e12 / bw_ref
                 verdict = frac >= target[1]
                 ref_name = "spec-sheet" if peak else "measured copy"
                 line += (
-                    f"\n      TARGET ours = {frac:.0%} of {ref_name} bandwidth (>= {target[1]:.0%}): "
-                    f"{'PASS' if verdict else 'FAIL'}"
+                    f"\n      TARGET ours = {frac:.0%} of {ref_name} bandwidth "
+                    f"(>= {target[1]:.0%}): {'PASS' if verdict else 'FAIL'}"
                 )
         if agree:
             line += f" | {agree}"
@@ -368,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         v = r["verdict"]
         what = "ours / cuBLAS" if r["target"][0] == "cupy" else "ours / memory bandwidth"
         say(
-            f"  target {r['kernel']} {r['dtype']} {json.dumps(r['params'], separators=(',', ':'))}: "
+            f"  target {r['kernel']} {r['dtype']} "
+            f"{json.dumps(r['params'], separators=(',', ':'))}: "
             f"{what} >= {r['target'][1]:.0%}: "
             f"{'PASS' if v else 'FAIL' if v is not None else 'NOT MEASURED'}"
         )

@@ -237,7 +237,7 @@ def test_check_unknown_tag(cpu_db):
     assert "'nosuchtag'" in line and "tag values present: base" in line
 
 
-# -- noise ------------------------------------------------------------------------------------------
+# -- noise -----------------------------------------------------------------------------------------
 def test_doctor_prints_no_driver_noise():
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     r = cli("doctor", "--backends", "cpu,wgpu", env=env)

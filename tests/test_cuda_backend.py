@@ -189,7 +189,9 @@ import sys
 class _Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in {blocked!r}:
-            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+            raise ModuleNotFoundError(
+                f"No module named {{name!r}} (blocked by the test)", name=name
+            )
 sys.meta_path.insert(0, _Block())
 """
 
@@ -210,7 +212,8 @@ def test_device_check_needs_only_numpy_and_cupy():
         "spec = get_kernel('gelu'); p = spec.resolve(n=257)\n"
         "x = spec.make_inputs(p, 'float32')\n"
         "y = spec.reference(x, p)['y']\n"
-        "exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x['x'].astype(float)])\n"
+        "exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) "
+        "for v in x['x'].astype(float)])\n"
         "assert np.allclose(y, exact, rtol=1e-12, atol=1e-12)\n"
         "assert 'scipy' not in sys.modules and 'pandas' not in sys.modules\n"
         "print('RC', rc)\n"
@@ -243,7 +246,8 @@ def test_sources_compile_with_nvcc(kernel, tmp_path):
     nvcc = _nvcc()
     if nvcc is None:
         pytest.skip(
-            "nvcc is not installed (`nvcc --version` failed); the sources are compiled on the GPU machine"
+            "nvcc is not installed (`nvcc --version` failed); "
+            "the sources are compiled on the GPU machine"
         )
     exprs = [e for _, e in expressions(kernel)]
     w = tmp_path / "instances.cu"
@@ -286,7 +290,11 @@ def test_sources_compile_with_nvcc(kernel, tmp_path):
 @functools.lru_cache(maxsize=1)
 def _cxx() -> str | None:
     """A C++20 compiler with _Float16 and ucontext (what the CPU shim needs), or None."""
-    probe = "#include <ucontext.h>\n_Float16 h = (_Float16)1.5f;\nint main() { ucontext_t c; return getcontext(&c); }\n"
+    probe = (
+        "#include <ucontext.h>\n"
+        "_Float16 h = (_Float16)1.5f;\n"
+        "int main() { ucontext_t c; return getcontext(&c); }\n"
+    )
     for exe in ("g++", "clang++"):
         path = shutil.which(exe)
         if not path:

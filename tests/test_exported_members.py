@@ -41,7 +41,8 @@ def test_import_needs_no_optional_backend():
 
     code = (
         "import sys, accel_toolkit\n"
-        "heavy = [m for m in ('wgpu', 'playwright', 'cupy', 'sklearn', 'papermill') if m in sys.modules]\n"
+        "heavy = [m for m in ('wgpu', 'playwright', 'cupy', 'sklearn', 'papermill') "
+        "if m in sys.modules]\n"
         "print(heavy)\n"
         "assert not heavy, heavy\n"
     )

@@ -87,8 +87,10 @@ def test_explore_notebook_runs_kernels_in_the_jupyterlab_tab(tmp_path):
         before = status.inner_text()
         page.locator(".accel-explorer button").first.click()
         page.wait_for_function(
-            """(before) => { const s = document.querySelector('.accel-explorer .status').textContent;
-                             return s !== before && /complete/.test(s); }""",
+            """(before) => {
+                 const s = document.querySelector('.accel-explorer .status').textContent;
+                 return s !== before && /complete/.test(s);
+               }""",
             arg=before,
             timeout=180_000,
         )
@@ -182,7 +184,9 @@ def test_explicit_tab_venue_without_front_end_fails_fast_under_papermill(tmp_pat
     }
     nb.cells = [
         nbformat.v4.new_code_cell(
-            "from accel_toolkit.tab import TabRunner\nrunner = TabRunner(frontend_timeout=3)\nrunner"
+            "from accel_toolkit.tab import TabRunner\n"
+            "runner = TabRunner(frontend_timeout=3)\n"
+            "runner"
         ),
         nbformat.v4.new_code_cell(
             f"await runner.bench('matmul', 'webgpu', db={str(tmp_path / 'r.duckdb')!r})"

@@ -152,7 +152,8 @@ class Check:
         verdict = "ok" if self.passed else "MISMATCH"
         return (
             f"{verdict}: max abs err {self.max_abs_err:.3g}, max rel err {self.max_rel_err:.3g} "
-            f"(atol {self.atol:.3g}, rtol {self.rtol:.3g}{', worst ' + self.worst_output if self.worst_output else ''})"
+            f"(atol {self.atol:.3g}, rtol {self.rtol:.3g}"
+            f"{', worst ' + self.worst_output if self.worst_output else ''})"
         )
 
 
@@ -221,10 +222,10 @@ class KernelSpec:
         output may be off by one rounding step; its float scales may not).
     scratch : callable, optional
         ``scratch(params, itemsize) -> bytes`` that ``impl`` (the cpu backend, and the cuda
-        backend's CuPy path) writes to intermediate arrays and reads back, beyond the cost model's ``bytes`` (the
-        least any implementation must move): conv2d's im2col matrix. The speed predictor
-        counts it in the bytes it learns from; ``cost`` stays the algorithm's figure, so
-        GB/s stay comparable across backends.
+        backend's CuPy path) writes to intermediate arrays and reads back, beyond the cost
+        model's ``bytes`` (the least any implementation must move): conv2d's im2col matrix.
+        The speed predictor counts it in the bytes it learns from; ``cost`` stays the
+        algorithm's figure, so GB/s stay comparable across backends.
     gemm : callable, optional
         ``gemm(params) -> (calls, M, N, K)``: the BLAS GEMMs (``calls`` of them, each
         ``M x K`` by ``K x N``, neither operand transposed) in ``impl``'s work on the cpu

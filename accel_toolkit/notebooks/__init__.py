@@ -1,7 +1,9 @@
 """The benchmark, report and explore notebooks: parameters, papermill runs, provenance.
 
 >>> from accel_toolkit.notebooks import run_notebook
->>> run = run_notebook("benchmark", {"kernels": "matmul,softmax", "backends": "cpu"})  # doctest: +SKIP
+>>> run = run_notebook(  # doctest: +SKIP
+...     "benchmark", {"kernels": "matmul,softmax", "backends": "cpu"}
+... )
 >>> run.output, run.run_ids  # doctest: +SKIP
 
 The same runs from the shell: ``accel-toolkit notebook run benchmark -p kernels matmul``

@@ -221,8 +221,8 @@ class SpeedModel:
         runs outside BLAS, and with ``numpy_loops`` per row numpy reduces and per element
         it passes through elementwise functions.
     regressors_ : dict
-        ``{group: ConformalGPRegressor or ConformalBoostingRegressor}``; the group is ``kernel@backend``, the kernel,
-        or ``"*"``.
+        ``{group: ConformalGPRegressor or ConformalBoostingRegressor}``; the group is
+        ``kernel@backend``, the kernel, or ``"*"``.
     feature_names_ : dict
         ``{group: [column, ...]}``.
     length_scales_ : dict
@@ -231,8 +231,12 @@ class SpeedModel:
 
     Examples
     --------
-    >>> model = SpeedModel.from_store("data/predict_cpu.duckdb", kernels=["matmul"])  # doctest: +SKIP
-    >>> model.predict([{"kernel": "matmul", "backend": "cpu", "params": {"M": 300, "N": 200, "K": 100}}])  # doctest: +SKIP
+    >>> model = SpeedModel.from_store(  # doctest: +SKIP
+    ...     "data/predict_cpu.duckdb", kernels=["matmul"]
+    ... )
+    >>> model.predict(  # doctest: +SKIP
+    ...     [{"kernel": "matmul", "backend": "cpu", "params": {"M": 300, "N": 200, "K": 100}}]
+    ... )
     """
 
     def __init__(

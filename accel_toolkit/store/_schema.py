@@ -149,7 +149,8 @@ TABLES = [
         knobs JSON,
         knobs_key VARCHAR,
         rung INTEGER,              -- search round (0 = first screening)
-        status VARCHAR,            -- ok | limits | compile_error | wrong_result | error | invalidated
+        status VARCHAR,            -- ok | limits | compile_error | wrong_result | error
+                                   -- | invalidated
         chosen BOOLEAN,            -- the best point of its bucket in its session
         median_s DOUBLE,
         n_samples INTEGER,

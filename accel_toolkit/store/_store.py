@@ -426,7 +426,8 @@ class Store:
                 con.execute("ROLLBACK")
                 return kept
             con.execute(
-                f"INSERT INTO measurements ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                f"INSERT INTO measurements ({', '.join(cols)}) "
+                f"VALUES ({', '.join('?' * len(cols))})",
                 [values[c] for c in cols],
             )
             if samples is not None and len(samples):

@@ -222,8 +222,9 @@ def wait_for_text(page: Any, text: str, *, timeout_s: float = 300.0) -> None:
         found = page.evaluate(
             """(text) => {
                  const outs = [...document.querySelectorAll('.jp-OutputArea-output')];
-                 const err = outs.find(o => o.getAttribute('data-mime-type') === 'application/vnd.jupyter.stderr'
-                                            && /Traceback/.test(o.textContent));
+                 const err = outs.find(
+                   o => o.getAttribute('data-mime-type') === 'application/vnd.jupyter.stderr'
+                        && /Traceback/.test(o.textContent));
                  if (outs.some(o => o.textContent.includes(text))) return 'found';
                  return err ? 'error: ' + err.textContent.slice(-3000) : '';
                }""",

@@ -60,7 +60,8 @@ def supports(
     if backend == "webgpu":
         gpu = info.get("webgpu") or {}
         if not gpu.get("available"):
-            return f"the tab has no WebGPU adapter: {gpu.get('reason') or gpu.get('error') or 'navigator.gpu is missing'}"
+            why = gpu.get("reason") or gpu.get("error") or "navigator.gpu is missing"
+            return f"the tab has no WebGPU adapter: {why}"
         from ..backends import _wgsl
 
         feats = list(gpu.get("features") or []) + list(gpu.get("wgslLanguageFeatures") or [])

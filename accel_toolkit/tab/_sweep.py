@@ -221,7 +221,10 @@ async def sweep(
                 key, made = q.key, inputs_or_reason(q.spec, q.params, q.dtype, seed)
             current = (q.spec.name, q.backend)
             text = f"{q.spec.name} {json.dumps(q.params)} {q.dtype} on {q.backend}"
-            runner.status = f"run {handle.run_id}: {len(handle.rows) + len(handle.skipped)}/{len(handle.planned)} — {text}"
+            runner.status = (
+                f"run {handle.run_id}: {len(handle.rows) + len(handle.skipped)}/"
+                f"{len(handle.planned)} — {text}"
+            )
             if bar is not None:
                 bar.set_postfix_str(f"{q.spec.name} {q.backend}", refresh=False)
             if isinstance(made, str):  # refused before allocating, or out of memory

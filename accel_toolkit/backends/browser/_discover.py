@@ -285,7 +285,8 @@ def find_browser(browser: str | None = None) -> BrowserSpec:
         exe = _executable(browser)
         if exe is None:
             raise BackendUnavailableError(
-                f"browser={browser!r} is not an executable file or a command on PATH. {INSTALL_HINT}"
+                f"browser={browser!r} is not an executable file or a command on PATH. "
+                f"{INSTALL_HINT}"
             )
         return _generic_spec(exe, "option")
     found = find_browsers()

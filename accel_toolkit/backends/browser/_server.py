@@ -2,9 +2,10 @@
 
 The page must come from ``http://127.0.0.1`` (a secure context, which WebGPU and WebNN need;
 ``about:blank`` is not). Every response carries the cross-origin-isolation headers, so the
-page's ``performance.now()`` has 5 us resolution rather than 100 us. Besides static files the server holds the binary buffers of each
-request: the page fetches all inputs with one ``GET /__accel/in/<token>`` and posts all
-outputs with one ``POST /__accel/out/<token>``. Tokens are random and used once.
+page's ``performance.now()`` has 5 us resolution rather than 100 us. Besides static files
+the server holds the binary buffers of each request: the page fetches all inputs with one
+``GET /__accel/in/<token>`` and posts all outputs with one ``POST /__accel/out/<token>``.
+Tokens are random and used once.
 """
 
 from __future__ import annotations

@@ -507,5 +507,8 @@ def limits_reason(graph: GraphSpec, limits: Mapping[str, Any] | None) -> str | N
         rr = entry.get("rankRange")
         if isinstance(rr, Mapping) and not (rr.get("min", 0) <= rank <= rr.get("max", 99)):
             where = f"{op} {role}".strip()
-            return f"WebNN {where} takes rank {rr.get('min')}..{rr.get('max')}, this graph needs rank {rank}"
+            return (
+                f"WebNN {where} takes rank {rr.get('min')}..{rr.get('max')}, "
+                f"this graph needs rank {rank}"
+            )
     return None
