@@ -1,4 +1,4 @@
-"""The toolkit's WGSL kernels next to TF.js 4.22 (webgpu backend) in the same Chromium.
+"""The toolkit's WGSL matmul next to TF.js 4.22 and ORT Web (WebGPU) in the same Chromium.
 
 Both run in the Chromium the toolkit discovers (``@sparticuz/chromium`` here), on its
 WebGPU adapter (SwiftShader on a machine without a GPU), each in its own page served from
@@ -18,8 +18,13 @@ the median of the passes. What each number includes:
   TF.js returns one (it needs ``timestamp-query``); else ``n/a``.
 - ``tfjs+readback``: wall time of ``tf.matMul(a, b)`` then ``await c.data()`` (the usual
   way a TF.js user gets a result), median of ``--samples`` calls after one warm call.
+- ``ort+io``: ORT Web (``onnxruntime-web``, the devDependency; WebGPU execution provider)
+  running a one-node ``MatMul`` ONNX graph: wall time of ``await session.run(feeds)`` with
+  CPU tensors in and out, as an ORT Web user measures it (upload of A and B, the kernel,
+  readback of C), median of ``--samples`` runs after one warm run. ``--no-ort`` leaves it out.
 
-ORT Web is not measured yet (see docs/tuning.md).
+The toolkit's outputs are checked against numpy; the peers' are not (their inputs stay in
+the page).
 
     .venv/bin/python benchmarks/wgsl_peers.py --sizes 256,512,1024 --passes 2 [--samples 5]
 """
@@ -43,11 +48,32 @@ from accel_toolkit.harness import TimingSettings, summarize
 from accel_toolkit.kernels import get_kernel
 
 ROOT = Path(__file__).resolve().parent.parent
+SIDES = ("toolkit", "toolkit+readback", "tfjs", "tfjs+readback", "ort+io")
 PAGE = """<!doctype html><meta charset="utf-8"><title>tfjs peer</title>
 <script src="/node_modules/@tensorflow/tfjs-core/dist/tf-core.min.js"></script>
 <script src="/node_modules/@tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.min.js"></script>
+<script src="/node_modules/onnxruntime-web/dist/ort.all.min.js"></script>
 <script>
 window.peer = {
+  async ort(n, samples) {
+    ort.env.wasm.wasmPaths = "/node_modules/onnxruntime-web/dist/";
+    ort.env.wasm.numThreads = 1;
+    const bytes = await (await fetch(`/matmul_${n}.onnx`)).arrayBuffer();
+    const session = await ort.InferenceSession.create(bytes, {executionProviders: ["webgpu"]});
+    const rnd = () => Float32Array.from({length: n * n}, () => Math.random());
+    const feeds = {A: new ort.Tensor("float32", rnd(), [n, n]),
+                   B: new ort.Tensor("float32", rnd(), [n, n])};
+    await session.run(feeds);                                        // warm: compile + run
+    const wall = [];
+    for (let i = 0; i < samples; i++) {
+      const t0 = performance.now();
+      const out = await session.run(feeds);
+      await out.C.getData();
+      wall.push((performance.now() - t0) / 1e3);
+    }
+    await session.release();
+    return {wall, version: ort.env.versions?.web || ""};
+  },
   async init() { await tf.setBackend("webgpu"); await tf.ready(); return tf.getBackend(); },
   async matmul(n, samples) {
     const a = tf.randomUniform([n, n]), b = tf.randomUniform([n, n]);
@@ -71,17 +97,39 @@ window.__ready = true;
 </script>"""
 
 
+def _matmul_onnx(n: int) -> bytes:
+    """A one-node ONNX graph: C = MatMul(A, B), A and B float32 [n, n]."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("MatMul", ["A", "B"], ["C"])
+    graph = helper.make_graph(
+        [node], "matmul",
+        [helper.make_tensor_value_info("A", TensorProto.FLOAT, [n, n]),
+         helper.make_tensor_value_info("B", TensorProto.FLOAT, [n, n])],
+        [helper.make_tensor_value_info("C", TensorProto.FLOAT, [n, n])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return bytes(model.SerializeToString())
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body, kind = None, "text/html"
         if self.path.startswith("/peer.html"):
             body = PAGE.encode()
+        elif self.path.startswith("/matmul_") and self.path.endswith(".onnx"):
+            body, kind = _matmul_onnx(int(self.path[len("/matmul_"):-5])), "application/octet-stream"
+        if body is not None:
             self.send_response(200)
-            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
             return
-        if not self.path.startswith("/node_modules/@tensorflow/"):
+        if not self.path.startswith(("/node_modules/@tensorflow/",
+                                     "/node_modules/onnxruntime-web/dist/")):
             self.send_error(404)
             return
         super().do_GET()
@@ -120,13 +168,15 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=5)
     ap.add_argument("--time-budget", type=float, default=2.0,
                     help="seconds of sampling per toolkit figure")
+    ap.add_argument("--no-ort", action="store_true", help="leave ORT Web out")
     args = ap.parse_args()
     spec = get_kernel("matmul")
     be = get_backend("webgpu")
     srv, url = _serve()
     pw, browser, page = _tfjs_page(url, be)
     dev = be.device_info()
-    print(f"# {dev['name']}; TF.js 4.22 webgpu backend in the same binary, another page")
+    print(f"# {dev['name']}; TF.js 4.22 webgpu backend and ORT Web (WebGPU EP) in the same "
+          f"binary, another page")
     sizes = [int(s) for s in args.sizes.split(",")]
     rows: dict[tuple[int, str], list[float]] = {}
     try:
@@ -156,12 +206,17 @@ def main() -> None:
                     rows.setdefault((n, "tfjs"), []).append(
                         r["kernel"] if r["kernel"] is not None else np.nan)
 
-                for side in (toolkit, tfjs) if k % 2 == 0 else (tfjs, toolkit):
+                def ortweb(n: int = n) -> None:
+                    r = page.evaluate("([n, s]) => peer.ort(n, s)", [n, args.samples])
+                    rows.setdefault((n, "ort+io"), []).append(statistics.median(r["wall"]))
+
+                order = [toolkit, tfjs] + ([] if args.no_ort else [ortweb])
+                for side in order if k % 2 == 0 else order[::-1]:
                     side()
                 knobs = choice.as_dict() if choice is not None else {"variant": plan.variant}
                 print(f"pass {k} {n:5d} " + "  ".join(
-                    f"{name} {rows[(n, name)][-1] * 1e3:.2f} ms" for name in
-                    ("toolkit", "toolkit+readback", "tfjs", "tfjs+readback"))
+                    f"{name} {rows[(n, name)][-1] * 1e3:.2f} ms" for name in SIDES
+                    if (n, name) in rows)
                     + f"   [{knobs.get('source', '')} {knobs.get('knobs', '')}]", flush=True)
     finally:
         browser.close()
@@ -170,7 +225,9 @@ def main() -> None:
         srv.shutdown()
     print("\nsize  side               median of passes   GFLOP/s   per pass (ms)")
     for n in sizes:
-        for name in ("toolkit", "toolkit+readback", "tfjs", "tfjs+readback"):
+        for name in SIDES:
+            if (n, name) not in rows:
+                continue
             xs = rows[(n, name)]
             m = float(np.nanmedian(xs)) if not all(np.isnan(xs)) else float("nan")
             print(f"{n:5d} {name:18s} {m * 1e3:12.2f} ms {2 * n**3 / m / 1e9:9.3f}   "
