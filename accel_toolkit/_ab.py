@@ -31,8 +31,10 @@ from .exceptions import ConfigError
 
 __all__ = ["ABResult", "Side", "ab", "git_side", "python_side"]
 
-#: blocks measured before the first verdict, and the cap of ``sequential`` (Pinpoint-style)
-DEFAULT_BLOCKS = 10
+#: blocks measured before the first verdict, and the cap of ``sequential`` (Pinpoint-style);
+#: 12 blocks detect a 10% slowdown at a 5% threshold in >= 95% of simulated comparisons with
+#: 2-5% block noise (docs/reproducibility.md, benchmarks/gate_power.py)
+DEFAULT_BLOCKS = 12
 DEFAULT_MAX_BLOCKS = 20
 
 
@@ -207,6 +209,7 @@ def ab(
     test: str = "t",
     control: Sequence[str] | None = None,
     statistic: str = "median",
+    rule: str = "estimate",
 ) -> ABResult:
     """Measure ``baseline`` and ``candidate`` interleaved in blocks; store both; compare.
 
@@ -225,8 +228,11 @@ def ab(
         ``<prefix>:candidate:<ref>``), written only once every block has succeeded.
     baseline_python, candidate_python : str, optional
         Interpreters of two Python environments instead of git refs.
-    threshold, alpha, test, control
-        :func:`~accel_toolkit.analysis._blocks.compare_blocks` settings.
+    threshold, alpha, test, control, rule
+        :func:`~accel_toolkit.analysis._blocks.compare_blocks` settings; ``rule="estimate"``
+        (slower with confidence, and the estimate above the threshold) suits the
+        interleaved blocks of a fresh process each; ``strict`` asks the lower bound to clear
+        the threshold, which needs about four times the blocks.
     statistic : str
         Each round's figure: ``median`` (``median_s``) or ``min`` (``min_s``, the best case,
         which contention on a shared machine moves less).
@@ -282,7 +288,8 @@ def ab(
             return compare_rounds(results=results, baseline=tags["baseline"],
                                   candidate=tags["candidate"], by="tag",
                                   value=f"{statistic}_s", threshold=threshold,
-                                  alpha=alpha, test=test, control=control, suite_gates=True)
+                                  alpha=alpha, test=test, control=control, suite_gates=True,
+                                  rule=rule)
 
         measure(blocks)
         res = compared()

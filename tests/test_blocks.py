@@ -159,3 +159,72 @@ def test_blocks_needed_grows_with_noise_and_delivers_the_power() -> None:
     # 95% nominal; the t approximation ignores the shift's own noise and Holm's later steps,
     # so the power delivered is a little lower (25 of these 30 trials)
     assert found >= 22
+
+
+def _slowed_found(rule: str, seeds: range, slow: float) -> list[bool]:
+    from accel_toolkit._ab import DEFAULT_BLOCKS
+
+    found = []
+    for seed in seeds:
+        # 2.5% per round and side: about 3.5% block-to-block noise, as measured for tiny cpu
+        # kernels on the shared VM (docs/reproducibility.md)
+        rows = synthetic(n_blocks=DEFAULT_BLOCKS, n_configs=16, drift=0.3, noise=0.025,
+                         slow={"cfg3": slow} if slow != 1 else None, seed=100 + seed)
+        res = compare_blocks(rows, threshold=0.05, alpha=0.01, rule=rule)
+        slower = set(res.table.loc[res.table["verdict"] == "slower", "config"])
+        found.append(slower == {"cfg3"} if slow != 1 else bool(slower))
+    return found
+
+
+def test_estimate_rule_detects_a_10pct_slowdown_at_the_default_blocks() -> None:
+    found = _slowed_found("estimate", range(20), 1.10)
+    assert sum(found) >= 19
+    # the strict rule (lower bound above 1.05) misses most of the same slowdowns
+    assert sum(_slowed_found("strict", range(20), 1.10)) <= 12
+
+
+def test_estimate_rule_raises_no_alarm_on_identical_code_or_drift() -> None:
+    assert not any(_slowed_found("estimate", range(20), 1.0))
+    for seed in range(3):
+        rows = synthetic(n_blocks=12, n_configs=16, drift=0.1, offset=0.3, noise=0.025,
+                         seed=seed)
+        assert compare_blocks(rows, threshold=0.05, rule="estimate").status == 0
+
+
+def test_estimate_rule_needs_the_estimate_above_the_threshold() -> None:
+    # a 3% change measured very precisely: certainly above 1, but below the 5% threshold
+    rows = synthetic(n_blocks=12, noise=0.002, slow={"cfg3": 1.03}, seed=4)
+    res = compare_blocks(rows, threshold=0.05, rule="estimate").table.set_index("config")
+    assert res.loc["cfg3", "p_slower_adj"] < 0.01
+    assert res.loc["cfg3", "verdict"] != "slower"
+    with pytest.raises(ConfigError, match="rule"):
+        compare_blocks(rows, rule="loose")
+
+
+def test_the_estimate_rule_needs_fewer_blocks() -> None:
+    from accel_toolkit.analysis._blocks import blocks_needed
+
+    for noise in (0.02, 0.04, 0.08):
+        est = blocks_needed(noise, 0.05, n_tests=16, rule="estimate")
+        strict = blocks_needed(noise, 0.05, n_tests=16, rule="strict")
+        assert est < strict
+    assert blocks_needed(0.035, 0.05, n_tests=16, rule="estimate") <= 12
+
+
+def test_signed_rank_p_and_interval_are_exact() -> None:
+    from scipy import stats
+
+    from accel_toolkit.analysis._signed_rank import hl_interval, hodges_lehmann, signed_rank_p
+
+    rng = np.random.default_rng(0)
+    for n in (4, 9, 13):
+        x = rng.normal(0.3, 1, n)
+        for alt in ("greater", "less", "two-sided"):
+            want = stats.wilcoxon(x, alternative=alt, method="exact").pvalue
+            assert signed_rank_p(x, alternative=alt) == pytest.approx(want)
+    assert signed_rank_p(np.arange(1.0, 7.0)) == pytest.approx(2.0 ** -6)
+    assert hodges_lehmann(np.array([1.0, 2.0, 10.0])) == 3.75  # median of Walsh averages
+    covered = sum(lo <= 0 <= hi for lo, hi in (hl_interval(rng.standard_t(3, 10), 0.9)
+                                               for _ in range(400)))
+    assert 0.85 <= covered / 400 <= 0.95
+    assert hl_interval(np.array([1.0, 2.0]), 0.95) == (-np.inf, np.inf)

@@ -21,12 +21,23 @@ move its own reference), or the median over declared control configurations. The
   smallest p-value is :math:`2^{-n}`, so it needs about :math:`\log_2(m / \alpha)` blocks for
   :math:`m` configurations.
 
-A configuration is ``slower`` only when its ratio exceeds ``1 + threshold`` with
-confidence: the one-sided test of :math:`H_0: \bar r \le \log(1 + t)` must reject after
-**Holm's correction** over all tested configurations, at ``alpha``. That is the one-sided
-lower confidence bound of the ratio at the Holm-adjusted level exceeding the threshold, so the
-gate as a whole, not each row, holds the false-alarm level. ``faster`` is the mirror test (its
-own Holm family). ``same`` is when the two-sided ``level`` interval of the ratio lies inside
+Two rules say when a configuration is ``slower``; both apply **Holm's correction** over all
+tested configurations at ``alpha``, so the gate as a whole, not each row, holds the
+false-alarm level:
+
+* ``rule="strict"`` (the default of :func:`compare_blocks`): the ratio exceeds
+  ``1 + threshold`` with confidence; the one-sided test of
+  :math:`H_0: \bar r \le \log(1 + t)` must reject. That is the Holm-adjusted lower
+  confidence bound clearing the threshold, which takes a tight interval: a true change of
+  twice the threshold needs about four times the blocks of the other rule.
+* ``rule="estimate"`` (what ``accel-toolkit ab`` uses, as asv and nvbench do): the ratio
+  exceeds 1 with confidence (:math:`H_0: \bar r \le 0` rejected) **and** the estimated
+  ratio exceeds ``1 + threshold``. It holds the same false-alarm level against noise, but a
+  configuration-specific drift between the two sides larger than the threshold is flagged,
+  so it suits interleaved blocks (each round a fresh process), not runs made at different
+  times.
+
+``faster`` is the mirror test (its own Holm family). ``same`` is when the two-sided ``level`` interval of the ratio lies inside
 :math:`[1/(1+t), 1+t]`; anything else is ``ambiguous`` (listed, never a failure).
 
 The suite-wide shift :math:`\bar s` (mean over blocks of the block medians :math:`s_i`) is
@@ -52,13 +63,16 @@ import pandas as pd
 
 from ..exceptions import ConfigError
 
-__all__ = ["EXACT_BLOCKS", "MIN_CONFIGS_FOR_SHIFT", "BlockComparison", "SuiteShift",
+__all__ = ["EXACT_BLOCKS", "MIN_CONFIGS_FOR_SHIFT", "RULES", "BlockComparison", "SuiteShift",
            "block_log_ratios", "blocks_needed", "compare_blocks", "holm"]
 
 #: up to this many blocks the sign-flip test enumerates every sign pattern (2**n)
 EXACT_BLOCKS = 16
 #: fewer configurations than this cannot estimate a shared shift (it is then not removed)
 MIN_CONFIGS_FOR_SHIFT = 3
+#: when a configuration is ``slower``: its lower bound clears the threshold (``strict``), or
+#: it is slower with confidence and its estimate clears the threshold (``estimate``)
+RULES = ("strict", "estimate")
 _SIDES = ("baseline", "candidate")
 
 
@@ -77,12 +91,16 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
 
 
 def blocks_needed(noise: float, threshold: float, *, alpha: float = 0.01, n_tests: int = 1,
-                  change: float | None = None, power: float = 0.95, cap: int = 1000) -> int:
+                  change: float | None = None, power: float = 0.95, cap: int = 1000,
+                  rule: str = "strict") -> int:
     """Blocks needed to flag a real slowdown of ``change`` (default ``2 * threshold``) as
     ``slower`` with probability about ``power``, given the block-to-block noise (the standard
     deviation of a configuration's residual log ratio) and ``n_tests`` configurations
     (Holm's first step, alpha / n_tests): the smallest ``n >= 3`` with
-    ``t(n-1, 1-alpha/n_tests) + t(n-1, power) <= margin * sqrt(n) / noise``. -1 when the
+    ``t(n-1, 1-alpha/n_tests) + t(n-1, power) <= margin * sqrt(n) / noise``, where
+    ``margin`` is ``log(1 + change) - log(1 + threshold)`` under the ``strict`` rule; under
+    ``estimate`` it is ``log(1 + change)``, and also ``t(n-1, power) <= (log(1 + change) -
+    log(1 + threshold)) * sqrt(n) / noise`` (the estimate clears the threshold). -1 when the
     noise is unknown, ``cap`` when even that many are not enough."""
     from scipy import stats
 
@@ -92,10 +110,14 @@ def blocks_needed(noise: float, threshold: float, *, alpha: float = 0.01, n_test
     margin = math.log1p(c) - math.log1p(threshold)
     if margin <= 0:
         raise ConfigError(f"change {c:.0%} must exceed the threshold {threshold:.0%}.")
+    if rule not in RULES:
+        raise ConfigError(f"rule must be one of {RULES}, got {rule!r}.")
+    test_margin = math.log1p(c) if rule == "estimate" else margin
     level = 1 - alpha / max(n_tests, 1)
     for n in range(3, cap):
-        need = float(stats.t.ppf(level, n - 1) + stats.t.ppf(power, n - 1))
-        if need * noise <= margin * math.sqrt(n):
+        tp = float(stats.t.ppf(power, n - 1))
+        need = float(stats.t.ppf(level, n - 1)) + tp
+        if need * noise <= test_margin * math.sqrt(n) and tp * noise <= margin * math.sqrt(n):
             return n
     return cap
 
@@ -222,7 +244,10 @@ def _shifts(d: np.ndarray, control: np.ndarray | None) -> tuple[np.ndarray, np.n
     return s, loo
 
 
-def _t_tests(r: np.ndarray, t: float, level: float) -> dict[str, float]:
+def _t_tests(r: np.ndarray, t: float, level: float, centre: float | None = None
+             ) -> dict[str, float]:
+    """Mean, CI and p-values of ``r``; the one-sided tests are against ``centre`` (default
+    ``log(1 + t)``: slower/faster by more than ``t``)."""
     from scipy import stats
 
     n = r.size
@@ -234,7 +259,7 @@ def _t_tests(r: np.ndarray, t: float, level: float) -> dict[str, float]:
     sd = float(r.std(ddof=1))
     se = sd / math.sqrt(n)
     q = float(stats.t.ppf(0.5 + level / 2, n - 1))
-    lt = math.log1p(t)
+    lt = math.log1p(t) if centre is None else centre
     if se == 0:
         p = 0.0 if mean != 0 else 1.0
         ps = 0.0 if mean > lt else 1.0
@@ -247,14 +272,15 @@ def _t_tests(r: np.ndarray, t: float, level: float) -> dict[str, float]:
             "p_faster": pf, "sd": sd}
 
 
-def _sign_flip(r: np.ndarray, t: float, seed: int) -> dict[str, float]:
+def _sign_flip(r: np.ndarray, t: float, seed: int, centre: float | None = None
+               ) -> dict[str, float]:
     from scipy import stats
 
     def mean(x: np.ndarray, axis: int) -> np.ndarray:
         return np.asarray(np.mean(x, axis=axis))
 
     n_res: float = math.inf if r.size <= EXACT_BLOCKS else 20_000
-    lt = math.log1p(t)
+    lt = math.log1p(t) if centre is None else centre
 
     def p_of(x: np.ndarray, alternative: str) -> float:
         res = stats.permutation_test((x,), mean, permutation_type="samples", vectorized=True,
@@ -273,6 +299,7 @@ def compare_blocks(
     alpha: float = 0.01,
     level: float = 0.95,
     test: str = "t",
+    rule: str = "strict",
     control: Sequence[str] | None = None,
     suite_threshold: float | None = None,
     suite_gates: bool = False,
@@ -299,6 +326,11 @@ def compare_blocks(
     test : str
         ``t`` (t-test on the residual log ratios) or ``sign-flip`` (paired permutation test,
         exact up to :data:`EXACT_BLOCKS` blocks).
+    rule : str
+        When a configuration is ``slower`` (:data:`RULES`): ``strict``, its Holm-adjusted
+        lower bound clears ``1 + threshold``; ``estimate``, it is slower than 1 with
+        Holm-adjusted confidence and its ratio exceeds ``1 + threshold``. ``p_slower`` and
+        ``p_faster`` are the one-sided p-values of the rule's test.
     control : list of str, optional
         Configurations whose median gives each block's shared shift (a control kernel);
         default: the leave-one-out median over all configurations. Controls are not tested.
@@ -316,6 +348,9 @@ def compare_blocks(
     """
     if test not in ("t", "sign-flip"):
         raise ConfigError(f"test must be 't' or 'sign-flip', got {test!r}.")
+    if rule not in RULES:
+        raise ConfigError(f"rule must be 'strict' or 'estimate', got {rule!r}.")
+    centre = 0.0 if rule == "estimate" else None
     if not (0 < alpha < 1 and 0 < level < 1 and threshold >= 0):
         raise ConfigError("need 0 < alpha < 1, 0 < level < 1 and threshold >= 0.")
     d_frame, added, removed, notes = block_log_ratios(rows, config=config, block=block,
@@ -354,9 +389,9 @@ def compare_blocks(
         rec: dict[str, Any] = {"config": name, "n_blocks": int(x.size)}
         if x.size == 0:
             continue
-        tt = _t_tests(x, threshold, level)
+        tt = _t_tests(x, threshold, level, centre)
         if test == "sign-flip" and x.size >= 2:
-            tt.update(_sign_flip(x, threshold, seed))
+            tt.update(_sign_flip(x, threshold, seed, centre))
         rec.update(ratio=math.exp(tt["mean"]), ratio_ci_low=math.exp(tt["lo"]),
                    ratio_ci_high=math.exp(tt["hi"]), p_value=tt["p"], p_slower=tt["p_slower"],
                    p_faster=tt["p_faster"], spread=tt["sd"])
@@ -367,14 +402,16 @@ def compare_blocks(
     table = pd.DataFrame(records, columns=cols[:8] + ["spread"])
     table["p_slower_adj"] = holm(table["p_slower"].to_numpy())
     table["p_faster_adj"] = holm(table["p_faster"].to_numpy())
-    table["blocks_needed"] = [blocks_needed(v, threshold, alpha=alpha, n_tests=len(table))
-                              for v in table["spread"]]
+    table["blocks_needed"] = [blocks_needed(v, threshold, alpha=alpha, n_tests=len(table),
+                                            rule=rule) for v in table["spread"]]
     up, down = 1 + threshold, 1 / (1 + threshold)
+    # under "estimate" the ratio itself must clear the threshold too (strict: implied)
+    clears = rule == "strict"
 
     def verdict(rec: pd.Series) -> str:
-        if rec["p_slower_adj"] < alpha:
+        if rec["p_slower_adj"] < alpha and (clears or rec["ratio"] > up):
             return "slower"
-        if rec["p_faster_adj"] < alpha:
+        if rec["p_faster_adj"] < alpha and (clears or rec["ratio"] < down):
             return "faster"
         if rec["ratio_ci_low"] >= down and rec["ratio_ci_high"] <= up:
             return "same"
@@ -400,6 +437,7 @@ def compare_blocks(
         suite = SuiteShift(math.exp(su["mean"]), lo, hi, su["p_slower"], st, sv_verdict,
                            int(sv.size), suite_gates)
     settings = {"threshold": threshold, "alpha": alpha, "level": level, "test": test,
+                "rule": rule,
                 "control": list(control) if control else None, "shift": shift,
                 "n_blocks": int(n_blocks)}
     return BlockComparison(table, suite, added, removed, notes, settings)

@@ -124,12 +124,14 @@ def history_noise(
 
 
 def rounds_needed(noise: float, threshold: float, *, alpha: float = 0.01, n_tests: int = 1,
-                  change: float | None = None, power: float = 0.95) -> int:
+                  change: float | None = None, power: float = 0.95,
+                  rule: str = "strict") -> int:
     """Rounds per side (blocks) that flag a real slowdown of ``change`` (default twice
-    ``threshold``) with probability about ``power`` under the gate's rule, given the
+    ``threshold``) with probability about ``power`` under the gate's ``rule``
+    (:data:`~accel_toolkit.analysis._blocks.RULES`), given the
     block-to-block ``noise`` learned by :func:`history_noise`; -1 when the noise is unknown.
     """
     if noise is None or not math.isfinite(noise):
         return -1
     return blocks_needed(float(noise), threshold, alpha=alpha, n_tests=n_tests, change=change,
-                         power=power)
+                         power=power, rule=rule)

@@ -145,7 +145,8 @@ def _add_history(res: BlockComparison, results: pd.DataFrame, rows: pd.DataFrame
     table["history_noise"] = [noise.get(c, (math.nan, 0))[0] for c in table["config"]]
     table["history_dof"] = [noise.get(c, (math.nan, 0))[1] for c in table["config"]]
     table["history_blocks"] = [rounds_needed(v, float(s["threshold"]), alpha=float(s["alpha"]),
-                                             n_tests=len(table)) for v in table["history_noise"]]
+                                             n_tests=len(table), rule=str(s.get("rule", "strict")))
+                               for v in table["history_noise"]]
     s["history"] = {"value": value, "configurations": len(noise),
                     "include_dirty": include_dirty}
 
@@ -214,8 +215,10 @@ def rounds_markdown(res: BlockComparison) -> str:
            f"Per block, log(candidate / baseline) of each round's "
            f"{'fastest sample' if s.get('value') == 'min_s' else 'median'} less the block's "
            f"shared shift ({s['shift']}); "
-           f"{s['test']}-test over blocks, Holm-corrected at alpha={s['alpha']} against the "
-           f"{t:.0%} threshold.", "",
+           f"{s['test']}-test over blocks, Holm-corrected at alpha={s['alpha']}; "
+           + (f"slower when the ratio exceeds 1 with that confidence and its estimate exceeds "
+              f"the {t:.0%} threshold." if s.get("rule") == "estimate" else
+              f"slower when the ratio's lower bound clears the {t:.0%} threshold."), "",
            f"**Suite-wide shift** (every configuration together): {_pct(suite.ratio)}, "
            f"{s['level']:.0%} CI {_pct(suite.ci_low)} .. {_pct(suite.ci_high)} over "
            f"{suite.n_blocks} block(s): **{suite.verdict}** at a {suite.threshold:.0%} threshold"

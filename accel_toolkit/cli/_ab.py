@@ -27,7 +27,7 @@ def _ab(args: argparse.Namespace) -> int:
              tag_prefix=args.tag_prefix, threshold=_threshold(args.threshold),
              alpha=args.alpha, test=args.test,
              control=args.control.split(";") if args.control else None,
-             statistic=args.statistic)
+             statistic=args.statistic, rule=args.rule)
     if args.format == "json":
         print(json.dumps({**rounds_json(res.comparison), "tags": res.tags,
                           "commits": res.commits, "blocks": res.blocks, "wall_s": res.wall_s,
@@ -40,6 +40,8 @@ def _ab(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from .._ab import DEFAULT_BLOCKS
+
     p = sub.add_parser(
         "ab", help="CI gate in one job: measure two git refs (or environments) interleaved "
         "A B | B A, store both, exit 1 if the candidate is slower",
@@ -59,8 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", help="float32, float16 or both comma-separated")
     p.add_argument("--time-budget", type=float, default=None,
                    help="seconds of sampling per configuration and round")
-    p.add_argument("--blocks", type=int, default=10,
-                   help="blocks of one round per side (default 10)")
+    p.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS,
+                   help=f"blocks of one round per side (default {DEFAULT_BLOCKS})")
     p.add_argument("--sequential", action="store_true",
                    help="while a configuration is ambiguous, add blocks two at a time up to "
                         "--max-blocks")
@@ -71,6 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the gate's family-wise false-alarm level (default 0.01)")
     p.add_argument("--statistic", choices=["median", "min"], default="median",
                    help="each round's figure: its median (default) or its fastest sample")
+    p.add_argument("--rule", choices=["estimate", "strict"], default="estimate",
+                   help="slower when significantly above 1 and the estimate above the "
+                   "threshold (estimate, default), or when the lower bound clears the threshold "
+                   "(strict: about four times the blocks)")
     p.add_argument("--test", choices=["t", "sign-flip"], default="t",
                    help="test over blocks (default t)")
     p.add_argument("--control", help="configuration label(s) (;-separated) whose change is "
