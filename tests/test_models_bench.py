@@ -104,3 +104,18 @@ def test_cli_bench_models_refuses_what_does_not_apply(
     rc = main(["bench", *args, "--db", str(tmp_path / "x.duckdb")])
     assert rc == 2
     assert expected in capsys.readouterr().err
+
+
+def test_bench_model_float16_unsupported_rows_say_why(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "h.duckdb"
+    rc = main(["bench", "--models", "minilm-l6", "--backends", "cpu", "--dtype",
+               "float32,float16", "--seq", "4", "--time-budget", "0.05", "--db", str(db)])
+    assert rc == 0, capsys.readouterr()
+    rows = at.Store(db).results().set_index("dtype")
+    assert rows.loc["float32", "status"] == "ok"
+    assert rows.loc["float16", "status"] == "unsupported"
+    assert "numpy has no float16 BLAS" in rows.loc["float16", "error"]
+    assert rows.loc["float16", "config_key"].endswith("|float16")
+    with pytest.raises(ConfigError, match="'float32' or 'float16'"):
+        at.bench_model("minilm-l6", dtype="int8", db=str(db))

@@ -53,3 +53,39 @@ def test_bench_model_on_webnn(webnn, tmp_path: Path) -> None:  # type: ignore[no
     assert row["median_s"] > 0 and row["first_run_s"] > 0
     ops = df.attrs["breakdown"]
     assert list(ops["op"]) == ["graph"] and ops["calls"].iloc[0] > 100
+
+
+def test_float16_graph_matches_float64(webnn) -> None:  # type: ignore[no-untyped-def]
+    """float16 weights and activations: cosine >= 0.999 per sentence against float64."""
+    from accel_toolkit.models import load_weights
+    from accel_toolkit.models._cpu import cpu_forward
+    from accel_toolkit.models._inputs import tokenize
+    from accel_toolkit.models._webnn import webnn_run
+
+    spec = get_model_spec("minilm-l6")
+    x = tokenize(spec, ["A man eats.", "The stock market fell sharply today, analysts said.",
+                        "Someone is having a meal."])
+    g = minilm_graph(spec, x.batch, x.seq, "float16")
+    assert {c["dataType"] for c in g.constants} == {"float16"}
+    try:
+        got, _ = webnn_run(webnn, spec, x, dtype="float16")
+    except UnsupportedKernelError as exc:
+        pytest.skip(f"this browser's WebNN has no float16 here: {exc}")
+    ref = cpu_forward(spec, load_weights(spec), x, "float64")[0]
+    cos = (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
+    assert got.dtype == np.float32 and np.isfinite(got).all()
+    assert cos.min() >= 0.999, cos
+    with pytest.raises(UnsupportedKernelError, match="float32 or float16"):
+        minilm_graph(spec, 1, 4, "int8")
+
+
+def test_bench_model_float16(webnn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """float16 rows: webnn measured and checked (cosine >= 0.999); webgpu says why not."""
+    df = at.bench_model("minilm-l6", backends=["webnn", "webgpu"], batch=1, seq=8,
+                        settings=TimingSettings.quick(), db=str(tmp_path / "h.duckdb"),
+                        dtype="float16")
+    rows = df.set_index("backend")
+    assert set(df["dtype"]) == {"float16"}
+    assert rows.loc["webnn", "status"] == "ok", rows.loc["webnn", "error"]
+    assert rows.loc["webgpu", "status"] == "unsupported"
+    assert "float16 on webgpu" in rows.loc["webgpu", "error"]

@@ -218,6 +218,7 @@ def _bench(args: argparse.Namespace) -> int:
             time_budget=_time_budget(args.time_budget),
             seed=args.seed,
             as_json=args.json,
+            dtype=args.dtype,
         )
     keywords = bench_keywords(args)
     command = shlex.join(["accel-toolkit", *args.argv])

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import AccelToolkitError, ConfigError
+from ..exceptions import AccelToolkitError, ConfigError, UnsupportedKernelError
 from ..harness import (
     TimingResult,
     TimingSettings,
@@ -46,8 +46,27 @@ __all__ = [
     "store_breakdown",
 ]
 
-#: the least cosine similarity to the float64 forward for an f32 row to be ``ok``
+#: the least cosine similarity to the float64 forward for a row to be ``ok``, per dtype
 MIN_COSINE = 0.9999
+MIN_COSINE_BY_DTYPE = {"float32": MIN_COSINE, "float16": 0.999}
+
+
+def _float16_unsupported(backend: str, device: Mapping[str, Any] | None = None) -> str:
+    """Why ``backend`` cannot run a model in float16 (only webnn can so far)."""
+    if backend == "webgpu":
+        feats = set((device or {}).get("features") or [])
+        if "shader-f16" not in feats:
+            return (f"float16 on webgpu needs the WebGPU feature 'shader-f16', which this "
+                    f"adapter ({(device or {}).get('name', 'unknown')}) lacks; SwiftShader has "
+                    "none. Use dtype='float32', or backend 'webnn' for float16.")
+        return ("float16 on webgpu: the model's ComputePlan and glue shaders are float32 only "
+                "so far. Use dtype='float32', or backend 'webnn' for float16.")
+    if backend == "wgpu":
+        return ("float16 on wgpu: the model's ComputePlan and glue shaders are float32 only so "
+                "far (lavapipe has 'shader-f16'). Use dtype='float32', or backend 'webnn'.")
+    why = "numpy has no float16 BLAS" if backend == "cpu" else "the ONNX graph is float32"
+    return (f"float16 on {backend}: not supported ({why}). Use dtype='float32', or backend "
+            "'webnn' for float16.")
 
 
 def _ints(values: int | Sequence[int] | str, name: str) -> list[int]:
@@ -86,8 +105,11 @@ def _cosine_min(out: np.ndarray, ref: np.ndarray) -> float:
 class _Runner:
     """One backend's forward of one model: first run, steady call, sync and breakdown."""
 
-    def __init__(self, backend: str, spec: ModelSpec, x: ModelInputs) -> None:
-        self.backend, self.spec, self.x = backend, spec, x
+    def __init__(self, backend: str, spec: ModelSpec, x: ModelInputs,
+                 dtype: str = "float32") -> None:
+        self.backend, self.spec, self.x, self.dtype = backend, spec, x, dtype
+        if dtype == "float16" and backend not in ("webnn", "webgpu"):
+            raise UnsupportedKernelError(_float16_unsupported(backend))
         self.sync: Callable[[], Any] | None = None
         self.timer = "perf_counter"
         t0 = time.perf_counter()
@@ -116,6 +138,8 @@ class _Runner:
             from ._plan import plan_inputs, record_plan
 
             be = webgpu_backend()
+            if dtype == "float16":
+                raise UnsupportedKernelError(_float16_unsupported(backend, be.device_info()))
             self.plan, self.kinds = record_plan(spec, x.batch, x.seq)
             self.plan_inputs = plan_inputs(self.plan, x)
             self.browser = be
@@ -127,9 +151,9 @@ class _Runner:
             from ._webnn import minilm_graph, webnn_forward
 
             nn = webnn_backend()
-            self.graph_ops = len(minilm_graph(spec, x.batch, x.seq).ops)
+            self.graph_ops = len(minilm_graph(spec, x.batch, x.seq, dtype).ops)
             self.browser = nn
-            self.call = lambda: webnn_forward(nn, spec, x)
+            self.call = lambda: webnn_forward(nn, spec, x, dtype)
             self.device = nn.device_info()
         else:
             raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:5])}, "
@@ -149,7 +173,7 @@ class _Runner:
         if self.backend == "webnn":
             from ._webnn import webnn_run
 
-            out, res = webnn_run(self.browser, self.spec, self.x, settings)
+            out, res = webnn_run(self.browser, self.spec, self.x, settings, self.dtype)
             self.last = res
             return out, res
         out = self.call()
@@ -205,6 +229,7 @@ def bench_model(
     tag: str | None = None,
     command: str | None = None,
     breakdown: bool = True,
+    dtype: str = "float32",
 ) -> pd.DataFrame:
     """Benchmark a whole model on backends x batch sizes x sequence lengths; store the rows.
 
@@ -224,6 +249,9 @@ def bench_model(
         The results database (default: :func:`accel_toolkit.default_db_path`).
     breakdown : bool
         Also time one forward op by op and store it in ``op_breakdown``.
+    dtype : {"float32", "float16"}
+        float16 runs on ``webnn``; on the other backends its rows are ``unsupported`` with
+        the reason. A float16 row is ``ok`` at cosine >= 0.999 to the float64 forward.
 
     Returns
     -------
@@ -237,6 +265,8 @@ def bench_model(
         if _check_backend(name) == "reference":
             raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:5])}; "
                               f"'reference' is the float64 check, not a backend to time.")
+    if dtype not in MIN_COSINE_BY_DTYPE:
+        raise ConfigError(f"bench_model dtype is 'float32' or 'float16', not {dtype!r}.")
     batches, seqs = _ints(batch, "batch"), _ints(seq, "seq")
     timing = settings or TimingSettings.from_budget(time_budget).with_(min_samples=3)
     flops_bytes = {(b, s): model_cost(spec, b, s) for b in batches for s in seqs}
@@ -247,7 +277,7 @@ def bench_model(
         tag=tag, env_id=env_id, git_commit=git_commit(), command=command, seed=seed,
         planned=len(names) * len(batches) * len(seqs),
         settings={"models": [model], "backends": names, "batch": batches, "seq": seqs,
-                  **timing.as_dict()})
+                  "dtype": dtype, **timing.as_dict()})
     ids, parts = [], []
     with store.recording(run_id):
         for nb in batches:
@@ -256,7 +286,7 @@ def bench_model(
                 ref = cpu_forward(spec, load_weights(spec), x, "float64")[0]
                 for name in names:
                     rid, ops = _measure(store, spec, name, x, ref, timing, flops_bytes[(nb, ns)],
-                                        run_id, env_id, seed, breakdown)
+                                        run_id, env_id, seed, breakdown, dtype)
                     ids.append(rid)
                     if ops is not None:
                         parts.append(ops)
@@ -270,18 +300,19 @@ def bench_model(
 
 def _measure(store: Store, spec: ModelSpec, name: str, x: ModelInputs, ref: np.ndarray,
              timing: TimingSettings, cost: tuple[float, float], run_id: str, env_id: str,
-             seed: int, breakdown: bool) -> tuple[str, pd.DataFrame | None]:
+             seed: int, breakdown: bool, dtype: str = "float32"
+             ) -> tuple[str, pd.DataFrame | None]:
     row: dict[str, Any] = {
         "run_id": run_id, "env_id": env_id, "kernel": f"model:{spec.name}", "family": "model",
-        "params": {"batch": x.batch, "seq": x.seq}, "dtype": "float32", "seed": seed,
+        "params": {"batch": x.batch, "seq": x.seq}, "dtype": dtype, "seed": seed,
         "backend": name, "venue": "process", "flops": cost[0], "bytes": cost[1],
-        "config_key": f"model:{spec.name}|batch={x.batch},seq={x.seq}|float32",
+        "config_key": f"model:{spec.name}|batch={x.batch},seq={x.seq}|{dtype}",
     }
     extra: dict[str, Any] = {"model": spec.label, "random_weights": spec.random_weights,
                              "settings": timing.as_dict()}
     try:
         t0 = time.perf_counter()
-        r = _Runner(name, spec, x)
+        r = _Runner(name, spec, x, dtype)
         if name in ("webgpu", "webnn"):
             out, res = r.measure(timing)
             first = r.setup_s + res.first_run_s
@@ -292,14 +323,15 @@ def _measure(store: Store, spec: ModelSpec, name: str, x: ModelInputs, ref: np.n
             res = time_callable(r.call, timing, sync=r.sync)
         cos = _cosine_min(out, ref)
         s = summarize(res.samples)
-        ok = cos >= MIN_COSINE
+        least = MIN_COSINE_BY_DTYPE[dtype]
+        ok = cos >= least
         row.update(
             device=r.device["name"], device_info=r.device, timer=r.timer, median_s=s.median,
             ci_low_s=s.ci_low, ci_high_s=s.ci_high, ci_level=s.ci_level, iqr_s=s.iqr,
             mean_s=s.mean, std_s=s.std, min_s=s.min, max_s=s.max, n_samples=s.n,
             inner_loops=res.inner_loops, first_run_s=first, warmup_s=res.warmup_s,
             max_abs_err=float(np.abs(out - ref).max()), status="ok" if ok else "mismatch",
-            error=None if ok else f"cosine to the float64 forward {cos:.6f} < {MIN_COSINE}",
+            error=None if ok else f"cosine to the float64 forward {cos:.6f} < {least}",
         )
         extra.update(cosine_min=cos, setup_s=r.setup_s, first_forward_s=first - r.setup_s)
         samples: np.ndarray | None = res.samples
@@ -317,24 +349,28 @@ def _measure(store: Store, spec: ModelSpec, name: str, x: ModelInputs, ref: np.n
 
 def bench_models_command(models: str, backends: str | None, batch: str | None, seq: str | None,
                          *, db: str | None, tag: str | None, command: str,
-                         time_budget: float | None, seed: int | None, as_json: bool) -> int:
+                         time_budget: float | None, seed: int | None, as_json: bool,
+                         dtype: str | None = None) -> int:
     """``accel-toolkit bench --models ...``: run :func:`bench_model`, print rows and breakdown.
 
     Returns the exit status: 1 when a row is an error or a mismatch, else 0.
     """
     frames = []
+    dtypes = [d.strip() for d in (dtype or "float32").split(",") if d.strip()]
     for name in [m.strip() for m in models.split(",") if m.strip()]:
-        frames.append(bench_model(
-            name, backends or "cpu", batch=_ints(batch or "1", "--batch"),
-            seq=_ints(seq or "32", "--seq"), seed=0 if seed is None else seed,
-            time_budget=2.0 if time_budget is None else time_budget, db=db, tag=tag,
-            command=command))
-    df = pd.concat(frames, ignore_index=True)
-    ops = pd.concat([f.attrs["breakdown"] for f in frames], ignore_index=True)
+        for dt in dtypes:
+            frames.append(bench_model(
+                name, backends or "cpu", batch=_ints(batch or "1", "--batch"),
+                seq=_ints(seq or "32", "--seq"), seed=0 if seed is None else seed,
+                time_budget=2.0 if time_budget is None else time_budget, db=db, tag=tag,
+                command=command, dtype=dt))
+    ops = pd.concat([f.attrs.pop("breakdown") for f in frames], ignore_index=True)
+    df = pd.concat(frames, ignore_index=True)  # (pandas compares attrs holding frames: drop)
     if as_json:
         print(df.to_json(orient="records", date_format="iso", default_handler=str))
     else:
-        cols = ["kernel", "backend", "params", "median_s", "first_run_s", "n_samples", "status"]
+        cols = ["kernel", "backend", "params", "dtype", "median_s", "first_run_s", "n_samples",
+                "status"]
         print(df[cols].to_string(index=False))
         if len(ops):
             who = df.set_index("result_id")[["kernel", "backend", "params"]]
@@ -351,7 +387,7 @@ def bench_models_command(models: str, backends: str | None, batch: str | None, s
 
 #: ``bench`` options that mean the same for models; the others belong to kernel sweeps
 _MODEL_OPTIONS = {"command", "models", "batch", "seq", "backends", "seed", "time_budget", "tag",
-                  "json", "db", "func", "argv"}
+                  "dtype", "json", "db", "func", "argv"}
 
 
 def check_model_flags(options: Mapping[str, Any]) -> None:

@@ -30,8 +30,14 @@ F = "float32"
 
 
 @functools.cache
-def minilm_graph(spec: ModelSpec, batch: int, seq: int) -> GraphSpec:
-    """The forward of a BERT-style text encoder for ``batch`` x ``seq`` tokens as a GraphSpec."""
+def minilm_graph(spec: ModelSpec, batch: int, seq: int, dtype: str = F) -> GraphSpec:
+    """The forward of a BERT-style text encoder for ``batch`` x ``seq`` tokens as a GraphSpec.
+
+    ``dtype`` is ``"float32"`` or ``"float16"`` (weights, activations, mask and output; the
+    token ids stay int32).
+    """
+    if dtype not in (F, "float16"):
+        raise UnsupportedKernelError(f"The WebNN model graph is float32 or float16, not {dtype!r}.")
     if spec.front != "text" or spec.pre_norm:
         raise UnsupportedKernelError(f"The WebNN graph is built for BERT-style text encoders; "
                                      f"{spec.name} is not one (use minilm-l6).")
@@ -40,9 +46,9 @@ def minilm_graph(spec: ModelSpec, batch: int, seq: int) -> GraphSpec:
     h, nh, d, t = spec.hidden, spec.heads, spec.head_dim, batch * seq
 
     def const(name: str) -> str:
-        return b.const(F, w[name].shape, data=w[name], hint="w")
+        return b.const(dtype, w[name].shape, data=w[name], hint="w")
 
-    def op(name: str, *args: Any, shape: tuple[int, ...], dtype: str = F, **options: Any) -> str:
+    def op(name: str, *args: Any, shape: tuple[int, ...], **options: Any) -> str:
         return b.op(name, *args, dtype=dtype, shape=shape, **options)
 
     def linear(x: str, name: str, n: int) -> str:
@@ -56,15 +62,15 @@ def minilm_graph(spec: ModelSpec, batch: int, seq: int) -> GraphSpec:
     ids = b.input("ids", "int32", (t,))
     types = b.input("types", "int32", (t,))
     positions = b.input("positions", "int32", (t,))
-    mask_bias = b.input("mask_bias", F, (batch, 1, 1, seq))
-    mask = b.input("mask", F, (batch, seq, 1))
-    counts = b.input("counts", F, (batch, 1))
+    mask_bias = b.input("mask_bias", dtype, (batch, 1, 1, seq))
+    mask = b.input("mask", dtype, (batch, seq, 1))
+    counts = b.input("counts", dtype, (batch, 1))
 
     x = op("add", op("gather", const("word"), ids, shape=(t, h), axis=0),
            op("gather", const("pos"), positions, shape=(t, h), axis=0), shape=(t, h))
     x = ln(op("add", x, op("gather", const("type"), types, shape=(t, h), axis=0), shape=(t, h)),
            "emb_ln")
-    scale = b.const(F, (1,), data=np.array([1.0 / math.sqrt(d)], np.float32), hint="s")
+    scale = b.const(dtype, (1,), data=np.array([1.0 / math.sqrt(d)], np.float32), hint="s")
     for i in range(spec.layers):
         qkv = op("reshape", linear(x, f"{i}.qkv", 3 * h), [batch, seq, 3, nh, d],
                  shape=(batch, seq, 3, nh, d))
@@ -90,7 +96,7 @@ def minilm_graph(spec: ModelSpec, batch: int, seq: int) -> GraphSpec:
     mean = op("div", summed, counts, shape=(batch, h))
     norm = op("reduceL2", mean, shape=(batch, 1), axes=[1], keepDimensions=True)
     b.output("embeddings", op("div", mean, norm, shape=(batch, h)))
-    return b.finish({"batch": batch, "seq": seq}, F)
+    return b.finish({"batch": batch, "seq": seq}, dtype)
 
 
 def graph_inputs(x: ModelInputs) -> dict[str, np.ndarray]:
@@ -101,26 +107,32 @@ def graph_inputs(x: ModelInputs) -> dict[str, np.ndarray]:
         "ids": x.data.reshape(-1).astype(np.int32),
         "types": x.type_ids.reshape(-1).astype(np.int32),
         "positions": np.tile(np.arange(x.seq, dtype=np.int32), x.batch),
-        "mask_bias": np.where(m, 0.0, -1e9).astype(np.float32).reshape(x.batch, 1, 1, x.seq),
+        # -1e4 rather than the lowest float: it must stay finite in float16 too
+        "mask_bias": np.where(m, 0.0, -1e4).astype(np.float32).reshape(x.batch, 1, 1, x.seq),
         "mask": m.astype(np.float32).reshape(x.batch, x.seq, 1),
         "counts": np.maximum(m.sum(axis=1), 1).astype(np.float32).reshape(x.batch, 1),
     }
 
 
-def webnn_run(backend: Any, spec: ModelSpec, x: ModelInputs, settings: Any = None
-              ) -> tuple[np.ndarray, Any]:
-    """Run (or, with ``settings``, measure) the graph on an open WebNN backend."""
+def webnn_run(backend: Any, spec: ModelSpec, x: ModelInputs, settings: Any = None,
+              dtype: str = F) -> tuple[np.ndarray, Any]:
+    """Run (or, with ``settings``, measure) the graph on an open WebNN backend.
+
+    The embeddings come back as float32 whatever ``dtype`` the graph computes in.
+    """
     from ..backends.browser._protocol import RunRequest
     from ..harness import TimingSettings
 
-    g = minilm_graph(spec, x.batch, x.seq)
+    g = minilm_graph(spec, x.batch, x.seq, dtype)
     req = RunRequest(op="run", backend="webnn", graph=g.to_json(),
                      device_type=backend.device_type, mode="measure" if settings else "once",
                      timing=(settings or TimingSettings.quick()).as_dict())
     reply, out, rt = backend._request(req, g.encode_inputs(graph_inputs(x)), g.kernel)
-    return g.decode_outputs(out)["embeddings"], backend._timing(reply, rt)
+    emb = np.asarray(g.decode_outputs(out)["embeddings"], np.float32)
+    return emb, backend._timing(reply, rt)
 
 
-def webnn_forward(backend: Any, spec: ModelSpec, x: ModelInputs) -> np.ndarray:
+def webnn_forward(backend: Any, spec: ModelSpec, x: ModelInputs, dtype: str = F
+                  ) -> np.ndarray:
     """Sentence embeddings from one WebNN graph run."""
-    return webnn_run(backend, spec, x)[0]
+    return webnn_run(backend, spec, x, dtype=dtype)[0]
