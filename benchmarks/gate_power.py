@@ -9,8 +9,9 @@ of configuration j is ``shift_i + bias_j + e_ij (+ log 1.1 for the slowed one)``
   runs made at different times);
 * ``e_ij``: block noise. Stable configurations: N(0, s_j), s_j ~ U(--noise-low,
   --noise-high). A third of the configurations are unstable: in each block, with probability
-  --jolt-p, an extra N(0, --jolt) (a round hit by contention). ``--from-db`` instead resamples
-  the residuals of a measured A/A pair (random signs), configuration by configuration.
+  --jolt-p, an extra N(0, --jolt) (a round hit by contention). ``--from-db DB`` instead
+  resamples the residuals of a measured A/A pair (tags ``--aa``, random signs), configuration
+  by configuration; the first configuration whose label contains ``--slowed`` is the one slowed.
 
 Rules (all remove the block's leave-one-out median shift and use Holm over configurations
 at alpha = 0.01):
@@ -38,6 +39,20 @@ from accel_toolkit.analysis._blocks import holm
 from accel_toolkit.analysis._signed_rank import hodges_lehmann, signed_rank_p
 
 RULES = ("strict-t", "relaxed-t", "relaxed-wsr", "strict-wsr")
+
+
+def measured_residuals(db: str, tags: tuple[str, str], slowed: str) -> list[np.ndarray]:
+    """Residual log ratios of each configuration of an A/A pair, the slowed one first."""
+    from accel_toolkit.analysis._blocks import _shifts, block_log_ratios
+    from accel_toolkit.analysis._rounds import round_rows
+    from accel_toolkit.store import open_store
+
+    res = open_store(db, create=False).results()
+    d, *_ = block_log_ratios(round_rows(res, by="tag", baseline=tags[0], candidate=tags[1]))
+    _, loo = _shifts(d.to_numpy(), None)
+    r = d.to_numpy() - loo
+    cols = sorted(range(r.shape[1]), key=lambda j: slowed not in str(d.columns[j]))
+    return [r[:, j][np.isfinite(r[:, j])] for j in cols]
 
 
 def simulate(rng: np.random.Generator, sims: int, n: int, m: int, *, slow: float, bias: float,
@@ -97,24 +112,34 @@ def main() -> None:
     ap.add_argument("--noise-high", type=float, default=0.05)
     ap.add_argument("--jolt", type=float, default=0.4)
     ap.add_argument("--jolt-p", type=float, default=0.25)
-    ap.add_argument("--from-json", help="measured residuals: JSON {config: [r, ...]}")
+    ap.add_argument("--from-db", help="resample the residuals of an A/A pair in this database")
+    ap.add_argument("--aa", default="aa1,aa2", help="the A/A pair's tags (default aa1,aa2)")
+    ap.add_argument("--slowed", default="softmax(cols=16",
+                    help="label of the configuration slowed (default: tiny softmax)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sequential", type=int, default=0, metavar="MAX",
+                    help="also look again every 2 blocks up to MAX and count a flag at any "
+                    "look (the worst case of `ab --sequential`)")
     a = ap.parse_args()
     pool = None
-    if a.from_json:
-        with open(a.from_json) as f:
-            pool = [np.asarray(v, float) for v in json.load(f).values()]
+    if a.from_db:
+        first, second = a.aa.split(",")
+        pool = measured_residuals(a.from_db, (first, second), a.slowed)
     for rule in a.rules.split(","):
         for n in map(int, a.blocks.split(",")):
             out = {}
             for what, slow in (("false_alarms", 0.0), ("detected", math.log1p(a.slow))):
                 rng = np.random.default_rng(a.seed)
-                r = simulate(rng, a.sims, n, a.configs, slow=slow, bias=a.bias,
+                top = max(n, a.sequential)
+                r = simulate(rng, a.sims, top, a.configs, slow=slow, bias=a.bias,
                              noise=(a.noise_low, a.noise_high), jolt=a.jolt, jolt_p=a.jolt_p,
                              pool=pool)
-                f = flagged(r, rule, a.threshold, a.alpha)
+                f = flagged(r[:, :n], rule, a.threshold, a.alpha)
+                for look in range(n + 2, top + 1, 2):
+                    f |= flagged(r[:, :look], rule, a.threshold, a.alpha)
                 out[what] = float(f.any(axis=1).mean() if slow == 0 else f[:, 0].mean())
-            print(json.dumps({"rule": rule, "blocks": n, "configs": a.configs,
+            print(json.dumps({"rule": rule, "blocks": n, "sequential": a.sequential,
+                              "configs": a.configs,
                               "bias": a.bias, **out}), flush=True)
 
 
