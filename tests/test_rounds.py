@@ -146,3 +146,17 @@ def test_check_reports_the_rounds_the_history_says_a_threshold_needs(tmp_path) -
     _stored(db2, "cand", 5, seed=12)
     assert "rounds a threshold needs here are unknown" in at.check(
         db2, baseline="base", candidate="cand").markdown
+
+
+def test_the_report_table_shows_the_round_spread_beside_the_ci(tmp_path) -> None:
+    from accel_toolkit.report import results_table
+
+    df = at.bench("softmax", "cpu", preset="tiny", settings=TimingSettings.quick(),
+                  db=tmp_path / "r.duckdb", rounds=2, progress=False)
+    table = results_table(df)
+    cols = list(table.columns)
+    assert cols.index("round spread") == cols.index("99% CI") + 1
+    assert table["round spread"].str.endswith("over 2 rounds").all()
+    one = at.bench("softmax", "cpu", preset="tiny", settings=TimingSettings.quick(),
+                   db=tmp_path / "s.duckdb", progress=False)
+    assert "round spread" not in results_table(one).columns  # one round: nothing to show

@@ -255,8 +255,12 @@ def results_table(df: pd.DataFrame, baseline: str | None = None, *,
     """Rows of the ``results`` view as a readable table (times with units, CI, speedup).
 
     ``baseline`` adds the speedup of each row over that backend's row of the same
-    configuration (> 1: faster than the baseline).
+    configuration (> 1: faster than the baseline). Rows of runs with rounds get a ``round
+    spread`` column beside the within-round CI: (max - min) / median of the rounds' medians,
+    and how many rounds it spans, so a tight CI is not taken for a reproducible figure.
     """
+    spread = df["round_spread"] if "round_spread" in df else pd.Series(dtype=float)
+    with_rounds = bool(pd.to_numeric(spread, errors="coerce").notna().any())
     base = None
     if baseline:
         b = df[(df["backend"] == baseline) & (df["status"] == "ok")]
@@ -272,6 +276,7 @@ def results_table(df: pd.DataFrame, baseline: str | None = None, *,
             "venue": r.venue, "device": r.device,
             "median": _fmt_time(r.median_s),
             "99% CI": f"{_fmt_time(r.ci_low_s)} – {_fmt_time(r.ci_high_s)}" if r.status == "ok" else "–",
+            **({"round spread": _round_spread(r)} if with_rounds else {}),
             "n": int(r.n_samples) if pd.notna(r.n_samples) else "–",
             "first run": _fmt_time(r.first_run_s),
             "GFLOP/s": _fmt_num(r.gflops), "GB/s": _fmt_num(r.gbps),
@@ -281,6 +286,15 @@ def results_table(df: pd.DataFrame, baseline: str | None = None, *,
         })
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _round_spread(r: Any) -> str:
+    """``12% over 5 rounds`` for a row of a run with rounds, else ``–``."""
+    v = getattr(r, "round_spread", None)
+    if v is None or pd.isna(v):
+        return "–"
+    n = getattr(r, "rounds", None)
+    return f"{v:.0%}" + (f" over {int(n)} rounds" if n is not None and pd.notna(n) else "")
 
 
 def kernel_sections(ctx: ReportContext) -> list[Section]:
