@@ -64,7 +64,8 @@ def _float16_unsupported(backend: str, device: Mapping[str, Any] | None = None) 
     if backend == "wgpu":
         return ("float16 on wgpu: the model's ComputePlan and glue shaders are float32 only so "
                 "far (lavapipe has 'shader-f16'). Use dtype='float32', or backend 'webnn'.")
-    why = "numpy has no float16 BLAS" if backend == "cpu" else "the ONNX graph is float32"
+    why = {"cpu": "numpy has no float16 BLAS", "cuda": "the CuPy forward is float32 only so far"
+           }.get(backend, "the ONNX graph is float32")
     return (f"float16 on {backend}: not supported ({why}). Use dtype='float32', or backend "
             "'webnn' for float16.")
 
@@ -112,6 +113,7 @@ class _Runner:
             raise UnsupportedKernelError(_float16_unsupported(backend))
         self.sync: Callable[[], Any] | None = None
         self.timer = "perf_counter"
+        self.model: Any = None  # a WgpuModel or CudaModel, for the per-op breakdown
         t0 = time.perf_counter()
         if backend == "cpu":
             w = load_weights(spec)
@@ -133,6 +135,15 @@ class _Runner:
             self.model = m
             self.call = lambda: m.forward(x)
             self.device = {"name": m.adapter, "api": "wgpu-py"}
+        elif backend == "cuda":
+            from ._cuda import CudaModel
+
+            cm = CudaModel.shared(spec.name)
+            self.model = cm
+            self.call = lambda: cm.forward(x)
+            self.sync = cm.synchronize
+            self.timer = "cuda sync + perf_counter"
+            self.device = {"name": "cuda (CuPy)", "api": "cupy"}
         elif backend == "webgpu":
             from ._embed import webgpu_backend
             from ._plan import plan_inputs, record_plan
@@ -156,7 +167,7 @@ class _Runner:
             self.call = lambda: webnn_forward(nn, spec, x, dtype)
             self.device = nn.device_info()
         else:
-            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:5])}, "
+            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:-1])}, "
                               f"not {backend!r}.")
         self.setup_s = time.perf_counter() - t0
 
@@ -185,6 +196,8 @@ class _Runner:
                 "perf_counter per op"
         if self.backend == "wgpu":
             return self.model.forward_timed(self.x)[1], "submit-and-wait per dispatch"
+        if self.backend == "cuda":
+            return self.model.forward_timed(self.x)[1], "CUDA events per op"
         pass_s = self.last.extra.get("pass_s") if self.backend == "webgpu" else None
         if pass_s and len(pass_s) == len(self.kinds):  # a timestamp pair around every pass
             per_op: dict[str, tuple[float, int]] = {}
@@ -263,7 +276,7 @@ def bench_model(
     names = [b.strip() for b in backends.split(",")] if isinstance(backends, str) else list(backends)
     for name in names:
         if _check_backend(name) == "reference":
-            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:5])}; "
+            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:-1])}; "
                               f"'reference' is the float64 check, not a backend to time.")
     if dtype not in MIN_COSINE_BY_DTYPE:
         raise ConfigError(f"bench_model dtype is 'float32' or 'float16', not {dtype!r}.")

@@ -16,7 +16,7 @@ from ._weights import load_weights
 __all__ = ["MODEL_BACKENDS", "embed", "forward", "webgpu_backend", "webnn_backend"]
 
 #: backends that run a whole model forward
-MODEL_BACKENDS = ("cpu", "wgpu", "webgpu", "webnn", "onnxruntime", "reference")
+MODEL_BACKENDS = ("cpu", "wgpu", "webgpu", "webnn", "onnxruntime", "cuda", "reference")
 
 _WEBGPU: list[Any] = []
 _WEBNN: list[Any] = []
@@ -76,7 +76,8 @@ def forward(model: str, inputs: ModelInputs, *, backend: str = "cpu",
     graph in ONNX Runtime's CPU provider (text models only), ``wgpu`` the WGSL kernels
     in-process (``device``: an open ``WgpuModel``, optional), ``webgpu`` the same kernels as
     one ComputePlan in headless Chromium (one request per distinct sequence length),
-    ``webnn`` one WebNN ``MLGraph`` of the padded batch (text models only).
+    ``webnn`` one WebNN ``MLGraph`` of the padded batch (text models only), ``cuda`` CuPy
+    on an NVIDIA GPU (``device``: a ``CudaModel``, optional).
     """
     spec = get_model_spec(model)
     backend = _check_backend(backend)
@@ -93,6 +94,13 @@ def forward(model: str, inputs: ModelInputs, *, backend: str = "cpu",
         from ._onnx import ort_forward, ort_session
 
         return ort_forward(ort_session(model), inputs)
+    if backend == "cuda":
+        from ._cuda import CudaModel
+
+        cm = device if device is not None else CudaModel.shared(model)
+        if not isinstance(cm, CudaModel) or cm.spec != spec:
+            raise UnsupportedKernelError(f"device= must be a CudaModel of {model!r}.")
+        return cm.forward(inputs)
     from ._wgpu import WgpuModel
 
     runner = device if device is not None else WgpuModel.shared(model)
