@@ -89,3 +89,18 @@ def test_bench_model_float16(webnn, tmp_path: Path) -> None:  # type: ignore[no-
     assert rows.loc["webnn", "status"] == "ok", rows.loc["webnn", "error"]
     assert rows.loc["webgpu", "status"] == "unsupported"
     assert "float16 on webgpu" in rows.loc["webgpu", "error"]
+
+
+def test_run_graph_runs_a_graph_built_with_the_public_builder(webnn) -> None:  # type: ignore[no-untyped-def]
+    from accel_toolkit.backends.browser._webnn_graphs import GraphBuilder
+
+    b = GraphBuilder("toy")
+    x = b.input("x", "float32", (2, 3))
+    k = b.const("float32", (3,), data=np.array([1.0, 2.0, 3.0]))
+    b.output("y", b.op("add", x, k, dtype="float32", shape=(2, 3)))
+    g = b.finish({}, "float32")
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    out, t = webnn.run_graph(g, {"x": a})
+    np.testing.assert_array_equal(out["y"], a + [1.0, 2.0, 3.0])
+    _, t = webnn.run_graph(g, {"x": a}, settings=TimingSettings.quick())
+    assert len(t.samples) >= 1 and t.timer

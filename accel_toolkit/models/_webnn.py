@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.browser._webnn_graphs import GraphSpec, _Builder
+from ..backends.browser._webnn_graphs import GraphBuilder, GraphSpec
 from ..exceptions import UnsupportedKernelError
 from ._inputs import ModelInputs
 from ._spec import ModelSpec
@@ -42,7 +42,7 @@ def minilm_graph(spec: ModelSpec, batch: int, seq: int, dtype: str = F) -> Graph
         raise UnsupportedKernelError(f"The WebNN graph is built for BERT-style text encoders; "
                                      f"{spec.name} is not one (use minilm-l6).")
     w = load_weights(spec)
-    b = _Builder(f"model:{spec.name}")
+    b = GraphBuilder(f"model:{spec.name}")
     h, nh, d, t = spec.hidden, spec.heads, spec.head_dim, batch * seq
 
     def const(name: str) -> str:
@@ -120,16 +120,9 @@ def webnn_run(backend: Any, spec: ModelSpec, x: ModelInputs, settings: Any = Non
 
     The embeddings come back as float32 whatever ``dtype`` the graph computes in.
     """
-    from ..backends.browser._protocol import RunRequest
-    from ..harness import TimingSettings
-
     g = minilm_graph(spec, x.batch, x.seq, dtype)
-    req = RunRequest(op="run", backend="webnn", graph=g.to_json(),
-                     device_type=backend.device_type, mode="measure" if settings else "once",
-                     timing=(settings or TimingSettings.quick()).as_dict())
-    reply, out, rt = backend._request(req, g.encode_inputs(graph_inputs(x)), g.kernel)
-    emb = np.asarray(g.decode_outputs(out)["embeddings"], np.float32)
-    return emb, backend._timing(reply, rt)
+    out, timing = backend.run_graph(g, graph_inputs(x), settings=settings)
+    return np.asarray(out["embeddings"], np.float32), timing
 
 
 def webnn_forward(backend: Any, spec: ModelSpec, x: ModelInputs, dtype: str = F

@@ -470,6 +470,23 @@ class WebNNBackend(_BrowserBackend):
             )
         return None
 
+    def run_graph(
+        self, graph: Any, inputs: Mapping[str, np.ndarray], *, settings: TimingSettings | None = None
+    ) -> tuple[dict[str, np.ndarray], TimingResult]:
+        """Run a ``GraphSpec`` as it is (any graph, e.g. a whole model's) on this backend's
+        device and return its outputs and timing (measured when ``settings`` is given, else
+        run once)."""
+        req = RunRequest(
+            op="run",
+            backend="webnn",
+            graph=graph.to_json(),
+            device_type=self.device_type,
+            mode="measure" if settings else "once",
+            timing=(settings or TimingSettings.quick()).as_dict(),
+        )
+        reply, out, rt = self._request(req, graph.encode_inputs(inputs), graph.kernel)
+        return graph.decode_outputs(out), self._timing(reply, rt)
+
     @property
     def op_support_limits(self) -> dict[str, Any]:
         """``MLContext.opSupportLimits()`` of this backend's device type."""

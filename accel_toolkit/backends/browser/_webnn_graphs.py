@@ -33,6 +33,7 @@ from ...kernels._normalization import EPS
 
 __all__ = [
     "GRAPH_BUILDERS",
+    "GraphBuilder",
     "GraphSpec",
     "MATMUL_INT8_MAX_K",
     "UNSUPPORTED",
@@ -197,6 +198,10 @@ class _Builder:
             h.update(b)
         self.g.key = f"{self.g.kernel}-{h.hexdigest()[:16]}"
         return self.g
+
+
+#: the builder under its public name: describe a whole graph (a model's) operand by operand
+GraphBuilder = _Builder
 
 
 # -- the kernels ---------------------------------------------------------------------------
