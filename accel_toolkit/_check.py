@@ -74,6 +74,8 @@ class CheckResult:
     status: int
     #: the round-by-round comparison when the runs have rounds (``None``: Mann-Whitney)
     blocks: BlockComparison | None = field(default=None, repr=False)
+    #: single runs: the paragraph on the rounds the history says a threshold needs here
+    history: str = field(default="", repr=False)
 
     @property
     def passed(self) -> bool:
@@ -90,14 +92,20 @@ class CheckResult:
         from .analysis import gate_markdown
         from .analysis._rounds import rounds_markdown
 
-        return rounds_markdown(self.blocks) if self.blocks else gate_markdown(self.comparison)
+        if self.blocks:
+            return rounds_markdown(self.blocks)
+        md = gate_markdown(self.comparison)
+        return f"{md.rstrip()}\n\n{self.history}\n" if self.history else md
 
     def as_dict(self) -> dict[str, Any]:
         """Settings, counts, status and rows (what ``check --format json`` prints)."""
         from .analysis import gate_json
         from .analysis._rounds import rounds_json
 
-        return rounds_json(self.blocks) if self.blocks else gate_json(self.comparison)
+        if self.blocks:
+            return rounds_json(self.blocks)
+        return {**gate_json(self.comparison), **({"history": self.history} if self.history
+                                                  else {})}
 
     def _repr_markdown_(self) -> str:
         return self.markdown
@@ -175,7 +183,17 @@ def check(
             f"{by} {baseline!r} and {candidate!r}. Benchmark the same kernels, presets and "
             f"backends for both."
         )
-    return CheckResult(df, gate_status(df))
+    return CheckResult(df, gate_status(df), history=_history(store, t, alpha, kernels,
+                                                                   backends))
+
+
+def _history(store: Store, threshold: float, alpha: float, kernels: Sequence[str] | None,
+             backends: Sequence[str] | None) -> str:
+    """What the stored A/A rounds say about the rounds a threshold needs (report only)."""
+    from .analysis._rounds import history_markdown
+
+    return history_markdown(store.results(kernels=kernels, backends=backends),
+                            threshold=threshold, alpha=alpha)
 
 
 def _round_by_round(

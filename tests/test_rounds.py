@@ -160,3 +160,13 @@ def test_the_report_table_shows_the_round_spread_beside_the_ci(tmp_path) -> None
     one = at.bench("softmax", "cpu", preset="tiny", settings=TimingSettings.quick(),
                    db=tmp_path / "s.duckdb", progress=False)
     assert "round spread" not in results_table(one).columns  # one round: nothing to show
+
+
+def test_single_runs_of_one_commit_teach_the_check_report_the_rounds_needed(tmp_path) -> None:
+    db = tmp_path / "c.duckdb"
+    for i, tag in enumerate(("base", "cand", "yesterday")):
+        _stored(db, tag, 1, seed=20 + i, commit="b" * 40)
+    res = at.check(db, baseline="base", candidate="cand")
+    assert res.blocks is None and "test" in res.comparison  # still the sample test
+    assert "Noise learned from history" in res.markdown and "rounds per side" in res.markdown
+    assert "rounds per side" in res.as_dict()["history"]

@@ -22,7 +22,8 @@ from ._blocks import BlockComparison, compare_blocks
 if TYPE_CHECKING:
     from ..store import Store
 
-__all__ = ["compare_rounds", "count_rounds", "round_rows", "rounds_json", "rounds_markdown"]
+__all__ = ["compare_rounds", "count_rounds", "history_markdown", "round_rows", "rounds_json",
+           "rounds_markdown"]
 
 _IDENTITY = ["config_key", "backend", "venue", "device"]
 
@@ -151,21 +152,43 @@ def _add_history(res: BlockComparison, results: pd.DataFrame, rows: pd.DataFrame
                     "include_dirty": include_dirty}
 
 
-def _history_lines(res: BlockComparison) -> list[str]:
+def history_markdown(results: pd.DataFrame, *, threshold: float, alpha: float = 0.01,
+                     rule: str = "strict", value: str = "median_s",
+                     include_dirty: bool = False) -> str:
+    """The paragraph on the noise learned from the history in ``results`` (every ``ok``
+    configuration in it counts as tested): how many rounds per side a slowdown of twice
+    ``threshold`` needs here, per configuration, under ``rule``."""
+    from ._noise import IDENTITY, history_noise, rounds_needed
+
+    ok = results[results["status"] == "ok"] if "status" in results else results
+    ident = [c for c in IDENTITY if c in ok]
+    if ok.empty or not ident:
+        return "\n".join(_history_lines(pd.DataFrame(), threshold, None))
+    configs = ok.drop_duplicates(ident).reset_index(drop=True)
+    keys = configs[ident].astype("string").fillna("")
+    table = pd.DataFrame({"config": _labels(configs).to_numpy()})
+    hist = history_noise(results, value=value, include_dirty=include_dirty)
+    noise = {tuple(r[c] for c in ident): float(r["noise"]) for r in hist.to_dict("records")}
+    table["history_noise"] = [noise.get(tuple(k), math.nan)
+                              for k in keys.itertuples(index=False, name=None)]
+    table["history_blocks"] = [rounds_needed(v, threshold, alpha=alpha, n_tests=len(table),
+                                             rule=rule) for v in table["history_noise"]]
+    return "\n".join(_history_lines(table, threshold, None))
+
+
+def _history_lines(t: pd.DataFrame, threshold: float, n_blocks: int | None) -> list[str]:
     """The report's paragraph on the noise learned from history."""
-    t = res.table
     if "history_blocks" not in t or not (t["history_blocks"] > 0).any():
         return ["No repeated rounds of one commit on this machine in the history, so the "
                 "rounds a threshold needs here are unknown (run `bench --rounds K` twice on "
                 "one commit to learn them).", ""]
-    threshold = float(res.settings["threshold"])
     known = t[t["history_blocks"] > 0].sort_values("history_blocks", ascending=False)
     worst = known.iloc[0]
     lines = [f"**Noise learned from history** (repeated rounds of one commit on this machine, "
              f"{len(known)} of {len(t)} configuration(s)): to detect a {2 * threshold:.0%} "
              f"slowdown on `{worst['config']}` here you need about {int(worst['history_blocks'])}"
-             f" rounds per side ({worst['history_noise']:.1%} from block to block); this "
-             f"comparison has {res.settings['n_blocks']}.", ""]
+             f" rounds per side ({worst['history_noise']:.1%} from block to block)"
+             + (f"; this comparison has {n_blocks}." if n_blocks is not None else "."), ""]
     if len(known) > 1:
         lines += ["| configuration | noise (history) | rounds needed |", "|---|---|---|"]
         lines += [f"| `{r['config']}` | {r['history_noise']:.1%} | {int(r['history_blocks'])} |"
@@ -226,7 +249,7 @@ def rounds_markdown(res: BlockComparison) -> str:
               "so it also holds the machine's drift between runs)") + ".", ""]
     for note in res.notes:
         out += [f"> {note}", ""]
-    out += _history_lines(res)
+    out += _history_lines(res.table, float(s["threshold"]), int(s["n_blocks"]))
     amb = res.table[res.table["verdict"] == "ambiguous"]
     need = amb["blocks_needed"][amb["blocks_needed"] > 0]
     if len(need):
