@@ -206,7 +206,10 @@ def main() -> None:
     )
     ap.add_argument("mode", choices=["aa", "ab"])
     ap.add_argument("--evaluations", type=int, default=100)
-    ap.add_argument("--blocks", type=int, default=10, help="blocks (default: ab's, 10)")
+    from accel_toolkit._ab import DEFAULT_BLOCKS
+
+    ap.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS,
+                    help=f"blocks (default: ab's, {DEFAULT_BLOCKS})")
     ap.add_argument("--sequential", action="store_true")
     ap.add_argument("--presets", default="tiny,small")
     ap.add_argument("--time-budget", type=float, default=None)
