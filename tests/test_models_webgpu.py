@@ -57,4 +57,12 @@ def test_bench_model_on_webgpu(webgpu, tmp_path: Path) -> None:  # type: ignore[
     assert row["first_run_s"] > 0 and row["median_s"] > 0 and row["n_samples"] >= 1
     assert json.loads(row["params"]) == {"batch": 1, "seq": 6}
     ops = df.attrs["breakdown"]
-    assert list(ops["op"]) == ["graph"] and ops["calls"].iloc[0] == 2 + 6 * 14 + 1
+    assert ops["calls"].sum() == 2 + 6 * 14 + 1
+    if "timestamp-query" in json.loads(row["device_info"]).get("features", []):
+        assert set(ops["timer"]) == {"timestamp-query per dispatch"} and len(ops) == 7
+    else:
+        assert list(ops["op"]) == ["graph"]
+    # the weights came from the page's IndexedDB cache (fetched on a miss), not the request
+    cache = json.loads(at.Store(tmp_path / "w.duckdb").query(
+        "SELECT extra FROM measurements")["extra"].iloc[0])["weight_cache"]
+    assert cache["fetched"] + cache["cached"] == 77 and not cache["corrupted"]

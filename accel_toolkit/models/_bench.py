@@ -145,6 +145,7 @@ class _Runner:
             self.timer = "cuda sync + perf_counter"
             self.device = {"name": "cuda (CuPy)", "api": "cupy"}
         elif backend == "webgpu":
+            from ._blobs import cached_weights
             from ._embed import webgpu_backend
             from ._plan import plan_inputs, record_plan
 
@@ -152,9 +153,11 @@ class _Runner:
             if dtype == "float16":
                 raise UnsupportedKernelError(_float16_unsupported(backend, be.device_info()))
             self.plan, self.kinds = record_plan(spec, x.batch, x.seq)
-            self.plan_inputs = plan_inputs(self.plan, x)
+            self.plan_inputs = plan_inputs(self.plan, x, weights=False)
+            self.weights = cached_weights(be, spec.name, self.plan.inputs)
             self.browser = be
-            self.call = lambda: be.run_plan(self.plan, self.plan_inputs)[0]["out"]
+            self.call = lambda: be.run_plan(self.plan, self.plan_inputs,
+                                            weights=self.weights)[0]["out"]
             info = be.device_info()
             self.device = {"name": info.get("name", "webgpu"), **info}
         elif backend == "webnn":
@@ -178,7 +181,8 @@ class _Runner:
         compiled once (the runtime's first run), then the chain timed by the page's timer.
         """
         if self.backend == "webgpu":
-            outs, res = self.browser.run_plan(self.plan, self.plan_inputs, settings=settings)
+            outs, res = self.browser.run_plan(self.plan, self.plan_inputs, settings=settings,
+                                              weights=self.weights)
             self.last = res
             return outs["out"], res
         if self.backend == "webnn":
@@ -347,6 +351,8 @@ def _measure(store: Store, spec: ModelSpec, name: str, x: ModelInputs, ref: np.n
             error=None if ok else f"cosine to the float64 forward {cos:.6f} < {least}",
         )
         extra.update(cosine_min=cos, setup_s=r.setup_s, first_forward_s=first - r.setup_s)
+        if "weights" in res.extra:  # how the page loaded the weights (IndexedDB cache)
+            extra["weight_cache"] = res.extra["weights"]
         samples: np.ndarray | None = res.samples
     except AccelToolkitError as exc:
         status, error = status_of(exc)

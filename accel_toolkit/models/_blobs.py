@@ -8,14 +8,17 @@ manifest's SHA-256, so a corrupted entry is fetched again, never used.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["write_blobs"]
+__all__ = ["cached_weights", "write_blobs"]
 
 
 def write_blobs(arrays: Mapping[str, np.ndarray], folder: str | Path, *,
@@ -39,3 +42,29 @@ def write_blobs(arrays: Mapping[str, np.ndarray], folder: str | Path, *,
         manifest.append({"name": name, "url": url_prefix + file,
                          "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
     return manifest
+
+
+@functools.cache
+def _model_blobs(model: str) -> tuple[str, tuple[dict[str, object], ...]]:
+    """Write a model's weight blobs once per process; return (folder, manifest)."""
+    from ._plan import model_plan, weight_inputs
+    from ._spec import get_model_spec
+
+    spec = get_model_spec(model)
+    seq = 5 if spec.front == "patch" else 2  # any shape: the weights are the same
+    arrays = {k: v for k, v in weight_inputs(spec, model_plan(spec, 1, seq)).items()
+              if k != "zeros"}
+    folder = Path(tempfile.mkdtemp(prefix=f"accel-weights-{model}-"))
+    return str(folder), tuple(write_blobs(arrays, folder, url_prefix=f"/weights/{model}/"))
+
+
+def cached_weights(backend: Any, model: str, plan_inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``weights=`` of :meth:`WebGPUBackend.run_plan` for a model's plan.
+
+    Writes the model's blobs once per process, serves them from the backend's page server
+    (mounted again on every call, so a relaunched session has them too) and lists those the
+    plan takes (``plan_inputs``: the plan's ``inputs``).
+    """
+    folder, manifest = _model_blobs(model)
+    backend.session.server.mount(f"/weights/{model}/", folder)
+    return {"model": model, "blobs": [dict(m) for m in manifest if m["name"] in plan_inputs]}

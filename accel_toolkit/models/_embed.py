@@ -42,6 +42,7 @@ def webgpu_backend() -> Any:
 
 def _webgpu_forward(spec: Any, inputs: ModelInputs) -> np.ndarray:
     """One ComputePlan request per distinct length (each group runs unpadded)."""
+    from ._blobs import cached_weights
     from ._plan import model_plan, plan_inputs
 
     out: np.ndarray | None = None
@@ -50,8 +51,9 @@ def _webgpu_forward(spec: Any, inputs: ModelInputs) -> np.ndarray:
         sub = ModelInputs(inputs.data[rows][:, :n] if spec.front == "text" else inputs.data[rows],
                           inputs.lengths[rows],
                           None if inputs.type_ids is None else inputs.type_ids[rows][:, :n], n)
-        plan = model_plan(spec, len(rows), n)
-        got = webgpu_backend().run_plan(plan, plan_inputs(plan, sub))[0]["out"]
+        plan, be = model_plan(spec, len(rows), n), webgpu_backend()
+        pin = plan_inputs(plan, sub, weights=False)
+        got = be.run_plan(plan, pin, weights=cached_weights(be, spec.name, plan.inputs))[0]["out"]
         if out is None:
             out = np.empty((inputs.batch, *got.shape[1:]), np.float32)
         out[rows] = got

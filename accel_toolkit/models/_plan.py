@@ -319,8 +319,10 @@ def weight_inputs(spec: ModelSpec, plan: ComputePlan) -> dict[str, np.ndarray]:
     return out
 
 
-def plan_inputs(plan: ComputePlan, x: ModelInputs) -> dict[str, np.ndarray]:
-    """Every named input of ``plan`` for batch ``x`` (weights included)."""
+def plan_inputs(plan: ComputePlan, x: ModelInputs, *, weights: bool = True
+                ) -> dict[str, np.ndarray]:
+    """Every named input of ``plan`` for batch ``x`` (without the weights, which the page's
+    cache supplies, when ``weights=False``; the zero bias is always included)."""
     from ._spec import get_model_spec
 
     spec = get_model_spec(str(plan.kernel).removeprefix("model:"))
@@ -328,4 +330,7 @@ def plan_inputs(plan: ComputePlan, x: ModelInputs) -> dict[str, np.ndarray]:
         raise ParameterError(f"The plan is for batch={plan.params['batch']}, "
                              f"seq={plan.params['seq']} without padding; got batch={x.batch}, "
                              f"seq={x.seq}, lengths {sorted(set(x.lengths.tolist()))}.")
+    if not weights:
+        zeros = {k: np.zeros(v[1], np.float32) for k, v in plan.inputs.items() if k == "zeros"}
+        return {**zeros, **data_inputs(spec, x)}
     return {**weight_inputs(spec, plan), **data_inputs(spec, x)}

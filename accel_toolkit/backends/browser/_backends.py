@@ -250,8 +250,8 @@ class _BrowserBackend(Backend):
         raise exc
 
     def _timing(self, reply: Mapping[str, Any], round_trip: float) -> TimingResult:
-        extra = {k: reply[k] for k in ("compile_s", "cached", "handle_s", "wall_s", "pass_s")
-                 if k in reply}
+        extra = {k: reply[k] for k in ("compile_s", "cached", "handle_s", "wall_s", "pass_s",
+                                       "weights") if k in reply}
         extra.update(round_trip_s=round_trip, transport=self.session.transport)
         return TimingResult(
             samples=np.asarray(reply.get("samples") or [], dtype=float),
@@ -388,12 +388,21 @@ class WebGPUBackend(_BrowserBackend):
         return replace(timing, extra={**timing.extra, **self._last, **self._tuning})
 
     def run_plan(
-        self, plan: Any, inputs: Mapping[str, np.ndarray], *, settings: TimingSettings | None = None
+        self, plan: Any, inputs: Mapping[str, np.ndarray], *, settings: TimingSettings | None = None,
+        weights: Mapping[str, Any] | None = None,
     ) -> tuple[dict[str, np.ndarray], TimingResult]:
         """Run a ComputePlan as it is (any variant, or an edited shader) and return its
-        outputs and timing (measured when ``settings`` is given, else run once)."""
+        outputs and timing (measured when ``settings`` is given, else run once).
+
+        ``weights`` (``{"model": key, "blobs": manifest}``, see
+        :func:`accel_toolkit.models._blobs.write_blobs`, served by ``self.session.server``)
+        names plan inputs the page takes from its IndexedDB weight cache instead of the
+        request; ``inputs`` need not hold them. The timing's ``extra["weights"]`` says how
+        the page loaded them.
+        """
         self._tuning = {}
-        outputs, reply, rt = self._send(plan, inputs, "measure" if settings else "once", settings)
+        outputs, reply, rt = self._send(plan, inputs, "measure" if settings else "once", settings,
+                                        weights)
         return outputs, self._timing(reply, rt)
 
     def _send(
@@ -402,6 +411,7 @@ class WebGPUBackend(_BrowserBackend):
         inputs: Mapping[str, np.ndarray],
         mode: Mode,
         settings: TimingSettings | None,
+        weights: Mapping[str, Any] | None = None,
     ) -> Sent:
         self._last = {"variant": plan.variant, "knobs": dict(plan.knobs)}
         req = RunRequest(
@@ -411,7 +421,18 @@ class WebGPUBackend(_BrowserBackend):
             mode=mode,
             timing=(settings or TimingSettings.quick()).as_dict(),
         )
-        reply, out, rt = self._request(req, plan.encode_inputs(inputs), plan.kernel)
+        if weights:  # placeholders in the request; the page fills them from its cache
+            index = {b.name: b.init for b in plan.buffers if b.init is not None}
+            blobs = [{**b, "index": index[b["name"]]} for b in weights["blobs"]]
+            inputs = {**{b["name"]: np.zeros(plan.inputs[b["name"]][1], np.float32)
+                         for b in blobs}, **inputs}
+            buffers = plan.encode_inputs(inputs)
+            for b in blobs:
+                buffers[b["index"]] = b""
+            req["weights"] = {"model": weights["model"], "blobs": blobs}
+        else:
+            buffers = plan.encode_inputs(inputs)
+        reply, out, rt = self._request(req, buffers, plan.kernel)
         return plan.decode_outputs(out), reply, rt
 
     def _go(

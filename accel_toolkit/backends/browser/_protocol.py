@@ -42,6 +42,9 @@ class RunRequest(TypedDict):
     #: a GraphSpec and its WebNN device type (``backend == "webnn"``)
     graph: NotRequired[dict[str, Any]]
     device_type: NotRequired[str]
+    #: ``{"model", "blobs": [{"name", "url", "sha256", "bytes", "index"}]}``: request buffers
+    #: the page takes from its IndexedDB weight cache (``model_weights.js``), not the request
+    weights: NotRequired[dict[str, Any]]
 
 
 class PingRequest(TypedDict):

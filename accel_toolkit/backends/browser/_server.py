@@ -125,6 +125,14 @@ class PageServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    def mount(self, prefix: str, folder: str | os.PathLike[str]) -> None:
+        """Serve ``folder`` under the URL ``prefix`` from now on (again: the same folder)."""
+        p = prefix if prefix.endswith("/") else prefix + "/"
+        ms = [m for m in self._server.mounts if m[0] != p]
+        ms.insert(0, (p, Path(folder)))
+        ms[:-1] = sorted(ms[:-1], key=lambda m: -len(m[0]))
+        self._server.mounts = ms  # one assignment: request threads see the old or new list
+
     def stage(self, buffers: list[bytes]) -> tuple[str, str, list[int]]:
         """Hold ``buffers`` for one request: returns (inputs URL, outputs URL, sizes)."""
         token = secrets.token_hex(12)
