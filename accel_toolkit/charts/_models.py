@@ -107,7 +107,8 @@ def model_backends(results: pd.DataFrame, *, width: int = 420, step: int = 22) -
     if "first_run_ms" in data:
         tips.append(alt.Tooltip("first_run_ms:Q", title="first run (ms)", format=".4~g"))
     bars = alt.Chart().mark_point(filled=True, size=80, color=PALETTE["series"]).encode(
-        x=alt.X("median_ms:Q", scale=xs, title="milliseconds per forward (median)"),
+        x=alt.X("median_ms:Q", scale=xs, title="milliseconds per forward (median)",
+                axis=alt.Axis(labelOverlap="greedy", format="~s")),
         y=y, tooltip=tips)
     ci = alt.Chart().mark_rule(color=PALETTE["ink"]).encode(
         x="ci_low_ms:Q", x2="ci_high_ms:Q", y=y, tooltip=tips)
