@@ -32,10 +32,11 @@ from .exceptions import ConfigError
 __all__ = ["ABResult", "Side", "ab", "git_side", "python_side"]
 
 #: blocks measured before the first verdict, and the cap of ``sequential`` (Pinpoint-style);
-#: 12 blocks detect a 10% slowdown at a 5% threshold in >= 95% of simulated comparisons with
-#: 2-5% block noise (docs/reproducibility.md, benchmarks/gate_power.py)
-DEFAULT_BLOCKS = 12
-DEFAULT_MAX_BLOCKS = 20
+#: 24 blocks detect a 10% slowdown at a 5% threshold in >= 95% of simulated comparisons with
+#: the 5-8% block noise ``ab`` met on a loaded 2-core VM (docs/reproducibility.md,
+#: benchmarks/gate_power.py)
+DEFAULT_BLOCKS = 24
+DEFAULT_MAX_BLOCKS = 40
 
 
 @dataclass(frozen=True)

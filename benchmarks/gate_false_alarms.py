@@ -161,6 +161,8 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
             ((table["verdict"] == "slower") & ~table["config"].isin(slowed["config"])).sum()
         ),
         "today_status": _today(db, res.tags, args.threshold),
+        "rows": table[["config", "ratio", "ratio_ci_low", "ratio_ci_high", "spread",
+                       "verdict"]].to_dict("records"),
         "today_wall_s": sum(res.wall_s.values()) / res.blocks,
     }
     db.unlink(missing_ok=True)

@@ -161,15 +161,17 @@ def test_blocks_needed_grows_with_noise_and_delivers_the_power() -> None:
     assert found >= 22
 
 
-def _slowed_found(rule: str, seeds: range, slow: float) -> list[bool]:
+def _slowed_found(rule: str, seeds: range, slow: float, *, n_blocks: int | None = None,
+                  noise: float = 0.045) -> list[bool]:
     from accel_toolkit._ab import DEFAULT_BLOCKS
 
     found = []
     for seed in seeds:
-        # 2.5% per round and side: about 3.5% block-to-block noise, as measured for tiny cpu
-        # kernels on the shared VM (docs/reproducibility.md)
-        rows = synthetic(n_blocks=DEFAULT_BLOCKS, n_configs=16, drift=0.3, noise=0.025,
-                         slow={"cfg3": slow} if slow != 1 else None, seed=100 + seed)
+        # 4.5% per round and side: about 6.4% block-to-block noise, what `ab` met on the tiny
+        # cpu kernels of a loaded 2-core VM (docs/reproducibility.md)
+        rows = synthetic(n_blocks=n_blocks or DEFAULT_BLOCKS, n_configs=16, drift=0.3,
+                         noise=noise, slow={"cfg3": slow} if slow != 1 else None,
+                         seed=100 + seed)
         res = compare_blocks(rows, threshold=0.05, alpha=0.01, rule=rule)
         slower = set(res.table.loc[res.table["verdict"] == "slower", "config"])
         found.append(slower == {"cfg3"} if slow != 1 else bool(slower))
@@ -179,8 +181,10 @@ def _slowed_found(rule: str, seeds: range, slow: float) -> list[bool]:
 def test_estimate_rule_detects_a_10pct_slowdown_at_the_default_blocks() -> None:
     found = _slowed_found("estimate", range(20), 1.10)
     assert sum(found) >= 19
-    # the strict rule (lower bound above 1.05) misses most of the same slowdowns
-    assert sum(_slowed_found("strict", range(20), 1.10)) <= 12
+    # at 12 blocks of 3.5% noise: the estimate rule still finds it, the strict rule (lower
+    # bound above 1.05) misses about half
+    assert sum(_slowed_found("estimate", range(20), 1.10, n_blocks=12, noise=0.025)) >= 19
+    assert sum(_slowed_found("strict", range(20), 1.10, n_blocks=12, noise=0.025)) <= 12
 
 
 def test_estimate_rule_raises_no_alarm_on_identical_code_or_drift() -> None:

@@ -40,7 +40,7 @@ def _ab(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from .._ab import DEFAULT_BLOCKS
+    from .._ab import DEFAULT_BLOCKS, DEFAULT_MAX_BLOCKS
 
     p = sub.add_parser(
         "ab", help="CI gate in one job: measure two git refs (or environments) interleaved "
@@ -66,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sequential", action="store_true",
                    help="while a configuration is ambiguous, add blocks two at a time up to "
                         "--max-blocks")
-    p.add_argument("--max-blocks", type=int, default=20, help="cap of --sequential (default 20)")
+    p.add_argument("--max-blocks", type=int, default=DEFAULT_MAX_BLOCKS,
+                   help=f"cap of --sequential (default {DEFAULT_MAX_BLOCKS})")
     p.add_argument("--threshold", default="5%",
                    help="smallest change that counts: 5%% or 0.05 (default 5%%)")
     p.add_argument("--alpha", type=float, default=0.01,
