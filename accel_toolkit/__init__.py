@@ -18,7 +18,7 @@ from .harness import TimingSettings
 from .kernels import get_kernel
 from .models import bench_model, embed
 from .store import Store, default_db_path
-from .tune import tune
+from .tuning import tune
 
 __all__ = [
     "CheckResult",

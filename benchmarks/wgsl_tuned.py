@@ -29,8 +29,8 @@ from typing import Any
 from accel_toolkit.backends._wgpu import WgpuBackend
 from accel_toolkit.backends._wgsl import build_plan, variants
 from accel_toolkit.kernels import get_kernel
-from accel_toolkit.tune import SPACES, best, bucket, fingerprint, fingerprint_key, knobs_key
-from accel_toolkit.tune._lookup import tuning_db
+from accel_toolkit.tuning import SPACES, best, bucket, fingerprint, fingerprint_key, knobs_key
+from accel_toolkit.tuning._lookup import tuning_db
 
 
 def _shape(kernel: str, text: str) -> dict[str, int]:

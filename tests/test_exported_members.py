@@ -16,7 +16,7 @@ MODULES = [
     "accel_toolkit.report",
     "accel_toolkit.predict",
     "accel_toolkit.models",
-    "accel_toolkit.tune",
+    "accel_toolkit.tuning",
 ]
 
 

@@ -22,7 +22,7 @@ from accel_toolkit.backends._wgsl_plans import (
 )
 from accel_toolkit.exceptions import ConfigError, ParameterError, UnknownKernelError
 from accel_toolkit.store import Store
-from accel_toolkit.tune import (
+from accel_toolkit.tuning import (
     SPACES,
     best,
     bucket,
@@ -32,8 +32,8 @@ from accel_toolkit.tune import (
     tune,
     tuning_table,
 )
-from accel_toolkit.tune._records import Point, add_points
-from accel_toolkit.tune._search import EXHAUSTIVE_MAX, search
+from accel_toolkit.tuning._records import Point, add_points
+from accel_toolkit.tuning._search import EXHAUSTIVE_MAX, search
 
 SPACE = SPACES["matmul"]
 TUNE_NB = Path(__file__).resolve().parent.parent / "notebooks" / "tune.ipynb"
@@ -207,7 +207,7 @@ def be():
 
 def _drifted(be, bad_key: str):
     """A device whose results for knobs ``bad_key`` come back wrong (a changed driver)."""
-    from accel_toolkit.tune._devices import TuneDevice
+    from accel_toolkit.tuning._devices import TuneDevice
 
     class _Drifted(TuneDevice):
         def run(self, plan, inputs):
@@ -242,7 +242,7 @@ def test_a_wrong_result_point_is_recorded_invalid_and_never_chosen(be, db_path):
 def test_the_backend_uses_the_stored_winner_and_records_it(be, db_path):
     import accel_toolkit
     from accel_toolkit.backends._wgpu import WgpuBackend
-    from accel_toolkit.tune import fingerprint, fingerprint_key
+    from accel_toolkit.tuning import fingerprint, fingerprint_key
 
     store = Store(db_path)
     fp = fingerprint_key(fingerprint("wgpu", be.device_info()))
@@ -293,7 +293,7 @@ def test_a_winner_that_turns_wrong_is_invalidated_and_retuned(be, db_path):
 
 @pytest.mark.wgpu
 def test_doctor_says_whether_this_adapter_is_tuned(be, db_path):
-    from accel_toolkit.tune import fingerprint, fingerprint_key, tuning_status
+    from accel_toolkit.tuning import fingerprint, fingerprint_key, tuning_status
 
     store = Store(db_path)
     assert "not tuned" in tuning_status("wgpu", be.device_info(), str(db_path))
@@ -349,7 +349,7 @@ def test_the_webgpu_backend_uses_the_stored_winner(db_path):
     import accel_toolkit
     from accel_toolkit.backends.browser import WebGPUBackend
     from accel_toolkit.exceptions import BackendUnavailableError
-    from accel_toolkit.tune import fingerprint, fingerprint_key
+    from accel_toolkit.tuning import fingerprint, fingerprint_key
 
     try:
         be = WebGPUBackend(tuning=str(db_path))

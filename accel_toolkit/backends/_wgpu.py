@@ -11,7 +11,7 @@ True
 >>> WgpuBackend(variants={"matmul": "naive"})            # doctest: +SKIP
 
 A kernel with a tunable variant (matmul's ``gemm``) and no variant asked for runs the knobs
-``accel_toolkit.tune`` stored for this adapter and the shape's bucket, checked against the
+``accel_toolkit.tuning`` stored for this adapter and the shape's bucket, checked against the
 numpy reference before their first use, else the kernel's default knobs (docs/tuning.md).
 """
 
@@ -188,7 +188,7 @@ class WgpuBackend(Backend):
         except BackendUnavailableError as exc:
             return Availability(cls.name, False, str(exc))
         dev = _adapter_device(wgpu, adapter)
-        from ..tune import tuning_status
+        from ..tuning import tuning_status
 
         return Availability(cls.name, True, f"wgpu {dev['wgpu']}: {adapter.summary}; "
                             f"{tuning_status(cls.name, dev)}", dev)
@@ -229,10 +229,10 @@ class WgpuBackend(Backend):
         return supports(spec, params, dtype, self._features, self.variant_for(spec.name))
 
     def tuning_choice(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> Any:
-        """The :class:`accel_toolkit.tune.Choice` (tuned or default knobs) this backend uses
+        """The :class:`accel_toolkit.tuning.Choice` (tuned or default knobs) this backend uses
         for a configuration, or ``None`` where a variant was asked for or the kernel has no
         tunable variant."""
-        from ..tune._lookup import backend_choice
+        from ..tuning._lookup import backend_choice
 
         return backend_choice(self, spec, params, dtype, self.variant_for(spec.name),
                               self.tuning, self._choices)

@@ -449,7 +449,7 @@ class WgslKernel:
     limit : callable, optional
         ``limit(params) -> reason or None``: parameters the shader cannot hold.
     tunable : str, optional
-        The variant whose builder takes ``knobs=`` (what ``accel_toolkit.tune`` searches).
+        The variant whose builder takes ``knobs=`` (what ``accel_toolkit.tuning`` searches).
     knobs : dict
         That variant's default knobs.
     """

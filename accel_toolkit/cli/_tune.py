@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 def _tune(args: argparse.Namespace) -> int:
     from .._driver_noise import quiet_driver_noise
-    from ..tune import tune
+    from ..tuning import tune
     from ._format import print_frame
 
     if not args.json:

@@ -9,7 +9,7 @@ measurements  one row per configuration x backend measured (or failed) in a run.
 samples       the raw steady-state samples (seconds per call) of every measurement.
 regressions   change points found in the history of a configuration.
 op_breakdown  per-op seconds of one timed model forward, linked to its measurement.
-tuning        every point the WGSL autotuner tried (``accel_toolkit.tune``): adapter
+tuning        every point the WGSL autotuner tried (``accel_toolkit.tuning``): adapter
               fingerprint, shape bucket, knobs, time and status; ``chosen`` marks a winner.
 
 View ``results`` (documented, stable): the columns a user queries, one row per measurement::
@@ -141,7 +141,7 @@ TABLES = [
         kernel VARCHAR,
         variant VARCHAR,           -- the tunable variant (matmul: gemm)
         backend VARCHAR,           -- wgpu | webgpu
-        fingerprint VARCHAR,       -- hash of adapter (accel_toolkit.tune.fingerprint)
+        fingerprint VARCHAR,       -- hash of adapter (accel_toolkit.tuning.fingerprint)
         adapter JSON,              -- the fingerprint's fields
         bucket VARCHAR,            -- shape bucket (small | medium | large)
         params JSON,               -- the shape the point was timed (or checked) at

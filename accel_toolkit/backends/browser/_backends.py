@@ -295,7 +295,7 @@ class WebGPUBackend(_BrowserBackend):
         ``@sparticuz/chromium`` build), e.g. ``get_backend("webgpu", browser="/usr/bin/chromium")``.
     variant : str, optional
         The WGSL variant (e.g. ``"naive"``, ``"tiled"``); default: the plan builder's choice,
-        or for a tunable kernel (matmul) the knobs ``accel_toolkit.tune`` stored for this
+        or for a tunable kernel (matmul) the knobs ``accel_toolkit.tuning`` stored for this
         adapter and the shape's bucket, else its default knobs (docs/tuning.md).
     tuning : bool, str or Store
         Where tuned knobs are looked up (``True``: the default results database, if it
@@ -367,7 +367,7 @@ class WebGPUBackend(_BrowserBackend):
         return reason or None
 
     def tuning_choice(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> Any:
-        """The :class:`accel_toolkit.tune.Choice` used for a configuration (``None``: a
+        """The :class:`accel_toolkit.tuning.Choice` used for a configuration (``None``: a
         variant was asked for, or the kernel is not tunable)."""
         from ...tune._lookup import backend_choice
 

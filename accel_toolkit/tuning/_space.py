@@ -4,7 +4,7 @@ A :class:`KnobSpace` names the knobs of a kernel's tunable variant (``WgslKernel
 in ``backends/_wgsl_plans.py``), the values each may take, which combinations are
 well-formed, which ones an adapter's limits rule out, the shape buckets it is tuned per
 (small shapes and large ones want different tiles) and the shapes every point is checked
-on. :data:`SPACES` holds one per tunable kernel; ``accel_toolkit.tune`` searches it.
+on. :data:`SPACES` holds one per tunable kernel; ``accel_toolkit.tuning`` searches it.
 
 >>> space = SPACES["matmul"]
 >>> len(space.points()) > 100, space.default["tm"]
