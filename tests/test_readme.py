@@ -4,6 +4,9 @@ The fast tier runs the README's Python blocks and ``accel-toolkit`` commands nar
 ``cpu`` backend (the browser backends are dropped from their backend lists) against a
 temporary database; the ``slow`` tier runs them verbatim, browsers and notebooks included.
 Examples must use ``preset="tiny"``/``--preset tiny`` so that both tiers take seconds.
+Blocks fenced as ``shell`` need what a test cannot have (a Dask cluster on other hosts, a git
+checkout with two refs): they are not run here; ``ab`` and the cluster are tested in
+``test_ab.py`` and ``test_distributed.py``.
 """
 
 from __future__ import annotations
