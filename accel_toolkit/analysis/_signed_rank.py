@@ -16,6 +16,7 @@ averages at the signed-rank critical values.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 
@@ -73,7 +74,7 @@ def signed_rank_p(r: np.ndarray, *, alternative: str = "greater") -> float:
 
 def _walsh(r: np.ndarray) -> np.ndarray:
     i, k = np.triu_indices(r.shape[-1])
-    return (r[..., i] + r[..., k]) / 2
+    return cast(np.ndarray, (r[..., i] + r[..., k]) / 2)
 
 
 def hodges_lehmann(r: np.ndarray) -> np.ndarray | float:

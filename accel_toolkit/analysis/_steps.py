@@ -45,7 +45,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -144,7 +144,7 @@ def _weights(y: np.ndarray, ci_low: np.ndarray | None, ci_high: np.ndarray | Non
     if ok.sum() < max(3, n // 2):
         return np.ones(n)
     width = np.where(ok, width, np.median(width[ok]))
-    return np.clip(2.0 * np.median(width) / np.maximum(width, 1e-12), 0.25, 1.0)
+    return cast(np.ndarray, np.clip(2.0 * np.median(width) / np.maximum(width, 1e-12), 0.25, 1.0))
 
 
 def _segment_costs(z: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -186,7 +186,7 @@ def _huberize(z: np.ndarray, sigma: float, c: float = 2.0, window: int = 5) -> n
     """Clip each point to ``c`` sigma around a centred running median (tames outlier runs)."""
     s = pd.Series(z)
     level = s.rolling(window, center=True, min_periods=1).median().to_numpy()
-    return level + np.clip(z - level, -c * sigma, c * sigma)
+    return cast(np.ndarray, level + np.clip(z - level, -c * sigma, c * sigma))
 
 
 def fit_segments(z: np.ndarray, w: np.ndarray, penalty: float, min_size: int,

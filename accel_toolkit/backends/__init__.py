@@ -55,7 +55,8 @@ def check_backend_name(name: str) -> str:
 def backend_class(name: str) -> type[Backend]:
     """The class of backend ``name`` (imports its module, not its heavy dependencies)."""
     module, cls = BACKENDS[check_backend_name(name)].split(":")
-    return getattr(importlib.import_module(module), cls)
+    found: type[Backend] = getattr(importlib.import_module(module), cls)
+    return found
 
 
 def get_backend(name: str, **options: Any) -> Backend:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -162,9 +162,10 @@ def _cupy_erf(cp: Any) -> Callable[[Any], Any]:
     try:
         from cupyx.scipy.special import erf
 
-        return erf
+        return cast("Callable[[Any], Any]", erf)
     except Exception:  # very old CuPy: an elementwise kernel with CUDA's erf
-        return cp.ElementwiseKernel("T x", "T y", "y = erf(x)", "accel_toolkit_erf")
+        kernel = cp.ElementwiseKernel("T x", "T y", "y = erf(x)", "accel_toolkit_erf")
+        return cast("Callable[[Any], Any]", kernel)
 
 
 def time_cuda(
@@ -190,7 +191,7 @@ def time_cuda(
                 fn()
             e1.record(stream)
             e1.synchronize()
-            return cp.cuda.get_elapsed_time(e0, e1) / 1e3
+            return float(cp.cuda.get_elapsed_time(e0, e1)) / 1e3
         pairs = []
         for _ in range(n):
             flush()
@@ -200,7 +201,7 @@ def time_cuda(
             b.record(stream)
             pairs.append((a, b))
         pairs[-1][1].synchronize()
-        return sum(cp.cuda.get_elapsed_time(a, b) for a, b in pairs) / 1e3
+        return float(sum(cp.cuda.get_elapsed_time(a, b) for a, b in pairs)) / 1e3
 
     # The harness's loop; samples are event-measured GPU seconds, the budget is wall time.
     return time_batches(batch, s, clock=clock, timer="cuda-event")
@@ -319,7 +320,7 @@ class CudaBackend(Backend):
         params: Mapping[str, Any],
         dtype: str,
         inputs: Mapping[str, np.ndarray],
-    ) -> tuple[Callable[[], Any], Callable[[], dict], dict]:
+    ) -> tuple[Callable[[], Any], Callable[[], dict[str, np.ndarray]], dict[str, Any]]:
         """Upload inputs, compile; return (launch, collect_outputs, extra)."""
         cp = self._cp
         if self.variant == "cupy":

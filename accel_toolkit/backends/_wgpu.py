@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -49,6 +49,8 @@ from ._wgsl import (
 )
 
 __all__ = ["WgpuBackend"]
+
+T = TypeVar("T")
 
 INSTALL_WGPU = "pip install 'accel-toolkit[wgpu]'"
 INSTALL_DRIVER = ("install a Vulkan driver (Debian/Ubuntu: apt-get install mesa-vulkan-drivers, "
@@ -84,7 +86,9 @@ def _adapter(wgpu: Any, power_preference: str) -> Any:
         with quiet_driver_noise():
             adapter = wgpu.gpu.request_adapter_sync(power_preference=power_preference)
     except Exception as exc:  # wgpu-native raises when no backend has an adapter
-        raise BackendUnavailableError(f"wgpu found no WebGPU adapter ({exc}); {INSTALL_DRIVER}.") from None
+        raise BackendUnavailableError(
+            f"wgpu found no WebGPU adapter ({exc}); {INSTALL_DRIVER}."
+        ) from None
     if adapter is None:
         raise BackendUnavailableError(f"wgpu found no WebGPU adapter; {INSTALL_DRIVER}.")
     return adapter
@@ -106,8 +110,10 @@ def _adapter_device(wgpu: Any, adapter: Any) -> dict[str, Any]:
         # wgpu-native has no isFallbackAdapter; a CPU adapter is the software fallback.
         "is_fallback_adapter": info.get("adapter_type") == "CPU",
         "features": sorted(str(f) for f in adapter.features),
-        "limits": {k: limits[k] for k in sorted(limits) if k.startswith(("max-buffer", "max-storage",
-                                                                         "max-compute", "max-uniform"))},
+        "limits": {
+            k: limits[k] for k in sorted(limits)
+            if k.startswith(("max-buffer", "max-storage", "max-compute", "max-uniform"))
+        },
         "wgpu": getattr(wgpu, "__version__", "unknown"),
         "api": "wgpu-py",
     }
@@ -156,8 +162,10 @@ class WgpuBackend(Backend):
             self._device = self._adapter.request_device_sync(required_features=feats,
                                                              required_limits=limits)
         except Exception as exc:
-            raise BackendUnavailableError(f"wgpu could not create a device on "
-                                          f"{self._adapter.summary}: {exc}; {INSTALL_DRIVER}.") from None
+            raise BackendUnavailableError(
+                f"wgpu could not create a device on "
+                f"{self._adapter.summary}: {exc}; {INSTALL_DRIVER}."
+            ) from None
         self._features = {str(f) for f in self._device.features}
         self._features |= {str(f) for f in wgpu.gpu.wgsl_language_features}
         if DOT4 not in self._features and self._compiles(_DOT4_PROBE):
@@ -271,7 +279,9 @@ class WgpuBackend(Backend):
         try:
             pipe = self._device.create_compute_pipeline(
                 label=f"{plan.kernel}:{ps.entry}", layout="auto",
-                compute={"module": module, "entry_point": ps.entry, "constants": dict(ps.constants)},
+                compute={
+                    "module": module, "entry_point": ps.entry, "constants": dict(ps.constants),
+                },
             )
         except Exception as exc:
             line, col, msg = parse_compile_error(str(exc))
@@ -292,7 +302,7 @@ class WgpuBackend(Backend):
         """Run a plan once and return its decoded outputs."""
         return self._retrying(lambda: self.prepare(plan, inputs).run_once())
 
-    def _retrying(self, fn: Callable[[], Any]) -> Any:
+    def _retrying(self, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except AccelToolkitError:

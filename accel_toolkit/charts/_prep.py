@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ def params_label(params: Any) -> str:
         try:
             params = json.loads(params)
         except ValueError:
-            return params
+            return cast(str, params)
     if isinstance(params, Mapping):
         return " ".join(f"{k}={v}" for k, v in params.items())
     return "" if params is None else str(params)
@@ -123,4 +123,4 @@ def tooltips(*extra: Any) -> list[Any]:
 def finite(series: pd.Series) -> np.ndarray:
     """Boolean mask of finite, positive values (what a log axis can show)."""
     v = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-    return np.isfinite(v) & (v > 0)
+    return cast(np.ndarray, np.isfinite(v) & (v > 0))

@@ -249,7 +249,7 @@ def _bench(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "bench",
         help="benchmark kernels x presets x backends and store the results",

@@ -26,7 +26,7 @@ def _cluster(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "cluster",
         help="list a Dask cluster's machines, backends and devices",

@@ -125,7 +125,7 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="which backends run here, why not, and on which device")
     p.add_argument(
         "--json", action="store_true", help="a JSON list of {name, available, reason, device}"

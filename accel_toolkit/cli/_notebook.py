@@ -40,7 +40,7 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("notebook", help="run the benchmark/report/explore notebooks (papermill)")
     nsub = p.add_subparsers(dest="notebook_command", metavar="ACTION")
     nsub.required = True

@@ -82,7 +82,7 @@ def _model_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-def _targets(args: argparse.Namespace) -> list[dict] | None:
+def _targets(args: argparse.Namespace) -> list[dict[str, Any]] | None:
     """``--targets FILE``: a JSON list of parameter dicts (the shapes to predict well)."""
     if not args.targets:
         return None
@@ -208,7 +208,7 @@ def _run_active(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("predict", help="predict the speed of unmeasured configurations")
     psub = p.add_subparsers(dest="predict_command", metavar="ACTION")
     psub.required = True

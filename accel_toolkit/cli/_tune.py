@@ -30,7 +30,7 @@ def _tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "tune", help="tune WGSL kernels to this machine's adapters (knobs stored and used)",
         description="Search each tunable kernel's WGSL knobs (workgroup shape, register block, "

@@ -55,7 +55,7 @@ def _worker(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - execve does not return
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "worker",
         help="start a Dask worker that offers this machine's backends",

@@ -26,6 +26,15 @@ def _unreachable(address: str, exc: BaseException) -> ClusterError:
     )
 
 
+def scheduler_address(client: Client) -> str:
+    """The address of the scheduler ``client`` talks to (e.g. ``tcp://HOST:8786``)."""
+    scheduler = client.scheduler
+    if scheduler is None:  # closed, or asynchronous and not awaited yet
+        raise ClusterError("This Dask client is not connected (closed, or not started); "
+                           "pass an open client, or cluster='tcp://HOST:8786'.")
+    return str(scheduler.address)
+
+
 def open_client(address: str, *, timeout: float = 10.0) -> Client:
     """A client of the scheduler at ``address``; :class:`ClusterError` if it cannot be
     reached within ``timeout`` seconds or the address is malformed."""
@@ -98,7 +107,7 @@ def describe_workers(client: Client) -> dict[str, dict[str, Any] | None]:
     try:
         found = client.run(worker_info, on_error="return")
     except (OSError, TimeoutError) as exc:
-        raise _unreachable(str(client.scheduler.address), exc) from None
+        raise _unreachable(scheduler_address(client), exc) from None
     return {addr: (info if isinstance(info, dict) else None) for addr, info in found.items()}
 
 

@@ -22,7 +22,7 @@ from .._version import __version__
 from ..exceptions import ClusterError, ConfigError, RefusedWorkerWarning, VersionMismatchError
 from ..harness import error_text, measurement_row
 from ..kernels import config_key
-from ._cluster import connect, describe_workers
+from ._cluster import connect, describe_workers, scheduler_address
 from ._task import measure_task
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def bench_on_cluster(
         browsers=browsers,
         backend_options=o.backend_options,
     ) as c:
-        address = str(c.scheduler.address)
+        address = scheduler_address(c)
         workers = _accepted(describe_workers(c))
         for info in workers.values():
             store.add_environment(info["env"], info["env_id"])
@@ -158,7 +158,7 @@ class _Sweep:
         self.plan, self.store, self.client, self.address = plan, store, client, address
         self.workers, self.run_id, self.env_id, self.where = workers, run_id, env_id, where
         self.poll = poll
-        self.pending: dict[Future, _Task] = {}
+        self.pending: dict[Future[Any], _Task] = {}
         self.stored = 0
         self.bar: Any = None
 
@@ -245,7 +245,7 @@ class _Sweep:
                     self._submit(_Task(spec, p, dtype, key, backend, rnd, set(addrs), env))
         return total
 
-    def _submit(self, t: _Task) -> Future:
+    def _submit(self, t: _Task) -> Future[Any]:
         """Send ``t`` to a worker that offers its backend (one of ``t.workers``)."""
         fut = self.client.submit(
             measure_task,

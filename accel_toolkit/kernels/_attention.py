@@ -41,7 +41,7 @@ def _score_passes(p: Params) -> int:
     """Elements :func:`_attention` passes through elementwise functions: the scores,
     scaled, shifted by their row max, exponentiated and divided, and masked by ``where``
     when causal."""
-    return p["batch"] * p["heads"] * p["seq"] ** 2 * (4 + bool(p["causal"]))
+    return int(p["batch"] * p["heads"] * p["seq"] ** 2 * (4 + bool(p["causal"])))
 
 
 def _cfg(b: int, h: int, s: int, d: int, causal: bool = False) -> dict[str, Any]:

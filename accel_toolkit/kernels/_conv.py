@@ -80,7 +80,7 @@ def _scratch(p: Params, itemsize: int) -> float:
     at stride 2, which the input size alone cannot tell apart. (The padded copy of the
     input is left out: counting it made the speed predictor no better.)"""
     oh, ow = _out_hw(p)
-    return 2.0 * p["N"] * p["C"] * p["kernel"] ** 2 * oh * ow * itemsize
+    return float(2.0 * p["N"] * p["C"] * p["kernel"] ** 2 * oh * ow * itemsize)
 
 
 def _gemm(p: Params) -> tuple[int, int, int, int]:

@@ -42,7 +42,7 @@ def _softmax(ops: SimpleNamespace, x: Arrays, p: Params) -> dict[str, Any]:
 
 
 def _two_per_row(p: Params) -> int:
-    return 2 * p["rows"]  # softmax: a max and a sum; layernorm: two means
+    return int(2 * p["rows"])  # softmax: a max and a sum; layernorm: two means
 
 
 def _rowwise_cost(flops_per_elem: float, extra_vectors: int = 0) -> Callable[[Params, int], Cost]:

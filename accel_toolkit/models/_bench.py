@@ -277,7 +277,9 @@ def bench_model(
         rows (``result_id, op, calls, seconds, share, timer``).
     """
     spec = get_model_spec(model)
-    names = [b.strip() for b in backends.split(",")] if isinstance(backends, str) else list(backends)
+    names = (
+        [b.strip() for b in backends.split(",")] if isinstance(backends, str) else list(backends)
+    )
     for name in names:
         if _check_backend(name) == "reference":
             raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:-1])}; "
@@ -357,7 +359,7 @@ def _measure(store: Store, spec: ModelSpec, name: str, x: ModelInputs, ref: np.n
     except AccelToolkitError as exc:
         status, error = status_of(exc)
         row.update(status=status, error=error)
-        samples, r = None, None  # type: ignore[assignment]
+        samples, r = None, None
     row["extra"] = extra
     rid = store.add_result(row, samples)
     if r is None or not breakdown:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy.special import erf
@@ -58,7 +58,7 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     approximation is a dozen in-place numpy passes.
     """
     if x.dtype != np.float32:
-        return 0.5 * x * (1.0 + erf(x * _SQRT1_2))
+        return cast(np.ndarray, 0.5 * x * (1.0 + erf(x * _SQRT1_2)))
     ax = np.abs(x)
     z = ax * np.float32(_SQRT1_2)
     t = z * np.float32(_AS_P)
@@ -77,7 +77,7 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     y *= ax
     out = np.maximum(x, np.float32(0.0))
     out -= y
-    return out
+    return cast(np.ndarray, out)
 
 
 class NumpyOps:
@@ -122,7 +122,8 @@ class NumpyOps:
             h = w["word"][x.data] + w["pos"][:seq][None] + w["type"][x.type_ids]
             return self._layernorm(h.reshape(b * seq, s.hidden), "emb_ln")
         if s.front == "patch":
-            rows = patchify(x.data.astype(self.dt, copy=False), s.patch) @ w["patch.w"] + w["patch.b"]
+            patches = patchify(x.data.astype(self.dt, copy=False), s.patch)
+            rows = patches @ w["patch.w"] + w["patch.b"]
             cls = np.broadcast_to(w["cls"], (b, 1, s.hidden))
             h = np.concatenate([cls, rows], axis=1) + w["pos"][:seq][None]
             return np.ascontiguousarray(h.reshape(b * seq, s.hidden))
@@ -168,7 +169,7 @@ class NumpyOps:
         c = x - mean
         var = (c * c).mean(axis=-1, keepdims=True)
         c *= 1.0 / np.sqrt(var + self.spec.eps)
-        return c * self.w[name + ".g"] + self.w[name + ".b"]
+        return cast(np.ndarray, c * self.w[name + ".g"] + self.w[name + ".b"])
 
     def pool(self, x: np.ndarray) -> np.ndarray:
         return self._t("pool", lambda: self._pool(x))
@@ -183,7 +184,7 @@ class NumpyOps:
         m = self.inputs.mask().astype(self.dt)
         mean = (h * m[:, :, None]).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)[:, None]
         norm = np.sqrt((mean * mean).sum(axis=1, keepdims=True))
-        return mean / np.maximum(norm, self.dt.type(1e-12))
+        return cast(np.ndarray, mean / np.maximum(norm, self.dt.type(1e-12)))
 
 
 def cpu_forward(spec: ModelSpec, weights: Mapping[str, np.ndarray], inputs: ModelInputs,

@@ -11,7 +11,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -69,7 +69,7 @@ def check_texts(texts: Any) -> list[str]:
         i, kind = bad[0]
         raise ParameterError(f"embed() takes strings only, but item {i} is a {kind}; convert it "
                              f"with str() or drop it ({len(bad)} non-string item(s) in all).")
-    return texts
+    return cast(list[str], texts)
 
 
 @functools.cache

@@ -24,7 +24,7 @@ uncertainty sampling in active learning needs.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -55,7 +55,8 @@ def _not_fitted_error() -> type[NotFittedError]:
     except ImportError:  # pragma: no cover
         return NotFittedError
 
-    class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
+    # scikit-learn ships no type hints, so its NotFittedError is Any to mypy
+    class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):  # type: ignore[misc]
         """Raised before ``fit``; caught by ``except accel_toolkit.exceptions.NotFittedError``
         and by scikit-learn's own checks."""
 
@@ -174,7 +175,7 @@ class _CrossConformal(*_base_classes()):  # type: ignore[misc]
     def _spread(self, X: np.ndarray) -> np.ndarray:
         """How uncertain the prediction at each row is: the fold models' disagreement."""
         preds = np.stack([m.predict(X) for m in self.fold_models_])
-        return preds.std(axis=0)
+        return cast(np.ndarray, preds.std(axis=0))
 
     def _calibration_spread(self, X: np.ndarray, tests: list[np.ndarray]) -> np.ndarray:
         """:meth:`_spread` of the training rows, as the conformal scores divide by it."""
@@ -196,12 +197,12 @@ class _CrossConformal(*_base_classes()):  # type: ignore[misc]
                 f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
             )
-        return X
+        return cast(np.ndarray, X)
 
     def predict(self, X: Any) -> np.ndarray:
         """Point predictions of the model fitted on all the data."""
         X = self._check(X)
-        return self.model_.predict(X)
+        return cast(np.ndarray, self.model_.predict(X))
 
     def predict_interval(self, X: Any) -> np.ndarray:
         """``(n, 2)`` array of ``[low, high]`` with nominal coverage :attr:`coverage`."""
@@ -437,7 +438,7 @@ class ConformalGPRegressor(_CrossConformal):
 
     def _spread(self, X: np.ndarray) -> np.ndarray:
         """The fold GPs' mean posterior standard deviation: large far from the data."""
-        return np.mean([self._scale_of(m, X) for m in self.fold_models_], axis=0)
+        return cast(np.ndarray, np.mean([self._scale_of(m, X) for m in self.fold_models_], axis=0))
 
     def predict_cov(self, X: Any) -> np.ndarray:
         """Posterior covariance of the latent function at the rows of ``X`` (``(n, n)``).

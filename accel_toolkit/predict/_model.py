@@ -23,7 +23,7 @@ import math
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -74,7 +74,7 @@ def _fit_roofline(work: np.ndarray, t: np.ndarray) -> np.ndarray:
     coef = coef / scale
     if not np.any(coef > 0):
         coef = np.r_[float(np.median(t)), np.zeros(work.shape[1])]
-    return coef
+    return cast(np.ndarray, coef)
 
 
 def _clearly_better(err: np.ndarray, kept: np.ndarray) -> bool:
@@ -87,7 +87,7 @@ def _clearly_better(err: np.ndarray, kept: np.ndarray) -> bool:
 
 
 def _roofline(coef: np.ndarray, work: np.ndarray) -> np.ndarray:
-    return np.maximum(coef[0] + work @ coef[1:], 1e-12)
+    return cast(np.ndarray, np.maximum(coef[0] + work @ coef[1:], 1e-12))
 
 
 def with_latency(results: pd.DataFrame, statistic: str = "median") -> pd.DataFrame:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ def _space(frame: pd.DataFrame, kernel: str) -> pd.DataFrame:
 def _standard_space(frame: pd.DataFrame, kernel: str) -> np.ndarray:
     """:func:`_space` of ``frame``'s rows, each column standardised over those rows."""
     Z = _space(frame, kernel).to_numpy()
-    return (Z - Z.mean(axis=0)) / np.maximum(Z.std(axis=0), 1e-9)
+    return cast(np.ndarray, (Z - Z.mean(axis=0)) / np.maximum(Z.std(axis=0), 1e-9))
 
 
 def _candidate_frame(candidates: Any, kernel: str | None, backend: str, dtype: str) -> pd.DataFrame:

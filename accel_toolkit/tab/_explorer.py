@@ -298,7 +298,7 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
         return []
     cols = [c for c in COLUMNS if c in df.columns]
     out = df[cols].astype(object).where(pd.notna(df[cols]), None)
-    rows = out.to_dict("records")
+    rows: list[dict[str, Any]] = out.to_dict("records")
     for r in rows:
         if isinstance(r.get("params"), dict):
             r["params"] = ", ".join(f"{k}={v}" for k, v in r["params"].items())

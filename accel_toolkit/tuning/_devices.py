@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -57,8 +57,8 @@ class TuneDevice:
     def run(self, plan: ComputePlan, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run ``plan`` once; compile errors and limits raise the backend's errors."""
         if self.name == "wgpu":
-            return self.be.execute(plan, inputs)
-        return self.be.run_plan(plan, inputs)[0]
+            return cast("dict[str, np.ndarray]", self.be.execute(plan, inputs))
+        return cast("dict[str, np.ndarray]", self.be.run_plan(plan, inputs)[0])
 
     def time(self, plan: ComputePlan, inputs: Mapping[str, np.ndarray],
              seconds: float) -> tuple[float, int]:

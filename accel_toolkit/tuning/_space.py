@@ -130,7 +130,7 @@ def _gemm_problem(k: Mapping[str, Any]) -> str | None:
 
 def _gemm_storage(k: Mapping[str, Any]) -> int:
     bm, bn = k["wg_y"] * k["tm"], k["wg_x"] * k["tn"]
-    return 4 * k["tk"] * (bm + bn)
+    return int(4 * k["tk"] * (bm + bn))
 
 
 def _gemm_bucket(p: Mapping[str, Any]) -> str:

@@ -369,7 +369,7 @@ class WebGPUBackend(_BrowserBackend):
     def tuning_choice(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> Any:
         """The :class:`accel_toolkit.tuning.Choice` used for a configuration (``None``: a
         variant was asked for, or the kernel is not tunable)."""
-        from ...tune._lookup import backend_choice
+        from ...tuning._lookup import backend_choice
 
         return backend_choice(self, spec, params, dtype, self.variant, self.tuning, self._choices)
 
@@ -388,7 +388,8 @@ class WebGPUBackend(_BrowserBackend):
         return replace(timing, extra={**timing.extra, **self._last, **self._tuning})
 
     def run_plan(
-        self, plan: Any, inputs: Mapping[str, np.ndarray], *, settings: TimingSettings | None = None,
+        self, plan: Any, inputs: Mapping[str, np.ndarray], *,
+        settings: TimingSettings | None = None,
         weights: Mapping[str, Any] | None = None,
     ) -> tuple[dict[str, np.ndarray], TimingResult]:
         """Run a ComputePlan as it is (any variant, or an edited shader) and return its
@@ -492,7 +493,8 @@ class WebNNBackend(_BrowserBackend):
         return None
 
     def run_graph(
-        self, graph: Any, inputs: Mapping[str, np.ndarray], *, settings: TimingSettings | None = None
+        self, graph: Any, inputs: Mapping[str, np.ndarray], *,
+        settings: TimingSettings | None = None,
     ) -> tuple[dict[str, np.ndarray], TimingResult]:
         """Run a ``GraphSpec`` as it is (any graph, e.g. a whole model's) on this backend's
         device and return its outputs and timing (measured when ``settings`` is given, else
@@ -511,12 +513,13 @@ class WebNNBackend(_BrowserBackend):
     @property
     def op_support_limits(self) -> dict[str, Any]:
         """``MLContext.opSupportLimits()`` of this backend's device type."""
-        return (
+        limits: dict[str, Any] = (
             self._info.get("webnn", {})
             .get("devices", {})
             .get(self.device_type, {})
             .get("opSupportLimits", {})
         )
+        return limits
 
     def device_info(self) -> dict[str, Any]:
         return {
