@@ -284,7 +284,7 @@ def _sign_flip(r: np.ndarray, t: float, seed: int, centre: float | None = None
 
     def p_of(x: np.ndarray, alternative: str) -> float:
         res = stats.permutation_test((x,), mean, permutation_type="samples", vectorized=True,
-                                     alternative=alternative, n_resamples=n_res,  # type: ignore[arg-type]
+                                     alternative=alternative, n_resamples=n_res,
                                      random_state=seed)
         return float(res.pvalue)
 

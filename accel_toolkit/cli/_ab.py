@@ -39,7 +39,7 @@ def _ab(args: argparse.Namespace) -> int:
     return res.status
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .._ab import DEFAULT_BLOCKS, DEFAULT_MAX_BLOCKS
 
     p = sub.add_parser(

@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["register"]
 
@@ -48,7 +52,7 @@ def _compare_frame(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                    backends=args.backends.split(",") if args.backends else None)
 
 
-def _printable(df):  # type: ignore[no-untyped-def]
+def _printable(df: pd.DataFrame) -> pd.DataFrame:
     from ..analysis import describe_series
     from ._format import _fmt_time
 
@@ -150,7 +154,7 @@ def _compare_args(p: argparse.ArgumentParser, default_threshold: str) -> None:
     _db_arg(p)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("compare", help="compare two tags / runs / commits / devices, per configuration")
     _compare_args(p, "5%")
     p.add_argument("--format", choices=["table", "markdown", "json"], default="table")

@@ -104,7 +104,7 @@ def _vl_version() -> str | None:
 @functools.lru_cache(maxsize=1)
 def _bundle() -> str:
     vlc = _vl_convert()
-    js = vlc.javascript_bundle(vl_version=_vl_version())
+    js: str = vlc.javascript_bundle(vl_version=_vl_version())
     return js.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
 
 
@@ -125,7 +125,8 @@ def chart_spec(chart: Any) -> dict[str, Any]:
     import altair as alt
 
     with alt.data_transformers.disable_max_rows(), enable_theme():
-        return chart.to_dict()
+        spec: dict[str, Any] = chart.to_dict()
+        return spec
 
 
 def _cell(v: Any) -> str:
