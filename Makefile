@@ -57,6 +57,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check accel_toolkit tests benchmarks scripts
+	$(BIN)/ruff format --check accel_toolkit tests benchmarks scripts
 	$(BIN)/mypy accel_toolkit
 	@if [ -x node_modules/.bin/tsc ]; then echo "tsc -p tsconfig.json"; node_modules/.bin/tsc -p tsconfig.json; \
 	else echo "no npm: the widget JavaScript is not type-checked (tsc comes with npm install)"; fi

@@ -61,8 +61,9 @@ class Side:
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def _tail(text: str, n: int = 6) -> str:
@@ -74,23 +75,41 @@ def _check_import(side: Side, cwd: Path, what: str) -> None:
     """Fail with the ref's name unless its interpreter imports the intended accel_toolkit."""
     code = "import accel_toolkit, accel_toolkit.cli; print(accel_toolkit.__file__)"
     try:
-        out = subprocess.run([side.python, "-c", code], env=side.env(), cwd=cwd,
-                             capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [side.python, "-c", code],
+            env=side.env(),
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     except OSError as exc:
-        raise ConfigError(f"{what} {side.ref!r}: cannot run {side.python} ({exc}). Pass an "
-                          f"existing Python interpreter.") from None
+        raise ConfigError(
+            f"{what} {side.ref!r}: cannot run {side.python} ({exc}). Pass an "
+            f"existing Python interpreter."
+        ) from None
     if out.returncode != 0:
-        raise ConfigError(f"{what} {side.ref!r} fails to import accel_toolkit: "
-                          f"{_tail(out.stderr)}. Fix that version, or compare another.")
+        raise ConfigError(
+            f"{what} {side.ref!r} fails to import accel_toolkit: "
+            f"{_tail(out.stderr)}. Fix that version, or compare another."
+        )
     found = Path(out.stdout.strip()).resolve()
     if side.path and not found.is_relative_to(Path(side.path).resolve()):
-        raise ConfigError(f"{what} {side.ref!r}: its interpreter imported accel_toolkit from "
-                          f"{found}, not from the checkout of the ref; uninstall the "
-                          f"non-editable copy or pass --baseline-python/--candidate-python.")
+        raise ConfigError(
+            f"{what} {side.ref!r}: its interpreter imported accel_toolkit from "
+            f"{found}, not from the checkout of the ref; uninstall the "
+            f"non-editable copy or pass --baseline-python/--candidate-python."
+        )
 
 
-def git_side(repo: str | os.PathLike[str], ref: str, workdir: str | os.PathLike[str], *,
-             python: str = sys.executable, what: str = "ref") -> Side:
+def git_side(
+    repo: str | os.PathLike[str],
+    ref: str,
+    workdir: str | os.PathLike[str],
+    *,
+    python: str = sys.executable,
+    what: str = "ref",
+) -> Side:
     """Check ``ref`` out of ``repo`` into a new worktree under ``workdir`` and check it imports.
 
     Raises
@@ -100,14 +119,18 @@ def git_side(repo: str | os.PathLike[str], ref: str, workdir: str | os.PathLike[
     """
     top = _git(Path(repo), "rev-parse", "--show-toplevel")
     if top.returncode != 0:
-        raise ConfigError(f"{repo} is not a git checkout ({_tail(top.stderr)}); run `ab` inside "
-                          f"the repository, or pass --repo PATH.")
+        raise ConfigError(
+            f"{repo} is not a git checkout ({_tail(top.stderr)}); run `ab` inside "
+            f"the repository, or pass --repo PATH."
+        )
     root = Path(top.stdout.strip())
     sha = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if sha.returncode != 0:
-        raise ConfigError(f"{what} {ref!r} does not exist in {root}: `git rev-parse` knows no "
-                          f"such branch, tag or commit. In a shallow CI checkout fetch it first "
-                          f"(git fetch origin {ref}), or pass another ref.")
+        raise ConfigError(
+            f"{what} {ref!r} does not exist in {root}: `git rev-parse` knows no "
+            f"such branch, tag or commit. In a shallow CI checkout fetch it first "
+            f"(git fetch origin {ref}), or pass another ref."
+        )
     commit = sha.stdout.strip()
     tree = Path(workdir) / f"{what}-{commit[:12]}-{uuid.uuid4().hex[:6]}"
     add = _git(root, "worktree", "add", "--detach", str(tree), commit)
@@ -158,26 +181,47 @@ class ABResult:
     def markdown(self) -> str:
         from .analysis._rounds import rounds_markdown
 
-        refs = ", ".join(f"{k} `{self.tags[k]}`" + (f" ({c[:12]})" if (c := self.commits[k])
-                                                   else "") for k in self.tags)
+        refs = ", ".join(
+            f"{k} `{self.tags[k]}`" + (f" ({c[:12]})" if (c := self.commits[k]) else "")
+            for k in self.tags
+        )
         cost = ", ".join(f"{k} {v:.0f} s" for k, v in self.wall_s.items())
-        return (rounds_markdown(self.comparison) + f"\nMeasured interleaved (A B | B A) in "
-                f"{self.blocks} block(s): {refs}; wall time {cost}.\n")
+        return (
+            rounds_markdown(self.comparison) + f"\nMeasured interleaved (A B | B A) in "
+            f"{self.blocks} block(s): {refs}; wall time {cost}.\n"
+        )
 
 
 def _bench_command(side: Side, db: Path, tag: str, bench_args: Sequence[str]) -> list[str]:
-    return [side.python, "-m", "accel_toolkit.cli", "bench", *bench_args, "--tag", tag,
-            "--db", str(db)]
+    return [
+        side.python,
+        "-m",
+        "accel_toolkit.cli",
+        "bench",
+        *bench_args,
+        "--tag",
+        tag,
+        "--db",
+        str(db),
+    ]
 
 
-def _run_round(side: Side, what: str, db: Path, tag: str, bench_args: Sequence[str],
-               cwd: Path) -> float:
+def _run_round(
+    side: Side, what: str, db: Path, tag: str, bench_args: Sequence[str], cwd: Path
+) -> float:
     t0 = time.perf_counter()
-    out = subprocess.run(_bench_command(side, db, tag, bench_args), env=side.env(), cwd=cwd,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    out = subprocess.run(
+        _bench_command(side, db, tag, bench_args),
+        env=side.env(),
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     if out.returncode not in (0, 1):  # 1: some rows failed their check; they are stored
-        raise ConfigError(f"{what} {side.ref!r}: `bench` failed (exit {out.returncode}): "
-                          f"{_tail(out.stderr)}")
+        raise ConfigError(
+            f"{what} {side.ref!r}: `bench` failed (exit {out.returncode}): {_tail(out.stderr)}"
+        )
     return time.perf_counter() - t0
 
 
@@ -249,8 +293,9 @@ def ab(
     if statistic not in ("median", "min"):
         raise ConfigError(f"statistic must be 'median' or 'min', got {statistic!r}.")
     if blocks < 2 or max_blocks < blocks:
-        raise ConfigError(f"need 2 <= blocks <= max_blocks, got blocks={blocks}, "
-                          f"max_blocks={max_blocks}.")
+        raise ConfigError(
+            f"need 2 <= blocks <= max_blocks, got blocks={blocks}, max_blocks={max_blocks}."
+        )
     target = open_store(db)  # a bad --db path fails before anything is measured
     prefix = tag_prefix or f"ab-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
     bench_args = ["--kernels", kernels, "--backends", backends]
@@ -267,10 +312,13 @@ def ab(
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="accel-ab-db-")))
         trees = stack.enter_context(_worktrees(Path(repo)))
         sides: dict[str, Side] = {}
-        for what, ref, py in (("baseline", baseline, baseline_python),
-                              ("candidate", candidate, candidate_python)):
-            sides[what] = (python_side(py, ref, what=what) if py else
-                           git_side(repo, ref, trees, what=what))
+        for what, ref, py in (
+            ("baseline", baseline, baseline_python),
+            ("candidate", candidate, candidate_python),
+        ):
+            sides[what] = (
+                python_side(py, ref, what=what) if py else git_side(repo, ref, trees, what=what)
+            )
         tags = {w: f"{prefix}:{w}:{sides[w].ref}" for w in names}
         dbs = {w: tmp / f"{w}.duckdb" for w in names}
         cwd = {w: Path(sides[w].path or tmp) for w in names}
@@ -280,17 +328,25 @@ def ab(
         def measure(n: int) -> None:
             nonlocal done
             for b in range(done, done + n):
-                for w in (names if b % 2 == 0 else names[::-1]):
+                for w in names if b % 2 == 0 else names[::-1]:
                     wall[w] += _run_round(sides[w], w, dbs[w], tags[w], bench_args, cwd[w])
             done += n
 
         def compared() -> BlockComparison:
             results = pd.concat([_results(dbs[w]) for w in names], ignore_index=True)
-            return compare_rounds(results=results, baseline=tags["baseline"],
-                                  candidate=tags["candidate"], by="tag",
-                                  value=f"{statistic}_s", threshold=threshold,
-                                  alpha=alpha, test=test, control=control, suite_gates=True,
-                                  rule=rule)
+            return compare_rounds(
+                results=results,
+                baseline=tags["baseline"],
+                candidate=tags["candidate"],
+                by="tag",
+                value=f"{statistic}_s",
+                threshold=threshold,
+                alpha=alpha,
+                test=test,
+                control=control,
+                suite_gates=True,
+                rule=rule,
+            )
 
         measure(blocks)
         res = compared()
@@ -304,5 +360,4 @@ def ab(
             folder = tmp / f"export-{w}"
             Store(dbs[w], create=False).export_parquet(folder)
             target.import_parquet(folder)
-    return ABResult(res, tags, {w: sides[w].commit for w in names}, done, wall,
-                    str(target.path))
+    return ABResult(res, tags, {w: sides[w].commit for w in names}, done, wall, str(target.path))

@@ -104,8 +104,7 @@ class CheckResult:
 
         if self.blocks:
             return rounds_json(self.blocks)
-        return {**gate_json(self.comparison), **({"history": self.history} if self.history
-                                                  else {})}
+        return {**gate_json(self.comparison), **({"history": self.history} if self.history else {})}
 
     def _repr_markdown_(self) -> str:
         return self.markdown
@@ -183,17 +182,22 @@ def check(
             f"{by} {baseline!r} and {candidate!r}. Benchmark the same kernels, presets and "
             f"backends for both."
         )
-    return CheckResult(df, gate_status(df), history=_history(store, t, alpha, kernels,
-                                                                   backends))
+    return CheckResult(df, gate_status(df), history=_history(store, t, alpha, kernels, backends))
 
 
-def _history(store: Store, threshold: float, alpha: float, kernels: Sequence[str] | None,
-             backends: Sequence[str] | None) -> str:
+def _history(
+    store: Store,
+    threshold: float,
+    alpha: float,
+    kernels: Sequence[str] | None,
+    backends: Sequence[str] | None,
+) -> str:
     """What the stored A/A rounds say about the rounds a threshold needs (report only)."""
     from .analysis._rounds import history_markdown
 
-    return history_markdown(store.results(kernels=kernels, backends=backends),
-                            threshold=threshold, alpha=alpha)
+    return history_markdown(
+        store.results(kernels=kernels, backends=backends), threshold=threshold, alpha=alpha
+    )
 
 
 def _round_by_round(

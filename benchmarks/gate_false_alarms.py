@@ -161,8 +161,9 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
             ((table["verdict"] == "slower") & ~table["config"].isin(slowed["config"])).sum()
         ),
         "today_status": _today(db, res.tags, args.threshold),
-        "rows": table[["config", "ratio", "ratio_ci_low", "ratio_ci_high", "spread",
-                       "verdict"]].to_dict("records"),
+        "rows": table[
+            ["config", "ratio", "ratio_ci_low", "ratio_ci_high", "spread", "verdict"]
+        ].to_dict("records"),
         "today_wall_s": sum(res.wall_s.values()) / res.blocks,
     }
     db.unlink(missing_ok=True)
@@ -210,8 +211,12 @@ def main() -> None:
     ap.add_argument("--evaluations", type=int, default=100)
     from accel_toolkit._ab import DEFAULT_BLOCKS
 
-    ap.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS,
-                    help=f"blocks (default: ab's, {DEFAULT_BLOCKS})")
+    ap.add_argument(
+        "--blocks",
+        type=int,
+        default=DEFAULT_BLOCKS,
+        help=f"blocks (default: ab's, {DEFAULT_BLOCKS})",
+    )
     ap.add_argument("--sequential", action="store_true")
     ap.add_argument("--presets", default="tiny,small")
     ap.add_argument("--time-budget", type=float, default=None)

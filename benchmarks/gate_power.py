@@ -55,9 +55,19 @@ def measured_residuals(db: str, tags: tuple[str, str], slowed: str) -> list[np.n
     return [r[:, j][np.isfinite(r[:, j])] for j in cols]
 
 
-def simulate(rng: np.random.Generator, sims: int, n: int, m: int, *, slow: float, bias: float,
-             noise: tuple[float, float], jolt: float, jolt_p: float,
-             pool: list[np.ndarray] | None) -> np.ndarray:
+def simulate(
+    rng: np.random.Generator,
+    sims: int,
+    n: int,
+    m: int,
+    *,
+    slow: float,
+    bias: float,
+    noise: tuple[float, float],
+    jolt: float,
+    jolt_p: float,
+    pool: list[np.ndarray] | None,
+) -> np.ndarray:
     """Residual log ratios (sims, n, m), shared shift removed (leave-one-out median)."""
     if pool:
         e = np.empty((sims, n, m))
@@ -91,8 +101,7 @@ def flagged(r: np.ndarray, rule: str, threshold: float, alpha: float) -> np.ndar
         est = mean
     else:
         centre = lt if rule.startswith("strict") else 0.0
-        p = np.array([[signed_rank_p(r[s, :, j] - centre) for j in range(m)]
-                      for s in range(sims)])
+        p = np.array([[signed_rank_p(r[s, :, j] - centre) for j in range(m)] for s in range(sims)])
         est = np.asarray(hodges_lehmann(np.moveaxis(r, 1, 2)))
     adj = np.array([holm(row) for row in p])
     return (adj < alpha) & (est > lt)
@@ -114,12 +123,20 @@ def main() -> None:
     ap.add_argument("--jolt-p", type=float, default=0.25)
     ap.add_argument("--from-db", help="resample the residuals of an A/A pair in this database")
     ap.add_argument("--aa", default="aa1,aa2", help="the A/A pair's tags (default aa1,aa2)")
-    ap.add_argument("--slowed", default="softmax(cols=16",
-                    help="label of the configuration slowed (default: tiny softmax)")
+    ap.add_argument(
+        "--slowed",
+        default="softmax(cols=16",
+        help="label of the configuration slowed (default: tiny softmax)",
+    )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--sequential", type=int, default=0, metavar="MAX",
-                    help="also look again every 2 blocks up to MAX and count a flag at any "
-                    "look (the worst case of `ab --sequential`)")
+    ap.add_argument(
+        "--sequential",
+        type=int,
+        default=0,
+        metavar="MAX",
+        help="also look again every 2 blocks up to MAX and count a flag at any "
+        "look (the worst case of `ab --sequential`)",
+    )
     a = ap.parse_args()
     pool = None
     if a.from_db:
@@ -131,16 +148,35 @@ def main() -> None:
             for what, slow in (("false_alarms", 0.0), ("detected", math.log1p(a.slow))):
                 rng = np.random.default_rng(a.seed)
                 top = max(n, a.sequential)
-                r = simulate(rng, a.sims, top, a.configs, slow=slow, bias=a.bias,
-                             noise=(a.noise_low, a.noise_high), jolt=a.jolt, jolt_p=a.jolt_p,
-                             pool=pool)
+                r = simulate(
+                    rng,
+                    a.sims,
+                    top,
+                    a.configs,
+                    slow=slow,
+                    bias=a.bias,
+                    noise=(a.noise_low, a.noise_high),
+                    jolt=a.jolt,
+                    jolt_p=a.jolt_p,
+                    pool=pool,
+                )
                 f = flagged(r[:, :n], rule, a.threshold, a.alpha)
                 for look in range(n + 2, top + 1, 2):
                     f |= flagged(r[:, :look], rule, a.threshold, a.alpha)
                 out[what] = float(f.any(axis=1).mean() if slow == 0 else f[:, 0].mean())
-            print(json.dumps({"rule": rule, "blocks": n, "sequential": a.sequential,
-                              "configs": a.configs,
-                              "bias": a.bias, **out}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "rule": rule,
+                        "blocks": n,
+                        "sequential": a.sequential,
+                        "configs": a.configs,
+                        "bias": a.bias,
+                        **out,
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

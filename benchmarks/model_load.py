@@ -39,9 +39,13 @@ LOAD = """async ([model, manifest]) => {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--passes", type=int, default=5)
-    ap.add_argument("--download-mbps", type=float, default=None,
-                    help="throttle the page's downloads to this many Mbit/s (DevTools network "
-                         "emulation), as from a server that is not on this machine")
+    ap.add_argument(
+        "--download-mbps",
+        type=float,
+        default=None,
+        help="throttle the page's downloads to this many Mbit/s (DevTools network "
+        "emulation), as from a server that is not on this machine",
+    )
     a = ap.parse_args()
 
     spec = get_model_spec("minilm-l6")
@@ -55,15 +59,25 @@ def main() -> None:
 
     def launch(pw: Any) -> tuple[Any, Any]:
         ctx = pw.chromium.launch_persistent_context(
-            str(tmp / "profile"), executable_path=b.executable, args=list(b.flags),
-            env={**os.environ, **b.env}, headless=True)
+            str(tmp / "profile"),
+            executable_path=b.executable,
+            args=list(b.flags),
+            env={**os.environ, **b.env},
+            headless=True,
+        )
         page = ctx.new_page()
         if a.download_mbps:
             cdp = ctx.new_cdp_session(page)
             cdp.send("Network.enable")
-            cdp.send("Network.emulateNetworkConditions", {
-                "offline": False, "latency": 0, "uploadThroughput": -1,
-                "downloadThroughput": a.download_mbps * 1e6 / 8})
+            cdp.send(
+                "Network.emulateNetworkConditions",
+                {
+                    "offline": False,
+                    "latency": 0,
+                    "uploadThroughput": -1,
+                    "downloadThroughput": a.download_mbps * 1e6 / 8,
+                },
+            )
         page.goto(f"{server.url}/runtime/page.html?webnn=")
         page.wait_for_function("window.__accelReady === true", timeout=120_000)
         return ctx, page
@@ -79,8 +93,9 @@ def main() -> None:
     with sync_playwright() as pw:
         ctx, page = launch(pw)
         for k in range(a.passes):
-            page.evaluate("() => import('/runtime/model_weights.js')"
-                          ".then((m) => m.clearWeights('minilm-l6'))")
+            page.evaluate(
+                "() => import('/runtime/model_weights.js').then((m) => m.clearWeights('minilm-l6'))"
+            )
             reload(page)
             f = page.evaluate(LOAD, ["minilm-l6", manifest])
             assert f["fetched"] == len(manifest), f
@@ -89,20 +104,24 @@ def main() -> None:
             assert c["cached"] == len(manifest) and not c["corrupted"], c
             first.append(f["total_s"])
             cached.append(c["total_s"])
-            print(f"pass {k}: first {f['total_s'] * 1e3:7.0f} ms (fetch {f['fetch_s'] * 1e3:.0f}, "
-                  f"sha256 {f['hash_s'] * 1e3:.0f}, idb write {f['write_s'] * 1e3:.0f})   "
-                  f"cached {c['total_s'] * 1e3:7.0f} ms (idb read {c['read_s'] * 1e3:.0f}, "
-                  f"sha256 {c['hash_s'] * 1e3:.0f})   x{f['total_s'] / c['total_s']:.2f}",
-                  flush=True)
+            print(
+                f"pass {k}: first {f['total_s'] * 1e3:7.0f} ms (fetch {f['fetch_s'] * 1e3:.0f}, "
+                f"sha256 {f['hash_s'] * 1e3:.0f}, idb write {f['write_s'] * 1e3:.0f})   "
+                f"cached {c['total_s'] * 1e3:7.0f} ms (idb read {c['read_s'] * 1e3:.0f}, "
+                f"sha256 {c['hash_s'] * 1e3:.0f})   x{f['total_s'] / c['total_s']:.2f}",
+                flush=True,
+            )
         ctx.close()
         ctx, page = launch(pw)
         r = page.evaluate(LOAD, ["minilm-l6", manifest])
         ctx.close()
     server.close()
     mf, mc = statistics.median(first), statistics.median(cached)
-    print(f"median: first {mf * 1e3:.0f} ms, cached {mc * 1e3:.0f} ms, cached is x{mf / mc:.2f} "
-          f"faster; after a browser restart: cached {r['cached']}/{len(manifest)} blobs in "
-          f"{r['total_s'] * 1e3:.0f} ms")
+    print(
+        f"median: first {mf * 1e3:.0f} ms, cached {mc * 1e3:.0f} ms, cached is x{mf / mc:.2f} "
+        f"faster; after a browser restart: cached {r['cached']}/{len(manifest)} blobs in "
+        f"{r['total_s'] * 1e3:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

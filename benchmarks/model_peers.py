@@ -47,8 +47,10 @@ SERVED = ("/node_modules/onnxruntime-web/dist/", "/widgets/runtime/model_ortweb.
 def _serve(model: bytes) -> tuple[http.server.ThreadingHTTPServer, str]:
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            body = {"/peer.html": (PAGE.encode(), "text/html"),
-                    "/model.onnx": (model, "application/octet-stream")}.get(self.path)
+            body = {
+                "/peer.html": (PAGE.encode(), "text/html"),
+                "/model.onnx": (model, "application/octet-stream"),
+            }.get(self.path)
             if body is not None:
                 self.send_response(200)
                 self.send_header("Content-Type", body[1])
@@ -64,8 +66,9 @@ def _serve(model: bytes) -> tuple[http.server.ThreadingHTTPServer, str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                          functools.partial(Handler, directory=str(ROOT)))
+    srv = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(ROOT))
+    )
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, f"http://127.0.0.1:{srv.server_address[1]}"
 
@@ -89,13 +92,22 @@ def browser_peers(x: ModelInputs, ref: np.ndarray, passes: int, calls: int) -> N
     srv, url = _serve(model)
     bspec = be.browser_spec
     pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=bspec.executable, args=list(bspec.flags),
-                                 env={**os.environ, **bspec.env}, headless=True)
+    browser = pw.chromium.launch(
+        executable_path=bspec.executable,
+        args=list(bspec.flags),
+        env={**os.environ, **bspec.env},
+        headless=True,
+    )
     page = browser.new_page()
     page.goto(f"{url}/peer.html")
     page.wait_for_function("window.__ortReady === true", timeout=120_000)
-    feeds = {"ids": x.data.ravel().tolist(), "types": x.type_ids.ravel().tolist(),  # type: ignore[union-attr]
-             "mask": x.mask().astype(int).ravel().tolist(), "batch": x.batch, "seq": x.seq}
+    feeds = {
+        "ids": x.data.ravel().tolist(),
+        "types": x.type_ids.ravel().tolist(),  # type: ignore[union-attr]
+        "mask": x.mask().astype(int).ravel().tolist(),
+        "batch": x.batch,
+        "seq": x.seq,
+    }
     plan = model_plan(spec, x.batch, x.seq)
     pin = plan_inputs(plan, x)
     settings = TimingSettings(min_samples=calls, max_time=60.0, min_time=0.0)
@@ -103,8 +115,11 @@ def browser_peers(x: ModelInputs, ref: np.ndarray, passes: int, calls: int) -> N
     def ort_web(ep: str) -> tuple[float, float, float]:
         info = page.evaluate("(ep) => ortPeer.load(ep)", ep)
         r = page.evaluate("([f, n]) => ortPeer.run(f, n)", [feeds, calls])
-        return (statistics.median(r["times_s"]), info["create_s"] + r["first_s"],
-                _cos(np.array(r["embeddings"], np.float32), ref))
+        return (
+            statistics.median(r["times_s"]),
+            info["create_s"] + r["first_s"],
+            _cos(np.array(r["embeddings"], np.float32), ref),
+        )
 
     def toolkit_webgpu() -> tuple[float, float, float]:
         out, t = be.run_plan(plan, pin, settings=settings)
@@ -123,14 +138,18 @@ def browser_peers(x: ModelInputs, ref: np.ndarray, passes: int, calls: int) -> N
     print(f"\n# browser: {be.device_info().get('name')}; batch {x.batch}, seq {x.seq}")
     try:
         for k in range(passes):
-            for name in (list(sides) if k % 2 == 0 else list(sides)[::-1]):
+            for name in list(sides) if k % 2 == 0 else list(sides)[::-1]:
                 try:
                     med, first, cos = sides[name]()
-                    print(f"pass {k}: {name:18s} {med * 1e3:10.1f} ms  first {first:7.2f} s  "
-                          f"cosine {cos:.7f}", flush=True)
+                    print(
+                        f"pass {k}: {name:18s} {med * 1e3:10.1f} ms  first {first:7.2f} s  "
+                        f"cosine {cos:.7f}",
+                        flush=True,
+                    )
                 except Exception as exc:  # a peer that cannot run here is reported, not fatal
-                    print(f"pass {k}: {name:18s} failed: {str(exc).splitlines()[0][:200]}",
-                          flush=True)
+                    print(
+                        f"pass {k}: {name:18s} failed: {str(exc).splitlines()[0][:200]}", flush=True
+                    )
     finally:
         browser.close()
         pw.stop()
@@ -154,8 +173,11 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=10, help="timed forwards per side and round")
     ap.add_argument("--ort-threads", type=int, default=0, help="ORT intra-op threads (0: default)")
     ap.add_argument("--wgpu", action="store_true", help="also time the wgpu backend")
-    ap.add_argument("--browser", action="store_true",
-                    help="also ORT Web (webgpu, wasm) and the toolkit's webgpu and webnn")
+    ap.add_argument(
+        "--browser",
+        action="store_true",
+        help="also ORT Web (webgpu, wasm) and the toolkit's webgpu and webnn",
+    )
     ap.add_argument("--passes", type=int, default=2, help="browser passes (reversed order)")
     a = ap.parse_args()
 
@@ -190,8 +212,10 @@ def main() -> None:
     for k in names:
         med = statistics.median(per[k])
         ratios = [p / q for p, q in zip(per[k], per["onnxruntime cpu"], strict=True)]
-        print(f"  {k:20s} {med * 1e3:8.1f} ms   x{med / base:5.2f} of onnxruntime "
-              f"(per-round ratios {min(ratios):.2f}-{max(ratios):.2f})")
+        print(
+            f"  {k:20s} {med * 1e3:8.1f} ms   x{med / base:5.2f} of onnxruntime "
+            f"(per-round ratios {min(ratios):.2f}-{max(ratios):.2f})"
+        )
     if a.browser:
         browser_peers(x, ref, a.passes, a.calls)
 

@@ -145,6 +145,11 @@ def main() -> None:
         )
     pd.set_option("display.width", 140)
     print(pd.DataFrame(rows).round(3).to_string(index=False))
+    # per backend and kernel, over every pass: the drift of one pass cancels across A B | B A
+    per = m.groupby(["backend", "kernel"])["ratio"].agg(
+        configs="size", geomean=lambda r: float(np.exp(np.log(r).mean()))
+    )
+    print(per.round(3).unstack("backend").to_string())
     only_a = set(map(tuple, a[KEY].values)) - set(map(tuple, b[KEY].values))
     only_b = set(map(tuple, b[KEY].values)) - set(map(tuple, a[KEY].values))
     print(f"ok configurations only in A: {len(only_a)}, only in B: {len(only_b)}")

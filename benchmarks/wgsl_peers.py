@@ -104,10 +104,14 @@ def _matmul_onnx(n: int) -> bytes:
 
     node = helper.make_node("MatMul", ["A", "B"], ["C"])
     graph = helper.make_graph(
-        [node], "matmul",
-        [helper.make_tensor_value_info("A", TensorProto.FLOAT, [n, n]),
-         helper.make_tensor_value_info("B", TensorProto.FLOAT, [n, n])],
-        [helper.make_tensor_value_info("C", TensorProto.FLOAT, [n, n])])
+        [node],
+        "matmul",
+        [
+            helper.make_tensor_value_info("A", TensorProto.FLOAT, [n, n]),
+            helper.make_tensor_value_info("B", TensorProto.FLOAT, [n, n]),
+        ],
+        [helper.make_tensor_value_info("C", TensorProto.FLOAT, [n, n])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -120,7 +124,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if self.path.startswith("/peer.html"):
             body = PAGE.encode()
         elif self.path.startswith("/matmul_") and self.path.endswith(".onnx"):
-            body, kind = _matmul_onnx(int(self.path[len("/matmul_"):-5])), "application/octet-stream"
+            body, kind = (
+                _matmul_onnx(int(self.path[len("/matmul_") : -5])),
+                "application/octet-stream",
+            )
         if body is not None:
             self.send_response(200)
             self.send_header("Content-Type", kind)
@@ -128,8 +135,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
-        if not self.path.startswith(("/node_modules/@tensorflow/",
-                                     "/node_modules/onnxruntime-web/dist/")):
+        if not self.path.startswith(
+            ("/node_modules/@tensorflow/", "/node_modules/onnxruntime-web/dist/")
+        ):
             self.send_error(404)
             return
         super().do_GET()
@@ -150,8 +158,12 @@ def _tfjs_page(url: str, be: Any) -> tuple[Any, Any, Any]:
 
     spec = be.browser_spec
     pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=spec.executable, args=list(spec.flags),
-                                 env={**os.environ, **spec.env}, headless=True)
+    browser = pw.chromium.launch(
+        executable_path=spec.executable,
+        args=list(spec.flags),
+        env={**os.environ, **spec.env},
+        headless=True,
+    )
     page = browser.new_page()
     page.goto(f"{url}/peer.html")
     page.wait_for_function("window.__ready === true")
@@ -166,8 +178,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="256,512,1024")
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--samples", type=int, default=5)
-    ap.add_argument("--time-budget", type=float, default=2.0,
-                    help="seconds of sampling per toolkit figure")
+    ap.add_argument(
+        "--time-budget", type=float, default=2.0, help="seconds of sampling per toolkit figure"
+    )
     ap.add_argument("--no-ort", action="store_true", help="leave ORT Web out")
     args = ap.parse_args()
     spec = get_kernel("matmul")
@@ -175,8 +188,10 @@ def main() -> None:
     srv, url = _serve()
     pw, browser, page = _tfjs_page(url, be)
     dev = be.device_info()
-    print(f"# {dev['name']}; TF.js 4.22 webgpu backend and ORT Web (WebGPU EP) in the same "
-          f"binary, another page")
+    print(
+        f"# {dev['name']}; TF.js 4.22 webgpu backend and ORT Web (WebGPU EP) in the same "
+        f"binary, another page"
+    )
     sizes = [int(s) for s in args.sizes.split(",")]
     rows: dict[tuple[int, str], list[float]] = {}
     try:
@@ -185,12 +200,16 @@ def main() -> None:
                 p = spec.resolve(M=n, N=n, K=n)
                 inputs = spec.make_inputs(p, "float32")
                 choice = be.tuning_choice(spec, p, "float32")
-                plan = (build_plan(spec, p, "float32", choice.variant, choice.knobs)
-                        if choice is not None else build_plan(spec, p, "float32"))
+                plan = (
+                    build_plan(spec, p, "float32", choice.variant, choice.knobs)
+                    if choice is not None
+                    else build_plan(spec, p, "float32")
+                )
 
                 def toolkit(n: int = n, plan: Any = plan, inputs: Any = inputs) -> None:
-                    out, timing = be.run_plan(plan, inputs,
-                                              settings=TimingSettings.from_budget(args.time_budget))
+                    out, timing = be.run_plan(
+                        plan, inputs, settings=TimingSettings.from_budget(args.time_budget)
+                    )
                     ref = spec.reference(inputs, spec.resolve(M=n, N=n, K=n))
                     assert spec.check(out, ref, spec.resolve(M=n, N=n, K=n), "float32").passed
                     rows.setdefault((n, "toolkit"), []).append(summarize(timing.samples).median)
@@ -204,7 +223,8 @@ def main() -> None:
                     r = page.evaluate("([n, s]) => peer.matmul(n, s)", [n, args.samples])
                     rows.setdefault((n, "tfjs+readback"), []).append(statistics.median(r["wall"]))
                     rows.setdefault((n, "tfjs"), []).append(
-                        r["kernel"] if r["kernel"] is not None else np.nan)
+                        r["kernel"] if r["kernel"] is not None else np.nan
+                    )
 
                 def ortweb(n: int = n) -> None:
                     r = page.evaluate("([n, s]) => peer.ort(n, s)", [n, args.samples])
@@ -214,10 +234,16 @@ def main() -> None:
                 for side in order if k % 2 == 0 else order[::-1]:
                     side()
                 knobs = choice.as_dict() if choice is not None else {"variant": plan.variant}
-                print(f"pass {k} {n:5d} " + "  ".join(
-                    f"{name} {rows[(n, name)][-1] * 1e3:.2f} ms" for name in SIDES
-                    if (n, name) in rows)
-                    + f"   [{knobs.get('source', '')} {knobs.get('knobs', '')}]", flush=True)
+                print(
+                    f"pass {k} {n:5d} "
+                    + "  ".join(
+                        f"{name} {rows[(n, name)][-1] * 1e3:.2f} ms"
+                        for name in SIDES
+                        if (n, name) in rows
+                    )
+                    + f"   [{knobs.get('source', '')} {knobs.get('knobs', '')}]",
+                    flush=True,
+                )
     finally:
         browser.close()
         pw.stop()
@@ -230,8 +256,10 @@ def main() -> None:
                 continue
             xs = rows[(n, name)]
             m = float(np.nanmedian(xs)) if not all(np.isnan(xs)) else float("nan")
-            print(f"{n:5d} {name:18s} {m * 1e3:12.2f} ms {2 * n**3 / m / 1e9:9.3f}   "
-                  f"{', '.join(f'{x * 1e3:.1f}' for x in xs)}")
+            print(
+                f"{n:5d} {name:18s} {m * 1e3:12.2f} ms {2 * n**3 / m / 1e9:9.3f}   "
+                f"{', '.join(f'{x * 1e3:.1f}' for x in xs)}"
+            )
 
 
 if __name__ == "__main__":

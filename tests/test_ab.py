@@ -22,8 +22,21 @@ def _runs(db: Path) -> int:
 
 def test_a_ref_that_does_not_exist_is_named_and_nothing_is_stored(tmp_path, capsys) -> None:
     db = tmp_path / "ab.duckdb"
-    status = main(["ab", "--baseline", "HEAD", "--candidate", "no-such-branch-xyz",
-                   "--kernels", "softmax", "--db", str(db), "--repo", str(ROOT)])
+    status = main(
+        [
+            "ab",
+            "--baseline",
+            "HEAD",
+            "--candidate",
+            "no-such-branch-xyz",
+            "--kernels",
+            "softmax",
+            "--db",
+            str(db),
+            "--repo",
+            str(ROOT),
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 2
     assert "candidate 'no-such-branch-xyz' does not exist" in err
@@ -31,10 +44,18 @@ def test_a_ref_that_does_not_exist_is_named_and_nothing_is_stored(tmp_path, caps
 
 
 def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
-                        "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+            "PATH": "/usr/bin:/bin:/usr/local/bin",
+        },
+    )
 
 
 def test_a_ref_that_fails_to_import_is_named(tmp_path) -> None:
@@ -54,28 +75,47 @@ def test_a_ref_that_fails_to_import_is_named(tmp_path) -> None:
 def test_a_side_that_fails_to_measure_leaves_the_store_untouched(tmp_path) -> None:
     # an interpreter that imports the toolkit but whose `bench` dies
     fake = tmp_path / "python"
-    fake.write_text(f"#!/bin/sh\nif [ \"$1\" = \"-m\" ]; then echo 'boom: disk on fire' >&2; "
-                    f"exit 3; fi\nexec {sys.executable} \"$@\"\n")
+    fake.write_text(
+        f'#!/bin/sh\nif [ "$1" = "-m" ]; then echo \'boom: disk on fire\' >&2; '
+        f'exit 3; fi\nexec {sys.executable} "$@"\n'
+    )
     fake.chmod(0o755)
     db = tmp_path / "ab.duckdb"
     Store(db)
     with pytest.raises(ConfigError, match="candidate 'broken-env'.*disk on fire"):
-        ab("here", "broken-env", kernels="softmax", baseline_python=sys.executable,
-           candidate_python=str(fake), db=db, blocks=2, time_budget=0.01)
+        ab(
+            "here",
+            "broken-env",
+            kernels="softmax",
+            baseline_python=sys.executable,
+            candidate_python=str(fake),
+            db=db,
+            blocks=2,
+            time_budget=0.01,
+        )
     assert _runs(db) == 0
 
 
 def test_two_environments_are_interleaved_and_stored_with_their_tags(tmp_path) -> None:
     db = tmp_path / "ab.duckdb"
-    res = ab("env-a", "env-b", kernels="softmax", baseline_python=sys.executable,
-             candidate_python=sys.executable, db=db, blocks=2, time_budget=0.01,
-             tag_prefix="t")
+    res = ab(
+        "env-a",
+        "env-b",
+        kernels="softmax",
+        baseline_python=sys.executable,
+        candidate_python=sys.executable,
+        db=db,
+        blocks=2,
+        time_budget=0.01,
+        tag_prefix="t",
+    )
     assert res.tags == {"baseline": "t:baseline:env-a", "candidate": "t:candidate:env-b"}
     st = Store(db)
     runs = st.runs().sort_values("created_at")
     # A B | B A
-    assert list(runs["tag"]) == [res.tags[k] for k in ("baseline", "candidate", "candidate",
-                                                       "baseline")]
+    assert list(runs["tag"]) == [
+        res.tags[k] for k in ("baseline", "candidate", "candidate", "baseline")
+    ]
     assert res.blocks == 2 and set(res.comparison.table["n_blocks"]) == {2}
     assert res.comparison.suite.gates
     assert "Measured interleaved" in res.markdown

@@ -10,9 +10,16 @@ from accel_toolkit.analysis._blocks import block_log_ratios, compare_blocks, hol
 from accel_toolkit.exceptions import ConfigError
 
 
-def synthetic(n_blocks: int = 8, n_configs: int = 20, *, drift: float = 0.3,
-              noise: float = 0.02, slow: dict[str, float] | None = None, seed: int = 0,
-              offset: float = 0.0) -> pd.DataFrame:
+def synthetic(
+    n_blocks: int = 8,
+    n_configs: int = 20,
+    *,
+    drift: float = 0.3,
+    noise: float = 0.02,
+    slow: dict[str, float] | None = None,
+    seed: int = 0,
+    offset: float = 0.0,
+) -> pd.DataFrame:
     """Long block rows: each side's round median = base * exp(block drift + noise) * slowdown.
 
     ``drift`` is the standard deviation of a per-round machine speed shared by every
@@ -136,8 +143,9 @@ def test_too_few_configurations_keep_the_drift_and_say_so() -> None:
 
 def test_bad_input_is_refused() -> None:
     with pytest.raises(ConfigError, match="side"):
-        compare_blocks(pd.DataFrame({"block": [0], "side": ["A"], "config": ["x"],
-                                     "median_s": [1.0]}))
+        compare_blocks(
+            pd.DataFrame({"block": [0], "side": ["A"], "config": ["x"], "median_s": [1.0]})
+        )
     with pytest.raises(ConfigError, match="test"):
         compare_blocks(synthetic(n_blocks=2, n_configs=3), test="wilcoxon")
 
@@ -152,8 +160,9 @@ def test_blocks_needed_grows_with_noise_and_delivers_the_power() -> None:
     n = blocks_needed(0.03, 0.05, alpha=0.01, n_tests=20, change=0.15)
     found = 0
     for seed in range(30):
-        rows = synthetic(n_blocks=n, drift=0.2, noise=0.03 / np.sqrt(2), slow={"cfg3": 1.15},
-                         seed=100 + seed)
+        rows = synthetic(
+            n_blocks=n, drift=0.2, noise=0.03 / np.sqrt(2), slow={"cfg3": 1.15}, seed=100 + seed
+        )
         res = compare_blocks(rows, threshold=0.05, alpha=0.01)
         found += "cfg3" in set(res.table.loc[res.table["verdict"] == "slower", "config"])
     # 95% nominal; the t approximation ignores the shift's own noise and Holm's later steps,
@@ -161,17 +170,23 @@ def test_blocks_needed_grows_with_noise_and_delivers_the_power() -> None:
     assert found >= 22
 
 
-def _slowed_found(rule: str, seeds: range, slow: float, *, n_blocks: int | None = None,
-                  noise: float = 0.045) -> list[bool]:
+def _slowed_found(
+    rule: str, seeds: range, slow: float, *, n_blocks: int | None = None, noise: float = 0.045
+) -> list[bool]:
     from accel_toolkit._ab import DEFAULT_BLOCKS
 
     found = []
     for seed in seeds:
         # 4.5% per round and side: about 6.4% block-to-block noise, what `ab` met on the tiny
         # cpu kernels of a loaded 2-core VM (docs/reproducibility.md)
-        rows = synthetic(n_blocks=n_blocks or DEFAULT_BLOCKS, n_configs=16, drift=0.3,
-                         noise=noise, slow={"cfg3": slow} if slow != 1 else None,
-                         seed=100 + seed)
+        rows = synthetic(
+            n_blocks=n_blocks or DEFAULT_BLOCKS,
+            n_configs=16,
+            drift=0.3,
+            noise=noise,
+            slow={"cfg3": slow} if slow != 1 else None,
+            seed=100 + seed,
+        )
         res = compare_blocks(rows, threshold=0.05, alpha=0.01, rule=rule)
         slower = set(res.table.loc[res.table["verdict"] == "slower", "config"])
         found.append(slower == {"cfg3"} if slow != 1 else bool(slower))
@@ -190,8 +205,7 @@ def test_estimate_rule_detects_a_10pct_slowdown_at_the_default_blocks() -> None:
 def test_estimate_rule_raises_no_alarm_on_identical_code_or_drift() -> None:
     assert not any(_slowed_found("estimate", range(20), 1.0))
     for seed in range(3):
-        rows = synthetic(n_blocks=12, n_configs=16, drift=0.1, offset=0.3, noise=0.025,
-                         seed=seed)
+        rows = synthetic(n_blocks=12, n_configs=16, drift=0.1, offset=0.3, noise=0.025, seed=seed)
         assert compare_blocks(rows, threshold=0.05, rule="estimate").status == 0
 
 
@@ -226,9 +240,10 @@ def test_signed_rank_p_and_interval_are_exact() -> None:
         for alt in ("greater", "less", "two-sided"):
             want = stats.wilcoxon(x, alternative=alt, method="exact").pvalue
             assert signed_rank_p(x, alternative=alt) == pytest.approx(want)
-    assert signed_rank_p(np.arange(1.0, 7.0)) == pytest.approx(2.0 ** -6)
+    assert signed_rank_p(np.arange(1.0, 7.0)) == pytest.approx(2.0**-6)
     assert hodges_lehmann(np.array([1.0, 2.0, 10.0])) == 3.75  # median of Walsh averages
-    covered = sum(lo <= 0 <= hi for lo, hi in (hl_interval(rng.standard_t(3, 10), 0.9)
-                                               for _ in range(400)))
+    covered = sum(
+        lo <= 0 <= hi for lo, hi in (hl_interval(rng.standard_t(3, 10), 0.9) for _ in range(400))
+    )
     assert 0.85 <= covered / 400 <= 0.95
     assert hl_interval(np.array([1.0, 2.0]), 0.95) == (-np.inf, np.inf)

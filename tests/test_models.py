@@ -36,11 +36,13 @@ SENTENCES = [
     "The stock market fell sharply today.",
 ]
 #: sentence-transformers 6.3 (torch, cpu) on SENTENCES: the first six dimensions
-ST_FIRST6 = np.array([
-    [0.033242, 0.004406, -0.006277, 0.048379, -0.138702, -0.033617],
-    [0.024636, 0.082614, 0.047747, 0.019697, -0.055549, -0.012648],
-    [0.060455, 0.005445, 0.076566, 0.053829, -0.014793, -0.006096],
-])
+ST_FIRST6 = np.array(
+    [
+        [0.033242, 0.004406, -0.006277, 0.048379, -0.138702, -0.033617],
+        [0.024636, 0.082614, 0.047747, 0.019697, -0.055549, -0.012648],
+        [0.060455, 0.005445, 0.076566, 0.053829, -0.014793, -0.006096],
+    ]
+)
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -133,12 +135,15 @@ def test_sequence_longer_than_the_position_table() -> None:
         synthetic_inputs(get_model_spec("minilm-l6"), 1, 513)
 
 
-@pytest.mark.parametrize("bad, match", [
-    ([], "empty list"),
-    (["ok", 3], "item 1 is a int"),
-    ([None], "item 0 is a NoneType"),
-    (42, "list of strings, not int"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ([], "empty list"),
+        (["ok", 3], "item 1 is a int"),
+        ([None], "item 0 is a NoneType"),
+        (42, "list of strings, not int"),
+    ],
+)
 def test_bad_sentences(bad: object, match: str) -> None:
     with pytest.raises(ParameterError, match=match):
         at.embed(bad)

@@ -22,8 +22,12 @@ from accel_toolkit.models import forward, get_model_spec, minilm_dir, synthetic_
 from accel_toolkit.models._cuda import CudaModel, cupy_module
 from accel_toolkit.models._graph import OP_KINDS
 
-SENTENCES = ["A man is eating food.", "Someone is having a meal at a small table outside.",
-             "The stock market fell.", "Quantum chromodynamics describes the strong force."]
+SENTENCES = [
+    "A man is eating food.",
+    "Someone is having a meal at a small table outside.",
+    "The stock market fell.",
+    "Quantum chromodynamics describes the strong force.",
+]
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -66,8 +70,14 @@ def test_per_op_timing_covers_every_op_kind() -> None:
     out, ops = m.forward_timed(synthetic_inputs(m.spec, 1, 8))
     assert set(ops) == set(OP_KINDS)
     assert {k: n for k, (_, n) in ops.items()} == {
-        "front": 1, "linear": 18, "linear_gelu": 6, "attention": 6, "add": 12,
-        "layernorm": 12, "pool": 1}
+        "front": 1,
+        "linear": 18,
+        "linear_gelu": 6,
+        "attention": 6,
+        "add": 12,
+        "layernorm": 12,
+        "pool": 1,
+    }
     assert all(s >= 0 for s, _ in ops.values()) and out.shape == (1, 384)
     with pytest.raises(UnsupportedKernelError, match="CudaModel of 'minilm-l6'"):
         forward("minilm-l6", synthetic_inputs(m.spec, 1, 8), backend="cuda", device=object())
@@ -83,8 +93,13 @@ def test_without_cupy_the_backend_says_how_to_get_it(tmp_path: Path) -> None:
     with pytest.raises(BackendUnavailableError, match=r"pip install 'accel-toolkit\[cuda\]'"):
         cupy_module()
     _minilm()
-    df = at.bench_model("minilm-l6", backends="cuda", seq=4, db=str(tmp_path / "c.duckdb"),
-                        settings=TimingSettings.quick())
+    df = at.bench_model(
+        "minilm-l6",
+        backends="cuda",
+        seq=4,
+        db=str(tmp_path / "c.duckdb"),
+        settings=TimingSettings.quick(),
+    )
     assert df["status"].iloc[0] == "unavailable" and "CuPy" in df["error"].iloc[0]
 
 
@@ -99,8 +114,13 @@ def test_minilm_on_the_gpu(tmp_path: Path) -> None:
     out = forward("minilm-l6", x, backend="cuda")
     ref = forward("minilm-l6", x, backend="reference")
     assert _cos(out, ref).min() >= 0.9999
-    df = at.bench_model("minilm-l6", backends="cuda", seq=32, db=str(tmp_path / "g.duckdb"),
-                        settings=TimingSettings.quick())
+    df = at.bench_model(
+        "minilm-l6",
+        backends="cuda",
+        seq=32,
+        db=str(tmp_path / "g.duckdb"),
+        settings=TimingSettings.quick(),
+    )
     assert df["status"].iloc[0] == "ok"
     ops = df.attrs["breakdown"]
     assert set(ops["op"]) == set(OP_KINDS) and set(ops["timer"]) == {"CUDA events per op"}

@@ -48,8 +48,14 @@ def test_minilm_embeddings_match_onnxruntime(webgpu) -> None:  # type: ignore[no
 
 
 def test_bench_model_on_webgpu(webgpu, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    df = at.bench_model("minilm-l6", backends="webgpu", batch=1, seq=6,
-                        settings=TimingSettings.quick(), db=str(tmp_path / "w.duckdb"))
+    df = at.bench_model(
+        "minilm-l6",
+        backends="webgpu",
+        batch=1,
+        seq=6,
+        settings=TimingSettings.quick(),
+        db=str(tmp_path / "w.duckdb"),
+    )
     row = df.iloc[0]
     assert row["status"] == "ok", row["error"]
     # the first run (weights uploaded, pipelines compiled) is kept apart from the samples;
@@ -63,6 +69,7 @@ def test_bench_model_on_webgpu(webgpu, tmp_path: Path) -> None:  # type: ignore[
     else:
         assert list(ops["op"]) == ["graph"]
     # the weights came from the page's IndexedDB cache (fetched on a miss), not the request
-    cache = json.loads(at.Store(tmp_path / "w.duckdb").query(
-        "SELECT extra FROM measurements")["extra"].iloc[0])["weight_cache"]
+    cache = json.loads(
+        at.Store(tmp_path / "w.duckdb").query("SELECT extra FROM measurements")["extra"].iloc[0]
+    )["weight_cache"]
     assert cache["fetched"] + cache["cached"] == 77 and not cache["corrupted"]

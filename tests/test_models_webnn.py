@@ -30,8 +30,14 @@ def webnn():  # type: ignore[no-untyped-def]
 def test_graph_is_one_graph_with_weights_as_constants() -> None:
     g = minilm_graph(get_model_spec("minilm-l6"), 2, 16)
     assert [o["name"] for o in g.outputs] == ["embeddings"]
-    assert {d["name"] for d in g.inputs} == {"ids", "types", "positions", "mask_bias", "mask",
-                                             "counts"}
+    assert {d["name"] for d in g.inputs} == {
+        "ids",
+        "types",
+        "positions",
+        "mask_bias",
+        "mask",
+        "counts",
+    }
     assert sum(op["op"] == "gelu" for op in g.ops) == 6
     with pytest.raises(UnsupportedKernelError, match="minilm-l6"):
         minilm_graph(get_model_spec("vit-b16"), 1, 5)
@@ -46,8 +52,14 @@ def test_padded_batch_matches_onnxruntime(webnn) -> None:  # type: ignore[no-unt
 
 
 def test_bench_model_on_webnn(webnn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    df = at.bench_model("minilm-l6", backends="webnn", batch=1, seq=16,
-                        settings=TimingSettings.quick(), db=str(tmp_path / "n.duckdb"))
+    df = at.bench_model(
+        "minilm-l6",
+        backends="webnn",
+        batch=1,
+        seq=16,
+        settings=TimingSettings.quick(),
+        db=str(tmp_path / "n.duckdb"),
+    )
     row = df.iloc[0]
     assert row["status"] == "ok", row["error"]
     assert row["median_s"] > 0 and row["first_run_s"] > 0
@@ -63,8 +75,14 @@ def test_float16_graph_matches_float64(webnn) -> None:  # type: ignore[no-untype
     from accel_toolkit.models._webnn import webnn_run
 
     spec = get_model_spec("minilm-l6")
-    x = tokenize(spec, ["A man eats.", "The stock market fell sharply today, analysts said.",
-                        "Someone is having a meal."])
+    x = tokenize(
+        spec,
+        [
+            "A man eats.",
+            "The stock market fell sharply today, analysts said.",
+            "Someone is having a meal.",
+        ],
+    )
     g = minilm_graph(spec, x.batch, x.seq, "float16")
     assert {c["dataType"] for c in g.constants} == {"float16"}
     try:
@@ -81,9 +99,15 @@ def test_float16_graph_matches_float64(webnn) -> None:  # type: ignore[no-untype
 
 def test_bench_model_float16(webnn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """float16 rows: webnn measured and checked (cosine >= 0.999); webgpu says why not."""
-    df = at.bench_model("minilm-l6", backends=["webnn", "webgpu"], batch=1, seq=8,
-                        settings=TimingSettings.quick(), db=str(tmp_path / "h.duckdb"),
-                        dtype="float16")
+    df = at.bench_model(
+        "minilm-l6",
+        backends=["webnn", "webgpu"],
+        batch=1,
+        seq=8,
+        settings=TimingSettings.quick(),
+        db=str(tmp_path / "h.duckdb"),
+        dtype="float16",
+    )
     rows = df.set_index("backend")
     assert set(df["dtype"]) == {"float16"}
     assert rows.loc["webnn", "status"] == "ok", rows.loc["webnn", "error"]

@@ -38,7 +38,9 @@ CORRUPT = """async ([key, flip]) => {
   });
   const tx = db.transaction("blobs", "readwrite");
   const os = tx.objectStore("blobs");
-  const e = await new Promise((res) => { const r = os.get(key); r.onsuccess = () => res(r.result); });
+  const e = await new Promise((res) => {
+    const r = os.get(key); r.onsuccess = () => res(r.result);
+  });
   const bytes = new Uint8Array(e.bytes.slice(0));
   if (flip) bytes[7] ^= 0xff;
   os.put({ sha256: e.sha256, bytes: flip ? bytes.buffer : bytes.buffer.slice(0, 8) }, key);
@@ -53,8 +55,11 @@ def served(tmp_path: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     from accel_toolkit.backends.browser._server import PageServer
 
     rng = np.random.default_rng(0)
-    arrays = {"a.weight": rng.standard_normal((64, 32)), "b.bias": rng.standard_normal(32),
-              "c": rng.standard_normal((3, 5, 7))}
+    arrays = {
+        "a.weight": rng.standard_normal((64, 32)),
+        "b.bias": rng.standard_normal(32),
+        "c": rng.standard_normal((3, 5, 7)),
+    }
     manifest = write_blobs(arrays, tmp_path / "w")
     server = PageServer(asset_dir("widgets"), {"/weights/": tmp_path / "w"})
     try:
@@ -71,8 +76,12 @@ def _launch(pw: Any, profile: Path, url: str) -> tuple[Any, Any]:
     except BackendUnavailableError as exc:
         pytest.skip(str(exc))
     ctx = pw.chromium.launch_persistent_context(
-        str(profile), executable_path=b.executable, args=list(b.flags),
-        env={**os.environ, **b.env}, headless=True)
+        str(profile),
+        executable_path=b.executable,
+        args=list(b.flags),
+        env={**os.environ, **b.env},
+        headless=True,
+    )
     page = ctx.new_page()
     page.goto(f"{url}/runtime/page.html?webnn=")
     page.wait_for_function("window.__accelReady === true", timeout=120_000)
@@ -80,7 +89,8 @@ def _launch(pw: Any, profile: Path, url: str) -> tuple[Any, Any]:
 
 
 def test_cache_survives_reload_and_restart_and_refetches_corrupted(
-        served: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    served: tuple[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
     url, manifest = served
     want = [m["sha256"] for m in manifest]

@@ -20,7 +20,9 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _open(name: str):  # type: ignore[no-untyped-def]
-    pytest.importorskip("wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'")
+    pytest.importorskip(
+        "wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'"
+    )
     from accel_toolkit.models._wgpu import WgpuModel
 
     try:
@@ -51,7 +53,15 @@ def test_minilm_forward_is_one_chain_with_one_readback(minilm) -> None:  # type:
     # embed + LN, 6 layers x 14 passes, pool: the batch of equal lengths is one group
     assert minilm.dispatch_count(x) == 2 + 6 * 14 + 1
     out, per_op = minilm.forward_timed(x)
-    assert set(per_op) == {"front", "linear", "attention", "add", "layernorm", "linear_gelu", "pool"}
+    assert set(per_op) == {
+        "front",
+        "linear",
+        "attention",
+        "add",
+        "layernorm",
+        "linear_gelu",
+        "pool",
+    }
     # a layer: three matmuls and the QKV bias (the other biases ride on the residual adds)
     assert per_op["linear"][1] == 6 * 4 and per_op["add"][1] == 6 * 2
     assert cosines(out, forward("minilm-l6", x, backend="cpu")).min() >= 0.9999

@@ -11,9 +11,17 @@ import pytest
 from accel_toolkit.analysis._noise import history_noise, rounds_needed
 
 
-def history(noise: dict[str, float], *, runs: int = 3, rounds: int = 4, commits: int = 2,
-            drift: float = 0.3, seed: int = 0, commit_step: float = 0.5,
-            dirty: bool = False) -> pd.DataFrame:
+def history(
+    noise: dict[str, float],
+    *,
+    runs: int = 3,
+    rounds: int = 4,
+    commits: int = 2,
+    drift: float = 0.3,
+    seed: int = 0,
+    commit_step: float = 0.5,
+    dirty: bool = False,
+) -> pd.DataFrame:
     """Rows of the results view: per (commit, run, round) a shared machine speed, per config
     its own noise (standard deviation of one round's log median = noise / sqrt 2)."""
     rng = np.random.default_rng(seed)
@@ -25,10 +33,20 @@ def history(noise: dict[str, float], *, runs: int = 3, rounds: int = 4, commits:
                 for j, (name, sd) in enumerate(noise.items()):
                     x = math.log(1e-4 * (j + 1)) + c * commit_step + shift
                     x += rng.normal(0, sd / math.sqrt(2))
-                    rows.append({"run_id": f"c{c}r{r}", "round": k, "config_key": name,
-                                 "backend": "cpu", "venue": "process", "device": None,
-                                 "git_commit": f"{c:040d}" + ("+dirty" if dirty else ""),
-                                 "env_id": "m1", "status": "ok", "median_s": math.exp(x)})
+                    rows.append(
+                        {
+                            "run_id": f"c{c}r{r}",
+                            "round": k,
+                            "config_key": name,
+                            "backend": "cpu",
+                            "venue": "process",
+                            "device": None,
+                            "git_commit": f"{c:040d}" + ("+dirty" if dirty else ""),
+                            "env_id": "m1",
+                            "status": "ok",
+                            "median_s": math.exp(x),
+                        }
+                    )
     return pd.DataFrame(rows)
 
 

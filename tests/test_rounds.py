@@ -14,8 +14,16 @@ from accel_toolkit.store import open_store
 
 def test_every_configuration_is_measured_once_per_round(tmp_path) -> None:
     db = tmp_path / "r.duckdb"
-    df = at.bench("softmax,matmul", "cpu", preset="tiny", settings=TimingSettings.quick(),
-                  db=db, rounds=3, progress=False, shuffle=7)
+    df = at.bench(
+        "softmax,matmul",
+        "cpu",
+        preset="tiny",
+        settings=TimingSettings.quick(),
+        db=db,
+        rounds=3,
+        progress=False,
+        shuffle=7,
+    )
     per = df.groupby("config_key")["round"].apply(sorted)
     assert len(per) >= 4 and all(r == [0, 1, 2] for r in per)
     assert (df["rounds"] == 3).all()
@@ -41,14 +49,29 @@ def test_rounds_must_be_positive_and_not_resumed(tmp_path) -> None:
 
 
 def test_a_single_round_run_records_round_zero(tmp_path) -> None:
-    df = at.bench("softmax", "cpu", preset="tiny", settings=TimingSettings.quick(),
-                  db=tmp_path / "s.duckdb", progress=False)
+    df = at.bench(
+        "softmax",
+        "cpu",
+        preset="tiny",
+        settings=TimingSettings.quick(),
+        db=tmp_path / "s.duckdb",
+        progress=False,
+    )
     assert (df["round"] == 0).all() and (df["rounds"] == 1).all()
     assert df["round_spread"].isna().all()
 
 
-def _stored(db, tag: str, rounds: int, *, machine: float = 1.0, slow: dict[int, float] | None = None,
-            seed: int = 0, n_configs: int = 8, commit: str | None = None) -> None:
+def _stored(
+    db,
+    tag: str,
+    rounds: int,
+    *,
+    machine: float = 1.0,
+    slow: dict[int, float] | None = None,
+    seed: int = 0,
+    n_configs: int = 8,
+    commit: str | None = None,
+) -> None:
     """A run of ``rounds`` rounds written straight to the store: each round's medians share
     a random machine speed (and ``machine`` for the whole run); ``slow`` slows configs."""
     import numpy as np
@@ -61,13 +84,27 @@ def _stored(db, tag: str, rounds: int, *, machine: float = 1.0, slow: dict[int, 
         for i in range(n_configs):
             m = 1e-4 * (i + 1) * speed * float(np.exp(rng.normal(0, 0.01)))
             m *= (slow or {}).get(i, 1.0)
-            st.add_result({"run_id": run, "kernel": "matmul", "params": {"M": i},
-                           "config_key": f"k{i}", "dtype": "float32", "backend": "cpu",
-                           "venue": "process", "status": "ok", "median_s": m,
-                           "ci_low_s": m * 0.99, "ci_high_s": m * 1.01, "min_s": m * 0.98,
-                           "flops": 1.0,
-                           "bytes": 1.0, "extra": {"round": r},
-                           **({"env_id": "m1"} if commit else {})}, [m * 0.99, m, m * 1.01] * 4)
+            st.add_result(
+                {
+                    "run_id": run,
+                    "kernel": "matmul",
+                    "params": {"M": i},
+                    "config_key": f"k{i}",
+                    "dtype": "float32",
+                    "backend": "cpu",
+                    "venue": "process",
+                    "status": "ok",
+                    "median_s": m,
+                    "ci_low_s": m * 0.99,
+                    "ci_high_s": m * 1.01,
+                    "min_s": m * 0.98,
+                    "flops": 1.0,
+                    "bytes": 1.0,
+                    "extra": {"round": r},
+                    **({"env_id": "m1"} if commit else {}),
+                },
+                [m * 0.99, m, m * 1.01] * 4,
+            )
     st.finish_run(run)
 
 
@@ -123,7 +160,8 @@ def test_rounds_can_be_compared_on_their_fastest_sample(tmp_path) -> None:
     _stored(db, "cand", 6, machine=1.2, slow={2: 1.3}, seed=4)
     res = compare_rounds(db, baseline="base", candidate="cand", value="min_s", alpha=0.01)
     assert list(res.table.loc[res.table["verdict"] == "slower", "config"]) == [
-        "matmul(M=2) float32 on cpu/process"]
+        "matmul(M=2) float32 on cpu/process"
+    ]
     with pytest.raises(ConfigError, match="min_s"):
         compare_rounds(db, baseline="base", candidate="cand", value="p90_s")
 
@@ -144,21 +182,36 @@ def test_check_reports_the_rounds_the_history_says_a_threshold_needs(tmp_path) -
     db2 = tmp_path / "d.duckdb"
     _stored(db2, "base", 5, seed=11)
     _stored(db2, "cand", 5, seed=12)
-    assert "rounds a threshold needs here are unknown" in at.check(
-        db2, baseline="base", candidate="cand").markdown
+    assert (
+        "rounds a threshold needs here are unknown"
+        in at.check(db2, baseline="base", candidate="cand").markdown
+    )
 
 
 def test_the_report_table_shows_the_round_spread_beside_the_ci(tmp_path) -> None:
     from accel_toolkit.report import results_table
 
-    df = at.bench("softmax", "cpu", preset="tiny", settings=TimingSettings.quick(),
-                  db=tmp_path / "r.duckdb", rounds=2, progress=False)
+    df = at.bench(
+        "softmax",
+        "cpu",
+        preset="tiny",
+        settings=TimingSettings.quick(),
+        db=tmp_path / "r.duckdb",
+        rounds=2,
+        progress=False,
+    )
     table = results_table(df)
     cols = list(table.columns)
     assert cols.index("round spread") == cols.index("99% CI") + 1
     assert table["round spread"].str.endswith("over 2 rounds").all()
-    one = at.bench("softmax", "cpu", preset="tiny", settings=TimingSettings.quick(),
-                   db=tmp_path / "s.duckdb", progress=False)
+    one = at.bench(
+        "softmax",
+        "cpu",
+        preset="tiny",
+        settings=TimingSettings.quick(),
+        db=tmp_path / "s.duckdb",
+        progress=False,
+    )
     assert "round spread" not in results_table(one).columns  # one round: nothing to show
 
 

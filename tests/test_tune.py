@@ -54,7 +54,8 @@ def test_every_point_is_well_formed_and_the_default_is_one():
 def test_limits_rule_points_out():
     big = {**GEMM_KNOBS, "wg_x": 16, "wg_y": 16, "tm": 8, "tn": 8, "tk": 32}  # 32 KiB staged
     assert "maxComputeWorkgroupStorageSize" in SPACE.limit_problem(
-        big, {"max-compute-workgroup-storage-size": 32767})
+        big, {"max-compute-workgroup-storage-size": 32767}
+    )
     assert SPACE.limit_problem(big, {"max-compute-workgroup-storage-size": 32768}) is None
     assert SPACE.limit_problem(big, {"max-compute-workgroup-storage-size": 1 << 20}) is None
     wide = {**GEMM_KNOBS, "wg_x": 32, "wg_y": 16}
@@ -80,7 +81,7 @@ def test_buckets_split_by_the_cube_root_of_the_work():
     assert bucket("matmul", {"M": 64, "N": 64, "K": 64}) == "small"
     assert bucket("matmul", {"M": 512, "N": 512, "K": 512}) == "medium"
     assert bucket("matmul", {"M": 1024, "N": 1024, "K": 1024}) == "large"
-    assert bucket("matmul", {"M": 4096, "N": 64, "K": 64}) == "medium"   # 256 cube
+    assert bucket("matmul", {"M": 4096, "N": 64, "K": 64}) == "medium"  # 256 cube
     assert bucket("softmax", {"rows": 4096, "cols": 128}) == "small"
     assert bucket("layernorm", {"rows": 8, "cols": 4096}) == "large"
 
@@ -103,7 +104,7 @@ def test_halving_tries_the_default_first_and_narrows_within_the_budget():
     calls: list[tuple[dict, int]] = []
 
     def evaluate(p: dict, rung: int) -> float | None:
-        clock.t += 0.1 * (4 ** rung)
+        clock.t += 0.1 * (4**rung)
         calls.append((p, rung))
         return None if p["tk"] == 32 else _cost(p)
 
@@ -116,8 +117,8 @@ def test_halving_tries_the_default_first_and_narrows_within_the_budget():
         assert found.tried[r], f"rung {r} tried nothing"
         assert {knobs_key(p) for p, _ in found.tried[r]} <= r0
         prev_best = found.best(r - 1)[0]
-        assert found.tried[r][0][0] == prev_best                # the winner so far, then
-        assert dict(GEMM_KNOBS) in [p for p, _ in found.tried[r][:2]]   # the default
+        assert found.tried[r][0][0] == prev_best  # the winner so far, then
+        assert dict(GEMM_KNOBS) in [p for p, _ in found.tried[r][:2]]  # the default
         assert len(found.tried[r]) <= max(2, len(found.tried[r - 1]) // 3) + 1
     win, secs = found.best(2)
     assert secs == min(s for _, s in found.tried[2] if s is not None)
@@ -132,19 +133,41 @@ def test_small_spaces_are_searched_exhaustively():
 
 
 # -- the table -----------------------------------------------------------------------------
-def _point(knobs: dict, status: str = "ok", chosen: bool = True, fp: str = "fp1",
-           bucket_: str = "small", secs: float = 0.01) -> Point:
-    return Point("matmul", "gemm", "wgpu", fp, {"vendor": "x"}, bucket_, {"M": 128}, "float32",
-                 knobs, knobs_key(knobs), 0, status, median_s=secs, chosen=chosen,
-                 session_id="s1")
+def _point(
+    knobs: dict,
+    status: str = "ok",
+    chosen: bool = True,
+    fp: str = "fp1",
+    bucket_: str = "small",
+    secs: float = 0.01,
+) -> Point:
+    return Point(
+        "matmul",
+        "gemm",
+        "wgpu",
+        fp,
+        {"vendor": "x"},
+        bucket_,
+        {"M": 128},
+        "float32",
+        knobs,
+        knobs_key(knobs),
+        0,
+        status,
+        median_s=secs,
+        chosen=chosen,
+        session_id="s1",
+    )
 
 
 def test_tuning_table_round_trip_and_invalidation(db_path):
     store = Store(db_path)
     k1 = {**GEMM_KNOBS, "tm": 2}
     k2 = {**GEMM_KNOBS, "tm": 8}
-    add_points(store, [_point(k1, chosen=False), _point(k2), _point(GEMM_KNOBS, "wrong_result",
-                                                                       chosen=False)])
+    add_points(
+        store,
+        [_point(k1, chosen=False), _point(k2), _point(GEMM_KNOBS, "wrong_result", chosen=False)],
+    )
     got = best(store, "matmul", "wgpu", "fp1", "small")
     assert got is not None and got.knobs == k2
     assert best(store, "matmul", "wgpu", "other-adapter", "small") is None
@@ -194,7 +217,9 @@ def test_bad_arguments_say_what_to_do(db_path):
 # -- on a real adapter ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def be():
-    pytest.importorskip("wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'")
+    pytest.importorskip(
+        "wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'"
+    )
     from accel_toolkit.backends._wgpu import WgpuBackend
 
     avail = WgpuBackend.probe()
@@ -222,15 +247,16 @@ def _drifted(be, bad_key: str):
 @pytest.mark.wgpu
 def test_a_wrong_result_point_is_recorded_invalid_and_never_chosen(be, db_path):
     bad = {**GEMM_KNOBS, "tm": 2, "tn": 4}
-    dev = _drifted(be, knobs_key(GEMM_KNOBS))   # the default point itself now computes wrong
-    report = tune("matmul", [dev], budget=8, db=str(db_path), buckets=["small"],
-                  progress=False, seed=1)
+    dev = _drifted(be, knobs_key(GEMM_KNOBS))  # the default point itself now computes wrong
+    report = tune(
+        "matmul", [dev], budget=8, db=str(db_path), buckets=["small"], progress=False, seed=1
+    )
     pts = report.points
     default_rows = pts[pts["knobs_key"] == knobs_key(GEMM_KNOBS)]
     assert list(default_rows["status"]) == ["wrong_result"]
     assert default_rows["max_abs_err"].iloc[0] >= 0.5
     assert (pts["status"] == "ok").sum() >= 1
-    assert "limits" in set(pts["status"])   # lavapipe's 32 KiB rule out the largest tiles
+    assert "limits" in set(pts["status"])  # lavapipe's 32 KiB rule out the largest tiles
     win = pts[pts["chosen"]]
     assert len(win) == 1 and win["status"].iloc[0] == "ok"
     assert win["knobs_key"].iloc[0] != knobs_key(GEMM_KNOBS)
@@ -252,12 +278,18 @@ def test_the_backend_uses_the_stored_winner_and_records_it(be, db_path):
     try:
         r = accel_toolkit.run("matmul", tuned, M=70, N=130, K=33)
         assert r.passed
-        choice = tuned.tuning_choice(accel_toolkit.get_kernel("matmul"),
-                                     {"M": 70, "N": 130, "K": 33}, "float32")
+        choice = tuned.tuning_choice(
+            accel_toolkit.get_kernel("matmul"), {"M": 70, "N": 130, "K": 33}, "float32"
+        )
         assert choice.source == "tuned" and dict(choice.knobs) == knobs
-        df = accel_toolkit.bench("matmul", "wgpu", grid=[{"M": 64, "N": 64, "K": 64}],
-                                 db=str(db_path), time_budget=0.2,
-                                 backend_options={"wgpu": {"tuning": str(db_path)}})
+        df = accel_toolkit.bench(
+            "matmul",
+            "wgpu",
+            grid=[{"M": 64, "N": 64, "K": 64}],
+            db=str(db_path),
+            time_budget=0.2,
+            backend_options={"wgpu": {"tuning": str(db_path)}},
+        )
         assert (df["status"] == "ok").all()
         raw = store.query("SELECT extra FROM measurements WHERE kernel = 'matmul'")["extra"]
         extra = json.loads(raw.iloc[-1])
@@ -268,8 +300,9 @@ def test_the_backend_uses_the_stored_winner_and_records_it(be, db_path):
         tuned.close()
     untuned = WgpuBackend(tuning=False)
     try:
-        choice = untuned.tuning_choice(accel_toolkit.get_kernel("matmul"),
-                                       {"M": 64, "N": 64, "K": 64}, "float32")
+        choice = untuned.tuning_choice(
+            accel_toolkit.get_kernel("matmul"), {"M": 64, "N": 64, "K": 64}, "float32"
+        )
         assert choice.source == "default" and dict(choice.knobs) == GEMM_KNOBS
     finally:
         untuned.close()
@@ -280,7 +313,7 @@ def test_a_winner_that_turns_wrong_is_invalidated_and_retuned(be, db_path):
     first = tune("matmul", [be], budget=3, db=str(db_path), buckets=["small"], progress=False)
     win = first.chosen.loc[0, "knobs"]
     again = tune("matmul", [be], budget=3, db=str(db_path), buckets=["small"], progress=False)
-    assert again.chosen.loc[0, "how"] == "rechecked"          # only re-checked
+    assert again.chosen.loc[0, "how"] == "rechecked"  # only re-checked
     assert len(again.points) == 1
     dev = _drifted(be, win)
     third = tune("matmul", [dev], budget=3, db=str(db_path), buckets=["small"], progress=False)
@@ -323,8 +356,12 @@ def test_the_tune_notebook_charts_a_stored_session(db_path, tmp_path):
         p.extra = {"t_s": float(i)}
     add_points(store, pts)
     out = tmp_path / "tune.ipynb"
-    papermill.execute_notebook(str(TUNE_NB), str(out), kernel_name="python3",
-                               parameters={"db_path": str(db_path), "run_tune": False})
+    papermill.execute_notebook(
+        str(TUNE_NB),
+        str(out),
+        kernel_name="python3",
+        parameters={"db_path": str(db_path), "run_tune": False},
+    )
     text = out.read_text()
     assert "image/svg+xml" in text and "Session `s1`" in text
 
@@ -336,8 +373,15 @@ def test_a_rung_whose_first_point_would_overrun_is_skipped():
         clock.t += 0.5
         return _cost(p)
 
-    found = search(SPACE.points(), GEMM_KNOBS, 3, evaluate, 30.0, clock=clock,
-                   estimate=lambda rung, best_s: 1000.0 if rung == 2 else 0.5)
+    found = search(
+        SPACE.points(),
+        GEMM_KNOBS,
+        3,
+        evaluate,
+        30.0,
+        clock=clock,
+        estimate=lambda rung, best_s: 1000.0 if rung == 2 else 0.5,
+    )
     assert found.tried[1] and not found.tried[2]
     assert found.best(2) is None and clock.t <= 30.0
 
@@ -359,18 +403,41 @@ def test_the_webgpu_backend_uses_the_stored_winner(db_path):
         store = Store(db_path)
         fp = fingerprint_key(fingerprint("webgpu", be.device_info()))
         knobs = {**GEMM_KNOBS, "wg_x": 8, "wg_y": 8, "tm": 4, "tn": 8}
-        add_points(store, [Point("matmul", "gemm", "webgpu", fp, {}, "small", {}, "float32",
-                                 knobs, knobs_key(knobs), 0, "ok", median_s=0.01,
-                                 chosen=True, session_id="s1")])
-        r = accel_toolkit.run("matmul", be, M=70, N=132, K=36)   # gemm4 (N, K % 4 == 0)
+        add_points(
+            store,
+            [
+                Point(
+                    "matmul",
+                    "gemm",
+                    "webgpu",
+                    fp,
+                    {},
+                    "small",
+                    {},
+                    "float32",
+                    knobs,
+                    knobs_key(knobs),
+                    0,
+                    "ok",
+                    median_s=0.01,
+                    chosen=True,
+                    session_id="s1",
+                )
+            ],
+        )
+        r = accel_toolkit.run("matmul", be, M=70, N=132, K=36)  # gemm4 (N, K % 4 == 0)
         assert r.passed
-        choice = be.tuning_choice(accel_toolkit.get_kernel("matmul"),
-                                  {"M": 70, "N": 132, "K": 36}, "float32")
+        choice = be.tuning_choice(
+            accel_toolkit.get_kernel("matmul"), {"M": 70, "N": 132, "K": 36}, "float32"
+        )
         assert choice.source == "tuned" and dict(choice.knobs) == knobs
-        m = be.measure(accel_toolkit.get_kernel("matmul"), {"M": 64, "N": 64, "K": 64},
-                       "float32", accel_toolkit.get_kernel("matmul").make_inputs(
-                           {"M": 64, "N": 64, "K": 64}, "float32"),
-                       accel_toolkit.TimingSettings.from_budget(0.2))
+        m = be.measure(
+            accel_toolkit.get_kernel("matmul"),
+            {"M": 64, "N": 64, "K": 64},
+            "float32",
+            accel_toolkit.get_kernel("matmul").make_inputs({"M": 64, "N": 64, "K": 64}, "float32"),
+            accel_toolkit.TimingSettings.from_budget(0.2),
+        )
         assert m.timing.extra["knobs"] == knobs and m.timing.extra["variant"] == "gemm"
         assert m.timing.extra["tuning"]["source"] == "tuned"
     finally:

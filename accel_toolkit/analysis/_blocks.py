@@ -37,8 +37,9 @@ false-alarm level:
   so it suits interleaved blocks (each round a fresh process), not runs made at different
   times.
 
-``faster`` is the mirror test (its own Holm family). ``same`` is when the two-sided ``level`` interval of the ratio lies inside
-:math:`[1/(1+t), 1+t]`; anything else is ``ambiguous`` (listed, never a failure).
+``faster`` is the mirror test (its own Holm family). ``same`` is when the two-sided ``level``
+interval of the ratio lies inside :math:`[1/(1+t), 1+t]`; anything else is ``ambiguous``
+(listed, never a failure).
 
 The suite-wide shift :math:`\bar s` (mean over blocks of the block medians :math:`s_i`) is
 reported as its own figure with its own, looser verdict (``suite_threshold``, by default
@@ -63,8 +64,17 @@ import pandas as pd
 
 from ..exceptions import ConfigError
 
-__all__ = ["EXACT_BLOCKS", "MIN_CONFIGS_FOR_SHIFT", "RULES", "BlockComparison", "SuiteShift",
-           "block_log_ratios", "blocks_needed", "compare_blocks", "holm"]
+__all__ = [
+    "EXACT_BLOCKS",
+    "MIN_CONFIGS_FOR_SHIFT",
+    "RULES",
+    "BlockComparison",
+    "SuiteShift",
+    "block_log_ratios",
+    "blocks_needed",
+    "compare_blocks",
+    "holm",
+]
 
 #: up to this many blocks the sign-flip test enumerates every sign pattern (2**n)
 EXACT_BLOCKS = 16
@@ -90,9 +100,17 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     return out
 
 
-def blocks_needed(noise: float, threshold: float, *, alpha: float = 0.01, n_tests: int = 1,
-                  change: float | None = None, power: float = 0.95, cap: int = 1000,
-                  rule: str = "strict") -> int:
+def blocks_needed(
+    noise: float,
+    threshold: float,
+    *,
+    alpha: float = 0.01,
+    n_tests: int = 1,
+    change: float | None = None,
+    power: float = 0.95,
+    cap: int = 1000,
+    rule: str = "strict",
+) -> int:
     """Blocks needed to flag a real slowdown of ``change`` (default ``2 * threshold``) as
     ``slower`` with probability about ``power``, given the block-to-block noise (the standard
     deviation of a configuration's residual log ratio) and ``n_tests`` configurations
@@ -207,8 +225,10 @@ def block_log_ratios(
     v = rows[value].astype(float)
     keep = rows[np.isfinite(v) & (v > 0)]
     wide = keep.pivot_table(index=block, columns=[side, config], values=value, aggfunc="median")
-    per = {s: (wide[s] if s in wide.columns.get_level_values(0) else pd.DataFrame(index=wide.index))
-           for s in _SIDES}
+    per = {
+        s: (wide[s] if s in wide.columns.get_level_values(0) else pd.DataFrame(index=wide.index))
+        for s in _SIDES
+    }
     base_cfg, cand_cfg = set(per["baseline"].columns), set(per["candidate"].columns)
     added = sorted(map(str, cand_cfg - base_cfg))
     removed = sorted(map(str, base_cfg - cand_cfg))
@@ -218,12 +238,16 @@ def block_log_ratios(
     notes = []
     nb = {s: int(per[s].notna().any(axis=1).sum()) for s in _SIDES}
     if nb["baseline"] != nb["candidate"]:
-        notes.append(f"the baseline has {nb['baseline']} block(s) and the candidate "
-                     f"{nb['candidate']}: compared on the {len(d)} block(s) both have.")
+        notes.append(
+            f"the baseline has {nb['baseline']} block(s) and the candidate "
+            f"{nb['candidate']}: compared on the {len(d)} block(s) both have."
+        )
     partial = [str(c) for c in both if d[c].notna().sum() < len(d)]
     if partial:
-        notes.append(f"{len(partial)} configuration(s) are missing from some blocks on one side "
-                     f"and are compared on the blocks where both sides have them.")
+        notes.append(
+            f"{len(partial)} configuration(s) are missing from some blocks on one side "
+            f"and are compared on the blocks where both sides have them."
+        )
     return d, added, removed, notes
 
 
@@ -239,13 +263,13 @@ def _shifts(d: np.ndarray, control: np.ndarray | None) -> tuple[np.ndarray, np.n
     for j in range(m):
         others = np.delete(d, j, axis=1)
         with np.errstate(all="ignore"):
-            loo[:, j] = (np.nanmedian(others, axis=1) if np.isfinite(others).any()
-                         else np.nan)
+            loo[:, j] = np.nanmedian(others, axis=1) if np.isfinite(others).any() else np.nan
     return s, loo
 
 
-def _t_tests(r: np.ndarray, t: float, level: float, centre: float | None = None
-             ) -> dict[str, float]:
+def _t_tests(
+    r: np.ndarray, t: float, level: float, centre: float | None = None
+) -> dict[str, float]:
     """Mean, CI and p-values of ``r``; the one-sided tests are against ``centre`` (default
     ``log(1 + t)``: slower/faster by more than ``t``)."""
     from scipy import stats
@@ -254,8 +278,15 @@ def _t_tests(r: np.ndarray, t: float, level: float, centre: float | None = None
     mean = float(r.mean())
     if n < 2:
         nan = float("nan")
-        return {"mean": mean, "lo": nan, "hi": nan, "p": nan, "p_slower": nan, "p_faster": nan,
-                "sd": nan}
+        return {
+            "mean": mean,
+            "lo": nan,
+            "hi": nan,
+            "p": nan,
+            "p_slower": nan,
+            "p_faster": nan,
+            "sd": nan,
+        }
     sd = float(r.std(ddof=1))
     se = sd / math.sqrt(n)
     q = float(stats.t.ppf(0.5 + level / 2, n - 1))
@@ -268,12 +299,18 @@ def _t_tests(r: np.ndarray, t: float, level: float, centre: float | None = None
         p = float(2 * stats.t.sf(abs(mean) / se, n - 1))
         ps = float(stats.t.sf((mean - lt) / se, n - 1))
         pf = float(stats.t.sf((-lt - mean) / se, n - 1))
-    return {"mean": mean, "lo": mean - q * se, "hi": mean + q * se, "p": p, "p_slower": ps,
-            "p_faster": pf, "sd": sd}
+    return {
+        "mean": mean,
+        "lo": mean - q * se,
+        "hi": mean + q * se,
+        "p": p,
+        "p_slower": ps,
+        "p_faster": pf,
+        "sd": sd,
+    }
 
 
-def _sign_flip(r: np.ndarray, t: float, seed: int, centre: float | None = None
-               ) -> dict[str, float]:
+def _sign_flip(r: np.ndarray, t: float, seed: int, centre: float | None = None) -> dict[str, float]:
     from scipy import stats
 
     def mean(x: np.ndarray, axis: int) -> np.ndarray:
@@ -283,13 +320,22 @@ def _sign_flip(r: np.ndarray, t: float, seed: int, centre: float | None = None
     lt = math.log1p(t) if centre is None else centre
 
     def p_of(x: np.ndarray, alternative: str) -> float:
-        res = stats.permutation_test((x,), mean, permutation_type="samples", vectorized=True,
-                                     alternative=alternative, n_resamples=n_res,
-                                     random_state=seed)
+        res = stats.permutation_test(
+            (x,),
+            mean,
+            permutation_type="samples",
+            vectorized=True,
+            alternative=alternative,
+            n_resamples=n_res,
+            random_state=seed,
+        )
         return float(res.pvalue)
 
-    return {"p": p_of(r, "two-sided"), "p_slower": p_of(r - lt, "greater"),
-            "p_faster": p_of(r + lt, "less")}
+    return {
+        "p": p_of(r, "two-sided"),
+        "p_slower": p_of(r - lt, "greater"),
+        "p_faster": p_of(r + lt, "less"),
+    }
 
 
 def compare_blocks(
@@ -353,8 +399,9 @@ def compare_blocks(
     centre = 0.0 if rule == "estimate" else None
     if not (0 < alpha < 1 and 0 < level < 1 and threshold >= 0):
         raise ConfigError("need 0 < alpha < 1, 0 < level < 1 and threshold >= 0.")
-    d_frame, added, removed, notes = block_log_ratios(rows, config=config, block=block,
-                                                      side=side, value=value)
+    d_frame, added, removed, notes = block_log_ratios(
+        rows, config=config, block=block, side=side, value=value
+    )
     configs = [str(c) for c in d_frame.columns]
     d = d_frame.to_numpy(dtype=float)
     n_blocks, m = d.shape
@@ -364,8 +411,10 @@ def compare_blocks(
     if control:
         missing = sorted(set(control) - set(configs))
         if missing:
-            raise ConfigError(f"control configuration(s) {missing} were not measured on both "
-                              f"sides; measured: {configs[:10]}{' ...' if m > 10 else ''}.")
+            raise ConfigError(
+                f"control configuration(s) {missing} were not measured on both "
+                f"sides; measured: {configs[:10]}{' ...' if m > 10 else ''}."
+            )
         ctrl_mask = np.array([c in set(control) for c in configs])
         shift = f"median of control(s) {', '.join(sorted(control))}"
     if m == 0:
@@ -375,8 +424,10 @@ def compare_blocks(
         s = np.nanmedian(d, axis=1) if m else np.zeros(n_blocks)
         loo = np.zeros_like(d)
         shift = "none"
-        notes.append(f"only {m} configuration(s): too few to estimate the shared shift, so the "
-                     f"ratios are tested as measured (run-level drift is not removed).")
+        notes.append(
+            f"only {m} configuration(s): too few to estimate the shared shift, so the "
+            f"ratios are tested as measured (run-level drift is not removed)."
+        )
     else:
         s, loo = _shifts(d, ctrl_mask)
     r = d - loo
@@ -392,18 +443,38 @@ def compare_blocks(
         tt = _t_tests(x, threshold, level, centre)
         if test == "sign-flip" and x.size >= 2:
             tt.update(_sign_flip(x, threshold, seed, centre))
-        rec.update(ratio=math.exp(tt["mean"]), ratio_ci_low=math.exp(tt["lo"]),
-                   ratio_ci_high=math.exp(tt["hi"]), p_value=tt["p"], p_slower=tt["p_slower"],
-                   p_faster=tt["p_faster"], spread=tt["sd"])
+        rec.update(
+            ratio=math.exp(tt["mean"]),
+            ratio_ci_low=math.exp(tt["lo"]),
+            ratio_ci_high=math.exp(tt["hi"]),
+            p_value=tt["p"],
+            p_slower=tt["p_slower"],
+            p_faster=tt["p_faster"],
+            spread=tt["sd"],
+        )
         records.append(rec)
-    cols = ["config", "n_blocks", "ratio", "ratio_ci_low", "ratio_ci_high", "p_value",
-            "p_slower", "p_faster", "p_slower_adj", "p_faster_adj", "spread", "blocks_needed",
-            "verdict"]
+    cols = [
+        "config",
+        "n_blocks",
+        "ratio",
+        "ratio_ci_low",
+        "ratio_ci_high",
+        "p_value",
+        "p_slower",
+        "p_faster",
+        "p_slower_adj",
+        "p_faster_adj",
+        "spread",
+        "blocks_needed",
+        "verdict",
+    ]
     table = pd.DataFrame(records, columns=cols[:8] + ["spread"])
     table["p_slower_adj"] = holm(table["p_slower"].to_numpy())
     table["p_faster_adj"] = holm(table["p_faster"].to_numpy())
-    table["blocks_needed"] = [blocks_needed(v, threshold, alpha=alpha, n_tests=len(table),
-                                            rule=rule) for v in table["spread"]]
+    table["blocks_needed"] = [
+        blocks_needed(v, threshold, alpha=alpha, n_tests=len(table), rule=rule)
+        for v in table["spread"]
+    ]
     up, down = 1 + threshold, 1 / (1 + threshold)
     # under "estimate" the ratio itself must clear the threshold too (strict: implied)
     clears = rule == "strict"
@@ -421,23 +492,46 @@ def compare_blocks(
     table = table[cols].sort_values("ratio", ascending=False, na_position="last")
     table = table.reset_index(drop=True)
     if len(table) and int(table["n_blocks"].min()) < 2:
-        notes.append("configurations with fewer than 2 blocks cannot be tested (ambiguous); "
-                     "measure more rounds.")
+        notes.append(
+            "configurations with fewer than 2 blocks cannot be tested (ambiguous); "
+            "measure more rounds."
+        )
 
     sv = s[np.isfinite(s)] if m else s
     su = _t_tests(sv, st, level) if sv.size else None
     if su is None or not math.isfinite(su["lo"]):
-        suite = SuiteShift(math.exp(su["mean"]) if su else float("nan"), float("nan"),
-                           float("nan"), float("nan"), st, "ambiguous", int(sv.size), suite_gates)
+        suite = SuiteShift(
+            math.exp(su["mean"]) if su else float("nan"),
+            float("nan"),
+            float("nan"),
+            float("nan"),
+            st,
+            "ambiguous",
+            int(sv.size),
+            suite_gates,
+        )
     else:
         lo, hi = math.exp(su["lo"]), math.exp(su["hi"])
-        sv_verdict = ("slower" if su["p_slower"] < alpha else
-                      "faster" if su["p_faster"] < alpha else
-                      "same" if lo >= 1 / (1 + st) and hi <= 1 + st else "ambiguous")
-        suite = SuiteShift(math.exp(su["mean"]), lo, hi, su["p_slower"], st, sv_verdict,
-                           int(sv.size), suite_gates)
-    settings = {"threshold": threshold, "alpha": alpha, "level": level, "test": test,
-                "rule": rule,
-                "control": list(control) if control else None, "shift": shift,
-                "n_blocks": int(n_blocks)}
+        sv_verdict = (
+            "slower"
+            if su["p_slower"] < alpha
+            else "faster"
+            if su["p_faster"] < alpha
+            else "same"
+            if lo >= 1 / (1 + st) and hi <= 1 + st
+            else "ambiguous"
+        )
+        suite = SuiteShift(
+            math.exp(su["mean"]), lo, hi, su["p_slower"], st, sv_verdict, int(sv.size), suite_gates
+        )
+    settings = {
+        "threshold": threshold,
+        "alpha": alpha,
+        "level": level,
+        "test": test,
+        "rule": rule,
+        "control": list(control) if control else None,
+        "shift": shift,
+        "n_blocks": int(n_blocks),
+    }
     return BlockComparison(table, suite, added, removed, notes, settings)

@@ -45,13 +45,17 @@ BY_COLUMNS = ("tag", "run_id", "git_commit", "env_id", "device", "backend", "ven
 IDENTITY = ("config_key", "backend", "venue", "device")
 #: what identifies "the same configuration" on both sides, per ``by``: comparing two backends
 #: pairs the same kernel/parameters/dtype whatever venue and device each backend runs on
-_IDENTITY_BY = {"device": ("config_key", "backend", "venue"), "backend": ("config_key",),
-                "venue": ("config_key", "backend")}
+_IDENTITY_BY = {
+    "device": ("config_key", "backend", "venue"),
+    "backend": ("config_key",),
+    "venue": ("config_key", "backend"),
+}
 MIN_SAMPLES = 3
 
 
-def ratio_ci_bootstrap(base: np.ndarray, cand: np.ndarray, *, level: float = 0.99,
-                       n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+def ratio_ci_bootstrap(
+    base: np.ndarray, cand: np.ndarray, *, level: float = 0.99, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile-bootstrap CI of ``median(cand) / median(base)``."""
     rng = np.random.default_rng(seed)
     b = np.asarray(base, dtype=float)
@@ -62,7 +66,7 @@ def ratio_ci_bootstrap(base: np.ndarray, cand: np.ndarray, *, level: float = 0.9
         k = min(chunk, n_boot - s)
         mb = np.median(b[rng.integers(0, b.size, (k, b.size))], axis=1)
         mc = np.median(c[rng.integers(0, c.size, (k, c.size))], axis=1)
-        out[s:s + k] = mc / mb
+        out[s : s + k] = mc / mb
     a = (1 - level) / 2
     lo, hi = np.quantile(out, [a, 1 - a])
     return float(lo), float(hi)
@@ -115,7 +119,8 @@ def compare_samples(
         cand_summary = cand_summary or (_summary_of(c) if c.size else None)
         if base_summary is None or cand_summary is None:
             raise ConfigError(
-                "compare_samples needs raw samples or stored (median, low, high) on both sides.")
+                "compare_samples needs raw samples or stored (median, low, high) on both sides."
+            )
         bm, bl, bh = base_summary
         cm, cl, ch = cand_summary
         ratio = cm / bm if bm else float("nan")
@@ -124,9 +129,15 @@ def compare_samples(
         p = float("nan")
         sig = bool(cl > bh or ch < bl)
         test = "ci-overlap"
-    return {"ratio": ratio, "ratio_ci_low": lo, "ratio_ci_high": hi, "p_value": p,
-            "significant": sig, "test": test,
-            "verdict": _verdict(ratio, lo, hi, sig, threshold)}
+    return {
+        "ratio": ratio,
+        "ratio_ci_low": lo,
+        "ratio_ci_high": hi,
+        "p_value": p,
+        "significant": sig,
+        "test": test,
+        "verdict": _verdict(ratio, lo, hi, sig, threshold),
+    }
 
 
 def _summary_of(x: np.ndarray) -> tuple[float, float, float]:
@@ -203,44 +214,85 @@ def compare_frames(
         ref = b if b is not None else c
         assert ref is not None  # keys come from the union of both sides
         params = ref["params"]
-        row: dict[str, Any] = dict(zip(ident, key if isinstance(key, tuple) else (key,), strict=True))
+        row: dict[str, Any] = dict(
+            zip(ident, key if isinstance(key, tuple) else (key,), strict=True)
+        )
         row.update(
-            kernel=ref["kernel"], dtype=ref["dtype"],
+            kernel=ref["kernel"],
+            dtype=ref["dtype"],
             params=params if isinstance(params, str) else json.dumps(params, sort_keys=True),
             baseline_median_s=b["median_s"] if b is not None else float("nan"),
             candidate_median_s=c["median_s"] if c is not None else float("nan"),
-            n_baseline=0, n_candidate=0,
+            n_baseline=0,
+            n_candidate=0,
             baseline_result_id=b["result_id"] if b is not None else None,
             candidate_result_id=c["result_id"] if c is not None else None,
-            baseline_round_spread=_round_spread(b), candidate_round_spread=_round_spread(c),
+            baseline_round_spread=_round_spread(b),
+            candidate_round_spread=_round_spread(c),
         )
         if b is None or c is None:
-            row.update(ratio=float("nan"), ratio_ci_low=float("nan"), ratio_ci_high=float("nan"),
-                       p_value=float("nan"), significant=False, test="-", verdict="missing")
+            row.update(
+                ratio=float("nan"),
+                ratio_ci_low=float("nan"),
+                ratio_ci_high=float("nan"),
+                p_value=float("nan"),
+                significant=False,
+                test="-",
+                verdict="missing",
+            )
             out.append(row)
             continue
         bs = by_result.get(str(b["result_id"]))
         cs = by_result.get(str(c["result_id"]))
-        row.update(n_baseline=len(bs) if bs is not None else 0,
-                   n_candidate=len(cs) if cs is not None else 0)
-        row.update(compare_samples(
-            bs, cs,
-            base_summary=(b["median_s"], b["ci_low_s"], b["ci_high_s"]),
-            cand_summary=(c["median_s"], c["ci_low_s"], c["ci_high_s"]),
-            alpha=alpha, threshold=threshold, level=level, n_boot=n_boot, seed=seed,
-        ))
+        row.update(
+            n_baseline=len(bs) if bs is not None else 0,
+            n_candidate=len(cs) if cs is not None else 0,
+        )
+        row.update(
+            compare_samples(
+                bs,
+                cs,
+                base_summary=(b["median_s"], b["ci_low_s"], b["ci_high_s"]),
+                cand_summary=(c["median_s"], c["ci_low_s"], c["ci_high_s"]),
+                alpha=alpha,
+                threshold=threshold,
+                level=level,
+                n_boot=n_boot,
+                seed=seed,
+            )
+        )
         out.append(row)
-    cols = ["kernel", "params", "dtype", *ident, "baseline_median_s", "candidate_median_s",
-            "ratio", "ratio_ci_low", "ratio_ci_high", "p_value", "significant", "test",
-            "n_baseline", "n_candidate", "verdict", "baseline_result_id", "candidate_result_id",
-            "baseline_round_spread", "candidate_round_spread"]
+    cols = [
+        "kernel",
+        "params",
+        "dtype",
+        *ident,
+        "baseline_median_s",
+        "candidate_median_s",
+        "ratio",
+        "ratio_ci_low",
+        "ratio_ci_high",
+        "p_value",
+        "significant",
+        "test",
+        "n_baseline",
+        "n_candidate",
+        "verdict",
+        "baseline_result_id",
+        "candidate_result_id",
+        "baseline_round_spread",
+        "candidate_round_spread",
+    ]
     df = pd.DataFrame(out, columns=cols)
     order = {"slower": 0, "ambiguous": 1, "faster": 2, "same": 3, "missing": 4}
     if not df.empty:
-        df = df.sort_values(["verdict", "ratio"], key=lambda s: s.map(order) if s.name == "verdict"
-                            else -s.fillna(0)).reset_index(drop=True)
-    df.attrs.update(baseline=baseline, candidate=candidate, by=by, alpha=alpha,
-                    threshold=threshold, level=level)
+        df = df.sort_values(
+            ["verdict", "ratio"],
+            key=lambda s: s.map(order) if s.name == "verdict" else -s.fillna(0),
+        ).reset_index(drop=True)
+    df.attrs.update(
+        baseline=baseline, candidate=candidate, by=by, alpha=alpha, threshold=threshold, level=level
+    )
     return df
 
 
@@ -319,5 +371,15 @@ def compare(
     picked = pd.concat([_side(keep, by, baseline), _side(keep, by, candidate)])
     ids = picked["result_id"].astype(str).unique().tolist()
     samples = st.samples(ids) if ids else None
-    return compare_frames(results, samples, baseline=baseline, candidate=candidate, by=by,
-                          alpha=alpha, threshold=threshold, level=level, n_boot=n_boot, seed=seed)
+    return compare_frames(
+        results,
+        samples,
+        baseline=baseline,
+        candidate=candidate,
+        by=by,
+        alpha=alpha,
+        threshold=threshold,
+        level=level,
+        n_boot=n_boot,
+        seed=seed,
+    )

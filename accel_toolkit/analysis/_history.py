@@ -126,21 +126,26 @@ def synthetic_history(
             run_level = np.where(out, run_level * (1 + rng.uniform(0.1, 0.5, n_points)), run_level)
             spread = np.where(out, 3 * within, spread)
         samples = run_level[:, None] * np.exp(
-            rng.normal(0, 1, (n_points, samples_per_run)) * spread[:, None])
+            rng.normal(0, 1, (n_points, samples_per_run)) * spread[:, None]
+        )
         samples.sort(axis=1)
-        frames.append(pd.DataFrame({
-            "series": f"s{s:04d}",
-            "idx": np.arange(n_points),
-            "run_id": [f"s{s:04d}-r{i:04d}" for i in range(n_points)],
-            "created_at": [t0 + timedelta(hours=i) for i in range(n_points)],
-            "median_s": np.median(samples, axis=1),
-            "ci_low_s": samples[:, j],
-            "ci_high_s": samples[:, k],
-            "n_samples": samples_per_run,
-            "level_s": level,
-            "noise_kind": nk,
-            "step": planted,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "series": f"s{s:04d}",
+                    "idx": np.arange(n_points),
+                    "run_id": [f"s{s:04d}-r{i:04d}" for i in range(n_points)],
+                    "created_at": [t0 + timedelta(hours=i) for i in range(n_points)],
+                    "median_s": np.median(samples, axis=1),
+                    "ci_low_s": samples[:, j],
+                    "ci_high_s": samples[:, k],
+                    "n_samples": samples_per_run,
+                    "level_s": level,
+                    "noise_kind": nk,
+                    "step": planted,
+                }
+            )
+        )
     df = pd.concat(frames, ignore_index=True)
     df["series_key"] = df["series"]
     return df

@@ -48,7 +48,7 @@ def _clean_rows(results: pd.DataFrame, value: str, identity: Sequence[str]) -> p
     known = commit.notna() & ~commit.fillna("").str.endswith("+dirty") & rows["env_id"].notna()
     v = pd.to_numeric(rows[value], errors="coerce")
     rows = rows[known & np.isfinite(v) & (v > 0)].copy()
-    rows["round"] = (rows["round"].fillna(0).astype(int) if "round" in rows else 0)
+    rows["round"] = rows["round"].fillna(0).astype(int) if "round" in rows else 0
     rows["_x"] = np.log(rows[value].astype(float))
     for c in identity:
         rows[c] = rows[c].astype("string").fillna("")
@@ -87,8 +87,9 @@ def history_noise(
     """
     frame = results
     if include_dirty and "git_commit" in results:
-        frame = results.assign(git_commit=results["git_commit"].astype("string")
-                               .str.removesuffix("+dirty"))
+        frame = results.assign(
+            git_commit=results["git_commit"].astype("string").str.removesuffix("+dirty")
+        )
     rows = _clean_rows(frame, value, identity)
     cols = [*identity, "noise", "dof", "n_rounds", "n_groups"]
     if rows.empty:
@@ -107,25 +108,34 @@ def history_noise(
         if wide.shape[1] >= MIN_CONFIGS_FOR_SHIFT:
             centred = centred.sub(centred.median(axis=1), axis=0)
         n = wide.notna().sum(axis=0)
-        ss = (centred ** 2).sum(axis=0)
+        ss = (centred**2).sum(axis=0)
         parts.append(pd.DataFrame({"ss": ss, "dof": n - 1, "n": n}).assign(g=1))
     if not parts:
         return pd.DataFrame(columns=cols)
     tot = pd.concat(parts).groupby(level=list(range(len(ident)))).sum()
     tot = tot[tot["dof"] > 0]
-    out = pd.DataFrame({
-        "noise": np.sqrt(2 * tot["ss"] / tot["dof"]),
-        "dof": tot["dof"].astype(int),
-        "n_rounds": tot["n"].astype(int),
-        "n_groups": tot["g"].astype(int),
-    }).reset_index()
+    out = pd.DataFrame(
+        {
+            "noise": np.sqrt(2 * tot["ss"] / tot["dof"]),
+            "dof": tot["dof"].astype(int),
+            "n_rounds": tot["n"].astype(int),
+            "n_groups": tot["g"].astype(int),
+        }
+    ).reset_index()
     out.columns = cols
     return out.reset_index(drop=True)
 
 
-def rounds_needed(noise: float, threshold: float, *, alpha: float = 0.01, n_tests: int = 1,
-                  change: float | None = None, power: float = 0.95,
-                  rule: str = "strict") -> int:
+def rounds_needed(
+    noise: float,
+    threshold: float,
+    *,
+    alpha: float = 0.01,
+    n_tests: int = 1,
+    change: float | None = None,
+    power: float = 0.95,
+    rule: str = "strict",
+) -> int:
     """Rounds per side (blocks) that flag a real slowdown of ``change`` (default twice
     ``threshold``) with probability about ``power`` under the gate's ``rule``
     (:data:`~accel_toolkit.analysis._blocks.RULES`), given the
@@ -133,5 +143,6 @@ def rounds_needed(noise: float, threshold: float, *, alpha: float = 0.01, n_test
     """
     if noise is None or not math.isfinite(noise):
         return -1
-    return blocks_needed(float(noise), threshold, alpha=alpha, n_tests=n_tests, change=change,
-                         power=power, rule=rule)
+    return blocks_needed(
+        float(noise), threshold, alpha=alpha, n_tests=n_tests, change=change, power=power, rule=rule
+    )

@@ -24,9 +24,26 @@ from ._steps import DEFAULT_GAMMA, DEFAULT_MIN_SIZE, detect_steps
 __all__ = ["detect_regressions", "find_steps", "load_history", "regressions_section"]
 
 STEP_COLUMNS = [
-    "regression_id", "detected_at", "series_key", "kernel", "params", "dtype", "backend",
-    "venue", "device", "kind", "start_run_id", "start_time", "before_run_id", "after_run_id",
-    "before_s", "after_s", "ratio", "ratio_ci_low", "ratio_ci_high", "extra",
+    "regression_id",
+    "detected_at",
+    "series_key",
+    "kernel",
+    "params",
+    "dtype",
+    "backend",
+    "venue",
+    "device",
+    "kind",
+    "start_run_id",
+    "start_time",
+    "before_run_id",
+    "after_run_id",
+    "before_s",
+    "after_s",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "extra",
 ]
 _SQL_HINT = re.compile(r"[=<>]|\b(like|ilike|in|and|or|not|is|between)\b", re.IGNORECASE)
 
@@ -40,15 +57,18 @@ WHERE m.status = 'ok' AND m.median_s > 0
 
 
 def _series_key(df: pd.DataFrame) -> pd.Series:
-    parts = [df[c].astype("string").fillna("-") for c in ("config_key", "backend", "venue", "device")]
+    parts = [
+        df[c].astype("string").fillna("-") for c in ("config_key", "backend", "venue", "device")
+    ]
     key = parts[0]
     for p in parts[1:]:
         key = key + "|" + p
     return key.astype(str)
 
 
-def load_history(store: Store | str | os.PathLike[str] | None = None, *,
-                 series_filter: str | None = None) -> pd.DataFrame:
+def load_history(
+    store: Store | str | os.PathLike[str] | None = None, *, series_filter: str | None = None
+) -> pd.DataFrame:
     """Every series' points, oldest run first.
 
     Parameters
@@ -75,19 +95,37 @@ def load_history(store: Store | str | os.PathLike[str] | None = None, *,
     if df.empty:
         return df.assign(series_key=pd.Series(dtype=str))
     if series_filter and not _SQL_HINT.search(series_filter):
-        text = (df["kernel"].astype(str) + " " + df["backend"].astype(str) + " "
-                + df["venue"].astype(str) + " " + df["device"].astype(str) + " "
-                + df["dtype"].astype(str)).str.lower()
+        text = (
+            df["kernel"].astype(str)
+            + " "
+            + df["backend"].astype(str)
+            + " "
+            + df["venue"].astype(str)
+            + " "
+            + df["device"].astype(str)
+            + " "
+            + df["dtype"].astype(str)
+        ).str.lower()
         df = df[text.str.contains(series_filter.lower(), regex=False)]
     df = df.assign(series_key=_series_key(df))
-    df = (df.sort_values(["run_time", "created_at"])
-            .groupby(["series_key", "run_id"], sort=False).tail(1)
-            .sort_values(["series_key", "run_time"]).reset_index(drop=True))
+    df = (
+        df.sort_values(["run_time", "created_at"])
+        .groupby(["series_key", "run_id"], sort=False)
+        .tail(1)
+        .sort_values(["series_key", "run_time"])
+        .reset_index(drop=True)
+    )
     return df
 
 
-def find_steps(history: pd.DataFrame, *, threshold: float = 0.02, gamma: float = DEFAULT_GAMMA,
-               min_size: int = DEFAULT_MIN_SIZE, level: float = 0.99) -> pd.DataFrame:
+def find_steps(
+    history: pd.DataFrame,
+    *,
+    threshold: float = 0.02,
+    gamma: float = DEFAULT_GAMMA,
+    min_size: int = DEFAULT_MIN_SIZE,
+    level: float = 0.99,
+) -> pd.DataFrame:
     """Steps in every series of a history frame (from :func:`load_history`, or synthetic).
 
     The frame needs ``series_key, run_id, median_s`` and, optionally, ``run_time`` (or
@@ -106,41 +144,60 @@ def find_steps(history: pd.DataFrame, *, threshold: float = 0.02, gamma: float =
             g["median_s"].to_numpy(dtype=float),
             ci_low=g["ci_low_s"].to_numpy(dtype=float) if has_ci else None,
             ci_high=g["ci_high_s"].to_numpy(dtype=float) if has_ci else None,
-            threshold=threshold, gamma=gamma, min_size=min_size, level=level,
+            threshold=threshold,
+            gamma=gamma,
+            min_size=min_size,
+            level=level,
         )
         first = g.iloc[0]
         for s in steps:
             start, before = g.iloc[s.index], g.iloc[s.index - 1]
             params = first.get("params")
-            rows.append({
-                "regression_id": hashlib.sha1(f"{key}|{start['run_id']}".encode()).hexdigest()[:16],
-                "detected_at": detected,
-                "series_key": str(key),
-                "kernel": first.get("kernel"),
-                "params": params if isinstance(params, str) or params is None else to_json(params),
-                "dtype": first.get("dtype"),
-                "backend": first.get("backend"),
-                "venue": first.get("venue"),
-                "device": first.get("device"),
-                "kind": s.kind,
-                "start_run_id": start["run_id"],
-                "start_time": start.get(tcol),
-                "before_run_id": before["run_id"],
-                "after_run_id": start["run_id"],
-                "before_s": s.before,
-                "after_s": s.after,
-                "ratio": s.ratio,
-                "ratio_ci_low": s.ci_low,
-                "ratio_ci_high": s.ci_high,
-                "extra": to_json({
-                    "config_key": first.get("config_key"), "start_index": s.index,
-                    "n_points": len(g), "n_before": s.n_before, "n_after": s.n_after,
-                    "noise": s.noise, "level": s.level, "threshold": threshold, "gamma": gamma,
-                    "min_size": min_size,
-                    "before_commit": before.get("git_commit"), "after_commit": start.get("git_commit"),
-                    "before_tag": before.get("tag"), "after_tag": start.get("tag"),
-                }),
-            })
+            rows.append(
+                {
+                    "regression_id": hashlib.sha1(f"{key}|{start['run_id']}".encode()).hexdigest()[
+                        :16
+                    ],
+                    "detected_at": detected,
+                    "series_key": str(key),
+                    "kernel": first.get("kernel"),
+                    "params": params
+                    if isinstance(params, str) or params is None
+                    else to_json(params),
+                    "dtype": first.get("dtype"),
+                    "backend": first.get("backend"),
+                    "venue": first.get("venue"),
+                    "device": first.get("device"),
+                    "kind": s.kind,
+                    "start_run_id": start["run_id"],
+                    "start_time": start.get(tcol),
+                    "before_run_id": before["run_id"],
+                    "after_run_id": start["run_id"],
+                    "before_s": s.before,
+                    "after_s": s.after,
+                    "ratio": s.ratio,
+                    "ratio_ci_low": s.ci_low,
+                    "ratio_ci_high": s.ci_high,
+                    "extra": to_json(
+                        {
+                            "config_key": first.get("config_key"),
+                            "start_index": s.index,
+                            "n_points": len(g),
+                            "n_before": s.n_before,
+                            "n_after": s.n_after,
+                            "noise": s.noise,
+                            "level": s.level,
+                            "threshold": threshold,
+                            "gamma": gamma,
+                            "min_size": min_size,
+                            "before_commit": before.get("git_commit"),
+                            "after_commit": start.get("git_commit"),
+                            "before_tag": before.get("tag"),
+                            "after_tag": start.get("tag"),
+                        }
+                    ),
+                }
+            )
     df = pd.DataFrame(rows, columns=STEP_COLUMNS)
     if not df.empty:
         df = df.sort_values(["kind", "ratio"], ascending=[False, False]).reset_index(drop=True)
@@ -152,7 +209,9 @@ def _save(store: Store, series: list[str], steps: pd.DataFrame) -> None:
         con.execute("BEGIN TRANSACTION")
         if series:
             con.register("_series", pd.DataFrame({"series_key": series}))
-            con.execute("DELETE FROM regressions WHERE series_key IN (SELECT series_key FROM _series)")
+            con.execute(
+                "DELETE FROM regressions WHERE series_key IN (SELECT series_key FROM _series)"
+            )
             con.unregister("_series")
         if not steps.empty:
             con.register("_steps", steps[STEP_COLUMNS])
@@ -199,8 +258,11 @@ def detect_regressions(
     steps = find_steps(history, threshold=threshold, gamma=gamma, min_size=min_size, level=level)
     if save:
         _save(st, history["series_key"].unique().tolist() if not history.empty else [], steps)
-    steps.attrs.update(n_series=int(history["series_key"].nunique()) if not history.empty else 0,
-                       n_points=len(history), threshold=threshold)
+    steps.attrs.update(
+        n_series=int(history["series_key"].nunique()) if not history.empty else 0,
+        n_points=len(history),
+        threshold=threshold,
+    )
     return steps
 
 
@@ -234,8 +296,25 @@ def regressions_section(
         for key in list(dict.fromkeys(steps["series_key"]))[:max_charts]:
             charts.append(history_chart_with_steps(history, steps, series_key=key))
     table = steps.assign(config=describe_series(steps), change=steps["ratio"] - 1)[
-        ["config", "kind", "change", "ratio", "ratio_ci_low", "ratio_ci_high", "before_s",
-         "after_s", "start_time", "before_run_id", "start_run_id", "device", "series_key"]]
-    table.attrs.update(n_series=int(history["series_key"].nunique()) if not history.empty else 0,
-                       n_points=len(history), threshold=threshold)
+        [
+            "config",
+            "kind",
+            "change",
+            "ratio",
+            "ratio_ci_low",
+            "ratio_ci_high",
+            "before_s",
+            "after_s",
+            "start_time",
+            "before_run_id",
+            "start_run_id",
+            "device",
+            "series_key",
+        ]
+    ]
+    table.attrs.update(
+        n_series=int(history["series_key"].nunique()) if not history.empty else 0,
+        n_points=len(history),
+        threshold=threshold,
+    )
     return table, charts

@@ -22,8 +22,14 @@ from ._blocks import BlockComparison, compare_blocks
 if TYPE_CHECKING:
     from ..store import Store
 
-__all__ = ["compare_rounds", "count_rounds", "history_markdown", "round_rows", "rounds_json",
-           "rounds_markdown"]
+__all__ = [
+    "compare_rounds",
+    "count_rounds",
+    "history_markdown",
+    "round_rows",
+    "rounds_json",
+    "rounds_markdown",
+]
 
 _IDENTITY = ["config_key", "backend", "venue", "device"]
 
@@ -41,8 +47,9 @@ def _with_round_ids(rows: pd.DataFrame) -> pd.DataFrame:
     rows = rows.assign(_round=rnd.fillna(0).astype(int))
     starts = rows.groupby(["run_id", "_round"])["created_at"].min().sort_values()
     ids = {k: i for i, k in enumerate(starts.index)}
-    return rows.assign(round_id=[ids[(r, k)] for r, k in zip(rows["run_id"], rows["_round"],
-                                                              strict=True)])
+    return rows.assign(
+        round_id=[ids[(r, k)] for r, k in zip(rows["run_id"], rows["_round"], strict=True)]
+    )
 
 
 def count_rounds(results: pd.DataFrame, *, by: str, value: str) -> int:
@@ -63,8 +70,9 @@ def _labels(rows: pd.DataFrame) -> pd.Series:
     return label
 
 
-def round_rows(results: pd.DataFrame, *, by: str, baseline: str, candidate: str,
-               value: str = "median_s") -> pd.DataFrame:
+def round_rows(
+    results: pd.DataFrame, *, by: str, baseline: str, candidate: str, value: str = "median_s"
+) -> pd.DataFrame:
     """Long block rows (``block, side, config, median_s``) of two labelled sides.
 
     ``config`` is a readable label of each configuration; its identity is config_key,
@@ -77,12 +85,22 @@ def round_rows(results: pd.DataFrame, *, by: str, baseline: str, candidate: str,
     for side, label in (("baseline", baseline), ("candidate", candidate)):
         rows = _side_rows(results, by, label)
         if rows.empty:
-            raise ConfigError(f"No successful results with {by} = {label!r} for the {side}; "
-                              f"run `accel-toolkit bench --rounds K --tag {label}` first.")
+            raise ConfigError(
+                f"No successful results with {by} = {label!r} for the {side}; "
+                f"run `accel-toolkit bench --rounds K --tag {label}` first."
+            )
         rows = _with_round_ids(rows)
-        parts.append(pd.DataFrame({"block": rows["round_id"], "side": side,
-                                   "config": _labels(rows), "median_s": rows[value],
-                                   **{k: rows[k] for k in _IDENTITY if k in rows}}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "block": rows["round_id"],
+                    "side": side,
+                    "config": _labels(rows),
+                    "median_s": rows[value],
+                    **{k: rows[k] for k in _IDENTITY if k in rows},
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -118,14 +136,27 @@ def compare_rounds(
     rows = round_rows(results, by=by, baseline=baseline, candidate=candidate, value=value)
     res = compare_blocks(rows, **options)
     _add_history(res, results, rows, value, include_dirty=include_dirty)
-    res.settings.update(baseline=baseline, candidate=candidate, by=by, value=value,
-                        rounds={"baseline": count_rounds(results, by=by, value=baseline),
-                                "candidate": count_rounds(results, by=by, value=candidate)})
+    res.settings.update(
+        baseline=baseline,
+        candidate=candidate,
+        by=by,
+        value=value,
+        rounds={
+            "baseline": count_rounds(results, by=by, value=baseline),
+            "candidate": count_rounds(results, by=by, value=candidate),
+        },
+    )
     return res
 
 
-def _add_history(res: BlockComparison, results: pd.DataFrame, rows: pd.DataFrame, value: str,
-                 *, include_dirty: bool) -> None:
+def _add_history(
+    res: BlockComparison,
+    results: pd.DataFrame,
+    rows: pd.DataFrame,
+    value: str,
+    *,
+    include_dirty: bool,
+) -> None:
     """Add ``history_noise``, ``history_dof``, ``history_blocks`` to ``res.table``."""
     from ._noise import IDENTITY, history_noise, rounds_needed
 
@@ -145,16 +176,28 @@ def _add_history(res: BlockComparison, results: pd.DataFrame, rows: pd.DataFrame
     s = res.settings
     table["history_noise"] = [noise.get(c, (math.nan, 0))[0] for c in table["config"]]
     table["history_dof"] = [noise.get(c, (math.nan, 0))[1] for c in table["config"]]
-    table["history_blocks"] = [rounds_needed(v, float(s["threshold"]), alpha=float(s["alpha"]),
-                                             n_tests=len(table), rule=str(s.get("rule", "strict")))
-                               for v in table["history_noise"]]
-    s["history"] = {"value": value, "configurations": len(noise),
-                    "include_dirty": include_dirty}
+    table["history_blocks"] = [
+        rounds_needed(
+            v,
+            float(s["threshold"]),
+            alpha=float(s["alpha"]),
+            n_tests=len(table),
+            rule=str(s.get("rule", "strict")),
+        )
+        for v in table["history_noise"]
+    ]
+    s["history"] = {"value": value, "configurations": len(noise), "include_dirty": include_dirty}
 
 
-def history_markdown(results: pd.DataFrame, *, threshold: float, alpha: float = 0.01,
-                     rule: str = "strict", value: str = "median_s",
-                     include_dirty: bool = False) -> str:
+def history_markdown(
+    results: pd.DataFrame,
+    *,
+    threshold: float,
+    alpha: float = 0.01,
+    rule: str = "strict",
+    value: str = "median_s",
+    include_dirty: bool = False,
+) -> str:
     """The paragraph on the noise learned from the history in ``results`` (every ``ok``
     configuration in it counts as tested): how many rounds per side a slowdown of twice
     ``threshold`` needs here, per configuration, under ``rule``."""
@@ -169,30 +212,41 @@ def history_markdown(results: pd.DataFrame, *, threshold: float, alpha: float = 
     table = pd.DataFrame({"config": _labels(configs).to_numpy()})
     hist = history_noise(results, value=value, include_dirty=include_dirty)
     noise = {tuple(r[c] for c in ident): float(r["noise"]) for r in hist.to_dict("records")}
-    table["history_noise"] = [noise.get(tuple(k), math.nan)
-                              for k in keys.itertuples(index=False, name=None)]
-    table["history_blocks"] = [rounds_needed(v, threshold, alpha=alpha, n_tests=len(table),
-                                             rule=rule) for v in table["history_noise"]]
+    table["history_noise"] = [
+        noise.get(tuple(k), math.nan) for k in keys.itertuples(index=False, name=None)
+    ]
+    table["history_blocks"] = [
+        rounds_needed(v, threshold, alpha=alpha, n_tests=len(table), rule=rule)
+        for v in table["history_noise"]
+    ]
     return "\n".join(_history_lines(table, threshold, None))
 
 
 def _history_lines(t: pd.DataFrame, threshold: float, n_blocks: int | None) -> list[str]:
     """The report's paragraph on the noise learned from history."""
     if "history_blocks" not in t or not (t["history_blocks"] > 0).any():
-        return ["No repeated rounds of one commit on this machine in the history, so the "
-                "rounds a threshold needs here are unknown (run `bench --rounds K` twice on "
-                "one commit to learn them).", ""]
+        return [
+            "No repeated rounds of one commit on this machine in the history, so the "
+            "rounds a threshold needs here are unknown (run `bench --rounds K` twice on "
+            "one commit to learn them).",
+            "",
+        ]
     known = t[t["history_blocks"] > 0].sort_values("history_blocks", ascending=False)
     worst = known.iloc[0]
-    lines = [f"**Noise learned from history** (repeated rounds of one commit on this machine, "
-             f"{len(known)} of {len(t)} configuration(s)): to detect a {2 * threshold:.0%} "
-             f"slowdown on `{worst['config']}` here you need about {int(worst['history_blocks'])}"
-             f" rounds per side ({worst['history_noise']:.1%} from block to block)"
-             + (f"; this comparison has {n_blocks}." if n_blocks is not None else "."), ""]
+    lines = [
+        f"**Noise learned from history** (repeated rounds of one commit on this machine, "
+        f"{len(known)} of {len(t)} configuration(s)): to detect a {2 * threshold:.0%} "
+        f"slowdown on `{worst['config']}` here you need about {int(worst['history_blocks'])}"
+        f" rounds per side ({worst['history_noise']:.1%} from block to block)"
+        + (f"; this comparison has {n_blocks}." if n_blocks is not None else "."),
+        "",
+    ]
     if len(known) > 1:
         lines += ["| configuration | noise (history) | rounds needed |", "|---|---|---|"]
-        lines += [f"| `{r['config']}` | {r['history_noise']:.1%} | {int(r['history_blocks'])} |"
-                  for r in known.head(8).to_dict("records")]
+        lines += [
+            f"| `{r['config']}` | {r['history_noise']:.1%} | {int(r['history_blocks'])} |"
+            for r in known.head(8).to_dict("records")
+        ]
         lines += [""]
     return lines
 
@@ -202,15 +256,20 @@ def _pct(r: float) -> str:
 
 
 def _table(df: pd.DataFrame, level: float, threshold: float) -> list[str]:
-    lines = [f"| configuration | change | {level:.0%} CI | blocks | block noise | p (Holm) "
-             f"| blocks to see +{2 * threshold:.0%} |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| configuration | change | {level:.0%} CI | blocks | block noise | p (Holm) "
+        f"| blocks to see +{2 * threshold:.0%} |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in df.to_dict("records"):
         p = r["p_slower_adj"] if r["verdict"] != "faster" else r["p_faster_adj"]
         noise = "-" if not math.isfinite(r["spread"]) else f"{r['spread']:.1%}"
-        lines.append(f"| `{r['config']}` | **{_pct(r['ratio'])}** | {_pct(r['ratio_ci_low'])} .. "
-                     f"{_pct(r['ratio_ci_high'])} | {r['n_blocks']} | {noise} | "
-                     f"{'-' if not math.isfinite(p) else f'{p:.2g}'} | "
-                     f"{r['blocks_needed'] if r['blocks_needed'] > 0 else '-'} |")
+        lines.append(
+            f"| `{r['config']}` | **{_pct(r['ratio'])}** | {_pct(r['ratio_ci_low'])} .. "
+            f"{_pct(r['ratio_ci_high'])} | {r['n_blocks']} | {noise} | "
+            f"{'-' if not math.isfinite(p) else f'{p:.2g}'} | "
+            f"{r['blocks_needed'] if r['blocks_needed'] > 0 else '-'} |"
+        )
     return lines
 
 
@@ -223,30 +282,50 @@ def rounds_markdown(res: BlockComparison) -> str:
     suite = res.suite
     suite_fails = suite.gates and suite.verdict == "slower"
     if n_slow or suite_fails:
-        what = (f"{n_slow} configuration(s)" if n_slow else "the whole suite")
+        what = f"{n_slow} configuration(s)" if n_slow else "the whole suite"
         head = f"### :x: {what} slower by more than {t:.0%}"
     else:
         head = f"### :white_check_mark: no configuration slower by more than {t:.0%}"
     rounds = s.get("rounds", {})
-    out = [head, "",
-           f"`{s.get('candidate')}` vs `{s.get('baseline')}` (by {s.get('by', 'tag')}), "
-           f"{s['n_blocks']} block(s) of one round per side"
-           + (f" (rounds: baseline {rounds.get('baseline')}, candidate "
-              f"{rounds.get('candidate')})" if rounds else "") + ": "
-           + ", ".join(f"{counts[k]} {k}" for k in ("slower", "faster", "same", "ambiguous")
-                       if counts.get(k)) + ".", "",
-           f"Per block, log(candidate / baseline) of each round's "
-           f"{'fastest sample' if s.get('value') == 'min_s' else 'median'} less the block's "
-           f"shared shift ({s['shift']}); "
-           f"{s['test']}-test over blocks, Holm-corrected at alpha={s['alpha']}; "
-           + (f"slower when the ratio exceeds 1 with that confidence and its estimate exceeds "
-              f"the {t:.0%} threshold." if s.get("rule") == "estimate" else
-              f"slower when the ratio's lower bound clears the {t:.0%} threshold."), "",
-           f"**Suite-wide shift** (every configuration together): {_pct(suite.ratio)}, "
-           f"{s['level']:.0%} CI {_pct(suite.ci_low)} .. {_pct(suite.ci_high)} over "
-           f"{suite.n_blocks} block(s): **{suite.verdict}** at a {suite.threshold:.0%} threshold"
-           + ("" if suite.gates else " (reported, not gating: the sides were not interleaved, "
-              "so it also holds the machine's drift between runs)") + ".", ""]
+    out = [
+        head,
+        "",
+        f"`{s.get('candidate')}` vs `{s.get('baseline')}` (by {s.get('by', 'tag')}), "
+        f"{s['n_blocks']} block(s) of one round per side"
+        + (
+            f" (rounds: baseline {rounds.get('baseline')}, candidate {rounds.get('candidate')})"
+            if rounds
+            else ""
+        )
+        + ": "
+        + ", ".join(
+            f"{counts[k]} {k}" for k in ("slower", "faster", "same", "ambiguous") if counts.get(k)
+        )
+        + ".",
+        "",
+        f"Per block, log(candidate / baseline) of each round's "
+        f"{'fastest sample' if s.get('value') == 'min_s' else 'median'} less the block's "
+        f"shared shift ({s['shift']}); "
+        f"{s['test']}-test over blocks, Holm-corrected at alpha={s['alpha']}; "
+        + (
+            f"slower when the ratio exceeds 1 with that confidence and its estimate exceeds "
+            f"the {t:.0%} threshold."
+            if s.get("rule") == "estimate"
+            else f"slower when the ratio's lower bound clears the {t:.0%} threshold."
+        ),
+        "",
+        f"**Suite-wide shift** (every configuration together): {_pct(suite.ratio)}, "
+        f"{s['level']:.0%} CI {_pct(suite.ci_low)} .. {_pct(suite.ci_high)} over "
+        f"{suite.n_blocks} block(s): **{suite.verdict}** at a {suite.threshold:.0%} threshold"
+        + (
+            ""
+            if suite.gates
+            else " (reported, not gating: the sides were not interleaved, "
+            "so it also holds the machine's drift between runs)"
+        )
+        + ".",
+        "",
+    ]
     for note in res.notes:
         out += [f"> {note}", ""]
     out += _history_lines(res.table, float(s["threshold"]), int(s["n_blocks"]))
@@ -254,20 +333,34 @@ def rounds_markdown(res: BlockComparison) -> str:
     need = amb["blocks_needed"][amb["blocks_needed"] > 0]
     if len(need):
         worst = amb.loc[need.idxmax()]
-        out += [f"To tell a {2 * t:.0%} slowdown from noise on every ambiguous configuration "
-                f"here you need about {int(need.max())} blocks (rounds per side; the noisiest "
-                f"is `{worst['config']}`, {worst['spread']:.1%} from block to block).", ""]
-    for verdict, title in (("slower", "Slower"), ("faster", "Faster"),
-                           ("ambiguous", "Ambiguous (too noisy to tell: add rounds)")):
+        out += [
+            f"To tell a {2 * t:.0%} slowdown from noise on every ambiguous configuration "
+            f"here you need about {int(need.max())} blocks (rounds per side; the noisiest "
+            f"is `{worst['config']}`, {worst['spread']:.1%} from block to block).",
+            "",
+        ]
+    for verdict, title in (
+        ("slower", "Slower"),
+        ("faster", "Faster"),
+        ("ambiguous", "Ambiguous (too noisy to tell: add rounds)"),
+    ):
         part = res.table[res.table["verdict"] == verdict]
         if not part.empty:
             out += [f"#### {title}", "", *_table(part, s["level"], t), ""]
     same = res.table[res.table["verdict"] == "same"]
     if not same.empty:
-        out += ["<details><summary>Unchanged configurations</summary>", "",
-                *_table(same, s["level"], t), "", "</details>", ""]
-    for name, items in (("Added (candidate only)", res.added),
-                        ("Removed (baseline only)", res.removed)):
+        out += [
+            "<details><summary>Unchanged configurations</summary>",
+            "",
+            *_table(same, s["level"], t),
+            "",
+            "</details>",
+            "",
+        ]
+    for name, items in (
+        ("Added (candidate only)", res.added),
+        ("Removed (baseline only)", res.removed),
+    ):
         if items:
             out += [f"#### {name}", "", *[f"- `{c}`" for c in items], ""]
     return "\n".join(out)
@@ -279,7 +372,14 @@ def rounds_json(res: BlockComparison) -> dict[str, Any]:
     def clean(v: Any) -> Any:
         return None if isinstance(v, float) and not math.isfinite(v) else v
 
-    return {**res.settings, "statistic": "blocks", "status": res.status,
-            "counts": res.counts(), "suite": {k: clean(v) for k, v in res.suite.as_dict().items()},
-            "added": res.added, "removed": res.removed, "notes": res.notes,
-            "rows": [{k: clean(v) for k, v in r.items()} for r in res.table.to_dict("records")]}
+    return {
+        **res.settings,
+        "statistic": "blocks",
+        "status": res.status,
+        "counts": res.counts(),
+        "suite": {k: clean(v) for k, v in res.suite.as_dict().items()},
+        "added": res.added,
+        "removed": res.removed,
+        "notes": res.notes,
+        "rows": [{k: clean(v) for k, v in r.items()} for r in res.table.to_dict("records")],
+    }

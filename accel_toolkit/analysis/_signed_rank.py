@@ -30,7 +30,7 @@ def _null_counts(doubled_ranks: tuple[int, ...]) -> np.ndarray:
     counts[0] = 1.0
     top = 0
     for r in doubled_ranks:
-        counts[r:top + r + 1] += counts[:top + 1].copy()
+        counts[r : top + r + 1] += counts[: top + 1].copy()
         top += r
     return counts
 
@@ -47,7 +47,7 @@ def _ranks(a: np.ndarray) -> np.ndarray:
         while j + 1 < a.size and vals[j + 1] == vals[i]:
             j += 1
         if j > i:
-            ranks[order[i:j + 1]] = (i + j + 2) / 2
+            ranks[order[i : j + 1]] = (i + j + 2) / 2
         i = j + 1
     return ranks
 
@@ -64,7 +64,7 @@ def signed_rank_p(r: np.ndarray, *, alternative: str = "greater") -> float:
     counts = _null_counts(tuple(sorted(int(v) for v in doubled)))
     total = counts.sum()
     p_ge = float(counts[w2:].sum() / total)
-    p_le = float(counts[:w2 + 1].sum() / total)
+    p_le = float(counts[: w2 + 1].sum() / total)
     if alternative == "greater":
         return p_ge
     if alternative == "less":

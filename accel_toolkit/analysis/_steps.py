@@ -52,8 +52,14 @@ import pandas as pd
 
 from ..exceptions import ConfigError
 
-__all__ = ["DEFAULT_GAMMA", "DEFAULT_MIN_SIZE", "Step", "detect_steps", "fit_segments",
-           "noise_sigma"]
+__all__ = [
+    "DEFAULT_GAMMA",
+    "DEFAULT_MIN_SIZE",
+    "Step",
+    "detect_steps",
+    "fit_segments",
+    "noise_sigma",
+]
 
 #: penalty per step, in units of log(n) x sigma^2 (robust noise); chosen once (module docstring)
 DEFAULT_GAMMA = 3.0
@@ -164,7 +170,7 @@ def _segment_costs(z: np.ndarray, w: np.ndarray) -> np.ndarray:
         med_idx = np.argmax(cw >= half, axis=1)
         med = vs[med_idx]
         dev = np.where(included, ws[None, :] * np.abs(vs[None, :] - med[:, None]), 0.0)
-        cost[i, i + 1:] = dev.sum(axis=1)
+        cost[i, i + 1 :] = dev.sum(axis=1)
     return cost
 
 
@@ -189,8 +195,9 @@ def _huberize(z: np.ndarray, sigma: float, c: float = 2.0, window: int = 5) -> n
     return cast(np.ndarray, level + np.clip(z - level, -c * sigma, c * sigma))
 
 
-def fit_segments(z: np.ndarray, w: np.ndarray, penalty: float, min_size: int,
-                 kind: str = "huber") -> list[int]:
+def fit_segments(
+    z: np.ndarray, w: np.ndarray, penalty: float, min_size: int, kind: str = "huber"
+) -> list[int]:
     """Optimal partition of ``z`` (exact DP); returns the start indices of levels 2, 3, ...
 
     ``z`` is in noise units; ``kind`` is ``huber`` (squared error, Gaussian likelihood) or
@@ -218,8 +225,9 @@ def fit_segments(z: np.ndarray, w: np.ndarray, penalty: float, min_size: int,
     return sorted(cps)
 
 
-def _measure(z: np.ndarray, w: np.ndarray, a: slice, b: slice, sigma: float,
-             zq: float) -> tuple[float, float, float]:
+def _measure(
+    z: np.ndarray, w: np.ndarray, a: slice, b: slice, sigma: float, zq: float
+) -> tuple[float, float, float]:
     """Log-ratio of the medians of level ``b`` and level ``a``, with its CI.
 
     The standard error is that of a difference of two medians (1.2533 x that of the means)
@@ -301,8 +309,9 @@ def detect_steps(
         bounds = [0, *cps, n]
         scores = []
         for i, c in enumerate(cps):
-            shift, low, high = _measure(z_raw, w, slice(bounds[i], c), slice(c, bounds[i + 2]),
-                                        sigma, zq)
+            shift, low, high = _measure(
+                z_raw, w, slice(bounds[i], c), slice(c, bounds[i + 2]), sigma, zq
+            )
             noise_ok = low > 0 or high < 0
             size_ok = abs(shift) >= log_thr
             # how far the weaker of the two criteria is from passing (negative = fails)
@@ -318,9 +327,18 @@ def detect_steps(
     for i, c in enumerate(cps):
         a, b = slice(bounds[i], c), slice(c, bounds[i + 2])
         shift, low, high = _measure(z_raw, w, a, b, sigma, zq)
-        steps.append(Step(
-            index=c + offset, ratio=math.exp(shift), ci_low=math.exp(low), ci_high=math.exp(high),
-            before=float(np.median(y[a])), after=float(np.median(y[b])),
-            n_before=c - bounds[i], n_after=bounds[i + 2] - c, noise=sigma, level=level,
-        ))
+        steps.append(
+            Step(
+                index=c + offset,
+                ratio=math.exp(shift),
+                ci_low=math.exp(low),
+                ci_high=math.exp(high),
+                before=float(np.median(y[a])),
+                after=float(np.median(y[b])),
+                n_before=c - bounds[i],
+                n_after=bounds[i + 2] - c,
+                noise=sigma,
+                level=level,
+            )
+        )
     return steps

@@ -59,8 +59,10 @@ def knob_names(name: str) -> list[str]:
 def _set_knobs(name: str, src: str, knobs: Mapping[str, int | bool]) -> str:
     unknown = set(knobs) - {m.group(1) for m in _KNOB.finditer(src)}
     if unknown:
-        raise ParameterError(f"shaders/{name} has no knob {', '.join(sorted(unknown))}; its "
-                             f"knobs are {', '.join(knob_names(name)) or 'none'}.")
+        raise ParameterError(
+            f"shaders/{name} has no knob {', '.join(sorted(unknown))}; its "
+            f"knobs are {', '.join(knob_names(name)) or 'none'}."
+        )
 
     def sub(m: re.Match[str]) -> str:
         key, typ, tail = m.group(1), m.group(2), m.group(3)
@@ -73,8 +75,12 @@ def _set_knobs(name: str, src: str, knobs: Mapping[str, int | bool]) -> str:
     return _KNOB.sub(sub, src)
 
 
-def render_shader(name: str, dtype: str = "float32", blocks: Iterable[str] = (),
-                  knobs: Mapping[str, int | bool] | None = None) -> str:
+def render_shader(
+    name: str,
+    dtype: str = "float32",
+    blocks: Iterable[str] = (),
+    knobs: Mapping[str, int | bool] | None = None,
+) -> str:
     """The source of shader ``name`` for ``dtype``, with optional blocks kept and knobs set.
 
     Line numbers are preserved, so compiler messages point at the file's own lines.
@@ -182,13 +188,25 @@ class ComputePlan:
             "dtype": self.dtype,
             "features": list(self.features),
             "shaders": dict(self.shaders),
-            "buffers": [{"name": b.name, "size": b.size, "usage": b.usage, "init": b.init}
-                        for b in self.buffers],
-            "passes": [{"shader": p.shader, "entry": p.entry, "constants": dict(p.constants),
-                        "bindings": list(p.bindings), "workgroups": list(p.workgroups),
-                        "workgroup_size": list(p.workgroup_size)} for p in self.passes],
-            "outputs": [{"name": o.name, "buffer": o.buffer, "dtype": o.dtype,
-                         "shape": list(o.shape)} for o in self.outputs],
+            "buffers": [
+                {"name": b.name, "size": b.size, "usage": b.usage, "init": b.init}
+                for b in self.buffers
+            ],
+            "passes": [
+                {
+                    "shader": p.shader,
+                    "entry": p.entry,
+                    "constants": dict(p.constants),
+                    "bindings": list(p.bindings),
+                    "workgroups": list(p.workgroups),
+                    "workgroup_size": list(p.workgroup_size),
+                }
+                for p in self.passes
+            ],
+            "outputs": [
+                {"name": o.name, "buffer": o.buffer, "dtype": o.dtype, "shape": list(o.shape)}
+                for o in self.outputs
+            ],
         }
 
     @property
@@ -210,8 +228,9 @@ class ComputePlan:
     def with_shader(self, name: str, source: str) -> ComputePlan:
         """A copy whose shader ``name`` is ``source`` (experiments and compile-error tests)."""
         if name not in self.shaders:
-            raise ParameterError(f"{self.kernel}: the plan has no shader {name!r}; it has "
-                                 f"{', '.join(self.shaders)}.")
+            raise ParameterError(
+                f"{self.kernel}: the plan has no shader {name!r}; it has {', '.join(self.shaders)}."
+            )
         return replace(self, shaders={**self.shaders, name: source})
 
     # -- bytes in and out -----------------------------------------------------------------
@@ -223,8 +242,10 @@ class ComputePlan:
                 blob = self.uniforms[b.name]
             else:
                 if b.name not in inputs:
-                    raise ParameterError(f"{self.kernel}: input {b.name!r} is missing; the plan "
-                                         f"needs {', '.join(self.inputs)}.")
+                    raise ParameterError(
+                        f"{self.kernel}: input {b.name!r} is missing; the plan "
+                        f"needs {', '.join(self.inputs)}."
+                    )
                 arr = np.asarray(inputs[b.name])
                 dtype, shape = self.inputs[b.name]
                 if tuple(arr.shape) != tuple(shape):
@@ -236,23 +257,27 @@ class ComputePlan:
                 enc = self.encoders.get(b.name)
                 blob = enc(arr) if enc else np.ascontiguousarray(arr, dtype=dtype).tobytes()
             if len(blob) > b.size:
-                raise ParameterError(f"{self.kernel}: {b.name!r} encodes to {len(blob)} bytes, "
-                                     f"more than its buffer ({b.size}).")
+                raise ParameterError(
+                    f"{self.kernel}: {b.name!r} encodes to {len(blob)} bytes, "
+                    f"more than its buffer ({b.size})."
+                )
             out.append(blob + bytes(b.size - len(blob)))
         return out
 
     def decode_outputs(self, blobs: Sequence[Any]) -> dict[str, np.ndarray]:
         """Outputs from the bytes of the output buffers, in ``outputs`` order."""
         if len(blobs) != len(self.outputs):
-            raise ParameterError(f"{self.kernel}: expected {len(self.outputs)} output buffers, "
-                                 f"got {len(blobs)}.")
+            raise ParameterError(
+                f"{self.kernel}: expected {len(self.outputs)} output buffers, got {len(blobs)}."
+            )
         res = {}
         for o, blob in zip(self.outputs, blobs, strict=True):
             raw = np.frombuffer(memoryview(blob).cast("B"), dtype=np.uint8)
             n = math.prod(o.shape)
             itemsize = np.dtype(o.dtype).itemsize
             if raw.size < n * itemsize:
-                raise ParameterError(f"{self.kernel}: output {o.name!r} has {raw.size} bytes, "
-                                     f"needs {n * itemsize}.")
+                raise ParameterError(
+                    f"{self.kernel}: output {o.name!r} has {raw.size} bytes, needs {n * itemsize}."
+                )
             res[o.name] = raw[: n * itemsize].view(o.dtype).reshape(o.shape).copy()
         return res

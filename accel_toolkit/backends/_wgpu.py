@@ -53,8 +53,10 @@ __all__ = ["WgpuBackend"]
 T = TypeVar("T")
 
 INSTALL_WGPU = "pip install 'accel-toolkit[wgpu]'"
-INSTALL_DRIVER = ("install a Vulkan driver (Debian/Ubuntu: apt-get install mesa-vulkan-drivers, "
-                  "which provides the lavapipe CPU adapter) or run on a machine with a GPU")
+INSTALL_DRIVER = (
+    "install a Vulkan driver (Debian/Ubuntu: apt-get install mesa-vulkan-drivers, "
+    "which provides the lavapipe CPU adapter) or run on a machine with a GPU"
+)
 #: limits raised from WebGPU's defaults to what the adapter allows
 _WANTED_LIMITS = (
     "max-buffer-size",
@@ -111,7 +113,8 @@ def _adapter_device(wgpu: Any, adapter: Any) -> dict[str, Any]:
         "is_fallback_adapter": info.get("adapter_type") == "CPU",
         "features": sorted(str(f) for f in adapter.features),
         "limits": {
-            k: limits[k] for k in sorted(limits)
+            k: limits[k]
+            for k in sorted(limits)
             if k.startswith(("max-buffer", "max-storage", "max-compute", "max-uniform"))
         },
         "wgpu": getattr(wgpu, "__version__", "unknown"),
@@ -142,9 +145,14 @@ class WgpuBackend(Backend):
     extra = "wgpu"
     venue = "process"
 
-    def __init__(self, *, power_preference: str = "high-performance",
-                 variants: Mapping[str, str] | str | None = None, variant: str | None = None,
-                 tuning: bool | str | os.PathLike[str] | Any = True) -> None:
+    def __init__(
+        self,
+        *,
+        power_preference: str = "high-performance",
+        variants: Mapping[str, str] | str | None = None,
+        variant: str | None = None,
+        tuning: bool | str | os.PathLike[str] | Any = True,
+    ) -> None:
         self._wgpu = _import_wgpu()
         self.power_preference = power_preference
         self.variants: Mapping[str, str] | str = variants or variant or {}
@@ -159,8 +167,9 @@ class WgpuBackend(Backend):
         feats = [f for f in ("shader-f16", "timestamp-query") if f in self._adapter.features]
         limits = {k: self._adapter.limits[k] for k in _WANTED_LIMITS if k in self._adapter.limits}
         try:
-            self._device = self._adapter.request_device_sync(required_features=feats,
-                                                             required_limits=limits)
+            self._device = self._adapter.request_device_sync(
+                required_features=feats, required_limits=limits
+            )
         except Exception as exc:
             raise BackendUnavailableError(
                 f"wgpu could not create a device on "
@@ -178,8 +187,10 @@ class WgpuBackend(Backend):
             self._timer = "readback"
         self._modules: dict[str, Any] = {}
         self._pipelines: dict[tuple[str, str, str], Any] = {}
-        self._info = {**_adapter_device(wgpu, self._adapter),
-                      "device_features": sorted(self._features)}
+        self._info = {
+            **_adapter_device(wgpu, self._adapter),
+            "device_features": sorted(self._features),
+        }
 
     def _compiles(self, source: str) -> bool:
         try:
@@ -198,8 +209,12 @@ class WgpuBackend(Backend):
         dev = _adapter_device(wgpu, adapter)
         from ..tuning import tuning_status
 
-        return Availability(cls.name, True, f"wgpu {dev['wgpu']}: {adapter.summary}; "
-                            f"{tuning_status(cls.name, dev)}", dev)
+        return Availability(
+            cls.name,
+            True,
+            f"wgpu {dev['wgpu']}: {adapter.summary}; {tuning_status(cls.name, dev)}",
+            dev,
+        )
 
     def device_info(self) -> dict[str, Any]:
         return dict(self._info)
@@ -242,8 +257,9 @@ class WgpuBackend(Backend):
         tunable variant."""
         from ..tuning._lookup import backend_choice
 
-        return backend_choice(self, spec, params, dtype, self.variant_for(spec.name),
-                              self.tuning, self._choices)
+        return backend_choice(
+            self, spec, params, dtype, self.variant_for(spec.name), self.tuning, self._choices
+        )
 
     def plan(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str) -> ComputePlan:
         """The plan this backend runs for one configuration (limits checked)."""
@@ -278,9 +294,12 @@ class WgpuBackend(Backend):
         module = self._module(plan, ps.shader)
         try:
             pipe = self._device.create_compute_pipeline(
-                label=f"{plan.kernel}:{ps.entry}", layout="auto",
+                label=f"{plan.kernel}:{ps.entry}",
+                layout="auto",
                 compute={
-                    "module": module, "entry_point": ps.entry, "constants": dict(ps.constants),
+                    "module": module,
+                    "entry_point": ps.entry,
+                    "constants": dict(ps.constants),
                 },
             )
         except Exception as exc:
@@ -295,8 +314,9 @@ class WgpuBackend(Backend):
         t0 = time.perf_counter()
         pipes = [self._pipeline(plan, i) for i in range(len(plan.passes))]
         compile_s = time.perf_counter() - t0
-        return _Prepared(self, plan, [p for p, _ in pipes], inputs, compile_s,
-                         cached=all(c for _, c in pipes))
+        return _Prepared(
+            self, plan, [p for p, _ in pipes], inputs, compile_s, cached=all(c for _, c in pipes)
+        )
 
     def execute(self, plan: ComputePlan, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run a plan once and return its decoded outputs."""
@@ -314,12 +334,23 @@ class WgpuBackend(Backend):
             return fn()
 
     # -- Backend API ------------------------------------------------------------------------
-    def run(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-            inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
         return self.execute(self.plan(spec, params, dtype), inputs)
 
-    def measure(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-                inputs: Mapping[str, np.ndarray], settings: TimingSettings) -> Measurement:
+    def measure(
+        self,
+        spec: KernelSpec,
+        params: Mapping[str, Any],
+        dtype: str,
+        inputs: Mapping[str, np.ndarray],
+        settings: TimingSettings,
+    ) -> Measurement:
         plan = self.plan(spec, params, dtype)
         choice = self.tuning_choice(spec, params, dtype)
         tuning = {"tuning": choice.as_dict()} if choice is not None else {}
@@ -333,11 +364,19 @@ class WgpuBackend(Backend):
             outputs = prep.read()
             timing = time_callable(prep.dispatch, settings, sync=prep.sync)
             timing = replace(
-                timing, first_run_s=first, timer=self._timer,
-                extra={**timing.extra, "compile_s": prep.compile_s, "pipeline_cached": prep.cached,
-                       "dispatch_after_compile_s": first - prep.compile_s,
-                       "variant": plan.variant, "knobs": dict(plan.knobs), "plan_key": plan.key,
-                       **tuning},
+                timing,
+                first_run_s=first,
+                timer=self._timer,
+                extra={
+                    **timing.extra,
+                    "compile_s": prep.compile_s,
+                    "pipeline_cached": prep.cached,
+                    "dispatch_after_compile_s": first - prep.compile_s,
+                    "variant": plan.variant,
+                    "knobs": dict(plan.knobs),
+                    "plan_key": plan.key,
+                    **tuning,
+                },
             )
             device = {**self.device_info(), "wgsl_variant": plan.variant}
             return Measurement(outputs=outputs, timing=timing, device=device, venue=self.venue)
@@ -348,8 +387,15 @@ class WgpuBackend(Backend):
 class _Prepared:
     """A plan with its pipelines, buffers and bind groups on one device."""
 
-    def __init__(self, backend: WgpuBackend, plan: ComputePlan, pipelines: list[Any],
-                 inputs: Mapping[str, np.ndarray], compile_s: float, cached: bool) -> None:
+    def __init__(
+        self,
+        backend: WgpuBackend,
+        plan: ComputePlan,
+        pipelines: list[Any],
+        inputs: Mapping[str, np.ndarray],
+        compile_s: float,
+        cached: bool,
+    ) -> None:
         wgpu = backend._wgpu
         dev = backend._device
         self.device, self.plan, self.pipelines = dev, plan, pipelines
@@ -371,11 +417,20 @@ class _Prepared:
             self.buffers[b.name] = buf
         self.groups = []
         for ps, pipe in zip(plan.passes, pipelines, strict=True):
-            entries = [{"binding": i, "resource": {"buffer": self.buffers[name], "offset": 0,
-                                                    "size": plan.buffer(name).size}}
-                       for i, name in enumerate(ps.bindings)]
-            self.groups.append(dev.create_bind_group(layout=pipe.get_bind_group_layout(0),
-                                                     entries=entries))
+            entries = [
+                {
+                    "binding": i,
+                    "resource": {
+                        "buffer": self.buffers[name],
+                        "offset": 0,
+                        "size": plan.buffer(name).size,
+                    },
+                }
+                for i, name in enumerate(ps.bindings)
+            ]
+            self.groups.append(
+                dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=entries)
+            )
 
     def dispatch(self) -> None:
         """One call of the kernel: every pass, in order, in one command encoder."""

@@ -51,14 +51,20 @@ __all__ = [
     "variants",
 ]
 
+
 # -- what can run --------------------------------------------------------------------------
 def variants(kernel: str) -> list[str]:
     """The variants of ``kernel`` (the first is the default), e.g. ``['tiled', 'naive', ...]``."""
     return list(WGSL_PLANS[kernel].variants)
 
 
-def supports(spec: KernelSpec, params: Mapping[str, Any], dtype: str,
-             features: Iterable[str] = (), variant: str | None = None) -> str | None:
+def supports(
+    spec: KernelSpec,
+    params: Mapping[str, Any],
+    dtype: str,
+    features: Iterable[str] = (),
+    variant: str | None = None,
+) -> str | None:
     """``None`` if the plan can run on a device with ``features``, else the reason it cannot.
 
     ``features`` holds the device's features and the WGSL language features it supports.
@@ -68,21 +74,29 @@ def supports(spec: KernelSpec, params: Mapping[str, Any], dtype: str,
     if entry is None:
         return WGSL_PLANS.missing(spec.name)
     if variant is not None and variant not in entry.variants:
-        return (f"{spec.name} has no variant {variant!r}; variants: "
-                f"{', '.join(entry.variants)}")
+        return f"{spec.name} has no variant {variant!r}; variants: {', '.join(entry.variants)}"
     if dtype == "float16" and "shader-f16" not in feats:
-        return ("float16 needs the WebGPU feature 'shader-f16', which this adapter lacks "
-                "(lavapipe and SwiftShader may not have it); run float32 or use another adapter")
+        return (
+            "float16 needs the WebGPU feature 'shader-f16', which this adapter lacks "
+            "(lavapipe and SwiftShader may not have it); run float32 or use another adapter"
+        )
     if dtype not in ("float32", "float16"):
         return f"dtype {dtype} has no WGSL storage type"
     if variant == "dot4" and DOT4 not in feats:
-        return (f"variant dot4 needs the WGSL language feature {DOT4!r} (dot4I8Packed), which "
-                f"this implementation lacks; use variant 'unpack'")
+        return (
+            f"variant dot4 needs the WGSL language feature {DOT4!r} (dot4I8Packed), which "
+            f"this implementation lacks; use variant 'unpack'"
+        )
     return entry.limit(params) if entry.limit is not None else None
 
 
-def build_plan(spec: KernelSpec, params: Mapping[str, Any], dtype: str = "float32",
-               variant: str | None = None, knobs: Mapping[str, Any] | None = None) -> ComputePlan:
+def build_plan(
+    spec: KernelSpec,
+    params: Mapping[str, Any],
+    dtype: str = "float32",
+    variant: str | None = None,
+    knobs: Mapping[str, Any] | None = None,
+) -> ComputePlan:
     """The :class:`ComputePlan` of one configuration (``variant=None``: the default).
 
     ``knobs`` sets the tuning knobs of the kernel's tunable variant (``WgslKernel.tunable``,
@@ -94,13 +108,20 @@ def build_plan(spec: KernelSpec, params: Mapping[str, Any], dtype: str = "float3
     names = entry.variants
     variant = variant or names[0]
     if variant not in names:
-        raise ParameterError(f"{spec.name}: no WGSL variant {variant!r}; variants: {', '.join(names)}.")
+        raise ParameterError(
+            f"{spec.name}: no WGSL variant {variant!r}; variants: {', '.join(names)}."
+        )
     if variant == entry.tunable:
         return entry.build(spec, p, dtype, variant, knobs=knobs)
     if knobs:
-        raise ParameterError(f"{spec.name}: variant {variant!r} takes no knobs; "
-                             + (f"variant {entry.tunable!r} does." if entry.tunable
-                                else "this kernel has no tunable variant."))
+        raise ParameterError(
+            f"{spec.name}: variant {variant!r} takes no knobs; "
+            + (
+                f"variant {entry.tunable!r} does."
+                if entry.tunable
+                else "this kernel has no tunable variant."
+            )
+        )
     return entry.build(spec, p, dtype, variant)
 
 
@@ -135,9 +156,17 @@ def check_limits(plan: ComputePlan, limits: Mapping[str, Any]) -> None:
     for ps in plan.passes:
         for axis, n in zip("xyz", ps.workgroups, strict=True):
             over(n, "maxComputeWorkgroupsPerDimension", f"pass {ps.entry}: workgroups along {axis}")
-        over(ps.invocations, "maxComputeInvocationsPerWorkgroup", f"pass {ps.entry}: invocations per workgroup")
+        over(
+            ps.invocations,
+            "maxComputeInvocationsPerWorkgroup",
+            f"pass {ps.entry}: invocations per workgroup",
+        )
         for axis, n in zip("XYZ", ps.workgroup_size, strict=True):
-            over(n, f"maxComputeWorkgroupSize{axis}", f"pass {ps.entry}: workgroup size {axis.lower()}")
+            over(
+                n,
+                f"maxComputeWorkgroupSize{axis}",
+                f"pass {ps.entry}: workgroup size {axis.lower()}",
+            )
         storage = sum(1 for b in ps.bindings if usage[b] != "uniform")
         over(storage, "maxStorageBuffersPerShaderStage", f"pass {ps.entry}: storage buffers")
 
@@ -152,16 +181,19 @@ def parse_compile_error(text: str) -> tuple[int | None, int | None, str]:
     line = int(loc.group(1)) if loc else None
     col = int(loc.group(2)) if loc else None
     lines = [s.strip() for s in text.splitlines() if s.strip()]
-    msg = next((s for s in lines if "error" in s.lower() and s.lower() != "validation error"),
-               lines[-1] if lines else text)
+    msg = next(
+        (s for s in lines if "error" in s.lower() and s.lower() != "validation error"),
+        lines[-1] if lines else text,
+    )
     notes = [s.lstrip("= ").strip() for s in lines if s.startswith("= ")]
     if notes:
         msg += " (" + "; ".join(notes) + ")"
     return line, col, msg
 
 
-def shader_compile_error(plan: ComputePlan, shader: str, message: str, line: int | None = None,
-                         column: int | None = None) -> ShaderCompileError:
+def shader_compile_error(
+    plan: ComputePlan, shader: str, message: str, line: int | None = None, column: int | None = None
+) -> ShaderCompileError:
     """A ShaderCompileError naming kernel, shader file, line and the compiler's message."""
     where = f"shaders/{shader}" + (f":{line}" if line else "") + (f":{column}" if column else "")
     text = f"{plan.kernel} ({plan.variant}, {plan.dtype}): WGSL compile error in {where}: {message}"
@@ -172,5 +204,10 @@ def shader_compile_error(plan: ComputePlan, shader: str, message: str, line: int
     text += "\nFix the shader file (or the plan that templates it) and run again."
     err = ShaderCompileError(text)
     err.kernel, err.shader, err.line, err.column, err.compiler_message = (  # type: ignore[attr-defined]
-        plan.kernel, shader, line, column, message)
+        plan.kernel,
+        shader,
+        line,
+        column,
+        message,
+    )
     return err

@@ -5,7 +5,8 @@ Every builder takes ``(spec, params, dtype, variant)`` and returns a
 tunable variant also takes ``knobs=`` (the tuning parameters of that variant). The registry
 :data:`WGSL_PLANS` holds, for each kernel name, its builder, its variants (the first is the
 default), an optional parameter limit and its tunable variant with default knobs; the
-registrations are the explicit calls at the end of this module. Sizes go in a uniform struct of u32 (floats as their f32 bits), padded to 16 bytes.
+registrations are the explicit calls at the end of this module. Sizes go in a uniform struct
+of u32 (floats as their f32 bits), padded to 16 bytes.
 """
 
 from __future__ import annotations
@@ -31,8 +32,14 @@ from ._compute_plan import (
     render_shader,
 )
 
-__all__ = ["GEMM_KNOBS", "ROW_KNOBS", "WGSL_PLANS", "WgslKernel", "gemm_knob_problem",
-           "row_knob_problem"]
+__all__ = [
+    "GEMM_KNOBS",
+    "ROW_KNOBS",
+    "WGSL_PLANS",
+    "WgslKernel",
+    "gemm_knob_problem",
+    "row_knob_problem",
+]
 
 
 def _ceil(a: int, b: int) -> int:
@@ -53,7 +60,9 @@ def grid(groups: int) -> tuple[int, int, int]:
 class _Plan:
     """Collects the parts of a plan in the order the protocol wants them."""
 
-    def __init__(self, spec: KernelSpec, params: Mapping[str, Any], dtype: str, variant: str) -> None:
+    def __init__(
+        self, spec: KernelSpec, params: Mapping[str, Any], dtype: str, variant: str
+    ) -> None:
         self.spec, self.params, self.dtype, self.variant = spec, dict(params), dtype, variant
         self.item = np.dtype(dtype).itemsize
         self.shaders: dict[str, str] = {}
@@ -67,13 +76,20 @@ class _Plan:
         self.knobs: dict[str, Any] = {}
         self._init = 0
 
-    def shader(self, name: str, blocks: tuple[str, ...] = (),
-               knobs: Mapping[str, int | bool] | None = None) -> str:
+    def shader(
+        self, name: str, blocks: tuple[str, ...] = (), knobs: Mapping[str, int | bool] | None = None
+    ) -> str:
         self.shaders[name] = render_shader(name, self.dtype, blocks, knobs)
         return name
 
-    def input(self, name: str, shape: tuple[int, ...], dtype: str | None = None,
-              nbytes: int | None = None, encoder: Callable[[np.ndarray], bytes] | None = None) -> str:
+    def input(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: str | None = None,
+        nbytes: int | None = None,
+        encoder: Callable[[np.ndarray], bytes] | None = None,
+    ) -> str:
         dt = dtype or self.dtype
         size = nbytes if nbytes is not None else math.prod(shape) * np.dtype(dt).itemsize
         self.buffers.append(BufferSpec(name, _pad4(size), "input", self._init))
@@ -84,8 +100,10 @@ class _Plan:
         return name
 
     def uniform(self, name: str, *values: int | float) -> str:
-        words = [struct.pack("<f", v) if isinstance(v, float) else struct.pack("<I", int(v))
-                 for v in values]
+        words = [
+            struct.pack("<f", v) if isinstance(v, float) else struct.pack("<I", int(v))
+            for v in values
+        ]
         words += [b"\0\0\0\0"] * (-len(words) % 4)
         blob = b"".join(words)
         self.buffers.append(BufferSpec(name, len(blob), "uniform", self._init))
@@ -95,23 +113,41 @@ class _Plan:
 
     def output(self, name: str, shape: tuple[int, ...], dtype: str | None = None) -> str:
         dt = dtype or self.dtype
-        self.buffers.append(BufferSpec(name, _pad4(math.prod(shape) * np.dtype(dt).itemsize), "output"))
+        self.buffers.append(
+            BufferSpec(name, _pad4(math.prod(shape) * np.dtype(dt).itemsize), "output")
+        )
         self.outputs.append(OutputSpec(name, name, dt, tuple(shape)))
         return name
 
-    def dispatch(self, shader: str, entry: str, bindings: tuple[str, ...],
-                 workgroups: tuple[int, int, int], workgroup_size: tuple[int, int, int],
-                 **constants: float) -> None:
+    def dispatch(
+        self,
+        shader: str,
+        entry: str,
+        bindings: tuple[str, ...],
+        workgroups: tuple[int, int, int],
+        workgroup_size: tuple[int, int, int],
+        **constants: float,
+    ) -> None:
         x, y, z = (int(w) for w in workgroups)
-        self.passes.append(PassSpec(shader, entry, tuple(bindings), (x, y, z), dict(constants),
-                                    workgroup_size))
+        self.passes.append(
+            PassSpec(shader, entry, tuple(bindings), (x, y, z), dict(constants), workgroup_size)
+        )
 
     def build(self) -> ComputePlan:
         return ComputePlan(
-            kernel=self.spec.name, variant=self.variant, dtype=self.dtype, params=self.params,
-            features=tuple(self.features), shaders=self.shaders, buffers=tuple(self.buffers),
-            passes=tuple(self.passes), outputs=tuple(self.outputs), inputs=self.inputs,
-            uniforms=self.uniforms, encoders=self.encoders, knobs=self.knobs,
+            kernel=self.spec.name,
+            variant=self.variant,
+            dtype=self.dtype,
+            params=self.params,
+            features=tuple(self.features),
+            shaders=self.shaders,
+            buffers=tuple(self.buffers),
+            passes=tuple(self.passes),
+            outputs=tuple(self.outputs),
+            inputs=self.inputs,
+            uniforms=self.uniforms,
+            encoders=self.encoders,
+            knobs=self.knobs,
         )
 
 
@@ -126,34 +162,55 @@ _GEMM = {
 _RT = 4  # outputs per invocation and axis of matmul.wgsl's blocked entry point
 
 
-def _gemm_pass(b: _Plan, shader: str, bindings: tuple[str, ...], m: int, n: int, batch: int) -> None:
+def _gemm_pass(
+    b: _Plan, shader: str, bindings: tuple[str, ...], m: int, n: int, batch: int
+) -> None:
     entry, consts = _GEMM[b.variant]
     if entry == "blocked":
         t = consts["TILE"]
         span = t * _RT
-        b.dispatch(shader, entry, bindings, (_ceil(n, span), _ceil(m, span), batch), (t, t, 1), **consts)
+        b.dispatch(
+            shader, entry, bindings, (_ceil(n, span), _ceil(m, span), batch), (t, t, 1), **consts
+        )
     elif entry == "tiled":
         t = consts["TILE"]
         b.dispatch(shader, entry, bindings, (_ceil(n, t), _ceil(m, t), batch), (t, t, 1), **consts)
     else:
         wx, wy = consts["WG_X"], consts["WG_Y"]
-        b.dispatch(shader, entry, bindings, (_ceil(n, wx), _ceil(m, wy), batch), (wx, wy, 1), **consts)
+        b.dispatch(
+            shader, entry, bindings, (_ceil(n, wx), _ceil(m, wy), batch), (wx, wy, 1), **consts
+        )
 
 
 #: default knobs of matmul.wgsl's ``gemm`` entry point (variant ``gemm``): of the points
 #: within WebGPU's default limits (16 KiB of workgroup memory, 256 invocations), the one that
 #: measured fastest on lavapipe at 256 and 512 on the build machine (docs/tuning.md)
-GEMM_KNOBS: dict[str, Any] = {"wg_x": 16, "wg_y": 16, "tm": 4, "tn": 8, "tk": 16,
-                              "shared": True, "vec4": True}
-_GEMM_SHADER_KNOBS = {"wg_x": "G_WX", "wg_y": "G_WY", "tm": "G_TM", "tn": "G_TN",
-                      "tk": "G_TK", "shared": "G_SHARED"}
+GEMM_KNOBS: dict[str, Any] = {
+    "wg_x": 16,
+    "wg_y": 16,
+    "tm": 4,
+    "tn": 8,
+    "tk": 16,
+    "shared": True,
+    "vec4": True,
+}
+_GEMM_SHADER_KNOBS = {
+    "wg_x": "G_WX",
+    "wg_y": "G_WY",
+    "tm": "G_TM",
+    "tn": "G_TN",
+    "tk": "G_TK",
+    "shared": "G_SHARED",
+}
 
 
 def gemm_knob_problem(knobs: Mapping[str, Any]) -> str | None:
     """Why ``knobs`` is not a point of the ``gemm`` space (``None`` if it is)."""
     if set(knobs) != set(GEMM_KNOBS):
-        return (f"gemm knobs must be exactly {', '.join(GEMM_KNOBS)}; got "
-                f"{', '.join(sorted(knobs)) or 'none'}")
+        return (
+            f"gemm knobs must be exactly {', '.join(GEMM_KNOBS)}; got "
+            f"{', '.join(sorted(knobs)) or 'none'}"
+        )
     ints = {k: v for k, v in knobs.items() if k not in ("shared", "vec4")}
     if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in ints.values()):
         return f"gemm knobs {', '.join(ints)} must be positive integers; got {dict(knobs)}"
@@ -172,8 +229,13 @@ def _gemm_knobs(knobs: Mapping[str, Any] | None) -> dict[str, Any]:
     return k
 
 
-def _matmul(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str,
-            knobs: Mapping[str, Any] | None = None) -> ComputePlan:
+def _matmul(
+    spec: KernelSpec,
+    p: Mapping[str, Any],
+    dtype: str,
+    variant: str,
+    knobs: Mapping[str, Any] | None = None,
+) -> ComputePlan:
     b = _Plan(spec, p, dtype, variant)
     batch = p.get("B", 1)
     lead = (batch,) if "B" in p else ()
@@ -185,8 +247,9 @@ def _matmul(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str,
         sh = b.shader("matmul.wgsl", knobs=consts)
     else:
         if knobs:
-            raise ParameterError(f"{spec.name}: variant {variant!r} takes no knobs; only "
-                                 f"variant 'gemm' does.")
+            raise ParameterError(
+                f"{spec.name}: variant {variant!r} takes no knobs; only variant 'gemm' does."
+            )
         sh = b.shader("matmul.wgsl")
     b.input("a", (*lead, m, k))
     b.input("b", (*lead, k, n))
@@ -196,8 +259,9 @@ def _matmul(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str,
         wx, wy = b.knobs["wg_x"], b.knobs["wg_y"]
         bm, bn = wy * b.knobs["tm"], wx * b.knobs["tn"]
         entry = "gemm4" if b.knobs["vec4"] and n % 4 == 0 and k % 4 == 0 else "gemm"
-        b.dispatch(sh, entry, ("a", "b", "c", "params"), (_ceil(n, bn), _ceil(m, bm), batch),
-                   (wx, wy, 1))
+        b.dispatch(
+            sh, entry, ("a", "b", "c", "params"), (_ceil(n, bn), _ceil(m, bm), batch), (wx, wy, 1)
+        )
     else:
         _gemm_pass(b, sh, ("a", "b", "c", "params"), m, n, batch)
     return b.build()
@@ -237,7 +301,13 @@ def _matmul_int8(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: st
         b.input("a", (m, k), "int8", nbytes=m * k4, encoder=_int8_rows(k4))
         # B is pre-transposed so that four consecutive k of one column share a u32.
         to_cols = _int8_rows(k4)
-        b.input("b", (k, n), "int8", nbytes=n * k4, encoder=lambda arr: to_cols(np.ascontiguousarray(arr.T)))
+        b.input(
+            "b",
+            (k, n),
+            "int8",
+            nbytes=n * k4,
+            encoder=lambda arr: to_cols(np.ascontiguousarray(arr.T)),
+        )
     else:
         sh = b.shader("matmul_int8.wgsl")
         b.input("a", (m, k), "int8")
@@ -246,9 +316,15 @@ def _matmul_int8(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: st
     b.input("scale_b", (n,))
     b.uniform("params", m, n, k, k4 // 4)
     b.output("c", (m, n))
-    b.dispatch(sh, "dot4" if variant == "dot4" else "unpack",
-               ("a", "b", "scale_a", "scale_b", "c", "params"),
-               (_ceil(n, 8), _ceil(m, 8), 1), (8, 8, 1), WG_X=8, WG_Y=8)
+    b.dispatch(
+        sh,
+        "dot4" if variant == "dot4" else "unpack",
+        ("a", "b", "scale_a", "scale_b", "c", "params"),
+        (_ceil(n, 8), _ceil(m, 8), 1),
+        (8, 8, 1),
+        WG_X=8,
+        WG_Y=8,
+    )
     return b.build()
 
 
@@ -287,7 +363,9 @@ def _dequantize(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str
     b.input("scale", (r,))
     b.uniform("params", r, c)
     b.output("x", (r, c))
-    b.dispatch(sh, "main", ("q", "scale", "x", "params"), grid(_ceil(r * c, _WG)), (_WG, 1, 1), WG=_WG)
+    b.dispatch(
+        sh, "main", ("q", "scale", "x", "params"), grid(_ceil(r * c, _WG)), (_WG, 1, 1), WG=_WG
+    )
     return b.build()
 
 
@@ -306,8 +384,10 @@ ROW_KNOBS: dict[str, Any] = {"tx": 16, "rpw": 4}
 def row_knob_problem(knobs: Mapping[str, Any]) -> str | None:
     """Why ``knobs`` is not a point of the ``rows`` space (``None`` if it is)."""
     if set(knobs) != set(ROW_KNOBS):
-        return (f"rows knobs must be exactly {', '.join(ROW_KNOBS)}; got "
-                f"{', '.join(sorted(knobs)) or 'none'}")
+        return (
+            f"rows knobs must be exactly {', '.join(ROW_KNOBS)}; got "
+            f"{', '.join(sorted(knobs)) or 'none'}"
+        )
     if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in knobs.values()):
         return f"rows knobs must be positive integers; got {dict(knobs)}"
     if knobs["tx"] & (knobs["tx"] - 1):
@@ -315,8 +395,9 @@ def row_knob_problem(knobs: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _row_pass(b: _Plan, name: str, bindings: tuple[str, ...], r: int, c: int,
-              knobs: Mapping[str, Any] | None) -> None:
+def _row_pass(
+    b: _Plan, name: str, bindings: tuple[str, ...], r: int, c: int, knobs: Mapping[str, Any] | None
+) -> None:
     """One pass of a row kernel: ``main`` (one workgroup per row) or the tunable ``rows``."""
     if b.variant == "rows":
         b.knobs = {**ROW_KNOBS, **(knobs or {})}
@@ -328,15 +409,21 @@ def _row_pass(b: _Plan, name: str, bindings: tuple[str, ...], r: int, c: int,
         b.dispatch(sh, "rows", bindings, grid(_ceil(r, rpw)), (tx, rpw, 1))
         return
     if knobs:
-        raise ParameterError(f"{b.spec.name}: variant {b.variant!r} takes no knobs; only "
-                             f"variant 'rows' does.")
+        raise ParameterError(
+            f"{b.spec.name}: variant {b.variant!r} takes no knobs; only variant 'rows' does."
+        )
     wg = _row_wg(c)
     sh = b.shader(name)
     b.dispatch(sh, "main", bindings, grid(r), (wg, 1, 1), WG=wg)
 
 
-def _softmax(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str,
-             knobs: Mapping[str, Any] | None = None) -> ComputePlan:
+def _softmax(
+    spec: KernelSpec,
+    p: Mapping[str, Any],
+    dtype: str,
+    variant: str,
+    knobs: Mapping[str, Any] | None = None,
+) -> ComputePlan:
     b = _Plan(spec, p, dtype, variant)
     r, c = p["rows"], p["cols"]
     b.input("x", (r, c))
@@ -346,8 +433,13 @@ def _softmax(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str,
     return b.build()
 
 
-def _layernorm(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str,
-               knobs: Mapping[str, Any] | None = None) -> ComputePlan:
+def _layernorm(
+    spec: KernelSpec,
+    p: Mapping[str, Any],
+    dtype: str,
+    variant: str,
+    knobs: Mapping[str, Any] | None = None,
+) -> ComputePlan:
     b = _Plan(spec, p, dtype, variant)
     r, c = p["rows"], p["cols"]
     b.input("x", (r, c))
@@ -383,7 +475,9 @@ def _quantize(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) 
     b.output("q", (r, c), "int8")
     b.output("scale", (r,))
     b.dispatch(sh, "scales", ("x", "scale", "params"), grid(r), (wg, 1, 1), WG=wg)
-    b.dispatch(sh, "pack", ("x", "scale", "params", "q"), grid(_ceil(words, _WG)), (_WG, 1, 1), WG=_WG)
+    b.dispatch(
+        sh, "pack", ("x", "scale", "params", "q"), grid(_ceil(words, _WG)), (_WG, 1, 1), WG=_WG
+    )
     return b.build()
 
 
@@ -414,8 +508,14 @@ def _attention(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str)
     scale = float(np.float32(1.0 / math.sqrt(p["head_dim"])))
     b.uniform("params", *shape, int(p["causal"]), scale)
     b.output("o", shape)
-    b.dispatch(sh, "main", ("q", "k", "v", "o", "params"), grid(shape[0] * shape[1] * shape[2]),
-               (64, 1, 1), WG=64)
+    b.dispatch(
+        sh,
+        "main",
+        ("q", "k", "v", "o", "params"),
+        grid(shape[0] * shape[1] * shape[2]),
+        (64, 1, 1),
+        WG=64,
+    )
     return b.build()
 
 
@@ -429,7 +529,9 @@ def _conv2d(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) ->
     b.input("w", (f, c, k, k))
     b.uniform("params", n, c, h, w, f, k, p["stride"], p["padding"], oh, ow)
     b.output("y", (n, f, oh, ow))
-    b.dispatch(sh, "main", ("x", "w", "y", "params"), grid(_ceil(n * f * oh * ow, 64)), (64, 1, 1), WG=64)
+    b.dispatch(
+        sh, "main", ("x", "w", "y", "params"), grid(_ceil(n * f * oh * ow, 64)), (64, 1, 1), WG=64
+    )
     return b.build()
 
 
@@ -468,17 +570,22 @@ def _attention_limit(p: Mapping[str, Any]) -> str | None:
 
 
 #: kernel name -> :class:`WgslKernel`
-WGSL_PLANS: Registry[WgslKernel] = Registry("WGSL plan builder",
-                                            "accel_toolkit/backends/_wgsl_plans.py")
-WGSL_PLANS.register("matmul", WgslKernel(_matmul, (*_GEMM, "gemm"), tunable="gemm",
-                                          knobs=GEMM_KNOBS))
-WGSL_PLANS.register("batched_matmul", WgslKernel(_matmul, (*_GEMM, "gemm"), tunable="gemm",
-                                                  knobs=GEMM_KNOBS))
+WGSL_PLANS: Registry[WgslKernel] = Registry(
+    "WGSL plan builder", "accel_toolkit/backends/_wgsl_plans.py"
+)
+WGSL_PLANS.register(
+    "matmul", WgslKernel(_matmul, (*_GEMM, "gemm"), tunable="gemm", knobs=GEMM_KNOBS)
+)
+WGSL_PLANS.register(
+    "batched_matmul", WgslKernel(_matmul, (*_GEMM, "gemm"), tunable="gemm", knobs=GEMM_KNOBS)
+)
 WGSL_PLANS.register("conv2d", WgslKernel(_conv2d, ("direct",)))
-WGSL_PLANS.register("softmax", WgslKernel(_softmax, ("rowwise", "rows"), tunable="rows",
-                                           knobs=ROW_KNOBS))
-WGSL_PLANS.register("layernorm", WgslKernel(_layernorm, ("rowwise", "rows"), tunable="rows",
-                                             knobs=ROW_KNOBS))
+WGSL_PLANS.register(
+    "softmax", WgslKernel(_softmax, ("rowwise", "rows"), tunable="rows", knobs=ROW_KNOBS)
+)
+WGSL_PLANS.register(
+    "layernorm", WgslKernel(_layernorm, ("rowwise", "rows"), tunable="rows", knobs=ROW_KNOBS)
+)
 WGSL_PLANS.register("gelu", WgslKernel(_gelu, ("elementwise",)))
 WGSL_PLANS.register("add_mul_relu", WgslKernel(_add_mul_relu, ("elementwise",)))
 WGSL_PLANS.register("linear_gelu", WgslKernel(_linear_gelu, ("tiled", "naive", "tiled8")))

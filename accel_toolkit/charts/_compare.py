@@ -38,21 +38,35 @@ def speedups(df: pd.DataFrame, baseline: str = "cpu") -> pd.DataFrame:
             f"results: {have}). Pick one of those as baseline, or bench {baseline!r} too."
         )
     base = data[data["backend"] == baseline][["config_key", "median_s"]].rename(
-        columns={"median_s": "base_s"})
+        columns={"median_s": "base_s"}
+    )
     merged = data.merge(base, on="config_key", how="inner")
     merged["ratio"] = merged["base_s"] / merged["median_s"]
     rows = []
     for (kernel, backend), g in merged.groupby(["kernel", "backend"], sort=True):
         r = g["ratio"].to_numpy(dtype=float)
-        rows.append({
-            "kernel": kernel, "backend": backend,
-            "device": ", ".join(sorted(set(g["device"]) - {""})),
-            "speedup": float(np.exp(np.mean(np.log(r)))),
-            "n_configs": len(r), "min_speedup": float(r.min()), "max_speedup": float(r.max()),
-            "configs": "; ".join(sorted(set(g["params_label"] + " " + g["dtype"]))),
-        })
-    cols = ["kernel", "backend", "device", "speedup", "n_configs", "min_speedup",
-            "max_speedup", "configs"]
+        rows.append(
+            {
+                "kernel": kernel,
+                "backend": backend,
+                "device": ", ".join(sorted(set(g["device"]) - {""})),
+                "speedup": float(np.exp(np.mean(np.log(r)))),
+                "n_configs": len(r),
+                "min_speedup": float(r.min()),
+                "max_speedup": float(r.max()),
+                "configs": "; ".join(sorted(set(g["params_label"] + " " + g["dtype"]))),
+            }
+        )
+    cols = [
+        "kernel",
+        "backend",
+        "device",
+        "speedup",
+        "n_configs",
+        "min_speedup",
+        "max_speedup",
+        "configs",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -80,11 +94,12 @@ def speedup_heatmap(
     span = float(np.max(np.abs(np.log10(table["speedup"])))) or 1.0
     span = max(span, 0.3)
     base = alt.Chart(table).encode(
-        x=alt.X("backend:N", title=None,
-                axis=alt.Axis(labelAngle=0, orient="top")),
+        x=alt.X("backend:N", title=None, axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("kernel:N", title=None),
         tooltip=[
-            alt.Tooltip("kernel:N"), alt.Tooltip("backend:N"), alt.Tooltip("device:N"),
+            alt.Tooltip("kernel:N"),
+            alt.Tooltip("backend:N"),
+            alt.Tooltip("device:N"),
             alt.Tooltip("speedup:Q", title=f"speedup over {baseline} (geo-mean)", format=".3~g"),
             alt.Tooltip("n_configs:Q", title="shared configs"),
             alt.Tooltip("min_speedup:Q", title="min", format=".3~g"),
@@ -93,21 +108,29 @@ def speedup_heatmap(
         ],
     )
     rect = base.mark_rect(stroke="white", strokeWidth=1).encode(
-        color=alt.Color("speedup:Q", title="speedup",
-                        scale=alt.Scale(type="log", scheme="redblue", domainMid=1,
-                                        domain=[10 ** -span, 10 ** span]),
-                        legend=alt.Legend(labelExpr=(
-                            "(datum.value >= 10 ? format(datum.value, ',.0f') : "
-                            "format(datum.value, '.2~g')) + '×'"))),
+        color=alt.Color(
+            "speedup:Q",
+            title="speedup",
+            scale=alt.Scale(
+                type="log", scheme="redblue", domainMid=1, domain=[10**-span, 10**span]
+            ),
+            legend=alt.Legend(
+                labelExpr=(
+                    "(datum.value >= 10 ? format(datum.value, ',.0f') : "
+                    "format(datum.value, '.2~g')) + '×'"
+                )
+            ),
+        ),
     )
     text = base.mark_text(fontSize=12).encode(
         text="label:N",
         color=alt.condition(
-            f"abs(log(datum.speedup) / LN10) > {0.6 * span}", alt.value("white"),
-            alt.value("black")),
+            f"abs(log(datum.speedup) / LN10) > {0.6 * span}", alt.value("white"), alt.value("black")
+        ),
     )
     nb, nk = table["backend"].nunique(), table["kernel"].nunique()
     return alt.layer(rect, text).properties(
-        width=max(cell * nb, 160), height=max(cell * nk * 0.6, 60),
+        width=max(cell * nb, 160),
+        height=max(cell * nk * 0.6, 60),
         title=alt.Title(f"Speedup over {baseline}", subtitle="geometric mean over shared configs"),
     )

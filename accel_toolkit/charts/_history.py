@@ -36,8 +36,10 @@ def _change_rows(change_points: Any, configs: pd.DataFrame, runs: pd.DataFrame) 
     elif isinstance(change_points, Iterable) and not isinstance(change_points, str):
         records = [dict(c) if isinstance(c, Mapping) else {"time": c} for c in change_points]
     else:
-        raise ConfigError("change_points must be a DataFrame, a list of dicts or a list of "
-                          "times (e.g. the rows of the regressions table).")
+        raise ConfigError(
+            "change_points must be a DataFrame, a list of dicts or a list of "
+            "times (e.g. the rows of the regressions table)."
+        )
     by_key = dict(zip(configs["config_key"], configs["config"], strict=True))
     only = configs["config"].iloc[0] if len(configs) == 1 else None
     index_of = dict(zip(runs["run_id"], runs["run_index"], strict=True))
@@ -92,8 +94,11 @@ def _levels(data: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
         g = g.sort_values("run_index", kind="stable")
         edges = [-np.inf, *cuts.get(cfg, []), np.inf]
         segment = pd.cut(g["run_index"], edges, labels=False)
-        parts.append(g.assign(layer="level", label="",
-                              level_s=g.groupby(segment)["median_s"].transform("median")))
+        parts.append(
+            g.assign(
+                layer="level", label="", level_s=g.groupby(segment)["median_s"].transform("median")
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -132,8 +137,16 @@ def history(
     """
     import altair as alt
 
-    need = ("kernel", "params", "backend", "median_s", "ci_low_s", "ci_high_s", "created_at",
-            "config_key")
+    need = (
+        "kernel",
+        "params",
+        "backend",
+        "median_s",
+        "ci_low_s",
+        "ci_high_s",
+        "created_at",
+        "config_key",
+    )
     data = prepare(check_frame(df, need, "history"))
     data = data[finite(data["median_s"])]
     if "run_id" not in data.columns:
@@ -142,32 +155,51 @@ def history(
         data = data[data["config_key"].isin(list(config_keys))]
     if data.empty:
         raise ConfigError("history(): no successful measurements to draw (check config_keys).")
-    runs = (data.groupby("run_id", as_index=False)["created_at"].min()
-            .sort_values("created_at", kind="stable").rename(columns={"created_at": "time"}))
+    runs = (
+        data.groupby("run_id", as_index=False)["created_at"]
+        .min()
+        .sort_values("created_at", kind="stable")
+        .rename(columns={"created_at": "time"})
+    )
     runs["run_index"] = range(1, len(runs) + 1)
     has_tags = {"tag", "run_id"} <= set(df.columns)
     tags = df.groupby("run_id")["tag"].first() if has_tags else pd.Series(dtype=object)
-    runs["run_label"] = [_run_label(tags.get(r), t) for r, t in zip(runs["run_id"], runs["time"],
-                                                                    strict=True)]
+    runs["run_label"] = [
+        _run_label(tags.get(r), t) for r, t in zip(runs["run_id"], runs["time"], strict=True)
+    ]
     data = data.merge(runs, on="run_id").assign(layer="series", label="")
     configs = data.drop_duplicates("config_key")[["config_key", "config"]]
     steps = _change_rows(change_points, configs, runs).assign(layer="change")
     parts = [data, steps] + ([_levels(data, steps)] if levels else [])
     combined = pd.concat(parts, ignore_index=True)
     labels = json.dumps(["", *runs["run_label"]])  # index -> tag, else start time
-    x = alt.X("run_index:Q", title="run (tag, or start time UTC; oldest first)",
-              axis=alt.Axis(values=list(range(1, len(runs) + 1)),
-                            labelExpr=f"{labels}[datum.value] || datum.value",
-                            labelAngle=-30 if len(runs) > 4 else 0),
-              scale=alt.Scale(domain=[0.5, len(runs) + 0.5], nice=False))
+    x = alt.X(
+        "run_index:Q",
+        title="run (tag, or start time UTC; oldest first)",
+        axis=alt.Axis(
+            values=list(range(1, len(runs) + 1)),
+            labelExpr=f"{labels}[datum.value] || datum.value",
+            labelAngle=-30 if len(runs) > 4 else 0,
+        ),
+        scale=alt.Scale(domain=[0.5, len(runs) + 0.5], nice=False),
+    )
     color = alt.Color("backend:N", title="backend")
     series = alt.Chart().transform_filter("datum.layer === 'series'")
     band = series.mark_area(opacity=0.2).encode(
-        x=x, y=alt.Y("ci_low_s:Q", title="median time per call (s)", axis=alt.Axis(format="~s"),
-                     scale=alt.Scale(zero=False)),
-        y2="ci_high_s:Q", color=color)
+        x=x,
+        y=alt.Y(
+            "ci_low_s:Q",
+            title="median time per call (s)",
+            axis=alt.Axis(format="~s"),
+            scale=alt.Scale(zero=False),
+        ),
+        y2="ci_high_s:Q",
+        color=color,
+    )
     line = series.mark_line(point=True).encode(
-        x=x, y="median_s:Q", color=color,
+        x=x,
+        y="median_s:Q",
+        color=color,
         tooltip=tooltips(
             alt.Tooltip("median_s:Q", title="median (s)", format=".3~s"),
             alt.Tooltip("ci_low_s:Q", title="CI low (s)", format=".3~s"),
@@ -178,21 +210,44 @@ def history(
     )
     layers = [band, line]
     if levels:
-        layers.append(alt.Chart().transform_filter("datum.layer === 'level'").mark_line(
-            strokeDash=[4, 3], interpolate="step-after",
-        ).encode(x=x, y="level_s:Q", color=color, detail="backend:N",
-                 tooltip=[alt.Tooltip("level_s:Q", title="fitted level (s)", format=".3~s")]))
+        layers.append(
+            alt.Chart()
+            .transform_filter("datum.layer === 'level'")
+            .mark_line(
+                strokeDash=[4, 3],
+                interpolate="step-after",
+            )
+            .encode(
+                x=x,
+                y="level_s:Q",
+                color=color,
+                detail="backend:N",
+                tooltip=[alt.Tooltip("level_s:Q", title="fitted level (s)", format=".3~s")],
+            )
+        )
     if not steps.empty:
-        layers.append(alt.Chart().transform_filter("datum.layer === 'change'").mark_rule(
-            strokeDash=[4, 2], strokeWidth=2,
-        ).encode(x=x, color=alt.condition("datum.kind === 'improvement'",
-                                          alt.value(PALETTE["improvement"]),
-                                          alt.value(PALETTE["regression"])),
-                 tooltip=[alt.Tooltip("label:N", title="change point")]))
+        layers.append(
+            alt.Chart()
+            .transform_filter("datum.layer === 'change'")
+            .mark_rule(
+                strokeDash=[4, 2],
+                strokeWidth=2,
+            )
+            .encode(
+                x=x,
+                color=alt.condition(
+                    "datum.kind === 'improvement'",
+                    alt.value(PALETTE["improvement"]),
+                    alt.value(PALETTE["regression"]),
+                ),
+                tooltip=[alt.Tooltip("label:N", title="change point")],
+            )
+        )
     chart = alt.layer(*layers, data=combined).properties(width=width, height=height)
     if data["config"].nunique() > 1:
-        return chart.facet(facet=alt.Facet("config:N", title=None), columns=columns
-                           ).resolve_scale(y="independent")
+        return chart.facet(facet=alt.Facet("config:N", title=None), columns=columns).resolve_scale(
+            y="independent"
+        )
     return chart.properties(title=f"History: {data['config'].iloc[0]}")
 
 
@@ -225,8 +280,10 @@ def first_run(
     if backends is not None:
         data = data[data["backend"].isin(list(backends))]
     if data.empty:
-        raise ConfigError("first_run(): no successful measurements with a first-run time "
-                          f"{'on ' + ', '.join(backends) if backends else ''} to draw.")
+        raise ConfigError(
+            "first_run(): no successful measurements with a first-run time "
+            f"{'on ' + ', '.join(backends) if backends else ''} to draw."
+        )
     data["first_over_steady"] = data["first_run_s"] / data["median_s"]
     y = alt.Y("config:N", title=None, sort=None)
     xs = alt.Scale(type="log")
@@ -235,19 +292,39 @@ def first_run(
         alt.Tooltip("median_s:Q", title="steady median (s)", format=".3~s"),
         alt.Tooltip("first_over_steady:Q", title="first / steady", format=".3~g"),
     )
-    rule = alt.Chart().mark_rule(color=PALETTE["neutral"]).encode(
-        x=alt.X("median_s:Q", scale=xs, title="seconds per call", axis=alt.Axis(format="~s")),
-        x2="first_run_s:Q", y=y, tooltip=tips)
-    dots = alt.Chart().transform_fold(
-        ["first_run_s", "median_s"], as_=["phase_field", "seconds"],
-    ).transform_calculate(
-        phase="datum.phase_field === 'first_run_s' ? 'first run' : 'steady-state median'",
-    ).mark_point(filled=True, size=70).encode(
-        x=alt.X("seconds:Q", scale=xs), y=y,
-        color=alt.Color("phase:N", title=None,
-                        scale=alt.Scale(domain=["first run", "steady-state median"],
-                                        range=[PALETTE["first-run"], PALETTE["series"]])),
-        tooltip=tips,
+    rule = (
+        alt.Chart()
+        .mark_rule(color=PALETTE["neutral"])
+        .encode(
+            x=alt.X("median_s:Q", scale=xs, title="seconds per call", axis=alt.Axis(format="~s")),
+            x2="first_run_s:Q",
+            y=y,
+            tooltip=tips,
+        )
+    )
+    dots = (
+        alt.Chart()
+        .transform_fold(
+            ["first_run_s", "median_s"],
+            as_=["phase_field", "seconds"],
+        )
+        .transform_calculate(
+            phase="datum.phase_field === 'first_run_s' ? 'first run' : 'steady-state median'",
+        )
+        .mark_point(filled=True, size=70)
+        .encode(
+            x=alt.X("seconds:Q", scale=xs),
+            y=y,
+            color=alt.Color(
+                "phase:N",
+                title=None,
+                scale=alt.Scale(
+                    domain=["first run", "steady-state median"],
+                    range=[PALETTE["first-run"], PALETTE["series"]],
+                ),
+            ),
+            tooltip=tips,
+        )
     )
     n = data.groupby("backend")["config"].nunique().max()
     chart = alt.layer(rule, dots, data=data).properties(width=width, height=step * int(n))

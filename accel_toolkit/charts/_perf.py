@@ -53,8 +53,9 @@ def latency(
             f"latency(): no successful measurements with a positive {x!r} to draw; "
             f"run bench() first, or use x='bytes' for kernels without FLOPs."
         )
-    xenc = alt.X(f"{x}:Q", scale=alt.Scale(type="log"), title=_SIZE_TITLES[x],
-                 axis=alt.Axis(format="~s"))
+    xenc = alt.X(
+        f"{x}:Q", scale=alt.Scale(type="log"), title=_SIZE_TITLES[x], axis=alt.Axis(format="~s")
+    )
     tips = tooltips(
         alt.Tooltip("median_s:Q", title="median (s)", format=".3~s"),
         alt.Tooltip("ci_low_s:Q", title="CI low (s)", format=".3~s"),
@@ -64,19 +65,27 @@ def latency(
     color = alt.Color("backend:N", title="backend")
     base = alt.Chart().encode(x=xenc, color=color)
     lines = base.mark_line(point=alt.OverlayMarkDef(size=40, filled=True)).encode(
-        y=alt.Y("median_s:Q", scale=alt.Scale(type="log"), title="median time per call (s)",
-                axis=alt.Axis(format="~s")),
+        y=alt.Y(
+            "median_s:Q",
+            scale=alt.Scale(type="log"),
+            title="median time per call (s)",
+            axis=alt.Axis(format="~s"),
+        ),
         strokeDash=alt.StrokeDash("dtype:N", title="dtype"),
         detail="dtype:N",
         tooltip=tips,
     )
     bars = base.mark_rule(strokeWidth=2, opacity=0.7).encode(
-        y="ci_low_s:Q", y2="ci_high_s:Q", tooltip=tips,
+        y="ci_low_s:Q",
+        y2="ci_high_s:Q",
+        tooltip=tips,
     )
     layered = alt.layer(bars, lines, data=data).properties(width=width, height=height)
     if data["kernel"].nunique() > 1:
-        return layered.facet(facet=alt.Facet("kernel:N", title=None), columns=columns,
-                             ).resolve_scale(x="independent", y="independent")
+        return layered.facet(
+            facet=alt.Facet("kernel:N", title=None),
+            columns=columns,
+        ).resolve_scale(x="independent", y="independent")
     return layered.properties(title=f"{data['kernel'].iloc[0]}: time per call vs size")
 
 
@@ -103,23 +112,34 @@ def ceilings(
     for (backend, device), g in data.groupby(["backend", "device"], sort=True):
         gflops = (g["flops"] / g["median_s"] / 1e9).replace([np.inf, -np.inf], np.nan)
         gbps = (g["bytes"] / g["median_s"] / 1e9).replace([np.inf, -np.inf], np.nan)
-        rows.append({"backend": backend, "device": device,
-                     "peak_gflops": float(gflops.max()), "peak_gbps": float(gbps.max()),
-                     "source": "best measured"})
+        rows.append(
+            {
+                "backend": backend,
+                "device": device,
+                "peak_gflops": float(gflops.max()),
+                "peak_gbps": float(gbps.max()),
+                "source": "best measured",
+            }
+        )
     out = pd.DataFrame(rows, columns=["backend", "device", "peak_gflops", "peak_gbps", "source"])
     if declared is None:
         return out
     if isinstance(declared, pd.DataFrame):
         check_frame(declared, ("backend", "peak_gflops", "peak_gbps"), "ceilings(declared)")
-        declared = {r["backend"]: {"gflops": r["peak_gflops"], "gbps": r["peak_gbps"]}
-                    for _, r in declared.iterrows()}
+        declared = {
+            r["backend"]: {"gflops": r["peak_gflops"], "gbps": r["peak_gbps"]}
+            for _, r in declared.iterrows()
+        }
     if not isinstance(declared, Mapping):
-        raise ConfigError("ceilings= must map a backend or device name to "
-                          "{'gflops': ..., 'gbps': ...}, or be a DataFrame.")
+        raise ConfigError(
+            "ceilings= must map a backend or device name to "
+            "{'gflops': ..., 'gbps': ...}, or be a DataFrame."
+        )
     for name, peak in declared.items():
         if not isinstance(peak, Mapping) or not {"gflops", "gbps"} <= set(peak):
-            raise ConfigError(f"ceilings[{name!r}] must be {{'gflops': float, 'gbps': float}}, "
-                              f"got {peak!r}.")
+            raise ConfigError(
+                f"ceilings[{name!r}] must be {{'gflops': float, 'gbps': float}}, got {peak!r}."
+            )
         if not (float(peak["gflops"]) > 0 and float(peak["gbps"]) > 0):
             raise ConfigError(f"ceilings[{name!r}] must be positive, got {dict(peak)!r}.")
         hit = (out["backend"] == name) | (out["device"] == name)
@@ -160,8 +180,10 @@ def roofline(
     data = prepare(check_frame(df, need, "roofline"))
     data = data[finite(data["flops"]) & finite(data["bytes"]) & finite(data["median_s"])].copy()
     if data.empty:
-        raise ConfigError("roofline(): no successful measurements with FLOPs and bytes to "
-                          "draw; run bench() on kernels that compute (matmul, softmax, ...).")
+        raise ConfigError(
+            "roofline(): no successful measurements with FLOPs and bytes to "
+            "draw; run bench() on kernels that compute (matmul, softmax, ...)."
+        )
     data["intensity"] = data["flops"] / data["bytes"]
     data["gflops"] = data["flops"] / data["median_s"] / 1e9
     data["gbps"] = data["bytes"] / data["median_s"] / 1e9
@@ -173,36 +195,65 @@ def roofline(
         if not (np.isfinite(r.peak_gflops) and np.isfinite(r.peak_gbps)):
             continue
         for ai in grid:
-            lines.append({"backend": r.backend, "device": r.device, "intensity": ai,
-                          "gflops": min(r.peak_gflops, r.peak_gbps * ai),
-                          "peak_gflops": r.peak_gflops, "peak_gbps": r.peak_gbps,
-                          "source": r.source})
+            lines.append(
+                {
+                    "backend": r.backend,
+                    "device": r.device,
+                    "intensity": ai,
+                    "gflops": min(r.peak_gflops, r.peak_gbps * ai),
+                    "peak_gflops": r.peak_gflops,
+                    "peak_gbps": r.peak_gbps,
+                    "source": r.source,
+                }
+            )
     roof = pd.DataFrame(lines)
-    x = alt.X("intensity:Q", scale=alt.Scale(type="log", nice=False),
-              title="arithmetic intensity (FLOP/byte)")
+    x = alt.X(
+        "intensity:Q",
+        scale=alt.Scale(type="log", nice=False),
+        title="arithmetic intensity (FLOP/byte)",
+    )
     y = alt.Y("gflops:Q", scale=alt.Scale(type="log"), title="achieved GFLOP/s")
     color = alt.Color("backend:N", title="backend")
-    points = alt.Chart(data).mark_point(filled=True, size=60, opacity=0.85).encode(
-        x=x, y=y, color=color, shape=alt.Shape("kernel:N", title="kernel"),
-        tooltip=tooltips(
-            alt.Tooltip("gflops:Q", title="GFLOP/s", format=".3~g"),
-            alt.Tooltip("gbps:Q", title="GB/s", format=".3~g"),
-            alt.Tooltip("intensity:Q", title="FLOP/byte", format=".3~g"),
-            alt.Tooltip("median_s:Q", title="median (s)", format=".3~s"),
-        ),
+    points = (
+        alt.Chart(data)
+        .mark_point(filled=True, size=60, opacity=0.85)
+        .encode(
+            x=x,
+            y=y,
+            color=color,
+            shape=alt.Shape("kernel:N", title="kernel"),
+            tooltip=tooltips(
+                alt.Tooltip("gflops:Q", title="GFLOP/s", format=".3~g"),
+                alt.Tooltip("gbps:Q", title="GB/s", format=".3~g"),
+                alt.Tooltip("intensity:Q", title="FLOP/byte", format=".3~g"),
+                alt.Tooltip("median_s:Q", title="median (s)", format=".3~s"),
+            ),
+        )
     )
     layers = [points]
     if not roof.empty:
-        layers.insert(0, alt.Chart(roof).mark_line(strokeDash=[6, 3], opacity=0.8).encode(
-            x=x, y=y, color=color, detail="device:N",
-            tooltip=[alt.Tooltip("backend:N"), alt.Tooltip("device:N"),
-                     alt.Tooltip("peak_gflops:Q", title="peak GFLOP/s", format=".3~g"),
-                     alt.Tooltip("peak_gbps:Q", title="peak GB/s", format=".3~g"),
-                     alt.Tooltip("source:N", title="ceiling")],
-        ))
+        layers.insert(
+            0,
+            alt.Chart(roof)
+            .mark_line(strokeDash=[6, 3], opacity=0.8)
+            .encode(
+                x=x,
+                y=y,
+                color=color,
+                detail="device:N",
+                tooltip=[
+                    alt.Tooltip("backend:N"),
+                    alt.Tooltip("device:N"),
+                    alt.Tooltip("peak_gflops:Q", title="peak GFLOP/s", format=".3~g"),
+                    alt.Tooltip("peak_gbps:Q", title="peak GB/s", format=".3~g"),
+                    alt.Tooltip("source:N", title="ceiling"),
+                ],
+            ),
+        )
     source = ", ".join(sorted(set(peaks["source"]))) or "none"
     return alt.layer(*layers).properties(
-        width=width, height=height,
+        width=width,
+        height=height,
         title=alt.Title("Roofline", subtitle=f"dashed: ceilings per backend ({source})"),
     )
 

@@ -11,8 +11,16 @@ import pandas as pd
 
 from ..exceptions import ConfigError
 
-__all__ = ["CHART_COLUMNS", "TOOLTIP_FIELDS", "check_frame", "describe_series", "latest",
-           "params_label", "prepare", "tooltips"]
+__all__ = [
+    "CHART_COLUMNS",
+    "TOOLTIP_FIELDS",
+    "check_frame",
+    "describe_series",
+    "latest",
+    "params_label",
+    "prepare",
+    "tooltips",
+]
 
 #: the configuration every tooltip carries (plus the chart's own figures)
 TOOLTIP_FIELDS = ("kernel", "params_label", "dtype", "backend", "device")
@@ -20,9 +28,28 @@ TOOLTIP_FIELDS = ("kernel", "params_label", "dtype", "backend", "device")
 
 #: the columns a chart may use (everything else stays out of the inlined data)
 CHART_COLUMNS = (
-    "run_id", "created_at", "kernel", "family", "params_label", "dtype", "config", "config_key",
-    "backend", "venue", "device", "median_s", "ci_low_s", "ci_high_s", "iqr_s", "n_samples",
-    "first_run_s", "flops", "bytes", "gflops", "gbps", "status",
+    "run_id",
+    "created_at",
+    "kernel",
+    "family",
+    "params_label",
+    "dtype",
+    "config",
+    "config_key",
+    "backend",
+    "venue",
+    "device",
+    "median_s",
+    "ci_low_s",
+    "ci_high_s",
+    "iqr_s",
+    "n_samples",
+    "first_run_s",
+    "flops",
+    "bytes",
+    "gflops",
+    "gbps",
+    "status",
 )
 
 
@@ -40,6 +67,7 @@ def params_label(params: Any) -> str:
 
 def describe_series(df: pd.DataFrame) -> pd.Series:
     """``kernel(M=..,N=..) dtype on backend/venue`` for each row of a steps or compare frame."""
+
     def one(r: Any) -> str:
         p = r.get("params")
         try:
@@ -88,8 +116,9 @@ def prepare(df: pd.DataFrame, *, ok_only: bool = True) -> pd.DataFrame:
     out["device"] = out["device"].fillna("").astype(str)
     if "dtype" not in out.columns:
         out["dtype"] = "float32"
-    out["config"] = (out["kernel"].astype(str) + " " + out["params_label"] + " "
-                     + out["dtype"].astype(str))
+    out["config"] = (
+        out["kernel"].astype(str) + " " + out["params_label"] + " " + out["dtype"].astype(str)
+    )
     out = out[[c for c in CHART_COLUMNS if c in out.columns]]
     for col in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[col]):

@@ -22,43 +22,59 @@ __all__ = ["KIND_COLORS", "PALETTE", "THEME", "VERDICT_COLORS", "enable_theme", 
 THEME = "accel_toolkit"
 
 #: named colors (GitHub Primer), each with one meaning across every chart
-PALETTE: MappingProxyType[str, str] = MappingProxyType({
-    "regression": "#cf222e",   # slower, a step up in time
-    "improvement": "#1a7f37",  # faster, a step down
-    "ambiguous": "#bf8700",
-    "neutral": "#8c959f",      # same; connecting rules
-    "missing": "#d0d7de",
-    "band": "#eaeef2",         # the no-change band of a comparison
-    "reference": "#57606a",    # the 1x rule
-    "ink": "#24292f",          # text, fitted levels
-    "series": "#0969da",       # one series' medians; the steady state
-    "first-run": "#e36209",
-})
+PALETTE: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "regression": "#cf222e",  # slower, a step up in time
+        "improvement": "#1a7f37",  # faster, a step down
+        "ambiguous": "#bf8700",
+        "neutral": "#8c959f",  # same; connecting rules
+        "missing": "#d0d7de",
+        "band": "#eaeef2",  # the no-change band of a comparison
+        "reference": "#57606a",  # the 1x rule
+        "ink": "#24292f",  # text, fitted levels
+        "series": "#0969da",  # one series' medians; the steady state
+        "first-run": "#e36209",
+    }
+)
 
 #: a comparison's verdicts, in legend order
-VERDICT_COLORS: MappingProxyType[str, str] = MappingProxyType({
-    "slower": PALETTE["regression"], "faster": PALETTE["improvement"],
-    "same": PALETTE["neutral"], "ambiguous": PALETTE["ambiguous"],
-    "missing": PALETTE["missing"],
-})
+VERDICT_COLORS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "slower": PALETTE["regression"],
+        "faster": PALETTE["improvement"],
+        "same": PALETTE["neutral"],
+        "ambiguous": PALETTE["ambiguous"],
+        "missing": PALETTE["missing"],
+    }
+)
 
 #: the kinds of a detected step
-KIND_COLORS: MappingProxyType[str, str] = MappingProxyType({
-    "regression": PALETTE["regression"], "improvement": PALETTE["improvement"],
-})
+KIND_COLORS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "regression": PALETTE["regression"],
+        "improvement": PALETTE["improvement"],
+    }
+)
 
 
 def theme() -> dict[str, Any]:
     """The theme's Vega-Lite config: categorical and diverging schemes, ink and rules."""
     ink, rule = PALETTE["ink"], PALETTE["reference"]
-    return {"config": {
-        "range": {"category": {"scheme": "tableau10"}, "diverging": {"scheme": "redblue"}},
-        "axis": {"domainColor": rule, "tickColor": rule, "gridColor": PALETTE["band"],
-                 "labelColor": ink, "titleColor": ink},
-        "legend": {"labelColor": ink, "titleColor": ink},
-        "title": {"anchor": "start", "color": ink, "subtitleColor": rule},
-        "view": {"stroke": PALETTE["missing"]},
-    }}
+    return {
+        "config": {
+            "range": {"category": {"scheme": "tableau10"}, "diverging": {"scheme": "redblue"}},
+            "axis": {
+                "domainColor": rule,
+                "tickColor": rule,
+                "gridColor": PALETTE["band"],
+                "labelColor": ink,
+                "titleColor": ink,
+            },
+            "legend": {"labelColor": ink, "titleColor": ink},
+            "title": {"anchor": "start", "color": ink, "subtitleColor": rule},
+            "view": {"stroke": PALETTE["missing"]},
+        }
+    }
 
 
 def _register() -> Any:

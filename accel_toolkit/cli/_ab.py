@@ -19,23 +19,52 @@ def _ab(args: argparse.Namespace) -> int:
     from ..analysis._rounds import rounds_json
     from ._check import _threshold
 
-    res = ab(args.baseline, args.candidate, kernels=args.kernels, backends=args.backends,
-             preset=None if args.grid else args.preset, grid=args.grid, dtype=args.dtype,
-             time_budget=args.time_budget, blocks=args.blocks, sequential=args.sequential,
-             max_blocks=max(args.max_blocks, args.blocks), db=args.db, repo=args.repo,
-             baseline_python=args.baseline_python, candidate_python=args.candidate_python,
-             tag_prefix=args.tag_prefix, threshold=_threshold(args.threshold),
-             alpha=args.alpha, test=args.test,
-             control=args.control.split(";") if args.control else None,
-             statistic=args.statistic, rule=args.rule)
+    res = ab(
+        args.baseline,
+        args.candidate,
+        kernels=args.kernels,
+        backends=args.backends,
+        preset=None if args.grid else args.preset,
+        grid=args.grid,
+        dtype=args.dtype,
+        time_budget=args.time_budget,
+        blocks=args.blocks,
+        sequential=args.sequential,
+        max_blocks=max(args.max_blocks, args.blocks),
+        db=args.db,
+        repo=args.repo,
+        baseline_python=args.baseline_python,
+        candidate_python=args.candidate_python,
+        tag_prefix=args.tag_prefix,
+        threshold=_threshold(args.threshold),
+        alpha=args.alpha,
+        test=args.test,
+        control=args.control.split(";") if args.control else None,
+        statistic=args.statistic,
+        rule=args.rule,
+    )
     if args.format == "json":
-        print(json.dumps({**rounds_json(res.comparison), "tags": res.tags,
-                          "commits": res.commits, "blocks": res.blocks, "wall_s": res.wall_s,
-                          "db": res.db}, default=str, indent=1))
+        print(
+            json.dumps(
+                {
+                    **rounds_json(res.comparison),
+                    "tags": res.tags,
+                    "commits": res.commits,
+                    "blocks": res.blocks,
+                    "wall_s": res.wall_s,
+                    "db": res.db,
+                },
+                default=str,
+                indent=1,
+            )
+        )
     else:
         print(res.markdown)
-    print(f"accel-toolkit: stored as tags {res.tags['baseline']!r} and "
-          f"{res.tags['candidate']!r} in {res.db}", file=sys.stderr)
+    print(
+        f"accel-toolkit: stored as tags {res.tags['baseline']!r} and "
+        f"{res.tags['candidate']!r} in {res.db}",
+        file=sys.stderr,
+    )
     return res.status
 
 
@@ -43,7 +72,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .._ab import DEFAULT_BLOCKS, DEFAULT_MAX_BLOCKS
 
     p = sub.add_parser(
-        "ab", help="CI gate in one job: measure two git refs (or environments) interleaved "
+        "ab",
+        help="CI gate in one job: measure two git refs (or environments) interleaved "
         "A B | B A, store both, exit 1 if the candidate is slower",
         description="Check out --baseline and --candidate (git refs of --repo) into throwaway "
         "worktrees and run each with this Python first on PYTHONPATH (the package is pure "
@@ -51,7 +81,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "block measures both, each in a fresh process, alternating A B and B A. Per block "
         "and configuration, log(candidate/baseline) less the block's shared shift is tested "
         "over blocks with Holm's correction. Exit 0: nothing slower by more than the "
-        "threshold; 1: something is; 2: usage error or a ref that cannot be measured.")
+        "threshold; 1: something is; 2: usage error or a ref that cannot be measured.",
+    )
     p.add_argument("--baseline", required=True, help="git ref (or environment name)")
     p.add_argument("--candidate", required=True, help="git ref (or environment name)")
     p.add_argument("--kernels", required=True, help="comma-separated kernel names")
@@ -59,35 +90,71 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--preset", default="tiny", help="tiny | small | medium | large (default tiny)")
     p.add_argument("--grid", metavar="FILE.json", help="measure exactly these configurations")
     p.add_argument("--dtype", help="float32, float16 or both comma-separated")
-    p.add_argument("--time-budget", type=float, default=None,
-                   help="seconds of sampling per configuration and round")
-    p.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS,
-                   help=f"blocks of one round per side (default {DEFAULT_BLOCKS})")
-    p.add_argument("--sequential", action="store_true",
-                   help="while a configuration is ambiguous, add blocks two at a time up to "
-                        "--max-blocks")
-    p.add_argument("--max-blocks", type=int, default=DEFAULT_MAX_BLOCKS,
-                   help=f"cap of --sequential (default {DEFAULT_MAX_BLOCKS})")
-    p.add_argument("--threshold", default="5%",
-                   help="smallest change that counts: 5%% or 0.05 (default 5%%)")
-    p.add_argument("--alpha", type=float, default=0.01,
-                   help="the gate's family-wise false-alarm level (default 0.01)")
-    p.add_argument("--statistic", choices=["median", "min"], default="median",
-                   help="each round's figure: its median (default) or its fastest sample")
-    p.add_argument("--rule", choices=["estimate", "strict"], default="estimate",
-                   help="slower when significantly above 1 and the estimate above the "
-                   "threshold (estimate, default), or when the lower bound clears the threshold "
-                   "(strict: about four times the blocks)")
-    p.add_argument("--test", choices=["t", "sign-flip"], default="t",
-                   help="test over blocks (default t)")
-    p.add_argument("--control", help="configuration label(s) (;-separated) whose change is "
-                   "each block's shared shift, instead of the median over configurations")
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="seconds of sampling per configuration and round",
+    )
+    p.add_argument(
+        "--blocks",
+        type=int,
+        default=DEFAULT_BLOCKS,
+        help=f"blocks of one round per side (default {DEFAULT_BLOCKS})",
+    )
+    p.add_argument(
+        "--sequential",
+        action="store_true",
+        help="while a configuration is ambiguous, add blocks two at a time up to --max-blocks",
+    )
+    p.add_argument(
+        "--max-blocks",
+        type=int,
+        default=DEFAULT_MAX_BLOCKS,
+        help=f"cap of --sequential (default {DEFAULT_MAX_BLOCKS})",
+    )
+    p.add_argument(
+        "--threshold", default="5%", help="smallest change that counts: 5%% or 0.05 (default 5%%)"
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.01,
+        help="the gate's family-wise false-alarm level (default 0.01)",
+    )
+    p.add_argument(
+        "--statistic",
+        choices=["median", "min"],
+        default="median",
+        help="each round's figure: its median (default) or its fastest sample",
+    )
+    p.add_argument(
+        "--rule",
+        choices=["estimate", "strict"],
+        default="estimate",
+        help="slower when significantly above 1 and the estimate above the "
+        "threshold (estimate, default), or when the lower bound clears the threshold "
+        "(strict: about four times the blocks)",
+    )
+    p.add_argument(
+        "--test", choices=["t", "sign-flip"], default="t", help="test over blocks (default t)"
+    )
+    p.add_argument(
+        "--control",
+        help="configuration label(s) (;-separated) whose change is "
+        "each block's shared shift, instead of the median over configurations",
+    )
     p.add_argument("--repo", default=".", help="the git repository of the refs (default .)")
-    p.add_argument("--baseline-python", help="interpreter of the baseline's environment "
-                   "(then --baseline is only its name)")
+    p.add_argument(
+        "--baseline-python",
+        help="interpreter of the baseline's environment (then --baseline is only its name)",
+    )
     p.add_argument("--candidate-python", help="interpreter of the candidate's environment")
     p.add_argument("--tag-prefix", help="prefix of the two tags (default ab-<time>-<id>)")
     p.add_argument("--format", choices=["markdown", "json"], default="markdown")
-    p.add_argument("--db", help="DuckDB file both sides are stored in (default: "
-                   "$ACCEL_TOOLKIT_DB or ~/.local/share/accel_toolkit/results.duckdb)")
+    p.add_argument(
+        "--db",
+        help="DuckDB file both sides are stored in (default: "
+        "$ACCEL_TOOLKIT_DB or ~/.local/share/accel_toolkit/results.duckdb)",
+    )
     p.set_defaults(func=_ab)

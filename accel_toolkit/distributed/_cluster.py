@@ -30,8 +30,10 @@ def scheduler_address(client: Client) -> str:
     """The address of the scheduler ``client`` talks to (e.g. ``tcp://HOST:8786``)."""
     scheduler = client.scheduler
     if scheduler is None:  # closed, or asynchronous and not awaited yet
-        raise ClusterError("This Dask client is not connected (closed, or not started); "
-                           "pass an open client, or cluster='tcp://HOST:8786'.")
+        raise ClusterError(
+            "This Dask client is not connected (closed, or not started); "
+            "pass an open client, or cluster='tcp://HOST:8786'."
+        )
     return str(scheduler.address)
 
 

@@ -56,18 +56,28 @@ def _float16_unsupported(backend: str, device: Mapping[str, Any] | None = None) 
     if backend == "webgpu":
         feats = set((device or {}).get("features") or [])
         if "shader-f16" not in feats:
-            return (f"float16 on webgpu needs the WebGPU feature 'shader-f16', which this "
-                    f"adapter ({(device or {}).get('name', 'unknown')}) lacks; SwiftShader has "
-                    "none. Use dtype='float32', or backend 'webnn' for float16.")
-        return ("float16 on webgpu: the model's ComputePlan and glue shaders are float32 only "
-                "so far. Use dtype='float32', or backend 'webnn' for float16.")
+            return (
+                f"float16 on webgpu needs the WebGPU feature 'shader-f16', which this "
+                f"adapter ({(device or {}).get('name', 'unknown')}) lacks; SwiftShader has "
+                "none. Use dtype='float32', or backend 'webnn' for float16."
+            )
+        return (
+            "float16 on webgpu: the model's ComputePlan and glue shaders are float32 only "
+            "so far. Use dtype='float32', or backend 'webnn' for float16."
+        )
     if backend == "wgpu":
-        return ("float16 on wgpu: the model's ComputePlan and glue shaders are float32 only so "
-                "far (lavapipe has 'shader-f16'). Use dtype='float32', or backend 'webnn'.")
-    why = {"cpu": "numpy has no float16 BLAS", "cuda": "the CuPy forward is float32 only so far"
-           }.get(backend, "the ONNX graph is float32")
-    return (f"float16 on {backend}: not supported ({why}). Use dtype='float32', or backend "
-            "'webnn' for float16.")
+        return (
+            "float16 on wgpu: the model's ComputePlan and glue shaders are float32 only so "
+            "far (lavapipe has 'shader-f16'). Use dtype='float32', or backend 'webnn'."
+        )
+    why = {
+        "cpu": "numpy has no float16 BLAS",
+        "cuda": "the CuPy forward is float32 only so far",
+    }.get(backend, "the ONNX graph is float32")
+    return (
+        f"float16 on {backend}: not supported ({why}). Use dtype='float32', or backend "
+        "'webnn' for float16."
+    )
 
 
 def _ints(values: int | Sequence[int] | str, name: str) -> list[int]:
@@ -90,7 +100,7 @@ def model_cost(spec: ModelSpec, batch: int, seq: int) -> tuple[float, float]:
     h, f, t = spec.hidden, spec.ffn, batch * seq
     flops = spec.layers * (2.0 * t * h * (4 * h + 2 * f) + 4.0 * batch * seq * seq * h)
     if spec.front == "patch":
-        flops += 2.0 * batch * (seq - 1) * spec.channels * spec.patch ** 2 * h
+        flops += 2.0 * batch * (seq - 1) * spec.channels * spec.patch**2 * h
     elif spec.front == "conv":
         flops += 2.0 * batch * seq * (2 * 3 * spec.channels + 3 * h) * h
     params = spec.layers * (4 * h * h + 2 * h * f)
@@ -106,8 +116,9 @@ def _cosine_min(out: np.ndarray, ref: np.ndarray) -> float:
 class _Runner:
     """One backend's forward of one model: first run, steady call, sync and breakdown."""
 
-    def __init__(self, backend: str, spec: ModelSpec, x: ModelInputs,
-                 dtype: str = "float32") -> None:
+    def __init__(
+        self, backend: str, spec: ModelSpec, x: ModelInputs, dtype: str = "float32"
+    ) -> None:
         self.backend, self.spec, self.x, self.dtype = backend, spec, x, dtype
         if dtype == "float16" and backend not in ("webnn", "webgpu"):
             raise UnsupportedKernelError(_float16_unsupported(backend))
@@ -126,8 +137,10 @@ class _Runner:
             self.call = lambda: np.asarray(sess.run(["embeddings"], feeds)[0])
             import onnxruntime
 
-            self.device = {"name": "onnxruntime CPUExecutionProvider",
-                           "onnxruntime": onnxruntime.__version__}
+            self.device = {
+                "name": "onnxruntime CPUExecutionProvider",
+                "onnxruntime": onnxruntime.__version__,
+            }
         elif backend == "wgpu":
             from ._wgpu import WgpuModel
 
@@ -156,8 +169,9 @@ class _Runner:
             self.plan_inputs = plan_inputs(self.plan, x, weights=False)
             self.weights = cached_weights(be, spec.name, self.plan.inputs)
             self.browser = be
-            self.call = lambda: be.run_plan(self.plan, self.plan_inputs,
-                                            weights=self.weights)[0]["out"]
+            self.call = lambda: be.run_plan(self.plan, self.plan_inputs, weights=self.weights)[0][
+                "out"
+            ]
             info = be.device_info()
             self.device = {"name": info.get("name", "webgpu"), **info}
         elif backend == "webnn":
@@ -170,8 +184,9 @@ class _Runner:
             self.call = lambda: webnn_forward(nn, spec, x, dtype)
             self.device = nn.device_info()
         else:
-            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:-1])}, "
-                              f"not {backend!r}.")
+            raise ConfigError(
+                f"bench_model measures {', '.join(MODEL_BACKENDS[:-1])}, not {backend!r}."
+            )
         self.setup_s = time.perf_counter() - t0
 
     def measure(self, settings: TimingSettings) -> tuple[np.ndarray, TimingResult]:
@@ -181,8 +196,9 @@ class _Runner:
         compiled once (the runtime's first run), then the chain timed by the page's timer.
         """
         if self.backend == "webgpu":
-            outs, res = self.browser.run_plan(self.plan, self.plan_inputs, settings=settings,
-                                              weights=self.weights)
+            outs, res = self.browser.run_plan(
+                self.plan, self.plan_inputs, settings=settings, weights=self.weights
+            )
             self.last = res
             return outs["out"], res
         if self.backend == "webnn":
@@ -196,8 +212,9 @@ class _Runner:
 
     def breakdown(self) -> tuple[dict[str, tuple[float, int]], str]:
         if self.backend == "cpu":
-            return cpu_forward(self.spec, load_weights(self.spec), self.x, timed=True)[1], \
-                "perf_counter per op"
+            return cpu_forward(self.spec, load_weights(self.spec), self.x, timed=True)[
+                1
+            ], "perf_counter per op"
         if self.backend == "wgpu":
             return self.model.forward_timed(self.x)[1], "submit-and-wait per dispatch"
         if self.backend == "cuda":
@@ -218,17 +235,30 @@ class _Runner:
         return {"graph": (time.perf_counter() - t0, 1)}, "whole graph"
 
 
-def store_breakdown(store: Store, result_id: str, per_op: dict[str, tuple[float, int]],
-                    timer: str) -> pd.DataFrame:
+def store_breakdown(
+    store: Store, result_id: str, per_op: dict[str, tuple[float, int]], timer: str
+) -> pd.DataFrame:
     """Insert one forward's per-op seconds as ``op_breakdown`` rows of ``result_id``."""
     total = sum(s for s, _ in per_op.values()) or 1.0
-    df = pd.DataFrame([{"result_id": result_id, "op": op, "calls": int(n), "seconds": float(s),
-                        "share": float(s) / total, "timer": timer}
-                       for op, (s, n) in per_op.items()])
+    df = pd.DataFrame(
+        [
+            {
+                "result_id": result_id,
+                "op": op,
+                "calls": int(n),
+                "seconds": float(s),
+                "share": float(s) / total,
+                "timer": timer,
+            }
+            for op, (s, n) in per_op.items()
+        ]
+    )
     with store.connect() as con:
         con.register("_new_ops", df)
-        con.execute("INSERT INTO op_breakdown (result_id, op, calls, seconds, share, timer) "
-                    "SELECT result_id, op, calls, seconds, share, timer FROM _new_ops")
+        con.execute(
+            "INSERT INTO op_breakdown (result_id, op, calls, seconds, share, timer) "
+            "SELECT result_id, op, calls, seconds, share, timer FROM _new_ops"
+        )
         con.unregister("_new_ops")
     return df
 
@@ -282,8 +312,10 @@ def bench_model(
     )
     for name in names:
         if _check_backend(name) == "reference":
-            raise ConfigError(f"bench_model measures {', '.join(MODEL_BACKENDS[:-1])}; "
-                              f"'reference' is the float64 check, not a backend to time.")
+            raise ConfigError(
+                f"bench_model measures {', '.join(MODEL_BACKENDS[:-1])}; "
+                f"'reference' is the float64 check, not a backend to time."
+            )
     if dtype not in MIN_COSINE_BY_DTYPE:
         raise ConfigError(f"bench_model dtype is 'float32' or 'float16', not {dtype!r}.")
     batches, seqs = _ints(batch, "batch"), _ints(seq, "seq")
@@ -293,10 +325,21 @@ def bench_model(
     env = environment()
     env_id = store.add_environment(env, environment_id(env))
     run_id = store.start_run(
-        tag=tag, env_id=env_id, git_commit=git_commit(), command=command, seed=seed,
+        tag=tag,
+        env_id=env_id,
+        git_commit=git_commit(),
+        command=command,
+        seed=seed,
         planned=len(names) * len(batches) * len(seqs),
-        settings={"models": [model], "backends": names, "batch": batches, "seq": seqs,
-                  "dtype": dtype, **timing.as_dict()})
+        settings={
+            "models": [model],
+            "backends": names,
+            "batch": batches,
+            "seq": seqs,
+            "dtype": dtype,
+            **timing.as_dict(),
+        },
+    )
     ids, parts = [], []
     with store.recording(run_id):
         for nb in batches:
@@ -304,31 +347,69 @@ def bench_model(
                 x = synthetic_inputs(spec, nb, ns, seed)
                 ref = cpu_forward(spec, load_weights(spec), x, "float64")[0]
                 for name in names:
-                    rid, ops = _measure(store, spec, name, x, ref, timing, flops_bytes[(nb, ns)],
-                                        run_id, env_id, seed, breakdown, dtype)
+                    rid, ops = _measure(
+                        store,
+                        spec,
+                        name,
+                        x,
+                        ref,
+                        timing,
+                        flops_bytes[(nb, ns)],
+                        run_id,
+                        env_id,
+                        seed,
+                        breakdown,
+                        dtype,
+                    )
                     ids.append(rid)
                     if ops is not None:
                         parts.append(ops)
-    df = store.query(f"SELECT * FROM results WHERE result_id IN ({', '.join('?' * len(ids))}) "
-                     f"ORDER BY created_at", ids)
-    df.attrs["breakdown"] = (pd.concat(parts, ignore_index=True) if parts else
-                             pd.DataFrame(columns=["result_id", "op", "calls", "seconds",
-                                                   "share", "timer"]))
+    df = store.query(
+        f"SELECT * FROM results WHERE result_id IN ({', '.join('?' * len(ids))}) "
+        f"ORDER BY created_at",
+        ids,
+    )
+    df.attrs["breakdown"] = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["result_id", "op", "calls", "seconds", "share", "timer"])
+    )
     return df
 
 
-def _measure(store: Store, spec: ModelSpec, name: str, x: ModelInputs, ref: np.ndarray,
-             timing: TimingSettings, cost: tuple[float, float], run_id: str, env_id: str,
-             seed: int, breakdown: bool, dtype: str = "float32"
-             ) -> tuple[str, pd.DataFrame | None]:
+def _measure(
+    store: Store,
+    spec: ModelSpec,
+    name: str,
+    x: ModelInputs,
+    ref: np.ndarray,
+    timing: TimingSettings,
+    cost: tuple[float, float],
+    run_id: str,
+    env_id: str,
+    seed: int,
+    breakdown: bool,
+    dtype: str = "float32",
+) -> tuple[str, pd.DataFrame | None]:
     row: dict[str, Any] = {
-        "run_id": run_id, "env_id": env_id, "kernel": f"model:{spec.name}", "family": "model",
-        "params": {"batch": x.batch, "seq": x.seq}, "dtype": dtype, "seed": seed,
-        "backend": name, "venue": "process", "flops": cost[0], "bytes": cost[1],
+        "run_id": run_id,
+        "env_id": env_id,
+        "kernel": f"model:{spec.name}",
+        "family": "model",
+        "params": {"batch": x.batch, "seq": x.seq},
+        "dtype": dtype,
+        "seed": seed,
+        "backend": name,
+        "venue": "process",
+        "flops": cost[0],
+        "bytes": cost[1],
         "config_key": f"model:{spec.name}|batch={x.batch},seq={x.seq}|{dtype}",
     }
-    extra: dict[str, Any] = {"model": spec.label, "random_weights": spec.random_weights,
-                             "settings": timing.as_dict()}
+    extra: dict[str, Any] = {
+        "model": spec.label,
+        "random_weights": spec.random_weights,
+        "settings": timing.as_dict(),
+    }
     try:
         t0 = time.perf_counter()
         r = _Runner(name, spec, x, dtype)
@@ -345,11 +426,24 @@ def _measure(store: Store, spec: ModelSpec, name: str, x: ModelInputs, ref: np.n
         least = MIN_COSINE_BY_DTYPE[dtype]
         ok = cos >= least
         row.update(
-            device=r.device["name"], device_info=r.device, timer=r.timer, median_s=s.median,
-            ci_low_s=s.ci_low, ci_high_s=s.ci_high, ci_level=s.ci_level, iqr_s=s.iqr,
-            mean_s=s.mean, std_s=s.std, min_s=s.min, max_s=s.max, n_samples=s.n,
-            inner_loops=res.inner_loops, first_run_s=first, warmup_s=res.warmup_s,
-            max_abs_err=float(np.abs(out - ref).max()), status="ok" if ok else "mismatch",
+            device=r.device["name"],
+            device_info=r.device,
+            timer=r.timer,
+            median_s=s.median,
+            ci_low_s=s.ci_low,
+            ci_high_s=s.ci_high,
+            ci_level=s.ci_level,
+            iqr_s=s.iqr,
+            mean_s=s.mean,
+            std_s=s.std,
+            min_s=s.min,
+            max_s=s.max,
+            n_samples=s.n,
+            inner_loops=res.inner_loops,
+            first_run_s=first,
+            warmup_s=res.warmup_s,
+            max_abs_err=float(np.abs(out - ref).max()),
+            status="ok" if ok else "mismatch",
             error=None if ok else f"cosine to the float64 forward {cos:.6f} < {least}",
         )
         extra.update(cosine_min=cos, setup_s=r.setup_s, first_forward_s=first - r.setup_s)
@@ -368,10 +462,20 @@ def _measure(store: Store, spec: ModelSpec, name: str, x: ModelInputs, ref: np.n
     return rid, store_breakdown(store, rid, per_op, timer)
 
 
-def bench_models_command(models: str, backends: str | None, batch: str | None, seq: str | None,
-                         *, db: str | None, tag: str | None, command: str,
-                         time_budget: float | None, seed: int | None, as_json: bool,
-                         dtype: str | None = None) -> int:
+def bench_models_command(
+    models: str,
+    backends: str | None,
+    batch: str | None,
+    seq: str | None,
+    *,
+    db: str | None,
+    tag: str | None,
+    command: str,
+    time_budget: float | None,
+    seed: int | None,
+    as_json: bool,
+    dtype: str | None = None,
+) -> int:
     """``accel-toolkit bench --models ...``: run :func:`bench_model`, print rows and breakdown.
 
     Returns the exit status: 1 when a row is an error or a mismatch, else 0.
@@ -380,35 +484,69 @@ def bench_models_command(models: str, backends: str | None, batch: str | None, s
     dtypes = [d.strip() for d in (dtype or "float32").split(",") if d.strip()]
     for name in [m.strip() for m in models.split(",") if m.strip()]:
         for dt in dtypes:
-            frames.append(bench_model(
-                name, backends or "cpu", batch=_ints(batch or "1", "--batch"),
-                seq=_ints(seq or "32", "--seq"), seed=0 if seed is None else seed,
-                time_budget=2.0 if time_budget is None else time_budget, db=db, tag=tag,
-                command=command, dtype=dt))
+            frames.append(
+                bench_model(
+                    name,
+                    backends or "cpu",
+                    batch=_ints(batch or "1", "--batch"),
+                    seq=_ints(seq or "32", "--seq"),
+                    seed=0 if seed is None else seed,
+                    time_budget=2.0 if time_budget is None else time_budget,
+                    db=db,
+                    tag=tag,
+                    command=command,
+                    dtype=dt,
+                )
+            )
     ops = pd.concat([f.attrs.pop("breakdown") for f in frames], ignore_index=True)
     df = pd.concat(frames, ignore_index=True)  # (pandas compares attrs holding frames: drop)
     if as_json:
         print(df.to_json(orient="records", date_format="iso", default_handler=str))
     else:
-        cols = ["kernel", "backend", "params", "dtype", "median_s", "first_run_s", "n_samples",
-                "status"]
+        cols = [
+            "kernel",
+            "backend",
+            "params",
+            "dtype",
+            "median_s",
+            "first_run_s",
+            "n_samples",
+            "status",
+        ]
         print(df[cols].to_string(index=False))
         if len(ops):
             who = df.set_index("result_id")[["kernel", "backend", "params"]]
             table = ops.join(who, on="result_id")
             table["ms"] = table["seconds"] * 1e3
             print("\nwhere the time goes (one forward timed op by op):")
-            print(table[["kernel", "backend", "params", "op", "calls", "ms", "share", "timer"]]
-                  .sort_values(["kernel", "backend", "params", "ms"], ascending=[1, 1, 1, 0])
-                  .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        print(f"\n{len(df)} model results stored in {open_store(db).path} "
-              f"(run {df['run_id'].iloc[0]})")
+            print(
+                table[["kernel", "backend", "params", "op", "calls", "ms", "share", "timer"]]
+                .sort_values(["kernel", "backend", "params", "ms"], ascending=[1, 1, 1, 0])
+                .to_string(index=False, float_format=lambda v: f"{v:.3f}")
+            )
+        print(
+            f"\n{len(df)} model results stored in {open_store(db).path} "
+            f"(run {df['run_id'].iloc[0]})"
+        )
     return 1 if df["status"].isin(["error", "mismatch"]).any() else 0
 
 
 #: ``bench`` options that mean the same for models; the others belong to kernel sweeps
-_MODEL_OPTIONS = {"command", "models", "batch", "seq", "backends", "seed", "time_budget", "tag",
-                  "dtype", "json", "db", "func", "argv"}
+_MODEL_OPTIONS = {
+    "command",
+    "models",
+    "batch",
+    "seq",
+    "backends",
+    "seed",
+    "time_budget",
+    "tag",
+    "dtype",
+    "json",
+    "db",
+    "func",
+    "argv",
+}
 
 
 def check_model_flags(options: Mapping[str, Any]) -> None:
@@ -416,15 +554,22 @@ def check_model_flags(options: Mapping[str, Any]) -> None:
     without it), instead of ignoring them."""
     if not options.get("models"):
         if options.get("batch") or options.get("seq"):
-            raise ConfigError("--batch and --seq go with --models (e.g. --models minilm-l6 "
-                              "--seq 32,128); a kernel's sizes are --param K=V.")
+            raise ConfigError(
+                "--batch and --seq go with --models (e.g. --models minilm-l6 "
+                "--seq 32,128); a kernel's sizes are --param K=V."
+            )
         return
     from ..cli import build_parser
 
     defaults = vars(build_parser().parse_args(["bench", "--models", "x"]))
-    given = sorted(k for k, v in options.items()
-                   if k not in _MODEL_OPTIONS and k in defaults and v != defaults[k])
+    given = sorted(
+        k
+        for k, v in options.items()
+        if k not in _MODEL_OPTIONS and k in defaults and v != defaults[k]
+    )
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise ConfigError(f"{flags} do not apply to --models (they configure kernel sweeps); "
-                          f"drop them, or measure the kernels in a bench of their own.")
+        raise ConfigError(
+            f"{flags} do not apply to --models (they configure kernel sweeps); "
+            f"drop them, or measure the kernels in a bench of their own."
+        )

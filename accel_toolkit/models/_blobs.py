@@ -21,8 +21,9 @@ import numpy as np
 __all__ = ["cached_weights", "write_blobs"]
 
 
-def write_blobs(arrays: Mapping[str, np.ndarray], folder: str | Path, *,
-                url_prefix: str = "/weights/") -> list[dict[str, object]]:
+def write_blobs(
+    arrays: Mapping[str, np.ndarray], folder: str | Path, *, url_prefix: str = "/weights/"
+) -> list[dict[str, object]]:
     """Write one ``<name>.bin`` per array (float32, C order); return the page's manifest.
 
     Parameters
@@ -39,8 +40,14 @@ def write_blobs(arrays: Mapping[str, np.ndarray], folder: str | Path, *,
         data = np.ascontiguousarray(a, np.float32).tobytes()
         file = re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".bin"
         (out / file).write_bytes(data)
-        manifest.append({"name": name, "url": url_prefix + file,
-                         "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+        manifest.append(
+            {
+                "name": name,
+                "url": url_prefix + file,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+            }
+        )
     return manifest
 
 
@@ -52,8 +59,9 @@ def _model_blobs(model: str) -> tuple[str, tuple[dict[str, object], ...]]:
 
     spec = get_model_spec(model)
     seq = 5 if spec.front == "patch" else 2  # any shape: the weights are the same
-    arrays = {k: v for k, v in weight_inputs(spec, model_plan(spec, 1, seq)).items()
-              if k != "zeros"}
+    arrays = {
+        k: v for k, v in weight_inputs(spec, model_plan(spec, 1, seq)).items() if k != "zeros"
+    }
     folder = Path(tempfile.mkdtemp(prefix=f"accel-weights-{model}-"))
     return str(folder), tuple(write_blobs(arrays, folder, url_prefix=f"/weights/{model}/"))
 

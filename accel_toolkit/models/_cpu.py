@@ -41,7 +41,7 @@ def im2col_1d(x: np.ndarray, stride: int) -> np.ndarray:
     b, t, c = x.shape
     xp = np.pad(x, ((0, 0), (1, 1), (0, 0)))
     t_out = (t + 2 - 3) // stride + 1
-    taps = [xp[:, k: k + stride * (t_out - 1) + 1: stride, :] for k in range(3)]
+    taps = [xp[:, k : k + stride * (t_out - 1) + 1 : stride, :] for k in range(3)]
     return np.stack(taps, axis=-1).reshape(b, t_out, c * 3)
 
 
@@ -93,8 +93,14 @@ class NumpyOps:
         Sum each op's wall time per kind in ``op_seconds``.
     """
 
-    def __init__(self, spec: ModelSpec, weights: Mapping[str, np.ndarray], inputs: ModelInputs,
-                 dtype: str = "float32", timed: bool = False) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        weights: Mapping[str, np.ndarray],
+        inputs: ModelInputs,
+        dtype: str = "float32",
+        timed: bool = False,
+    ) -> None:
         self.spec, self.inputs, self.dt = spec, inputs, np.dtype(dtype)
         self.w = {k: v.astype(self.dt, copy=False) for k, v in weights.items()}
         self.timed = timed
@@ -187,8 +193,13 @@ class NumpyOps:
         return cast(np.ndarray, mean / np.maximum(norm, self.dt.type(1e-12)))
 
 
-def cpu_forward(spec: ModelSpec, weights: Mapping[str, np.ndarray], inputs: ModelInputs,
-                dtype: str = "float32", timed: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+def cpu_forward(
+    spec: ModelSpec,
+    weights: Mapping[str, np.ndarray],
+    inputs: ModelInputs,
+    dtype: str = "float32",
+    timed: bool = False,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """The model's output on the CPU and the per-op seconds (empty unless ``timed``)."""
     ops = NumpyOps(spec, weights, inputs, dtype, timed)
     out = encoder_forward(spec, ops)

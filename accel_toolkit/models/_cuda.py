@@ -41,8 +41,9 @@ def cupy_module() -> tuple[Any, Callable[[Any], Any]]:
     try:
         n = int(cp.cuda.runtime.getDeviceCount())
     except Exception as exc:
-        raise BackendUnavailableError(f"cuda: CuPy found no usable CUDA driver ({exc}); "
-                                      "models on cuda need an NVIDIA GPU.") from None
+        raise BackendUnavailableError(
+            f"cuda: CuPy found no usable CUDA driver ({exc}); models on cuda need an NVIDIA GPU."
+        ) from None
     if n < 1:
         raise BackendUnavailableError("cuda: no NVIDIA GPU is visible (CUDA_VISIBLE_DEVICES?).")
     return cp, _cupy_erf(cp)
@@ -65,9 +66,15 @@ class CupyOps:
         ``timer(kind, fn)`` runs ``fn`` and records its time (CUDA events on a GPU).
     """
 
-    def __init__(self, spec: ModelSpec, weights: Mapping[str, Any], inputs: ModelInputs,
-                 xp: Any, erf: Callable[[Any], Any],
-                 timer: Callable[[str, Callable[[], Any]], Any] | None = None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        weights: Mapping[str, Any],
+        inputs: ModelInputs,
+        xp: Any,
+        erf: Callable[[Any], Any],
+        timer: Callable[[str, Callable[[], Any]], Any] | None = None,
+    ) -> None:
         self.spec, self.w, self.inputs, self.xp, self.erf = spec, weights, inputs, xp, erf
         self.timer = timer
         mask = inputs.mask()
@@ -86,7 +93,7 @@ class CupyOps:
         b, t, c = x.shape
         p = xp.pad(x, ((0, 0), (1, 1), (0, 0)))
         t_out = (t + 2 - 3) // stride + 1
-        taps = [p[:, k: k + stride * (t_out - 1) + 1: stride, :] for k in range(3)]
+        taps = [p[:, k : k + stride * (t_out - 1) + 1 : stride, :] for k in range(3)]
         return xp.stack(taps, axis=-1).reshape(b, t_out, c * 3)
 
     # -- the graph's ops --------------------------------------------------------------------
@@ -147,8 +154,10 @@ class CupyOps:
     def _layernorm(self, x: Any, name: str) -> Any:
         c = x - x.mean(axis=-1, keepdims=True)
         var = (c * c).mean(axis=-1, keepdims=True)
-        return c / self.xp.sqrt(var + np.float32(self.spec.eps)) * self.w[name + ".g"] \
+        return (
+            c / self.xp.sqrt(var + np.float32(self.spec.eps)) * self.w[name + ".g"]
             + self.w[name + ".b"]
+        )
 
     def pool(self, x: Any) -> Any:
         return self._t("pool", lambda: self._pool(x))
@@ -177,8 +186,9 @@ class CudaModel:
         The array module and its ``erf``; default CuPy (:func:`cupy_module`).
     """
 
-    def __init__(self, name: str, *, xp: Any = None, erf: Callable[[Any], Any] | None = None
-                 ) -> None:
+    def __init__(
+        self, name: str, *, xp: Any = None, erf: Callable[[Any], Any] | None = None
+    ) -> None:
         if xp is None:
             xp, erf = cupy_module()
         assert erf is not None

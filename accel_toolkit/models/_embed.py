@@ -48,9 +48,12 @@ def _webgpu_forward(spec: Any, inputs: ModelInputs) -> np.ndarray:
     out: np.ndarray | None = None
     for n in sorted(set(inputs.lengths.tolist())):
         rows = np.flatnonzero(inputs.lengths == n)
-        sub = ModelInputs(inputs.data[rows][:, :n] if spec.front == "text" else inputs.data[rows],
-                          inputs.lengths[rows],
-                          None if inputs.type_ids is None else inputs.type_ids[rows][:, :n], n)
+        sub = ModelInputs(
+            inputs.data[rows][:, :n] if spec.front == "text" else inputs.data[rows],
+            inputs.lengths[rows],
+            None if inputs.type_ids is None else inputs.type_ids[rows][:, :n],
+            n,
+        )
         plan, be = model_plan(spec, len(rows), n), webgpu_backend()
         pin = plan_inputs(plan, sub, weights=False)
         got = be.run_plan(plan, pin, weights=cached_weights(be, spec.name, plan.inputs))[0]["out"]
@@ -65,13 +68,15 @@ def _check_backend(backend: str) -> str:
     if backend not in MODEL_BACKENDS:
         close = difflib.get_close_matches(str(backend), MODEL_BACKENDS, n=1, cutoff=0.5)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownBackendError(f"Models run on {', '.join(MODEL_BACKENDS)}; not on "
-                                  f"{backend!r}.{hint}")
+        raise UnknownBackendError(
+            f"Models run on {', '.join(MODEL_BACKENDS)}; not on {backend!r}.{hint}"
+        )
     return backend
 
 
-def forward(model: str, inputs: ModelInputs, *, backend: str = "cpu",
-            device: Any = None) -> np.ndarray:
+def forward(
+    model: str, inputs: ModelInputs, *, backend: str = "cpu", device: Any = None
+) -> np.ndarray:
     """The output of ``model`` for a prepared batch on ``backend``.
 
     ``cpu`` is numpy in float32, ``reference`` numpy in float64, ``onnxruntime`` the ONNX
@@ -140,7 +145,9 @@ def embed(texts: Any, *, model: str = "minilm-l6", backend: str = "cpu") -> np.n
     """
     spec = get_model_spec(model)
     if spec.front != "text":
-        raise ParameterError(f"embed() takes sentences, and {model!r} is not a text "
-                                     f"model; use embed(..., model='minilm-l6').")
+        raise ParameterError(
+            f"embed() takes sentences, and {model!r} is not a text "
+            f"model; use embed(..., model='minilm-l6')."
+        )
     _check_backend(backend)
     return forward(model, tokenize(spec, texts), backend=backend)

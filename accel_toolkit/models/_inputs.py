@@ -59,16 +59,20 @@ def check_texts(texts: Any) -> list[str]:
     if isinstance(texts, str):
         return [texts]
     if not isinstance(texts, Sequence) or isinstance(texts, bytes):
-        raise ParameterError(f"embed() takes a list of strings, not {type(texts).__name__}; "
-                             f"pass e.g. ['a sentence', 'another one'].")
+        raise ParameterError(
+            f"embed() takes a list of strings, not {type(texts).__name__}; "
+            f"pass e.g. ['a sentence', 'another one']."
+        )
     texts = list(texts)
     if not texts:
         raise ParameterError("embed() got an empty list of sentences; pass at least one string.")
     bad = [(i, type(t).__name__) for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
         i, kind = bad[0]
-        raise ParameterError(f"embed() takes strings only, but item {i} is a {kind}; convert it "
-                             f"with str() or drop it ({len(bad)} non-string item(s) in all).")
+        raise ParameterError(
+            f"embed() takes strings only, but item {i} is a {kind}; convert it "
+            f"with str() or drop it ({len(bad)} non-string item(s) in all)."
+        )
     return cast(list[str], texts)
 
 
@@ -103,8 +107,10 @@ def synthetic_inputs(spec: ModelSpec, batch: int, seq: int, seed: int = 0) -> Mo
     if batch < 1 or seq < 1:
         raise ParameterError(f"batch and seq must be at least 1, got batch={batch}, seq={seq}.")
     if seq > spec.max_positions:
-        raise ParameterError(f"seq={seq} is longer than {spec.name}'s {spec.max_positions} "
-                             f"positions; use seq <= {spec.max_positions}.")
+        raise ParameterError(
+            f"seq={seq} is longer than {spec.name}'s {spec.max_positions} "
+            f"positions; use seq <= {spec.max_positions}."
+        )
     rng = np.random.default_rng(seed)
     lengths = np.full(batch, seq, dtype=np.int64)
     if spec.front == "text":
@@ -114,8 +120,10 @@ def synthetic_inputs(spec: ModelSpec, batch: int, seq: int, seed: int = 0) -> Mo
     if spec.front == "patch":
         side = math.isqrt(seq - 1)
         if side < 1 or side * side != seq - 1:
-            raise ParameterError(f"{spec.name} sees 1 + n*n tokens (class token and an n x n grid "
-                                 f"of patches); seq={seq} is not of that form (224x224 is 197).")
+            raise ParameterError(
+                f"{spec.name} sees 1 + n*n tokens (class token and an n x n grid "
+                f"of patches); seq={seq} is not of that form (224x224 is 197)."
+            )
         px = side * spec.patch
         img = rng.standard_normal((batch, spec.channels, px, px)).astype(np.float32)
         return ModelInputs(img, lengths, None, seq)

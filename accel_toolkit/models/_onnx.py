@@ -70,10 +70,17 @@ def build_onnx(spec: ModelSpec, weights: Mapping[str, np.ndarray]) -> Any:
 
     # embeddings
     seq_len = op("Gather", op("Shape", "input_ids"), const("c_idx1", np.array(1, np.int64)))
-    positions = op("Range", const("c_zero_i", np.array(0, np.int64)), seq_len,
-                   const("c_one_i", np.array(1, np.int64)))
-    x = op("Add", op("Add", op("Gather", "word", "input_ids"), op("Gather", "pos", positions)),
-           op("Gather", "type", "token_type_ids"))
+    positions = op(
+        "Range",
+        const("c_zero_i", np.array(0, np.int64)),
+        seq_len,
+        const("c_one_i", np.array(1, np.int64)),
+    )
+    x = op(
+        "Add",
+        op("Add", op("Gather", "word", "input_ids"), op("Gather", "pos", positions)),
+        op("Gather", "type", "token_type_ids"),
+    )
     x = ln(x, "emb_ln")
     mask = op("Cast", "attention_mask", to=TP.FLOAT)
     bias = op("Mul", op("Sub", one, mask), neg)  # 0 at real tokens, -1e9 at padding
@@ -81,10 +88,13 @@ def build_onnx(spec: ModelSpec, weights: Mapping[str, np.ndarray]) -> Any:
 
     for i in range(spec.layers):
         qkv = op("Transpose", op("Reshape", linear(x, f"{i}.qkv"), qkv_shape), perm=[2, 0, 3, 1, 4])
-        q, k, v = (op("Gather", qkv, const(f"c_sel{j}_{i}", np.array(j, np.int64)), axis=0)
-                   for j in range(3))
-        scores = op("Add", op("Mul", op("MatMul", q, op("Transpose", k, perm=[0, 1, 3, 2])), scale),
-                    bias)
+        q, k, v = (
+            op("Gather", qkv, const(f"c_sel{j}_{i}", np.array(j, np.int64)), axis=0)
+            for j in range(3)
+        )
+        scores = op(
+            "Add", op("Mul", op("MatMul", q, op("Transpose", k, perm=[0, 1, 3, 2])), scale), bias
+        )
         ctx = op("MatMul", op("Softmax", scores, axis=-1), v)  # [B, heads, S, d]
         ctx = op("Reshape", op("Transpose", ctx, perm=[0, 2, 1, 3]), ctx_shape)
         x = ln(op("Add", x, linear(ctx, f"{i}.out")), f"{i}.ln1")
@@ -94,16 +104,24 @@ def build_onnx(spec: ModelSpec, weights: Mapping[str, np.ndarray]) -> Any:
 
     m3 = op("Unsqueeze", mask, const("c_axis2", np.array([2], np.int64)))  # [B, S, 1]
     summed = op("ReduceSum", op("Mul", x, m3), axis1, keepdims=0)
-    counts = op("Max", op("ReduceSum", m3, axis1, keepdims=0), const("c_eps", np.array(1e-9, np.float32)))
-    nodes.append(helper.make_node("LpNormalization", [op("Div", summed, counts)], ["embeddings"],
-                                  axis=-1, p=2))
+    counts = op(
+        "Max", op("ReduceSum", m3, axis1, keepdims=0), const("c_eps", np.array(1e-9, np.float32))
+    )
+    nodes.append(
+        helper.make_node(
+            "LpNormalization", [op("Div", summed, counts)], ["embeddings"], axis=-1, p=2
+        )
+    )
 
-    ins = [helper.make_tensor_value_info(n, TP.INT64, ["batch", "seq"])
-           for n in ("input_ids", "attention_mask", "token_type_ids")]
+    ins = [
+        helper.make_tensor_value_info(n, TP.INT64, ["batch", "seq"])
+        for n in ("input_ids", "attention_mask", "token_type_ids")
+    ]
     out = helper.make_tensor_value_info("embeddings", TP.FLOAT, ["batch", h])
     graph = helper.make_graph(nodes, spec.name, ins, [out], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="accel_toolkit")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="accel_toolkit"
+    )
     model.ir_version = min(model.ir_version, 9)
     onnx.checker.check_model(model)
     return model
@@ -124,9 +142,11 @@ def ort_session(name: str = "minilm-l6", threads: int = 0) -> Any:
 def ort_feeds(inputs: ModelInputs) -> dict[str, np.ndarray]:
     """The ONNX graph's inputs for one batch."""
     assert inputs.type_ids is not None
-    return {"input_ids": inputs.data.astype(np.int64),
-            "attention_mask": inputs.mask().astype(np.int64),
-            "token_type_ids": inputs.type_ids.astype(np.int64)}
+    return {
+        "input_ids": inputs.data.astype(np.int64),
+        "attention_mask": inputs.mask().astype(np.int64),
+        "token_type_ids": inputs.type_ids.astype(np.int64),
+    }
 
 
 def ort_forward(session: Any, inputs: ModelInputs) -> np.ndarray:

@@ -57,8 +57,10 @@ def shader_source(shader: str, eps: float) -> str:
     if shader == "layernorm.wgsl":
         old = "const EPS: f32 = 1e-5;"
         if old not in src:
-            raise KernelExecutionError("layernorm.wgsl no longer declares `const EPS: f32 = "
-                                       "1e-5;`; update accel_toolkit/models/_plan.py.")
+            raise KernelExecutionError(
+                "layernorm.wgsl no longer declares `const EPS: f32 = "
+                "1e-5;`; update accel_toolkit/models/_plan.py."
+            )
         src = src.replace(old, f"const EPS: f32 = {eps!r};")
     return src
 
@@ -85,8 +87,14 @@ class _V:
 class _Recorder:
     """Records :func:`encoder_forward` as buffers and passes."""
 
-    def __init__(self, spec: ModelSpec, weights: Mapping[str, np.ndarray], batch: int, seq: int,
-                 shader_source: Any) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        weights: Mapping[str, np.ndarray],
+        batch: int,
+        seq: int,
+        shader_source: Any,
+    ) -> None:
         self.spec, self.w, self.b, self.s = spec, weights, batch, seq
         self.source = shader_source
         self.buffers: list[BufferSpec] = []
@@ -121,16 +129,23 @@ class _Recorder:
         self._n += 1
         return _V(self._add(f"t{self._n}", rows * cols * 4, "scratch", False), rows, cols)
 
-    def dispatch(self, shader: str, entry: str, bindings: list[str], params: bytes,
-                 workgroups: tuple[int, int, int], constants: Mapping[str, float] | None = None
-                 ) -> None:
+    def dispatch(
+        self,
+        shader: str,
+        entry: str,
+        bindings: list[str],
+        params: bytes,
+        workgroups: tuple[int, int, int],
+        constants: Mapping[str, float] | None = None,
+    ) -> None:
         if shader not in self.shaders:
             self.shaders[shader] = self.source(shader)
         self._n += 1
         u = self._add(f"u{self._n}", len(params), "uniform", True)
         self.uniforms[u] = params
-        self.passes.append(PassSpec(shader, entry, (*bindings, u), workgroups,
-                                    dict(constants or {})))
+        self.passes.append(
+            PassSpec(shader, entry, (*bindings, u), workgroups, dict(constants or {}))
+        )
         self.kinds.append(self.kind)
 
     # -- helpers as in the wgpu chain -----------------------------------------------------------
@@ -139,9 +154,13 @@ class _Recorder:
         n = x.rows * x.cols
         r = x.name if residual is None else residual if isinstance(residual, str) else residual.name
         b = self.weight(bias) if bias else self.input("zeros", "float32", (self.zeros_len(),))
-        self.dispatch("model_bias.wgsl", "main", [x.name, b, r, y.name],
-                      _u32(n, x.cols, int(residual is not None), r_len or n),
-                      _grid(math.ceil(n / 256)))
+        self.dispatch(
+            "model_bias.wgsl",
+            "main",
+            [x.name, b, r, y.name],
+            _u32(n, x.cols, int(residual is not None), r_len or n),
+            _grid(math.ceil(n / 256)),
+        )
         return y
 
     def zeros_len(self) -> int:
@@ -158,24 +177,37 @@ class _Recorder:
     def _matmul(self, x: _V, w: str, n: int) -> _V:
         y = self.scratch(x.rows, n)
         span = _TILE * 4
-        self.dispatch("matmul.wgsl", "blocked", [x.name, self.weight(w), y.name],
-                      _u32(x.rows, n, x.cols, 1),
-                      (math.ceil(n / span), math.ceil(x.rows / span), 1), {"TILE": _TILE})
+        self.dispatch(
+            "matmul.wgsl",
+            "blocked",
+            [x.name, self.weight(w), y.name],
+            _u32(x.rows, n, x.cols, 1),
+            (math.ceil(n / span), math.ceil(x.rows / span), 1),
+            {"TILE": _TILE},
+        )
         return y
 
     def _linear_gelu(self, x: _V, name: str, n: int) -> _V:
         y = self.scratch(x.rows, n)
-        self.dispatch("linear_gelu.wgsl", "tiled",
-                      [x.name, self.weight(name + ".w"), self.weight(name + ".b"), y.name],
-                      _u32(x.rows, n, x.cols, 0),
-                      (math.ceil(n / _TILE), math.ceil(x.rows / _TILE), 1), {"TILE": _TILE})
+        self.dispatch(
+            "linear_gelu.wgsl",
+            "tiled",
+            [x.name, self.weight(name + ".w"), self.weight(name + ".b"), y.name],
+            _u32(x.rows, n, x.cols, 0),
+            (math.ceil(n / _TILE), math.ceil(x.rows / _TILE), 1),
+            {"TILE": _TILE},
+        )
         return y
 
     def _layernorm(self, x: _V, name: str) -> _V:
         y = self.scratch(x.rows, x.cols)
-        self.dispatch("layernorm.wgsl", "main",
-                      [x.name, self.weight(name + ".g"), self.weight(name + ".b"), y.name],
-                      _u32(x.rows, x.cols, 0, 0), _grid(x.rows))
+        self.dispatch(
+            "layernorm.wgsl",
+            "main",
+            [x.name, self.weight(name + ".g"), self.weight(name + ".b"), y.name],
+            _u32(x.rows, x.cols, 0, 0),
+            _grid(x.rows),
+        )
         return y
 
     # -- the graph's ops ------------------------------------------------------------------------
@@ -187,29 +219,46 @@ class _Recorder:
             ids = self.input("ids", "uint32", (b, seq))
             types = self.input("types", "uint32", (b, seq))
             y = self.scratch(rows, h)
-            self.dispatch("model_embed.wgsl", "main",
-                          [ids, types, self.weight("word"), self.weight("pos"),
-                           self.weight("type"), y.name],
-                          _u32(rows, h, seq, 0), _grid(math.ceil(rows * h / 256)))
+            self.dispatch(
+                "model_embed.wgsl",
+                "main",
+                [ids, types, self.weight("word"), self.weight("pos"), self.weight("type"), y.name],
+                _u32(rows, h, seq, 0),
+                _grid(math.ceil(rows * h / 256)),
+            )
             return self._layernorm(y, "emb_ln")
         if s.front == "patch":
-            k = s.channels * s.patch ** 2
+            k = s.channels * s.patch**2
             pix = _V(self.input("rows", "float32", (b * (seq - 1), k)), b * (seq - 1), k)
             proj = self._bias(self._matmul(pix, "patch.w", h), "patch.b", None)
             y = self.scratch(rows, h)
-            self.dispatch("model_patch.wgsl", "main", [proj.name, self.weight("cls_pos"), y.name],
-                          _u32(b, seq, h, 0), _grid(math.ceil(rows * h / 256)))
+            self.dispatch(
+                "model_patch.wgsl",
+                "main",
+                [proj.name, self.weight("cls_pos"), y.name],
+                _u32(b, seq, h, 0),
+                _grid(math.ceil(rows * h / 256)),
+            )
             return y
         frames, c = 2 * seq, s.channels
         mel = _V(self.input("mel", "float32", (b * frames, c)), b * frames, c)
         cols1 = self.scratch(b * frames, 3 * c)
-        self.dispatch("model_im2col.wgsl", "main", [mel.name, cols1.name],
-                      _u32(b, frames, c, frames, 1, 0, 0, 0),
-                      _grid(math.ceil(b * frames * 3 * c / 256)))
+        self.dispatch(
+            "model_im2col.wgsl",
+            "main",
+            [mel.name, cols1.name],
+            _u32(b, frames, c, frames, 1, 0, 0, 0),
+            _grid(math.ceil(b * frames * 3 * c / 256)),
+        )
         h1 = self._linear_gelu(cols1, "conv1", h)
         cols2 = self.scratch(rows, 3 * h)
-        self.dispatch("model_im2col.wgsl", "main", [h1.name, cols2.name],
-                      _u32(b, seq, h, frames, 2, 0, 0, 0), _grid(math.ceil(rows * 3 * h / 256)))
+        self.dispatch(
+            "model_im2col.wgsl",
+            "main",
+            [h1.name, cols2.name],
+            _u32(b, seq, h, frames, 2, 0, 0, 0),
+            _grid(math.ceil(rows * 3 * h / 256)),
+        )
         return self._bias(self._linear_gelu(cols2, "conv2", h), None, self.weight("pos"), seq * h)
 
     def linear(self, x: _V, name: str, gelu: bool = False) -> _V:
@@ -231,16 +280,28 @@ class _Recorder:
         parts = []
         for which in range(3):
             t = self.scratch(b * seq, h)
-            self.dispatch("model_heads.wgsl", "split_one", [qkv.name, t.name], hp,
-                          _grid(math.ceil(b * seq * h / 256)), {"WHICH": which})
+            self.dispatch(
+                "model_heads.wgsl",
+                "split_one",
+                [qkv.name, t.name],
+                hp,
+                _grid(math.ceil(b * seq * h / 256)),
+                {"WHICH": which},
+            )
             parts.append(t.name)
         ctx = self.scratch(b * seq, h)
         scale = int(np.float32(1.0 / math.sqrt(d)).view(np.uint32))
-        self.dispatch("attention.wgsl", "main", [*parts, ctx.name],
-                      _u32(b, nh, seq, d, 0, scale, 0, 0), _grid(b * nh * seq))
+        self.dispatch(
+            "attention.wgsl",
+            "main",
+            [*parts, ctx.name],
+            _u32(b, nh, seq, d, 0, scale, 0, 0),
+            _grid(b * nh * seq),
+        )
         y = self.scratch(b * seq, h)
-        self.dispatch("model_heads.wgsl", "merge", [ctx.name, y.name], hp,
-                      _grid(math.ceil(b * seq * h / 256)))
+        self.dispatch(
+            "model_heads.wgsl", "merge", [ctx.name, y.name], hp, _grid(math.ceil(b * seq * h / 256))
+        )
         return y
 
     def add(self, x: _V, y: _V) -> _V:
@@ -260,13 +321,21 @@ class _Recorder:
         rows = self.b * (self.s if s.front == "conv" else 1)
         out = _V(self._add("out", rows * h * 4, "output", False), rows, h)
         if s.front == "conv":  # the hidden states themselves: a zero-bias copy
-            self.dispatch("model_bias.wgsl", "main",
-                          [x.name, self.input("zeros", "float32", (self.zeros_len(),)), x.name,
-                           out.name], _u32(rows * h, h, 0, rows * h),
-                          _grid(math.ceil(rows * h / 256)))
+            self.dispatch(
+                "model_bias.wgsl",
+                "main",
+                [x.name, self.input("zeros", "float32", (self.zeros_len(),)), x.name, out.name],
+                _u32(rows * h, h, 0, rows * h),
+                _grid(math.ceil(rows * h / 256)),
+            )
         else:
-            self.dispatch("model_pool.wgsl", "main", [x.name, out.name],
-                          _u32(self.s, h, 0, 1 if s.front == "patch" else 0), (self.b, 1, 1))
+            self.dispatch(
+                "model_pool.wgsl",
+                "main",
+                [x.name, out.name],
+                _u32(self.s, h, 0, 1 if s.front == "patch" else 0),
+                (self.b, 1, 1),
+            )
         return out
 
 
@@ -285,11 +354,18 @@ def record_plan(spec: ModelSpec, batch: int, seq: int) -> tuple[ComputePlan, tup
     encoder_forward(spec, rec)
     shape = (batch, seq, spec.hidden) if spec.front == "conv" else (batch, spec.hidden)
     plan = ComputePlan(
-        kernel=f"model:{spec.name}", variant="chain", dtype="float32",
-        params={"batch": batch, "seq": seq}, features=(), shaders=rec.shaders,
-        buffers=tuple(rec.buffers), passes=tuple(rec.passes),
-        outputs=(OutputSpec("out", "out", "float32", shape),), inputs=rec.inputs,
-        uniforms=rec.uniforms)
+        kernel=f"model:{spec.name}",
+        variant="chain",
+        dtype="float32",
+        params={"batch": batch, "seq": seq},
+        features=(),
+        shaders=rec.shaders,
+        buffers=tuple(rec.buffers),
+        passes=tuple(rec.passes),
+        outputs=(OutputSpec("out", "out", "float32", shape),),
+        inputs=rec.inputs,
+        uniforms=rec.uniforms,
+    )
     return plan, tuple(rec.kinds)
 
 
@@ -300,7 +376,7 @@ def data_inputs(spec: ModelSpec, x: ModelInputs) -> dict[str, np.ndarray]:
         return {"ids": x.data.astype(np.uint32), "types": x.type_ids.astype(np.uint32)}
     if spec.front == "patch":
         rows = patchify(np.asarray(x.data, np.float32), spec.patch)
-        return {"rows": rows.reshape(-1, spec.channels * spec.patch ** 2)}
+        return {"rows": rows.reshape(-1, spec.channels * spec.patch**2)}
     mel = np.asarray(x.data, np.float32).transpose(0, 2, 1)
     return {"mel": np.ascontiguousarray(mel).reshape(-1, spec.channels)}
 
@@ -319,17 +395,20 @@ def weight_inputs(spec: ModelSpec, plan: ComputePlan) -> dict[str, np.ndarray]:
     return out
 
 
-def plan_inputs(plan: ComputePlan, x: ModelInputs, *, weights: bool = True
-                ) -> dict[str, np.ndarray]:
+def plan_inputs(
+    plan: ComputePlan, x: ModelInputs, *, weights: bool = True
+) -> dict[str, np.ndarray]:
     """Every named input of ``plan`` for batch ``x`` (without the weights, which the page's
     cache supplies, when ``weights=False``; the zero bias is always included)."""
     from ._spec import get_model_spec
 
     spec = get_model_spec(str(plan.kernel).removeprefix("model:"))
     if (x.batch, x.seq) != (plan.params["batch"], plan.params["seq"]) or len(set(x.lengths)) > 1:
-        raise ParameterError(f"The plan is for batch={plan.params['batch']}, "
-                             f"seq={plan.params['seq']} without padding; got batch={x.batch}, "
-                             f"seq={x.seq}, lengths {sorted(set(x.lengths.tolist()))}.")
+        raise ParameterError(
+            f"The plan is for batch={plan.params['batch']}, "
+            f"seq={plan.params['seq']} without padding; got batch={x.batch}, "
+            f"seq={x.seq}, lengths {sorted(set(x.lengths.tolist()))}."
+        )
     if not weights:
         zeros = {k: np.zeros(v[1], np.float32) for k, v in plan.inputs.items() if k == "zeros"}
         return {**zeros, **data_inputs(spec, x)}

@@ -73,23 +73,49 @@ class ModelSpec:
 
 
 MINILM_L6 = ModelSpec(
-    name="minilm-l6", front="text", hidden=384, heads=12, layers=6, ffn=1536,
-    max_positions=512, eps=1e-12, pre_norm=False, random_weights=False,
-    vocab=30522, type_vocab=2,
+    name="minilm-l6",
+    front="text",
+    hidden=384,
+    heads=12,
+    layers=6,
+    ffn=1536,
+    max_positions=512,
+    eps=1e-12,
+    pre_norm=False,
+    random_weights=False,
+    vocab=30522,
+    type_vocab=2,
     description="sentence-transformers all-MiniLM-L6-v2: BERT encoder, mean pooling, L2 norm",
 )
 VIT_B16 = ModelSpec(
-    name="vit-b16", front="patch", hidden=768, heads=12, layers=12, ffn=3072,
-    max_positions=197, eps=1e-12, pre_norm=True, random_weights=True,
-    patch=16, channels=3,
+    name="vit-b16",
+    front="patch",
+    hidden=768,
+    heads=12,
+    layers=12,
+    ffn=3072,
+    max_positions=197,
+    eps=1e-12,
+    pre_norm=True,
+    random_weights=True,
+    patch=16,
+    channels=3,
     description="ViT-B/16 (224x224 image, 196 patches + class token); seeded random weights",
 )
 WHISPER_TINY_ENCODER = ModelSpec(
-    name="whisper-tiny-encoder", front="conv", hidden=384, heads=6, layers=4, ffn=1536,
-    max_positions=1500, eps=1e-5, pre_norm=True, random_weights=True,
+    name="whisper-tiny-encoder",
+    front="conv",
+    hidden=384,
+    heads=6,
+    layers=4,
+    ffn=1536,
+    max_positions=1500,
+    eps=1e-5,
+    pre_norm=True,
+    random_weights=True,
     channels=80,
     description="Whisper tiny encoder (80 mel bins, two conv1d, 1500 frames); "
-                "seeded random weights",
+    "seeded random weights",
 )
 
 MODELS: dict[str, ModelSpec] = {m.name: m for m in (MINILM_L6, VIT_B16, WHISPER_TINY_ENCODER)}

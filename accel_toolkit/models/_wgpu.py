@@ -29,10 +29,16 @@ from ._spec import ModelSpec, get_model_spec
 
 __all__ = ["WgpuModel"]
 
-INSTALL = ("pip install 'accel-toolkit[wgpu]' and a Vulkan driver (Debian/Ubuntu: apt-get "
-           "install mesa-vulkan-drivers for the lavapipe CPU adapter)")
-_LIMITS = ("max-buffer-size", "max-storage-buffer-binding-size",
-           "max-storage-buffers-per-shader-stage", "max-compute-workgroup-storage-size")
+INSTALL = (
+    "pip install 'accel-toolkit[wgpu]' and a Vulkan driver (Debian/Ubuntu: apt-get "
+    "install mesa-vulkan-drivers for the lavapipe CPU adapter)"
+)
+_LIMITS = (
+    "max-buffer-size",
+    "max-storage-buffer-binding-size",
+    "max-storage-buffers-per-shader-stage",
+    "max-compute-workgroup-storage-size",
+)
 
 
 @dataclass
@@ -78,8 +84,9 @@ class WgpuModel:
         try:
             import wgpu
         except ImportError as exc:
-            raise BackendUnavailableError(f"The wgpu model backend needs wgpu-py ({exc}); "
-                                          f"{INSTALL}.") from None
+            raise BackendUnavailableError(
+                f"The wgpu model backend needs wgpu-py ({exc}); {INSTALL}."
+            ) from None
         self._wgpu = wgpu
         try:
             with quiet_driver_noise():
@@ -87,7 +94,9 @@ class WgpuModel:
             limits = {k: adapter.limits[k] for k in _LIMITS if k in adapter.limits}
             self.device = adapter.request_device_sync(required_limits=limits)
         except Exception as exc:
-            raise BackendUnavailableError(f"wgpu found no usable adapter ({exc}); {INSTALL}.") from None
+            raise BackendUnavailableError(
+                f"wgpu found no usable adapter ({exc}); {INSTALL}."
+            ) from None
         self.adapter = str(adapter.summary)
         BU = wgpu.BufferUsage
         self._storage = BU.STORAGE | BU.COPY_SRC | BU.COPY_DST
@@ -96,9 +105,12 @@ class WgpuModel:
         self._outs: dict[int, Any] = {}
         # the weights of the smallest plan name every weight buffer any plan binds
         self.weights = weight_inputs(self.spec, record_plan(self.spec, 1, 1)[0])
-        self.w = {k: self.device.create_buffer_with_data(data=np.ascontiguousarray(v, np.float32),
-                                                         usage=self._storage)
-                  for k, v in self.weights.items()}
+        self.w = {
+            k: self.device.create_buffer_with_data(
+                data=np.ascontiguousarray(v, np.float32), usage=self._storage
+            )
+            for k, v in self.weights.items()
+        }
         self.upload_s = time.perf_counter() - t0
 
     @classmethod
@@ -109,18 +121,22 @@ class WgpuModel:
         return cls._shared[model]
 
     # -- resources ------------------------------------------------------------------------------
-    def _pipeline(self, plan: ComputePlan, shader: str, entry: str,
-                  constants: dict[str, float]) -> Any:
+    def _pipeline(
+        self, plan: ComputePlan, shader: str, entry: str, constants: dict[str, float]
+    ) -> Any:
         key = (shader, entry, repr(sorted(constants.items())))
         if key not in self._pipes:
             try:
                 module = self.device.create_shader_module(label=shader, code=plan.shaders[shader])
                 self._pipes[key] = self.device.create_compute_pipeline(
-                    label=f"{shader}:{entry}", layout="auto",
-                    compute={"module": module, "entry_point": entry, "constants": constants})
+                    label=f"{shader}:{entry}",
+                    layout="auto",
+                    compute={"module": module, "entry_point": entry, "constants": constants},
+                )
             except Exception as exc:
-                raise ShaderCompileError(f"{shader} ({entry}) failed to compile for "
-                                         f"{self.spec.name}: {exc}") from None
+                raise ShaderCompileError(
+                    f"{shader} ({entry}) failed to compile for {self.spec.name}: {exc}"
+                ) from None
         return self._pipes[key]
 
     def _group(self, batch: int, seq: int) -> _Group:
@@ -134,18 +150,24 @@ class WgpuModel:
                 bufs[b.name] = self.w[b.name]
             elif b.usage == "uniform":
                 bufs[b.name] = self.device.create_buffer_with_data(
-                    data=plan.uniforms[b.name], usage=BU.UNIFORM | BU.COPY_DST)
+                    data=plan.uniforms[b.name], usage=BU.UNIFORM | BU.COPY_DST
+                )
             else:
                 bufs[b.name] = self.device.create_buffer(size=b.size, usage=self._storage)
         pipes, groups = [], []
         for ps in plan.passes:
             pipe = self._pipeline(plan, ps.shader, ps.entry, dict(ps.constants))
-            entries = [{"binding": i, "resource": {"buffer": bufs[n], "offset": 0,
-                                                    "size": plan.buffer(n).size}}
-                       for i, n in enumerate(ps.bindings)]
+            entries = [
+                {
+                    "binding": i,
+                    "resource": {"buffer": bufs[n], "offset": 0, "size": plan.buffer(n).size},
+                }
+                for i, n in enumerate(ps.bindings)
+            ]
             pipes.append(pipe)
-            groups.append(self.device.create_bind_group(layout=pipe.get_bind_group_layout(0),
-                                                        entries=entries))
+            groups.append(
+                self.device.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=entries)
+            )
         out_bytes = int(np.prod(plan.outputs[0].shape)) * 4
         g = _Group(plan, kinds, bufs, pipes, groups, out_bytes)
         self._groups[(batch, seq)] = g
@@ -165,8 +187,9 @@ class WgpuModel:
         out = []
         for n in sorted(by_len):
             rows = np.array(by_len[n])
-            out.append((self._group(len(rows), n), rows,
-                        _sub_batch(x, rows, n, self.spec.front == "text")))
+            out.append(
+                (self._group(len(rows), n), rows, _sub_batch(x, rows, n, self.spec.front == "text"))
+            )
         return out
 
     def _write(self, g: _Group, sub: ModelInputs) -> None:
@@ -181,8 +204,9 @@ class WgpuModel:
             cp.dispatch_workgroups(*g.plan.passes[i].workgroups)
             cp.end()
 
-    def _gather_and_read(self, x: ModelInputs, parts: list[tuple[_Group, np.ndarray, ModelInputs]],
-                         enc: Any) -> np.ndarray:
+    def _gather_and_read(
+        self, x: ModelInputs, parts: list[tuple[_Group, np.ndarray, ModelInputs]], enc: Any
+    ) -> np.ndarray:
         total = sum(g.out_bytes for g, _, _ in parts)
         out = self._out(total)
         offset = 0

@@ -93,8 +93,9 @@ def to_blocks(value: Any) -> list[Block]:
             blocks = to_blocks(item)
             if blocks and isinstance(blocks[0], Table | ChartBlock) and not blocks[0].caption:
                 first = blocks[0]
-                blocks[0] = type(first)(first.frame if isinstance(first, Table) else first.chart,
-                                        str(key))
+                blocks[0] = type(first)(
+                    first.frame if isinstance(first, Table) else first.chart, str(key)
+                )
             out.extend(blocks)
         return out
     if hasattr(value, "tables") and hasattr(value, "charts"):

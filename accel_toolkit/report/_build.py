@@ -66,13 +66,26 @@ def load_context(
     ph = ", ".join("?" * len(ids))
     runs = store.query(f"SELECT * FROM runs WHERE run_id IN ({ph}) ORDER BY created_at", ids)
     envs = [e for e in dict.fromkeys(results["env_id"].dropna())]
-    environments = (store.query(
-        f"SELECT * FROM environments WHERE env_id IN ({', '.join('?' * len(envs))}) "
-        "ORDER BY created_at", envs) if envs else store.environments().iloc[:0])
+    environments = (
+        store.query(
+            f"SELECT * FROM environments WHERE env_id IN ({', '.join('?' * len(envs))}) "
+            "ORDER BY created_at",
+            envs,
+        )
+        if envs
+        else store.environments().iloc[:0]
+    )
     if baseline is not None and baseline not in set(results["backend"]):
         baseline = None if len(set(results["backend"])) < 2 else baseline
-    return ReportContext(store=store, results=results, runs=runs, environments=environments,
-                         baseline=baseline, run_ids=ids, tag=tag)
+    return ReportContext(
+        store=store,
+        results=results,
+        runs=runs,
+        environments=environments,
+        baseline=baseline,
+        run_ids=ids,
+        tag=tag,
+    )
 
 
 @dataclass
@@ -94,7 +107,10 @@ class Report:
         from .._version import __version__
 
         return render_page(
-            self.title, self.subtitle, self.sections, charts=self.charts,
+            self.title,
+            self.subtitle,
+            self.sections,
+            charts=self.charts,
             footer=f"Written by accel_toolkit {__version__} from {self.context.store.path}.",
         )
 
@@ -121,16 +137,21 @@ class Report:
                 if isinstance(b, ChartBlock):
                     display(b.chart)
                 elif isinstance(b, Table):
-                    display(b.frame.style.hide(axis="index").set_caption(b.caption)
-                            if b.caption else b.frame)
+                    display(
+                        b.frame.style.hide(axis="index").set_caption(b.caption)
+                        if b.caption
+                        else b.frame
+                    )
                 elif isinstance(b, Text | Code | ErrorBlock):
                     display(HTML(html_of(b)))
 
     def _repr_html_(self) -> str:
         n = sum(len(b) for _, _, b in self.sections)
-        return (f"<b>{self.title}</b>: {len(self.sections)} sections, {n} blocks "
-                f"({len(self.context.results)} results). Use <code>.write(path)</code> or "
-                f"<code>.display()</code>.")
+        return (
+            f"<b>{self.title}</b>: {len(self.sections)} sections, {n} blocks "
+            f"({len(self.context.results)} results). Use <code>.write(path)</code> or "
+            f"<code>.display()</code>."
+        )
 
 
 def build_report(
@@ -201,5 +222,3 @@ def write_report(
 ) -> Path:
     """:func:`build_report` and write it to ``out``; return the written path."""
     return build_report(db, **kwargs).write(out)
-
-

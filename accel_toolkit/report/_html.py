@@ -36,7 +36,8 @@ CSS = """
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg:#ffffff; --soft:#f6f8fa;
         --accent:#0969da; --bad:#cf222e; }
 * { box-sizing: border-box; }
-body { margin:0; font:14px/1.5 -apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;
+body { margin:0;
+       font:14px/1.5 -apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;
        color:var(--fg); background:var(--bg); }
 header { padding:24px 40px 12px; border-bottom:1px solid var(--line); background:var(--soft); }
 header h1 { margin:0 0 4px; font-size:26px; }
@@ -146,16 +147,25 @@ def _table(block: Table) -> str:
     cells = [[_cell(v) for v in col] for _, col in df.items()]
     # short columns never wrap; long text wraps at word boundaries
     wrap = [max(len(c) for c in col) > 48 for col in cells]
-    head = "".join(f'<th class="{"wrap" if w else "nw"}">{html.escape(str(c))}</th>'
-                   for c, w in zip(df.columns, wrap, strict=True))
+    head = "".join(
+        f'<th class="{"wrap" if w else "nw"}">{html.escape(str(c))}</th>'
+        for c, w in zip(df.columns, wrap, strict=True)
+    )
     rows = []
     for i in range(len(df)):
-        rows.append("<tr>" + "".join(
-            f'<td class="{"wrap" if w else "nw"}">{html.escape(col[i])}</td>'
-            for col, w in zip(cells, wrap, strict=True)) + "</tr>")
+        rows.append(
+            "<tr>"
+            + "".join(
+                f'<td class="{"wrap" if w else "nw"}">{html.escape(col[i])}</td>'
+                for col, w in zip(cells, wrap, strict=True)
+            )
+            + "</tr>"
+        )
     cap = f"<caption>{caption}</caption>" if caption else ""
-    return (f'<div class="table-wrap"><table class="data">{cap}<thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>")
+    return (
+        f'<div class="table-wrap"><table class="data">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 class _Renderer:
@@ -168,15 +178,16 @@ class _Renderer:
     def chart(self, block: ChartBlock) -> str:
         self.n_charts += 1
         cid = f"chart-{self.n_charts}"
-        caption = (f"<figcaption>{html.escape(block.caption)}</figcaption>"
-                   if block.caption else "")
+        caption = f"<figcaption>{html.escape(block.caption)}</figcaption>" if block.caption else ""
         spec = chart_spec(block.chart)
         if self.mode == "static":
             svg = _vl_convert().vegalite_to_svg(spec, vl_version=_vl_version())
             return f'<figure><div class="chart" id="{cid}">{svg}</div>{caption}</figure>'
-        return (f'<figure><div class="chart" id="{cid}"></div>'
-                f'<script type="application/json" class="vl-spec" data-target="{cid}">'
-                f"{script_json(spec)}</script>{caption}</figure>")
+        return (
+            f'<figure><div class="chart" id="{cid}"></div>'
+            f'<script type="application/json" class="vl-spec" data-target="{cid}">'
+            f"{script_json(spec)}</script>{caption}</figure>"
+        )
 
     def block(self, block: Block) -> str:
         if isinstance(block, Text):
@@ -193,10 +204,16 @@ class _Renderer:
             cap = f"<figcaption>{html.escape(block.caption)}</figcaption>" if block.caption else ""
             return f"<figure>{cap}<pre><code>{html.escape(block.code)}</code></pre></figure>"
         if isinstance(block, ErrorBlock):
-            tb = (f"<details><summary>traceback</summary><pre>{html.escape(block.traceback)}"
-                  f"</pre></details>" if block.traceback else "")
-            return (f'<div class="error"><b>{html.escape(block.title)}</b>'
-                    f"<pre>{html.escape(block.error)}</pre>{tb}</div>")
+            tb = (
+                f"<details><summary>traceback</summary><pre>{html.escape(block.traceback)}"
+                f"</pre></details>"
+                if block.traceback
+                else ""
+            )
+            return (
+                f'<div class="error"><b>{html.escape(block.title)}</b>'
+                f"<pre>{html.escape(block.error)}</pre>{tb}</div>"
+            )
         raise TypeError(f"not a report block: {type(block).__name__}")
 
 
@@ -214,14 +231,16 @@ def render_page(
     body = []
     for sid, t, blocks in sections:
         inner = "\n".join(r.block(b) for b in blocks)
-        body.append(f'<section id="{html.escape(sid)}"><h2>{html.escape(t)}</h2>\n{inner}</section>')
+        body.append(
+            f'<section id="{html.escape(sid)}"><h2>{html.escape(t)}</h2>\n{inner}</section>'
+        )
     scripts = ""
     if r.mode == "interactive" and r.n_charts:
         scripts = f"<script>{_bundle()}</script>\n<script>{EMBED_SCRIPT}</script>"
     sub = "".join(f"<p>{html.escape(s)}</p>" for s in subtitle)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>{html.escape(title)}</h1>{sub}</header><nav>{nav}</nav>"
         f"<main>{''.join(body)}</main>"

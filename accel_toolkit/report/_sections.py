@@ -82,6 +82,7 @@ def build_section(section: Section, ctx: ReportContext) -> list[Block]:
 
 # -- helpers ---------------------------------------------------------------------------
 
+
 def _fmt_time(s: Any) -> str:
     try:
         s = float(s)
@@ -122,21 +123,31 @@ def _kernel_order(ctx: ReportContext) -> list[str]:
 
 # -- built-in sections -----------------------------------------------------------------
 
+
 def summary_section(ctx: ReportContext) -> list[Block]:
     df = ctx.results
     ok = ctx.ok
     t0, t1 = df["created_at"].min(), df["created_at"].max()
     n_cfg = df["config_key"].nunique()
     backends = ", ".join(dict.fromkeys(df["backend"]))
-    blocks: list[Block] = [Text(
-        f"{len(df)} measurements of {n_cfg} configurations of {df['kernel'].nunique()} kernels "
-        f"on {backends}, from {len(ctx.runs)} run(s) between {t0:%Y-%m-%d %H:%M} and "
-        f"{t1:%Y-%m-%d %H:%M} UTC. {len(ok)} succeeded and were checked against the numpy "
-        f"reference; {len(df) - len(ok)} did not (see Failures)."
-    )]
-    counts = (df.groupby(["backend", "status"]).size().unstack(fill_value=0)
-              .reindex(columns=[s for s in STATUS_ORDER if s in set(df["status"])]
-                       + sorted(set(df["status"]) - set(STATUS_ORDER)), fill_value=0))
+    blocks: list[Block] = [
+        Text(
+            f"{len(df)} measurements of {n_cfg} configurations of {df['kernel'].nunique()} kernels "
+            f"on {backends}, from {len(ctx.runs)} run(s) between {t0:%Y-%m-%d %H:%M} and "
+            f"{t1:%Y-%m-%d %H:%M} UTC. {len(ok)} succeeded and were checked against the numpy "
+            f"reference; {len(df) - len(ok)} did not (see Failures)."
+        )
+    ]
+    counts = (
+        df.groupby(["backend", "status"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(
+            columns=[s for s in STATUS_ORDER if s in set(df["status"])]
+            + sorted(set(df["status"]) - set(STATUS_ORDER)),
+            fill_value=0,
+        )
+    )
     venues = df.groupby("backend")["venue"].agg(lambda v: ", ".join(sorted(set(v.dropna()))))
     devices = df.groupby("backend")["device"].agg(lambda v: ", ".join(sorted(set(v.dropna()))))
     counts.columns.name = None
@@ -148,21 +159,43 @@ def summary_section(ctx: ReportContext) -> list[Block]:
         _try_chart(blocks, "speedup heatmap", lambda: charts.speedup_heatmap(df, baseline))
         sp = charts.speedups(df, baseline)
         sp = sp[sp["backend"] != baseline]
-        blocks.append(Table(pd.DataFrame({
-            "kernel": sp["kernel"], "backend": sp["backend"], "device": sp["device"],
-            f"speedup over {ctx.baseline} (geo-mean)": sp["speedup"].map(lambda v: f"{v:.3g}×"),
-            "range": [f"{a:.3g}× – {b:.3g}×" for a, b in zip(sp["min_speedup"], sp["max_speedup"], strict=True)],
-            "shared configs": sp["n_configs"],
-        }), f"Speedups over {ctx.baseline}"))
+        blocks.append(
+            Table(
+                pd.DataFrame(
+                    {
+                        "kernel": sp["kernel"],
+                        "backend": sp["backend"],
+                        "device": sp["device"],
+                        f"speedup over {ctx.baseline} (geo-mean)": sp["speedup"].map(
+                            lambda v: f"{v:.3g}×"
+                        ),
+                        "range": [
+                            f"{a:.3g}× – {b:.3g}×"
+                            for a, b in zip(sp["min_speedup"], sp["max_speedup"], strict=True)
+                        ],
+                        "shared configs": sp["n_configs"],
+                    }
+                ),
+                f"Speedups over {ctx.baseline}",
+            )
+        )
     elif ctx.baseline and ctx.baseline not in ok_backends:
         have = ", ".join(sorted(ok_backends)) or "none"
-        blocks.append(Text(f"No speedups: the baseline {ctx.baseline!r} has no successful "
-                           f"results in this selection (backends with results: {have}).",
-                           muted=True))
+        blocks.append(
+            Text(
+                f"No speedups: the baseline {ctx.baseline!r} has no successful "
+                f"results in this selection (backends with results: {have}).",
+                muted=True,
+            )
+        )
     if len(ok):
-        _try_chart(blocks, "roofline", lambda: charts.roofline(ctx.latest),
-                   "Achieved GFLOP/s against arithmetic intensity; the dashed ceilings are the "
-                   "best GFLOP/s and GB/s measured on each backend and device in this report.")
+        _try_chart(
+            blocks,
+            "roofline",
+            lambda: charts.roofline(ctx.latest),
+            "Achieved GFLOP/s against arithmetic intensity; the dashed ceilings are the "
+            "best GFLOP/s and GB/s measured on each backend and device in this report.",
+        )
     return blocks
 
 
@@ -197,13 +230,20 @@ def environment_section(ctx: ReportContext) -> list[Block]:
             blas = "; ".join(
                 f"{b.get('internal_api')} {b.get('version')} ({b.get('num_threads')} threads, "
                 f"{b.get('threading_layer')}, {b.get('architecture')})"
-                for b in fp.get("blas", []) if isinstance(b, dict))
+                for b in fp.get("blas", [])
+                if isinstance(b, dict)
+            )
             mem = r.memory_bytes
             cols[str(r.env_id)] = {
-                "host": r.hostname, "CPU": r.cpu_model, "cores": r.cores,
+                "host": r.hostname,
+                "CPU": r.cpu_model,
+                "cores": r.cores,
                 "memory": f"{mem / 2**30:.1f} GiB" if pd.notna(mem) and mem else "–",
-                "OS": r.os, "Python": r.python, "accel_toolkit": r.toolkit_version,
-                "git commit": r.git_commit, "BLAS": blas or "–",
+                "OS": r.os,
+                "Python": r.python,
+                "accel_toolkit": r.toolkit_version,
+                "git commit": r.git_commit,
+                "BLAS": blas or "–",
                 "thread variables": ", ".join(f"{k}={v}" for k, v in fp.get("threads", {}).items())
                 or "none set",
                 "libraries": ", ".join(f"{k} {v}" for k, v in libs.items()),
@@ -212,46 +252,74 @@ def environment_section(ctx: ReportContext) -> list[Block]:
         table.index.name = "environment"
         blocks.append(Table(table.reset_index(), "Machines and software stacks"))
     dev = ctx.latest.dropna(subset=["device_info"])
-    rows = [_device_row(backend, venue, device, g)
-            for (backend, venue, device), g in dev.groupby(["backend", "venue", "device"],
-                                                            dropna=False, sort=False)]
+    rows = [
+        _device_row(backend, venue, device, g)
+        for (backend, venue, device), g in dev.groupby(
+            ["backend", "venue", "device"], dropna=False, sort=False
+        )
+    ]
     if rows:
         blocks.append(Table(pd.DataFrame(rows), "Devices, as each backend reported them"))
-        blocks.append(Text("Adapter features and limits of every row are in the store "
-                           "(measurements.device_info).", muted=True))
+        blocks.append(
+            Text(
+                "Adapter features and limits of every row are in the store "
+                "(measurements.device_info).",
+                muted=True,
+            )
+        )
     return blocks
 
 
-_DEVICE_SKIP = {"name", "features", "limits", "user_agent", "browser_brands", "adapter",
-                "browser", "browser_version", "flags", "backend", "venue", "plan_name",
-                "webnn_device_type", "executable"}
+_DEVICE_SKIP = {
+    "name",
+    "features",
+    "limits",
+    "user_agent",
+    "browser_brands",
+    "adapter",
+    "browser",
+    "browser_version",
+    "flags",
+    "backend",
+    "venue",
+    "plan_name",
+    "webnn_device_type",
+    "executable",
+}
 
 
 def _device_row(backend: str, venue: str, device: str, g: pd.DataFrame) -> dict[str, str]:
     raw = g["device_info"].iloc[-1]
     info: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
     adapter: dict[str, Any] = info["adapter"] if isinstance(info.get("adapter"), dict) else {}
-    ad = " / ".join(str(adapter[k]) for k in ("vendor", "architecture", "device", "description")
-                    if adapter.get(k))
+    ad = " / ".join(
+        str(adapter[k])
+        for k in ("vendor", "architecture", "device", "description")
+        if adapter.get(k)
+    )
     if adapter.get("isFallbackAdapter"):
         ad += " (fallback adapter)"
     browser = " ".join(str(info[k]) for k in ("browser", "browser_version") if info.get(k))
     flags = info.get("flags")
-    other = {k: v for k, v in _flatten(info).items()
-             if k.split(".")[0] not in _DEVICE_SKIP}
+    other = {k: v for k, v in _flatten(info).items() if k.split(".")[0] not in _DEVICE_SKIP}
     return {
-        "backend": backend, "venue": venue or "", "device": device or "",
-        "browser": browser, "adapter": ad,
+        "backend": backend,
+        "venue": venue or "",
+        "device": device or "",
+        "browser": browser,
+        "adapter": ad,
         "WebNN device": str(info.get("webnn_device_type") or ""),
         "timer": ", ".join(sorted(set(g["timer"].dropna()))) if "timer" in g else "",
         "flags": " ".join(flags) if isinstance(flags, list) else str(flags or ""),
-        "other": "; ".join(f"{k}: {v if len(v) < 120 else v[:117] + '...'}"
-                           for k, v in other.items()),
+        "other": "; ".join(
+            f"{k}: {v if len(v) < 120 else v[:117] + '...'}" for k, v in other.items()
+        ),
     }
 
 
-def results_table(df: pd.DataFrame, baseline: str | None = None, *,
-                  kernel: bool = True) -> pd.DataFrame:
+def results_table(
+    df: pd.DataFrame, baseline: str | None = None, *, kernel: bool = True
+) -> pd.DataFrame:
     """Rows of the ``results`` view as a readable table (times with units, CI, speedup).
 
     ``baseline`` adds the speedup of each row over that backend's row of the same
@@ -271,19 +339,28 @@ def results_table(df: pd.DataFrame, baseline: str | None = None, *,
         if base is not None and r.status == "ok" and r.config_key in base and r.median_s:
             sp = f"{base[r.config_key] / r.median_s:.3g}×"
         row = {"kernel": r.kernel} if kernel else {}
-        row.update({
-            "params": _params(r.params), "dtype": r.dtype, "backend": r.backend,
-            "venue": r.venue, "device": r.device,
-            "median": _fmt_time(r.median_s),
-            "99% CI": f"{_fmt_time(r.ci_low_s)} – {_fmt_time(r.ci_high_s)}" if r.status == "ok" else "–",
-            **({"round spread": _round_spread(r)} if with_rounds else {}),
-            "n": int(r.n_samples) if pd.notna(r.n_samples) else "–",
-            "first run": _fmt_time(r.first_run_s),
-            "GFLOP/s": _fmt_num(r.gflops), "GB/s": _fmt_num(r.gbps),
-            f"vs {baseline}" if baseline else "speedup": sp,
-            "max abs err": _fmt_num(r.max_abs_err, ".2g"),
-            "status": r.status, "run": r.run_id,
-        })
+        row.update(
+            {
+                "params": _params(r.params),
+                "dtype": r.dtype,
+                "backend": r.backend,
+                "venue": r.venue,
+                "device": r.device,
+                "median": _fmt_time(r.median_s),
+                "99% CI": f"{_fmt_time(r.ci_low_s)} – {_fmt_time(r.ci_high_s)}"
+                if r.status == "ok"
+                else "–",
+                **({"round spread": _round_spread(r)} if with_rounds else {}),
+                "n": int(r.n_samples) if pd.notna(r.n_samples) else "–",
+                "first run": _fmt_time(r.first_run_s),
+                "GFLOP/s": _fmt_num(r.gflops),
+                "GB/s": _fmt_num(r.gbps),
+                f"vs {baseline}" if baseline else "speedup": sp,
+                "max abs err": _fmt_num(r.max_abs_err, ".2g"),
+                "status": r.status,
+                "run": r.run_id,
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -301,22 +378,35 @@ def kernel_sections(ctx: ReportContext) -> list[Section]:
     """One section per kernel: latency chart, history (when several runs), table."""
     out = []
     for kernel in _kernel_order(ctx):
+
         def build(ctx: ReportContext, kernel: str = kernel) -> list[Block]:
             rows = ctx.latest[ctx.latest["kernel"] == kernel]
             ok = rows[rows["status"] == "ok"]
             blocks: list[Block] = []
             if len(ok):
                 x = "flops" if (ok["flops"] > 0).all() else "bytes"
-                _try_chart(blocks, f"{kernel} latency", lambda: charts.latency(ok, x=x),
-                           f"Median time per call against {x} per call; bars are 99% CIs.")
+                _try_chart(
+                    blocks,
+                    f"{kernel} latency",
+                    lambda: charts.latency(ok, x=x),
+                    f"Median time per call against {x} per call; bars are 99% CIs.",
+                )
             hist = ctx.results[(ctx.results["kernel"] == kernel) & (ctx.results["status"] == "ok")]
             if hist["run_id"].nunique() > 1:
                 keys = list(dict.fromkeys(hist["config_key"]))[:6]
                 more = "" if hist["config_key"].nunique() <= 6 else " (first 6 configurations)"
-                _try_chart(blocks, f"{kernel} history",
-                           lambda: charts.history(hist, config_keys=keys),
-                           f"Median and 99% CI band across runs{more}.")
-            blocks.append(Table(results_table(rows, ctx.baseline, kernel=False), "Latest result per configuration and backend"))
+                _try_chart(
+                    blocks,
+                    f"{kernel} history",
+                    lambda: charts.history(hist, config_keys=keys),
+                    f"Median and 99% CI band across runs{more}.",
+                )
+            blocks.append(
+                Table(
+                    results_table(rows, ctx.baseline, kernel=False),
+                    "Latest result per configuration and backend",
+                )
+            )
             return blocks
 
         out.append(Section(f"kernel-{kernel}", f"Kernel: {kernel}", build))
@@ -329,12 +419,17 @@ def first_run_section(ctx: ReportContext) -> list[Block]:
     if ok.empty or ok["first_run_s"].isna().all():
         return [Text("No first-run times in this selection.", muted=True)]
     which = browser or None
-    blocks: list[Block] = [Text(
-        "The first call of each configuration (shader or graph compilation, pipeline "
-        "creation, allocation) against the steady-state median. "
-        + ("Browser backends: " + ", ".join(browser) + "." if browser
-           else "No browser backend in this selection, so every backend is shown.")
-    )]
+    blocks: list[Block] = [
+        Text(
+            "The first call of each configuration (shader or graph compilation, pipeline "
+            "creation, allocation) against the steady-state median. "
+            + (
+                "Browser backends: " + ", ".join(browser) + "."
+                if browser
+                else "No browser backend in this selection, so every backend is shown."
+            )
+        )
+    ]
     _try_chart(blocks, "first run vs steady state", lambda: charts.first_run(ok, backends=which))
     return blocks
 
@@ -344,19 +439,41 @@ def failures_section(ctx: ReportContext) -> list[Block]:
     blocks: list[Block] = []
     runs = ctx.runs[ctx.runs["status"] != "complete"] if not ctx.runs.empty else ctx.runs
     if len(runs):
-        blocks.append(Table(pd.DataFrame({
-            "run": runs["run_id"], "status": runs["status"],
-            "measured": [int((ctx.results["run_id"] == r).sum()) for r in runs["run_id"]],
-            "planned": runs["planned"],
-        }), "Runs that did not complete (every result they finished is stored and shown)"))
+        blocks.append(
+            Table(
+                pd.DataFrame(
+                    {
+                        "run": runs["run_id"],
+                        "status": runs["status"],
+                        "measured": [
+                            int((ctx.results["run_id"] == r).sum()) for r in runs["run_id"]
+                        ],
+                        "planned": runs["planned"],
+                    }
+                ),
+                "Runs that did not complete (every result they finished is stored and shown)",
+            )
+        )
     if bad.empty:
         blocks.append(Text("Every configuration ran and matched the numpy reference.", muted=True))
         return blocks
-    blocks.append(Table(pd.DataFrame({
-        "kernel": bad["kernel"], "params": bad["params"].map(_params), "dtype": bad["dtype"],
-        "backend": bad["backend"], "venue": bad["venue"], "status": bad["status"],
-        "error": bad["error"].fillna(""), "run": bad["run_id"],
-    }), f"{len(bad)} measurement(s) that did not succeed"))
+    blocks.append(
+        Table(
+            pd.DataFrame(
+                {
+                    "kernel": bad["kernel"],
+                    "params": bad["params"].map(_params),
+                    "dtype": bad["dtype"],
+                    "backend": bad["backend"],
+                    "venue": bad["venue"],
+                    "status": bad["status"],
+                    "error": bad["error"].fillna(""),
+                    "run": bad["run_id"],
+                }
+            ),
+            f"{len(bad)} measurement(s) that did not succeed",
+        )
+    )
     return blocks
 
 
@@ -394,8 +511,14 @@ def reproduce_command(run: Any, db_path: str | None = None) -> str:
     s = json.loads(s) if isinstance(s, str) else (s or {})
     if run.get("command") and not s.get("grid"):
         return str(run["command"])
-    parts = ["accel-toolkit", "bench", "--kernels", ",".join(s.get("kernels", [])),
-             "--backends", ",".join(s.get("backends", []))]
+    parts = [
+        "accel-toolkit",
+        "bench",
+        "--kernels",
+        ",".join(s.get("kernels", [])),
+        "--backends",
+        ",".join(s.get("backends", [])),
+    ]
     grid_file = None
     if s.get("grid"):  # the exact configurations, written to a file the command reads
         grid_file = f"grid-{run.get('run_id') or 'run'}.json"
@@ -422,26 +545,39 @@ def reproduce_command(run: Any, db_path: str | None = None) -> str:
 
 
 def reproduce_section(ctx: ReportContext) -> list[Block]:
-    blocks: list[Block] = [Text(
-        "Every number above comes from one of these runs (the tables name the run of each "
-        "row). The same parameters and seed give the same configurations and inputs."
-    )]
+    blocks: list[Block] = [
+        Text(
+            "Every number above comes from one of these runs (the tables name the run of each "
+            "row). The same parameters and seed give the same configurations and inputs."
+        )
+    ]
     rows = []
     for r in ctx.runs.to_dict("records"):
         r = {k: _get(r, k) for k in r}
-        rows.append({
-            "run": r["run_id"], "started": f"{r['created_at']:%Y-%m-%d %H:%M:%S}",
-            "status": r["status"], "tag": r.get("tag") or "", "git commit": r.get("git_commit") or "",
-            "notebook": r.get("notebook") or "", "executed notebook": r.get("notebook_output") or "",
-            "seed": r.get("seed"), "measured": int((ctx.results["run_id"] == r["run_id"]).sum()),
-        })
+        rows.append(
+            {
+                "run": r["run_id"],
+                "started": f"{r['created_at']:%Y-%m-%d %H:%M:%S}",
+                "status": r["status"],
+                "tag": r.get("tag") or "",
+                "git commit": r.get("git_commit") or "",
+                "notebook": r.get("notebook") or "",
+                "executed notebook": r.get("notebook_output") or "",
+                "seed": r.get("seed"),
+                "measured": int((ctx.results["run_id"] == r["run_id"]).sum()),
+            }
+        )
     blocks.append(Table(pd.DataFrame(rows), "Runs"))
     for r in ctx.runs.to_dict("records"):
         r = {k: _get(r, k) for k in r}
-        label = "notebook run" if r.get("notebook") else ("command" if r.get("command")
-                                                          else "equivalent command")
-        blocks.append(Code(reproduce_command(r, str(ctx.store.path)),
-                           f"Run {r['run_id']} ({label})"))
+        label = (
+            "notebook run"
+            if r.get("notebook")
+            else ("command" if r.get("command") else "equivalent command")
+        )
+        blocks.append(
+            Code(reproduce_command(r, str(ctx.store.path)), f"Run {r['run_id']} ({label})")
+        )
     return blocks
 
 
@@ -455,12 +591,18 @@ def regressions_blocks(store: Any) -> list[Any]:
     steps, figures = regressions_section(store, save=False)
     n, pts, thr = (steps.attrs.get(k, 0) for k in ("n_series", "n_points", "threshold"))
     if steps.empty:
-        return [f"No change in performance larger than {thr:.0%} was found in {n} series "
-                f"({pts} measurements). A step needs at least 3 runs on each side of it, so a "
-                f"series with fewer runs cannot show one yet."]
+        return [
+            f"No change in performance larger than {thr:.0%} was found in {n} series "
+            f"({pts} measurements). A step needs at least 3 runs on each side of it, so a "
+            f"series with fewer runs cannot show one yet."
+        ]
     slower = int((steps["kind"] == "regression").sum())
-    return [f"{len(steps)} step(s) in {n} series ({slower} slower, {len(steps) - slower} faster), "
-            f"threshold {thr:.0%}.", steps.drop(columns=["series_key"]), *figures]
+    return [
+        f"{len(steps)} step(s) in {n} series ({slower} slower, {len(steps) - slower} faster), "
+        f"threshold {thr:.0%}.",
+        steps.drop(columns=["series_key"]),
+        *figures,
+    ]
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -482,15 +624,29 @@ PLUGINS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
 
 
 def _call_plugin(fn: Callable[..., Any], ctx: ReportContext, *, fixed: dict[str, Any]) -> Any:
-    offer = {"store": ctx.store, "db": ctx.store, "results": ctx.results, "df": ctx.results,
-             "run_ids": ctx.run_ids, "tag": ctx.tag, "baseline": ctx.baseline, "ctx": ctx,
-             "context": ctx, "kernels": list(dict.fromkeys(ctx.results["kernel"])),
-             "backends": list(dict.fromkeys(ctx.results["backend"])), **fixed}
+    offer = {
+        "store": ctx.store,
+        "db": ctx.store,
+        "results": ctx.results,
+        "df": ctx.results,
+        "run_ids": ctx.run_ids,
+        "tag": ctx.tag,
+        "baseline": ctx.baseline,
+        "ctx": ctx,
+        "context": ctx,
+        "kernels": list(dict.fromkeys(ctx.results["kernel"])),
+        "backends": list(dict.fromkeys(ctx.results["backend"])),
+        **fixed,
+    }
     sig = inspect.signature(fn)
     kwargs = {k: v for k, v in offer.items() if k in sig.parameters}
-    required = [p for p in sig.parameters.values()
-                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                and p.name not in kwargs]
+    required = [
+        p
+        for p in sig.parameters.values()
+        if p.default is p.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        and p.name not in kwargs
+    ]
     args = [ctx.results] if len(required) == 1 else []
     return fn(*args, **kwargs)
 

@@ -37,8 +37,10 @@ class TuneDevice:
     def __init__(self, backend: Any) -> None:
         name = backend if isinstance(backend, str) else getattr(backend, "name", "")
         if name not in TUNABLE_BACKENDS:
-            raise ConfigError(f"backend {name!r} runs no WGSL, so it has nothing to tune; "
-                              f"tune one of {', '.join(TUNABLE_BACKENDS)}.")
+            raise ConfigError(
+                f"backend {name!r} runs no WGSL, so it has nothing to tune; "
+                f"tune one of {', '.join(TUNABLE_BACKENDS)}."
+            )
         self.name = name
         self._owned = isinstance(backend, str)
         if isinstance(backend, str):
@@ -60,8 +62,9 @@ class TuneDevice:
             return cast("dict[str, np.ndarray]", self.be.execute(plan, inputs))
         return cast("dict[str, np.ndarray]", self.be.run_plan(plan, inputs)[0])
 
-    def time(self, plan: ComputePlan, inputs: Mapping[str, np.ndarray],
-             seconds: float) -> tuple[float, int]:
+    def time(
+        self, plan: ComputePlan, inputs: Mapping[str, np.ndarray], seconds: float
+    ) -> tuple[float, int]:
         """``(median seconds per call, samples)``: one warm call, then up to 3 timed calls
         while they fit in ``seconds`` (at least one)."""
         if self.name == "wgpu":

@@ -44,9 +44,15 @@ class Choice:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"variant": self.variant, "knobs": dict(self.knobs), "source": self.source,
-                "bucket": self.bucket, "fingerprint": self.fingerprint,
-                "tuning_id": self.tuning_id, "note": self.note}
+        return {
+            "variant": self.variant,
+            "knobs": dict(self.knobs),
+            "source": self.source,
+            "bucket": self.bucket,
+            "fingerprint": self.fingerprint,
+            "tuning_id": self.tuning_id,
+            "note": self.note,
+        }
 
 
 def tuning_db(tuning: bool | str | os.PathLike[str] | Store | None) -> Store | None:
@@ -62,27 +68,60 @@ def tuning_db(tuning: bool | str | os.PathLike[str] | Store | None) -> Store | N
     return Store(path, lock_timeout=2.0, create=False)
 
 
-def lookup(kernel: str, backend: str, fingerprint: str, params: Mapping[str, Any],
-           dtype: str, store: Store | None,
-           check: Callable[[Mapping[str, Any]], tuple[str, float | None, str | None]]) -> Choice:
+def lookup(
+    kernel: str,
+    backend: str,
+    fingerprint: str,
+    params: Mapping[str, Any],
+    dtype: str,
+    store: Store | None,
+    check: Callable[[Mapping[str, Any]], tuple[str, float | None, str | None]],
+) -> Choice:
     """The knobs for ``kernel`` at ``params`` on the adapter ``fingerprint``."""
     space = SPACES[kernel]
     name = bucket(kernel, params)
     if store is None:
-        return Choice(kernel, space.variant, space.default, "default", name, fingerprint,
-                      note="no tuning database")
+        return Choice(
+            kernel,
+            space.variant,
+            space.default,
+            "default",
+            name,
+            fingerprint,
+            note="no tuning database",
+        )
     try:
         entry = best(store, kernel, backend, fingerprint, name, dtype)
     except AccelToolkitError as exc:  # a locked or unreadable database: run the default
-        return Choice(kernel, space.variant, space.default, "default", name, fingerprint,
-                      note=f"tuning table unreadable: {exc}")
+        return Choice(
+            kernel,
+            space.variant,
+            space.default,
+            "default",
+            name,
+            fingerprint,
+            note=f"tuning table unreadable: {exc}",
+        )
     except Exception as exc:  # an older database without the table
-        return Choice(kernel, space.variant, space.default, "default", name, fingerprint,
-                      note=f"tuning table unreadable: {type(exc).__name__}: {exc}")
+        return Choice(
+            kernel,
+            space.variant,
+            space.default,
+            "default",
+            name,
+            fingerprint,
+            note=f"tuning table unreadable: {type(exc).__name__}: {exc}",
+        )
     if entry is None:
-        return Choice(kernel, space.variant, space.default, "default", name, fingerprint,
-                      note=f"not tuned: run `accel-toolkit tune --kernels {kernel} "
-                           f"--backends {backend}`")
+        return Choice(
+            kernel,
+            space.variant,
+            space.default,
+            "default",
+            name,
+            fingerprint,
+            note=f"not tuned: run `accel-toolkit tune --kernels {kernel} --backends {backend}`",
+        )
     status, _, why = check(entry.knobs)
     if status != "ok":
         note = f"stored winner {entry.tuning_id} failed its check ({status}: {why})"
@@ -90,14 +129,33 @@ def lookup(kernel: str, backend: str, fingerprint: str, params: Mapping[str, Any
             invalidate(store, entry.tuning_id, note)
         except AccelToolkitError:
             pass  # still never used: this backend remembers the choice
-        return Choice(kernel, space.variant, space.default, "invalidated", name, fingerprint,
-                      entry.tuning_id, note)
-    return Choice(kernel, space.variant, entry.knobs, "tuned", name, fingerprint,
-                  entry.tuning_id, extra={"tuned_s": entry.median_s})
+        return Choice(
+            kernel,
+            space.variant,
+            space.default,
+            "invalidated",
+            name,
+            fingerprint,
+            entry.tuning_id,
+            note,
+        )
+    return Choice(
+        kernel,
+        space.variant,
+        entry.knobs,
+        "tuned",
+        name,
+        fingerprint,
+        entry.tuning_id,
+        extra={"tuned_s": entry.median_s},
+    )
 
 
-def tuning_status(backend: str, device: Mapping[str, Any],
-                  tuning: bool | str | os.PathLike[str] | Store | None = True) -> str:
+def tuning_status(
+    backend: str,
+    device: Mapping[str, Any],
+    tuning: bool | str | os.PathLike[str] | Store | None = True,
+) -> str:
     """One sentence for ``doctor``: which kernels and buckets are tuned for this adapter."""
     from ._fingerprint import fingerprint, fingerprint_key
 
@@ -107,9 +165,11 @@ def tuning_status(backend: str, device: Mapping[str, Any],
         store = tuning_db(tuning)
         if store is None:
             return f"tuning: adapter {key} not tuned (no results database); {fix}"
-        df = store.query("SELECT DISTINCT kernel, bucket FROM tuning WHERE backend = ? AND "
-                         "fingerprint = ? AND chosen AND status = 'ok' ORDER BY kernel, bucket",
-                         [backend, key])
+        df = store.query(
+            "SELECT DISTINCT kernel, bucket FROM tuning WHERE backend = ? AND "
+            "fingerprint = ? AND chosen AND status = 'ok' ORDER BY kernel, bucket",
+            [backend, key],
+        )
     except Exception as exc:  # doctor must not fail on the database
         return f"tuning: unknown ({type(exc).__name__}: {exc})"
     if df.empty:
@@ -118,9 +178,15 @@ def tuning_status(backend: str, device: Mapping[str, Any],
     return f"tuning: adapter {key} tuned for {tuned}"
 
 
-def backend_choice(backend: Any, spec: Any, params: Mapping[str, Any], dtype: str,
-                   explicit_variant: str | None, tuning: Any,
-                   cache: dict[tuple[str, str, str], Choice]) -> Choice | None:
+def backend_choice(
+    backend: Any,
+    spec: Any,
+    params: Mapping[str, Any],
+    dtype: str,
+    explicit_variant: str | None,
+    tuning: Any,
+    cache: dict[tuple[str, str, str], Choice],
+) -> Choice | None:
     """The :class:`Choice` a WGSL backend (``wgpu``/``webgpu`` instance) uses for one
     configuration, cached per (kernel, bucket, dtype) in ``cache``; ``None`` where a variant
     was asked for or the kernel has no tunable variant."""
@@ -139,7 +205,13 @@ def backend_choice(backend: Any, spec: Any, params: Mapping[str, Any], dtype: st
             store = tuning_db(tuning)
         except AccelToolkitError:
             store = None
-        cache[key] = lookup(spec.name, backend.name, fp, p, dtype, store,
-                            lambda knobs: check_point(TuneDevice(backend), spec, space, knobs,
-                                                      dtype))
+        cache[key] = lookup(
+            spec.name,
+            backend.name,
+            fp,
+            p,
+            dtype,
+            store,
+            lambda knobs: check_point(TuneDevice(backend), spec, space, knobs, dtype),
+        )
     return cache[key]

@@ -59,9 +59,29 @@ class TunedEntry:
     session_id: str
 
 
-_COLUMNS = ("tuning_id", "created_at", "session_id", "kernel", "variant", "backend",
-            "fingerprint", "adapter", "bucket", "params", "dtype", "knobs", "knobs_key", "rung",
-            "status", "chosen", "median_s", "n_samples", "max_abs_err", "error", "extra")
+_COLUMNS = (
+    "tuning_id",
+    "created_at",
+    "session_id",
+    "kernel",
+    "variant",
+    "backend",
+    "fingerprint",
+    "adapter",
+    "bucket",
+    "params",
+    "dtype",
+    "knobs",
+    "knobs_key",
+    "rung",
+    "status",
+    "chosen",
+    "median_s",
+    "n_samples",
+    "max_abs_err",
+    "error",
+    "extra",
+)
 
 
 def add_points(store: Store, points: list[Point]) -> list[str]:
@@ -69,10 +89,31 @@ def add_points(store: Store, points: list[Point]) -> list[str]:
     rows = []
     for p in points:
         p.tuning_id = p.tuning_id or uuid.uuid4().hex
-        rows.append([p.tuning_id, datetime.now(timezone.utc), p.session_id, p.kernel, p.variant, p.backend,
-                     p.fingerprint, to_json(p.adapter), p.bucket, to_json(p.params), p.dtype,
-                     to_json(p.knobs), p.knobs_key, p.rung, p.status, p.chosen, p.median_s,
-                     p.n_samples, p.max_abs_err, p.error, to_json(p.extra or {})])
+        rows.append(
+            [
+                p.tuning_id,
+                datetime.now(timezone.utc),
+                p.session_id,
+                p.kernel,
+                p.variant,
+                p.backend,
+                p.fingerprint,
+                to_json(p.adapter),
+                p.bucket,
+                to_json(p.params),
+                p.dtype,
+                to_json(p.knobs),
+                p.knobs_key,
+                p.rung,
+                p.status,
+                p.chosen,
+                p.median_s,
+                p.n_samples,
+                p.max_abs_err,
+                p.error,
+                to_json(p.extra or {}),
+            ]
+        )
     if rows:
         marks = ", ".join("?" * len(_COLUMNS))
         with store.connect() as con:
@@ -80,34 +121,49 @@ def add_points(store: Store, points: list[Point]) -> list[str]:
     return [p.tuning_id for p in points]
 
 
-def best(store: Store, kernel: str, backend: str, fingerprint: str, bucket: str,
-         dtype: str = "float32") -> TunedEntry | None:
+def best(
+    store: Store, kernel: str, backend: str, fingerprint: str, bucket: str, dtype: str = "float32"
+) -> TunedEntry | None:
     """The newest chosen, still valid point for this adapter and bucket (``None``: none)."""
     with store.connect(read_only=True) as con:
         row = con.execute(
             "SELECT tuning_id, knobs, median_s, params, session_id FROM tuning "
             "WHERE kernel = ? AND backend = ? AND fingerprint = ? AND bucket = ? AND dtype = ? "
             "AND chosen AND status = 'ok' ORDER BY created_at DESC LIMIT 1",
-            [kernel, backend, fingerprint, bucket, dtype]).fetchone()
+            [kernel, backend, fingerprint, bucket, dtype],
+        ).fetchone()
     if row is None:
         return None
-    return TunedEntry(row[0], json.loads(row[1]), float(row[2] or "nan"), json.loads(row[3]),
-                      row[4])
+    return TunedEntry(
+        row[0], json.loads(row[1]), float(row[2] or "nan"), json.loads(row[3]), row[4]
+    )
 
 
 def invalidate(store: Store, tuning_id: str, reason: str) -> None:
     """Mark a chosen point invalid (it gave a wrong result); look-ups skip it from now on."""
     with store.connect() as con:
-        con.execute("UPDATE tuning SET status = 'invalidated', error = ? WHERE tuning_id = ?",
-                    [reason, tuning_id])
+        con.execute(
+            "UPDATE tuning SET status = 'invalidated', error = ? WHERE tuning_id = ?",
+            [reason, tuning_id],
+        )
 
 
-def tuning_table(store: Store, *, kernel: str | None = None, backend: str | None = None,
-                 fingerprint: str | None = None, session_id: str | None = None) -> pd.DataFrame:
+def tuning_table(
+    store: Store,
+    *,
+    kernel: str | None = None,
+    backend: str | None = None,
+    fingerprint: str | None = None,
+    session_id: str | None = None,
+) -> pd.DataFrame:
     """Rows of the tuning table, oldest first, filtered by the arguments given."""
     where, args = [], []
-    for col, val in (("kernel", kernel), ("backend", backend), ("fingerprint", fingerprint),
-                     ("session_id", session_id)):
+    for col, val in (
+        ("kernel", kernel),
+        ("backend", backend),
+        ("fingerprint", fingerprint),
+        ("session_id", session_id),
+    ):
         if val is not None:
             where.append(f"{col} = ?")
             args.append(val)

@@ -38,14 +38,23 @@ class Search:
 
     def best(self, rung: int) -> tuple[dict[str, Any], float] | None:
         """The fastest valid point of ``rung`` (``None`` if none was valid)."""
-        ok = [(p, s) for p, s in self.tried[rung] if s is not None] if rung < len(self.tried) else []
+        ok = (
+            [(p, s) for p, s in self.tried[rung] if s is not None] if rung < len(self.tried) else []
+        )
         return min(ok, key=lambda ps: ps[1]) if ok else None
 
 
-def search(points: Sequence[Mapping[str, Any]], default: Mapping[str, Any], rungs: int,
-           evaluate: Callable[[dict[str, Any], int], float | None], budget_s: float, *,
-           seed: int = 0, clock: Callable[[], float] = time.monotonic,
-           estimate: Callable[[int, float], float] | None = None) -> Search:
+def search(
+    points: Sequence[Mapping[str, Any]],
+    default: Mapping[str, Any],
+    rungs: int,
+    evaluate: Callable[[dict[str, Any], int], float | None],
+    budget_s: float,
+    *,
+    seed: int = 0,
+    clock: Callable[[], float] = time.monotonic,
+    estimate: Callable[[int, float], float] | None = None,
+) -> Search:
     """Search ``points`` over ``rungs`` rungs within ``budget_s`` seconds.
 
     ``evaluate(point, rung)`` verifies and times a point at rung ``rung``'s shape and returns
@@ -67,13 +76,16 @@ def search(points: Sequence[Mapping[str, Any]], default: Mapping[str, Any], rung
             deadline = start + budget_s
             pool = order
         else:
-            deadline = min(start + budget_s, clock() + share * budget_s
-                           + _unspent(start, clock(), budget_s, shares[:r]))
+            deadline = min(
+                start + budget_s,
+                clock() + share * budget_s + _unspent(start, clock(), budget_s, shares[:r]),
+            )
             if r == 0:
                 pool = order
             else:
-                prev = sorted(((p, s) for p, s in out.tried[r - 1] if s is not None),
-                              key=lambda ps: ps[1])
+                prev = sorted(
+                    ((p, s) for p, s in out.tried[r - 1] if s is not None), key=lambda ps: ps[1]
+                )
                 keep = max(2, len(prev) // _ETA)
                 top = [p for p, _ in prev[:keep]]
                 pool = [*top[:1], dict(default)]

@@ -152,17 +152,30 @@ _GEMM_AXES: dict[str, tuple[Any, ...]] = {
 
 def _gemm_space(kernel: str) -> KnobSpace:
     lead = {"B": 1} if kernel == "batched_matmul" else {}
-    sq = {name: {**lead, "M": n, "N": n, "K": n}
-          for name, n in (("small", 128), ("medium", 512), ("large", 1024))}
+    sq = {
+        name: {**lead, "M": n, "N": n, "K": n}
+        for name, n in (("small", 128), ("medium", 512), ("large", 1024))
+    }
     # partial tiles on every axis; the last shape has N and K multiples of 4 (entry gemm4)
-    verify: tuple[dict[str, int], ...] = ({"M": 67, "N": 45, "K": 35},
-                                          {"M": 133, "N": 150, "K": 37},
-                                          {"M": 70, "N": 132, "K": 36})
+    verify: tuple[dict[str, int], ...] = (
+        {"M": 67, "N": 45, "K": 35},
+        {"M": 133, "N": 150, "K": 37},
+        {"M": 70, "N": 132, "K": 36},
+    )
     if lead:
         verify = ({"B": 2, **verify[0]}, {"B": 1, **verify[1]}, {"B": 2, **verify[2]})
-    return KnobSpace(kernel, "gemm", _GEMM_AXES, GEMM_KNOBS, _gemm_problem,
-                     lambda k: (k["wg_x"], k["wg_y"]), _gemm_storage,
-                     tuple(sq.items()), _gemm_bucket, verify)
+    return KnobSpace(
+        kernel,
+        "gemm",
+        _GEMM_AXES,
+        GEMM_KNOBS,
+        _gemm_problem,
+        lambda k: (k["wg_x"], k["wg_y"]),
+        _gemm_storage,
+        tuple(sq.items()),
+        _gemm_bucket,
+        verify,
+    )
 
 
 # -- rows: softmax.wgsl and layernorm.wgsl's rows ---------------------------------------------
@@ -182,11 +195,21 @@ def _row_bucket(p: Mapping[str, Any]) -> str:
 
 def _row_space(kernel: str) -> KnobSpace:
     return KnobSpace(
-        kernel, "rows", {"tx": (16, 32, 64, 128, 256), "rpw": (1, 2, 4, 8, 16)}, ROW_KNOBS,
-        _row_problem, lambda k: (k["tx"], k["rpw"]), lambda k: 4 * k["tx"] * k["rpw"],
-        (("small", {"rows": 1024, "cols": 128}), ("medium", {"rows": 1024, "cols": 1024}),
-         ("large", {"rows": 1024, "cols": 4096})),
-        _row_bucket, ({"rows": 37, "cols": 300}, {"rows": 5, "cols": 77}, {"rows": 3, "cols": 1}))
+        kernel,
+        "rows",
+        {"tx": (16, 32, 64, 128, 256), "rpw": (1, 2, 4, 8, 16)},
+        ROW_KNOBS,
+        _row_problem,
+        lambda k: (k["tx"], k["rpw"]),
+        lambda k: 4 * k["tx"] * k["rpw"],
+        (
+            ("small", {"rows": 1024, "cols": 128}),
+            ("medium", {"rows": 1024, "cols": 1024}),
+            ("large", {"rows": 1024, "cols": 4096}),
+        ),
+        _row_bucket,
+        ({"rows": 37, "cols": 300}, {"rows": 5, "cols": 77}, {"rows": 3, "cols": 1}),
+    )
 
 
 #: kernel -> its :class:`KnobSpace`

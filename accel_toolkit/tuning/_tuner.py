@@ -68,8 +68,13 @@ def verify_shapes(kernel: str) -> list[dict[str, int]]:
     return [dict(s) for s in SPACES[kernel].verify]
 
 
-def check_point(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, knobs: Mapping[str, Any],
-                dtype: str = "float32") -> tuple[str, float | None, str | None]:
+def check_point(
+    dev: TuneDevice,
+    spec: KernelSpec,
+    space: KnobSpace,
+    knobs: Mapping[str, Any],
+    dtype: str = "float32",
+) -> tuple[str, float | None, str | None]:
     """``(status, max_abs_err, error)`` of one point on ``dev``: ``ok``, ``limits``,
     ``compile_error``, ``wrong_result`` or ``error``."""
     from ..backends._wgsl import build_plan, check_limits
@@ -109,30 +114,48 @@ def _names(value: str | Sequence[str] | None, what: str) -> list[str]:
 
 def _check_args(kernels: list[str], backends: list[str], budget: float) -> None:
     if not isinstance(budget, (int, float)) or not budget > 0:
-        raise ConfigError(f"tune budget must be a positive number of seconds, got {budget!r}; "
-                          f"e.g. budget=120 (--budget 120).")
+        raise ConfigError(
+            f"tune budget must be a positive number of seconds, got {budget!r}; "
+            f"e.g. budget=120 (--budget 120)."
+        )
     if not kernels:
-        raise ConfigError(f"name the kernels to tune, e.g. kernels='matmul'; tunable kernels: "
-                          f"{', '.join(SPACES)}.")
+        raise ConfigError(
+            f"name the kernels to tune, e.g. kernels='matmul'; tunable kernels: "
+            f"{', '.join(SPACES)}."
+        )
     for k in kernels:
         get_kernel(k)  # unknown names: UnknownKernelError with "did you mean"
         if k not in SPACES:
-            raise ConfigError(f"kernel {k!r} has no tunable WGSL variant yet; tunable kernels: "
-                              f"{', '.join(SPACES)}.")
+            raise ConfigError(
+                f"kernel {k!r} has no tunable WGSL variant yet; tunable kernels: "
+                f"{', '.join(SPACES)}."
+            )
     if not backends:
-        raise ConfigError(f"name the backends to tune on, e.g. backends='wgpu'; tunable: "
-                          f"{', '.join(TUNABLE_BACKENDS)}.")
+        raise ConfigError(
+            f"name the backends to tune on, e.g. backends='wgpu'; tunable: "
+            f"{', '.join(TUNABLE_BACKENDS)}."
+        )
     for b in backends:
         check_backend_name(b)
         if b not in TUNABLE_BACKENDS:
-            raise ConfigError(f"backend {b!r} runs no WGSL, so it has nothing to tune; tune "
-                              f"one of {', '.join(TUNABLE_BACKENDS)}.")
+            raise ConfigError(
+                f"backend {b!r} runs no WGSL, so it has nothing to tune; tune "
+                f"one of {', '.join(TUNABLE_BACKENDS)}."
+            )
 
 
-def tune(kernels: str | Sequence[str] = "matmul", backends: str | Sequence[Any] = "wgpu",
-         budget: float = 120.0, *, db: Store | str | None = None, dtype: str = "float32",
-         buckets: Sequence[str] | None = None, force: bool = False, seed: int = 0,
-         progress: bool = True) -> TuneReport:
+def tune(
+    kernels: str | Sequence[str] = "matmul",
+    backends: str | Sequence[Any] = "wgpu",
+    budget: float = 120.0,
+    *,
+    db: Store | str | None = None,
+    dtype: str = "float32",
+    buckets: Sequence[str] | None = None,
+    force: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> TuneReport:
     """Tune the WGSL knobs of ``kernels`` on ``backends`` within ``budget`` seconds.
 
     Parameters
@@ -156,8 +179,11 @@ def tune(kernels: str | Sequence[str] = "matmul", backends: str | Sequence[Any] 
         Show a progress bar (seconds of budget spent).
     """
     ks = _names(kernels, "kernels")
-    items: list[Any] = (_names(backends, "backends") if isinstance(backends, str) else
-                        [b.strip() if isinstance(b, str) else b for b in backends])
+    items: list[Any] = (
+        _names(backends, "backends")
+        if isinstance(backends, str)
+        else [b.strip() if isinstance(b, str) else b for b in backends]
+    )
     bs = [b if isinstance(b, str) else getattr(b, "name", "") for b in items]
     _check_args(ks, bs, budget)
     if buckets is not None:
@@ -175,8 +201,19 @@ def tune(kernels: str | Sequence[str] = "matmul", backends: str | Sequence[Any] 
             dev = b if isinstance(b, TuneDevice) else TuneDevice(b)
             try:
                 for k in ks:
-                    chosen += _tune_one(dev, get_kernel(k), SPACES[k], store, session, share,
-                                        dtype, force, seed, bar, buckets)
+                    chosen += _tune_one(
+                        dev,
+                        get_kernel(k),
+                        SPACES[k],
+                        store,
+                        session,
+                        share,
+                        dtype,
+                        force,
+                        seed,
+                        bar,
+                        buckets,
+                    )
             finally:
                 dev.close()
     finally:
@@ -193,21 +230,51 @@ def _bar(total: float, on: bool) -> Any:
     return tqdm(total=round(total), unit="s", desc="tune", leave=False)
 
 
-def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store, session: str,
-              budget: float, dtype: str, force: bool, seed: int, bar: Any,
-              only: Sequence[str] | None) -> list[dict[str, Any]]:
+def _tune_one(
+    dev: TuneDevice,
+    spec: KernelSpec,
+    space: KnobSpace,
+    store: Store,
+    session: str,
+    budget: float,
+    dtype: str,
+    force: bool,
+    seed: int,
+    bar: Any,
+    only: Sequence[str] | None,
+) -> list[dict[str, Any]]:
     from ..backends._wgsl import build_plan
 
     rows: list[Point] = []
     t0 = time.monotonic()
 
-    def point(knobs: Mapping[str, Any], rung: int, bucket: str, params: Mapping[str, Any],
-              status: str, extra: Mapping[str, Any] | None = None, **kw: Any) -> Point:
+    def point(
+        knobs: Mapping[str, Any],
+        rung: int,
+        bucket: str,
+        params: Mapping[str, Any],
+        status: str,
+        extra: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> Point:
         # extra.t_s: seconds into this (backend, kernel) search when the point was done
-        p = Point(spec.name, space.variant, dev.name, dev.key, dev.fingerprint, bucket,
-                  dict(params), dtype, dict(knobs), knobs_key(knobs), rung, status,
-                  session_id=session, extra={"t_s": time.monotonic() - t0, **(extra or {})},
-                  **kw)
+        p = Point(
+            spec.name,
+            space.variant,
+            dev.name,
+            dev.key,
+            dev.fingerprint,
+            bucket,
+            dict(params),
+            dtype,
+            dict(knobs),
+            knobs_key(knobs),
+            rung,
+            status,
+            session_id=session,
+            extra={"t_s": time.monotonic() - t0, **(extra or {})},
+            **kw,
+        )
         rows.append(p)
         return p
 
@@ -221,8 +288,16 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
                 needs.append(name)
                 continue
             status, err, why = check_point(dev, spec, space, entry.knobs, dtype)
-            point(entry.knobs, -1, name, verify_shapes(spec.name)[0], status, max_abs_err=err,
-                  error=why, extra={"recheck_of": entry.tuning_id})
+            point(
+                entry.knobs,
+                -1,
+                name,
+                verify_shapes(spec.name)[0],
+                status,
+                max_abs_err=err,
+                error=why,
+                extra={"recheck_of": entry.tuning_id},
+            )
             if status == "ok":
                 out.append(_row(dev, spec, name, entry.knobs, entry.median_s, None, "rechecked"))
             else:
@@ -246,8 +321,15 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
             status, err, why = verified[key]
             if status != "ok":
                 if rung == 0:  # an invalid point is recorded once, where it was found
-                    point(knobs, rung, bucket, verify_shapes(spec.name)[0], status,
-                          max_abs_err=err, error=why)
+                    point(
+                        knobs,
+                        rung,
+                        bucket,
+                        verify_shapes(spec.name)[0],
+                        status,
+                        max_abs_err=err,
+                        error=why,
+                    )
                 return None
             if rung not in inputs:
                 inputs[rung] = spec.make_inputs(params, dtype)
@@ -262,8 +344,9 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
             finally:
                 if bar is not None:
                     bar.update(max(0, min(bar.total, round(time.monotonic() - t_start)) - bar.n))
-            by_rung[(rung, key)] = point(knobs, rung, bucket, params, "ok", median_s=secs,
-                                         n_samples=n, max_abs_err=err)
+            by_rung[(rung, key)] = point(
+                knobs, rung, bucket, params, "ok", median_s=secs, n_samples=n, max_abs_err=err
+            )
             return secs
 
         ok_points = []
@@ -279,8 +362,9 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
             # a warm call and a timed one at the new shape, scaled by the work
             return 2.0 * best_s * work[rung] / work[rung - 1]
 
-        found = search(ok_points, space.default, len(buckets), evaluate, budget, seed=seed,
-                       estimate=estimate)
+        found = search(
+            ok_points, space.default, len(buckets), evaluate, budget, seed=seed, estimate=estimate
+        )
         default_key = knobs_key(space.default)
         for r, (name, _) in enumerate(buckets):
             if name not in needs:
@@ -289,27 +373,54 @@ def _tune_one(dev: TuneDevice, spec: KernelSpec, space: KnobSpace, store: Store,
             if win is None:
                 tried = len(found.tried[r]) if r < len(found.tried) else 0
                 how = "no valid point" if tried else "out of budget: default kept"
-                out.append(_row(dev, spec, name, space.default, None, None, how, found.mode,
-                                tried))
+                out.append(_row(dev, spec, name, space.default, None, None, how, found.mode, tried))
                 continue
             knobs, secs = win
             by_rung[(r, knobs_key(knobs))].chosen = True
             base = by_rung.get((r, default_key))
-            out.append(_row(dev, spec, name, knobs, secs, base.median_s if base else None,
-                            "searched", found.mode, len(found.tried[r])))
+            out.append(
+                _row(
+                    dev,
+                    spec,
+                    name,
+                    knobs,
+                    secs,
+                    base.median_s if base else None,
+                    "searched",
+                    found.mode,
+                    len(found.tried[r]),
+                )
+            )
     finally:
         add_points(store, rows)
     return out
 
 
-def _row(dev: TuneDevice, spec: KernelSpec, bucket: str, knobs: Mapping[str, Any],
-         secs: float | None, default_s: float | None, how: str, mode: str = "",
-         tried: int = 0) -> dict[str, Any]:
+def _row(
+    dev: TuneDevice,
+    spec: KernelSpec,
+    bucket: str,
+    knobs: Mapping[str, Any],
+    secs: float | None,
+    default_s: float | None,
+    how: str,
+    mode: str = "",
+    tried: int = 0,
+) -> dict[str, Any]:
     shape = dict(SPACES[spec.name].buckets)[bucket]
     knobs = {**{k: knobs[k] for k in SPACES[spec.name].default if k in knobs}, **knobs}
     speedup = default_s / secs if secs and default_s else np.nan
-    return {"backend": dev.name, "kernel": spec.name, "bucket": bucket,
-            "shape": ",".join(f"{k}={v}" for k, v in shape.items()),
-            "knobs": knobs_key(knobs), "tuned_s": secs, "default_s": default_s,
-            "speedup": speedup, "how": how, "mode": mode, "points": tried,
-            "fingerprint": dev.key}
+    return {
+        "backend": dev.name,
+        "kernel": spec.name,
+        "bucket": bucket,
+        "shape": ",".join(f"{k}={v}" for k, v in shape.items()),
+        "knobs": knobs_key(knobs),
+        "tuned_s": secs,
+        "default_s": default_s,
+        "speedup": speedup,
+        "how": how,
+        "mode": mode,
+        "points": tried,
+        "fingerprint": dev.key,
+    }

@@ -250,8 +250,11 @@ class _BrowserBackend(Backend):
         raise exc
 
     def _timing(self, reply: Mapping[str, Any], round_trip: float) -> TimingResult:
-        extra = {k: reply[k] for k in ("compile_s", "cached", "handle_s", "wall_s", "pass_s",
-                                       "weights") if k in reply}
+        extra = {
+            k: reply[k]
+            for k in ("compile_s", "cached", "handle_s", "wall_s", "pass_s", "weights")
+            if k in reply
+        }
         extra.update(round_trip_s=round_trip, transport=self.session.transport)
         return TimingResult(
             samples=np.asarray(reply.get("samples") or [], dtype=float),
@@ -388,7 +391,10 @@ class WebGPUBackend(_BrowserBackend):
         return replace(timing, extra={**timing.extra, **self._last, **self._tuning})
 
     def run_plan(
-        self, plan: Any, inputs: Mapping[str, np.ndarray], *,
+        self,
+        plan: Any,
+        inputs: Mapping[str, np.ndarray],
+        *,
         settings: TimingSettings | None = None,
         weights: Mapping[str, Any] | None = None,
     ) -> tuple[dict[str, np.ndarray], TimingResult]:
@@ -402,8 +408,9 @@ class WebGPUBackend(_BrowserBackend):
         the page loaded them.
         """
         self._tuning = {}
-        outputs, reply, rt = self._send(plan, inputs, "measure" if settings else "once", settings,
-                                        weights)
+        outputs, reply, rt = self._send(
+            plan, inputs, "measure" if settings else "once", settings, weights
+        )
         return outputs, self._timing(reply, rt)
 
     def _send(
@@ -425,8 +432,10 @@ class WebGPUBackend(_BrowserBackend):
         if weights:  # placeholders in the request; the page fills them from its cache
             index = {b.name: b.init for b in plan.buffers if b.init is not None}
             blobs = [{**b, "index": index[b["name"]]} for b in weights["blobs"]]
-            inputs = {**{b["name"]: np.zeros(plan.inputs[b["name"]][1], np.float32)
-                         for b in blobs}, **inputs}
+            inputs = {
+                **{b["name"]: np.zeros(plan.inputs[b["name"]][1], np.float32) for b in blobs},
+                **inputs,
+            }
             buffers = plan.encode_inputs(inputs)
             for b in blobs:
                 buffers[b["index"]] = b""
@@ -493,7 +502,10 @@ class WebNNBackend(_BrowserBackend):
         return None
 
     def run_graph(
-        self, graph: Any, inputs: Mapping[str, np.ndarray], *,
+        self,
+        graph: Any,
+        inputs: Mapping[str, np.ndarray],
+        *,
         settings: TimingSettings | None = None,
     ) -> tuple[dict[str, np.ndarray], TimingResult]:
         """Run a ``GraphSpec`` as it is (any graph, e.g. a whole model's) on this backend's
