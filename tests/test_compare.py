@@ -104,6 +104,62 @@ def test_without_samples_the_ci_overlap_fallback_is_used_and_recorded():
     assert r["test"] == "ci-overlap" and not r["significant"] and r["verdict"] != "slower"
 
 
+def test_each_row_carries_both_sides_and_the_settings():
+    base = {**_frame("a", 1.0, 0.95, 1.05, "r1"), "round_spread": 0.02}
+    cand = {**_frame("b", 1.3, 1.2, 1.4, "r2"), "round_spread": 0.04}
+    samples = pd.DataFrame(
+        {
+            "result_id": ["r1"] * 40 + ["r2"] * 50,
+            "seconds": np.r_[_lognormal(40, 1.0, 0.02, 1), _lognormal(50, 1.3, 0.02, 2)],
+        }
+    )
+    df = compare_frames(
+        pd.DataFrame([base, cand]), samples, baseline="a", candidate="b", alpha=0.01
+    )
+    r = df.iloc[0]
+    assert (r["kernel"], r["dtype"], r["params"]) == ("matmul", "float32", '{"M": 8}')
+    assert (r["baseline_median_s"], r["candidate_median_s"]) == (1.0, 1.3)
+    assert (r["n_baseline"], r["n_candidate"]) == (40, 50)
+    assert (r["baseline_round_spread"], r["candidate_round_spread"]) == (0.02, 0.04)
+    assert r["test"] == "mann-whitney" and r["verdict"] == "slower"
+    assert df.attrs == {
+        "baseline": "a",
+        "candidate": "b",
+        "by": "tag",
+        "alpha": 0.01,
+        "threshold": 0.05,
+        "level": 0.99,
+    }
+
+
+def test_compare_on_a_store_matches_compare_frames_on_its_rows(tmp_path):
+    st = at.Store(tmp_path / "s.duckdb")
+    for tag, median, seed in (("a", 1.0, 1), ("b", 1.02, 2)):
+        run = st.start_run(tag=tag)
+        x = _lognormal(60, median, 0.05, seed)
+        row = {
+            "run_id": run,
+            "config_key": "k1",
+            "kernel": "matmul",
+            "params": {"M": 8},
+            "dtype": "float32",
+            "backend": "cpu",
+            "venue": "process",
+            "status": "ok",
+            "median_s": float(np.median(x)),
+            "ci_low_s": float(np.quantile(x, 0.4)),
+            "ci_high_s": float(np.quantile(x, 0.6)),
+        }
+        st.add_result(row, samples=x)
+    df = compare(st, baseline="a", candidate="b")
+    results = st.results()
+    expected = compare_frames(
+        results, st.samples(results["result_id"].tolist()), baseline="a", candidate="b"
+    )
+    pd.testing.assert_frame_equal(df, expected)
+    assert df["ratio_ci_low"].iloc[0] < df["ratio"].iloc[0] < df["ratio_ci_high"].iloc[0]
+
+
 def test_one_sided_configuration_is_missing():
     rows = pd.DataFrame([_frame("a", 1.0, 0.95, 1.05, "r1"), _frame("b", 1.0, 0.95, 1.05, "r2")])
     rows.loc[1, "config_key"] = "k2"

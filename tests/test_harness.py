@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -41,6 +42,15 @@ def test_summarize_fields():
     assert s.median == 3.0 and s.n == 5 and s.min == 1.0 and s.max == 100.0
     assert s.iqr == pytest.approx(2.0)
     assert summarize([]).n == 0
+
+
+def test_summarize_without_finite_samples_is_nan_not_none():
+    # a run whose every sample failed: numeric columns stay numeric (NaN), the level is 0
+    for samples in ([], [float("nan"), float("inf")]):
+        s = summarize(samples)
+        assert s.n == 0 and s.ci_level == 0.0
+        values = [s.median, s.ci_low, s.ci_high, s.iqr, s.mean, s.std, s.min, s.max]
+        assert all(isinstance(v, float) and math.isnan(v) for v in values)
 
 
 def test_settings_validate():

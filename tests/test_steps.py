@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -86,6 +88,37 @@ def test_flat_and_short_series():
     assert detect_steps([1.0, 1.0, 2.0, 2.0]) == []
     with pytest.raises(ConfigError, match="positive"):
         detect_steps([1.0, -1.0, 2.0])
+
+
+def test_a_step_read_backwards_is_the_inverse_step():
+    # levels of unequal length: the CI of the ratio depends on both sizes, symmetrically
+    rng = np.random.default_rng(0)
+    y = np.r_[np.full(20, 1.0), np.full(10, 1.2)] * np.exp(rng.normal(0, 0.01, 30))
+    (fwd,) = detect_steps(y)
+    (back,) = detect_steps(y[::-1])
+    assert (fwd.index, back.index) == (20, 10)
+    assert (fwd.n_before, fwd.n_after) == (back.n_after, back.n_before) == (20, 10)
+    assert back.ratio == pytest.approx(1 / fwd.ratio)
+    assert back.ci_low == pytest.approx(1 / fwd.ci_high)
+    assert back.ci_high == pytest.approx(1 / fwd.ci_low)
+
+
+def test_a_series_is_never_quieter_than_its_runs_cis_say():
+    # runs that agree to 0.1 % but each report a +-5 % CI (99 %): the CIs set the noise
+    rng = np.random.default_rng(3)
+    y = np.r_[np.full(15, 1.0), np.full(15, 1.3)] * np.exp(rng.normal(0, 0.001, 30))
+    (step,) = detect_steps(y, ci_low=0.95 * y, ci_high=1.05 * y)
+    assert step.noise == pytest.approx(math.log(1.05 / 0.95) / (2 * NormalDist().inv_cdf(0.995)))
+    assert detect_steps(y)[0].noise < step.noise / 10
+
+
+def test_a_step_after_a_first_level_of_min_size_runs_is_kept():
+    # three runs, then a 4 % step whose CI, measured on all three, excludes 1
+    rng = np.random.default_rng(4)
+    y = np.r_[np.full(3, 1.0), np.full(27, 1.04)] * np.exp(rng.normal(0, 0.01, 30))
+    (step,) = detect_steps(y, min_size=3)
+    assert (step.index, step.n_before) == (3, 3)
+    assert step.ci_low > 1 and step.ratio > 1.02
 
 
 def test_synthetic_history_validates():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ import duckdb
 import pytest
 
 from accel_toolkit.exceptions import NotADatabaseError, StoreError, StoreLockedError
-from accel_toolkit.store import SCHEMA_VERSION, Store, default_db_path
+from accel_toolkit.store import SCHEMA_VERSION, Store, default_db_path, reference_data
 
 VIEW_COLUMNS = [
     "run_id",
@@ -192,3 +193,45 @@ def test_verify_an_intact_file(db_path):
     store.start_run(tag="t")
     table = store.verify()
     assert table["ok"].all() and table.set_index("table").loc["runs", "rows"] == 1
+
+
+def test_environment_columns_and_fingerprint_are_stored(db_path):
+    s = Store(db_path)
+    env = {
+        "hostname": "bench-01",
+        "cpu_model": "Xeon 8480",
+        "cores_available": 8,
+        "python": "3.12.1",
+        "toolkit_version": "1.2.3",
+        "cache_dir": Path("/tmp/cache"),  # no JSON form of its own: stored as its text
+    }
+    s.add_environment(env, "e1")
+    row = s.environments().iloc[0]
+    assert (row["hostname"], row["cpu_model"], row["cores"]) == ("bench-01", "Xeon 8480", 8)
+    assert (row["python"], row["toolkit_version"]) == ("3.12.1", "1.2.3")
+    assert json.loads(row["fingerprint"])["cache_dir"] == "/tmp/cache"
+
+
+def test_rounds_given_as_json_text_are_kept_apart(db_path):
+    # imported rows carry `extra` as JSON text; its round still tells rows apart
+    s = Store(db_path)
+    run = s.start_run(tag="t")
+    first = s.add_result(_row(run, config_key="k", extra='{"round": 0}'))
+    second = s.add_result(_row(run, config_key="k", extra='{"round": 1}'))
+    assert first != second and s.count() == 2
+    assert s.add_result(_row(run, config_key="k", extra='{"round": 1}')) == second
+    assert s.count() == 2
+
+
+def test_importing_a_file_instead_of_a_folder_says_what_to_pass(db_path, tmp_path):
+    f = tmp_path / "measurements.parquet"
+    f.write_bytes(b"")
+    with pytest.raises(StoreError, match="is not a folder of Parquet files"):
+        Store(db_path).import_parquet(f)
+
+
+def test_the_reference_sweep_ships_with_the_package():
+    folder = reference_data()
+    assert folder.is_dir() and (folder / "measurements.parquet").is_file()
+    with pytest.raises(StoreError, match="reference-small"):
+        reference_data("reference-huge")
