@@ -4,7 +4,10 @@ Same model, weights, batch, sequence and inputs on every side; the time of one f
 what each tool normally reports. In-process: the numpy forward and onnxruntime CPU (inputs in,
 embeddings out as numpy), in interleaved rounds (A B | B A ...) so drift on a shared machine
 hits every side alike; every round's median is printed, then the median of the rounds and the
-ratio to onnxruntime.
+ratio to onnxruntime. Both sides get the same threads (``--threads``, default 1): OpenBLAS's
+pool is limited with threadpoolctl and ONNX Runtime's intra-op pool is set to it (its
+inter-op pool is unused: the session runs sequentially); the header prints what each got and
+the load average.
 
 With ``--browser``, also in one headless Chromium binary (the toolkit's): ORT Web 1.30 (npm
 ``onnxruntime-web``, a devDependency) with the WebGPU and the WASM execution providers, timed
@@ -12,8 +15,8 @@ around ``session.run`` plus ``getData`` on the page, next to the toolkit's webgp
 (page timer: timestamp queries around the chained passes, no upload or readback) and its WebNN
 graph (page timer), in two passes in reversed order.
 
-    .venv/bin/python benchmarks/model_peers.py --batch 1 --seq 128 --rounds 6
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/model_peers.py --ort-threads 1
+    .venv/bin/python benchmarks/model_peers.py --batch 1,8 --seq 128 --rounds 6
+    .venv/bin/python benchmarks/model_peers.py --threads 2
     .venv/bin/python benchmarks/model_peers.py --seq 32 --rounds 2 --browser
 """
 
@@ -165,26 +168,41 @@ def _median_time(fn: Callable[[], object], calls: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--rounds", type=int, default=6, help="interleaved rounds (even)")
-    ap.add_argument("--calls", type=int, default=10, help="timed forwards per side and round")
-    ap.add_argument("--ort-threads", type=int, default=0, help="ORT intra-op threads (0: default)")
-    ap.add_argument("--wgpu", action="store_true", help="also time the wgpu backend")
-    ap.add_argument(
-        "--browser",
-        action="store_true",
-        help="also ORT Web (webgpu, wasm) and the toolkit's webgpu and webnn",
+def _limit_blas(threads: int) -> str:
+    """Limit the BLAS pool to ``threads`` and say what numpy's BLAS now uses."""
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        env = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
+        return f"BLAS threads not set (no threadpoolctl; OPENBLAS_NUM_THREADS={env})"
+    threadpool_limits(threads, user_api="blas")
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    return ", ".join(
+        f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')}): "
+        f"{p.get('num_threads')} thread(s)"
+        for p in pools
     )
-    ap.add_argument("--passes", type=int, default=2, help="browser passes (reversed order)")
-    a = ap.parse_args()
 
+
+def _steal() -> float:
+    """CPU time stolen by other tenants so far (``/proc/stat``, seconds; 0 if unknown)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def in_process_peers(a: argparse.Namespace, batch: int) -> tuple[ModelInputs, np.ndarray]:
+    """Our numpy forward against onnxruntime CPU in interleaved rounds, every round printed.
+
+    Returns the inputs and onnxruntime's embeddings (the browser peers' reference).
+    """
     spec = get_model_spec("minilm-l6")
-    x = synthetic_inputs(spec, a.batch, a.seq)
+    x = synthetic_inputs(spec, batch, a.seq)
     w = load_weights(spec)
-    sess = ort_session("minilm-l6", a.ort_threads)
+    ort_threads = a.ort_threads or a.threads
+    sess = ort_session("minilm-l6", ort_threads)
     feeds = ort_feeds(x)
     sides: dict[str, Callable[[], np.ndarray]] = {
         "accel_toolkit cpu": lambda: cpu_forward(spec, w, x)[0],
@@ -195,6 +213,10 @@ def main() -> None:
 
         m = WgpuModel.shared("minilm-l6")
         sides["accel_toolkit wgpu"] = lambda: m.forward(x)
+    print(
+        f"\n# batch {batch}, seq {a.seq}; onnxruntime intra-op threads {ort_threads}; "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
     outs = {k: f() for k, f in sides.items()}  # first runs (compile, allocate), untimed
     ref = outs["onnxruntime cpu"]
     for k, o in outs.items():
@@ -202,22 +224,55 @@ def main() -> None:
         print(f"{k:20s} cosine to onnxruntime: min {cos.min():.7f}")
     per: dict[str, list[float]] = {k: [] for k in sides}
     names = list(sides)
+    steal0 = _steal()
     for r in range(a.rounds):
         order = names if r % 2 == 0 else names[::-1]
         for k in order:
             per[k].append(_median_time(sides[k], 1 if "wgpu" in k else a.calls))
-        print(f"round {r}: " + ", ".join(f"{k} {per[k][-1] * 1e3:.1f} ms" for k in names))
+        ratio = per["accel_toolkit cpu"][-1] / per["onnxruntime cpu"][-1]
+        print(
+            f"round {r}: "
+            + ", ".join(f"{k} {per[k][-1] * 1e3:.1f} ms" for k in names)
+            + f"  (cpu/ort x{ratio:.2f}; load {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
     base = statistics.median(per["onnxruntime cpu"])
-    print(f"\nbatch {a.batch}, seq {a.seq}: median of {a.rounds} rounds")
+    print(
+        f"batch {batch}, seq {a.seq}: median of {a.rounds} rounds "
+        f"(CPU time stolen during them: {_steal() - steal0:.2f} s)"
+    )
     for k in names:
         med = statistics.median(per[k])
         ratios = [p / q for p, q in zip(per[k], per["onnxruntime cpu"], strict=True)]
         print(
             f"  {k:20s} {med * 1e3:8.1f} ms   x{med / base:5.2f} of onnxruntime "
-            f"(per-round ratios {min(ratios):.2f}-{max(ratios):.2f})"
+            f"(per-round ratios {min(ratios):.2f}-{max(ratios):.2f}, "
+            f"median {statistics.median(ratios):.2f})"
         )
-    if a.browser:
-        browser_peers(x, ref, a.passes, a.calls)
+    return x, ref
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch", default="1", help="batch sizes, comma-separated (e.g. 1,8)")
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=6, help="interleaved rounds (even)")
+    ap.add_argument("--calls", type=int, default=10, help="timed forwards per side and round")
+    ap.add_argument("--threads", type=int, default=1, help="BLAS and ORT intra-op threads")
+    ap.add_argument("--ort-threads", type=int, default=0, help="ORT's alone (0: --threads)")
+    ap.add_argument("--wgpu", action="store_true", help="also time the wgpu backend")
+    ap.add_argument(
+        "--browser",
+        action="store_true",
+        help="also ORT Web (webgpu, wasm) and the toolkit's webgpu and webnn",
+    )
+    ap.add_argument("--passes", type=int, default=2, help="browser passes (reversed order)")
+    a = ap.parse_args()
+    print(f"numpy BLAS: {_limit_blas(a.threads)}")
+    for batch in (int(b) for b in str(a.batch).split(",")):
+        x, ref = in_process_peers(a, batch)
+        if a.browser:
+            browser_peers(x, ref, a.passes, a.calls)
 
 
 if __name__ == "__main__":
