@@ -1,6 +1,6 @@
-"""Browser-side weight cache (``widgets/runtime/model_weights.js``): blobs kept in IndexedDB
-across page loads and browser restarts of one user-data-dir, each checked by SHA-256; a
-corrupted entry is fetched again, never used."""
+"""Browser-side weight cache (``widgets/runtime/model_weights.js``): a model's tensors kept in
+one IndexedDB record across page loads and browser restarts of one user-data-dir, each checked
+by SHA-256 on every load; a corrupted or truncated tensor is fetched again, never used."""
 
 from __future__ import annotations
 
@@ -30,23 +30,26 @@ LOAD = """async ([model, manifest]) => {
   return { stats, sums };
 }"""
 
-#: overwrite one IndexedDB entry's bytes (the test's fault, written with the raw API)
-CORRUPT = """async ([key, flip]) => {
+#: damage one tensor in a model's IndexedDB record (the test's fault, with the raw API):
+#: flip a byte inside it, or cut the record's data short inside it
+CORRUPT = """async ([model, name, flip]) => {
   const db = await new Promise((res, rej) => {
-    const r = indexedDB.open("accel-toolkit-weights", 1);
+    const r = indexedDB.open("accel-toolkit-weights", 2);
     r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error);
   });
-  const tx = db.transaction("blobs", "readwrite");
-  const os = tx.objectStore("blobs");
-  const e = await new Promise((res) => {
-    const r = os.get(key); r.onsuccess = () => res(r.result);
+  const rec = await new Promise((res) => {
+    const r = db.transaction("models").objectStore("models").get(model);
+    r.onsuccess = () => res(r.result);
   });
-  const bytes = new Uint8Array(e.bytes.slice(0));
-  if (flip) bytes[7] ^= 0xff;
-  os.put({ sha256: e.sha256, bytes: flip ? bytes.buffer : bytes.buffer.slice(0, 8) }, key);
+  const e = rec.blobs.find((x) => x.name === name);
+  const bytes = new Uint8Array(await rec.data.arrayBuffer());
+  if (flip) bytes[e.offset + 7] ^= 0xff;
+  const data = new Blob([flip ? bytes : bytes.subarray(0, e.offset + 8)]);
+  const tx = db.transaction("models", "readwrite");
+  tx.objectStore("models").put({ ...rec, data }, model);
   await new Promise((res) => { tx.oncomplete = res; });
   db.close();
-  return bytes.byteLength;
+  return e.bytes;
 }"""
 
 
@@ -104,9 +107,13 @@ def test_cache_survives_reload_and_restart_and_refetches_corrupted(
         r = page.evaluate(LOAD, ["toy", manifest])
         assert (r["stats"]["fetched"], r["stats"]["cached"]) == (0, 3) and r["sums"] == want
 
+        # a part of the manifest: read from the same record, the rest of it kept
+        r = page.evaluate(LOAD, ["toy", manifest[1:2]])
+        assert (r["stats"]["fetched"], r["stats"]["cached"]) == (0, 1) and r["sums"] == want[1:2]
+
         # a flipped byte and a truncated entry: both fail the checksum and are fetched again
-        assert page.evaluate(CORRUPT, ["toy/a.weight", True]) == 64 * 32 * 4
-        page.evaluate(CORRUPT, ["toy/c", False])
+        assert page.evaluate(CORRUPT, ["toy", "a.weight", True]) == 64 * 32 * 4
+        page.evaluate(CORRUPT, ["toy", "c", False])
         ctx.close()
 
         ctx, page = _launch(pw, profile, url)  # a new browser on the same user-data-dir

@@ -176,18 +176,9 @@ export async function createRuntime(options = {}) {
     const opts = { mode: request.mode || "once", timing: request.timing, deadline };
     if (request.backend === "webgpu") {
       const ex = await webgpuExecutor();
-      /** @type {any} */
-      let weights = null;
-      if (request.weights) {  // buffers the page takes from its IndexedDB weight cache
-        const { loadWeights } = await import("./model_weights.js");
-        const got = await loadWeights(request.weights.model, request.weights.blobs);
-        request.weights.blobs.forEach((/** @type {any} */ b, /** @type {number} */ k) => {
-          buffers[b.index] = got.buffers[k];
-        });
-        weights = got.stats;
-      }
-      const res = await ex.execute(request.plan, buffers, opts);
-      if (weights && res?.reply) res.reply.weights = weights;
+      // weights the request names stay on the GPU between requests (webgpu.js); those not
+      // there yet come from the page's IndexedDB weight cache (model_weights.js)
+      const res = await ex.execute(request.plan, buffers, { ...opts, weights: request.weights });
       if (res?.reply && res.reply.ok === false && res.reply.error?.type === "DeviceLost") gpuExec = null;
       return res;
     }

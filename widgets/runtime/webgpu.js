@@ -20,6 +20,15 @@
  *   every pass: the reply's `pass_s` (seconds per pass, plan order).
  * - A lost device is recreated on the next `execute`; the request that saw the loss fails
  *   with `DeviceLost`.
+ * - Model weights a request names (`opts.weights`, the request's `weights`) stay on the device
+ *   between requests, keyed by content (model, SHA-256, size): the first request that needs a
+ *   tensor loads it (IndexedDB cache or page server, `model_weights.js`) and uploads it; later
+ *   requests bind the same buffer (any batch or sequence length). Resident weights are freed
+ *   with the device (page closed, device lost, `dispose`), and least recently used models are
+ *   freed first when a model's upload would pass `weightBudgetBytes` (default 1 GiB) or the
+ *   device runs out of memory. The reply's `weights` says what was resident, loaded and
+ *   uploaded; `upload_bytes` counts every byte written to the device in the request and
+ *   `readbacks` the buffers mapped for the outputs (once per request, after all calls).
  *
  * Venue-agnostic: it needs only `navigator.gpu`, in the headless page or a JupyterLab tab.
  */
@@ -57,10 +66,40 @@ import { timeLoop } from "./timing.js";
  */
 
 /**
+ * @typedef {Object} WeightBlob
+ * @property {string} name
+ * @property {string} url
+ * @property {string} sha256
+ * @property {number} bytes
+ * @property {number} index                   the request buffer (plan `init`) it fills
+ */
+
+/**
+ * @typedef {Object} WeightSpec               weights a request names instead of carrying
+ * @property {string} model
+ * @property {WeightBlob[]} blobs
+ */
+
+/**
  * @typedef {Object} ExecuteOptions
  * @property {"once"|"measure"} [mode]
  * @property {import("./timing.js").TimingSettings} [timing]
  * @property {number} [deadline]              performance.now()/1000 to stop sampling by
+ * @property {WeightSpec} [weights]           kept on the device (see `residentWeights`)
+ */
+
+/**
+ * @typedef {Object} ExecutorOptions
+ * @property {"high-performance"|"low-power"} [powerPreference]
+ * @property {"auto"|"timestamp-query"|"submitted-work-done"} [timer]
+ * @property {number} [weightBudgetBytes]     resident model weights kept at most (1 GiB)
+ */
+
+/**
+ * @typedef {Object} ResidentBuffer
+ * @property {any} buffer                     the GPUBuffer
+ * @property {string} model
+ * @property {number} size
  */
 
 /** An error the runtime turns into `{type, message, ...extra}` for Python. */
@@ -143,7 +182,7 @@ async function sha1(s) {
 
 export class WebGPUExecutor {
   /**
-   * @param {{powerPreference?: "high-performance"|"low-power", timer?: "auto"|"timestamp-query"|"submitted-work-done"}} [options]
+   * @param {ExecutorOptions} [options]
    * @returns {Promise<WebGPUExecutor>}
    */
   static async create(options = {}) {
@@ -152,7 +191,7 @@ export class WebGPUExecutor {
     return ex;
   }
 
-  /** @param {{powerPreference?: "high-performance"|"low-power", timer?: "auto"|"timestamp-query"|"submitted-work-done"}} options */
+  /** @param {ExecutorOptions} options */
   constructor(options) {
     this.options = options;
     /** @type {any} */ this.adapter = null;
@@ -162,6 +201,10 @@ export class WebGPUExecutor {
     /** @type {Map<string, any>} */ this.pipelines = new Map();
     /** @type {Record<string, number>} */ this.limits = {};
     /** @type {Set<string>} */ this.features = new Set();
+    /** @type {Map<string, ResidentBuffer>} */ this.resident = new Map();
+    /** @type {Map<string, number>} */ this.lastUse = new Map();  // model -> use counter
+    this.uses = 0;
+    this.weightBudget = options.weightBudgetBytes ?? 2 ** 30;
   }
 
   /** Request adapter and device (again after a loss); caches start empty. */
@@ -191,6 +234,7 @@ export class WebGPUExecutor {
     this.lost = null;
     this.modules = new Map();
     this.pipelines = new Map();
+    this.dropWeights();  // buffers of a lost device are gone with it
     this.limits = plainLimits(device.limits);
     this.features = new Set([...device.features].map(String));
     for (const f of gpu.wgslLanguageFeatures || []) this.features.add(String(f));
@@ -285,10 +329,138 @@ export class WebGPUExecutor {
     return { pipeline, cached: false };
   }
 
+  /** Bytes of resident weights, all models. */
+  residentBytes() {
+    let n = 0;
+    for (const r of this.resident.values()) n += r.size;
+    return n;
+  }
+
+  /**
+   * Free the resident weights of `model` (every model when omitted).
+   * @param {string} [model]
+   * @returns {number}  buffers freed
+   */
+  dropWeights(model) {
+    let n = 0;
+    for (const [k, r] of [...this.resident]) {
+      if (model !== undefined && r.model !== model) continue;
+      try { r.buffer.destroy(); } catch { /* a lost device's buffer */ }
+      this.resident.delete(k);
+      n++;
+    }
+    if (model === undefined) this.lastUse.clear();
+    else this.lastUse.delete(model);
+    return n;
+  }
+
+  /**
+   * Free least recently used models other than `keep` until `need` more bytes fit the budget
+   * (`all`: free every other model).
+   * @param {string} keep @param {number} need @param {boolean} [all]
+   * @returns {string[]}  the models freed
+   */
+  evictFor(keep, need, all = false) {
+    const freed = [];
+    const others = [...this.lastUse].filter(([m]) => m !== keep).sort((a, b) => a[1] - b[1]);
+    for (const [m] of others) {
+      if (!all && this.residentBytes() + need <= this.weightBudget) break;
+      if (this.dropWeights(m)) freed.push(m);
+    }
+    return freed;
+  }
+
+  /**
+   * The GPU buffers of a request's weights: those already on the device (same model, SHA-256
+   * and size) are bound as they are; the others are loaded (`loadWeights`: IndexedDB, else
+   * the page server; every tensor checked by SHA-256), uploaded once and kept.
+   * @param {WeightSpec} spec
+   * @param {Map<number, number>} sizes  plan buffer size by request buffer index
+   * @returns {Promise<{bound: Map<number, any>, stats: Record<string, any>}>}
+   */
+  async residentWeights(spec, sizes) {
+    const t0 = now();
+    const device = this.device;
+    /** @param {WeightBlob} b */
+    const keyOf = (b) => `${spec.model}|${b.sha256}|${sizes.get(b.index)}`;
+    /** @type {Map<number, any>} */
+    const bound = new Map();
+    /** @type {WeightBlob[]} */
+    const missing = [];
+    for (const b of spec.blobs) {
+      if (!sizes.has(b.index)) {
+        throw new WebGPUError("KernelExecutionError", `weight '${b.name}' names request buffer ${b.index}, which no plan buffer takes`);
+      }
+      const hit = this.resident.get(keyOf(b));
+      if (hit) bound.set(b.index, hit.buffer);
+      else missing.push(b);
+    }
+    this.lastUse.set(spec.model, ++this.uses);
+    /** @type {Record<string, any>} */
+    const stats = { model: spec.model, blobs: spec.blobs.length, resident: spec.blobs.length - missing.length,
+      uploaded: 0, uploaded_bytes: 0, fetched: 0, cached: 0, corrupted: [], evicted: [],
+      load_s: 0, upload_s: 0, total_s: 0 };
+    if (missing.length) {
+      const { loadWeights } = await import("./model_weights.js");
+      const got = await loadWeights(spec.model, missing.map((b) => ({ name: b.name, url: b.url, sha256: b.sha256, bytes: b.bytes })));
+      const { total_s, ...load } = got.stats;
+      Object.assign(stats, load, { load_s: total_s });
+      /** @type {Map<string, {b: WeightBlob, data: Uint8Array}>} */
+      const fresh = new Map();  // one buffer per content, even if two names share it
+      missing.forEach((b, k) => fresh.set(keyOf(b), { b, data: got.buffers[k] }));
+      let need = 0;
+      for (const { b } of fresh.values()) need += /** @type {number} */ (sizes.get(b.index));
+      stats.evicted = this.evictFor(spec.model, need);
+      const t = now();
+      const U = /** @type {any} */ (globalThis).GPUBufferUsage;
+      for (const { b, data } of fresh.values()) {
+        const size = /** @type {number} */ (sizes.get(b.index));
+        if (data.byteLength > size || data.byteLength % 4) {
+          throw new WebGPUError("KernelExecutionError",
+            `weight '${b.name}' has ${data.byteLength} bytes; the plan's buffer has ${size}`);
+        }
+      }
+      const upload = () => {
+        const made = [];
+        device.pushErrorScope("out-of-memory");
+        for (const [key, { b, data }] of fresh) {
+          const size = /** @type {number} */ (sizes.get(b.index));
+          const buffer = device.createBuffer({ label: `${spec.model}/${b.name}`, size, usage: U.STORAGE | U.COPY_DST });
+          device.queue.writeBuffer(buffer, 0, data);
+          made.push({ key, buffer, size });
+        }
+        return made;
+      };
+      let made = upload();
+      if (await device.popErrorScope()) {  // out of memory: free every other model, once more
+        for (const m of made) m.buffer.destroy();
+        stats.evicted.push(...this.evictFor(spec.model, need, true));
+        made = upload();
+        if (await device.popErrorScope()) {
+          for (const m of made) m.buffer.destroy();
+          throw new WebGPUError("ResourceLimitError",
+            `${spec.model}: the device ran out of memory uploading ${need.toLocaleString("en")} bytes of weights; ` +
+            "use a smaller model or close other pages using the GPU.");
+        }
+      }
+      await device.queue.onSubmittedWorkDone();
+      stats.upload_s = now() - t;
+      for (const m of made) {
+        this.resident.set(m.key, { buffer: m.buffer, model: spec.model, size: m.size });
+        stats.uploaded++;
+        stats.uploaded_bytes += m.size;
+      }
+      for (const b of missing) bound.set(b.index, /** @type {ResidentBuffer} */ (this.resident.get(keyOf(b))).buffer);
+    }
+    stats.total_s = now() - t0;
+    return { bound, stats };
+  }
+
   /**
    * Run a plan once or measure it.
    * @param {ComputePlan} plan
-   * @param {ArrayBuffer[]} binaryBuffers        contents of the buffers with `init`
+   * @param {(ArrayBuffer|ArrayBufferView)[]} binaryBuffers  contents of the buffers with `init`
+   *   (those that `opts.weights` names may be empty: they come from the resident weights)
    * @param {ExecuteOptions} [opts]
    * @returns {Promise<{reply: Object, buffers: ArrayBuffer[]}>}
    */
@@ -325,7 +497,22 @@ export class WebGPUExecutor {
       const bufs = {};
       /** @type {Record<string, number>} */
       const sizes = {};
+      /** @type {{bound: Map<number, any>, stats: Record<string, any>} | null} */
+      let weights = null;
+      if (opts.weights) {
+        /** @type {Map<number, number>} */
+        const bySlot = new Map();
+        for (const b of plan.buffers) if (b.init !== null && b.init !== undefined) bySlot.set(b.init, b.size);
+        weights = await this.residentWeights(opts.weights, bySlot);
+      }
+      let upload_bytes = weights ? weights.stats.uploaded_bytes : 0;
       for (const b of plan.buffers) {
+        const resident = b.init !== null && b.init !== undefined ? weights?.bound.get(b.init) : undefined;
+        if (resident) {  // kept on the device between requests: not written, not destroyed
+          bufs[b.name] = resident;
+          sizes[b.name] = b.size;
+          continue;
+        }
         const buf = device.createBuffer({ label: b.name, size: b.size, usage: usage[b.usage] });
         owned.push(buf);
         bufs[b.name] = buf;
@@ -338,6 +525,7 @@ export class WebGPUExecutor {
               `request buffer ${b.init} for '${b.name}' has ${data.byteLength} bytes; the plan's buffer has ${b.size}`);
           }
           device.queue.writeBuffer(buf, 0, data);
+          upload_bytes += data.byteLength;
         }
       }
       const groups = plan.passes.map((p, i) => device.createBindGroup({
@@ -430,7 +618,8 @@ export class WebGPUExecutor {
 
       const firstStart = now();
       await wallBatch(1);
-      const first_run_s = compile_s + (now() - firstStart);
+      // the first run: compiling, loading and uploading weights not yet resident, one call
+      const first_run_s = compile_s + (weights ? weights.stats.total_s : 0) + (now() - firstStart);
 
       /** @type {Object} */
       let timing = { samples: [], inner_loops: 1, warmup_s: 0 };
@@ -461,6 +650,7 @@ export class WebGPUExecutor {
         return st;
       });
       device.queue.submit([enc.finish()]);
+      /** @type {ArrayBuffer[]} */
       const out = [];
       for (const st of staging) {
         await st.mapAsync(/** @type {any} */ (globalThis).GPUMapMode.READ);
@@ -478,6 +668,10 @@ export class WebGPUExecutor {
         compile_s,
         cached,
         timer: usedTimer,
+        upload_bytes,
+        readbacks: staging.length,
+        readback_bytes: out.reduce((n, b) => n + b.byteLength, 0),
+        ...(weights ? { weights: weights.stats } : {}),
         wall_s: now() - t0,
         variant: plan.variant,
         plan_key: plan.key,
@@ -494,6 +688,7 @@ export class WebGPUExecutor {
   }
 
   dispose() {
+    this.dropWeights();
     this.modules.clear();
     this.pipelines.clear();
     try { this.device?.destroy(); } catch { /* ignore */ }

@@ -252,7 +252,16 @@ class _BrowserBackend(Backend):
     def _timing(self, reply: Mapping[str, Any], round_trip: float) -> TimingResult:
         extra = {
             k: reply[k]
-            for k in ("compile_s", "cached", "handle_s", "wall_s", "pass_s", "weights")
+            for k in (
+                "compile_s",
+                "cached",
+                "handle_s",
+                "wall_s",
+                "pass_s",
+                "weights",
+                "upload_bytes",
+                "readbacks",
+            )
             if k in reply
         }
         extra.update(round_trip_s=round_trip, transport=self.session.transport)
