@@ -620,6 +620,7 @@ PLUGINS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("regressions", "Regressions", "accel_toolkit.report._sections", "regressions_blocks", {}),
     ("predictions", "Predictions", "accel_toolkit.predict", "predictions_section", {}),
     ("models", "Models", "accel_toolkit.report._models", "models_section", {}),
+    ("tuning", "Tuning", "accel_toolkit.report._tuning", "tuning_section", {}),
 )
 
 
