@@ -235,3 +235,28 @@ def test_too_few_samples_for_the_rank_test_fall_back_to_cis():
     cand = _lognormal(3, 1.0, 0.02, 2)  # 1000x slower, but only 3 samples
     r = compare_samples(base, cand)
     assert r["test"] == "ci-overlap" and r["significant"] and r["verdict"] == "slower"
+
+
+def test_compare_keeps_to_the_kernels_asked_for(tmp_path):
+    # mutant of the out-of-sample run of 2026-12-05 (seed 1205), see docs/testing.md
+    st = at.Store(tmp_path / "s.duckdb")
+    for tag, median, seed in (("a", 1.0, 1), ("b", 1.02, 2)):
+        run = st.start_run(tag=tag)
+        for kernel in ("matmul", "softmax"):
+            x = _lognormal(30, median, 0.05, seed)
+            row = {
+                "run_id": run,
+                "config_key": f"{kernel}-k1",
+                "kernel": kernel,
+                "params": {"M": 8},
+                "dtype": "float32",
+                "backend": "cpu",
+                "venue": "process",
+                "status": "ok",
+                "median_s": float(np.median(x)),
+            }
+            st.add_result(row, samples=x)
+    assert sorted(compare(st, baseline="a", candidate="b")["kernel"]) == ["matmul", "softmax"]
+    assert compare(st, baseline="a", candidate="b", kernels=["softmax"])["kernel"].tolist() == [
+        "softmax"
+    ]

@@ -155,3 +155,22 @@ def test_cpu_device_names_the_blas_numpy_calls():
     blas = get_backend("cpu").device_info()["blas"]
     assert blas.count("threads") == sum(b["numpy"] for b in libs) == 1
     assert blas.split()[1] == built["version"]
+
+
+# -- mutants of the out-of-sample run of 2026-12-05 (seed 1205), see docs/testing.md ----------
+def test_summarize_level_is_99_percent_unless_asked():
+    x = np.random.default_rng(0).lognormal(0.0, 0.1, 200)
+    default, at99, at90 = summarize(x), summarize(x, 0.99), summarize(x, level=0.90)
+    assert (default.ci_low, default.ci_high, default.ci_level) == (
+        at99.ci_low,
+        at99.ci_high,
+        at99.ci_level,
+    )
+    assert 0.99 <= default.ci_level < 0.995
+    assert 0.90 <= at90.ci_level < 0.93
+    assert default.ci_low < at90.ci_low < at90.median < at90.ci_high < default.ci_high
+
+
+def test_summarize_drops_missing_samples():
+    s = summarize([1.0, None, 3.0, float("nan"), 2.0])
+    assert (s.n, s.median, s.min, s.max) == (3, 2.0, 1.0, 3.0)

@@ -226,3 +226,63 @@ def test_regressions_notebook_runs(which, history_db, tmp_path):
         assert "No results in" in text
     else:
         assert "1 step(s)" in text and "regression" in text
+
+
+# -- mutants of the out-of-sample run of 2026-12-05 (seed 1205), see docs/testing.md ----------
+def test_the_weakest_failing_step_is_pruned_first():
+    # two sub-threshold changes (+1.5 % at 12, then +1.0 % at 20) that add up to +2.5 %:
+    # pruning drops the weaker one and reports the whole change where the larger one happened
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        y = np.repeat([1.0, 1.015, 1.025], [12, 8, 12]) * np.exp(rng.normal(0, 0.002, 32))
+        both = detect_steps(y, threshold=0.005)
+        assert [s.index for s in both] == [12, 20]
+        assert both[0].ratio > both[1].ratio
+        (step,) = detect_steps(y, threshold=0.02)
+        assert step.index == 12 and step.ratio == pytest.approx(1.025, abs=0.004)
+
+
+def test_missing_cis_given_as_none_count_as_absent():
+    rng = np.random.default_rng(1)
+    y = np.repeat([1.0, 1.2], 10) * np.exp(rng.normal(0, 0.01, 20))
+    lo, hi = list(y * 0.98), list(y * 1.02)
+    lo[3] = hi[3] = None
+    nan_lo, nan_hi = list(lo), list(hi)
+    nan_lo[3] = nan_hi[3] = float("nan")
+    got = detect_steps(y, ci_low=lo, ci_high=hi)
+    assert [(s.index, s.ratio) for s in got] == [
+        (s.index, s.ratio) for s in detect_steps(y, ci_low=nan_lo, ci_high=nan_hi)
+    ]
+    assert [s.index for s in got] == [10]
+
+
+def test_degenerate_cis_raise_no_warnings():
+    # a stored CI of [0, 0] (one sample) or [0, x]: no RuntimeWarning reaches the user
+    import warnings
+
+    rng = np.random.default_rng(2)
+    y = np.repeat([1.0, 1.2], 10) * np.exp(rng.normal(0, 0.01, 20))
+    lo, hi = y * 0.98, y * 1.02
+    lo[2], hi[2] = 0.0, 0.0
+    lo[5] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        steps = detect_steps(y, ci_low=lo, ci_high=hi)
+        plain = detect_steps(y)
+    assert [s.index for s in steps] == [s.index for s in plain] == [10]
+
+
+def test_noise_sigma_ignores_a_steady_trend():
+    from accel_toolkit.analysis._steps import noise_sigma
+
+    e = np.random.default_rng(3).normal(0, 0.01, 60)
+    ramp = np.linspace(0.0, 0.6, 60)  # +0.01 per point, as large as the noise
+    assert noise_sigma(ramp + e) == pytest.approx(noise_sigma(e), rel=1e-9)
+    assert noise_sigma(e) == pytest.approx(0.01, rel=0.3)
+
+
+def test_series_too_short_for_two_levels_have_no_steps():
+    assert detect_steps([]) == []
+    assert detect_steps([1.0]) == []
+    assert detect_steps([1.0, 1.0, 1.0, 2.0, 2.0]) == []  # 5 < 2 x min_size
+    assert detect_steps([1.0, 1.0, 1.0, 2.0, 2.0, 2.0])[0].index == 3

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from accel_toolkit.exceptions import NotADatabaseError, StoreError, StoreLockedError
@@ -235,3 +236,90 @@ def test_the_reference_sweep_ships_with_the_package():
     assert folder.is_dir() and (folder / "measurements.parquet").is_file()
     with pytest.raises(StoreError, match="reference-small"):
         reference_data("reference-huge")
+
+
+# -- mutants of the out-of-sample run of 2026-12-05 (seed 1205), see docs/testing.md ----------
+def test_default_path_under_the_home_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("ACCEL_TOOLKIT_DB", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    expected = tmp_path / ".local" / "share" / "accel_toolkit" / "results.duckdb"
+    assert default_db_path() == expected
+
+
+def test_a_retried_failure_returns_the_stored_row(db_path):
+    s = Store(db_path)
+    run = s.start_run(tag="t")
+    first = s.add_result(_row(run, 1, status="error", error="boom", config_key="k1"))
+    again = s.add_result(_row(run, 1, status="error", error="boom again", config_key="k1"))
+    assert again == first
+    assert s.results(tag="t")["error"].tolist() == ["boom"]
+
+
+def test_extra_is_stored_as_json(db_path):
+    s = Store(db_path)
+    run = s.start_run(tag="t")
+    extra = {"round": np.int64(2), "note": "x", "file": Path("/data/x.npy"), "v": np.ones(2)}
+    s.add_result(_row(run, 1, extra=extra))
+    raw = s.query("SELECT extra FROM measurements")["extra"].iloc[0]
+    assert raw == '{"file": "/data/x.npy", "note": "x", "round": 2, "v": [1.0, 1.0]}'
+
+
+def test_a_run_without_settings_stores_null(db_path):
+    s = Store(db_path)
+    s.start_run(tag="plain")
+    s.start_run(tag="set", settings={"time_budget": 0.5})
+    got = s.query("SELECT tag, settings FROM runs ORDER BY tag")
+    by_tag = dict(zip(got["tag"], got["settings"], strict=True))
+    assert by_tag["plain"] is None or by_tag["plain"] != by_tag["plain"]  # NULL: None or NaN
+    assert json.loads(by_tag["set"]) == {"time_budget": 0.5}
+
+
+def test_results_with_two_filters(db_path):
+    s = Store(db_path)
+    run = s.start_run(tag="t")
+    s.add_result(_row(run, 1))
+    s.add_result(_row(run, 2, kernel="softmax"))
+    s.add_result(_row(run, 3, backend="webgpu", venue="headless"))
+    df = s.results(kernels=["matmul"], backends=["cpu"])
+    assert df["params"].tolist() == [{"M": 1}]
+    assert len(s.results(tag="t", kernels=["softmax"], backends=["cpu"])) == 1
+
+
+def test_exporting_twice_into_the_same_folder(db_path, tmp_path):
+    s = Store(db_path)
+    run = s.start_run(tag="t")
+    s.add_result(_row(run, 1), samples=[1.0])
+    first = s.export_parquet(tmp_path / "out")
+    again = s.export_parquet(tmp_path / "out")
+    assert first == again and all(p.exists() for p in again)
+
+
+def test_a_failed_query_quotes_duckdb(db_path):
+    with pytest.raises(StoreError, match=r"Query failed: .*no_such_table"):
+        Store(db_path).query("SELECT * FROM no_such_table")
+
+
+def test_a_damaged_block_is_reported_as_corrupt_in_process(tmp_path):
+    from accel_toolkit.exceptions import CorruptDatabaseError
+
+    good = tmp_path / "good.duckdb"
+    s = Store(good)
+    run = s.start_run(tag="t")
+    s.add_result(_row(run, 1), samples=list(np.random.default_rng(0).random(400_000)))
+    bad = tmp_path / "bad.duckdb"
+    block, first = 262_144, 12_288  # DuckDB's block size and where the blocks start
+    for i in range(1, (good.stat().st_size - first) // block):
+        good_bytes = good.read_bytes()
+        damaged = bytearray(good_bytes)
+        at = first + i * block + 1000
+        damaged[at : at + 4096] = b"\xa5" * 4096
+        bad.write_bytes(bytes(damaged))
+        try:
+            Store(bad, create=False).query("SELECT sum(seconds) AS s FROM samples")
+        except CorruptDatabaseError as exc:
+            assert str(bad) in str(exc) and "backup" in str(exc)
+            return
+        except StoreError:
+            continue
+    pytest.fail("no damaged block of the samples table was reported as corrupt")
