@@ -6,7 +6,8 @@
 //   blocked  register blocking: TILE x TILE invocations each compute RT x RT outputs
 //            (a (TILE*RT) x (TILE*RT) block of C), A and B staged TILE columns/rows at a time;
 //   gemm     every knob a tuning parameter (workgroup shape, register block, K-tile depth,
-//            workgroup-memory staging, vec4 column groups): see the section at the end.
+//            workgroup-memory staging, vec4 column groups): see the section after blocked;
+//            gemm4 is its vec4 form, gemmu and gemmus its unrolled forms (the last section).
 // Values are stored as T (f32 or f16) and accumulated in f32.
 alias T = f32;  // @dtype: the plan swaps this line for `enable f16; alias T = f16;`
 
@@ -371,4 +372,104 @@ fn gemm4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
       }
     }
   }
+}
+
+// -- gemmu, gemmus: gemm4 with the register block written out --------------------------------
+// Same knobs and vec4 views as gemm4 (N % 4 == 0, K % 4 == 0), but each invocation's
+// G_TM x G_TN block of C is held in named vec4 variables c{i}_{j}, not in an array indexed
+// by loop counters. Adapters that run invocations as the SIMD lanes of a CPU (SwiftShader,
+// lavapipe) keep a private array in memory and turn each access with a loop-counter index
+// into a per-lane gather or scatter; named variables stay in registers. A line
+// `// @unroll i<G_TM j<G_N4: CODE` is a comment here; the plan writes CODE out once per
+// index value, all on that line (so compiler line numbers hold), {i} replaced by the value.
+// An invocation's rows are row .. row + G_TM - 1 and its vec4 columns col .. col + G_N4 - 1.
+//   gemmu   no workgroup memory and no barrier: A and B are read straight from storage,
+//           one vec4 of K per step (its points have tk 4: G_TK is unused);
+//   gemmus  A (G_BM x G_TK) and B (G_TK x G_BN) staged in workgroup memory as vec4, one
+//           barrier pair per K tile, as TF.js's and ORT Web's MatMulPacked do.
+// Reads past M or N are clamped to the last row or column and their results dropped.
+// With block `gelu` kept, C = GELU(A @ B + bias) with bias at binding 4 (linear_gelu).
+const G_TK4: u32 = G_TK / 4u;   // vec4 steps of K per staged tile (gemmus)
+var<workgroup> u_a: array<vec4<f32>, G_BM * G_TK / 4u>;        // [row][k / 4]
+var<workgroup> u_b: array<vec4<f32>, G_TK * G_N4 * G_WX>;    // [k][column / 4]
+
+// @begin gelu
+@group(0) @binding(4) var<storage, read> g_bias4: array<vec4<T>>;
+fn g_erfc4(z: vec4<f32>) -> vec4<f32> {
+  // erfc of Numerical Recipes (erfcc), relative error < 1.2e-7, as in linear_gelu.wgsl
+  let az = abs(z);
+  let t = 1.0 / (1.0 + 0.5 * az);
+  let r = t * exp(-az * az - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+          t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+          t * (-0.82215223 + t * 0.17087277)))))))));
+  return select(2.0 - r, r, z >= vec4<f32>(0.0));
+}
+// @end gelu
+
+fn g_out(v: vec4<f32>, col4: u32) -> vec4<T> {
+  var x = v;
+  // @begin gelu
+  x = x + vec4<f32>(g_bias4[col4]);
+  x = 0.5 * x * g_erfc4(-x * 0.70710678118654752);
+  // @end gelu
+  return vec4<T>(x);
+}
+
+@compute @workgroup_size(G_WX, G_WY, 1)
+fn gemmu(@builtin(global_invocation_id) g: vec3<u32>) {
+  let k4 = p.K / 4u;
+  let n4 = p.N / 4u;
+  let row = g.y * G_TM;
+  let col = g.x * G_N4;
+  let abase = g.z * p.M * k4;
+  let bbase = g.z * p.K * n4;
+  // @unroll i<G_TM: let ar{i} = abase + min(row + {i}u, p.M - 1u) * k4;
+  // @unroll j<G_N4: let bc{j} = bbase + min(col + {j}u, n4 - 1u);
+  // @unroll i<G_TM j<G_N4: var c{i}_{j} = vec4<f32>(0.0);
+  for (var kq = 0u; kq < k4; kq++) {
+    let bo = kq * 4u * n4;
+    // @unroll r<4 j<G_N4: let tb{r}_{j} = vec4<f32>(b4[bc{j} + bo + {r}u * n4]);
+    // @unroll i<G_TM: let ta{i} = vec4<f32>(a4[ar{i} + kq]);
+    // @unroll i<G_TM j<G_N4: c{i}_{j} = fma(vec4<f32>(ta{i}.x), tb0_{j}, c{i}_{j}); c{i}_{j} = fma(vec4<f32>(ta{i}.y), tb1_{j}, c{i}_{j}); c{i}_{j} = fma(vec4<f32>(ta{i}.z), tb2_{j}, c{i}_{j}); c{i}_{j} = fma(vec4<f32>(ta{i}.w), tb3_{j}, c{i}_{j});
+  }
+  let cbase = g.z * p.M * n4;
+  // @unroll i<G_TM j<G_N4: if (row + {i}u < p.M && col + {j}u < n4) { c4[cbase + (row + {i}u) * n4 + col + {j}u] = g_out(c{i}_{j}, col + {j}u); }
+}
+
+@compute @workgroup_size(G_WX, G_WY, 1)
+fn gemmus(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+  let k4 = p.K / 4u;
+  let n4 = p.N / 4u;
+  let bn4 = G_WX * G_N4;
+  let row0 = wid.y * G_BM;
+  let col0 = wid.x * bn4;
+  let row = row0 + lid.y * G_TM;
+  let col = col0 + lid.x * G_N4;
+  let abase = wid.z * p.M * k4;
+  let bbase = wid.z * p.K * n4;
+  // @unroll i<G_TM j<G_N4: var c{i}_{j} = vec4<f32>(0.0);
+  let tiles = (k4 + G_TK4 - 1u) / G_TK4;
+  for (var t = 0u; t < tiles; t++) {
+    let kq0 = t * G_TK4;
+    for (var i = li; i < G_BM * G_TK4; i += G_WX * G_WY) {
+      let kq = kq0 + i % G_TK4;
+      let ra = abase + min(row0 + i / G_TK4, p.M - 1u) * k4 + min(kq, k4 - 1u);
+      u_a[i] = select(vec4<f32>(0.0), vec4<f32>(a4[ra]), kq < k4);
+    }
+    for (var i = li; i < G_TK * bn4; i += G_WX * G_WY) {
+      let kk = kq0 * 4u + i / bn4;
+      let rb = bbase + min(kk, p.K - 1u) * n4 + min(col0 + i % bn4, n4 - 1u);
+      u_b[i] = select(vec4<f32>(0.0), vec4<f32>(b4[rb]), kk < p.K);
+    }
+    workgroupBarrier();
+    for (var q = 0u; q < G_TK4; q++) {
+      // @unroll r<4 j<G_N4: let tb{r}_{j} = u_b[(q * 4u + {r}u) * bn4 + lid.x * G_N4 + {j}u];
+      // @unroll i<G_TM: let ta{i} = u_a[(lid.y * G_TM + {i}u) * G_TK4 + q];
+      // @unroll i<G_TM j<G_N4: c{i}_{j} = fma(vec4<f32>(ta{i}.x), tb0_{j}, c{i}_{j}); c{i}_{j} = fma(vec4<f32>(ta{i}.y), tb1_{j}, c{i}_{j}); c{i}_{j} = fma(vec4<f32>(ta{i}.z), tb2_{j}, c{i}_{j}); c{i}_{j} = fma(vec4<f32>(ta{i}.w), tb3_{j}, c{i}_{j});
+    }
+    workgroupBarrier();
+  }
+  let cbase = wid.z * p.M * n4;
+  // @unroll i<G_TM j<G_N4: if (row + {i}u < p.M && col + {j}u < n4) { c4[cbase + (row + {i}u) * n4 + col + {j}u] = g_out(c{i}_{j}, col + {j}u); }
 }

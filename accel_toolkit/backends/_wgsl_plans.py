@@ -11,7 +11,9 @@ of u32 (floats as their f32 bits), padded to 16 bytes.
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,10 +37,15 @@ from ._compute_plan import (
 __all__ = [
     "GEMM_KNOBS",
     "ROW_KNOBS",
+    "SWIFTSHADER_GEMM_KNOBS",
     "WGSL_PLANS",
     "WgslKernel",
+    "gemm_entry",
+    "gemm_grid",
     "gemm_knob_problem",
+    "gemm_source",
     "row_knob_problem",
+    "unroll_lines",
 ]
 
 
@@ -182,17 +189,27 @@ def _gemm_pass(
         )
 
 
-#: default knobs of matmul.wgsl's ``gemm`` entry point (variant ``gemm``): of the points
-#: within WebGPU's default limits (16 KiB of workgroup memory, 256 invocations), the one that
-#: measured fastest on lavapipe at 256 and 512 on the build machine (docs/tuning.md)
+#: default knobs of matmul.wgsl's ``gemm`` variant: of the points within WebGPU's default
+#: limits (16 KiB of workgroup memory, 256 invocations), the fastest measured on lavapipe at
+#: 256, 512 and 1024 on the build machine (docs/tuning.md): the unrolled ``gemmu`` entry
+#: point, an 8 x 8 workgroup, 4 x 8 outputs per invocation
 GEMM_KNOBS: dict[str, Any] = {
-    "wg_x": 16,
-    "wg_y": 16,
+    "wg_x": 8,
+    "wg_y": 8,
     "tm": 4,
     "tn": 8,
-    "tk": 16,
-    "shared": True,
+    "tk": 4,
+    "shared": False,
     "vec4": True,
+    "unroll": True,
+}
+#: the default on SwiftShader (Chromium's WebGPU without a GPU), measured there the same way:
+#: ``gemmu`` with 16 x 1 workgroups of 4 x 4 outputs per invocation
+SWIFTSHADER_GEMM_KNOBS: dict[str, Any] = {
+    **GEMM_KNOBS,
+    "wg_x": 16,
+    "wg_y": 1,
+    "tn": 4,
 }
 _GEMM_SHADER_KNOBS = {
     "wg_x": "G_WX",
@@ -211,13 +228,17 @@ def gemm_knob_problem(knobs: Mapping[str, Any]) -> str | None:
             f"gemm knobs must be exactly {', '.join(GEMM_KNOBS)}; got "
             f"{', '.join(sorted(knobs)) or 'none'}"
         )
-    ints = {k: v for k, v in knobs.items() if k not in ("shared", "vec4")}
+    ints = {k: v for k, v in knobs.items() if k not in ("shared", "vec4", "unroll")}
     if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in ints.values()):
         return f"gemm knobs {', '.join(ints)} must be positive integers; got {dict(knobs)}"
     if (knobs["wg_x"] * knobs["tn"]) % 4:
         return "wg_x * tn must be a multiple of 4 (B is staged in groups of 4 columns)"
     if knobs["vec4"] and knobs["tn"] % 4:
         return "vec4 needs tn to be a multiple of 4"
+    if knobs["unroll"] and not knobs["vec4"]:
+        return "unroll needs vec4 (the unrolled entry points hold C in vec4 variables)"
+    if knobs["unroll"] and not knobs["shared"] and knobs["tk"] != 4:
+        return "unroll without shared reads one vec4 of K per step: tk must be 4"
     return None
 
 
@@ -227,6 +248,62 @@ def _gemm_knobs(knobs: Mapping[str, Any] | None) -> dict[str, Any]:
     if why:
         raise ParameterError(f"matmul gemm: {why}.")
     return k
+
+
+_UNROLL = re.compile(r"^(\s*)// @unroll ((?:\w+<\w+ ?)+): ?(.*)$", re.M)
+
+
+def unroll_lines(src: str, bounds: Mapping[str, int]) -> str:
+    """Write out the ``// @unroll i<BOUND j<BOUND: CODE`` lines of ``src``.
+
+    Each such line becomes CODE once per combination of index values (the last index
+    fastest), all on that line so that line numbers hold, with ``{i}`` replaced by the value
+    of ``i``. A bound is an integer or a name in ``bounds``.
+    """
+
+    def sub(m: re.Match[str]) -> str:
+        axes = [part.split("<") for part in m.group(2).split()]
+        ranges = [range(int(hi) if hi.isdigit() else int(bounds[hi])) for _, hi in axes]
+        out = []
+        for values in itertools.product(*ranges):
+            code = m.group(3)
+            for (name, _), v in zip(axes, values, strict=True):
+                code = code.replace("{" + name + "}", str(v))
+            out.append(code)
+        return m.group(1) + " ".join(out)
+
+    return _UNROLL.sub(sub, src)
+
+
+def gemm_entry(knobs: Mapping[str, Any], n: int, k: int) -> str:
+    """The entry point of matmul.wgsl a ``gemm`` point runs at inner size ``k`` and ``n``
+    columns: the vec4 forms need both to be multiples of 4, else ``gemm``."""
+    if not (knobs["vec4"] and n % 4 == 0 and k % 4 == 0):
+        return "gemm"
+    if knobs["unroll"]:
+        return "gemmus" if knobs["shared"] else "gemmu"
+    return "gemm4"
+
+
+def gemm_source(
+    knobs: Mapping[str, Any], dtype: str = "float32", blocks: tuple[str, ...] = ()
+) -> str:
+    """matmul.wgsl with the knobs of a ``gemm`` point set and its unrolled lines written out
+    (block ``gelu``: the unrolled entry points add a bias and apply GELU)."""
+    k = _gemm_knobs(knobs)
+    consts: dict[str, int | bool] = {v: k[k_] for k_, v in _GEMM_SHADER_KNOBS.items()}
+    consts["G_VW"] = 4 if k["vec4"] else 1
+    src = render_shader("matmul.wgsl", dtype, blocks, consts)
+    return unroll_lines(src, {"G_TM": k["tm"], "G_N4": max(1, k["tn"] // 4)})
+
+
+def gemm_grid(
+    knobs: Mapping[str, Any], m: int, n: int, batch: int = 1
+) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """``(workgroups, workgroup size)`` of a ``gemm`` point for an ``m x n`` C."""
+    wx, wy = knobs["wg_x"], knobs["wg_y"]
+    bm, bn = wy * knobs["tm"], wx * knobs["tn"]
+    return (_ceil(n, bn), _ceil(m, bm), batch), (wx, wy, 1)
 
 
 def _matmul(
@@ -242,9 +319,8 @@ def _matmul(
     m, n, k = p["M"], p["N"], p["K"]
     if variant == "gemm":
         b.knobs = _gemm_knobs(knobs)
-        consts: dict[str, int | bool] = {v: b.knobs[k_] for k_, v in _GEMM_SHADER_KNOBS.items()}
-        consts["G_VW"] = 4 if b.knobs["vec4"] else 1
-        sh = b.shader("matmul.wgsl", knobs=consts)
+        sh = "matmul.wgsl"
+        b.shaders[sh] = gemm_source(b.knobs, dtype)
     else:
         if knobs:
             raise ParameterError(
@@ -256,12 +332,8 @@ def _matmul(
     b.uniform("params", m, n, k, batch)
     b.output("c", (*lead, m, n))
     if variant == "gemm":
-        wx, wy = b.knobs["wg_x"], b.knobs["wg_y"]
-        bm, bn = wy * b.knobs["tm"], wx * b.knobs["tn"]
-        entry = "gemm4" if b.knobs["vec4"] and n % 4 == 0 and k % 4 == 0 else "gemm"
-        b.dispatch(
-            sh, entry, ("a", "b", "c", "params"), (_ceil(n, bn), _ceil(m, bm), batch), (wx, wy, 1)
-        )
+        groups, size = gemm_grid(b.knobs, m, n, batch)
+        b.dispatch(sh, gemm_entry(b.knobs, n, k), ("a", "b", "c", "params"), groups, size)
     else:
         _gemm_pass(b, sh, ("a", "b", "c", "params"), m, n, batch)
     return b.build()

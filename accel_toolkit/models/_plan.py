@@ -23,6 +23,7 @@ import numpy as np
 
 from .._assets import load_shader
 from ..backends._compute_plan import BufferSpec, ComputePlan, OutputSpec, PassSpec
+from ..backends._wgsl_plans import GEMM_KNOBS, gemm_entry, gemm_grid, gemm_source
 from ..exceptions import KernelExecutionError, ParameterError
 from ._cpu import patchify
 from ._graph import encoder_forward
@@ -32,6 +33,7 @@ from ._weights import load_weights
 
 __all__ = [
     "data_inputs",
+    "model_gemm",
     "model_plan",
     "plan_inputs",
     "record_plan",
@@ -94,9 +96,11 @@ class _Recorder:
         batch: int,
         seq: int,
         shader_source: Any,
+        gemm: Mapping[str, Any] | None = None,
     ) -> None:
         self.spec, self.w, self.b, self.s = spec, weights, batch, seq
         self.source = shader_source
+        self.gemm = {**GEMM_KNOBS, **(gemm or {})}
         self.buffers: list[BufferSpec] = []
         self.passes: list[PassSpec] = []
         self.shaders: dict[str, str] = {}
@@ -137,6 +141,8 @@ class _Recorder:
         params: bytes,
         workgroups: tuple[int, int, int],
         constants: Mapping[str, float] | None = None,
+        size: tuple[int, int, int] = (1, 1, 1),
+        tail: tuple[str, ...] = (),
     ) -> None:
         if shader not in self.shaders:
             self.shaders[shader] = self.source(shader)
@@ -144,7 +150,7 @@ class _Recorder:
         u = self._add(f"u{self._n}", len(params), "uniform", True)
         self.uniforms[u] = params
         self.passes.append(
-            PassSpec(shader, entry, (*bindings, u), workgroups, dict(constants or {}))
+            PassSpec(shader, entry, (*bindings, u, *tail), workgroups, dict(constants or {}), size)
         )
         self.kinds.append(self.kind)
 
@@ -174,20 +180,30 @@ class _Recorder:
         self.kind = kind
         return y
 
-    def _matmul(self, x: _V, w: str, n: int) -> _V:
+    def _gemm(self, x: _V, w: str, n: int, gelu_bias: str | None = None) -> _V:
+        """``x @ w`` (and ``GELU(. + bias)``) through matmul.wgsl's tunable GEMM."""
         y = self.scratch(x.rows, n)
-        span = _TILE * 4
+        shader = "matmul.wgsl" + (" gelu" if gelu_bias else "")
+        if shader not in self.shaders:
+            self.shaders[shader] = gemm_source(self.gemm, blocks=("gelu",) if gelu_bias else ())
+        groups, size = gemm_grid(self.gemm, x.rows, n)
         self.dispatch(
-            "matmul.wgsl",
-            "blocked",
+            shader,
+            gemm_entry(self.gemm, n, x.cols),
             [x.name, self.weight(w), y.name],
             _u32(x.rows, n, x.cols, 1),
-            (math.ceil(n / span), math.ceil(x.rows / span), 1),
-            {"TILE": _TILE},
+            groups,
+            size=size,
+            tail=(self.weight(gelu_bias),) if gelu_bias else (),
         )
         return y
 
+    def _matmul(self, x: _V, w: str, n: int) -> _V:
+        return self._gemm(x, w, n)
+
     def _linear_gelu(self, x: _V, name: str, n: int) -> _V:
+        if gemm_entry(self.gemm, n, x.cols) in ("gemmu", "gemmus"):  # these have a GELU block
+            return self._gemm(x, name + ".w", n, name + ".b")
         y = self.scratch(x.rows, n)
         self.dispatch(
             "linear_gelu.wgsl",
@@ -340,17 +356,37 @@ class _Recorder:
 
 
 @functools.cache
-def model_plan(spec: ModelSpec, batch: int, seq: int) -> ComputePlan:
-    """The forward of ``batch`` sequences of ``seq`` tokens as one ComputePlan (float32)."""
-    return record_plan(spec, batch, seq)[0]
+def model_plan(
+    spec: ModelSpec, batch: int, seq: int, gemm: tuple[tuple[str, Any], ...] | None = None
+) -> ComputePlan:
+    """The forward of ``batch`` sequences of ``seq`` tokens as one ComputePlan (float32);
+    ``gemm`` the knobs of its projections (``tuple(model_gemm(...).items())``)."""
+    return record_plan(spec, batch, seq, dict(gemm) if gemm else None)[0]
 
 
-def record_plan(spec: ModelSpec, batch: int, seq: int) -> tuple[ComputePlan, tuple[str, ...]]:
-    """:func:`model_plan` and the op kind of each of its passes."""
+def model_gemm(backend: Any, spec: ModelSpec, batch: int, seq: int) -> dict[str, Any]:
+    """The ``gemm`` knobs a WGSL backend uses for this model's projections: its choice for a
+    ``batch * seq`` x hidden x hidden matmul (tuned for this adapter, else its default)."""
+    from ..kernels import get_kernel
+
+    h = spec.hidden
+    choice = backend.tuning_choice(
+        get_kernel("matmul"), {"M": batch * seq, "N": h, "K": h}, "float32"
+    )
+    return dict(choice.knobs) if choice is not None else dict(GEMM_KNOBS)
+
+
+def record_plan(
+    spec: ModelSpec, batch: int, seq: int, gemm: Mapping[str, Any] | None = None
+) -> tuple[ComputePlan, tuple[str, ...]]:
+    """:func:`model_plan` and the op kind of each of its passes; ``gemm`` the knobs of the
+    projections (matmul.wgsl's ``gemm`` variant; default ``GEMM_KNOBS``)."""
     weights = dict(load_weights(spec))
     if spec.front == "patch":
         weights["cls_pos"] = np.concatenate([weights["cls"], weights["pos"].ravel()])
-    rec = _Recorder(spec, weights, batch, seq, lambda name: shader_source(name, spec.eps))
+    rec = _Recorder(
+        spec, weights, batch, seq, lambda name: shader_source(name, spec.eps), gemm
+    )
     encoder_forward(spec, rec)
     shape = (batch, seq, spec.hidden) if spec.front == "conv" else (batch, spec.hidden)
     plan = ComputePlan(

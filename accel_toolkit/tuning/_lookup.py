@@ -76,15 +76,18 @@ def lookup(
     dtype: str,
     store: Store | None,
     check: Callable[[Mapping[str, Any]], tuple[str, float | None, str | None]],
+    default: Mapping[str, Any] | None = None,
 ) -> Choice:
-    """The knobs for ``kernel`` at ``params`` on the adapter ``fingerprint``."""
+    """The knobs for ``kernel`` at ``params`` on the adapter ``fingerprint``; ``default``
+    where nothing valid is stored (the adapter's default, ``KnobSpace.default_for``)."""
     space = SPACES[kernel]
     name = bucket(kernel, params)
+    dflt = space.default if default is None else default
     if store is None:
         return Choice(
             kernel,
             space.variant,
-            space.default,
+            dflt,
             "default",
             name,
             fingerprint,
@@ -96,7 +99,7 @@ def lookup(
         return Choice(
             kernel,
             space.variant,
-            space.default,
+            dflt,
             "default",
             name,
             fingerprint,
@@ -106,7 +109,7 @@ def lookup(
         return Choice(
             kernel,
             space.variant,
-            space.default,
+            dflt,
             "default",
             name,
             fingerprint,
@@ -116,7 +119,7 @@ def lookup(
         return Choice(
             kernel,
             space.variant,
-            space.default,
+            dflt,
             "default",
             name,
             fingerprint,
@@ -132,7 +135,7 @@ def lookup(
         return Choice(
             kernel,
             space.variant,
-            space.default,
+            dflt,
             "invalidated",
             name,
             fingerprint,
@@ -199,7 +202,8 @@ def backend_choice(
     p = spec.resolve(params)
     key = (spec.name, bucket(spec.name, p), dtype)
     if key not in cache:
-        fp = fingerprint_key(fingerprint(backend.name, backend.device_info()))
+        fpd = fingerprint(backend.name, backend.device_info())
+        fp = fingerprint_key(fpd)
         space = SPACES[spec.name]
         try:
             store = tuning_db(tuning)
@@ -213,5 +217,6 @@ def backend_choice(
             dtype,
             store,
             lambda knobs: check_point(TuneDevice(backend), spec, space, knobs, dtype),
+            space.default_for(fpd),
         )
     return cache[key]

@@ -134,8 +134,15 @@ def best(
         ).fetchone()
     if row is None:
         return None
+    from ._space import SPACES
+
+    legacy = SPACES[kernel].legacy if kernel in SPACES else {}
     return TunedEntry(
-        row[0], json.loads(row[1]), float(row[2] or "nan"), json.loads(row[3]), row[4]
+        row[0],
+        {**legacy, **json.loads(row[1])},
+        float(row[2] or "nan"),
+        json.loads(row[3]),
+        row[4],
     )
 
 

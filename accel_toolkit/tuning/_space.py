@@ -17,10 +17,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends._wgsl_plans import GEMM_KNOBS, ROW_KNOBS, gemm_knob_problem, row_knob_problem
+from ..backends._wgsl_plans import (
+    GEMM_KNOBS,
+    ROW_KNOBS,
+    SWIFTSHADER_GEMM_KNOBS,
+    gemm_knob_problem,
+    row_knob_problem,
+)
 
 __all__ = ["SPACES", "KnobSpace", "bucket", "bucket_shape", "knobs_key"]
 
@@ -54,6 +60,13 @@ class KnobSpace:
         ``bucket_of(params) -> name``.
     verify : tuple of dict
         The shapes every point is checked on before it is timed (partial tiles, odd sizes).
+    adapter_defaults : tuple
+        ``(needle, knobs)``: the default point of an adapter class, measured on it; an
+        adapter whose fingerprint (vendor, architecture, device, driver) contains ``needle``
+        (lower case) gets ``knobs`` instead of ``default`` (see :meth:`default_for`).
+    legacy : dict
+        Values of knobs added after points were first stored: a stored point without such a
+        knob had this value.
     """
 
     kernel: str
@@ -66,6 +79,18 @@ class KnobSpace:
     buckets: tuple[tuple[str, Mapping[str, int]], ...]
     bucket_of: Callable[[Mapping[str, Any]], str]
     verify: tuple[Mapping[str, int], ...]
+    adapter_defaults: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    legacy: Mapping[str, Any] = field(default_factory=dict)
+
+    def default_for(self, fp: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        """The default point for the adapter of fingerprint ``fp`` (``fingerprint(...)``)."""
+        text = " ".join(
+            str((fp or {}).get(k, "")) for k in ("vendor", "architecture", "device", "driver")
+        ).lower()
+        for needle, knobs in self.adapter_defaults:
+            if needle in text:
+                return knobs
+        return self.default
 
     @property
     def bucket_names(self) -> list[str]:
@@ -125,6 +150,8 @@ def _gemm_problem(k: Mapping[str, Any]) -> str | None:
         return "16 to 256 invocations per workgroup"
     if k["tm"] * k["tn"] > 64:
         return "at most 64 outputs per invocation"
+    if not k["unroll"] and (k["wg_x"] > 32 or k["wg_y"] < 4):
+        return "workgroups of 64 columns or under 4 rows are searched for unrolled points only"
     return None
 
 
@@ -140,13 +167,14 @@ def _gemm_bucket(p: Mapping[str, Any]) -> str:
 
 
 _GEMM_AXES: dict[str, tuple[Any, ...]] = {
-    "wg_x": (4, 8, 16, 32),
-    "wg_y": (4, 8, 16),
+    "wg_x": (4, 8, 16, 32, 64),
+    "wg_y": (1, 2, 4, 8, 16),
     "tm": (1, 2, 4, 8),
     "tn": (1, 2, 4, 8),
     "tk": (4, 8, 16, 32),
     "shared": (True, False),
     "vec4": (True, False),
+    "unroll": (False, True),
 }
 
 
@@ -175,6 +203,8 @@ def _gemm_space(kernel: str) -> KnobSpace:
         tuple(sq.items()),
         _gemm_bucket,
         verify,
+        (("swiftshader", SWIFTSHADER_GEMM_KNOBS),),
+        {"unroll": False},
     )
 
 

@@ -281,6 +281,7 @@ def _tune_one(
     out: list[dict[str, Any]] = []
     needs: list[str] = []
     buckets = [b for b in space.buckets if only is None or b[0] in only]
+    default = space.default_for(dev.fingerprint)
     try:
         for name, _ in buckets:
             entry = None if force else best(store, spec.name, dev.name, dev.key, name, dtype)
@@ -363,9 +364,9 @@ def _tune_one(
             return 2.0 * best_s * work[rung] / work[rung - 1]
 
         found = search(
-            ok_points, space.default, len(buckets), evaluate, budget, seed=seed, estimate=estimate
+            ok_points, default, len(buckets), evaluate, budget, seed=seed, estimate=estimate
         )
-        default_key = knobs_key(space.default)
+        default_key = knobs_key(default)
         for r, (name, _) in enumerate(buckets):
             if name not in needs:
                 continue
@@ -373,7 +374,7 @@ def _tune_one(
             if win is None:
                 tried = len(found.tried[r]) if r < len(found.tried) else 0
                 how = "no valid point" if tried else "out of budget: default kept"
-                out.append(_row(dev, spec, name, space.default, None, None, how, found.mode, tried))
+                out.append(_row(dev, spec, name, default, None, None, how, found.mode, tried))
                 continue
             knobs, secs = win
             by_rung[(r, knobs_key(knobs))].chosen = True
