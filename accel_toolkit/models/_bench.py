@@ -160,12 +160,13 @@ class _Runner:
         elif backend == "webgpu":
             from ._blobs import cached_weights
             from ._embed import webgpu_backend
-            from ._plan import plan_inputs, record_plan
+            from ._plan import model_gemm, plan_inputs, record_plan
 
             be = webgpu_backend()
             if dtype == "float16":
                 raise UnsupportedKernelError(_float16_unsupported(backend, be.device_info()))
-            self.plan, self.kinds = record_plan(spec, x.batch, x.seq)
+            gemm = model_gemm(be, spec, x.batch, x.seq)
+            self.plan, self.kinds = record_plan(spec, x.batch, x.seq, gemm)
             self.plan_inputs = plan_inputs(self.plan, x, weights=False)
             self.weights = cached_weights(be, spec.name, self.plan.inputs)
             self.browser = be

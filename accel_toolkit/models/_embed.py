@@ -43,7 +43,7 @@ def webgpu_backend() -> Any:
 def _webgpu_forward(spec: Any, inputs: ModelInputs) -> np.ndarray:
     """One ComputePlan request per distinct length (each group runs unpadded)."""
     from ._blobs import cached_weights
-    from ._plan import model_plan, plan_inputs
+    from ._plan import model_gemm, model_plan, plan_inputs
 
     out: np.ndarray | None = None
     for n in sorted(set(inputs.lengths.tolist())):
@@ -54,7 +54,8 @@ def _webgpu_forward(spec: Any, inputs: ModelInputs) -> np.ndarray:
             None if inputs.type_ids is None else inputs.type_ids[rows][:, :n],
             n,
         )
-        plan, be = model_plan(spec, len(rows), n), webgpu_backend()
+        be = webgpu_backend()
+        plan = model_plan(spec, len(rows), n, tuple(model_gemm(be, spec, len(rows), n).items()))
         pin = plan_inputs(plan, sub, weights=False)
         got = be.run_plan(plan, pin, weights=cached_weights(be, spec.name, plan.inputs))[0]["out"]
         if out is None:
