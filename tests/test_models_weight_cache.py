@@ -131,3 +131,42 @@ def test_cache_survives_reload_and_restart_and_refetches_corrupted(
         with pytest.raises(Exception, match="fails its checksum"):
             page.evaluate(LOAD, ["toy", bad])
         ctx.close()
+
+
+#: contentCheck in WebAssembly and in JavaScript, of random bytes and of damaged copies
+CHECKS = """async (lengths) => {
+  const m = await import("/runtime/model_weights.js");
+  const out = [];
+  let seed = 7;
+  for (const n of lengths) {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) | 0;
+      b[i] = seed >>> 24;
+    }
+    const flipTop = b.slice(); flipTop[3] ^= 0x80; flipTop[19] ^= 0x80;  // words 0 and 4
+    const swap = b.slice(); swap.set(b.subarray(4, 8), 0); swap.set(b.subarray(0, 4), 4);
+    const zero = new Uint8Array(n);
+    const both = (x) => [m.contentCheck(x), m.contentCheck(x, { js: true })];
+    out.push([b, flipTop, swap, zero].map(both));
+  }
+  return [m.contentCheckKind(), out];
+}"""
+
+
+def test_content_check_agrees_in_wasm_and_js_and_tells_damage_apart(
+    served: tuple[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, _ = served
+    lengths = [8, 20, 64, 2**20 + 12, 3 * 2**20]
+    with playwright.sync_playwright() as pw:
+        ctx, page = _launch(pw, tmp_path / "profile", url)
+        kind, rows = page.evaluate(CHECKS, lengths)
+        ctx.close()
+    assert kind == "wasm-simd"  # Chromium has WebAssembly SIMD: the fast path is the one tested
+    for n, row in zip(lengths, rows, strict=True):
+        assert all(wasm == js and len(wasm) == 32 for wasm, js in row), (n, row)
+        checks = [wasm for wasm, _ in row]
+        # two top-bit flips in one lane, two swapped words, all zeros: all different
+        assert len(set(checks)) == 4, (n, checks)
