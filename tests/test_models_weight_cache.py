@@ -170,3 +170,42 @@ def test_content_check_agrees_in_wasm_and_js_and_tells_damage_apart(
         checks = [wasm for wasm, _ in row]
         # two top-bit flips in one lane, two swapped words, all zeros: all different
         assert len(set(checks)) == 4, (n, checks)
+
+
+#: the executor's resident weights under a budget that holds one toy model at a time
+RESIDENT = """async (manifest) => {
+  const { WebGPUExecutor } = await import("/runtime/webgpu.js");
+  const ex = await WebGPUExecutor.create({ weightBudgetBytes: 10000 });
+  const sizes = new Map(manifest.map((b, i) => [i, Math.max(16, b.bytes)]));
+  const log = [];
+  for (const model of ["m1", "m1", "m2", "m1"]) {
+    const blobs = manifest.map((b, i) => ({ ...b, index: i }));
+    const { bound, stats } = await ex.residentWeights({ model, blobs }, sizes);
+    log.push([model, stats.resident, stats.uploaded, stats.evicted, ex.residentBytes(),
+      bound.size]);
+  }
+  ex.dispose();
+  return [log, ex.residentBytes()];
+}"""
+
+
+def test_resident_weights_evict_the_least_recently_used_model(
+    served: tuple[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, manifest = served
+    size = sum(max(16, int(m["bytes"])) for m in manifest)  # 8740 bytes: one model fits
+    with playwright.sync_playwright() as pw:
+        ctx, page = _launch(pw, tmp_path / "profile", url)
+        if not page.evaluate("() => Boolean(navigator.gpu)"):
+            ctx.close()
+            pytest.skip("no WebGPU in this browser")
+        log, left = page.evaluate(RESIDENT, manifest)
+        ctx.close()
+    assert log == [
+        ["m1", 0, 3, [], size, 3],  # uploaded
+        ["m1", 3, 0, [], size, 3],  # bound as it is
+        ["m2", 0, 3, ["m1"], size, 3],  # m1 freed to make room
+        ["m1", 0, 3, ["m2"], size, 3],
+    ]
+    assert left == 0  # dispose frees them
