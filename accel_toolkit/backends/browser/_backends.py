@@ -438,14 +438,14 @@ class WebGPUBackend(_BrowserBackend):
             mode=mode,
             timing=(settings or TimingSettings.quick()).as_dict(),
         )
-        if weights:  # placeholders in the request; the page fills them from its cache
+        if weights:  # empty in the request: the page binds its resident copy or loads them
             index = {b.name: b.init for b in plan.buffers if b.init is not None}
             blobs = [{**b, "index": index[b["name"]]} for b in weights["blobs"]]
-            inputs = {
-                **{b["name"]: np.zeros(plan.inputs[b["name"]][1], np.float32) for b in blobs},
-                **inputs,
-            }
-            buffers = plan.encode_inputs(inputs)
+            names = [b["name"] for b in blobs]
+            zero = np.float32(0)
+            inputs = {**{n: np.broadcast_to(zero, plan.inputs[n][1]) for n in names}, **inputs}
+            empty = {n: (lambda a: b"") for n in names}  # no 90 MB of zeros to encode
+            buffers = replace(plan, encoders={**plan.encoders, **empty}).encode_inputs(inputs)
             for b in blobs:
                 buffers[b["index"]] = b""
             req["weights"] = {"model": weights["model"], "blobs": blobs}
