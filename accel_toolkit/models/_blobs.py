@@ -2,8 +2,12 @@
 
 :func:`write_blobs` writes each array's float32 bytes to ``folder`` and returns the manifest
 that ``widgets/runtime/model_weights.js`` (``loadWeights``) reads: ``name, url, sha256,
-bytes`` per blob. The page keeps a blob from IndexedDB only while its bytes hash to the
-manifest's SHA-256, so a corrupted entry is fetched again, never used.
+bytes`` per blob. The page uses fetched bytes only if they hash to the manifest's SHA-256,
+and a cached tensor only if it was stored under that SHA-256 and its bytes still give the
+content check stored with them, so a corrupted entry is fetched again, never used. The
+page's executor keeps uploaded tensors on the GPU for later requests, keyed by model and
+SHA-256 (docs/models.md); Python keeps no record of what is resident, so a relaunched
+browser simply loads and uploads them again.
 """
 
 from __future__ import annotations
