@@ -209,3 +209,56 @@ def test_resident_weights_evict_the_least_recently_used_model(
         ["m1", 0, 3, ["m2"], size, 3],
     ]
     assert left == 0  # dispose frees them
+
+
+#: a one-pass plan that copies the first four floats of a named weight to its output, run on
+#: one executor three times: the device destroyed before the third
+COPY = """async (manifest) => {
+  const { WebGPUExecutor } = await import("/runtime/webgpu.js");
+  const ex = await WebGPUExecutor.create();
+  const plan = {
+    kernel: "copy", variant: "toy", key: "copy", features: [],
+    shaders: { "copy.wgsl": `@group(0) @binding(0) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read_write> o: array<f32>;
+@compute @workgroup_size(1) fn main() { for (var i = 0u; i < 4u; i++) { o[i] = w[i]; } }` },
+    buffers: [{ name: "w", size: manifest[1].bytes, usage: "input", init: 0 },
+              { name: "o", size: 16, usage: "output", init: null }],
+    passes: [{ shader: "copy.wgsl", entry: "main", constants: {}, bindings: ["w", "o"],
+               workgroups: [1, 1, 1] }],
+    outputs: [{ name: "o", buffer: "o", dtype: "float32", shape: [4] }],
+  };
+  const weights = { model: "toy", blobs: [{ ...manifest[1], index: 0 }] };
+  const log = [];
+  for (let k = 0; k < 3; k++) {
+    if (k === 2) { const d = ex.device; d.destroy(); await d.lost; }
+    const { reply, buffers } = await ex.execute(plan, [new ArrayBuffer(0)], { weights });
+    const w = reply.weights;
+    log.push([w.resident, w.uploaded, reply.upload_bytes, reply.readbacks,
+      Array.from(new Float32Array(buffers[0]))]);
+  }
+  ex.dispose();
+  return log;
+}"""
+
+
+def test_a_plan_binds_resident_weights_and_a_lost_device_uploads_them_again(
+    served: tuple[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, manifest = served
+    with playwright.sync_playwright() as pw:
+        ctx, page = _launch(pw, tmp_path / "profile", url)
+        if not page.evaluate("() => Boolean(navigator.gpu)"):
+            ctx.close()
+            pytest.skip("no WebGPU in this browser")
+        log = page.evaluate(COPY, manifest)
+        ctx.close()
+    want = np.random.default_rng(0)  # the fixture's arrays, in its order
+    want.standard_normal((64, 32))
+    first4 = np.asarray(want.standard_normal(32), np.float32)[:4].tolist()
+    n = int(manifest[1]["bytes"])
+    assert log == [
+        [0, 1, n, 1, first4],  # loaded (IndexedDB or fetch) and uploaded
+        [1, 0, 0, 1, first4],  # bound as it was: nothing written to the device
+        [0, 1, n, 1, first4],  # a new device after the loss: uploaded again
+    ]
