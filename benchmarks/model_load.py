@@ -175,7 +175,8 @@ def main() -> None:
                 g["first_ready"].append(f["ready_s"])
                 g["cached_ready"].append(c["ready_s"])
                 parts = (
-                    f"read {_ms(c['read_s'])} check {_ms(c['check_s'])}"
+                    f"open+get {_ms(c['open_s'] + c['get_s'])} read {_ms(c['read_s'])} "
+                    f"check {_ms(c['check_s'])}"
                     if name == "new"
                     else f"read+sha {_ms(c['read_s'] + c['hash_s'])}"
                 )
