@@ -45,7 +45,7 @@ def _point(text: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in text.split(","):
         k, v = kv.split("=")
-        out[k] = bool(int(v)) if k in ("shared", "vec4") else int(v)
+        out[k] = bool(int(v)) if k in ("shared", "vec4", "unroll") else int(v)
     return out
 
 
