@@ -184,3 +184,25 @@ def test_the_gelu_block_adds_the_bias_and_applies_exact_gelu(be, knobs):
     want = 0.5 * z * (1 + erf(z / np.sqrt(2)))
     got = be.execute(plan, x)["c"]
     np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-5)
+
+
+# -- the model plan ----------------------------------------------------------------------------
+def test_the_model_projections_run_the_tunable_gemm():
+    from accel_toolkit.models import get_model_spec
+    from accel_toolkit.models._plan import record_plan
+
+    spec = get_model_spec("minilm-l6")
+    plan, kinds = record_plan(spec, 1, 8, SWIFTSHADER_GEMM_KNOBS)
+    by_kind: dict[str, set[tuple[str, str]]] = {}
+    for ps, kind in zip(plan.passes, kinds, strict=True):
+        by_kind.setdefault(kind, set()).add((ps.shader, ps.entry))
+    assert ("matmul.wgsl", "gemmu") in by_kind["linear"]
+    assert by_kind["linear_gelu"] == {("matmul.wgsl gelu", "gemmu")}
+    gelu = next(ps for ps in plan.passes if ps.shader == "matmul.wgsl gelu")
+    assert len(gelu.bindings) == 5 and gelu.workgroup_size == (16, 1, 1)
+    assert "g_bias4" in plan.shaders["matmul.wgsl gelu"]
+    # a point without the unrolled entry points keeps linear_gelu.wgsl for the fused GELU
+    loops = {**GEMM_KNOBS, "unroll": False, "shared": True, "tk": 16}
+    plan, _ = record_plan(spec, 1, 8, loops)
+    entries = {(ps.shader, ps.entry) for ps in plan.passes}
+    assert ("linear_gelu.wgsl", "tiled") in entries and ("matmul.wgsl", "gemm4") in entries
