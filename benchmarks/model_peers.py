@@ -86,7 +86,7 @@ def browser_peers(x: ModelInputs, ref: np.ndarray, passes: int, calls: int) -> N
     from playwright.sync_api import sync_playwright
 
     from accel_toolkit.models._embed import webgpu_backend, webnn_backend
-    from accel_toolkit.models._plan import model_plan, plan_inputs
+    from accel_toolkit.models._plan import model_gemm, model_plan, plan_inputs
     from accel_toolkit.models._webnn import webnn_run
 
     spec = get_model_spec("minilm-l6")
@@ -111,7 +111,7 @@ def browser_peers(x: ModelInputs, ref: np.ndarray, passes: int, calls: int) -> N
         "batch": x.batch,
         "seq": x.seq,
     }
-    plan = model_plan(spec, x.batch, x.seq)
+    plan = model_plan(spec, x.batch, x.seq, tuple(model_gemm(be, spec, x.batch, x.seq).items()))
     pin = plan_inputs(plan, x)
     settings = TimingSettings(min_samples=calls, max_time=60.0, min_time=0.0)
 
