@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import math
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -260,3 +262,54 @@ def test_compare_keeps_to_the_kernels_asked_for(tmp_path):
     assert compare(st, baseline="a", candidate="b", kernels=["softmax"])["kernel"].tolist() == [
         "softmax"
     ]
+
+
+# -- mutants of the out-of-sample run of 2026-12-05 (seed 1206), see docs/testing.md ----------
+def test_a_commit_prefix_never_matches_rows_without_a_commit():
+    rows = pd.DataFrame(
+        [
+            {**_frame("a", 1.0, 0.95, 1.05, "r1"), "git_commit": "abc123"},
+            {**_frame("b", 1.3, 1.2, 1.4, "r2"), "git_commit": "def456"},
+            {**_frame("c", 9.0, 8.0, 10.0, "r3"), "git_commit": None},
+        ]
+    )
+    r = compare_frames(rows, None, baseline="abc", candidate="def", by="git_commit").iloc[0]
+    assert r["baseline_median_s"] == 1.0 and r["ratio"] == pytest.approx(1.3)
+
+
+def test_an_unknown_tag_lists_the_tags_and_counts_the_rest():
+    rows = pd.DataFrame([_frame("a", 1.0, 0.95, 1.05, "r1"), _frame("b", 1.3, 1.2, 1.4, "r2")])
+    with pytest.raises(ConfigError) as err:
+        compare_frames(rows, None, baseline="a", candidate="zzz")
+    assert "tag values present: a, b. Pick" in str(err.value)
+    many = pd.DataFrame([_frame(f"t{i:02d}", 1.0, 0.95, 1.05, f"r{i}") for i in range(31)])
+    with pytest.raises(ConfigError, match=r"t29 and 1 more\. Pick"):
+        compare_frames(many, None, baseline="t00", candidate="zzz")
+
+
+def test_compare_frames_passes_n_boot_to_the_bootstrap():
+    samples = pd.DataFrame(
+        {
+            "result_id": ["r1"] * 40 + ["r2"] * 40,
+            "seconds": np.r_[_lognormal(40, 1.0, 0.05, 1), _lognormal(40, 1.1, 0.05, 2)],
+        }
+    )
+    rows = pd.DataFrame([_frame("a", 1.0, 0.95, 1.05, "r1"), _frame("b", 1.1, 1.0, 1.2, "r2")])
+    b, c = (samples["seconds"][samples["result_id"] == r].to_numpy() for r in ("r1", "r2"))
+    for n_boot in (300, 2000):
+        r = compare_frames(rows, samples, baseline="a", candidate="b", n_boot=n_boot).iloc[0]
+        expected = ratio_ci_bootstrap(b, c, level=0.99, n_boot=n_boot, seed=0)
+        assert (r["ratio_ci_low"], r["ratio_ci_high"]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_bootstrap_ci_width_matches_the_asymptotic_width_of_a_median_ratio():
+    # log(median) of n lognormal(0, s) samples has variance about (pi / 2) s^2 / n, so the
+    # central 50 % interval of the log ratio is 2 x 0.674 x sqrt(2 x that) wide
+    n, s = 400, 0.2
+    half = NormalDist().inv_cdf(0.75) * math.sqrt(2 * (math.pi / 2) * s * s / n)
+    widths = []
+    for seed in range(4):
+        b, c = _lognormal(n, 1.0, s, 10 + seed), _lognormal(n, 1.0, s, 20 + seed)
+        lo, hi = ratio_ci_bootstrap(b, c, level=0.5, n_boot=4000, seed=seed)
+        widths.append(math.log(hi / lo))
+    assert np.mean(widths) == pytest.approx(2 * half, rel=0.15)

@@ -174,3 +174,9 @@ def test_summarize_level_is_99_percent_unless_asked():
 def test_summarize_drops_missing_samples():
     s = summarize([1.0, None, 3.0, float("nan"), 2.0])
     assert (s.n, s.median, s.min, s.max) == (3, 2.0, 1.0, 3.0)
+
+
+def test_summarize_std_of_two_samples():
+    s = summarize([1.0, 3.0])
+    assert s.std == pytest.approx(math.sqrt(2.0)) and s.n == 2
+    assert summarize([2.0]).std == 0.0

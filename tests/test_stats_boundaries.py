@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from accel_toolkit.analysis._compare import _verdict, compare_samples, mwu_can_reach
@@ -46,7 +46,10 @@ def _coverage(n: int, j: int) -> float:
     return sum(math.comb(n, b) for b in range(j + 1, n - j)) / 2**n
 
 
-@given(n=st.integers(2, 120), level=st.sampled_from([0.5, 0.9, 0.95, 0.99]))
+@given(n=st.integers(2, 120), level=st.sampled_from([0.1, 0.3, 0.5, 0.9, 0.95, 0.99]))
+@example(n=4, level=0.3)  # the narrowest pair is the middle one (coverage 0.375)
+@example(n=2, level=0.5)
+@example(n=10, level=0.890625)  # exactly the coverage of [x_(2), x_(7)]: that pair is enough
 @settings(max_examples=60, deadline=None)
 def test_median_ci_is_the_narrowest_order_statistic_pair_reaching_the_level(
     n: int, level: float

@@ -286,3 +286,36 @@ def test_series_too_short_for_two_levels_have_no_steps():
     assert detect_steps([1.0]) == []
     assert detect_steps([1.0, 1.0, 1.0, 2.0, 2.0]) == []  # 5 < 2 x min_size
     assert detect_steps([1.0, 1.0, 1.0, 2.0, 2.0, 2.0])[0].index == 3
+
+
+# -- mutants of the out-of-sample run of 2026-12-05 (seed 1206), see docs/testing.md ----------
+def test_huberize_clips_both_sides_to_c_sigma_around_the_running_median():
+    from accel_toolkit.analysis._steps import _huberize
+
+    z = np.zeros(11)
+    z[3], z[7] = 1.0, -1.0
+    out = _huberize(z, sigma=0.1)
+    expected = np.zeros(11)
+    expected[3], expected[7] = 0.2, -0.2
+    np.testing.assert_allclose(out, expected)
+
+
+def test_ci_weights_need_valid_cis_for_half_the_points():
+    from accel_toolkit.analysis._steps import _weights
+
+    y = np.ones(12)
+    lo, hi = np.full(12, np.nan), np.full(12, np.nan)
+    lo[:5], hi[:5] = 0.99, 1.01
+    hi[0] = 1.5  # one run far noisier than the rest
+    assert _weights(y, lo, hi).tolist() == [1.0] * 12  # 5 valid CIs of 12: not enough
+    lo[5], hi[5] = 0.99, 1.01
+    w = _weights(y, lo, hi)  # 6 of 12: the noisy run weighs less
+    assert w[0] == pytest.approx(0.25) and (w[1:] == 1.0).all()
+
+
+def test_a_step_reports_the_medians_on_each_side():
+    rng = np.random.default_rng(5)
+    y = np.repeat([1.0, 1.3], [9, 11]) * np.exp(rng.normal(0, 0.01, 20))
+    (step,) = detect_steps(y)
+    assert step.index == 9 and (step.n_before, step.n_after) == (9, 11)
+    assert step.before == float(np.median(y[:9])) and step.after == float(np.median(y[9:]))

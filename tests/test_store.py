@@ -323,3 +323,28 @@ def test_a_damaged_block_is_reported_as_corrupt_in_process(tmp_path):
         except StoreError:
             continue
     pytest.fail("no damaged block of the samples table was reported as corrupt")
+
+
+# -- mutants of the out-of-sample run of 2026-12-05 (seed 1206), see docs/testing.md ----------
+def test_the_same_configuration_from_two_machines_keeps_both(db_path):
+    s = Store(db_path)
+    run = s.start_run(tag="t")
+    a = s.add_result(_row(run, 1, config_key="k1", env_id="machine-a"))
+    b = s.add_result(_row(run, 1, config_key="k1", env_id="machine-b"))
+    assert a != b and s.count() == 2
+    assert s.add_result(_row(run, 1, config_key="k1", env_id="machine-b")) == b
+
+
+def test_extra_that_is_not_an_object_has_no_round(db_path):
+    s = Store(db_path)
+    run = s.start_run(tag="t")
+    first = s.add_result(_row(run, 1, config_key="k1", extra="[1, 2]"))
+    assert s.add_result(_row(run, 1, config_key="k1", extra={"round": 0})) == first
+
+
+def test_a_newer_schema_names_its_version(db_path):
+    Store(db_path)
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match=r"schema version 999, newer than this accel_toolkit"):
+        Store(db_path)

@@ -190,7 +190,8 @@ def compare_frames(
     for name, value in (("baseline", baseline), ("candidate", candidate)):
         if _side(ok, by, value).empty:
             present = _present(ok, by)
-            shown = ", ".join(present[:30]) + (" ..." if len(present) > 30 else "")
+            more = len(present) - 30
+            shown = ", ".join(present[:30]) + (f" and {more} more" if more > 0 else "")
             raise ConfigError(
                 f"No successful results with {by} = {value!r} for the {name}. "
                 f"{by} values present: {shown or '(none: the database has no ok results)'}. "
