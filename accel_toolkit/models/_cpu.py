@@ -182,6 +182,7 @@ class NumpyOps:
             y += self.w[name + ".b"]
             if gelu:  # in blocks of rows that stay in the L2 cache with the scratch arrays
                 n = max(1, _GELU_BLOCK // y.shape[1])
+                n = -(-y.shape[0] // -(-y.shape[0] // n))  # equal blocks, none nearly empty
                 bufs = [self._buf(f"gelu{i}", (n, y.shape[1])) for i in range(3)]
                 for r in range(0, y.shape[0], n):
                     blk = y[r : r + n]
