@@ -467,8 +467,14 @@ def run_others(args: argparse.Namespace, be: Any, page: Any, kernels: list[str])
                 else build_plan(spec, p, "float32")
             )
 
-            def check(side: str, out: Any, label: str = label, spec: Any = spec, p: Any = p,
-                      ref: Any = ref) -> None:
+            def check(
+                side: str,
+                out: Any,
+                label: str = label,
+                spec: Any = spec,
+                p: Any = p,
+                ref: Any = ref,
+            ) -> None:
                 res = spec.check(out, ref, p, "float32")
                 verdicts[(label, side)] = (
                     f"ok (max abs err {res.max_abs_err:.2g})" if res.passed else res.describe()
@@ -486,8 +492,13 @@ def run_others(args: argparse.Namespace, be: Any, page: Any, kernels: list[str])
                     xs.append(float(once.extra.get("wall_s") or np.nan))
                 rows.setdefault((label, "toolkit+readback"), []).append(statistics.median(xs))
 
-            def tfjs(label: str = label, kernel: str = kernel, key: str = key,
-                     tf_meta: Any = tf_meta, ref: Any = ref) -> None:
+            def tfjs(
+                label: str = label,
+                kernel: str = kernel,
+                key: str = key,
+                tf_meta: Any = tf_meta,
+                ref: Any = ref,
+            ) -> None:
                 r = page.evaluate(
                     "([k, key, m, s]) => peer.op(k, key, m, s)",
                     [kernel, key, tf_meta, args.samples],
@@ -498,8 +509,13 @@ def run_others(args: argparse.Namespace, be: Any, page: Any, kernels: list[str])
                     r["kernel"] if r["kernel"] is not None else np.nan
                 )
 
-            def ortweb(label: str = label, kernel: str = kernel, key: str = key,
-                       ort_meta: Any = ort_meta, ref: Any = ref) -> None:
+            def ortweb(
+                label: str = label,
+                kernel: str = kernel,
+                key: str = key,
+                ort_meta: Any = ort_meta,
+                ref: Any = ref,
+            ) -> None:
                 r = page.evaluate(
                     "([key, m, s]) => peer.ortop(key, m, s)", [key, ort_meta, args.samples]
                 )

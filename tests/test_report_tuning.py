@@ -49,9 +49,7 @@ def tuned_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     be = WgpuBackend(tuning=False)
     try:
         # softmax's 15 points, exhaustively, at the small bucket's shape; matmul's small rung
-        tune(
-            ["softmax", "matmul"], [be], budget=30, db=str(db), buckets=["small"], progress=False
-        )
+        tune(["softmax", "matmul"], [be], budget=30, db=str(db), buckets=["small"], progress=False)
     finally:
         be.close()
     _bench_cpu(db)

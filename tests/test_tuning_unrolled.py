@@ -110,8 +110,20 @@ def test_a_point_stored_before_the_unroll_knob_reads_back_as_not_unrolled(tmp_pa
         store,
         [
             Point(
-                "matmul", "gemm", "wgpu", "fp", {}, "small", {}, "float32", old,
-                knobs_key(old), 0, "ok", chosen=True, median_s=0.01,
+                "matmul",
+                "gemm",
+                "wgpu",
+                "fp",
+                {},
+                "small",
+                {},
+                "float32",
+                old,
+                knobs_key(old),
+                0,
+                "ok",
+                chosen=True,
+                median_s=0.01,
             )
         ],
     )
