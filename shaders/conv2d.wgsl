@@ -62,3 +62,55 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   y[idx] = T(acc);
 }
+
+// -- gemm: the convolution as an implicit GEMM, register-blocked and written out ----------------
+// Per image n: Y[n] (F x OH*OW) = W (F x C*k*k) @ im2col(X[n]) (C*k*k x OH*OW), the im2col
+// matrix never stored: each step of the K loop reads its patch values straight from X. K runs
+// over (ki, kj) outside and over quads of four channels inside, so a quad shares one input
+// position and one bounds check per pixel; needs C a multiple of 4 (the plan runs `main`
+// otherwise). Each invocation holds a G_TM x G_TN block of Y (G_TM filters, G_TN consecutive
+// pixels as G_N4 groups of four) in named vec4 variables c{i}_{j}: the `// @unroll` lines are
+// written out by the plan (`unroll_lines`, same line), as in matmul.wgsl's gemmu. No
+// workgroup memory and no barrier (on CPU adapters a barrier splits the workgroup into
+// coroutines, see docs/tuning.md). The plan rewrites the `// @knob` lines.
+const G_WX: u32 = 16u;  // @knob invocations per workgroup along the pixels
+const G_WY: u32 = 1u;  // @knob invocations per workgroup along the filters
+const G_TM: u32 = 4u;  // @knob filters per invocation (register blocking)
+const G_TN: u32 = 4u;  // @knob pixels per invocation (a multiple of 4)
+
+@compute @workgroup_size(G_WX, G_WY, 1)
+fn gemm(@builtin(global_invocation_id) g: vec3<u32>) {
+  let np = p.oh * p.ow;
+  let hw = p.h * p.w;
+  let kk = p.k * p.k;
+  let ck = p.c * kk;
+  let row = g.y * G_TM;
+  let col = g.x * G_TN;
+  let xb = g.z * p.c * hw;
+  let lanes = vec4<u32>(0u, 1u, 2u, 3u);
+  let pad = vec4<i32>(i32(p.pad));
+  let hv = vec4<i32>(i32(p.h));
+  let wv = vec4<i32>(i32(p.w));
+  // @unroll j<G_N4: let q{j} = min(vec4<u32>(col + {j}u * 4u) + lanes, vec4<u32>(np - 1u));
+  // @unroll j<G_N4: let iy{j} = vec4<i32>((q{j} / vec4<u32>(p.ow)) * p.stride) - pad;
+  // @unroll j<G_N4: let ix{j} = vec4<i32>((q{j} % vec4<u32>(p.ow)) * p.stride) - pad;
+  // @unroll i<G_TM: let wr{i} = min(row + {i}u, p.f - 1u) * ck;
+  // @unroll i<G_TM j<G_N4: var c{i}_{j} = vec4<f32>(0.0);
+  for (var ki = 0u; ki < p.k; ki++) {
+    for (var kj = 0u; kj < p.k; kj++) {
+      let wk = ki * p.k + kj;
+      // @unroll j<G_N4: let yy{j} = iy{j} + vec4<i32>(i32(ki)); let xx{j} = ix{j} + vec4<i32>(i32(kj));
+      // @unroll j<G_N4: let ok{j} = (yy{j} >= vec4<i32>(0)) & (yy{j} < hv) & (xx{j} >= vec4<i32>(0)) & (xx{j} < wv);
+      // @unroll j<G_N4: let o{j} = select(vec4<u32>(0u), vec4<u32>(yy{j} * wv + xx{j}), ok{j});
+      for (var c = 0u; c < p.c; c += 4u) {
+        let xc = xb + c * hw;
+        let wc = c * kk + wk;
+        // @unroll r<4 j<G_N4: let tb{r}_{j} = select(vec4<f32>(0.0), vec4<f32>(f32(x[xc + {r}u * hw + o{j}.x]), f32(x[xc + {r}u * hw + o{j}.y]), f32(x[xc + {r}u * hw + o{j}.z]), f32(x[xc + {r}u * hw + o{j}.w])), ok{j});
+        // @unroll i<G_TM: let ta{i} = vec4<f32>(f32(wt[wr{i} + wc]), f32(wt[wr{i} + wc + kk]), f32(wt[wr{i} + wc + 2u * kk]), f32(wt[wr{i} + wc + 3u * kk]));
+        // @unroll i<G_TM j<G_N4: c{i}_{j} = fma(vec4<f32>(ta{i}.x), tb0_{j}, c{i}_{j}); c{i}_{j} = fma(vec4<f32>(ta{i}.y), tb1_{j}, c{i}_{j}); c{i}_{j} = fma(vec4<f32>(ta{i}.z), tb2_{j}, c{i}_{j}); c{i}_{j} = fma(vec4<f32>(ta{i}.w), tb3_{j}, c{i}_{j});
+      }
+    }
+  }
+  let yb = g.z * p.f * np;
+  // @unroll i<G_TM j<G_N4: if (row + {i}u < p.f) { let yo = yb + (row + {i}u) * np + col + {j}u * 4u; let left = np - min(np, col + {j}u * 4u); if (left > 0u) { y[yo] = T(c{i}_{j}.x); } if (left > 1u) { y[yo + 1u] = T(c{i}_{j}.y); } if (left > 2u) { y[yo + 2u] = T(c{i}_{j}.z); } if (left > 3u) { y[yo + 3u] = T(c{i}_{j}.w); } }
+}

@@ -35,11 +35,15 @@ from ._compute_plan import (
 )
 
 __all__ = [
+    "CONV_KNOBS",
     "GEMM_KNOBS",
     "ROW_KNOBS",
     "SWIFTSHADER_GEMM_KNOBS",
     "WGSL_PLANS",
     "WgslKernel",
+    "conv_entry",
+    "conv_knob_problem",
+    "conv_source",
     "gemm_entry",
     "gemm_grid",
     "gemm_knob_problem",
@@ -591,19 +595,76 @@ def _attention(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str)
     return b.build()
 
 
-def _conv2d(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+#: default knobs of conv2d.wgsl's ``gemm`` variant (the implicit GEMM): workgroup shape and
+#: register block (``tm`` filters x ``tn`` pixels per invocation); the fastest of the points
+#: measured on lavapipe at the ``medium`` preset shapes, within noise of the fastest on
+#: SwiftShader (docs/tuning.md), so one default serves both adapter classes
+CONV_KNOBS: dict[str, Any] = {"wg_x": 8, "wg_y": 4, "tm": 8, "tn": 8}
+_CONV_SHADER_KNOBS = {"wg_x": "G_WX", "wg_y": "G_WY", "tm": "G_TM", "tn": "G_TN"}
+
+
+def conv_knob_problem(knobs: Mapping[str, Any]) -> str | None:
+    """Why ``knobs`` is not a point of conv2d's ``gemm`` space (``None`` if it is)."""
+    if set(knobs) != set(CONV_KNOBS):
+        return (
+            f"conv2d gemm knobs must be exactly {', '.join(CONV_KNOBS)}; got "
+            f"{', '.join(sorted(knobs)) or 'none'}"
+        )
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in knobs.values()):
+        return f"conv2d gemm knobs must be positive integers; got {dict(knobs)}"
+    if knobs["tn"] % 4:
+        return "tn must be a multiple of 4 (pixels are held in vec4 groups)"
+    return None
+
+
+def conv_entry(p: Mapping[str, Any]) -> str:
+    """The entry point of conv2d.wgsl the ``gemm`` variant runs: ``gemm`` when C is a
+    multiple of 4, else the direct ``main``."""
+    return "gemm" if p["C"] % 4 == 0 else "main"
+
+
+def conv_source(knobs: Mapping[str, Any], dtype: str = "float32") -> str:
+    """conv2d.wgsl with the knobs of a ``gemm`` point set and its unrolled lines written out."""
+    consts: dict[str, int | bool] = {v: knobs[k] for k, v in _CONV_SHADER_KNOBS.items()}
+    src = render_shader("conv2d.wgsl", dtype, (), consts)
+    return unroll_lines(src, {"G_TM": knobs["tm"], "G_N4": knobs["tn"] // 4})
+
+
+def _conv2d(
+    spec: KernelSpec,
+    p: Mapping[str, Any],
+    dtype: str,
+    variant: str,
+    knobs: Mapping[str, Any] | None = None,
+) -> ComputePlan:
     b = _Plan(spec, p, dtype, variant)
     n, c, h, w, f, k = p["N"], p["C"], p["H"], p["W"], p["F"], p["kernel"]
     oh = out_size(h, k, p["stride"], p["padding"])
     ow = out_size(w, k, p["stride"], p["padding"])
-    sh = b.shader("conv2d.wgsl")
+    if variant == "gemm":
+        b.knobs = {**CONV_KNOBS, **(knobs or {})}
+        why = conv_knob_problem(b.knobs)
+        if why:
+            raise ParameterError(f"conv2d gemm: {why}.")
+        sh = "conv2d.wgsl"
+        b.shaders[sh] = conv_source(b.knobs, dtype)
+    else:
+        if knobs:
+            raise ParameterError(
+                f"conv2d: variant {variant!r} takes no knobs; only variant 'gemm' does."
+            )
+        sh = b.shader("conv2d.wgsl")
     b.input("x", (n, c, h, w))
     b.input("w", (f, c, k, k))
     b.uniform("params", n, c, h, w, f, k, p["stride"], p["padding"], oh, ow)
     b.output("y", (n, f, oh, ow))
-    b.dispatch(
-        sh, "main", ("x", "w", "y", "params"), grid(_ceil(n * f * oh * ow, 64)), (64, 1, 1), WG=64
-    )
+    bindings = ("x", "w", "y", "params")
+    if variant == "gemm" and conv_entry(p) == "gemm":
+        wx, wy = b.knobs["wg_x"], b.knobs["wg_y"]
+        groups = (_ceil(oh * ow, wx * b.knobs["tn"]), _ceil(f, wy * b.knobs["tm"]), n)
+        b.dispatch(sh, "gemm", bindings, groups, (wx, wy, 1))
+    else:
+        b.dispatch(sh, "main", bindings, grid(_ceil(n * f * oh * ow, 64)), (64, 1, 1), WG=64)
     return b.build()
 
 
@@ -651,7 +712,9 @@ WGSL_PLANS.register(
 WGSL_PLANS.register(
     "batched_matmul", WgslKernel(_matmul, (*_GEMM, "gemm"), tunable="gemm", knobs=GEMM_KNOBS)
 )
-WGSL_PLANS.register("conv2d", WgslKernel(_conv2d, ("direct",)))
+WGSL_PLANS.register(
+    "conv2d", WgslKernel(_conv2d, ("direct", "gemm"), tunable="gemm", knobs=CONV_KNOBS)
+)
 WGSL_PLANS.register(
     "softmax", WgslKernel(_softmax, ("rowwise", "rows"), tunable="rows", knobs=ROW_KNOBS)
 )

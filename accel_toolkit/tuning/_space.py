@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends._wgsl_plans import (
+    CONV_KNOBS,
     GEMM_KNOBS,
     ROW_KNOBS,
     SWIFTSHADER_GEMM_KNOBS,
+    conv_knob_problem,
     gemm_knob_problem,
     row_knob_problem,
 )
@@ -242,10 +244,61 @@ def _row_space(kernel: str) -> KnobSpace:
     )
 
 
+# -- conv2d: conv2d.wgsl's gemm (the implicit GEMM) ---------------------------------------------
+def _conv_problem(k: Mapping[str, Any]) -> str | None:
+    why = conv_knob_problem(k)
+    if why:
+        return why
+    if not 16 <= k["wg_x"] * k["wg_y"] <= 256:
+        return "16 to 256 invocations per workgroup"
+    if k["tm"] * k["tn"] > 64:
+        return "at most 64 outputs per invocation"
+    return None
+
+
+def _conv_bucket(p: Mapping[str, Any]) -> str:
+    """By the cube root of its GEMM's work, F * (N*OH*OW) * (C*k*k)."""
+    oh = (p["H"] + 2 * p["padding"] - p["kernel"]) // p["stride"] + 1
+    ow = (p["W"] + 2 * p["padding"] - p["kernel"]) // p["stride"] + 1
+    work = p["F"] * p["N"] * oh * ow * p["C"] * p["kernel"] ** 2
+    side = float(work) ** (1 / 3)
+    return "small" if side <= 128 else "medium" if side <= 512 else "large"
+
+
+def _conv_shape(n: int, c: int, hw: int, f: int) -> dict[str, int]:
+    return {"N": n, "C": c, "H": hw, "W": hw, "F": f, "kernel": 3, "stride": 1, "padding": 1}
+
+
+def _conv_space() -> KnobSpace:
+    return KnobSpace(
+        "conv2d",
+        "gemm",
+        {"wg_x": (4, 8, 16, 32, 64), "wg_y": (1, 2, 4, 8), "tm": (1, 2, 4, 8), "tn": (4, 8)},
+        CONV_KNOBS,
+        _conv_problem,
+        lambda k: (k["wg_x"], k["wg_y"]),
+        lambda k: 0,
+        (
+            ("small", _conv_shape(1, 16, 16, 16)),
+            ("medium", _conv_shape(1, 64, 28, 64)),
+            ("large", _conv_shape(2, 64, 56, 64)),
+        ),
+        _conv_bucket,
+        (  # partial tiles on both axes, stride 2, 1x1 and 5x5, and C = 3 (the direct fallback)
+            {"N": 2, "C": 4, "H": 9, "W": 7, "F": 5, "kernel": 3, "stride": 1, "padding": 1},
+            {"N": 1, "C": 8, "H": 11, "W": 13, "F": 7, "kernel": 3, "stride": 2, "padding": 1},
+            {"N": 1, "C": 12, "H": 6, "W": 6, "F": 9, "kernel": 1, "stride": 1, "padding": 0},
+            {"N": 1, "C": 8, "H": 10, "W": 9, "F": 6, "kernel": 5, "stride": 2, "padding": 0},
+            {"N": 1, "C": 3, "H": 10, "W": 10, "F": 6, "kernel": 5, "stride": 1, "padding": 2},
+        ),
+    )
+
+
 #: kernel -> its :class:`KnobSpace`
 SPACES: dict[str, KnobSpace] = {
     "matmul": _gemm_space("matmul"),
     "batched_matmul": _gemm_space("batched_matmul"),
     "softmax": _row_space("softmax"),
     "layernorm": _row_space("layernorm"),
+    "conv2d": _conv_space(),
 }
