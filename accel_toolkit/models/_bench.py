@@ -52,31 +52,28 @@ MIN_COSINE_BY_DTYPE = {"float32": MIN_COSINE, "float16": 0.999}
 
 
 def _float16_unsupported(backend: str, device: Mapping[str, Any] | None = None) -> str:
-    """Why ``backend`` cannot run a model in float16 (only webnn can so far)."""
+    """Why ``backend`` cannot run a model in float16 (webnn and wgpu can)."""
     if backend == "webgpu":
         feats = set((device or {}).get("features") or [])
         if "shader-f16" not in feats:
             return (
                 f"float16 on webgpu needs the WebGPU feature 'shader-f16', which this "
                 f"adapter ({(device or {}).get('name', 'unknown')}) lacks; SwiftShader has "
-                "none. Use dtype='float32', or backend 'webnn' for float16."
+                "none. Use dtype='float32', or backend 'webnn' or 'wgpu' for float16."
             )
         return (
-            "float16 on webgpu: the model's ComputePlan and glue shaders are float32 only "
-            "so far. Use dtype='float32', or backend 'webnn' for float16."
-        )
-    if backend == "wgpu":
-        return (
-            "float16 on wgpu: the model's ComputePlan and glue shaders are float32 only so "
-            "far (lavapipe has 'shader-f16'). Use dtype='float32', or backend 'webnn'."
+            "float16 on webgpu: the page's weight cache holds float32 tensors only, so the "
+            "float16 model plan is not sent to the browser yet. Use dtype='float32', or "
+            "backend 'webnn' or 'wgpu' for float16."
         )
     why = {
         "cpu": "numpy has no float16 BLAS",
         "cuda": "the CuPy forward is float32 only so far",
+        "reference": "it is the float64 check",
     }.get(backend, "the ONNX graph is float32")
     return (
         f"float16 on {backend}: not supported ({why}). Use dtype='float32', or backend "
-        "'webnn' for float16."
+        "'webnn' or 'wgpu' for float16."
     )
 
 
@@ -120,7 +117,7 @@ class _Runner:
         self, backend: str, spec: ModelSpec, x: ModelInputs, dtype: str = "float32"
     ) -> None:
         self.backend, self.spec, self.x, self.dtype = backend, spec, x, dtype
-        if dtype == "float16" and backend not in ("webnn", "webgpu"):
+        if dtype == "float16" and backend not in ("webnn", "webgpu", "wgpu"):
             raise UnsupportedKernelError(_float16_unsupported(backend))
         self.sync: Callable[[], Any] | None = None
         self.timer = "perf_counter"
@@ -144,7 +141,7 @@ class _Runner:
         elif backend == "wgpu":
             from ._wgpu import WgpuModel
 
-            m = WgpuModel.shared(spec.name)
+            m = WgpuModel.shared(spec.name, dtype)
             self.model = m
             self.call = lambda: m.forward(x)
             self.device = {"name": m.adapter, "api": "wgpu-py"}
@@ -298,8 +295,9 @@ def bench_model(
     breakdown : bool
         Also time one forward op by op and store it in ``op_breakdown``.
     dtype : {"float32", "float16"}
-        float16 runs on ``webnn``; on the other backends its rows are ``unsupported`` with
-        the reason. A float16 row is ``ok`` at cosine >= 0.999 to the float64 forward.
+        float16 runs on ``webnn`` and ``wgpu`` (an adapter with ``shader-f16``); on the
+        other backends its rows are ``unsupported`` with the reason. A float16 row is
+        ``ok`` at cosine >= 0.999 to the float64 forward.
 
     Returns
     -------

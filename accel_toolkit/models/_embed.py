@@ -76,7 +76,12 @@ def _check_backend(backend: str) -> str:
 
 
 def forward(
-    model: str, inputs: ModelInputs, *, backend: str = "cpu", device: Any = None
+    model: str,
+    inputs: ModelInputs,
+    *,
+    backend: str = "cpu",
+    device: Any = None,
+    dtype: str = "float32",
 ) -> np.ndarray:
     """The output of ``model`` for a prepared batch on ``backend``.
 
@@ -85,10 +90,20 @@ def forward(
     in-process (``device``: an open ``WgpuModel``, optional), ``webgpu`` the same kernels as
     one ComputePlan in headless Chromium (one request per distinct sequence length),
     ``webnn`` one WebNN ``MLGraph`` of the padded batch (text models only), ``cuda`` CuPy
-    on an NVIDIA GPU (``device``: a ``CudaModel``, optional).
+    on an NVIDIA GPU (``device``: a ``CudaModel``, optional). ``dtype="float16"`` runs on
+    ``wgpu`` (an adapter with ``shader-f16``) and ``webnn``; elsewhere it raises
+    :class:`~accel_toolkit.exceptions.UnsupportedKernelError` saying why. The result is
+    float32 either way.
     """
     spec = get_model_spec(model)
     backend = _check_backend(backend)
+    if dtype not in ("float32", "float16"):
+        raise UnsupportedKernelError(f"Models run float32 or float16, not {dtype!r}.")
+    if dtype == "float16" and backend not in ("wgpu", "webnn"):
+        from ._bench import _float16_unsupported
+
+        info = webgpu_backend().device_info() if backend == "webgpu" else None
+        raise UnsupportedKernelError(_float16_unsupported(backend, info))
     if backend in ("cpu", "reference"):
         dtype = "float32" if backend == "cpu" else "float64"
         return cpu_forward(spec, load_weights(spec), inputs, dtype)[0]
@@ -97,7 +112,7 @@ def forward(
     if backend == "webnn":
         from ._webnn import webnn_forward
 
-        return webnn_forward(webnn_backend(), spec, inputs)
+        return np.asarray(webnn_forward(webnn_backend(), spec, inputs, dtype), np.float32)
     if backend == "onnxruntime":
         from ._onnx import ort_forward, ort_session
 
@@ -111,13 +126,15 @@ def forward(
         return cm.forward(inputs)
     from ._wgpu import WgpuModel
 
-    runner = device if device is not None else WgpuModel.shared(model)
-    if not isinstance(runner, WgpuModel) or runner.spec != spec:
-        raise UnsupportedKernelError(f"device= must be a WgpuModel of {model!r}.")
+    runner = device if device is not None else WgpuModel.shared(model, dtype)
+    if not isinstance(runner, WgpuModel) or runner.spec != spec or runner.dtype != dtype:
+        raise UnsupportedKernelError(f"device= must be a {dtype} WgpuModel of {model!r}.")
     return runner.forward(inputs)
 
 
-def embed(texts: Any, *, model: str = "minilm-l6", backend: str = "cpu") -> np.ndarray:
+def embed(
+    texts: Any, *, model: str = "minilm-l6", backend: str = "cpu", dtype: str = "float32"
+) -> np.ndarray:
     """Sentence embeddings: L2-normalised mean of MiniLM's last hidden states.
 
     Parameters
@@ -131,6 +148,10 @@ def embed(texts: Any, *, model: str = "minilm-l6", backend: str = "cpu") -> np.n
         ``"cpu"`` (numpy f32), ``"wgpu"`` (WGSL in-process), ``"webgpu"`` (WGSL in headless
         Chromium), ``"webnn"`` (one MLGraph in headless Chromium), ``"onnxruntime"`` or
         ``"reference"`` (numpy f64).
+    dtype : {"float32", "float16"}
+        The weights and activations on the device; float16 runs on ``wgpu`` (an adapter
+        with ``shader-f16``, lavapipe has it) and ``webnn``, and raises
+        ``UnsupportedKernelError`` saying why on the others (SwiftShader lacks ``shader-f16``).
 
     Returns
     -------
@@ -151,4 +172,4 @@ def embed(texts: Any, *, model: str = "minilm-l6", backend: str = "cpu") -> np.n
             f"model; use embed(..., model='minilm-l6')."
         )
     _check_backend(backend)
-    return forward(model, tokenize(spec, texts), backend=backend)
+    return forward(model, tokenize(spec, texts), backend=backend, dtype=dtype)

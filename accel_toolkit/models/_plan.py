@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from ._spec import ModelSpec
 from ._weights import load_weights
 
 __all__ = [
+    "DTYPES",
     "data_inputs",
     "model_gemm",
     "model_plan",
@@ -43,6 +45,9 @@ __all__ = [
 
 _TILE = 16
 _SHADERS = Path(__file__).resolve().parent / "shaders"
+_DTYPE_LINE = re.compile(r"^alias T = f32;.*$", re.M)
+#: the WGSL storage type of each plan dtype; every shader sums and accumulates in f32
+DTYPES = ("float32", "float16")
 
 
 @functools.cache
@@ -50,12 +55,21 @@ def _model_shader(name: str) -> str:
     return (_SHADERS / name).read_text(encoding="utf-8")
 
 
-def shader_source(shader: str, eps: float) -> str:
+def shader_source(shader: str, eps: float, dtype: str = "float32") -> str:
     """The WGSL of ``shader``: a model glue shader (``accel_toolkit/models/shaders/``), or a
-    library shader from ``shaders/`` (``layernorm.wgsl`` with the model's epsilon)."""
+    library shader from ``shaders/`` (``layernorm.wgsl`` with the model's epsilon), with its
+    values stored as ``dtype`` (float16: its ``alias T`` line becomes ``enable f16; alias T =
+    f16;``)."""
+    src = _model_shader(shader) if shader.startswith("model_") else load_shader(shader)
+    if dtype == "float16":
+        if not _DTYPE_LINE.search(src):
+            raise KernelExecutionError(
+                f"{shader} has no `alias T = f32;` line, so it has no float16 form; "
+                "add one (see shaders/layernorm.wgsl) or run float32."
+            )
+        src = _DTYPE_LINE.sub("enable f16; alias T = f16;", src, count=1)
     if shader.startswith("model_"):
-        return _model_shader(shader)
-    src = load_shader(shader)
+        return src
     if shader == "layernorm.wgsl":
         old = "const EPS: f32 = 1e-5;"
         if old not in src:
@@ -78,7 +92,7 @@ def _u32(*values: int) -> bytes:
 
 @dataclass
 class _V:
-    """A ``[rows, cols]`` float32 buffer of the plan; ``bias`` a pending bias weight."""
+    """A ``[rows, cols]`` buffer of the plan's dtype; ``bias`` a pending bias weight."""
 
     name: str
     rows: int
@@ -97,8 +111,10 @@ class _Recorder:
         seq: int,
         shader_source: Any,
         gemm: Mapping[str, Any] | None = None,
+        dtype: str = "float32",
     ) -> None:
         self.spec, self.w, self.b, self.s = spec, weights, batch, seq
+        self.dtype, self.item = dtype, np.dtype(dtype).itemsize
         self.source = shader_source
         self.gemm = {**GEMM_KNOBS, **(gemm or {})}
         self.buffers: list[BufferSpec] = []
@@ -116,22 +132,22 @@ class _Recorder:
         idx = None
         if init:
             idx, self._init = self._init, self._init + 1
-        self.buffers.append(BufferSpec(name, max(int(size), 16), usage, idx))
+        self.buffers.append(BufferSpec(name, max(-(-int(size) // 4) * 4, 16), usage, idx))
         return name
 
     def input(self, name: str, dtype: str, shape: tuple[int, ...]) -> str:
         if name not in self.inputs:
             self.inputs[name] = (dtype, shape)
-            self._add(name, int(np.prod(shape)) * 4, "input", True)
+            self._add(name, int(np.prod(shape)) * np.dtype(dtype).itemsize, "input", True)
         return name
 
     def weight(self, name: str) -> str:
         a = self.w[name]
-        return self.input(name, "float32", tuple(a.shape))
+        return self.input(name, self.dtype, tuple(a.shape))
 
     def scratch(self, rows: int, cols: int) -> _V:
         self._n += 1
-        return _V(self._add(f"t{self._n}", rows * cols * 4, "scratch", False), rows, cols)
+        return _V(self._add(f"t{self._n}", rows * cols * self.item, "scratch", False), rows, cols)
 
     def dispatch(
         self,
@@ -159,7 +175,7 @@ class _Recorder:
         y = self.scratch(x.rows, x.cols)
         n = x.rows * x.cols
         r = x.name if residual is None else residual if isinstance(residual, str) else residual.name
-        b = self.weight(bias) if bias else self.input("zeros", "float32", (self.zeros_len(),))
+        b = self.weight(bias) if bias else self.input("zeros", self.dtype, (self.zeros_len(),))
         self.dispatch(
             "model_bias.wgsl",
             "main",
@@ -185,7 +201,9 @@ class _Recorder:
         y = self.scratch(x.rows, n)
         shader = "matmul.wgsl" + (" gelu" if gelu_bias else "")
         if shader not in self.shaders:
-            self.shaders[shader] = gemm_source(self.gemm, blocks=("gelu",) if gelu_bias else ())
+            self.shaders[shader] = gemm_source(
+                self.gemm, self.dtype, blocks=("gelu",) if gelu_bias else ()
+            )
         groups, size = gemm_grid(self.gemm, x.rows, n)
         self.dispatch(
             shader,
@@ -245,7 +263,7 @@ class _Recorder:
             return self._layernorm(y, "emb_ln")
         if s.front == "patch":
             k = s.channels * s.patch**2
-            pix = _V(self.input("rows", "float32", (b * (seq - 1), k)), b * (seq - 1), k)
+            pix = _V(self.input("rows", self.dtype, (b * (seq - 1), k)), b * (seq - 1), k)
             proj = self._bias(self._matmul(pix, "patch.w", h), "patch.b", None)
             y = self.scratch(rows, h)
             self.dispatch(
@@ -257,7 +275,7 @@ class _Recorder:
             )
             return y
         frames, c = 2 * seq, s.channels
-        mel = _V(self.input("mel", "float32", (b * frames, c)), b * frames, c)
+        mel = _V(self.input("mel", self.dtype, (b * frames, c)), b * frames, c)
         cols1 = self.scratch(b * frames, 3 * c)
         self.dispatch(
             "model_im2col.wgsl",
@@ -335,12 +353,12 @@ class _Recorder:
         x = self._ready(x)
         self.kind = "pool"
         rows = self.b * (self.s if s.front == "conv" else 1)
-        out = _V(self._add("out", rows * h * 4, "output", False), rows, h)
+        out = _V(self._add("out", rows * h * self.item, "output", False), rows, h)
         if s.front == "conv":  # the hidden states themselves: a zero-bias copy
             self.dispatch(
                 "model_bias.wgsl",
                 "main",
-                [x.name, self.input("zeros", "float32", (self.zeros_len(),)), x.name, out.name],
+                [x.name, self.input("zeros", self.dtype, (self.zeros_len(),)), x.name, out.name],
                 _u32(rows * h, h, 0, rows * h),
                 _grid(math.ceil(rows * h / 256)),
             )
@@ -357,77 +375,99 @@ class _Recorder:
 
 @functools.cache
 def model_plan(
-    spec: ModelSpec, batch: int, seq: int, gemm: tuple[tuple[str, Any], ...] | None = None
+    spec: ModelSpec,
+    batch: int,
+    seq: int,
+    gemm: tuple[tuple[str, Any], ...] | None = None,
+    dtype: str = "float32",
 ) -> ComputePlan:
-    """The forward of ``batch`` sequences of ``seq`` tokens as one ComputePlan (float32);
+    """The forward of ``batch`` sequences of ``seq`` tokens as one ComputePlan (``dtype``);
     ``gemm`` the knobs of its projections (``tuple(model_gemm(...).items())``)."""
-    return record_plan(spec, batch, seq, dict(gemm) if gemm else None)[0]
+    return record_plan(spec, batch, seq, dict(gemm) if gemm else None, dtype)[0]
 
 
-def model_gemm(backend: Any, spec: ModelSpec, batch: int, seq: int) -> dict[str, Any]:
+def model_gemm(
+    backend: Any, spec: ModelSpec, batch: int, seq: int, dtype: str = "float32"
+) -> dict[str, Any]:
     """The ``gemm`` knobs a WGSL backend uses for this model's projections: its choice for a
     ``batch * seq`` x hidden x hidden matmul (tuned for this adapter, else its default)."""
     from ..kernels import get_kernel
 
     h = spec.hidden
     choice = backend.tuning_choice(
-        get_kernel("matmul"), {"M": batch * seq, "N": h, "K": h}, "float32"
+        get_kernel("matmul"), {"M": batch * seq, "N": h, "K": h}, dtype
     )
     return dict(choice.knobs) if choice is not None else dict(GEMM_KNOBS)
 
 
 def record_plan(
-    spec: ModelSpec, batch: int, seq: int, gemm: Mapping[str, Any] | None = None
+    spec: ModelSpec,
+    batch: int,
+    seq: int,
+    gemm: Mapping[str, Any] | None = None,
+    dtype: str = "float32",
 ) -> tuple[ComputePlan, tuple[str, ...]]:
     """:func:`model_plan` and the op kind of each of its passes; ``gemm`` the knobs of the
-    projections (matmul.wgsl's ``gemm`` variant; default ``GEMM_KNOBS``)."""
+    projections (matmul.wgsl's ``gemm`` variant; default ``GEMM_KNOBS``).
+
+    ``dtype`` float16 stores weights, activations and the output as f16 (the plan needs the
+    feature ``shader-f16``); every shader still sums in f32: the GEMMs and GELU, LayerNorm's
+    mean and variance, attention's scores, online softmax and ``P V``, the bias and residual
+    adds, the mean pooling and its L2 norm. Token ids stay uint32.
+    """
+    if dtype not in DTYPES:
+        raise ParameterError(f"A model plan is float32 or float16, not {dtype!r}.")
     weights = dict(load_weights(spec))
     if spec.front == "patch":
         weights["cls_pos"] = np.concatenate([weights["cls"], weights["pos"].ravel()])
     rec = _Recorder(
-        spec, weights, batch, seq, lambda name: shader_source(name, spec.eps), gemm
+        spec, weights, batch, seq, lambda name: shader_source(name, spec.eps, dtype), gemm, dtype
     )
     encoder_forward(spec, rec)
     shape = (batch, seq, spec.hidden) if spec.front == "conv" else (batch, spec.hidden)
     plan = ComputePlan(
         kernel=f"model:{spec.name}",
         variant="chain",
-        dtype="float32",
+        dtype=dtype,
         params={"batch": batch, "seq": seq},
-        features=(),
+        features=("shader-f16",) if dtype == "float16" else (),
         shaders=rec.shaders,
         buffers=tuple(rec.buffers),
         passes=tuple(rec.passes),
-        outputs=(OutputSpec("out", "out", "float32", shape),),
+        outputs=(OutputSpec("out", "out", dtype, shape),),
         inputs=rec.inputs,
         uniforms=rec.uniforms,
     )
     return plan, tuple(rec.kinds)
 
 
-def data_inputs(spec: ModelSpec, x: ModelInputs) -> dict[str, np.ndarray]:
-    """The plan inputs that carry the batch (token ids and types, patch rows or mel frames)."""
+def data_inputs(
+    spec: ModelSpec, x: ModelInputs, dtype: str = "float32"
+) -> dict[str, np.ndarray]:
+    """The plan inputs that carry the batch (token ids and types, patch rows or mel frames;
+    the last two as ``dtype``)."""
     if spec.front == "text":
         assert x.type_ids is not None
         return {"ids": x.data.astype(np.uint32), "types": x.type_ids.astype(np.uint32)}
     if spec.front == "patch":
         rows = patchify(np.asarray(x.data, np.float32), spec.patch)
-        return {"rows": rows.reshape(-1, spec.channels * spec.patch**2)}
+        return {"rows": rows.reshape(-1, spec.channels * spec.patch**2).astype(dtype)}
     mel = np.asarray(x.data, np.float32).transpose(0, 2, 1)
-    return {"mel": np.ascontiguousarray(mel).reshape(-1, spec.channels)}
+    return {"mel": np.ascontiguousarray(mel, dtype).reshape(-1, spec.channels)}
 
 
 def weight_inputs(spec: ModelSpec, plan: ComputePlan) -> dict[str, np.ndarray]:
-    """The plan inputs that carry weights (and the zero bias), by buffer name."""
+    """The plan inputs that carry weights (and the zero bias), by buffer name, in the
+    plan's dtype (float16: converted from the float32 weights here)."""
     weights = load_weights(spec)
     out: dict[str, np.ndarray] = {}
-    for name in plan.inputs:
+    for name, (dt, shape) in plan.inputs.items():
         if name == "zeros":
-            out[name] = np.zeros(plan.inputs[name][1], np.float32)
+            out[name] = np.zeros(shape, dt)
         elif name == "cls_pos":
-            out[name] = np.concatenate([weights["cls"], weights["pos"].ravel()])
+            out[name] = np.concatenate([weights["cls"], weights["pos"].ravel()]).astype(dt)
         elif name in weights:
-            out[name] = weights[name]
+            out[name] = np.asarray(weights[name]).astype(dt, copy=False)
     return out
 
 
@@ -446,6 +486,6 @@ def plan_inputs(
             f"seq={x.seq}, lengths {sorted(set(x.lengths.tolist()))}."
         )
     if not weights:
-        zeros = {k: np.zeros(v[1], np.float32) for k, v in plan.inputs.items() if k == "zeros"}
-        return {**zeros, **data_inputs(spec, x)}
-    return {**weight_inputs(spec, plan), **data_inputs(spec, x)}
+        zeros = {k: np.zeros(v[1], v[0]) for k, v in plan.inputs.items() if k == "zeros"}
+        return {**zeros, **data_inputs(spec, x, plan.dtype)}
+    return {**weight_inputs(spec, plan), **data_inputs(spec, x, plan.dtype)}

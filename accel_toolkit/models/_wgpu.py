@@ -9,6 +9,10 @@ back once.
 
 The GPU kernels have no padding mask: a batch is grouped by sequence length and each group
 runs unpadded (a batch of equal lengths is one group).
+
+``dtype="float16"`` runs the float16 plan (weights converted to f16 once, at upload; f16
+buffers, f32 sums inside every shader) on an adapter with ``shader-f16`` (lavapipe has it);
+the embeddings come back as float32.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ import numpy as np
 
 from .._driver_noise import quiet_driver_noise
 from ..backends._compute_plan import ComputePlan
-from ..exceptions import BackendUnavailableError, ShaderCompileError
+from ..exceptions import BackendUnavailableError, ShaderCompileError, UnsupportedKernelError
 from ._inputs import ModelInputs
-from ._plan import data_inputs, record_plan, weight_inputs
+from ._plan import DTYPES, data_inputs, record_plan, weight_inputs
 from ._spec import ModelSpec, get_model_spec
 
 __all__ = ["WgpuModel"]
@@ -60,6 +64,12 @@ def _sub_batch(x: ModelInputs, rows: np.ndarray, n: int, text: bool) -> ModelInp
     return ModelInputs(data, x.lengths[rows], types, n)
 
 
+def _padded(a: np.ndarray) -> bytes:
+    """The bytes of ``a`` padded with zeros to a multiple of 4 (wgpu's write alignment)."""
+    raw = a.tobytes()
+    return raw + b"\0" * (-len(raw) % 4)
+
+
 class WgpuModel:
     """A model on a wgpu-py device: weights uploaded once, forwards chained on the GPU.
 
@@ -69,6 +79,8 @@ class WgpuModel:
         A registry name (``"minilm-l6"``, ``"vit-b16"``, ``"whisper-tiny-encoder"``).
     power_preference : str
         ``"high-performance"`` or ``"low-power"`` adapter.
+    dtype : {"float32", "float16"}
+        The storage type of weights and activations; float16 needs ``shader-f16``.
 
     Attributes
     ----------
@@ -76,11 +88,18 @@ class WgpuModel:
         Seconds to open the device and upload the weights.
     """
 
-    _shared: ClassVar[dict[str, WgpuModel]] = {}
+    _shared: ClassVar[dict[tuple[str, str], WgpuModel]] = {}
 
-    def __init__(self, model: str, *, power_preference: str = "high-performance") -> None:
+    def __init__(
+        self, model: str, *, power_preference: str = "high-performance", dtype: str = "float32"
+    ) -> None:
         t0 = time.perf_counter()
         self.spec: ModelSpec = get_model_spec(model)
+        if dtype not in DTYPES:
+            raise UnsupportedKernelError(
+                f"The wgpu model backend runs float32 or float16, not {dtype!r}."
+            )
+        self.dtype = dtype
         try:
             import wgpu
         except ImportError as exc:
@@ -92,33 +111,46 @@ class WgpuModel:
             with quiet_driver_noise():
                 adapter = wgpu.gpu.request_adapter_sync(power_preference=power_preference)
             limits = {k: adapter.limits[k] for k in _LIMITS if k in adapter.limits}
-            self.device = adapter.request_device_sync(required_limits=limits)
         except Exception as exc:
             raise BackendUnavailableError(
                 f"wgpu found no usable adapter ({exc}); {INSTALL}."
             ) from None
         self.adapter = str(adapter.summary)
+        features = ["shader-f16"] if dtype == "float16" else []
+        if features and "shader-f16" not in set(adapter.features):
+            raise UnsupportedKernelError(
+                f"float16 on wgpu needs the WebGPU feature 'shader-f16', which this adapter "
+                f"({self.adapter}) lacks. Use dtype='float32', or backend 'webnn' for float16."
+            )
+        try:
+            self.device = adapter.request_device_sync(
+                required_features=features, required_limits=limits
+            )
+        except Exception as exc:
+            raise BackendUnavailableError(
+                f"wgpu could not open a device on {self.adapter} ({exc}); {INSTALL}."
+            ) from None
         BU = wgpu.BufferUsage
         self._storage = BU.STORAGE | BU.COPY_SRC | BU.COPY_DST
         self._pipes: dict[tuple[str, str, str], Any] = {}
         self._groups: dict[tuple[int, int], _Group] = {}
         self._outs: dict[int, Any] = {}
         # the weights of the smallest plan name every weight buffer any plan binds
-        self.weights = weight_inputs(self.spec, record_plan(self.spec, 1, 1)[0])
+        self.weights = weight_inputs(self.spec, record_plan(self.spec, 1, 1, dtype=dtype)[0])
         self.w = {
             k: self.device.create_buffer_with_data(
-                data=np.ascontiguousarray(v, np.float32), usage=self._storage
+                data=_padded(np.ascontiguousarray(v, dtype)), usage=self._storage
             )
             for k, v in self.weights.items()
         }
         self.upload_s = time.perf_counter() - t0
 
     @classmethod
-    def shared(cls, model: str) -> WgpuModel:
-        """One open model per name in this process (weights uploaded once)."""
-        if model not in cls._shared:
-            cls._shared[model] = cls(model)
-        return cls._shared[model]
+    def shared(cls, model: str, dtype: str = "float32") -> WgpuModel:
+        """One open model per name and dtype in this process (weights uploaded once)."""
+        if (model, dtype) not in cls._shared:
+            cls._shared[(model, dtype)] = cls(model, dtype=dtype)
+        return cls._shared[(model, dtype)]
 
     # -- resources ------------------------------------------------------------------------------
     def _pipeline(
@@ -142,7 +174,7 @@ class WgpuModel:
     def _group(self, batch: int, seq: int) -> _Group:
         if (batch, seq) in self._groups:
             return self._groups[(batch, seq)]
-        plan, kinds = record_plan(self.spec, batch, seq)
+        plan, kinds = record_plan(self.spec, batch, seq, dtype=self.dtype)
         BU = self._wgpu.BufferUsage
         bufs: dict[str, Any] = {}
         for b in plan.buffers:
@@ -168,7 +200,7 @@ class WgpuModel:
             groups.append(
                 self.device.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=entries)
             )
-        out_bytes = int(np.prod(plan.outputs[0].shape)) * 4
+        out_bytes = int(np.prod(plan.outputs[0].shape)) * np.dtype(self.dtype).itemsize
         g = _Group(plan, kinds, bufs, pipes, groups, out_bytes)
         self._groups[(batch, seq)] = g
         return g
@@ -193,8 +225,8 @@ class WgpuModel:
         return out
 
     def _write(self, g: _Group, sub: ModelInputs) -> None:
-        for name, arr in data_inputs(self.spec, sub).items():
-            self.device.queue.write_buffer(g.buffers[name], 0, np.ascontiguousarray(arr).tobytes())
+        for name, arr in data_inputs(self.spec, sub, self.dtype).items():
+            self.device.queue.write_buffer(g.buffers[name], 0, _padded(np.ascontiguousarray(arr)))
 
     def _encode(self, enc: Any, g: _Group, passes: range | None = None) -> None:
         for i in passes if passes is not None else range(len(g.plan.passes)):
@@ -214,10 +246,10 @@ class WgpuModel:
             enc.copy_buffer_to_buffer(g.buffers["out"], 0, out, offset, g.out_bytes)
             offset += g.out_bytes
         self.device.queue.submit([enc.finish()])
-        raw = np.frombuffer(self.device.queue.read_buffer(out, 0, total), dtype=np.float32)
+        raw = np.frombuffer(self.device.queue.read_buffer(out, 0, total), dtype=self.dtype)
         per_row = (x.seq, self.spec.hidden) if self.spec.front == "conv" else (self.spec.hidden,)
         got = raw.reshape(-1, *per_row)
-        res = np.empty_like(got)
+        res = np.empty(got.shape, np.float32)
         res[np.concatenate([rows for _, rows, _ in parts])] = got
         return res
 

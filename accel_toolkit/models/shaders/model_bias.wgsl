@@ -2,6 +2,8 @@
 // optional residual (residual = 0 binds any buffer as r and ignores it; r_len < n repeats r
 // over the batch, as a position table); x and y are [rows, cols], one invocation per element
 // (tiled over y beyond 65535 workgroups). A plain sum is this with a zero bias.
+alias T = f32;  // @dtype: the plan swaps this line for `enable f16; alias T = f16;`
+
 struct Params {
   n: u32,
   cols: u32,
@@ -9,10 +11,10 @@ struct Params {
   r_len: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> bias: array<f32>;
-@group(0) @binding(2) var<storage, read> r: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read> bias: array<T>;
+@group(0) @binding(2) var<storage, read> r: array<T>;
+@group(0) @binding(3) var<storage, read_write> y: array<T>;
 @group(0) @binding(4) var<uniform> p: Params;
 
 override WG: u32 = 256u;
@@ -24,9 +26,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (i >= p.n) {
     return;
   }
-  var v = x[i] + bias[i % p.cols];
+  var v = f32(x[i]) + f32(bias[i % p.cols]);
   if (p.residual != 0u) {
-    v += r[i % p.r_len];
+    v += f32(r[i % p.r_len]);
   }
-  y[i] = v;
+  y[i] = T(v);
 }

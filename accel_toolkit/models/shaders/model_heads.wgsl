@@ -3,6 +3,8 @@
 // beyond 65535 workgroups).
 //   split_one: block WHICH of qkv [batch * seq, 3 * hidden] -> dst [batch, heads, seq, dim]
 //   merge:     ctx [batch, heads, seq, dim] -> dst [batch * seq, hidden]
+alias T = f32;  // @dtype: the plan swaps this line for `enable f16; alias T = f16;`
+
 struct Params {
   batch: u32,
   seq: u32,
@@ -10,8 +12,8 @@ struct Params {
   dim: u32,
 }
 
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(0) var<storage, read> src: array<T>;
+@group(0) @binding(1) var<storage, read_write> dst: array<T>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 override WG: u32 = 256u;

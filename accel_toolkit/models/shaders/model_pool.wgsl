@@ -2,6 +2,8 @@
 // one workgroup per sequence, written to row (row0 + b) of out [rows, hidden].
 //   mode 0: mean over the seq tokens, then divided by its L2 norm (sentence embeddings);
 //   mode 1: the first token (ViT's class token).
+alias T = f32;  // @dtype: the plan swaps this line for `enable f16; alias T = f16;`
+
 struct Params {
   seq: u32,
   hidden: u32,
@@ -9,8 +11,8 @@ struct Params {
   mode: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read_write> out: array<T>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 override WG: u32 = 128u;  // a power of two
@@ -34,7 +36,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var c = lid; c < p.hidden; c += WG) {
     var s = 0.0;
     for (var t = 0u; t < p.seq; t++) {
-      s += x[base + t * p.hidden + c];
+      s += f32(x[base + t * p.hidden + c]);
     }
     let m = s / f32(p.seq);
     row[c] = m;
@@ -50,6 +52,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   let inv = 1.0 / max(sqrt(red[0]), 1e-12);
   for (var c = lid; c < p.hidden; c += WG) {
-    out[dst + c] = row[c] * inv;
+    out[dst + c] = T(row[c] * inv);
   }
 }
