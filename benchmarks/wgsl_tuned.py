@@ -17,6 +17,7 @@ is timed. Configurations:
     .venv/bin/python benchmarks/wgsl_tuned.py --kernel matmul --sizes 256,512,1024 \\
         --passes 3 [--db PATH] [--samples 3] [--points "wg_x=16,wg_y=16,tm=4,...;..."]
     .venv/bin/python benchmarks/wgsl_tuned.py --kernel softmax --sizes 4096x512,4096x1024
+    .venv/bin/python benchmarks/wgsl_tuned.py --kernel linear_gelu --sizes 128x1536x384
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ from accel_toolkit.tuning._lookup import tuning_db
 
 
 def _shape(kernel: str, text: str) -> dict[str, int]:
-    if kernel in ("softmax", "layernorm"):
+    if kernel in ("softmax", "layernorm", "reduce"):
         r, c = text.split("x")
         return {"rows": int(r), "cols": int(c)}
-    n = int(text)
-    return {"M": n, "N": n, "K": n}
+    dims = [int(v) for v in text.split("x")]
+    dims = dims * 3 if len(dims) == 1 else dims
+    names = ("B", "M", "N", "K") if len(dims) == 4 else ("M", "N", "K")
+    return dict(zip(names, dims, strict=True))
 
 
 def _point(text: str) -> dict[str, Any]:
@@ -53,7 +56,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", default="matmul", choices=sorted(SPACES))
     ap.add_argument(
-        "--sizes", default="256,512,1024", help="matmul: square sizes; softmax/layernorm: ROWSxCOLS"
+        "--sizes",
+        default="256,512,1024",
+        help="GEMMs: square sizes, MxNxK or BxMxNxK; softmax/layernorm/reduce: ROWSxCOLS",
     )
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--samples", type=int, default=3)

@@ -1,7 +1,9 @@
 // reduce.wgsl: Y = sum or max of X[rows, cols] over one axis (override OP: 0 sum, 1 max).
 //   rows  (axis=1) one workgroup per row, workgroup tree reduction; rows beyond 65535 tile over y;
 //   cols  (axis=0) one invocation per column, a loop down the rows (neighbouring invocations
-//         read neighbouring addresses).
+//         read neighbouring addresses);
+//   rowblock (axis=1, variant rows) the tunable entry point: R_RPW rows per workgroup, R_TX
+//         invocations per row (last section).
 // Sums accumulate in f32 whatever T is.
 alias T = f32;  // @dtype: the plan swaps this line for `enable f16; alias T = f16;`
 
@@ -73,4 +75,40 @@ fn cols(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     acc = combine(acc, f32(x[r * p.cols + col]));
   }
   y[col] = T(acc);
+}
+
+// -- rowblock: the tunable entry point ---------------------------------------------------------
+// R_RPW rows per workgroup, R_TX invocations per row (workgroup size R_TX x R_RPW); each row is
+// a strided loop per invocation, then a tree reduction over its R_TX invocations. The plan
+// rewrites the `// @knob` lines (same line); rows past the end compute nothing but keep every
+// barrier.
+const R_TX: u32 = 16u;   // @knob invocations per row (a power of two)
+const R_RPW: u32 = 4u;   // @knob rows per workgroup
+
+var<workgroup> rred: array<f32, R_TX * R_RPW>;
+
+@compute @workgroup_size(R_TX, R_RPW, 1)
+fn rowblock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = (wid.y * nwg.x + wid.x) * R_RPW + lid.y;
+  let live = row < p.rows;
+  let o = lid.y * R_TX;
+  var acc = identity();
+  if (live) {
+    let base = row * p.cols;
+    for (var i = lid.x; i < p.cols; i += R_TX) {
+      acc = combine(acc, f32(x[base + i]));
+    }
+  }
+  rred[o + lid.x] = acc;
+  workgroupBarrier();
+  for (var s = R_TX / 2u; s > 0u; s >>= 1u) {
+    if (lid.x < s) {
+      rred[o + lid.x] = combine(rred[o + lid.x], rred[o + lid.x + s]);
+    }
+    workgroupBarrier();
+  }
+  if (live && lid.x == 0u) {
+    y[row] = T(rred[o]);
+  }
 }

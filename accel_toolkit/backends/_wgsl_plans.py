@@ -37,6 +37,7 @@ from ._compute_plan import (
 __all__ = [
     "CONV_KNOBS",
     "GEMM_KNOBS",
+    "REDUCE_KNOBS",
     "ROW_KNOBS",
     "SWIFTSHADER_GEMM_KNOBS",
     "WGSL_PLANS",
@@ -174,9 +175,15 @@ _RT = 4  # outputs per invocation and axis of matmul.wgsl's blocked entry point
 
 
 def _gemm_pass(
-    b: _Plan, shader: str, bindings: tuple[str, ...], m: int, n: int, batch: int
+    b: _Plan,
+    shader: str,
+    bindings: tuple[str, ...],
+    m: int,
+    n: int,
+    batch: int,
+    variant: str | None = None,
 ) -> None:
-    entry, consts = _GEMM[b.variant]
+    entry, consts = _GEMM[variant or b.variant]
     if entry == "blocked":
         t = consts["TILE"]
         span = t * _RT
@@ -343,16 +350,41 @@ def _matmul(
     return b.build()
 
 
-def _linear_gelu(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+def _linear_gelu(
+    spec: KernelSpec,
+    p: Mapping[str, Any],
+    dtype: str,
+    variant: str,
+    knobs: Mapping[str, Any] | None = None,
+) -> ComputePlan:
+    """``GELU(X @ W + bias)``: variant ``gemm`` runs matmul.wgsl's unrolled GEMM with its
+    ``gelu`` block where the knobs and shape allow it (``gemmu``/``gemmus``: unrolled points,
+    N and K multiples of 4), else linear_gelu.wgsl's ``tiled``."""
     b = _Plan(spec, p, dtype, variant)
     m, n, k = p["M"], p["N"], p["K"]
-    sh = b.shader("linear_gelu.wgsl")
+    fused = False
+    if variant == "gemm":
+        b.knobs = _gemm_knobs(knobs)
+        fused = gemm_entry(b.knobs, n, k) in ("gemmu", "gemmus")
+    elif knobs:
+        raise ParameterError(
+            f"linear_gelu: variant {variant!r} takes no knobs; only variant 'gemm' does."
+        )
     b.input("x", (m, k))
     b.input("w", (k, n))
     b.input("bias", (n,))
-    b.uniform("params", m, n, k)
+    b.uniform("params", m, n, k, 1)
     b.output("y", (m, n))
-    _gemm_pass(b, sh, ("x", "w", "bias", "y", "params"), m, n, 1)
+    if fused:
+        sh = "matmul.wgsl"
+        b.shaders[sh] = gemm_source(b.knobs, dtype, blocks=("gelu",))
+        groups, size = gemm_grid(b.knobs, m, n)
+        entry = gemm_entry(b.knobs, n, k)
+        b.dispatch(sh, entry, ("x", "w", "y", "params", "bias"), groups, size)
+        return b.build()
+    sh = b.shader("linear_gelu.wgsl")
+    fallback = "tiled" if variant == "gemm" else variant
+    _gemm_pass(b, sh, ("x", "w", "bias", "y", "params"), m, n, 1, fallback)
     return b.build()
 
 
@@ -455,6 +487,8 @@ def _row_wg(cols: int) -> int:
 #: ``rows``): invocations per row and rows per workgroup; 16 x 4 measured within noise of the
 #: fastest point on lavapipe at 4096x512 and 4096x1024 (docs/tuning.md)
 ROW_KNOBS: dict[str, Any] = {"tx": 16, "rpw": 4}
+#: default knobs of reduce.wgsl's ``rowblock`` entry point (variant ``rows``)
+REDUCE_KNOBS: dict[str, Any] = {"tx": 16, "rpw": 4}
 
 
 def row_knob_problem(knobs: Mapping[str, Any]) -> str | None:
@@ -557,14 +591,36 @@ def _quantize(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) 
     return b.build()
 
 
-def _reduce(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+def _reduce(
+    spec: KernelSpec,
+    p: Mapping[str, Any],
+    dtype: str,
+    variant: str,
+    knobs: Mapping[str, Any] | None = None,
+) -> ComputePlan:
+    """Variant ``rows`` runs the tunable ``rowblock`` entry point for axis 1 (``tx``
+    invocations per row, ``rpw`` rows per workgroup); axis 0 runs ``cols`` whatever the
+    variant."""
     b = _Plan(spec, p, dtype, variant)
     r, c = p["rows"], p["cols"]
     op = 1 if p["op"] == "max" else 0
-    sh = b.shader("reduce.wgsl")
+    if variant == "rows":
+        b.knobs = {**REDUCE_KNOBS, **(knobs or {})}
+        why = row_knob_problem(b.knobs)
+        if why:
+            raise ParameterError(f"reduce rows: {why}.")
+        sh = b.shader("reduce.wgsl", knobs={"R_TX": b.knobs["tx"], "R_RPW": b.knobs["rpw"]})
+    elif knobs:
+        raise ParameterError("reduce: variant 'default' takes no knobs; only variant 'rows' does.")
+    else:
+        sh = b.shader("reduce.wgsl")
     b.input("x", (r, c))
     b.uniform("params", r, c)
-    if p["axis"] == 1:
+    if p["axis"] == 1 and variant == "rows":
+        b.output("y", (r,))
+        tx, rpw = b.knobs["tx"], b.knobs["rpw"]
+        b.dispatch(sh, "rowblock", ("x", "y", "params"), grid(_ceil(r, rpw)), (tx, rpw, 1), OP=op)
+    elif p["axis"] == 1:
         b.output("y", (r,))
         wg = _row_wg(c)
         b.dispatch(sh, "rows", ("x", "y", "params"), grid(r), (wg, 1, 1), WG=wg, OP=op)
@@ -723,10 +779,17 @@ WGSL_PLANS.register(
 )
 WGSL_PLANS.register("gelu", WgslKernel(_gelu, ("elementwise",)))
 WGSL_PLANS.register("add_mul_relu", WgslKernel(_add_mul_relu, ("elementwise",)))
-WGSL_PLANS.register("linear_gelu", WgslKernel(_linear_gelu, ("tiled", "naive", "tiled8")))
+WGSL_PLANS.register(
+    "linear_gelu",
+    WgslKernel(
+        _linear_gelu, ("tiled", "naive", "tiled8", "gemm"), tunable="gemm", knobs=GEMM_KNOBS
+    ),
+)
 WGSL_PLANS.register("attention", WgslKernel(_attention, ("online",), limit=_attention_limit))
 WGSL_PLANS.register("quantize_int8", WgslKernel(_quantize, ("two_pass",)))
 WGSL_PLANS.register("dequantize_int8", WgslKernel(_dequantize, ("elementwise",)))
 WGSL_PLANS.register("matmul_int8", WgslKernel(_matmul_int8, ("unpack", "dot4")))
-WGSL_PLANS.register("reduce", WgslKernel(_reduce, ("default",)))
+WGSL_PLANS.register(
+    "reduce", WgslKernel(_reduce, ("default", "rows"), tunable="rows", knobs=REDUCE_KNOBS)
+)
 WGSL_PLANS.register("rmsnorm", WgslKernel(_rmsnorm, ("rowwise",)))

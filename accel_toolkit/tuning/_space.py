@@ -23,6 +23,7 @@ from typing import Any
 from ..backends._wgsl_plans import (
     CONV_KNOBS,
     GEMM_KNOBS,
+    REDUCE_KNOBS,
     ROW_KNOBS,
     SWIFTSHADER_GEMM_KNOBS,
     conv_knob_problem,
@@ -180,12 +181,41 @@ _GEMM_AXES: dict[str, tuple[Any, ...]] = {
 }
 
 
+def _batched_bucket(p: Mapping[str, Any]) -> str:
+    """By the cube root of B*M*N*K (the work of all the batch's products)."""
+    return _gemm_bucket({"M": p["B"] * p["M"], "N": p["N"], "K": p["K"]})
+
+
+def _linear_gelu_problem(k: Mapping[str, Any]) -> str | None:
+    if not k["unroll"]:
+        return "linear_gelu's GELU block is in the unrolled entry points only"
+    return _gemm_problem(k)
+
+
+#: the shapes each GEMM-like kernel is tuned at, per bucket: square for matmul; for
+#: batched_matmul 8 products of the side that puts B*M*N*K in the bucket; for linear_gelu
+#: a transformer's FFN up-projection (N = 4K; medium is MiniLM's at 128 tokens)
+_GEMM_SHAPES: dict[str, dict[str, dict[str, int]]] = {
+    "matmul": {
+        name: {"M": n, "N": n, "K": n}
+        for name, n in (("small", 128), ("medium", 512), ("large", 1024))
+    },
+    "batched_matmul": {
+        name: {"B": 8, "M": n, "N": n, "K": n}
+        for name, n in (("small", 64), ("medium", 256), ("large", 512))
+    },
+    "linear_gelu": {
+        "small": {"M": 128, "N": 256, "K": 128},
+        "medium": {"M": 128, "N": 1536, "K": 384},
+        "large": {"M": 512, "N": 2048, "K": 512},
+    },
+}
+
+
 def _gemm_space(kernel: str) -> KnobSpace:
     lead = {"B": 1} if kernel == "batched_matmul" else {}
-    sq = {
-        name: {**lead, "M": n, "N": n, "K": n}
-        for name, n in (("small", 128), ("medium", 512), ("large", 1024))
-    }
+    sq = _GEMM_SHAPES[kernel]
+    gelu = kernel == "linear_gelu"
     # partial tiles on every axis; the last shape has N and K multiples of 4 (entry gemm4)
     verify: tuple[dict[str, int], ...] = (
         {"M": 67, "N": 45, "K": 35},
@@ -194,19 +224,21 @@ def _gemm_space(kernel: str) -> KnobSpace:
     )
     if lead:
         verify = ({"B": 2, **verify[0]}, {"B": 1, **verify[1]}, {"B": 2, **verify[2]})
+    if gelu:  # one shape for the tiled fallback, two for the fused gemmu/gemmus
+        verify = (verify[0], verify[2], {"M": 133, "N": 260, "K": 68})
     return KnobSpace(
         kernel,
         "gemm",
-        _GEMM_AXES,
+        {**_GEMM_AXES, "vec4": (True,), "unroll": (True,)} if gelu else _GEMM_AXES,
         GEMM_KNOBS,
-        _gemm_problem,
+        _linear_gelu_problem if gelu else _gemm_problem,
         lambda k: (k["wg_x"], k["wg_y"]),
         _gemm_storage,
         tuple(sq.items()),
-        _gemm_bucket,
+        _batched_bucket if lead else _gemm_bucket,
         verify,
         (("swiftshader", SWIFTSHADER_GEMM_KNOBS),),
-        {"unroll": False},
+        {} if gelu else {"unroll": False},
     )
 
 
@@ -225,12 +257,23 @@ def _row_bucket(p: Mapping[str, Any]) -> str:
     return "small" if p["cols"] <= 256 else "medium" if p["cols"] <= 1536 else "large"
 
 
+#: reduce's check shapes: sum and max along rows (the tunable entry point) and one along
+#: columns (axis 0 runs ``cols`` whatever the knobs)
+_REDUCE_VERIFY: tuple[dict[str, Any], ...] = (
+    {"rows": 37, "cols": 300, "op": "sum", "axis": 1},
+    {"rows": 5, "cols": 77, "op": "max", "axis": 1},
+    {"rows": 3, "cols": 1, "op": "sum", "axis": 1},
+    {"rows": 9, "cols": 33, "op": "max", "axis": 0},
+)
+
+
 def _row_space(kernel: str) -> KnobSpace:
+    default_verify = ({"rows": 37, "cols": 300}, {"rows": 5, "cols": 77}, {"rows": 3, "cols": 1})
     return KnobSpace(
         kernel,
         "rows",
         {"tx": (16, 32, 64, 128, 256), "rpw": (1, 2, 4, 8, 16)},
-        ROW_KNOBS,
+        REDUCE_KNOBS if kernel == "reduce" else ROW_KNOBS,
         _row_problem,
         lambda k: (k["tx"], k["rpw"]),
         lambda k: 4 * k["tx"] * k["rpw"],
@@ -240,7 +283,7 @@ def _row_space(kernel: str) -> KnobSpace:
             ("large", {"rows": 1024, "cols": 4096}),
         ),
         _row_bucket,
-        ({"rows": 37, "cols": 300}, {"rows": 5, "cols": 77}, {"rows": 3, "cols": 1}),
+        _REDUCE_VERIFY if kernel == "reduce" else default_verify,
     )
 
 
@@ -298,7 +341,9 @@ def _conv_space() -> KnobSpace:
 SPACES: dict[str, KnobSpace] = {
     "matmul": _gemm_space("matmul"),
     "batched_matmul": _gemm_space("batched_matmul"),
+    "linear_gelu": _gemm_space("linear_gelu"),
     "softmax": _row_space("softmax"),
     "layernorm": _row_space("layernorm"),
+    "reduce": _row_space("reduce"),
     "conv2d": _conv_space(),
 }
