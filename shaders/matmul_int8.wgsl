@@ -1,10 +1,12 @@
 // matmul_int8.wgsl: C = (A @ B accumulated in i32) * scale_a[:, None] * scale_b[None, :] for
-// int8 A[M, K] and B[K, N] packed four to a u32 (little-endian). Two entry points:
+// int8 A[M, K] and B[K, N] packed four to a u32 (little-endian). Three entry points:
 //   unpack  A and B in their own row-major layout; each int8 is unpacked with extractBits
 //           (sign-extending); one invocation per output, WG_X x WG_Y per workgroup;
 //   dot4    A as [M, K4 / 4] words and B pre-transposed to [N, K4 / 4] words (K4 = K rounded up
 //           to 4, zero-padded), four products per dot4I8Packed (WGSL language feature
-//           packed_4x8_integer_dot_product).
+//           packed_4x8_integer_dot_product);
+//   gemm    the tunable entry point (variant gemm, last section): dot4's layout, a register
+//           block of Q_TM x Q_TN outputs per invocation, words unpacked with extractBits.
 // The scaling is in f32 ((acc * sa) * sb, the reference's order); the result is stored as T.
 alias T = f32;  // @dtype: the plan swaps this line for `enable f16; alias T = f16;`
 
@@ -67,3 +69,36 @@ fn dot4(@builtin(global_invocation_id) g: vec3<u32>) {
   store(row, col, acc);
 }
 // @end dot4
+
+// -- gemm: the tunable entry point -------------------------------------------------------------
+// A as [M, kw] and B as [N, kw] words, as for dot4, but no language feature needed: each word is
+// unpacked once into a vec4<i32> and reused by every output of the invocation's block, which is
+// held in named variables c{i}_{j} (rows row .. row + Q_TM - 1, columns col .. col + Q_TN - 1).
+// A line `// @unroll i<Q_TM j<Q_TN: CODE` is a comment here; the plan writes CODE out once per
+// index value on that line. Reads past M or N are clamped to the last row or column and their
+// results dropped. The plan rewrites the `// @knob` lines (same line).
+const Q_WX: u32 = 8u;   // @knob invocations per workgroup along N
+const Q_WY: u32 = 8u;   // @knob invocations per workgroup along M
+const Q_TM: u32 = 4u;   // @knob rows of C per invocation
+const Q_TN: u32 = 4u;   // @knob columns of C per invocation
+
+fn q_unpack(w: u32) -> vec4<i32> {
+  let s = bitcast<i32>(w);
+  return vec4<i32>(extractBits(s, 0u, 8u), extractBits(s, 8u, 8u), extractBits(s, 16u, 8u),
+                   extractBits(s, 24u, 8u));
+}
+
+@compute @workgroup_size(Q_WX, Q_WY, 1)
+fn gemm(@builtin(global_invocation_id) g: vec3<u32>) {
+  let row = g.y * Q_TM;
+  let col = g.x * Q_TN;
+  // @unroll i<Q_TM: let ar{i} = min(row + {i}u, p.M - 1u) * p.kw;
+  // @unroll j<Q_TN: let bc{j} = min(col + {j}u, p.N - 1u) * p.kw;
+  // @unroll i<Q_TM j<Q_TN: var c{i}_{j} = 0i;
+  for (var w = 0u; w < p.kw; w++) {
+    // @unroll i<Q_TM: let ta{i} = q_unpack(a[ar{i} + w]);
+    // @unroll j<Q_TN: let tb{j} = q_unpack(b[bc{j} + w]);
+    // @unroll i<Q_TM j<Q_TN: c{i}_{j} += dot(ta{i}, tb{j});
+  }
+  // @unroll i<Q_TM j<Q_TN: if (row + {i}u < p.M && col + {j}u < p.N) { store(row + {i}u, col + {j}u, c{i}_{j}); }
+}

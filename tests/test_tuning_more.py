@@ -8,6 +8,8 @@ The unmarked tests need no GPU; the ``wgpu`` tier runs every kind of point on a 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from accel_toolkit.backends._wgsl import build_plan
@@ -153,3 +155,41 @@ def test_reduce_points_match_numpy(be, knobs):
         {"rows": 4, "cols": 2050, "op": "max", "axis": 1},
     )
     _check_point(be, "reduce", knobs, extra)
+
+
+# -- matmul_int8 -------------------------------------------------------------------------------
+def test_matmul_int8_gemm_takes_the_packed_layout_and_its_knobs():
+    from accel_toolkit.backends._wgsl_plans import INT8_KNOBS, int8_source
+
+    spec = get_kernel("matmul_int8")
+    knobs = {"wg_x": 16, "wg_y": 2, "tm": 2, "tn": 4}
+    plan = build_plan(spec, {"M": 50, "N": 70, "K": 30}, "float32", "gemm", knobs)
+    (ps,) = plan.passes
+    assert ps.entry == "gemm" and ps.workgroup_size == (16, 2, 1)
+    assert ps.workgroups == (2, 13, 1) and not plan.features  # no dot4 feature needed
+    assert plan.buffers[0].size == 50 * 32  # rows zero-padded to whole words
+    src = int8_source(INT8_KNOBS)
+    assert not re.search(r"^\s*// @unroll", src, re.M) and "c3_3 += dot(ta3, tb3);" in src
+    with pytest.raises(ParameterError, match="takes no knobs"):
+        build_plan(spec, {}, "float32", "unpack", knobs)
+    with pytest.raises(ParameterError, match="positive integers"):
+        build_plan(spec, {}, "float32", "gemm", {**knobs, "tm": 0})
+    space = SPACES["matmul_int8"]
+    assert INT8_KNOBS in space.points()
+    assert [bucket("matmul_int8", s) for _, s in space.buckets] == ["small", "medium", "large"]
+
+
+INT8_POINTS = [
+    {"wg_x": 8, "wg_y": 8, "tm": 4, "tn": 4},
+    {"wg_x": 4, "wg_y": 4, "tm": 8, "tn": 8},
+    {"wg_x": 16, "wg_y": 1, "tm": 1, "tn": 1},
+    {"wg_x": 64, "wg_y": 1, "tm": 2, "tn": 4},
+]
+
+
+@pytest.mark.wgpu
+@pytest.mark.parametrize("knobs", INT8_POINTS, ids=knobs_key)
+def test_matmul_int8_points_match_numpy(be, knobs):
+    _check_point(
+        be, "matmul_int8", knobs, ({"M": 1, "N": 1, "K": 1}, {"M": 9, "N": 33, "K": 8})
+    )

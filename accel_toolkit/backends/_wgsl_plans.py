@@ -37,6 +37,7 @@ from ._compute_plan import (
 __all__ = [
     "CONV_KNOBS",
     "GEMM_KNOBS",
+    "INT8_KNOBS",
     "REDUCE_KNOBS",
     "ROW_KNOBS",
     "SWIFTSHADER_GEMM_KNOBS",
@@ -49,6 +50,8 @@ __all__ = [
     "gemm_grid",
     "gemm_knob_problem",
     "gemm_source",
+    "int8_knob_problem",
+    "int8_source",
     "row_knob_problem",
     "unroll_lines",
 ]
@@ -399,13 +402,58 @@ def _int8_rows(k4: int) -> Callable[[np.ndarray], bytes]:
     return enc
 
 
-def _matmul_int8(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+#: default knobs of matmul_int8.wgsl's ``gemm`` variant: workgroup shape and register block
+#: (``tm`` rows x ``tn`` columns of C per invocation), measured on lavapipe (docs/tuning.md)
+INT8_KNOBS: dict[str, Any] = {"wg_x": 8, "wg_y": 8, "tm": 4, "tn": 4}
+_INT8_SHADER_KNOBS = {"wg_x": "Q_WX", "wg_y": "Q_WY", "tm": "Q_TM", "tn": "Q_TN"}
+
+
+def int8_knob_problem(knobs: Mapping[str, Any]) -> str | None:
+    """Why ``knobs`` is not a point of matmul_int8's ``gemm`` space (``None`` if it is)."""
+    if set(knobs) != set(INT8_KNOBS):
+        return (
+            f"matmul_int8 gemm knobs must be exactly {', '.join(INT8_KNOBS)}; got "
+            f"{', '.join(sorted(knobs)) or 'none'}"
+        )
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in knobs.values()):
+        return f"matmul_int8 gemm knobs must be positive integers; got {dict(knobs)}"
+    return None
+
+
+def int8_source(knobs: Mapping[str, Any], dtype: str = "float32") -> str:
+    """matmul_int8.wgsl with a ``gemm`` point's knobs set and its unrolled lines written out."""
+    consts: dict[str, int | bool] = {v: knobs[k] for k, v in _INT8_SHADER_KNOBS.items()}
+    src = render_shader("matmul_int8.wgsl", dtype, (), consts)
+    return unroll_lines(src, {"Q_TM": knobs["tm"], "Q_TN": knobs["tn"]})
+
+
+def _matmul_int8(
+    spec: KernelSpec,
+    p: Mapping[str, Any],
+    dtype: str,
+    variant: str,
+    knobs: Mapping[str, Any] | None = None,
+) -> ComputePlan:
+    """Variant ``gemm`` (tunable) and ``dot4`` take A and B in the packed-word layout (B
+    transposed); ``unpack`` takes them row-major."""
     b = _Plan(spec, p, dtype, variant)
     m, n, k = p["M"], p["N"], p["K"]
     k4 = _ceil(k, 4) * 4
-    if variant == "dot4":
-        sh = b.shader("matmul_int8.wgsl", blocks=("dot4",))
-        b.features.append(DOT4)
+    if variant == "gemm":
+        b.knobs = {**INT8_KNOBS, **(knobs or {})}
+        why = int8_knob_problem(b.knobs)
+        if why:
+            raise ParameterError(f"matmul_int8 gemm: {why}.")
+        sh = "matmul_int8.wgsl"
+        b.shaders[sh] = int8_source(b.knobs, dtype)
+    elif knobs:
+        raise ParameterError(
+            f"matmul_int8: variant {variant!r} takes no knobs; only variant 'gemm' does."
+        )
+    if variant in ("dot4", "gemm"):
+        if variant == "dot4":
+            sh = b.shader("matmul_int8.wgsl", blocks=("dot4",))
+            b.features.append(DOT4)
         b.input("a", (m, k), "int8", nbytes=m * k4, encoder=_int8_rows(k4))
         # B is pre-transposed so that four consecutive k of one column share a u32.
         to_cols = _int8_rows(k4)
@@ -424,6 +472,12 @@ def _matmul_int8(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: st
     b.input("scale_b", (n,))
     b.uniform("params", m, n, k, k4 // 4)
     b.output("c", (m, n))
+    if variant == "gemm":
+        wx, wy = b.knobs["wg_x"], b.knobs["wg_y"]
+        groups = (_ceil(n, wx * b.knobs["tn"]), _ceil(m, wy * b.knobs["tm"]), 1)
+        bindings = ("a", "b", "scale_a", "scale_b", "c", "params")
+        b.dispatch(sh, "gemm", bindings, groups, (wx, wy, 1))
+        return b.build()
     b.dispatch(
         sh,
         "dot4" if variant == "dot4" else "unpack",
@@ -788,7 +842,10 @@ WGSL_PLANS.register(
 WGSL_PLANS.register("attention", WgslKernel(_attention, ("online",), limit=_attention_limit))
 WGSL_PLANS.register("quantize_int8", WgslKernel(_quantize, ("two_pass",)))
 WGSL_PLANS.register("dequantize_int8", WgslKernel(_dequantize, ("elementwise",)))
-WGSL_PLANS.register("matmul_int8", WgslKernel(_matmul_int8, ("unpack", "dot4")))
+WGSL_PLANS.register(
+    "matmul_int8",
+    WgslKernel(_matmul_int8, ("unpack", "dot4", "gemm"), tunable="gemm", knobs=INT8_KNOBS),
+)
 WGSL_PLANS.register(
     "reduce", WgslKernel(_reduce, ("default", "rows"), tunable="rows", knobs=REDUCE_KNOBS)
 )

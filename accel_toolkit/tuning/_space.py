@@ -23,11 +23,13 @@ from typing import Any
 from ..backends._wgsl_plans import (
     CONV_KNOBS,
     GEMM_KNOBS,
+    INT8_KNOBS,
     REDUCE_KNOBS,
     ROW_KNOBS,
     SWIFTSHADER_GEMM_KNOBS,
     conv_knob_problem,
     gemm_knob_problem,
+    int8_knob_problem,
     row_knob_problem,
 )
 
@@ -337,6 +339,41 @@ def _conv_space() -> KnobSpace:
     )
 
 
+# -- matmul_int8: matmul_int8.wgsl's gemm ------------------------------------------------------
+def _int8_problem(k: Mapping[str, Any]) -> str | None:
+    why = int8_knob_problem(k)
+    if why:
+        return why
+    if not 16 <= k["wg_x"] * k["wg_y"] <= 256:
+        return "16 to 256 invocations per workgroup"
+    if k["tm"] * k["tn"] > 64:
+        return "at most 64 outputs per invocation"
+    return None
+
+
+def _int8_space() -> KnobSpace:
+    return KnobSpace(
+        "matmul_int8",
+        "gemm",
+        {"wg_x": (4, 8, 16, 32, 64), "wg_y": (1, 2, 4, 8, 16), "tm": (1, 2, 4, 8),
+         "tn": (1, 2, 4, 8)},
+        INT8_KNOBS,
+        _int8_problem,
+        lambda k: (k["wg_x"], k["wg_y"]),
+        lambda k: 0,
+        tuple(
+            (name, {"M": n, "N": n, "K": n})
+            for name, n in (("small", 128), ("medium", 512), ("large", 768))
+        ),
+        _gemm_bucket,
+        (  # partial tiles on both axes, K not a multiple of 4 (zero-padded words)
+            {"M": 67, "N": 45, "K": 35},
+            {"M": 133, "N": 150, "K": 37},
+            {"M": 5, "N": 264, "K": 100},
+        ),
+    )
+
+
 #: kernel -> its :class:`KnobSpace`
 SPACES: dict[str, KnobSpace] = {
     "matmul": _gemm_space("matmul"),
@@ -346,4 +383,5 @@ SPACES: dict[str, KnobSpace] = {
     "layernorm": _row_space("layernorm"),
     "reduce": _row_space("reduce"),
     "conv2d": _conv_space(),
+    "matmul_int8": _int8_space(),
 }
