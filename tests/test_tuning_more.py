@@ -169,7 +169,7 @@ def test_matmul_int8_gemm_takes_the_packed_layout_and_its_knobs():
     assert ps.workgroups == (2, 13, 1) and not plan.features  # no dot4 feature needed
     assert plan.buffers[0].size == 50 * 32  # rows zero-padded to whole words
     src = int8_source(INT8_KNOBS)
-    assert not re.search(r"^\s*// @unroll", src, re.M) and "c3_3 += dot(ta3, tb3);" in src
+    assert not re.search(r"^\s*// @unroll", src, re.M) and "c7_7 += dot(ta7, tb7);" in src
     with pytest.raises(ParameterError, match="takes no knobs"):
         build_plan(spec, {}, "float32", "unpack", knobs)
     with pytest.raises(ParameterError, match="positive integers"):
@@ -180,6 +180,7 @@ def test_matmul_int8_gemm_takes_the_packed_layout_and_its_knobs():
 
 
 INT8_POINTS = [
+    {"wg_x": 8, "wg_y": 4, "tm": 8, "tn": 8},
     {"wg_x": 8, "wg_y": 8, "tm": 4, "tn": 4},
     {"wg_x": 4, "wg_y": 4, "tm": 8, "tn": 8},
     {"wg_x": 16, "wg_y": 1, "tm": 1, "tn": 1},
