@@ -35,7 +35,9 @@ from ._compute_plan import (
 )
 
 __all__ = [
+    "ATTENTION_KNOBS",
     "CONV_KNOBS",
+    "FLASH_MAX_DIM",
     "GEMM_KNOBS",
     "INT8_KNOBS",
     "REDUCE_KNOBS",
@@ -43,6 +45,10 @@ __all__ = [
     "SWIFTSHADER_GEMM_KNOBS",
     "WGSL_PLANS",
     "WgslKernel",
+    "attention_entry",
+    "attention_knob_problem",
+    "attention_source",
+    "attention_tiles",
     "conv_entry",
     "conv_knob_problem",
     "conv_source",
@@ -686,23 +692,84 @@ def _reduce(
 
 
 # -- attention and convolution ---------------------------------------------------------------
-def _attention(spec: KernelSpec, p: Mapping[str, Any], dtype: str, variant: str) -> ComputePlan:
+#: default knobs of attention.wgsl's ``flash`` variant: invocations per workgroup, query rows
+#: per invocation and keys per step; among the fastest points measured on both lavapipe and
+#: SwiftShader at 1x12x128x32 and 1x8x256x64 (12-61 ms against 0.9-1.7 s for ``online`` on
+#: SwiftShader)
+ATTENTION_KNOBS: dict[str, Any] = {"wg": 8, "tq": 8, "tk": 4}
+_ATTENTION_SHADER_KNOBS = {"wg": "A_WG", "tq": "A_TQ", "tk": "A_TK"}
+#: the largest head_dim the ``flash`` entry point holds in registers (vec4 groups)
+FLASH_MAX_DIM = 128
+
+
+def attention_knob_problem(knobs: Mapping[str, Any]) -> str | None:
+    """Why ``knobs`` is not a point of attention's ``flash`` space (``None`` if it is)."""
+    if set(knobs) != set(ATTENTION_KNOBS):
+        return (
+            f"attention flash knobs must be exactly {', '.join(ATTENTION_KNOBS)}; got "
+            f"{', '.join(sorted(knobs)) or 'none'}"
+        )
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in knobs.values()):
+        return f"attention flash knobs must be positive integers; got {dict(knobs)}"
+    return None
+
+
+def attention_entry(head_dim: int) -> str:
+    """The entry point of attention.wgsl the ``flash`` variant runs at ``head_dim``:
+    ``flash`` for a multiple of 4 up to :data:`FLASH_MAX_DIM`, else the one-workgroup-per-row
+    ``main``."""
+    return "flash" if head_dim % 4 == 0 and head_dim <= FLASH_MAX_DIM else "main"
+
+
+def attention_source(knobs: Mapping[str, Any], head_dim: int, dtype: str = "float32") -> str:
+    """attention.wgsl with a ``flash`` point's knobs and ``head_dim`` set and its unrolled
+    lines written out."""
+    consts: dict[str, int | bool] = {v: knobs[k] for k, v in _ATTENTION_SHADER_KNOBS.items()}
+    consts["A_D4"] = max(1, head_dim // 4)
+    src = render_shader("attention.wgsl", dtype, (), consts)
+    return unroll_lines(src, {"A_TQ": knobs["tq"], "A_TK": knobs["tk"], "A_D4": consts["A_D4"]})
+
+
+def attention_tiles(knobs: Mapping[str, Any], seq: int) -> int:
+    """Query tiles (workgroups) per (batch, head) of a ``flash`` point."""
+    return _ceil(seq, knobs["wg"] * knobs["tq"])
+
+
+def _attention(
+    spec: KernelSpec,
+    p: Mapping[str, Any],
+    dtype: str,
+    variant: str,
+    knobs: Mapping[str, Any] | None = None,
+) -> ComputePlan:
     b = _Plan(spec, p, dtype, variant)
     shape = (p["batch"], p["heads"], p["seq"], p["head_dim"])
-    sh = b.shader("attention.wgsl")
+    flash = False
+    if variant == "flash":
+        b.knobs = {**ATTENTION_KNOBS, **(knobs or {})}
+        why = attention_knob_problem(b.knobs)
+        if why:
+            raise ParameterError(f"attention flash: {why}.")
+        flash = attention_entry(p["head_dim"]) == "flash"
+    elif knobs:
+        raise ParameterError(
+            f"attention: variant {variant!r} takes no knobs; only variant 'flash' does."
+        )
     for name in ("q", "k", "v"):
         b.input(name, shape)
     scale = float(np.float32(1.0 / math.sqrt(p["head_dim"])))
-    b.uniform("params", *shape, int(p["causal"]), scale)
+    tiles = attention_tiles(b.knobs, shape[2]) if flash else 0
+    b.uniform("params", *shape, int(p["causal"]), scale, tiles)
     b.output("o", shape)
-    b.dispatch(
-        sh,
-        "main",
-        ("q", "k", "v", "o", "params"),
-        grid(shape[0] * shape[1] * shape[2]),
-        (64, 1, 1),
-        WG=64,
-    )
+    bindings = ("q", "k", "v", "o", "params")
+    if flash:
+        sh = "attention.wgsl"
+        b.shaders[sh] = attention_source(b.knobs, p["head_dim"], dtype)
+        groups = grid(shape[0] * shape[1] * tiles)
+        b.dispatch(sh, "flash", bindings, groups, (b.knobs["wg"], 1, 1))
+        return b.build()
+    sh = b.shader("attention.wgsl")
+    b.dispatch(sh, "main", bindings, grid(shape[0] * shape[1] * shape[2]), (64, 1, 1), WG=64)
     return b.build()
 
 
@@ -840,7 +907,16 @@ WGSL_PLANS.register(
         _linear_gelu, ("tiled", "naive", "tiled8", "gemm"), tunable="gemm", knobs=GEMM_KNOBS
     ),
 )
-WGSL_PLANS.register("attention", WgslKernel(_attention, ("online",), limit=_attention_limit))
+WGSL_PLANS.register(
+    "attention",
+    WgslKernel(
+        _attention,
+        ("online", "flash"),
+        limit=_attention_limit,
+        tunable="flash",
+        knobs=ATTENTION_KNOBS,
+    ),
+)
 WGSL_PLANS.register("quantize_int8", WgslKernel(_quantize, ("two_pass",)))
 WGSL_PLANS.register("dequantize_int8", WgslKernel(_dequantize, ("elementwise",)))
 WGSL_PLANS.register(

@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends._wgsl_plans import (
+    ATTENTION_KNOBS,
     CONV_KNOBS,
     GEMM_KNOBS,
     INT8_KNOBS,
     REDUCE_KNOBS,
     ROW_KNOBS,
     SWIFTSHADER_GEMM_KNOBS,
+    attention_knob_problem,
     conv_knob_problem,
     gemm_knob_problem,
     int8_knob_problem,
@@ -339,6 +341,52 @@ def _conv_space() -> KnobSpace:
     )
 
 
+# -- attention: attention.wgsl's flash (register-blocked, no barrier) ----------------------------
+def _attention_problem(k: Mapping[str, Any]) -> str | None:
+    why = attention_knob_problem(k)
+    if why:
+        return why
+    if k["tq"] * k["tk"] > 32:
+        return "at most 32 scores per step (tq * tk)"
+    return None
+
+
+def _attention_bucket(p: Mapping[str, Any]) -> str:
+    """By the sequence length (keys per query row)."""
+    return "small" if p["seq"] <= 160 else "medium" if p["seq"] <= 640 else "large"
+
+
+def _attention_shape(heads: int, seq: int, dim: int) -> dict[str, Any]:
+    return {"batch": 1, "heads": heads, "seq": seq, "head_dim": dim, "causal": False}
+
+
+def _attention_space() -> KnobSpace:
+    return KnobSpace(
+        "attention",
+        "flash",
+        {"wg": (4, 8, 16, 32, 64), "tq": (1, 2, 4, 8), "tk": (1, 2, 4, 8)},
+        ATTENTION_KNOBS,
+        _attention_problem,
+        lambda k: (k["wg"], 1),
+        lambda k: 0,
+        (  # small: MiniLM's heads (12 x 128 x 32)
+            ("small", _attention_shape(12, 128, 32)),
+            ("medium", _attention_shape(8, 256, 64)),
+            ("large", _attention_shape(8, 1024, 64)),
+        ),
+        _attention_bucket,
+        (  # partial query and key tiles, causal, several heads, head_dim 4 and 128, and
+            # head_dim 20 / 3 (not a multiple of 4: the fallback `main`)
+            {"batch": 1, "heads": 1, "seq": 37, "head_dim": 40, "causal": True},
+            {"batch": 2, "heads": 3, "seq": 19, "head_dim": 8, "causal": False},
+            {"batch": 1, "heads": 2, "seq": 35, "head_dim": 20, "causal": False},
+            {"batch": 2, "heads": 1, "seq": 70, "head_dim": 128, "causal": True},
+            {"batch": 1, "heads": 1, "seq": 1, "head_dim": 4, "causal": True},
+            {"batch": 1, "heads": 1, "seq": 5, "head_dim": 3, "causal": True},
+        ),
+    )
+
+
 # -- matmul_int8: matmul_int8.wgsl's gemm ------------------------------------------------------
 def _int8_problem(k: Mapping[str, Any]) -> str | None:
     why = int8_knob_problem(k)
@@ -384,4 +432,5 @@ SPACES: dict[str, KnobSpace] = {
     "reduce": _row_space("reduce"),
     "conv2d": _conv_space(),
     "matmul_int8": _int8_space(),
+    "attention": _attention_space(),
 }
