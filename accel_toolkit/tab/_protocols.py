@@ -49,6 +49,8 @@ __all__ = [
     "RuntimeReply",
     "RuntimeRequest",
     "ToTab",
+    "WeightsReply",
+    "WeightsRequest",
 ]
 
 
@@ -92,14 +94,37 @@ class RequestMessage(TypedDict):
     request: RuntimeRequest
 
 
+class WeightsRequest(TypedDict):
+    """Tab -> Python, while a model request runs: send ``length`` bytes at ``offset`` of the
+    tensor whose SHA-256 is ``sha256`` (the page has it neither on the GPU nor cached)."""
+
+    kind: Literal["weights"]
+    session: str
+    id: str
+    model: str
+    name: str
+    sha256: str
+    offset: int
+    length: int
+
+
+class WeightsReply(TypedDict):
+    """Python -> tab: the bytes a :class:`WeightsRequest` asked for, as one buffer."""
+
+    kind: Literal["weights"]
+    id: str
+    ok: bool
+    error: NotRequired[str]
+
+
 class ExplorerRun(TypedDict):
     """Explorer panel -> Python: the Run button was pressed."""
 
     kind: Literal["run"]
 
 
-ToTab = RequestMessage
-FromTab = Hello | Ready | ReplyMessage
+ToTab = RequestMessage | WeightsReply
+FromTab = Hello | Ready | ReplyMessage | WeightsRequest
 
 
 @dataclass

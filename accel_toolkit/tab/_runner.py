@@ -11,6 +11,8 @@ cell that blocks keeps the kernel from receiving the tab's replies::
     df = await runner.bench(["matmul", "softmax"], backends=["webgpu", "webnn"], tag="tab")
     h = runner.start_bench("matmul")        # returns at once; results stored as they arrive
     await h                                  # or h.done(), h.rows, h.missing(), h.result()
+    e = await runner.embed(["a sentence"])   # MiniLM on the tab's WebGPU; weights sent once
+    m = await runner.measure_model("minilm-l6", batch=1, seq=32)   # output, timing, device
 
 Without a front end (papermill, a plain kernel, a closed tab) the calls raise
 :class:`~accel_toolkit.exceptions.NoFrontendError` within ``frontend_timeout`` seconds, or, with
@@ -25,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anywidget
+import numpy as np
 import pandas as pd
 import traitlets
 
@@ -38,10 +41,13 @@ from ..exceptions import (
     NoFrontendError,
     UnsupportedKernelError,
 )
+from ..harness import TimingSettings
 from ..kernels import get_kernel
+from ..models._inputs import ModelInputs
 from ..store import Store, open_store
 from ._bundle import runtime_modules
 from ._channel import HEADLESS_HINT, Channel, Reply, raise_for_reply
+from ._models import ModelRun, length_groups, model_output, model_request, model_timing
 from ._protocols import PingRequest, RuntimeRequest
 from ._requests import TAB_BACKENDS, build_request, device_of, supports
 from ._sweep import BenchHandle, OnResult, Planned, sweep
@@ -240,6 +246,78 @@ class TabRunner(anywidget.AnyWidget):
             ref,
             spec.check(outputs, ref, p, dtype),
             device_of(backend, info, reply.reply.get("device"), options),
+        )
+
+    # -- whole models -------------------------------------------------------------------
+    async def forward(
+        self, model: str, inputs: ModelInputs, *, time_limit_s: float = 600.0
+    ) -> np.ndarray:
+        """The output of ``model`` for a prepared batch (``ModelInputs``), run on the tab's
+        WebGPU: one ComputePlan request per distinct length, as the headless ``webgpu``
+        backend runs it. Weights the page has neither on the GPU nor in its IndexedDB are
+        sent from this kernel over the comm, once per browser profile."""
+        from ..models._spec import get_model_spec
+
+        spec = get_model_spec(model)
+        info = await self.wait_ready()
+        out: np.ndarray | None = None
+        for rows, sub in length_groups(spec, inputs):
+            req, buffers, plan = model_request(spec, sub, info, self._channel.weights)
+            reply = await self._channel.request(req, buffers, time_limit_s=time_limit_s)
+            raise_for_reply(reply.reply, f"{spec.name} on webgpu in the tab")
+            got = model_output(plan, reply.reply, reply.buffers)
+            if out is None:
+                out = np.empty((inputs.batch, *got.shape[1:]), np.float32)
+            out[rows] = got
+        assert out is not None  # length_groups gives at least one group
+        return out
+
+    async def embed(
+        self, texts: Any, *, model: str = "minilm-l6", time_limit_s: float = 600.0
+    ) -> np.ndarray:
+        """Sentence embeddings computed in the tab (as :func:`accel_toolkit.embed`, on the
+        tab's WebGPU): ``[len(texts), hidden]``, unit rows."""
+        from ..models._inputs import tokenize
+        from ..models._spec import get_model_spec
+
+        spec = get_model_spec(model)
+        if spec.front != "text":
+            raise ConfigError(f"embed() takes sentences, and {model!r} is not a text model.")
+        return await self.forward(model, tokenize(spec, texts), time_limit_s=time_limit_s)
+
+    async def measure_model(
+        self,
+        model: str = "minilm-l6",
+        *,
+        batch: int = 1,
+        seq: int = 32,
+        seed: int = 0,
+        settings: TimingSettings | None = None,
+        time_limit_s: float = 600.0,
+    ) -> ModelRun:
+        """Time one forward of ``model`` on seeded inputs (``batch`` x ``seq``) in the tab.
+
+        ``timing.first_run_s`` holds loading and uploading weights not yet on the GPU,
+        compiling and the first forward; ``timing.extra["weights"]`` says how the page got
+        them (``resident``, ``cached``, ``fetched``: sent by this kernel).
+        """
+        from ..models._inputs import synthetic_inputs
+        from ..models._spec import get_model_spec
+
+        spec = get_model_spec(model)
+        x = synthetic_inputs(spec, batch, seq, seed)
+        info = await self.wait_ready()
+        settings = settings or TimingSettings.quick()
+        req, buffers, plan = model_request(
+            spec, x, info, self._channel.weights, mode="measure", settings=settings
+        )
+        reply = await self._channel.request(req, buffers, time_limit_s=time_limit_s)
+        raise_for_reply(reply.reply, f"{spec.name} on webgpu in the tab")
+        device = device_of("webgpu", info, reply.reply.get("device"))
+        return ModelRun(
+            model_output(plan, reply.reply, reply.buffers),
+            model_timing(reply.reply, reply.elapsed_s),
+            device,
         )
 
     # -- sweeps --------------------------------------------------------------------------

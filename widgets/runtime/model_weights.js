@@ -21,6 +21,11 @@
  * manifest's and its bytes, read now, give the stored `check`. A missing, short or corrupted
  * one is fetched from its url again (and checked by SHA-256) and the record is rewritten.
  *
+ * Where missing bytes come from is injected (`setByteSource`): by default `fetchBytes`, a GET
+ * of the tensor's `url` from the page server (headless venue); the live tab installs one that
+ * asks the Python kernel over the widget's comm (widgets/runner.js). Either way the bytes are
+ * checked by SHA-256 and stored alike: this module is the only load path.
+ *
  * IndexedDB is per origin and profile: the page served from 127.0.0.1 on one port in one
  * user-data-dir (or one browser context) sees its records across reloads and restarts.
  */
@@ -60,6 +65,11 @@ const CHECK_K = [0x2c1b3c6d, 0x297a2d39, 0x85ebca6b, 0xc2b2ae35];
  */
 
 /**
+ * Where a tensor's bytes come from on a cache miss (the whole tensor, unchecked).
+ * @typedef {(blob: BlobEntry, model: string) => Promise<ArrayBuffer>} ByteSource
+ */
+
+/**
  * @typedef {Object} StoredEntry
  * @property {string} name
  * @property {string} sha256       of the bytes as fetched (the manifest's)
@@ -70,7 +80,7 @@ const CHECK_K = [0x2c1b3c6d, 0x297a2d39, 0x85ebca6b, 0xc2b2ae35];
 
 /**
  * @typedef {Object} LoadStats
- * @property {number} fetched      tensors fetched from their url
+ * @property {number} fetched      tensors fetched from the byte source (url or comm)
  * @property {number} cached       tensors used from IndexedDB
  * @property {string[]} corrupted  names whose cached bytes failed their checksum (re-fetched)
  * @property {number} bytes        bytes handed out
@@ -84,6 +94,27 @@ const CHECK_K = [0x2c1b3c6d, 0x297a2d39, 0x85ebca6b, 0xc2b2ae35];
  * @property {number} write_s      storing the record again after a fetch
  * @property {number} total_s
  */
+
+/** @type {ByteSource} */
+export async function fetchBytes(blob) {
+  const r = await fetch(blob.url);
+  if (!r.ok) throw new Error(`fetching weight '${blob.name}' from ${blob.url}: HTTP ${r.status}`);
+  return r.arrayBuffer();
+}
+
+/** @type {ByteSource} */
+let byteSource = fetchBytes;
+
+/**
+ * Set where `loadWeights` gets the bytes of tensors it has not cached (null: `fetchBytes`).
+ * @param {ByteSource | null} source
+ * @returns {ByteSource}  the previous source
+ */
+export function setByteSource(source) {
+  const previous = byteSource;
+  byteSource = source ?? fetchBytes;
+  return previous;
+}
 
 /** @returns {Promise<any>} */
 function openDb() {
@@ -201,9 +232,10 @@ export function contentCheck(bytes, opts = {}) {
  * The weights of `model`, from IndexedDB where the checksum matches, else fetched and cached.
  * @param {string} model
  * @param {BlobEntry[]} manifest
+ * @param {ByteSource} [source]  where missing bytes come from (default: `setByteSource`'s)
  * @returns {Promise<{buffers: Uint8Array<ArrayBuffer>[], stats: LoadStats}>}  in manifest order
  */
-export async function loadWeights(model, manifest) {
+export async function loadWeights(model, manifest, source = byteSource) {
   const t0 = performance.now();
   /** @type {LoadStats} */
   const stats = { fetched: 0, cached: 0, corrupted: [], bytes: 0, open_s: 0, get_s: 0,
@@ -260,9 +292,7 @@ export async function loadWeights(model, manifest) {
       /** @type {ArrayBuffer[]} */
       const got = new Array(missing.length);
       const sums = await Promise.all(missing.map(async (i, k) => {
-        const r = await fetch(manifest[i].url);
-        if (!r.ok) throw new Error(`fetching weight '${manifest[i].name}' from ${manifest[i].url}: HTTP ${r.status}`);
-        got[k] = await r.arrayBuffer();
+        got[k] = await source(manifest[i], model);
         lastFetch = performance.now();
         return sha256(got[k]);
       }));
@@ -270,8 +300,8 @@ export async function loadWeights(model, manifest) {
       stats.hash_s += (performance.now() - lastFetch) / 1e3;
       missing.forEach((i, k) => {
         if (sums[k] !== manifest[i].sha256) {
-          throw new Error(`weight '${manifest[i].name}' from ${manifest[i].url} fails its checksum ` +
-            `(sha256 ${sums[k]}, expected ${manifest[i].sha256}); the server has other weights than the manifest`);
+          throw new Error(`weight '${manifest[i].name}' (${manifest[i].url}) fails its checksum ` +
+            `(sha256 ${sums[k]}, expected ${manifest[i].sha256}); the source has other weights than the manifest`);
         }
         buffers[i] = new Uint8Array(got[k]);
       });

@@ -34,7 +34,7 @@ from ._protocol import Mode, RunRequest, RuntimeReply
 #: what a request's round trip gives: the decoded outputs, the reply and its seconds
 Sent = tuple[dict[str, np.ndarray], RuntimeReply, float]
 
-__all__ = ["WebGPUBackend", "WebNNBackend"]
+__all__ = ["WebGPUBackend", "WebNNBackend", "plan_request"]
 
 PLAYWRIGHT_HINT = "Playwright is not installed: pip install 'accel-toolkit[browser]'"
 
@@ -44,6 +44,40 @@ def _require_playwright() -> None:
         import playwright.sync_api  # noqa: F401
     except ImportError as exc:
         raise BackendUnavailableError(PLAYWRIGHT_HINT) from exc
+
+
+def plan_request(
+    plan: Any,
+    inputs: Mapping[str, np.ndarray],
+    mode: Mode,
+    settings: TimingSettings | None,
+    weights: Mapping[str, Any] | None = None,
+) -> tuple[RunRequest, list[bytes]]:
+    """The webgpu ``run`` request of a ComputePlan and its input buffers (both venues).
+
+    ``weights`` (``{"model": key, "blobs": manifest}``) names plan inputs that travel empty:
+    the page binds its resident copy or loads them (``widgets/runtime/model_weights.js``).
+    """
+    req = RunRequest(
+        op="run",
+        backend="webgpu",
+        plan=plan.to_json(),
+        mode=mode,
+        timing=(settings or TimingSettings.quick()).as_dict(),
+    )
+    if not weights:
+        return req, plan.encode_inputs(inputs)
+    index = {b.name: b.init for b in plan.buffers if b.init is not None}
+    blobs = [{**b, "index": index[b["name"]]} for b in weights["blobs"]]
+    names = [b["name"] for b in blobs]
+    zero = np.float32(0)
+    inputs = {**{n: np.broadcast_to(zero, plan.inputs[n][1]) for n in names}, **inputs}
+    empty = {n: (lambda a: b"") for n in names}  # no 90 MB of zeros to encode
+    buffers = replace(plan, encoders={**plan.encoders, **empty}).encode_inputs(inputs)
+    for b in blobs:
+        buffers[b["index"]] = b""
+    req["weights"] = {"model": weights["model"], "blobs": blobs}
+    return req, buffers
 
 
 def _browser_summary(info: Mapping[str, Any], spec: BrowserSpec, version: str) -> dict[str, Any]:
@@ -431,26 +465,7 @@ class WebGPUBackend(_BrowserBackend):
         weights: Mapping[str, Any] | None = None,
     ) -> Sent:
         self._last = {"variant": plan.variant, "knobs": dict(plan.knobs)}
-        req = RunRequest(
-            op="run",
-            backend="webgpu",
-            plan=plan.to_json(),
-            mode=mode,
-            timing=(settings or TimingSettings.quick()).as_dict(),
-        )
-        if weights:  # empty in the request: the page binds its resident copy or loads them
-            index = {b.name: b.init for b in plan.buffers if b.init is not None}
-            blobs = [{**b, "index": index[b["name"]]} for b in weights["blobs"]]
-            names = [b["name"] for b in blobs]
-            zero = np.float32(0)
-            inputs = {**{n: np.broadcast_to(zero, plan.inputs[n][1]) for n in names}, **inputs}
-            empty = {n: (lambda a: b"") for n in names}  # no 90 MB of zeros to encode
-            buffers = replace(plan, encoders={**plan.encoders, **empty}).encode_inputs(inputs)
-            for b in blobs:
-                buffers[b["index"]] = b""
-            req["weights"] = {"model": weights["model"], "blobs": blobs}
-        else:
-            buffers = plan.encode_inputs(inputs)
+        req, buffers = plan_request(plan, inputs, mode, settings, weights)
         reply, out, rt = self._request(req, buffers, plan.kernel)
         return plan.decode_outputs(out), reply, rt
 
