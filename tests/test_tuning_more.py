@@ -36,8 +36,11 @@ def test_linear_gelu_runs_the_gemm_with_its_gelu_block_where_it_can():
 
 @pytest.mark.parametrize(
     ("shape", "knobs"),
-    [({"M": 50, "N": 66, "K": 32}, DIRECT), ({"M": 50, "N": 64, "K": 30}, DIRECT),
-     ({"M": 50, "N": 64, "K": 32}, LOOP)],
+    [
+        ({"M": 50, "N": 66, "K": 32}, DIRECT),
+        ({"M": 50, "N": 64, "K": 30}, DIRECT),
+        ({"M": 50, "N": 64, "K": 32}, LOOP),
+    ],
 )
 def test_linear_gelu_falls_back_to_its_tiled_shader(shape, knobs):
     plan = build_plan(get_kernel("linear_gelu"), shape, "float32", "gemm", knobs)
@@ -67,7 +70,10 @@ def test_batched_matmul_buckets_count_the_whole_batch():
     assert bucket("batched_matmul", {"B": 1, "M": 512, "N": 512, "K": 512}) == "medium"
     assert bucket("batched_matmul", {"B": 16, "M": 512, "N": 512, "K": 512}) == "large"
     plan = build_plan(
-        get_kernel("batched_matmul"), {"B": 5, "M": 40, "N": 64, "K": 32}, "float32", "gemm",
+        get_kernel("batched_matmul"),
+        {"B": 5, "M": 40, "N": 64, "K": 32},
+        "float32",
+        "gemm",
         DIRECT,
     )
     assert plan.passes[0].entry == "gemmu" and plan.passes[0].workgroups[2] == 5
@@ -92,9 +98,7 @@ def test_reduce_rows_runs_its_tunable_entry_point_along_rows_only():
 def test_reduce_space_checks_both_ops_and_both_axes():
     space = SPACES["reduce"]
     assert space.default in space.points() and len(space.points()) == 15
-    assert {(s["op"], s["axis"]) for s in space.verify} == {
-        ("sum", 1), ("max", 1), ("max", 0)
-    }
+    assert {(s["op"], s["axis"]) for s in space.verify} == {("sum", 1), ("max", 1), ("max", 0)}
     assert bucket("reduce", {"rows": 8, "cols": 4096, "op": "sum", "axis": 1}) == "large"
 
 
@@ -191,6 +195,4 @@ INT8_POINTS = [
 @pytest.mark.wgpu
 @pytest.mark.parametrize("knobs", INT8_POINTS, ids=knobs_key)
 def test_matmul_int8_points_match_numpy(be, knobs):
-    _check_point(
-        be, "matmul_int8", knobs, ({"M": 1, "N": 1, "K": 1}, {"M": 9, "N": 33, "K": 8})
-    )
+    _check_point(be, "matmul_int8", knobs, ({"M": 1, "N": 1, "K": 1}, {"M": 9, "N": 33, "K": 8}))

@@ -394,9 +394,7 @@ def model_gemm(
     from ..kernels import get_kernel
 
     h = spec.hidden
-    choice = backend.tuning_choice(
-        get_kernel("matmul"), {"M": batch * seq, "N": h, "K": h}, dtype
-    )
+    choice = backend.tuning_choice(get_kernel("matmul"), {"M": batch * seq, "N": h, "K": h}, dtype)
     return dict(choice.knobs) if choice is not None else dict(GEMM_KNOBS)
 
 
@@ -441,9 +439,7 @@ def record_plan(
     return plan, tuple(rec.kinds)
 
 
-def data_inputs(
-    spec: ModelSpec, x: ModelInputs, dtype: str = "float32"
-) -> dict[str, np.ndarray]:
+def data_inputs(spec: ModelSpec, x: ModelInputs, dtype: str = "float32") -> dict[str, np.ndarray]:
     """The plan inputs that carry the batch (token ids and types, patch rows or mel frames;
     the last two as ``dtype``)."""
     if spec.front == "text":

@@ -403,8 +403,12 @@ def _int8_space() -> KnobSpace:
     return KnobSpace(
         "matmul_int8",
         "gemm",
-        {"wg_x": (4, 8, 16, 32, 64), "wg_y": (1, 2, 4, 8, 16), "tm": (1, 2, 4, 8),
-         "tn": (1, 2, 4, 8)},
+        {
+            "wg_x": (4, 8, 16, 32, 64),
+            "wg_y": (1, 2, 4, 8, 16),
+            "tm": (1, 2, 4, 8),
+            "tn": (1, 2, 4, 8),
+        },
         INT8_KNOBS,
         _int8_problem,
         lambda k: (k["wg_x"], k["wg_y"]),
