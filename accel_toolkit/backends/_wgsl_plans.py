@@ -415,16 +415,21 @@ INT8_KNOBS: dict[str, Any] = {"wg_x": 8, "wg_y": 4, "tm": 8, "tn": 8}
 _INT8_SHADER_KNOBS = {"wg_x": "Q_WX", "wg_y": "Q_WY", "tm": "Q_TM", "tn": "Q_TN"}
 
 
-def int8_knob_problem(knobs: Mapping[str, Any]) -> str | None:
-    """Why ``knobs`` is not a point of matmul_int8's ``gemm`` space (``None`` if it is)."""
-    if set(knobs) != set(INT8_KNOBS):
+def _int_knobs_problem(what: str, knobs: Mapping[str, Any], names: Mapping[str, Any]) -> str | None:
+    """Why ``knobs`` is not exactly the positive-integer knobs ``names`` of ``what``."""
+    if set(knobs) != set(names):
         return (
-            f"matmul_int8 gemm knobs must be exactly {', '.join(INT8_KNOBS)}; got "
+            f"{what} knobs must be exactly {', '.join(names)}; got "
             f"{', '.join(sorted(knobs)) or 'none'}"
         )
     if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in knobs.values()):
-        return f"matmul_int8 gemm knobs must be positive integers; got {dict(knobs)}"
+        return f"{what} knobs must be positive integers; got {dict(knobs)}"
     return None
+
+
+def int8_knob_problem(knobs: Mapping[str, Any]) -> str | None:
+    """Why ``knobs`` is not a point of matmul_int8's ``gemm`` space (``None`` if it is)."""
+    return _int_knobs_problem("matmul_int8 gemm", knobs, INT8_KNOBS)
 
 
 def int8_source(knobs: Mapping[str, Any], dtype: str = "float32") -> str:
@@ -554,13 +559,9 @@ REDUCE_KNOBS: dict[str, Any] = {"tx": 16, "rpw": 4}
 
 def row_knob_problem(knobs: Mapping[str, Any]) -> str | None:
     """Why ``knobs`` is not a point of the ``rows`` space (``None`` if it is)."""
-    if set(knobs) != set(ROW_KNOBS):
-        return (
-            f"rows knobs must be exactly {', '.join(ROW_KNOBS)}; got "
-            f"{', '.join(sorted(knobs)) or 'none'}"
-        )
-    if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in knobs.values()):
-        return f"rows knobs must be positive integers; got {dict(knobs)}"
+    problem = _int_knobs_problem("rows", knobs, ROW_KNOBS)
+    if problem:
+        return problem
     if knobs["tx"] & (knobs["tx"] - 1):
         return "tx must be a power of two (each row is a tree reduction over tx invocations)"
     return None
@@ -704,14 +705,7 @@ FLASH_MAX_DIM = 128
 
 def attention_knob_problem(knobs: Mapping[str, Any]) -> str | None:
     """Why ``knobs`` is not a point of attention's ``flash`` space (``None`` if it is)."""
-    if set(knobs) != set(ATTENTION_KNOBS):
-        return (
-            f"attention flash knobs must be exactly {', '.join(ATTENTION_KNOBS)}; got "
-            f"{', '.join(sorted(knobs)) or 'none'}"
-        )
-    if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in knobs.values()):
-        return f"attention flash knobs must be positive integers; got {dict(knobs)}"
-    return None
+    return _int_knobs_problem("attention flash", knobs, ATTENTION_KNOBS)
 
 
 def attention_entry(head_dim: int) -> str:
@@ -783,13 +777,9 @@ _CONV_SHADER_KNOBS = {"wg_x": "G_WX", "wg_y": "G_WY", "tm": "G_TM", "tn": "G_TN"
 
 def conv_knob_problem(knobs: Mapping[str, Any]) -> str | None:
     """Why ``knobs`` is not a point of conv2d's ``gemm`` space (``None`` if it is)."""
-    if set(knobs) != set(CONV_KNOBS):
-        return (
-            f"conv2d gemm knobs must be exactly {', '.join(CONV_KNOBS)}; got "
-            f"{', '.join(sorted(knobs)) or 'none'}"
-        )
-    if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in knobs.values()):
-        return f"conv2d gemm knobs must be positive integers; got {dict(knobs)}"
+    problem = _int_knobs_problem("conv2d gemm", knobs, CONV_KNOBS)
+    if problem:
+        return problem
     if knobs["tn"] % 4:
         return "tn must be a multiple of 4 (pixels are held in vec4 groups)"
     return None
