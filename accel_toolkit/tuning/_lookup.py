@@ -83,47 +83,21 @@ def lookup(
     space = SPACES[kernel]
     name = bucket(kernel, params)
     dflt = space.default if default is None else default
+
+    def fallback(note: str) -> Choice:
+        return Choice(kernel, space.variant, dflt, "default", name, fingerprint, note=note)
+
     if store is None:
-        return Choice(
-            kernel,
-            space.variant,
-            dflt,
-            "default",
-            name,
-            fingerprint,
-            note="no tuning database",
-        )
+        return fallback("no tuning database")
     try:
         entry = best(store, kernel, backend, fingerprint, name, dtype)
     except AccelToolkitError as exc:  # a locked or unreadable database: run the default
-        return Choice(
-            kernel,
-            space.variant,
-            dflt,
-            "default",
-            name,
-            fingerprint,
-            note=f"tuning table unreadable: {exc}",
-        )
+        return fallback(f"tuning table unreadable: {exc}")
     except Exception as exc:  # an older database without the table
-        return Choice(
-            kernel,
-            space.variant,
-            dflt,
-            "default",
-            name,
-            fingerprint,
-            note=f"tuning table unreadable: {type(exc).__name__}: {exc}",
-        )
+        return fallback(f"tuning table unreadable: {type(exc).__name__}: {exc}")
     if entry is None:
-        return Choice(
-            kernel,
-            space.variant,
-            dflt,
-            "default",
-            name,
-            fingerprint,
-            note=f"not tuned: run `accel-toolkit tune --kernels {kernel} --backends {backend}`",
+        return fallback(
+            f"not tuned: run `accel-toolkit tune --kernels {kernel} --backends {backend}`"
         )
     status, _, why = check(entry.knobs)
     if status != "ok":
