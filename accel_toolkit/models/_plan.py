@@ -37,6 +37,7 @@ __all__ = [
     "data_inputs",
     "model_gemm",
     "model_plan",
+    "model_plan_kinds",
     "plan_inputs",
     "record_plan",
     "shader_source",
@@ -383,7 +384,19 @@ def model_plan(
 ) -> ComputePlan:
     """The forward of ``batch`` sequences of ``seq`` tokens as one ComputePlan (``dtype``);
     ``gemm`` the knobs of its projections (``tuple(model_gemm(...).items())``)."""
-    return record_plan(spec, batch, seq, dict(gemm) if gemm else None, dtype)[0]
+    return model_plan_kinds(spec, batch, seq, gemm, dtype)[0]
+
+
+@functools.cache
+def model_plan_kinds(
+    spec: ModelSpec,
+    batch: int,
+    seq: int,
+    gemm: tuple[tuple[str, Any], ...] | None = None,
+    dtype: str = "float32",
+) -> tuple[ComputePlan, tuple[str, ...]]:
+    """:func:`model_plan` and the op kind of each of its passes (the per-op breakdown)."""
+    return record_plan(spec, batch, seq, dict(gemm) if gemm else None, dtype)
 
 
 def model_gemm(

@@ -13,6 +13,7 @@ cell that blocks keeps the kernel from receiving the tab's replies::
     await h                                  # or h.done(), h.rows, h.missing(), h.result()
     e = await runner.embed(["a sentence"])   # MiniLM on the tab's WebGPU; weights sent once
     m = await runner.measure_model("minilm-l6", batch=1, seq=32)   # output, timing, device
+    df = await runner.bench_model("minilm-l6", seq=[32, 128])     # stored rows, venue 'tab'
 
 Without a front end (papermill, a plain kernel, a closed tab) the calls raise
 :class:`~accel_toolkit.exceptions.NoFrontendError` within ``frontend_timeout`` seconds, or, with
@@ -47,7 +48,14 @@ from ..models._inputs import ModelInputs
 from ..store import Store, open_store
 from ._bundle import runtime_modules
 from ._channel import HEADLESS_HINT, Channel, Reply, raise_for_reply
-from ._models import ModelRun, length_groups, model_output, model_request, model_timing
+from ._models import (
+    ModelRun,
+    bench_in_tab,
+    length_groups,
+    model_output,
+    model_request,
+    model_timing,
+)
 from ._protocols import PingRequest, RuntimeRequest
 from ._requests import TAB_BACKENDS, build_request, device_of, supports
 from ._sweep import BenchHandle, OnResult, Planned, sweep
@@ -262,7 +270,7 @@ class TabRunner(anywidget.AnyWidget):
         info = await self.wait_ready()
         out: np.ndarray | None = None
         for rows, sub in length_groups(spec, inputs):
-            req, buffers, plan = model_request(spec, sub, info, self._channel.weights)
+            req, buffers, plan, _ = model_request(spec, sub, info, self._channel.weights)
             reply = await self._channel.request(req, buffers, time_limit_s=time_limit_s)
             raise_for_reply(reply.reply, f"{spec.name} on webgpu in the tab")
             got = model_output(plan, reply.reply, reply.buffers)
@@ -308,7 +316,7 @@ class TabRunner(anywidget.AnyWidget):
         x = synthetic_inputs(spec, batch, seq, seed)
         info = await self.wait_ready()
         settings = settings or TimingSettings.quick()
-        req, buffers, plan = model_request(
+        req, buffers, plan, kinds = model_request(
             spec, x, info, self._channel.weights, mode="measure", settings=settings
         )
         reply = await self._channel.request(req, buffers, time_limit_s=time_limit_s)
@@ -318,7 +326,78 @@ class TabRunner(anywidget.AnyWidget):
             model_output(plan, reply.reply, reply.buffers),
             model_timing(reply.reply, reply.elapsed_s),
             device,
+            kinds,
         )
+
+    async def bench_model(
+        self,
+        model: str = "minilm-l6",
+        *,
+        batch: int | Sequence[int] = 1,
+        seq: int | Sequence[int] = 32,
+        seed: int = 0,
+        time_budget: float | None = 2.0,
+        settings: TimingSettings | None = None,
+        db: Store | str | None = None,
+        tag: str | None = None,
+        breakdown: bool = True,
+        venue: str = "tab",
+        time_limit_s: float = 600.0,
+    ) -> pd.DataFrame:
+        """Benchmark a whole model on the tab's WebGPU; store a row per batch x sequence.
+
+        The rows are :func:`accel_toolkit.bench_model`'s (``kernel = 'model:<name>'``, cosine
+        to the float64 forward, ``first_run_s`` apart from the steady state) with
+        ``venue='tab'`` and the tab's adapter; each is committed as it is measured. The first
+        configuration also loads the weights (IndexedDB, else sent from this kernel over the
+        comm) and uploads them; later ones bind them as they are on the GPU
+        (``extra.weight_cache``). With ``breakdown`` the per-op rows come from the page's
+        timestamp queries around every pass (``df.attrs["breakdown"]``).
+
+        Parameters
+        ----------
+        venue : {"tab", "auto", "headless"}
+            ``tab``: raise :class:`NoFrontendError` if no tab answers; ``auto``: fall back to
+            the headless browser (:func:`accel_toolkit.bench_model` on ``webgpu``, rows say
+            ``venue='headless'``); ``headless``: skip the tab.
+
+        Raises
+        ------
+        NoFrontendError
+            No tab (``venue="tab"``), or the tab was lost mid-run: the run is marked
+            ``interrupted`` and the rows already measured stay stored.
+        """
+        from ..models._bench import bench_model as headless_bench_model
+
+        if venue not in VENUES:
+            raise ConfigError(f"venue must be one of {', '.join(VENUES)}, not {venue!r}.")
+        args: dict[str, Any] = {
+            "batch": batch,
+            "seq": seq,
+            "seed": seed,
+            "time_budget": time_budget,
+            "settings": settings,
+            "db": db,
+            "tag": tag,
+            "breakdown": breakdown,
+        }
+        if venue != "headless":
+            try:
+                await self.wait_ready()
+            except NoFrontendError:
+                if venue == "tab":
+                    raise
+                venue = "headless"
+        if venue == "headless":
+            self.status = f"{model}: no live tab, measuring in the headless browser"
+            return await asyncio.to_thread(
+                headless_bench_model,
+                model,
+                "webgpu",
+                command="TabRunner.bench_model",
+                **args,
+            )
+        return await bench_in_tab(self, model, time_limit_s=time_limit_s, **args)
 
     # -- sweeps --------------------------------------------------------------------------
     def start_bench(
