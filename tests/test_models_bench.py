@@ -126,7 +126,12 @@ def test_models_notebook_runs(tmp_path: Path) -> None:
         str(nb),
         str(tmp_path / "out.ipynb"),
         kernel_name="python3",
-        parameters={"db_path": str(tmp_path / "nb.duckdb"), "time_budget": 0.05, "backends": "cpu"},
+        parameters={
+            "db_path": str(tmp_path / "nb.duckdb"),
+            "time_budget": 0.05,
+            "backends": "cpu",
+            "tab_venue": None,  # the live-tab cells: tests/test_lab_e2e.py
+        },
         progress_bar=False,
     )
     n = at.Store(tmp_path / "nb.duckdb").query("SELECT count(*) AS n FROM op_breakdown")["n"]

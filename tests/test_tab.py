@@ -896,9 +896,7 @@ def test_bench_model_keeps_stored_rows_when_the_tab_is_lost(tmp_path):
     async def main():
         fake.load()
         with pytest.raises(NoFrontendError, match="1 result") as err:
-            await runner.bench_model(
-                "minilm-l6", seq=[3, 5], settings=QUICK, db=db, time_limit_s=2
-            )
+            await runner.bench_model("minilm-l6", seq=[3, 5], settings=QUICK, db=db, time_limit_s=2)
         return str(err.value)
 
     msg = asyncio.run(main())

@@ -94,7 +94,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--time-budget",
         type=float,
         default=None,
-        help="seconds of sampling per configuration and round",
+        help="seconds of sampling per configuration and round (default 0.05: each round "
+        "gives one median; the rounds are the samples)",
     )
     p.add_argument(
         "--blocks",
