@@ -89,6 +89,8 @@ def test_model_cost_counts_the_projections() -> None:
     flops, nbytes = model_cost(at.models.get_model_spec("minilm-l6"), 1, 128)
     assert flops == pytest.approx(6 * (2 * 128 * 384 * (4 * 384 + 2 * 1536) + 4 * 128 * 128 * 384))
     assert nbytes == 4 * 6 * (4 * 384 * 384 + 2 * 384 * 1536)
+    _, half = model_cost(at.models.get_model_spec("minilm-l6"), 1, 128, "float16")
+    assert half == nbytes / 2  # a float16 forward reads half the bytes
 
 
 def test_cli_bench_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

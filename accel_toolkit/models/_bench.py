@@ -93,8 +93,10 @@ def _ints(values: int | Sequence[int] | str, name: str) -> list[int]:
     return out
 
 
-def model_cost(spec: ModelSpec, batch: int, seq: int) -> tuple[float, float]:
-    """FLOPs of one forward and bytes of weights it reads (float32)."""
+def model_cost(
+    spec: ModelSpec, batch: int, seq: int, dtype: str = "float32"
+) -> tuple[float, float]:
+    """FLOPs of one forward and bytes of the projection weights it reads in ``dtype``."""
     h, f, t = spec.hidden, spec.ffn, batch * seq
     flops = spec.layers * (2.0 * t * h * (4 * h + 2 * f) + 4.0 * batch * seq * seq * h)
     if spec.front == "patch":
@@ -102,7 +104,7 @@ def model_cost(spec: ModelSpec, batch: int, seq: int) -> tuple[float, float]:
     elif spec.front == "conv":
         flops += 2.0 * batch * seq * (2 * 3 * spec.channels + 3 * h) * h
     params = spec.layers * (4 * h * h + 2 * h * f)
-    return flops, 4.0 * params
+    return flops, float(np.dtype(dtype).itemsize * params)
 
 
 def _cosine_min(out: np.ndarray, ref: np.ndarray) -> float:
@@ -438,7 +440,7 @@ def model_row(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ``measurements`` row of one model configuration before it is measured, and its
     ``extra``. ``venue`` defaults to where ``backend`` runs outside the tab."""
-    flops, nbytes = model_cost(spec, x.batch, x.seq)
+    flops, nbytes = model_cost(spec, x.batch, x.seq, dtype)
     row: dict[str, Any] = {
         "run_id": run_id,
         "env_id": env_id,

@@ -23,8 +23,24 @@ from typing import Any
 import numpy as np
 
 from .._assets import load_shader
-from ..backends._compute_plan import BufferSpec, ComputePlan, OutputSpec, PassSpec
-from ..backends._wgsl_plans import GEMM_KNOBS, gemm_entry, gemm_grid, gemm_source
+from ..backends._compute_plan import (
+    BufferSpec,
+    ComputePlan,
+    OutputSpec,
+    PassSpec,
+    render_shader,
+)
+from ..backends._wgsl_plans import (
+    ATTENTION_KNOBS,
+    GEMM_KNOBS,
+    ROW_KNOBS,
+    attention_entry,
+    attention_source,
+    attention_tiles,
+    gemm_entry,
+    gemm_grid,
+    gemm_source,
+)
 from ..exceptions import KernelExecutionError, ParameterError
 from ._cpu import patchify
 from ._graph import encoder_forward
@@ -72,14 +88,19 @@ def shader_source(shader: str, eps: float, dtype: str = "float32") -> str:
     if shader.startswith("model_"):
         return src
     if shader == "layernorm.wgsl":
-        old = "const EPS: f32 = 1e-5;"
-        if old not in src:
-            raise KernelExecutionError(
-                "layernorm.wgsl no longer declares `const EPS: f32 = "
-                "1e-5;`; update accel_toolkit/models/_plan.py."
-            )
-        src = src.replace(old, f"const EPS: f32 = {eps!r};")
+        src = _with_eps(src, eps)
     return src
+
+
+def _with_eps(src: str, eps: float) -> str:
+    """layernorm.wgsl with the model's epsilon."""
+    old = "const EPS: f32 = 1e-5;"
+    if old not in src:
+        raise KernelExecutionError(
+            "layernorm.wgsl no longer declares `const EPS: f32 = "
+            "1e-5;`; update accel_toolkit/models/_plan.py."
+        )
+    return src.replace(old, f"const EPS: f32 = {eps!r};")
 
 
 def _grid(workgroups: int) -> tuple[int, int, int]:
@@ -235,13 +256,19 @@ class _Recorder:
         return y
 
     def _layernorm(self, x: _V, name: str) -> _V:
+        """layernorm.wgsl's ``rows`` entry: ``rpw`` rows a workgroup, ``tx`` lanes a row."""
         y = self.scratch(x.rows, x.cols)
+        shader, tx, rpw = "layernorm.wgsl rows", ROW_KNOBS["tx"], ROW_KNOBS["rpw"]
+        if shader not in self.shaders:
+            src = render_shader("layernorm.wgsl", self.dtype, (), {"R_TX": tx, "R_RPW": rpw})
+            self.shaders[shader] = _with_eps(src, self.spec.eps)
         self.dispatch(
-            "layernorm.wgsl",
-            "main",
+            shader,
+            "rows",
             [x.name, self.weight(name + ".g"), self.weight(name + ".b"), y.name],
             _u32(x.rows, x.cols, 0, 0),
-            _grid(x.rows),
+            _grid(math.ceil(x.rows / rpw)),
+            size=(tx, rpw, 1),
         )
         return y
 
@@ -326,13 +353,27 @@ class _Recorder:
             parts.append(t.name)
         ctx = self.scratch(b * seq, h)
         scale = int(np.float32(1.0 / math.sqrt(d)).view(np.uint32))
-        self.dispatch(
-            "attention.wgsl",
-            "main",
-            [*parts, ctx.name],
-            _u32(b, nh, seq, d, 0, scale, 0, 0),
-            _grid(b * nh * seq),
-        )
+        if attention_entry(d) == "flash":  # attention.wgsl's tiled online-softmax form
+            shader, knobs = "attention.wgsl flash", ATTENTION_KNOBS
+            if shader not in self.shaders:
+                self.shaders[shader] = attention_source(knobs, d, self.dtype)
+            tiles = attention_tiles(knobs, seq)
+            self.dispatch(
+                shader,
+                "flash",
+                [*parts, ctx.name],
+                _u32(b, nh, seq, d, 0, scale, tiles, 0),
+                _grid(b * nh * tiles),
+                size=(knobs["wg"], 1, 1),
+            )
+        else:
+            self.dispatch(
+                "attention.wgsl",
+                "main",
+                [*parts, ctx.name],
+                _u32(b, nh, seq, d, 0, scale, 0, 0),
+                _grid(b * nh * seq),
+            )
         y = self.scratch(b * seq, h)
         self.dispatch(
             "model_heads.wgsl", "merge", [ctx.name, y.name], hp, _grid(math.ceil(b * seq * h / 256))
