@@ -29,7 +29,7 @@ import pandas as pd
 from .analysis._blocks import BlockComparison
 from .exceptions import ConfigError
 
-__all__ = ["ABResult", "Side", "ab", "git_side", "python_side"]
+__all__ = ["ABResult", "Side", "ab", "git_side", "python_side", "thread_env"]
 
 #: blocks measured before the first verdict, and the cap of ``sequential`` (Pinpoint-style);
 #: 24 blocks detect a 10% slowdown at a 5% threshold in >= 95% of simulated comparisons with
@@ -41,6 +41,25 @@ DEFAULT_MAX_BLOCKS = 40
 #: block-to-block noise of a shared machine, not the round's precision, limits the gate
 #: (a round of 20 tiny+small cpu configurations: 2.7 s at 0.05 s, 8.9 s at bench's default)
 DEFAULT_ROUND_BUDGET = 0.05
+#: BLAS / OpenMP threads of each side's processes: one, because where cores are shared a BLAS
+#: call whose second thread waits for a core takes a whole scheduler quantum (a 256^3 matmul
+#: of 0.15-0.27 ms measured 15.7 ms in some rounds with OpenBLAS's two threads on a busy
+#: 2-core VM, never with one); ``threads=0`` keeps the environment's setting
+DEFAULT_THREADS = 1
+_THREAD_VARS = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def thread_env(threads: int | None) -> dict[str, str]:
+    """The environment variables that cap BLAS / OpenMP at ``threads`` (none for 0/None)."""
+    if threads is not None and threads < 0:
+        raise ConfigError(f"threads must be >= 0 (0: the environment's), got {threads}.")
+    return {v: str(threads) for v in _THREAD_VARS} if threads else {}
 
 
 @dataclass(frozen=True)
@@ -211,12 +230,18 @@ def _bench_command(side: Side, db: Path, tag: str, bench_args: Sequence[str]) ->
 
 
 def _run_round(
-    side: Side, what: str, db: Path, tag: str, bench_args: Sequence[str], cwd: Path
+    side: Side,
+    what: str,
+    db: Path,
+    tag: str,
+    bench_args: Sequence[str],
+    cwd: Path,
+    threads: int | None = DEFAULT_THREADS,
 ) -> float:
     t0 = time.perf_counter()
     out = subprocess.run(
         _bench_command(side, db, tag, bench_args),
-        env=side.env(),
+        env={**side.env(), **thread_env(threads)},
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -259,6 +284,7 @@ def ab(
     control: Sequence[str] | None = None,
     statistic: str = "median",
     rule: str = "estimate",
+    threads: int | None = DEFAULT_THREADS,
 ) -> ABResult:
     """Measure ``baseline`` and ``candidate`` interleaved in blocks; store both; compare.
 
@@ -288,6 +314,9 @@ def ab(
     statistic : str
         Each round's figure: ``median`` (``median_s``) or ``min`` (``min_s``, the best case,
         which contention on a shared machine moves less).
+    threads : int, optional
+        BLAS / OpenMP threads of both sides' processes (default ``DEFAULT_THREADS``, 1;
+        ``0`` or ``None``: the environment's).
 
     Raises
     ------
@@ -297,6 +326,7 @@ def ab(
     from .analysis._rounds import compare_rounds
     from .store import open_store
 
+    thread_env(threads)  # a bad count fails before anything is measured
     if statistic not in ("median", "min"):
         raise ConfigError(f"statistic must be 'median' or 'min', got {statistic!r}.")
     if blocks < 2 or max_blocks < blocks:
@@ -336,7 +366,7 @@ def ab(
             nonlocal done
             for b in range(done, done + n):
                 for w in names if b % 2 == 0 else names[::-1]:
-                    wall[w] += _run_round(sides[w], w, dbs[w], tags[w], bench_args, cwd[w])
+                    wall[w] += _run_round(sides[w], w, dbs[w], tags[w], bench_args, cwd[w], threads)
             done += n
 
         def compared() -> BlockComparison:

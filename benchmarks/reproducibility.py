@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -46,7 +47,9 @@ def _grid(n: int, seed: int, path: Path) -> None:
     path.write_text(json.dumps(grid))
 
 
-def _invoke(db: Path, grid: Path, tag: str, rounds: int, budget: float | None) -> float:
+def _invoke(
+    db: Path, grid: Path, tag: str, rounds: int, budget: float | None, env: dict[str, str]
+) -> float:
     cmd = [
         sys.executable,
         "-m",
@@ -68,7 +71,7 @@ def _invoke(db: Path, grid: Path, tag: str, rounds: int, budget: float | None) -
     if budget is not None:
         cmd += ["--time-budget", str(budget)]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, **env})
     return time.perf_counter() - t0
 
 
@@ -139,18 +142,29 @@ def main() -> None:
     ap.add_argument("--gap", type=float, default=120.0, help="seconds between invocations")
     ap.add_argument("--time-budget", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS/OpenMP threads of the bench processes, as `ab` sets them (0: the "
+        "environment's; default 1)",
+    )
     ap.add_argument("--score-only", action="store_true")
     args = ap.parse_args()
     if not args.score_only:
         args.db.parent.mkdir(parents=True, exist_ok=True)
         grid = args.db.with_suffix(".grid.json")
         _grid(args.n, args.seed, grid)
-        t1 = _invoke(args.db, grid, "repro-1", args.rounds, args.time_budget)
+        from accel_toolkit._ab import thread_env
+
+        env = thread_env(args.threads)
+        t1 = _invoke(args.db, grid, "repro-1", args.rounds, args.time_budget, env)
         time.sleep(args.gap)
-        t2 = _invoke(args.db, grid, "repro-2", args.rounds, args.time_budget)
+        t2 = _invoke(args.db, grid, "repro-2", args.rounds, args.time_budget, env)
         print(
             f"invocations took {t1:.0f} s and {t2:.0f} s, {args.gap:.0f} s apart "
-            f"({args.rounds} rounds of {args.n} shapes x {len(KERNELS)} kernels)"
+            f"({args.rounds} rounds of {args.n} shapes x {len(KERNELS)} kernels, BLAS threads "
+            f"{args.threads or 'as the environment'})"
         )
     score(args.db)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,19 @@ def test_two_environments_are_interleaved_and_stored_with_their_tags(tmp_path) -
     assert res.blocks == 2 and set(res.comparison.table["n_blocks"]) == {2}
     assert res.comparison.suite.gates
     assert "Measured interleaved" in res.markdown
+    # both sides ran with one BLAS thread (the default), and the rows' environment says so
+    prints = st.query(
+        "SELECT DISTINCT e.fingerprint FROM results r JOIN environments e USING (env_id)"
+    )["fingerprint"]
+    threads = [json.loads(f)["threads"] for f in prints]
+    assert threads and all(t.get("OPENBLAS_NUM_THREADS") == "1" for t in threads), threads
+
+
+def test_threads_zero_keeps_the_environment_and_negative_is_refused(tmp_path) -> None:
+    from accel_toolkit._ab import thread_env
+
+    assert thread_env(0) == {} and thread_env(None) == {}
+    assert thread_env(2)["OPENBLAS_NUM_THREADS"] == "2" and thread_env(2)["OMP_NUM_THREADS"] == "2"
+    with pytest.raises(ConfigError, match="threads must be >= 0"):
+        ab("a", "b", kernels="softmax", db=tmp_path / "x.duckdb", threads=-1)
+    assert not (tmp_path / "x.duckdb").exists() or Store(tmp_path / "x.duckdb").count() == 0

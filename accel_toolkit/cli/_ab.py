@@ -42,6 +42,7 @@ def _ab(args: argparse.Namespace) -> int:
         control=args.control.split(";") if args.control else None,
         statistic=args.statistic,
         rule=args.rule,
+        threads=args.threads,
     )
     if args.format == "json":
         print(
@@ -69,7 +70,7 @@ def _ab(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from .._ab import DEFAULT_BLOCKS, DEFAULT_MAX_BLOCKS
+    from .._ab import DEFAULT_BLOCKS, DEFAULT_MAX_BLOCKS, DEFAULT_THREADS
 
     p = sub.add_parser(
         "ab",
@@ -96,6 +97,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="seconds of sampling per configuration and round (default 0.05: each round "
         "gives one median; the rounds are the samples)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"BLAS/OpenMP threads of both sides (default {DEFAULT_THREADS}: a second BLAS "
+        "thread waiting for a shared core costs a scheduler quantum; 0: the environment's)",
     )
     p.add_argument(
         "--blocks",
