@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from model_checks import cosines
 
 import accel_toolkit as at
 from accel_toolkit.exceptions import (
@@ -43,11 +44,6 @@ ST_FIRST6 = np.array(
         [0.060455, 0.005445, 0.076566, 0.053829, -0.014793, -0.006096],
     ]
 )
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_checks import cosines, open_wgpu_model
 
 import accel_toolkit as at
 from accel_toolkit.exceptions import (
@@ -27,32 +28,13 @@ SENTENCES = [
 ]
 
 
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-
-
-def _open(name: str):  # type: ignore[no-untyped-def]
-    pytest.importorskip(
-        "wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'"
-    )
-    from accel_toolkit.models._wgpu import WgpuModel
-
-    try:
-        return WgpuModel.shared(name, "float16")
-    except BackendUnavailableError as exc:
-        pytest.skip(str(exc))
-    except UnsupportedKernelError as exc:  # an adapter without shader-f16
-        pytest.skip(str(exc))
-
-
 @pytest.fixture(scope="module")
 def minilm16():  # type: ignore[no-untyped-def]
     try:
         minilm_dir()
     except BackendUnavailableError as exc:
         pytest.skip(str(exc))
-    return _open("minilm-l6")
+    return open_wgpu_model("minilm-l6", "float16")
 
 
 def test_float16_plan_stores_f16_everywhere_but_the_token_ids() -> None:
@@ -93,7 +75,7 @@ def test_minilm_float16_matches_float64_and_onnxruntime(minilm16) -> None:  # ty
 
 @pytest.mark.wgpu
 def test_whisper_encoder_float16_matches_float64() -> None:
-    model = _open("whisper-tiny-encoder")
+    model = open_wgpu_model("whisper-tiny-encoder", "float16")
     x = synthetic_inputs(model.spec, 2, 6)
     got = model.forward(x)
     ref = forward("whisper-tiny-encoder", x, backend="reference")

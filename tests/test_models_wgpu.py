@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from model_checks import cosines, open_wgpu_model
 
 from accel_toolkit.exceptions import BackendUnavailableError
 from accel_toolkit.models import embed, forward, get_model_spec, minilm_dir, synthetic_inputs
@@ -14,30 +15,13 @@ pytestmark = pytest.mark.wgpu
 SENTENCES = ["A man is eating food.", "The stock market fell sharply today.", "A man eats."]
 
 
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-
-
-def _open(name: str):  # type: ignore[no-untyped-def]
-    pytest.importorskip(
-        "wgpu", reason="wgpu-py is not installed: pip install 'accel-toolkit[wgpu]'"
-    )
-    from accel_toolkit.models._wgpu import WgpuModel
-
-    try:
-        return WgpuModel.shared(name)
-    except BackendUnavailableError as exc:
-        pytest.skip(str(exc))
-
-
 @pytest.fixture(scope="module")
 def minilm():  # type: ignore[no-untyped-def]
     try:
         minilm_dir()
     except BackendUnavailableError as exc:
         pytest.skip(str(exc))
-    return _open("minilm-l6")
+    return open_wgpu_model("minilm-l6")
 
 
 def test_minilm_matches_cpu_reference_and_onnxruntime(minilm) -> None:  # type: ignore[no-untyped-def]
@@ -68,7 +52,7 @@ def test_minilm_forward_is_one_chain_with_one_readback(minilm) -> None:  # type:
 
 
 def test_whisper_encoder_random_weights_match_cpu() -> None:
-    model = _open("whisper-tiny-encoder")
+    model = open_wgpu_model("whisper-tiny-encoder")
     x = synthetic_inputs(model.spec, 2, 6)
     got = model.forward(x)
     ref = forward("whisper-tiny-encoder", x, backend="reference")
