@@ -168,8 +168,43 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
         ].to_dict("records"),
         "today_wall_s": sum(res.wall_s.values()) / res.blocks,
     }
+    other = "min" if args.statistic == "median" else "median"
+    rec["other_statistic"] = _reanalyse(db, res.tags, other, args)
     db.unlink(missing_ok=True)
     return rec
+
+
+def _reanalyse(
+    db: Path, tags: dict[str, str], statistic: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The same blocks judged on the other round statistic (``min_s`` / ``median_s``): what
+    that choice would have said, at no extra measuring."""
+    from accel_toolkit.analysis._rounds import compare_rounds
+    from accel_toolkit.store import open_store
+
+    cmp = compare_rounds(
+        results=open_store(db, create=False).results(),
+        baseline=tags["baseline"],
+        candidate=tags["candidate"],
+        by="tag",
+        value=f"{statistic}_s",
+        threshold=args.threshold,
+        alpha=args.alpha,
+        suite_gates=True,
+        rule="estimate",
+    )
+    table = cmp.table
+    slowed = table[table["config"].str.startswith(f"{args.slow}(")]
+    return {
+        "statistic": statistic,
+        "status": cmp.status,
+        "counts": cmp.counts(),
+        "slowed_detected": int((slowed["verdict"] == "slower").sum()),
+        "others_flagged": int(
+            ((table["verdict"] == "slower") & ~table["config"].isin(slowed["config"])).sum()
+        ),
+        "spread": dict(zip(table["config"], table["spread"].astype(float), strict=True)),
+    }
 
 
 def summarize(records: list[dict[str, Any]], mode: str) -> None:
@@ -198,6 +233,16 @@ def summarize(records: list[dict[str, Any]], mode: str) -> None:
             f"  measured slowdown of the slowed kernel: {np.mean(ratios) - 1:+.1%} (mean "
             f"ratio over evaluations); slowed configurations flagged {det}/{tot}; other "
             f"configurations flagged {sum(r['others_flagged'] for r in records)}"
+        )
+    others = [r["other_statistic"] for r in records if "other_statistic" in r]
+    if others:
+        alt = sum(o["status"] for o in others)
+        spreads = [v for o in others for v in o["spread"].values()]
+        print(
+            f"  the same blocks judged on each round's {others[0]['statistic']} instead: "
+            f"{word} {alt}/{len(others)}; block noise (sd of the log ratio) median "
+            f"{np.median(spreads):.3f}, against "
+            f"{np.median([x['spread'] for r in records for x in r['rows']]):.3f}"
         )
     suites = [r["suite_ratio"] for r in records]
     suite_verdicts = [r["suite_verdict"] for r in records]
