@@ -207,6 +207,14 @@ def _reanalyse(
     }
 
 
+def _rate(k: int, n: int) -> str:
+    """``k/n = p%`` with its exact (Clopper-Pearson) 95% interval."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(0.95)
+    return f"{k}/{n} = {k / n:.1%} (95% CI {ci.low:.1%}-{ci.high:.1%})"
+
+
 def summarize(records: list[dict[str, Any]], mode: str) -> None:
     n = len(records)
     if not n:
@@ -216,13 +224,13 @@ def summarize(records: list[dict[str, Any]], mode: str) -> None:
     word = "false alarms" if mode == "aa" else "detections"
     print(f"\n{mode.upper()}: {n} evaluations")
     print(
-        f"  new gate (ab, blocks, Holm): {word} {alarms}/{n} = {alarms / n:.1%}; "
+        f"  new gate (ab, blocks, Holm): {word} {_rate(alarms, n)}; "
         f"mean wall {np.mean([r['wall_s'] for r in records]):.0f} s per evaluation, "
         f"{np.mean([r['blocks'] for r in records]):.1f} blocks (rounds per side)"
     )
     print(
-        f"  today's check (one run per side, Mann-Whitney): {word} {today}/{n} = "
-        f"{today / n:.1%}; wall {np.mean([r['today_wall_s'] for r in records]):.0f} s "
+        f"  today's check (one run per side, Mann-Whitney): {word} {_rate(today, n)}; "
+        f"wall {np.mean([r['today_wall_s'] for r in records]):.0f} s "
         f"(two runs)"
     )
     if mode == "ab":
@@ -240,7 +248,7 @@ def summarize(records: list[dict[str, Any]], mode: str) -> None:
         spreads = [v for o in others for v in o["spread"].values()]
         print(
             f"  the same blocks judged on each round's {others[0]['statistic']} instead: "
-            f"{word} {alt}/{len(others)}; block noise (sd of the log ratio) median "
+            f"{word} {_rate(alt, len(others))}; block noise (sd of the log ratio) median "
             f"{np.median(spreads):.3f}, against "
             f"{np.median([x['spread'] for r in records for x in r['rows']]):.3f}"
         )
