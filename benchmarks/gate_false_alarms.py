@@ -170,6 +170,11 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
     }
     other = "min" if args.statistic == "median" else "median"
     rec["other_statistic"] = _reanalyse(db, res.tags, other, args)
+    if args.keep_dbs:
+        args.keep_dbs.mkdir(parents=True, exist_ok=True)
+        kept = args.keep_dbs / f"{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}.duckdb"
+        db.replace(kept)
+        rec["db"] = str(kept)
     db.unlink(missing_ok=True)
     return rec
 
@@ -286,6 +291,13 @@ def main() -> None:
     ap.add_argument("--slow", default="softmax", help="the kernel made slower in mode ab")
     ap.add_argument("--every", type=int, default=10, help="one extra call per EVERY calls")
     ap.add_argument("--out", type=Path, default=None, help="JSON lines of every evaluation")
+    ap.add_argument(
+        "--keep-dbs",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep each evaluation's database (both sides' rounds) in DIR",
+    )
     ap.add_argument(
         "--summarize",
         type=Path,
