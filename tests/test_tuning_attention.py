@@ -16,6 +16,7 @@ import struct
 import numpy as np
 import pytest
 from edge_inputs import KINDS, assert_matches, edge_inputs
+from tuning_checks import check_tune_then_backend_uses_winner
 
 from accel_toolkit.backends._compute_plan import render_shader
 from accel_toolkit.backends._wgsl import build_plan
@@ -200,23 +201,7 @@ def test_the_backend_runs_flash_by_default_and_online_when_asked(be):
 
 @pytest.mark.wgpu
 def test_tune_searches_attention_and_the_backend_uses_the_winner(be, db_path):
-    from accel_toolkit.backends._wgpu import WgpuBackend
-    from accel_toolkit.tuning import tune
-
-    report = tune("attention", [be], budget=6, db=str(db_path), buckets=["small"], progress=False)
-    pts = report.points
-    assert set(pts["variant"]) == {"flash"} and (pts["status"] == "ok").sum() >= 2
-    assert knobs_key(ATTENTION_KNOBS) in set(pts["knobs_key"])  # the default is timed first
-    (win,) = report.chosen.to_dict("records")
-    assert win["kernel"] == "attention" and win["bucket"] == "small"
-    tuned = WgpuBackend(tuning=str(db_path))
-    try:
-        p = SPEC.resolve(SPACE.buckets[0][1])
-        choice = tuned.tuning_choice(SPEC, p, "float32")
-        assert choice.source == "tuned"
-        assert sorted(knobs_key(choice.knobs).split(",")) == sorted(win["knobs"].split(","))
-    finally:
-        tuned.close()
+    check_tune_then_backend_uses_winner(be, db_path, "attention", "flash", ATTENTION_KNOBS)
 
 
 @pytest.mark.slow

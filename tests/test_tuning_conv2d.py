@@ -12,6 +12,7 @@ import math
 import re
 
 import pytest
+from tuning_checks import check_tune_then_backend_uses_winner
 
 from accel_toolkit.backends._compute_plan import render_shader
 from accel_toolkit.backends._wgsl import build_plan
@@ -161,23 +162,7 @@ def test_the_backend_runs_the_gemm_by_default_and_direct_when_asked(be):
 
 @pytest.mark.wgpu
 def test_tune_searches_conv2d_and_the_backend_uses_the_winner(be, db_path):
-    from accel_toolkit.backends._wgpu import WgpuBackend
-    from accel_toolkit.tuning import tune
-
-    report = tune("conv2d", [be], budget=6, db=str(db_path), buckets=["small"], progress=False)
-    pts = report.points
-    assert set(pts["variant"]) == {"gemm"} and (pts["status"] == "ok").sum() >= 2
-    assert knobs_key(CONV_KNOBS) in set(pts["knobs_key"])  # the default is timed first
-    (win,) = report.chosen.to_dict("records")
-    assert win["kernel"] == "conv2d" and win["bucket"] == "small"
-    tuned = WgpuBackend(tuning=str(db_path))
-    try:
-        p = SPEC.resolve(SPACE.buckets[0][1])
-        choice = tuned.tuning_choice(SPEC, p, "float32")
-        assert choice.source == "tuned"
-        assert sorted(knobs_key(choice.knobs).split(",")) == sorted(win["knobs"].split(","))
-    finally:
-        tuned.close()
+    check_tune_then_backend_uses_winner(be, db_path, "conv2d", "gemm", CONV_KNOBS)
 
 
 @pytest.mark.slow
