@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,15 @@ def _browser_or_skip():
         return find_browser()
     except BackendUnavailableError as exc:
         pytest.skip(f"no Chromium to drive: {exc}")
+
+
+def _outputs_text(nb: Any) -> str:
+    """Every output of a notebook's cells, text and rich data, one string to search."""
+    return "\n".join(
+        o.get("text", "") + json.dumps(o.get("data", {}))
+        for c in nb.cells
+        for o in c.get("outputs", [])
+    )
 
 
 def _prepare(root: Path, db: Path) -> str:
@@ -129,12 +139,7 @@ def test_explore_notebook_runs_kernels_in_the_jupyterlab_tab(tmp_path):
 
     # The saved notebook: its outputs show the tab's results.
     saved = nbformat.read(root / name, as_version=4)
-    text = "\n".join(
-        json.dumps(o.get("data", {})) + o.get("text", "")
-        for c in saved.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-    )
+    text = _outputs_text(saved)
     assert DONE in text and "['tab']" in text
     assert "via WebGPU in" in text and "(tab)" in text
     assert "application/vnd.jupyter.widget-view+json" in text
@@ -214,12 +219,7 @@ def test_models_notebook_runs_minilm_in_the_jupyterlab_tab(tmp_path):
     assert ops.groupby("result_id")["calls"].sum().nunique() == 1  # one plan's passes each
 
     saved = nbformat.read(root / "models.ipynb", as_version=4)
-    text = "\n".join(
-        json.dumps(o.get("data", {})) + o.get("text", "")
-        for c in saved.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-    )
+    text = _outputs_text(saved)
     assert MODELS_DONE + ": venues ['tab']" in text
     assert "application/vnd.jupyter.widget-view+json" in text
 
@@ -247,11 +247,7 @@ def test_models_notebook_under_papermill_measures_the_tab_cells_headless(tmp_pat
         progress_bar=False,
         execution_timeout=300,
     )
-    text = "\n".join(
-        o.get("text", "") + json.dumps(o.get("data", {}))
-        for c in nbformat.read(out, as_version=4).cells
-        for o in c.get("outputs", [])
-    )
+    text = _outputs_text(nbformat.read(out, as_version=4))
     assert MODELS_DONE + ": venues ['headless']" in text
     rows = Store(db).results(tag="models-tab")
     assert len(rows) == 1 and rows["venue"].tolist() == ["headless"]
@@ -279,11 +275,7 @@ def test_explore_notebook_under_papermill_falls_back_to_headless(tmp_path):
     bench_cell = next(c for c in nb.cells if "await runner.bench(" in c.source)
     # the fallback decision itself takes the runner's frontend_timeout (5 s); the rest is
     # the headless sweep
-    text = "\n".join(
-        o.get("text", "") + json.dumps(o.get("data", {}))
-        for c in nb.cells
-        for o in c.get("outputs", [])
-    )
+    text = _outputs_text(nb)
     assert "live-tab cells done" in text and "['headless']" in text
     assert "No live tab here" in text
     rows = Store(db).results(tag="explore-tab")
