@@ -324,6 +324,30 @@ def test_losing_the_scheduler_keeps_what_finished_and_resume_completes(cluster, 
     exactly_once(db_path, run_id, 100)
 
 
+def test_cleanup_after_the_client_gave_up_on_the_scheduler_does_not_hide_the_loss(cluster):
+    """The client closes itself some seconds after its scheduler dies; the sweep's cleanup
+    (cancelling what is still queued) must not then raise over the ClusterError that says
+    how to resume (CI once saw ClosedClientError instead)."""
+    from distributed import Client
+
+    from accel_toolkit.distributed._sweep import _Sweep
+
+    client = Client(cluster.address, timeout=30, set_as_default=False)
+    try:
+        fut = client.submit(time.sleep, 60, pure=False)
+        assert cluster.scheduler is not None
+        cluster.scheduler.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while client.status != "closed" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.status == "closed"
+        sweep = _Sweep.__new__(_Sweep)
+        sweep.client, sweep.pending = client, {fut: None}
+        sweep._cancel_pending()  # raised ClosedClientError before the fix
+    finally:
+        client.close()
+
+
 def test_a_worker_of_another_version_is_refused(tmp_path, db_path):
     preload = tmp_path / "other_version.py"
     preload.write_text(

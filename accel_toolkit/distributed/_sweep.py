@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from distributed import Client, Future, as_completed
+from distributed.client import ClosedClientError
 
 from .._version import __version__
 from ..exceptions import ClusterError, ConfigError, RefusedWorkerWarning, VersionMismatchError
@@ -336,6 +337,15 @@ class _Sweep:
                 f"resume run {self.run_id} when one is back",
             )
 
+    def _cancel_pending(self) -> None:
+        """Cancel what is still queued; nothing to cancel once the scheduler is gone."""
+        if not self.pending or self.client.status != "running":
+            return
+        try:
+            self.client.cancel(list(self.pending))
+        except (OSError, ClosedClientError):  # it went away between the check and the call
+            pass
+
     def run(self) -> None:
         """Submit, then write results as they finish until every task is stored."""
         if self.plan.options.progress:
@@ -377,10 +387,12 @@ class _Sweep:
                         self.pending[fut] = t
                         stream.add(fut)
                 if time.monotonic() - checked > 2.0:
-                    self._orphans()
+                    try:
+                        self._orphans()
+                    except (OSError, ClosedClientError):  # the scheduler went away meanwhile
+                        raise self._lost(total) from None
                     checked = time.monotonic()
         finally:
-            for fut in self.pending:
-                fut.cancel()
+            self._cancel_pending()
             if self.bar is not None:
                 self.bar.close()
