@@ -41,6 +41,12 @@ DEFAULT_MAX_BLOCKS = 40
 #: block-to-block noise of a shared machine, not the round's precision, limits the gate
 #: (a round of 20 tiny+small cpu configurations: 2.7 s at 0.05 s, 8.9 s at bench's default)
 DEFAULT_ROUND_BUDGET = 0.05
+#: shuffled passes over the configurations in each side's process, each its own calibrated
+#: round; the block's figure is their median. Contention on a shared machine comes in bursts
+#: of 0.1-0.5 s that slow the few configurations measured meanwhile (docs/reproducibility.md);
+#: with passes spread over the process's life, a burst slows one pass of a configuration,
+#: which the median outvotes
+DEFAULT_PASSES = 5
 #: BLAS / OpenMP threads of each side's processes: one, because where cores are shared a BLAS
 #: call whose second thread waits for a core takes a whole scheduler quantum (a 256^3 matmul
 #: of 0.15-0.27 ms measured 15.7 ms in some rounds with OpenBLAS's two threads on a busy
@@ -271,6 +277,7 @@ def ab(
     dtype: str | None = None,
     time_budget: float | None = None,
     blocks: int = DEFAULT_BLOCKS,
+    passes: int = DEFAULT_PASSES,
     sequential: bool = False,
     max_blocks: int = DEFAULT_MAX_BLOCKS,
     db: str | os.PathLike[str] | None = None,
@@ -295,10 +302,13 @@ def ab(
     kernels, backends, preset, grid, dtype
         The sweep each side measures (``accel-toolkit bench`` options).
     time_budget : float, optional
-        Seconds of sampling per configuration in each round (default
-        ``DEFAULT_ROUND_BUDGET``, 0.05).
+        Seconds of sampling per configuration in each pass (default
+        ``DEFAULT_ROUND_BUDGET``).
     blocks : int
-        Blocks of one round per side (A B, then B A, ...).
+        Blocks of one process per side (A B, then B A, ...).
+    passes : int
+        Shuffled passes (rounds) over the configurations in each process (default
+        ``DEFAULT_PASSES``, 5); a block's figure is the median over its passes.
     sequential : bool
         While a configuration is ``ambiguous``, add two blocks at a time up to ``max_blocks``.
     db : path, optional
@@ -329,6 +339,8 @@ def ab(
     thread_env(threads)  # a bad count fails before anything is measured
     if statistic not in ("median", "min"):
         raise ConfigError(f"statistic must be 'median' or 'min', got {statistic!r}.")
+    if not (isinstance(passes, int) and passes >= 1):
+        raise ConfigError(f"passes must be a positive integer, got {passes!r}.")
     if blocks < 2 or max_blocks < blocks:
         raise ConfigError(
             f"need 2 <= blocks <= max_blocks, got blocks={blocks}, max_blocks={max_blocks}."
@@ -343,7 +355,7 @@ def ab(
     if dtype:
         bench_args += ["--dtype", dtype]
     budget = DEFAULT_ROUND_BUDGET if time_budget is None else time_budget
-    bench_args += ["--time-budget", str(budget)]
+    bench_args += ["--time-budget", str(budget), "--rounds", str(passes)]
     names = ("baseline", "candidate")
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="accel-ab-db-")))
@@ -383,6 +395,7 @@ def ab(
                 control=control,
                 suite_gates=True,
                 rule=rule,
+                unit="run",
             )
 
         measure(blocks)

@@ -96,7 +96,7 @@ def _grid(presets: list[str], path: Path) -> None:
 
 
 def _today(db: Path, tags: dict[str, str], threshold: float) -> int:
-    """Today's check: Mann-Whitney on the first run of each side."""
+    """Today's check: Mann-Whitney on the first round of each side (one ``bench`` run each)."""
     from accel_toolkit.analysis import compare_frames, gate_status
     from accel_toolkit.store import open_store
 
@@ -106,7 +106,7 @@ def _today(db: Path, tags: dict[str, str], threshold: float) -> int:
         w: results[results["tag"] == t].sort_values("created_at")["run_id"].iloc[0]
         for w, t in tags.items()
     }
-    rows = results[results["run_id"].isin(list(first.values()))]
+    rows = results[results["run_id"].isin(list(first.values())) & (results["round"] == 0)]
     samples = st.samples(rows["result_id"].astype(str).tolist())
     df = compare_frames(
         rows,
@@ -135,6 +135,7 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
         preset=None,
         time_budget=args.time_budget,
         blocks=args.blocks,
+        passes=args.passes,
         sequential=args.sequential,
         db=db,
         baseline_python=base,
@@ -154,6 +155,8 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
         "suite_ratio": res.comparison.suite.ratio,
         "suite_verdict": res.comparison.suite.verdict,
         "blocks": res.blocks,
+        "passes": args.passes,
+        "time_budget": args.time_budget,
         "wall_s": wall,
         "side_wall_s": res.wall_s,
         "slowed_ratio_mean": float(slowed["ratio"].mean()) if len(slowed) else None,
@@ -197,6 +200,7 @@ def _reanalyse(
         alpha=args.alpha,
         suite_gates=True,
         rule="estimate",
+        unit="run",
     )
     table = cmp.table
     slowed = table[table["config"].str.startswith(f"{args.slow}(")]
@@ -269,13 +273,19 @@ def main() -> None:
     )
     ap.add_argument("mode", choices=["aa", "ab"])
     ap.add_argument("--evaluations", type=int, default=100)
-    from accel_toolkit._ab import DEFAULT_BLOCKS
+    from accel_toolkit._ab import DEFAULT_BLOCKS, DEFAULT_PASSES
 
     ap.add_argument(
         "--blocks",
         type=int,
         default=DEFAULT_BLOCKS,
         help=f"blocks (default: ab's, {DEFAULT_BLOCKS})",
+    )
+    ap.add_argument(
+        "--passes",
+        type=int,
+        default=DEFAULT_PASSES,
+        help=f"shuffled passes per process (default: ab's, {DEFAULT_PASSES})",
     )
     ap.add_argument("--sequential", action="store_true")
     ap.add_argument("--presets", default="tiny,small")

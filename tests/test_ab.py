@@ -107,6 +107,7 @@ def test_two_environments_are_interleaved_and_stored_with_their_tags(tmp_path) -
         candidate_python=sys.executable,
         db=db,
         blocks=2,
+        passes=3,
         time_budget=0.01,
         tag_prefix="t",
     )
@@ -117,6 +118,9 @@ def test_two_environments_are_interleaved_and_stored_with_their_tags(tmp_path) -
     assert list(runs["tag"]) == [
         res.tags[k] for k in ("baseline", "candidate", "candidate", "baseline")
     ]
+    # each process made three shuffled passes; a block is a process, not a pass
+    passes = st.query("SELECT run_id, count(DISTINCT round) AS n FROM results GROUP BY run_id")
+    assert list(passes["n"]) == [3] * 4
     assert res.blocks == 2 and set(res.comparison.table["n_blocks"]) == {2}
     assert res.comparison.suite.gates
     assert "Measured interleaved" in res.markdown
@@ -130,6 +134,9 @@ def test_two_environments_are_interleaved_and_stored_with_their_tags(tmp_path) -
 
 def test_threads_zero_keeps_the_environment_and_negative_is_refused(tmp_path) -> None:
     from accel_toolkit._ab import thread_env
+
+    with pytest.raises(ConfigError, match="passes must be a positive integer"):
+        ab("a", "b", kernels="softmax", db=tmp_path / "x.duckdb", passes=0)
 
     assert thread_env(0) == {} and thread_env(None) == {}
     assert thread_env(2)["OPENBLAS_NUM_THREADS"] == "2" and thread_env(2)["OMP_NUM_THREADS"] == "2"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import accel_toolkit as at
@@ -223,3 +225,77 @@ def test_single_runs_of_one_commit_teach_the_check_report_the_rounds_needed(tmp_
     assert res.blocks is None and "test" in res.comparison  # still the sample test
     assert "Noise learned from history" in res.markdown and "rounds per side" in res.markdown
     assert "rounds per side" in res.as_dict()["history"]
+
+
+def _runs_with_bursts(
+    tag: str, runs: int, passes: int, *, seed: int, slow: dict[int, float] | None = None
+) -> pd.DataFrame:
+    """Result rows of ``runs`` processes of ``passes`` rounds each, as a shared machine gives
+    them: every process has its own speed, and in each process one pass of every
+    configuration is caught by a burst of contention (1.2-1.8x slower)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    t = pd.Timestamp("2026-01-01") + pd.Timedelta(hours=seed)
+    for run in range(runs):
+        speed = float(np.exp(rng.normal(0, 0.1)))
+        burst = {i: int(rng.integers(passes)) for i in range(6)}
+        for r in range(passes):
+            for i in range(6):
+                m = 1e-4 * (i + 1) * speed * float(np.exp(rng.normal(0, 0.01)))
+                m *= (slow or {}).get(i, 1.0) * (rng.uniform(1.2, 1.8) if burst[i] == r else 1.0)
+                t += pd.Timedelta(milliseconds=10)
+                rows.append(
+                    {
+                        "tag": tag,
+                        "run_id": f"{tag}-{run}",
+                        "round": r,
+                        "created_at": t,
+                        "status": "ok",
+                        "kernel": "matmul",
+                        "params": {"M": i},
+                        "dtype": "float32",
+                        "config_key": f"k{i}",
+                        "backend": "cpu",
+                        "venue": "process",
+                        "device": "cpu0",
+                        "median_s": m,
+                        "min_s": m,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_a_run_is_one_block_whose_figure_is_the_median_of_its_rounds() -> None:
+    from accel_toolkit.analysis._rounds import round_rows
+
+    res = pd.concat([_runs_with_bursts("a", 3, 5, seed=1), _runs_with_bursts("b", 3, 5, seed=2)])
+    rows = round_rows(res, by="tag", baseline="a", candidate="b", unit="run")
+    assert len(rows) == 2 * 3 * 6 and sorted(rows["block"].unique()) == [0, 1, 2]
+    want = res.groupby(["tag", "run_id", "config_key"])["median_s"].median()
+    for side, tag in (("baseline", "a"), ("candidate", "b")):
+        got = rows[rows["side"] == side]
+        for block, run in enumerate(sorted(res.loc[res["tag"] == tag, "run_id"].unique())):
+            g = got[got["block"] == block].set_index("config_key")["median_s"]
+            assert np.allclose(g.sort_index(), want[tag][run].sort_index())
+    with pytest.raises(ConfigError, match="unit"):
+        round_rows(res, by="tag", baseline="a", candidate="b", unit="pass")
+
+
+def test_the_median_of_a_runs_passes_outvotes_bursts_that_hide_a_slowdown() -> None:
+    from accel_toolkit.analysis._rounds import compare_rounds
+
+    res = pd.concat(
+        [
+            _runs_with_bursts("a", 8, 5, seed=3),
+            _runs_with_bursts("b", 8, 5, seed=4, slow={2: 1.1}),
+        ]
+    )
+    kw = dict(results=res, baseline="a", candidate="b", alpha=0.01, suite_gates=True)
+    per_run = compare_rounds(**kw, unit="run").table.set_index("config")
+    per_round = compare_rounds(**kw, unit="round").table.set_index("config")
+    slowed = "matmul(M=2) float32 on cpu/process"
+    assert list(per_run.index[per_run["verdict"] == "slower"]) == [slowed]
+    assert per_round.loc[slowed, "verdict"] != "slower"  # 40 noisy rounds miss it
+    assert (per_run["spread"] < per_round["spread"].reindex(per_run.index)).all()

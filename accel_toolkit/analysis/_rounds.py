@@ -70,17 +70,45 @@ def _labels(rows: pd.DataFrame) -> pd.Series:
     return label
 
 
+#: what one block of a side is: each ``round`` of each run, or each ``run`` (one process of
+#: ``ab``), whose figure is then the median over its rounds
+UNITS = ("round", "run")
+
+
+def _per_run(rows: pd.DataFrame, value: str) -> pd.DataFrame:
+    """One row per (run, configuration): ``value`` is the median over the run's rounds, and
+    ``round_id`` orders the runs by start time."""
+    keys = ["run_id", *[k for k in _IDENTITY if k in rows]]
+    first = rows.sort_values("created_at").groupby(keys, dropna=False, sort=False)
+    out = first.head(1).set_index(keys)
+    out[value] = first[value].median()
+    out = out.reset_index()
+    starts = out.groupby("run_id")["created_at"].min().sort_values()
+    ids = {r: i for i, r in enumerate(starts.index)}
+    return out.assign(round_id=out["run_id"].map(ids))
+
+
 def round_rows(
-    results: pd.DataFrame, *, by: str, baseline: str, candidate: str, value: str = "median_s"
+    results: pd.DataFrame,
+    *,
+    by: str,
+    baseline: str,
+    candidate: str,
+    value: str = "median_s",
+    unit: str = "round",
 ) -> pd.DataFrame:
     """Long block rows (``block, side, config, median_s``) of two labelled sides.
 
     ``config`` is a readable label of each configuration; its identity is config_key,
     backend, venue and device. ``value`` is the round's figure (``median_s``, or ``min_s``
-    for the best case), stored as ``median_s``.
+    for the best case), stored as ``median_s``. ``unit="run"`` makes each run one block,
+    its figure the median of ``value`` over the run's rounds: the rounds of one process,
+    each taken at another moment, outvote a burst of contention that slowed one of them.
     """
     if value not in results:
         raise ConfigError(f"No column {value!r} in the results; use median_s or min_s.")
+    if unit not in UNITS:
+        raise ConfigError(f"unit must be one of {UNITS}, got {unit!r}.")
     parts = []
     for side, label in (("baseline", baseline), ("candidate", candidate)):
         rows = _side_rows(results, by, label)
@@ -89,7 +117,7 @@ def round_rows(
                 f"No successful results with {by} = {label!r} for the {side}; "
                 f"run `accel-toolkit bench --rounds K --tag {label}` first."
             )
-        rows = _with_round_ids(rows)
+        rows = _per_run(rows, value) if unit == "run" else _with_round_ids(rows)
         parts.append(
             pd.DataFrame(
                 {
@@ -115,11 +143,14 @@ def compare_rounds(
     results: pd.DataFrame | None = None,
     value: str = "median_s",
     include_dirty: bool = False,
+    unit: str = "round",
     **options: Any,
 ) -> BlockComparison:
     """Compare two labelled sides of a database round by round (:func:`compare_blocks`).
 
     ``value`` is each round's figure (``median_s``; ``min_s`` compares best cases).
+    ``unit="run"`` compares run by run, each run's figure the median over its rounds
+    (what :func:`~accel_toolkit.ab` does with several passes per process).
     ``options`` are :func:`compare_blocks` keywords (``threshold``, ``alpha``, ``test``,
     ``control``, ``suite_gates``, ...). ``results`` skips reading the store.
 
@@ -133,7 +164,9 @@ def compare_rounds(
 
     if results is None:
         results = open_store(store, create=False).results(kernels=kernels, backends=backends)
-    rows = round_rows(results, by=by, baseline=baseline, candidate=candidate, value=value)
+    rows = round_rows(
+        results, by=by, baseline=baseline, candidate=candidate, value=value, unit=unit
+    )
     res = compare_blocks(rows, **options)
     _add_history(res, results, rows, value, include_dirty=include_dirty)
     res.settings.update(
@@ -141,6 +174,7 @@ def compare_rounds(
         candidate=candidate,
         by=by,
         value=value,
+        unit=unit,
         rounds={
             "baseline": count_rounds(results, by=by, value=baseline),
             "candidate": count_rounds(results, by=by, value=candidate),

@@ -29,6 +29,7 @@ def _ab(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         time_budget=args.time_budget,
         blocks=args.blocks,
+        passes=args.passes,
         sequential=args.sequential,
         max_blocks=max(args.max_blocks, args.blocks),
         db=args.db,
@@ -70,7 +71,7 @@ def _ab(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from .._ab import DEFAULT_BLOCKS, DEFAULT_MAX_BLOCKS, DEFAULT_THREADS
+    from .._ab import DEFAULT_BLOCKS, DEFAULT_MAX_BLOCKS, DEFAULT_PASSES, DEFAULT_THREADS
 
     p = sub.add_parser(
         "ab",
@@ -95,8 +96,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--time-budget",
         type=float,
         default=None,
-        help="seconds of sampling per configuration and round (default 0.05: each round "
-        "gives one median; the rounds are the samples)",
+        help="seconds of sampling per configuration and pass (each pass gives one median; "
+        "the blocks are the samples)",
     )
     p.add_argument(
         "--threads",
@@ -109,7 +110,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--blocks",
         type=int,
         default=DEFAULT_BLOCKS,
-        help=f"blocks of one round per side (default {DEFAULT_BLOCKS})",
+        help=f"blocks of one process per side (default {DEFAULT_BLOCKS})",
+    )
+    p.add_argument(
+        "--passes",
+        type=int,
+        default=DEFAULT_PASSES,
+        help=f"shuffled passes over the configurations in each process; a block's figure is "
+        f"their median, which outvotes a burst of contention (default {DEFAULT_PASSES})",
     )
     p.add_argument(
         "--sequential",
