@@ -154,6 +154,48 @@ def test_lock_held_too_long_gives_a_clear_error(db_path):
     Store(db_path, lock_timeout=0.5)  # free again
 
 
+def _write_held_then_die(path: str, n: int, ready) -> None:
+    import os
+
+    s = Store(path, hold=60.0)
+    run = s.start_run(tag="held")
+    for i in range(n):
+        s.add_result(_row(run, i), [1e-3, 2e-3])
+    ready.set()
+    time.sleep(60)  # still holding the file when it is killed
+    os._exit(0)
+
+
+def test_a_held_write_connection_is_reused_and_loses_nothing_when_killed(db_path):
+    from accel_toolkit.store import _store
+
+    s = Store(db_path)
+    run = s.start_run(tag="x")
+    held = Store(db_path, hold=30.0)
+    held.add_result(_row(run, 0), [1e-3])
+    con = _store._HELD[db_path.resolve()][0]
+    for i in range(1, 20):
+        held.add_result(_row(run, i), [1e-3])
+    assert _store._HELD[db_path.resolve()][0] is con  # one open for twenty writes
+    assert held.count() == 20  # a read closes the held connection first
+    assert db_path.resolve() not in _store._HELD
+
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    p = ctx.Process(target=_write_held_then_die, args=(str(db_path), 5, ready))
+    p.start()
+    try:
+        assert ready.wait(60)
+        with pytest.raises(StoreLockedError):  # the writer holds the file ...
+            Store(db_path, lock_timeout=0.5).count()
+        p.kill()
+        p.join(30)
+        # ... and its committed rows survive it being killed while holding
+        assert Store(db_path, lock_timeout=10).count() == 25
+    finally:
+        p.kill()
+
+
 def test_directory_path_rejected(tmp_path: Path):
     with pytest.raises(StoreError, match="is a folder"):
         Store(tmp_path)
