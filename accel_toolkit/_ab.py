@@ -3,8 +3,11 @@
 Each side is either a **git ref**, checked out into a throwaway ``git worktree`` and run with
 that tree first on ``PYTHONPATH`` (the package is pure Python, so no build is needed; the
 ref runs with this interpreter's dependencies), or a **Python environment** the user names
-(an interpreter that imports its own accel_toolkit). Every block measures both sides, each
-in a fresh process (one round: its own calibration), in the order A B, then B A, and so on.
+(an interpreter that imports its own accel_toolkit). Every block starts a fresh process per
+side (:mod:`._ab_worker`), both pinned to one core, and they take turns configuration by
+configuration, A then B, then B then A, for ``passes`` shuffled passes: the two members of a
+pair are measured milliseconds apart, in the same state of a shared machine, and fresh
+processes each block keep one process's memory layout from biasing the whole comparison.
 Each side writes to its own temporary database; only when every block has succeeded are both
 merged into the target database, tagged with their refs, so a failed or interrupted job
 leaves nothing half-written there. The comparison is :func:`~.analysis._blocks.compare_blocks`
@@ -19,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,22 +34,20 @@ from .exceptions import ConfigError
 
 __all__ = ["ABResult", "Side", "ab", "git_side", "python_side", "thread_env"]
 
-#: blocks measured before the first verdict, and the cap of ``sequential`` (Pinpoint-style);
-#: 24 blocks detect a 10% slowdown at a 5% threshold in >= 95% of simulated comparisons with
-#: the 5-8% block noise ``ab`` met on a loaded 2-core VM (docs/reproducibility.md,
-#: benchmarks/gate_power.py)
-DEFAULT_BLOCKS = 24
-DEFAULT_MAX_BLOCKS = 40
+#: blocks measured before the first verdict, and the cap of ``sequential`` (Pinpoint-style).
+#: A block is a fresh pair of processes, one per side, whose figure is the median of its
+#: passes; at the 2.5-3% block noise of turn-taking on a loaded 2-core VM, 10 blocks see a
+#: 10% slowdown at a 5% threshold (docs/reproducibility.md, "Taking turns")
+DEFAULT_BLOCKS = 10
+DEFAULT_MAX_BLOCKS = 20
 #: seconds of sampling per configuration in each round: a round gives one median, and the
 #: block-to-block noise of a shared machine, not the round's precision, limits the gate
 #: (a round of 20 tiny+small cpu configurations: 2.7 s at 0.05 s, 8.9 s at bench's default)
 DEFAULT_ROUND_BUDGET = 0.05
-#: shuffled passes over the configurations in each side's process, each its own calibrated
-#: round; the block's figure is their median. Contention on a shared machine comes in bursts
-#: of 0.1-0.5 s that slow the few configurations measured meanwhile (docs/reproducibility.md);
-#: with passes spread over the process's life, a burst slows one pass of a configuration,
-#: which the median outvotes
-DEFAULT_PASSES = 5
+#: passes over the configurations in each block's processes; the block's figure is their
+#: median. Contention on a shared machine comes in bursts and states of 0.1 s to several
+#: seconds (docs/reproducibility.md), so a pass caught by one is outvoted
+DEFAULT_PASSES = 3
 #: BLAS / OpenMP threads of each side's processes: one, because where cores are shared a BLAS
 #: call whose second thread waits for a core takes a whole scheduler quantum (a 256^3 matmul
 #: of 0.15-0.27 ms measured 15.7 ms in some rounds with OpenBLAS's two threads on a busy
@@ -261,6 +262,139 @@ def _run_round(
     return time.perf_counter() - t0
 
 
+#: how the two sides take turns: ``config`` (two long-lived processes, one per side, pinned to
+#: one core, alternating configuration by configuration; a block is a pass over all of
+#: them) or ``process`` (a fresh process per side and block, each making ``passes`` passes)
+INTERLEAVES = ("config", "process")
+
+
+class _Worker:
+    """One side's long-lived ``accel_toolkit._ab_worker`` process."""
+
+    def __init__(self, side: Side, what: str, cwd: Path, env: dict[str, str], log: Path):
+        self.side, self.what, self.log = side, what, log
+        self._err = open(log, "w")  # noqa: SIM115 (closed in close())
+        self.proc = subprocess.Popen(
+            [side.python, "-m", "accel_toolkit._ab_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            cwd=cwd,
+            env=env,
+            text=True,
+            bufsize=1,
+        )
+
+    def pin(self, cpu: int | None) -> None:
+        if cpu is not None and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(self.proc.pid, {cpu})
+
+    def ask(self, **req: object) -> dict[str, object]:
+        import json
+
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps(req) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            line = ""
+        reply = json.loads(line) if line.strip() else None
+        if not reply or not reply.get("ok"):
+            self.proc.poll()
+            why = reply.get("error") if reply else _tail(self.log.read_text(errors="replace"))
+            raise ConfigError(f"{self.what} {self.side.ref!r}: measuring failed: {why}")
+        return dict(reply)
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None and self.proc.stdin is not None:
+                self.proc.stdin.write('{"stop": true}\n')
+                self.proc.stdin.flush()
+                self.proc.stdin.close()
+                self.proc.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        finally:
+            self._err.close()
+
+
+def _core() -> int | None:
+    """The core both sides are pinned to: the last this process may run on (None: no
+    affinity control on this platform)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    return max(os.sched_getaffinity(0))
+
+
+def _turns(
+    sides: dict[str, Side],
+    tags: dict[str, str],
+    dbs: dict[str, Path],
+    cwd: dict[str, Path],
+    tmp: Path,
+    wall: dict[str, float],
+    threads: int | None,
+    *,
+    kernels: str,
+    backends: str,
+    preset: str | None,
+    grid: str | None,
+    dtype: str | None,
+    budget: float,
+    passes: int,
+) -> Callable[[int, int], None]:
+    """``measure(first, n)``: blocks ``first .. first+n-1``, each a fresh pair of workers
+    (one per side, both pinned to one core) taking turns for ``passes`` passes."""
+    import numpy as np
+
+    sweep: dict[str, object] = {
+        "kernels": kernels,
+        "backends": backends,
+        "preset": None if grid else preset,
+        "time_budget": budget,
+        "rounds": passes,
+        "command": "accel-toolkit ab (sides taking turns configuration by configuration)",
+    }
+    if grid:
+        from .cli._bench import read_grid
+
+        sweep["grid"] = read_grid(grid)
+    if dtype:
+        sweep["dtypes"] = dtype
+    core = _core()
+
+    def block(b: int) -> None:
+        names = list(sides) if b % 2 == 0 else list(sides)[::-1]  # who starts, alternating
+        with ExitStack() as stack:
+            workers: dict[str, _Worker] = {}
+            for w in names:
+                env = {**sides[w].env(), **thread_env(threads), "ACCEL_TOOLKIT_DB_HOLD": "10"}
+                workers[w] = _Worker(sides[w], w, cwd[w], env, tmp / f"{w}.log")
+                stack.callback(workers[w].close)
+                workers[w].pin(core)
+            ready = {w: workers[w].ask(**sweep, db=str(dbs[w]), tag=tags[w]) for w in names}
+            have = {w: {str(k) for k in ready[w]["keys"]} for w in names}  # type: ignore[attr-defined]
+            keys = sorted(set.union(*have.values()))
+            for p in range(passes):
+                order = np.random.default_rng([0x5EED, b, p]).permutation(len(keys))
+                for j, i in enumerate(order):
+                    for w in names if (p + j) % 2 == 0 else names[::-1]:
+                        if keys[i] not in have[w]:
+                            continue  # listed as added / removed by the comparison
+                        for backend in ready[w]["backends"]:  # type: ignore[attr-defined]
+                            t0 = time.perf_counter()
+                            workers[w].ask(key=keys[i], backend=backend, round=p)
+                            wall[w] += time.perf_counter() - t0
+
+    def measure(first: int, n: int) -> None:
+        for b in range(first, first + n):
+            block(b)
+
+    return measure
+
+
 def _results(db: Path) -> pd.DataFrame:
     from .store import Store
 
@@ -293,6 +427,7 @@ def ab(
     statistic: str = "median",
     rule: str = "estimate",
     threads: int | None = DEFAULT_THREADS,
+    interleave: str = "config",
 ) -> ABResult:
     """Measure ``baseline`` and ``candidate`` interleaved in blocks; store both; compare.
 
@@ -306,10 +441,10 @@ def ab(
         Seconds of sampling per configuration in each pass (default
         ``DEFAULT_ROUND_BUDGET``).
     blocks : int
-        Blocks of one process per side (A B, then B A, ...).
+        Blocks: each a fresh process per side (default ``DEFAULT_BLOCKS``).
     passes : int
-        Shuffled passes (rounds) over the configurations in each process (default
-        ``DEFAULT_PASSES``, 5); a block's figure is the median over its passes.
+        Shuffled passes (rounds) over the configurations in each block's processes
+        (default ``DEFAULT_PASSES``); a block's figure is the median over its passes.
     sequential : bool
         While a configuration is ``ambiguous``, add two blocks at a time up to ``max_blocks``.
     db : path, optional
@@ -328,6 +463,12 @@ def ab(
     threads : int, optional
         BLAS / OpenMP threads of both sides' processes (default ``DEFAULT_THREADS``, 1;
         ``0`` or ``None``: the environment's).
+    interleave : str
+        ``config`` (default): in each block the two sides' processes, pinned to one core,
+        take turns configuration by configuration (A then B, then B then A), so both
+        members of a pair meet the same state of a shared machine. ``process``: one
+        side's process after the other's (the only way to compare a ref older than
+        ``accel_toolkit._ab_worker``).
 
     Raises
     ------
@@ -340,6 +481,8 @@ def ab(
     thread_env(threads)  # a bad count fails before anything is measured
     if statistic not in ("median", "min"):
         raise ConfigError(f"statistic must be 'median' or 'min', got {statistic!r}.")
+    if interleave not in INTERLEAVES:
+        raise ConfigError(f"interleave must be one of {INTERLEAVES}, got {interleave!r}.")
     if not (isinstance(passes, int) and passes >= 1):
         raise ConfigError(f"passes must be a positive integer, got {passes!r}.")
     if blocks < 2 or max_blocks < blocks:
@@ -374,12 +517,35 @@ def ab(
         cwd = {w: Path(sides[w].path or tmp) for w in names}
         wall = dict.fromkeys(names, 0.0)
         done = 0
+        if interleave == "config":
+            measure = _turns(
+                sides,
+                tags,
+                dbs,
+                cwd,
+                tmp,
+                wall,
+                threads,
+                kernels=kernels,
+                backends=backends,
+                preset=preset,
+                grid=grid,
+                dtype=dtype,
+                budget=budget,
+                passes=passes,
+            )
+        else:
 
-        def measure(n: int) -> None:
+            def measure(first: int, n: int) -> None:
+                for b in range(first, first + n):
+                    for w in names if b % 2 == 0 else names[::-1]:
+                        wall[w] += _run_round(
+                            sides[w], w, dbs[w], tags[w], bench_args, cwd[w], threads
+                        )
+
+        def more(n: int) -> None:
             nonlocal done
-            for b in range(done, done + n):
-                for w in names if b % 2 == 0 else names[::-1]:
-                    wall[w] += _run_round(sides[w], w, dbs[w], tags[w], bench_args, cwd[w], threads)
+            measure(done, n)
             done += n
 
         def compared() -> BlockComparison:
@@ -399,10 +565,10 @@ def ab(
                 unit="run",
             )
 
-        measure(blocks)
+        more(blocks)
         res = compared()
         while sequential and done < max_blocks and (res.table["verdict"] == "ambiguous").any():
-            measure(min(2, max_blocks - done))
+            more(min(2, max_blocks - done))
             res = compared()
         # every block succeeded: merge both sides into the target database
         from .store import Store

@@ -504,54 +504,73 @@ def bench(
     try:
         with store.recording(run_id):
             for rnd, (spec, p, dtype) in plan.schedule():
-                key = config_key(spec.name, p, dtype)
-                if all((key, name) in done for name in plan.backends):
-                    if bar is not None:
-                        bar.update(len(plan.backends))
-                    continue
-                made = inputs_or_reason(spec, p, dtype, seed)
-                if isinstance(made, str):  # refused before allocating, or out of memory
-                    for name in plan.backends:
-                        if (key, name) not in done:
-                            row = refused_row(
-                                name, spec, p, dtype, seed, made, venue=pool.venue_of(name)
-                            )
-                            row.update(
-                                run_id=run_id,
-                                env_id=env_id,
-                                config_key=key,
-                                extra={**(row.get("extra") or {}), "round": rnd},
-                            )
-                            store.add_result(row, None)
-                        if bar is not None:
-                            bar.update(1)
-                    continue
-                inputs, reference = made
-                for name in plan.backends:
-                    if bar is not None:
-                        bar.set_postfix_str(f"{spec.name} {name}", refresh=False)
-                    if (key, name) in done:
-                        if bar is not None:
-                            bar.update(1)
-                        continue
-                    row, samples = pool.measure(
-                        name, spec, p, dtype, seed, inputs, reference, plan.timing
-                    )
-                    row.update(
-                        run_id=run_id,
-                        env_id=env_id,
-                        config_key=key,
-                        extra={**(row.get("extra") or {}), "round": rnd},
-                    )
-                    store.add_result(row, samples)
-                    if bar is not None:
-                        bar.update(1)
+                measure_and_store(
+                    store, pool, plan, run_id, env_id, rnd, spec, p, dtype, done=done, bar=bar
+                )
     finally:
         if bar is not None:
             bar.close()
         if own_pool:
             pool.close()
     return store.results(run_ids=[run_id])
+
+
+def measure_and_store(
+    store: Store,
+    pool: BackendPool,
+    plan: SweepPlan,
+    run_id: str,
+    env_id: str,
+    rnd: int,
+    spec: KernelSpec,
+    p: dict[str, Any],
+    dtype: str,
+    *,
+    backends: Sequence[str] | None = None,
+    done: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+    bar: Any = None,
+) -> list[dict[str, Any]]:
+    """Measure one configuration of round ``rnd`` on ``backends`` (default: the plan's, less
+    those in ``done``) and store each row as it comes; return the rows."""
+    seed = plan.options.seed
+    key = config_key(spec.name, p, dtype)
+    names = [n for n in (backends or plan.backends) if (key, n) not in done]
+    if bar is not None and len(names) < len(backends or plan.backends):
+        bar.update(len(backends or plan.backends) - len(names))
+    if not names:
+        return []
+    rows: list[dict[str, Any]] = []
+    made = inputs_or_reason(spec, p, dtype, seed)
+    if isinstance(made, str):  # refused before allocating, or out of memory
+        for name in names:
+            row = refused_row(name, spec, p, dtype, seed, made, venue=pool.venue_of(name))
+            row.update(
+                run_id=run_id,
+                env_id=env_id,
+                config_key=key,
+                extra={**(row.get("extra") or {}), "round": rnd},
+            )
+            store.add_result(row, None)
+            rows.append(row)
+            if bar is not None:
+                bar.update(1)
+        return rows
+    inputs, reference = made
+    for name in names:
+        if bar is not None:
+            bar.set_postfix_str(f"{spec.name} {name}", refresh=False)
+        row, samples = pool.measure(name, spec, p, dtype, seed, inputs, reference, plan.timing)
+        row.update(
+            run_id=run_id,
+            env_id=env_id,
+            config_key=key,
+            extra={**(row.get("extra") or {}), "round": rnd},
+        )
+        store.add_result(row, samples)
+        rows.append(row)
+        if bar is not None:
+            bar.update(1)
+    return rows
 
 
 def open_run(

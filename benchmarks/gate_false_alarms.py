@@ -7,11 +7,12 @@ with the default settings (blocks, threshold 5 %, alpha 0.01).
 
 * ``aa``: both sides run identical code. Any exit status 1 is a false alarm.
 * ``ab``: the candidate's ``--slow`` kernel (default softmax) really does 10 % more work: a
-  ``sitecustomize`` shim makes every ``--every``-th call (default 10th) of that kernel's cpu
-  implementation run it twice, so over the calibrated inner loop it does 1/every more work.
-  The baseline runs the same shim with no extra calls, so both pay the same wrapper
-  overhead. The slowdown actually measured is printed (mean ratio of the slowed
-  configurations over all evaluations). Exit status 1 is a detection.
+  ``sitecustomize`` shim makes every call of that kernel's cpu implementation also run
+  filler work (in-place adds) calibrated at the configuration's first call to take
+  ``--fraction`` (default 0.10) of the implementation's time. The baseline runs the same
+  shim with no filler, so both pay the same wrapper overhead. The slowdown actually
+  measured is printed (mean ratio of the slowed configurations over all evaluations). Exit
+  status 1 is a detection.
 
 Both modes also run **today's** ``check`` on the same data: the Mann-Whitney comparison of
 the first round of each side (one run per side, as a user running ``bench`` twice would), and
@@ -44,13 +45,23 @@ import numpy as np
 KERNELS = ("matmul", "softmax", "layernorm", "attention")
 
 SHIM = '''\
-"""Make every EVERY-th cpu call of one kernel run twice (benchmarks/gate_false_alarms.py)."""
+"""Make one kernel's cpu implementation do FRACTION more work per call (gate_false_alarms.py).
+
+At a configuration's first call the shim times the implementation (over 20 ms of calls, best
+of three) and a unit of filler work (an in-place add over 64 floats), then twice checks the
+slowdown the filler makes and corrects the count; every call then runs the implementation
+and as many filler units as take FRACTION of its time. The work is real
+and scales with the machine's speed like the kernel's; the slowdown actually measured is
+reported beside it.
+"""
 import os
+import time
 
 def _install():
-    every = int(os.environ.get("GATE_SLOW_EVERY", "0"))
+    fraction = float(os.environ.get("GATE_SLOW_FRACTION", "0"))
     name = os.environ.get("GATE_SLOW_KERNEL", "")
     try:
+        import numpy as np
         from accel_toolkit.kernels import KERNELS
     except Exception:
         return
@@ -58,30 +69,68 @@ def _install():
     if spec is None:
         return
     impl = spec.impl
-    count = [0]
+    buf = np.zeros(64, np.float32)
+    units = {}
+
+    def filler(n):
+        for _ in range(n):
+            np.add(buf, 1.0, out=buf)
+
+    def calibrate(ops, inputs, params):
+        def call():
+            impl(ops, inputs, params)
+
+        best = min(_per_call(call) for _ in range(3))
+        unit = min(_per_call(lambda: filler(50)) for _ in range(3)) / 50
+        n = max(1, round(fraction * best / unit))
+        for _ in range(2):  # check the slowdown it makes, and correct n
+            def both(n=n):
+                impl(ops, inputs, params)
+                filler(n)
+
+            extra = min(_per_call(both) for _ in range(3)) / best - 1
+            n = max(1, round(n * fraction / max(extra, 1e-3)))
+        return n
 
     def slower(ops, inputs, params):
+        entry = units.get(id(params))
+        if entry is None or entry[0] is not params:  # keeps params alive: ids not reused
+            entry = units[id(params)] = (
+                params,
+                calibrate(ops, inputs, params) if fraction > 0 else 0,
+            )
         out = impl(ops, inputs, params)
-        count[0] += 1
-        if every and count[0] % every == 0:
-            impl(ops, inputs, params)
+        filler(entry[1])
         return out
 
     object.__setattr__(spec, "impl", slower)
+
+def _per_call(fn, total=0.02):
+    """Seconds per call of ``fn``, over at least ``total`` seconds of calls."""
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= total:
+            return dt / n
+        n *= 2
 
 _install()
 '''
 
 
-def _interpreter(folder: Path, name: str, every: int, kernel: str) -> str:
-    """A wrapper of this interpreter with the shim on its path (``every=0``: no extra work)."""
+def _interpreter(folder: Path, name: str, fraction: float, kernel: str) -> str:
+    """A wrapper of this interpreter with the shim on its path (``fraction=0``: no extra
+    work, only the wrapper)."""
     shim = folder / "shim"
     shim.mkdir(exist_ok=True)
     (shim / "sitecustomize.py").write_text(SHIM)
     script = folder / f"python-{name}"
     repo = Path(__file__).resolve().parents[1]  # both sides import this tree's package
     script.write_text(
-        f"#!/bin/sh\nexport PYTHONPATH={shim}:{repo}\nexport GATE_SLOW_EVERY={every}\n"
+        f"#!/bin/sh\nexport PYTHONPATH={shim}:{repo}\nexport GATE_SLOW_FRACTION={fraction}\n"
         f'export GATE_SLOW_KERNEL={kernel}\nexec {sys.executable} "$@"\n'
     )
     script.chmod(0o755)
@@ -122,20 +171,21 @@ def _today(db: Path, tags: dict[str, str], threshold: float) -> int:
 def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, Any]:
     from accel_toolkit._ab import ab
 
-    every = args.every if args.mode == "ab" else 0
-    base = _interpreter(folder, "baseline", 0, args.slow)
-    cand = _interpreter(folder, "candidate", every, args.slow)
+    fraction = args.fraction if args.mode == "ab" else 0.0
+    base = _interpreter(folder, "baseline", 0.0, args.slow)
+    cand = _interpreter(folder, "candidate", fraction, args.slow)
     db = folder / f"eval-{i}.duckdb"
     t0 = time.perf_counter()
     res = ab(
         "same-code",
-        "slower" if every else "same-code-again",
+        "slower" if fraction else "same-code-again",
         kernels=",".join(KERNELS),
         grid=str(folder / "grid.json"),
         preset=None,
         time_budget=args.time_budget,
         blocks=args.blocks,
         passes=args.passes,
+        interleave=args.interleave,
         sequential=args.sequential,
         db=db,
         baseline_python=base,
@@ -156,6 +206,7 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
         "suite_verdict": res.comparison.suite.verdict,
         "blocks": res.blocks,
         "passes": args.passes,
+        "interleave": args.interleave,
         "time_budget": args.time_budget,
         "wall_s": wall,
         "side_wall_s": res.wall_s,
@@ -200,7 +251,7 @@ def _reanalyse(
         alpha=args.alpha,
         suite_gates=True,
         rule="estimate",
-        unit="run",
+        unit="run" if args.interleave == "process" else "round",
     )
     table = cmp.table
     slowed = table[table["config"].str.startswith(f"{args.slow}(")]
@@ -287,6 +338,12 @@ def main() -> None:
         default=DEFAULT_PASSES,
         help=f"shuffled passes per process (default: ab's, {DEFAULT_PASSES})",
     )
+    ap.add_argument(
+        "--interleave",
+        choices=["config", "process"],
+        default="config",
+        help="how the sides take turns (ab --interleave; default config)",
+    )
     ap.add_argument("--sequential", action="store_true")
     ap.add_argument("--presets", default="tiny,small")
     ap.add_argument("--time-budget", type=float, default=None)
@@ -299,7 +356,12 @@ def main() -> None:
         help="each round's figure the gate compares (ab --statistic)",
     )
     ap.add_argument("--slow", default="softmax", help="the kernel made slower in mode ab")
-    ap.add_argument("--every", type=int, default=10, help="one extra call per EVERY calls")
+    ap.add_argument(
+        "--fraction",
+        type=float,
+        default=0.10,
+        help="extra work per call of the slowed kernel, as a fraction of its time (default 0.10)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="JSON lines of every evaluation")
     ap.add_argument(
         "--keep-dbs",

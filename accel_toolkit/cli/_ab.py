@@ -30,6 +30,7 @@ def _ab(args: argparse.Namespace) -> int:
         time_budget=args.time_budget,
         blocks=args.blocks,
         passes=args.passes,
+        interleave=args.interleave,
         sequential=args.sequential,
         max_blocks=max(args.max_blocks, args.blocks),
         db=args.db,
@@ -79,8 +80,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "A B | B A, store both, exit 1 if the candidate is slower",
         description="Check out --baseline and --candidate (git refs of --repo) into throwaway "
         "worktrees and run each with this Python first on PYTHONPATH (the package is pure "
-        "Python), or run two named interpreters (--baseline-python/--candidate-python). Each "
-        "block measures both, each in a fresh process, alternating A B and B A. Per block "
+        "Python), or run two named interpreters (--baseline-python/--candidate-python). One "
+        "process per side, both pinned to one core, take turns configuration by "
+        "configuration (A B, then B A); a block is a pass over every configuration. Per block "
         "and configuration, log(candidate/baseline) less the block's shared shift is tested "
         "over blocks with Holm's correction. Exit 0: nothing slower by more than the "
         "threshold; 1: something is; 2: usage error or a ref that cannot be measured.",
@@ -110,14 +112,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--blocks",
         type=int,
         default=DEFAULT_BLOCKS,
-        help=f"blocks of one process per side (default {DEFAULT_BLOCKS})",
+        help=f"blocks: passes over the configurations (--interleave config) or processes per "
+        f"side (--interleave process) (default {DEFAULT_BLOCKS})",
+    )
+    p.add_argument(
+        "--interleave",
+        choices=["config", "process"],
+        default="config",
+        help="config (default): one long-lived process per side, both on one core, taking "
+        "turns configuration by configuration, a block being a pass over all of them; "
+        "process: a fresh process per side and block (needed for refs that predate it)",
     )
     p.add_argument(
         "--passes",
         type=int,
         default=DEFAULT_PASSES,
-        help=f"shuffled passes over the configurations in each process; a block's figure is "
-        f"their median, which outvotes a burst of contention (default {DEFAULT_PASSES})",
+        help=f"with --interleave process: shuffled passes over the configurations in each "
+        f"process; a block's figure is their median (default {DEFAULT_PASSES})",
     )
     p.add_argument(
         "--sequential",
@@ -154,7 +165,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(strict: about four times the blocks)",
     )
     p.add_argument(
-        "--test", choices=["t", "sign-flip"], default="t", help="test over blocks (default t)"
+        "--test",
+        choices=["t", "sign-flip", "signed-rank"],
+        default="t",
+        help="test over blocks (default t; signed-rank: Wilcoxon with the Hodges-Lehmann "
+        "estimate, robust to a few blocks thrown far off, from about 16 blocks)",
     )
     p.add_argument(
         "--control",
