@@ -201,6 +201,8 @@ class ABResult:
     blocks: int
     wall_s: dict[str, float] = field(default_factory=dict)
     db: str | None = None
+    interleave: str = "config"
+    passes: int = 1
 
     @property
     def status(self) -> int:
@@ -216,9 +218,15 @@ class ABResult:
             for k in self.tags
         )
         cost = ", ".join(f"{k} {v:.0f} s" for k, v in self.wall_s.items())
+        how = (
+            "taking turns configuration by configuration (A B | B A)"
+            if self.interleave == "config"
+            else "one process after the other (A B | B A)"
+        )
         return (
-            rounds_markdown(self.comparison) + f"\nMeasured interleaved (A B | B A) in "
-            f"{self.blocks} block(s): {refs}; wall time {cost}.\n"
+            rounds_markdown(self.comparison) + f"\nMeasured {how} in {self.blocks} block(s) "
+            f"of {self.passes} pass(es), a fresh process per side each: {refs}; wall time "
+            f"{cost}.\n"
         )
 
 
@@ -577,4 +585,5 @@ def ab(
             folder = tmp / f"export-{w}"
             Store(dbs[w], create=False).export_parquet(folder)
             target.import_parquet(folder)
-    return ABResult(res, tags, {w: sides[w].commit for w in names}, done, wall, str(target.path))
+    commits = {w: sides[w].commit for w in names}
+    return ABResult(res, tags, commits, done, wall, str(target.path), interleave, passes)

@@ -47,12 +47,12 @@ KERNELS = ("matmul", "softmax", "layernorm", "attention")
 SHIM = '''\
 """Make one kernel's cpu implementation do FRACTION more work per call (gate_false_alarms.py).
 
-At a configuration's first call the shim times the implementation (over 20 ms of calls, best
-of three) and a unit of filler work (an in-place add over 64 floats), then twice checks the
-slowdown the filler makes and corrects the count; every call then runs the implementation
-and as many filler units as take FRACTION of its time. The work is real
-and scales with the machine's speed like the kernel's; the slowdown actually measured is
-reported beside it.
+At a configuration's first call the shim times the implementation and a unit of filler work
+(an in-place add over 64 floats), then twice measures the slowdown the filler makes (plain
+and slowed calls alternating, best of four each) and corrects the count; every call then
+runs the implementation and as many filler units as take FRACTION of its time. The work is
+real and scales with the machine's speed like the kernel's; the slowdown actually measured
+is reported beside it.
 """
 import os
 import time
@@ -80,15 +80,19 @@ def _install():
         def call():
             impl(ops, inputs, params)
 
-        best = min(_per_call(call) for _ in range(3))
-        unit = min(_per_call(lambda: filler(50)) for _ in range(3)) / 50
+        best = min(_per_call(call, 0.01) for _ in range(3))
+        unit = min(_per_call(lambda: filler(50), 0.005) for _ in range(3)) / 50
         n = max(1, round(fraction * best / unit))
-        for _ in range(2):  # check the slowdown it makes, and correct n
+        for _ in range(2):  # measure the slowdown it makes, alternating, and correct n
             def both(n=n):
                 impl(ops, inputs, params)
                 filler(n)
 
-            extra = min(_per_call(both) for _ in range(3)) / best - 1
+            plain, slow = [], []
+            for _ in range(4):
+                plain.append(_per_call(call, 0.005))
+                slow.append(_per_call(both, 0.005))
+            extra = min(slow) / min(plain) - 1
             n = max(1, round(n * fraction / max(extra, 1e-3)))
         return n
 

@@ -123,7 +123,8 @@ def test_two_environments_are_interleaved_and_stored_with_their_tags(tmp_path) -
     assert list(passes["n"]) == [3] * 4
     assert res.blocks == 2 and set(res.comparison.table["n_blocks"]) == {2}
     assert res.comparison.suite.gates
-    assert "Measured interleaved" in res.markdown
+    assert "Measured taking turns configuration by configuration" in res.markdown
+    assert "block(s) of one run per side, each the median of its rounds" in res.markdown
     # both sides ran with one BLAS thread (the default), and the rows' environment says so
     prints = st.query(
         "SELECT DISTINCT e.fingerprint FROM results r JOIN environments e USING (env_id)"

@@ -325,7 +325,12 @@ def rounds_markdown(res: BlockComparison) -> str:
         head,
         "",
         f"`{s.get('candidate')}` vs `{s.get('baseline')}` (by {s.get('by', 'tag')}), "
-        f"{s['n_blocks']} block(s) of one round per side"
+        f"{s['n_blocks']} block(s) of "
+        + (
+            "one run per side, each the median of its rounds"
+            if s.get("unit") == "run"
+            else "one round per side"
+        )
         + (
             f" (rounds: baseline {rounds.get('baseline')}, candidate {rounds.get('candidate')})"
             if rounds
