@@ -515,6 +515,26 @@ def bench(
     return store.results(run_ids=[run_id])
 
 
+def store_row(
+    store: Store,
+    row: dict[str, Any],
+    samples: Any,
+    run_id: str,
+    env_id: str,
+    key: str,
+    rnd: int,
+) -> dict[str, Any]:
+    """Stamp ``row`` with its run, environment, configuration key and round; store it."""
+    row.update(
+        run_id=run_id,
+        env_id=env_id,
+        config_key=key,
+        extra={**(row.get("extra") or {}), "round": rnd},
+    )
+    store.add_result(row, samples)
+    return row
+
+
 def measure_and_store(
     store: Store,
     pool: BackendPool,
@@ -544,14 +564,7 @@ def measure_and_store(
     if isinstance(made, str):  # refused before allocating, or out of memory
         for name in names:
             row = refused_row(name, spec, p, dtype, seed, made, venue=pool.venue_of(name))
-            row.update(
-                run_id=run_id,
-                env_id=env_id,
-                config_key=key,
-                extra={**(row.get("extra") or {}), "round": rnd},
-            )
-            store.add_result(row, None)
-            rows.append(row)
+            rows.append(store_row(store, row, None, run_id, env_id, key, rnd))
             if bar is not None:
                 bar.update(1)
         return rows
@@ -560,14 +573,7 @@ def measure_and_store(
         if bar is not None:
             bar.set_postfix_str(f"{spec.name} {name}", refresh=False)
         row, samples = pool.measure(name, spec, p, dtype, seed, inputs, reference, plan.timing)
-        row.update(
-            run_id=run_id,
-            env_id=env_id,
-            config_key=key,
-            extra={**(row.get("extra") or {}), "round": rnd},
-        )
-        store.add_result(row, samples)
-        rows.append(row)
+        rows.append(store_row(store, row, samples, run_id, env_id, key, rnd))
         if bar is not None:
             bar.update(1)
     return rows

@@ -43,6 +43,8 @@ def _measure(
 def bench_in_threads(plan: SweepPlan, store: Store, pool: BackendPool, threads: int) -> str:
     """Measure ``plan`` with ``threads`` threads over ``pool``; store every result; return
     the run id (see :func:`accel_toolkit.bench`)."""
+    from .._api import store_row
+
     o = plan.options
     run_id, done, env_id = plan.start(store)
     bar = None
@@ -66,13 +68,7 @@ def bench_in_threads(plan: SweepPlan, store: Store, pool: BackendPool, threads: 
             for fut in as_completed(futures):
                 key, rnd = futures[fut]
                 row, samples = fut.result()
-                row.update(
-                    run_id=run_id,
-                    env_id=env_id,
-                    config_key=key,
-                    extra={**(row.get("extra") or {}), "round": rnd},
-                )
-                store.add_result(row, samples)
+                store_row(store, row, samples, run_id, env_id, key, rnd)
                 if bar is not None:
                     bar.update(1)
     finally:
