@@ -311,7 +311,13 @@ class _Worker:
         if not reply or not reply.get("ok"):
             self.proc.poll()
             why = reply.get("error") if reply else _tail(self.log.read_text(errors="replace"))
-            raise ConfigError(f"{self.what} {self.side.ref!r}: measuring failed: {why}")
+            hint = ""
+            if "accel_toolkit._ab_worker" in str(why):
+                hint = (
+                    " That version predates taking turns; compare it with "
+                    "--interleave process (interleave='process')."
+                )
+            raise ConfigError(f"{self.what} {self.side.ref!r}: measuring failed: {why}.{hint}")
         return dict(reply)
 
     def close(self) -> None:

@@ -97,6 +97,29 @@ def test_a_side_that_fails_to_measure_leaves_the_store_untouched(tmp_path) -> No
     assert _runs(db) == 0
 
 
+def test_a_version_without_the_turn_taking_worker_is_named_with_the_way_out(tmp_path) -> None:
+    old = tmp_path / "old" / "accel_toolkit"
+    old.mkdir(parents=True)
+    (old / "__init__.py").write_text("")
+    (old / "cli.py").write_text("")
+    python = tmp_path / "python-old"
+    python.write_text(f'#!/bin/sh\nexport PYTHONPATH={old.parent}\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    db = tmp_path / "ab.duckdb"
+    with pytest.raises(ConfigError, match="candidate 'old-env'.*predates taking turns.*process"):
+        ab(
+            "here",
+            "old-env",
+            kernels="softmax",
+            baseline_python=sys.executable,
+            candidate_python=str(python),
+            db=db,
+            blocks=2,
+            time_budget=0.01,
+        )
+    assert _runs(db) == 0
+
+
 def test_two_environments_are_interleaved_and_stored_with_their_tags(tmp_path) -> None:
     db = tmp_path / "ab.duckdb"
     res = ab(
