@@ -97,16 +97,15 @@ def _install():
         return n
 
     def slower(ops, inputs, params):
-        # per (parameters, inputs): the correctness run and the timed calls may pass other
-        # arrays (a float64 copy runs 2-4x longer); the entry keeps both alive, so their ids
-        # are not reused
-        key = (id(params), id(inputs))
+        # once per configuration and array layout: the correctness run may pass other arrays
+        # (a float64 copy runs 2-4x longer) than the timed calls
+        key = (id(params), tuple((k, v.dtype.str, v.shape) for k, v in inputs.items()))
         entry = units.get(key)
-        if entry is None or entry[0] is not params or entry[1] is not inputs:
+        if entry is None or entry[0] is not params:  # keeps params alive: ids not reused
             n = calibrate(ops, inputs, params) if fraction > 0 else 0
-            entry = units[key] = (params, inputs, n)
+            entry = units[key] = (params, n)
         out = impl(ops, inputs, params)
-        filler(entry[2])
+        filler(entry[1])
         return out
 
     object.__setattr__(spec, "impl", slower)
