@@ -16,6 +16,7 @@ with the suite-wide shift gating too (the sides were interleaved).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -244,6 +245,12 @@ def _bench_command(side: Side, db: Path, tag: str, bench_args: Sequence[str]) ->
     ]
 
 
+def _measuring_env(side: Side, threads: int | None) -> dict[str, str]:
+    """The environment of a side's measuring process: its own, BLAS capped at ``threads``,
+    and its throwaway database held open between writes (no other process reads it)."""
+    return {**side.env(), **thread_env(threads), "ACCEL_TOOLKIT_DB_HOLD": "10"}
+
+
 def _run_round(
     side: Side,
     what: str,
@@ -256,8 +263,7 @@ def _run_round(
     t0 = time.perf_counter()
     out = subprocess.run(
         _bench_command(side, db, tag, bench_args),
-        # its throwaway database has no other reader: one open for all its writes
-        env={**side.env(), **thread_env(threads), "ACCEL_TOOLKIT_DB_HOLD": "10"},
+        env=_measuring_env(side, threads),
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -270,14 +276,14 @@ def _run_round(
     return time.perf_counter() - t0
 
 
-#: how the two sides take turns: ``config`` (two long-lived processes, one per side, pinned to
-#: one core, alternating configuration by configuration; a block is a pass over all of
-#: them) or ``process`` (a fresh process per side and block, each making ``passes`` passes)
+#: how the two sides take turns: ``config`` (in each block a fresh process per side, both
+#: pinned to one core, alternating configuration by configuration for ``passes`` passes) or
+#: ``process`` (in each block one side's process, then the other's, each making ``passes``)
 INTERLEAVES = ("config", "process")
 
 
 class _Worker:
-    """One side's long-lived ``accel_toolkit._ab_worker`` process."""
+    """One side's ``accel_toolkit._ab_worker`` process, for one block."""
 
     def __init__(self, side: Side, what: str, cwd: Path, env: dict[str, str], log: Path):
         self.side, self.what, self.log = side, what, log
@@ -298,8 +304,6 @@ class _Worker:
             os.sched_setaffinity(self.proc.pid, {cpu})
 
     def ask(self, **req: object) -> dict[str, object]:
-        import json
-
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
             self.proc.stdin.write(json.dumps(req) + "\n")
@@ -384,7 +388,7 @@ def _turns(
         with ExitStack() as stack:
             workers: dict[str, _Worker] = {}
             for w in names:
-                env = {**sides[w].env(), **thread_env(threads), "ACCEL_TOOLKIT_DB_HOLD": "10"}
+                env = _measuring_env(sides[w], threads)
                 workers[w] = _Worker(sides[w], w, cwd[w], env, tmp / f"{w}.log")
                 stack.callback(workers[w].close)
                 workers[w].pin(core)

@@ -1,4 +1,4 @@
-"""The measuring end of ``ab --interleave config``: one code version in a long-lived process.
+"""The measuring end of ``ab --interleave config``: one code version's process for one block.
 
 ``accel-toolkit ab`` starts one of these per side, with that side's interpreter and code, and
 has them take turns: A measures a configuration, then B measures the same one a few

@@ -554,9 +554,10 @@ def measure_and_store(
     those in ``done``) and store each row as it comes; return the rows."""
     seed = plan.options.seed
     key = config_key(spec.name, p, dtype)
-    names = [n for n in (backends or plan.backends) if (key, n) not in done]
-    if bar is not None and len(names) < len(backends or plan.backends):
-        bar.update(len(backends or plan.backends) - len(names))
+    wanted = list(backends or plan.backends)
+    names = [n for n in wanted if (key, n) not in done]
+    if bar is not None and len(names) < len(wanted):
+        bar.update(len(wanted) - len(names))
     if not names:
         return []
     rows: list[dict[str, Any]] = []

@@ -80,9 +80,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "A B | B A, store both, exit 1 if the candidate is slower",
         description="Check out --baseline and --candidate (git refs of --repo) into throwaway "
         "worktrees and run each with this Python first on PYTHONPATH (the package is pure "
-        "Python), or run two named interpreters (--baseline-python/--candidate-python). One "
-        "process per side, both pinned to one core, take turns configuration by "
-        "configuration (A B, then B A); a block is a pass over every configuration. Per block "
+        "Python), or run two named interpreters (--baseline-python/--candidate-python). In each "
+        "block a fresh process per side, both pinned to one core, take turns configuration by "
+        "configuration (A B, then B A) for --passes passes; a block's figure is the median of "
+        "its passes. Per block "
         "and configuration, log(candidate/baseline) less the block's shared shift is tested "
         "over blocks with Holm's correction. Exit 0: nothing slower by more than the "
         "threshold; 1: something is; 2: usage error or a ref that cannot be measured.",
@@ -112,23 +113,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--blocks",
         type=int,
         default=DEFAULT_BLOCKS,
-        help=f"blocks: passes over the configurations (--interleave config) or processes per "
-        f"side (--interleave process) (default {DEFAULT_BLOCKS})",
+        help=f"blocks, each a fresh process per side (default {DEFAULT_BLOCKS})",
     )
     p.add_argument(
         "--interleave",
         choices=["config", "process"],
         default="config",
-        help="config (default): one long-lived process per side, both on one core, taking "
-        "turns configuration by configuration, a block being a pass over all of them; "
-        "process: a fresh process per side and block (needed for refs that predate it)",
+        help="config (default): in each block the two sides' processes, on one core, take "
+        "turns configuration by configuration; process: one side's process, then the "
+        "other's (needed for refs that predate taking turns)",
     )
     p.add_argument(
         "--passes",
         type=int,
         default=DEFAULT_PASSES,
-        help=f"with --interleave process: shuffled passes over the configurations in each "
-        f"process; a block's figure is their median (default {DEFAULT_PASSES})",
+        help=f"shuffled passes over the configurations in each block's processes; a block's "
+        f"figure is their median (default {DEFAULT_PASSES})",
     )
     p.add_argument(
         "--sequential",

@@ -205,7 +205,7 @@ def _release(path: Path | None = None) -> None:
     """Close the held connection of ``path`` (``None``: of every file)."""
     with _HELD_LOCK:
         for p in [path] if path is not None else list(_HELD):
-            held = _HELD.pop(p, None) if p is not None else None
+            held = _HELD.pop(p, None)
             if held is not None:
                 with contextlib.suppress(duckdb.Error):
                     held[0].close()
