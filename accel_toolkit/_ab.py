@@ -8,6 +8,8 @@ side (:mod:`._ab_worker`), both pinned to one core, and they take turns configur
 configuration, A then B, then B then A, for ``passes`` shuffled passes: the two members of a
 pair are measured milliseconds apart, in the same state of a shared machine, and fresh
 processes each block keep one process's memory layout from biasing the whole comparison.
+A block's log ratio is the median over its passes of the paired log ratios (B's pass over
+A's, configuration by configuration), so a state that both members of a pair met cancels.
 Each side writes to its own temporary database; only when every block has succeeded are both
 merged into the target database, tagged with their refs, so a failed or interrupted job
 leaves nothing half-written there. The comparison is :func:`~.analysis._blocks.compare_blocks`
@@ -36,9 +38,9 @@ from .exceptions import ConfigError
 __all__ = ["ABResult", "Side", "ab", "git_side", "python_side", "thread_env"]
 
 #: blocks measured before the first verdict, and the cap of ``sequential`` (Pinpoint-style).
-#: A block is a fresh pair of processes, one per side, whose figure is the median of its
-#: passes; at the 2.5-3% block noise of turn-taking on a loaded 2-core VM, 10 blocks see a
-#: 10% slowdown at a 5% threshold (docs/reproducibility.md, "Taking turns")
+#: A block is a fresh pair of processes, one per side, compared by the median of its passes'
+#: paired ratios; at the 4% block noise of turn-taking on a 2-core VM with another job on the
+#: other core, 10 blocks see a 10% slowdown at a 5% threshold (docs/reproducibility.md)
 DEFAULT_BLOCKS = 10
 DEFAULT_MAX_BLOCKS = 20
 #: seconds of sampling per configuration in each round: a round gives one median, and the
@@ -220,9 +222,11 @@ class ABResult:
         )
         cost = ", ".join(f"{k} {v:.0f} s" for k, v in self.wall_s.items())
         how = (
-            "taking turns configuration by configuration (A B | B A)"
+            "taking turns configuration by configuration (A B | B A; each block's ratio the "
+            "median of its passes' paired ratios)"
             if self.interleave == "config"
-            else "one process after the other (A B | B A)"
+            else "one process after the other (A B | B A; each block's figure the median of "
+            "its passes)"
         )
         return (
             rounds_markdown(self.comparison) + f"\nMeasured {how} in {self.blocks} block(s) "
@@ -280,6 +284,11 @@ def _run_round(
 #: pinned to one core, alternating configuration by configuration for ``passes`` passes) or
 #: ``process`` (in each block one side's process, then the other's, each making ``passes``)
 INTERLEAVES = ("config", "process")
+#: how a block is compared (:func:`~.analysis._rounds.round_rows`): sides that took turns by
+#: the median of their passes' paired ratios, which halved the block noise against the ratio
+#: of the passes' medians while another job ran on the other core (docs/reproducibility.md,
+#: "Pairs, not medians"); sides measured one process after the other by their medians
+UNIT_OF = {"config": "pair", "process": "run"}
 
 
 class _Worker:
@@ -462,7 +471,9 @@ def ab(
         Blocks: each a fresh process per side (default ``DEFAULT_BLOCKS``).
     passes : int
         Shuffled passes (rounds) over the configurations in each block's processes
-        (default ``DEFAULT_PASSES``); a block's figure is the median over its passes.
+        (default ``DEFAULT_PASSES``). Taking turns, a block's log ratio is the median over
+        its passes of the paired log ratios; one process after the other, the ratio of the
+        medians over the passes.
     sequential : bool
         While a configuration is ``ambiguous``, add two blocks at a time up to ``max_blocks``.
     db : path, optional
@@ -580,7 +591,7 @@ def ab(
                 control=control,
                 suite_gates=True,
                 rule=rule,
-                unit="run",
+                unit=UNIT_OF[interleave],
             )
 
         more(blocks)

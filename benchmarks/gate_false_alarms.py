@@ -27,6 +27,8 @@ Usage::
     python benchmarks/gate_false_alarms.py aa --evaluations 2 --blocks 2 --time-budget 0.02 \\
         --presets tiny                                                    # a reduced smoke run
     python benchmarks/gate_false_alarms.py aa --summarize out/gate_aa*.jsonl  # runs so far
+    python benchmarks/gate_false_alarms.py aa --rejudge out/gate_aa.jsonl --out out/again.jsonl
+        # evaluations kept with --keep-dbs DIR, judged again by today's statistic
 
 Targets (issue 21): A/A false alarms at most 1 % of evaluations; detection at least 95 %.
 """
@@ -223,14 +225,9 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
         statistic=args.statistic,
     )
     wall = time.perf_counter() - t0
-    table = res.comparison.table
-    slowed = table[table["config"].str.startswith(f"{args.slow}(")]
     rec = {
         "evaluation": i,
-        "status": res.status,
-        "counts": res.comparison.counts(),
-        "suite_ratio": res.comparison.suite.ratio,
-        "suite_verdict": res.comparison.suite.verdict,
+        **_verdict(res.comparison, args.slow),
         "blocks": res.blocks,
         "passes": args.passes,
         "interleave": args.interleave,
@@ -238,20 +235,10 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
         "calibration": "per-evaluation" if fraction else None,
         "wall_s": wall,
         "side_wall_s": res.wall_s,
-        "slowed_ratio_mean": float(slowed["ratio"].mean()) if len(slowed) else None,
-        "slowed_detected": int((slowed["verdict"] == "slower").sum()),
-        "slowed_total": int(len(slowed)),
-        "others_flagged": int(
-            ((table["verdict"] == "slower") & ~table["config"].isin(slowed["config"])).sum()
-        ),
         "today_status": _today(db, res.tags, args.threshold),
-        "rows": table[
-            ["config", "ratio", "ratio_ci_low", "ratio_ci_high", "spread", "verdict"]
-        ].to_dict("records"),
         "today_wall_s": sum(res.wall_s.values()) / res.blocks,
     }
-    other = "min" if args.statistic == "median" else "median"
-    rec["other_statistic"] = _reanalyse(db, res.tags, other, args)
+    rec["other_statistic"] = _reanalyse(db, res.tags, _other(args), args)
     if args.keep_dbs:
         args.keep_dbs.mkdir(parents=True, exist_ok=True)
         kept = args.keep_dbs / f"{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}.duckdb"
@@ -261,15 +248,39 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
     return rec
 
 
-def _reanalyse(
-    db: Path, tags: dict[str, str], statistic: str, args: argparse.Namespace
-) -> dict[str, Any]:
-    """The same blocks judged on the other round statistic (``min_s`` / ``median_s``): what
-    that choice would have said, at no extra measuring."""
+def _verdict(cmp: Any, slow: str) -> dict[str, Any]:
+    """What a comparison (``BlockComparison``) said: the gate's status, its counts, and how
+    the slowed kernel's configurations (those of ``slow``) and the others came out."""
+    table = cmp.table
+    slowed = table[table["config"].str.startswith(f"{slow}(")]
+    return {
+        "status": cmp.status,
+        "counts": cmp.counts(),
+        "suite_ratio": cmp.suite.ratio,
+        "suite_verdict": cmp.suite.verdict,
+        "slowed_ratio_mean": float(slowed["ratio"].mean()) if len(slowed) else None,
+        "slowed_detected": int((slowed["verdict"] == "slower").sum()),
+        "slowed_total": int(len(slowed)),
+        "others_flagged": int(
+            ((table["verdict"] == "slower") & ~table["config"].isin(slowed["config"])).sum()
+        ),
+        "rows": table[
+            ["config", "ratio", "ratio_ci_low", "ratio_ci_high", "spread", "verdict"]
+        ].to_dict("records"),
+    }
+
+
+def _judge(db: Path, tags: dict[str, str], statistic: str, args: argparse.Namespace) -> Any:
+    """The comparison ``ab`` makes today of the blocks stored in ``db`` (its defaults for
+    everything the script does not set), on each round's ``statistic``."""
+    import inspect
+
+    from accel_toolkit._ab import UNIT_OF, ab
     from accel_toolkit.analysis._rounds import compare_rounds
     from accel_toolkit.store import open_store
 
-    cmp = compare_rounds(
+    defaults = inspect.signature(ab).parameters
+    return compare_rounds(
         results=open_store(db, create=False).results(),
         baseline=tags["baseline"],
         candidate=tags["candidate"],
@@ -277,10 +288,44 @@ def _reanalyse(
         value=f"{statistic}_s",
         threshold=args.threshold,
         alpha=args.alpha,
+        test=defaults["test"].default,
+        rule=defaults["rule"].default,
         suite_gates=True,
-        rule="estimate",
-        unit="run" if args.interleave == "process" else "round",
+        unit=UNIT_OF[args.interleave],
     )
+
+
+def rejudge(records: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Evaluations kept with ``--keep-dbs``, judged again by today's ``ab`` statistic: the
+    same measurements, so what today's gate would have said. The verdict as measured is
+    kept under ``as_measured``."""
+    out = []
+    for rec in records:
+        if not rec.get("db") or not Path(rec["db"]).exists():
+            continue
+        from accel_toolkit.store import open_store
+
+        labels = open_store(Path(rec["db"]), create=False).results()["tag"].unique()
+        tags = {w: next(t for t in labels if f":{w}:" in t) for w in ("baseline", "candidate")}
+        args = argparse.Namespace(**{**vars(args), "interleave": rec["interleave"]})
+        before = {k: rec[k] for k in ("status", "counts", "slowed_detected", "others_flagged")}
+        new = {**rec, **_verdict(_judge(Path(rec["db"]), tags, args.statistic, args), args.slow)}
+        new["as_measured"] = rec.get("as_measured", before)
+        new["other_statistic"] = _reanalyse(Path(rec["db"]), tags, _other(args), args)
+        out.append(new)
+    return out
+
+
+def _other(args: argparse.Namespace) -> str:
+    return "min" if args.statistic == "median" else "median"
+
+
+def _reanalyse(
+    db: Path, tags: dict[str, str], statistic: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The same blocks judged on the other round statistic (``min_s`` / ``median_s``): what
+    that choice would have said, at no extra measuring."""
+    cmp = _judge(db, tags, statistic, args)
     table = cmp.table
     slowed = table[table["config"].str.startswith(f"{args.slow}(")]
     return {
@@ -405,7 +450,22 @@ def main() -> None:
         metavar="JSONL",
         help="measure nothing: summarize the evaluations stored in these --out files",
     )
+    ap.add_argument(
+        "--rejudge",
+        type=Path,
+        nargs="+",
+        metavar="JSONL",
+        help="measure nothing: judge the evaluations in these --out files again, from their "
+        "kept databases (--keep-dbs), by today's ab statistic; write them to --out",
+    )
     args = ap.parse_args()
+    if args.rejudge:
+        stored = [json.loads(line) for f in args.rejudge for line in f.read_text().splitlines()]
+        again = rejudge(stored, args)
+        if args.out:
+            args.out.write_text("".join(json.dumps(r, default=float) + "\n" for r in again))
+        summarize(again, args.mode)
+        return
     if args.summarize:
         stored = [json.loads(line) for f in args.summarize for line in f.read_text().splitlines()]
         summarize(stored, args.mode)

@@ -147,7 +147,10 @@ def test_two_environments_are_interleaved_and_stored_with_their_tags(tmp_path) -
     assert res.blocks == 2 and set(res.comparison.table["n_blocks"]) == {2}
     assert res.comparison.suite.gates
     assert "Measured taking turns configuration by configuration" in res.markdown
-    assert "block(s) of one run per side, each the median of its rounds" in res.markdown
+    assert "block(s) of one run per side, compared by the median of its rounds' paired" in (
+        res.markdown
+    )
+    assert res.comparison.settings["unit"] == "pair"
     # both sides ran with one BLAS thread (the default), and the rows' environment says so
     prints = st.query(
         "SELECT DISTINCT e.fingerprint FROM results r JOIN environments e USING (env_id)"
@@ -167,3 +170,22 @@ def test_threads_zero_keeps_the_environment_and_negative_is_refused(tmp_path) ->
     with pytest.raises(ConfigError, match="threads must be >= 0"):
         ab("a", "b", kernels="softmax", db=tmp_path / "x.duckdb", threads=-1)
     assert not (tmp_path / "x.duckdb").exists() or Store(tmp_path / "x.duckdb").count() == 0
+
+
+def test_one_process_after_the_other_compares_the_medians_of_passes(tmp_path) -> None:
+    res = ab(
+        "env-a",
+        "env-b",
+        kernels="softmax",
+        baseline_python=sys.executable,
+        candidate_python=sys.executable,
+        db=tmp_path / "ab.duckdb",
+        blocks=2,
+        passes=2,
+        interleave="process",
+        time_budget=0.01,
+    )
+    # pairs of passes seconds apart share no state: each block is the ratio of the medians
+    assert res.comparison.settings["unit"] == "run" and res.interleave == "process"
+    assert "one process after the other" in res.markdown
+    assert "block(s) of one run per side, each the median of its rounds" in res.markdown

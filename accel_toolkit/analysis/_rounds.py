@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigError
@@ -70,9 +71,10 @@ def _labels(rows: pd.DataFrame) -> pd.Series:
     return label
 
 
-#: what one block of a side is: each ``round`` of each run, or each ``run`` (one process of
-#: ``ab``), whose figure is then the median over its rounds
-UNITS = ("round", "run")
+#: what one block of a side is: each ``round`` of each run; each ``run`` (one process of
+#: ``ab``), whose figure is then the median over its rounds; or each run of a ``pair`` that
+#: took turns round by round, compared by the median of its rounds' paired ratios
+UNITS = ("round", "run", "pair")
 
 
 def _per_run(rows: pd.DataFrame, value: str) -> pd.DataFrame:
@@ -86,6 +88,35 @@ def _per_run(rows: pd.DataFrame, value: str) -> pd.DataFrame:
     starts = out.groupby("run_id")["created_at"].min().sort_values()
     ids = {r: i for i, r in enumerate(starts.index)}
     return out.assign(round_id=out["run_id"].map(ids))
+
+
+def _paired(base: pd.DataFrame, cand: pd.DataFrame, value: str) -> pd.DataFrame:
+    """The candidate's per-run rows (:func:`_per_run`) with ``value`` replaced, wherever the
+    baseline's run of the same block measured the configuration in the same rounds, by the
+    baseline's figure times the median over rounds of the paired ratio candidate/baseline."""
+    ident = [k for k in _IDENTITY if k in base and k in cand]
+
+    def per_round(rows: pd.DataFrame) -> pd.DataFrame:
+        starts = rows.groupby("run_id")["created_at"].min().sort_values()
+        rnd = rows["round"] if "round" in rows else pd.Series(0, index=rows.index)
+        return pd.DataFrame(
+            {
+                "round_id": rows["run_id"].map({r: i for i, r in enumerate(starts.index)}),
+                "_round": rnd.fillna(0).astype(int),
+                **{k: rows[k].astype(str) for k in ident},
+                value: rows[value].astype(float),
+            }
+        )
+
+    keys = ["round_id", *ident]
+    pairs = per_round(base).merge(per_round(cand), on=[*keys, "_round"], suffixes=("_a", "_b"))
+    pairs["d"] = np.log(pairs[f"{value}_b"] / pairs[f"{value}_a"])
+    d = pairs.groupby(keys)["d"].median()
+    a_run, b_run = _per_run(base, value), _per_run(cand, value)
+    a_fig = a_run.assign(**{k: a_run[k].astype(str) for k in ident}).set_index(keys)[value]
+    at = pd.MultiIndex.from_frame(b_run[keys].astype({k: str for k in ident}))
+    paired = (a_fig.reindex(at) * np.exp(d.reindex(at))).to_numpy()
+    return b_run.assign(**{value: np.where(np.isfinite(paired), paired, b_run[value])})
 
 
 def round_rows(
@@ -104,12 +135,18 @@ def round_rows(
     for the best case), stored as ``median_s``. ``unit="run"`` makes each run one block,
     its figure the median of ``value`` over the run's rounds: the rounds of one process,
     each taken at another moment, outvote a burst of contention that slowed one of them.
+    ``unit="pair"`` also makes each run one block, for runs that took turns (``ab``: round
+    ``r`` of a configuration on one side, then at once on the other): a block's log ratio is
+    the median over rounds of the paired log ratios, so a state of the machine that both
+    members of a pair met cancels even when it caught different rounds of the two runs.
+    The candidate's figure is then the baseline's (median over its rounds) times that
+    median ratio; where no pair exists, its own median.
     """
     if value not in results:
         raise ConfigError(f"No column {value!r} in the results; use median_s or min_s.")
     if unit not in UNITS:
         raise ConfigError(f"unit must be one of {UNITS}, got {unit!r}.")
-    parts = []
+    sides = {}
     for side, label in (("baseline", baseline), ("candidate", candidate)):
         rows = _side_rows(results, by, label)
         if rows.empty:
@@ -117,7 +154,15 @@ def round_rows(
                 f"No successful results with {by} = {label!r} for the {side}; "
                 f"run `accel-toolkit bench --rounds K --tag {label}` first."
             )
-        rows = _per_run(rows, value) if unit == "run" else _with_round_ids(rows)
+        sides[side] = rows
+    parts = []
+    for side, rows in sides.items():
+        if unit == "pair" and side == "candidate":
+            rows = _paired(sides["baseline"], rows, value)
+        elif unit in ("run", "pair"):
+            rows = _per_run(rows, value)
+        else:
+            rows = _with_round_ids(rows)
         parts.append(
             pd.DataFrame(
                 {
@@ -149,8 +194,9 @@ def compare_rounds(
     """Compare two labelled sides of a database round by round (:func:`compare_blocks`).
 
     ``value`` is each round's figure (``median_s``; ``min_s`` compares best cases).
-    ``unit="run"`` compares run by run, each run's figure the median over its rounds
-    (what :func:`~accel_toolkit.ab` does with several passes per process).
+    ``unit="run"`` compares run by run, each run's figure the median over its rounds;
+    ``unit="pair"`` run by run on the median of the rounds' paired ratios (what
+    :func:`~accel_toolkit.ab` does when the sides take turns; :func:`round_rows`).
     ``options`` are :func:`compare_blocks` keywords (``threshold``, ``alpha``, ``test``,
     ``control``, ``suite_gates``, ...). ``results`` skips reading the store.
 
@@ -326,11 +372,10 @@ def rounds_markdown(res: BlockComparison) -> str:
         "",
         f"`{s.get('candidate')}` vs `{s.get('baseline')}` (by {s.get('by', 'tag')}), "
         f"{s['n_blocks']} block(s) of "
-        + (
-            "one run per side, each the median of its rounds"
-            if s.get("unit") == "run"
-            else "one round per side"
-        )
+        + {
+            "run": "one run per side, each the median of its rounds",
+            "pair": "one run per side, compared by the median of its rounds' paired ratios",
+        }.get(str(s.get("unit")), "one round per side")
         + (
             f" (rounds: baseline {rounds.get('baseline')}, candidate {rounds.get('candidate')})"
             if rounds
