@@ -52,12 +52,13 @@ SHIM = '''\
 
 At a configuration's first call the shim times the implementation and a unit of filler work
 (an in-place add over 64 floats), then twice measures the slowdown the filler makes (plain
-and slowed calls alternating, best of four each) and corrects the count; every call then
-runs the implementation and as many filler units as take FRACTION of its time. The work is
-real and scales with the machine's speed like the kernel's; the slowdown actually measured
-is reported beside it. The count is calibrated once per evaluation: the first process to
-meet a configuration writes it to GATE_SLOW_CACHE (a JSON file), and the later blocks'
-processes read it, so the candidate is one fixed code version, as a real change would be.
+and slowed calls alternating, four pairs, their median ratio) and corrects the count (at
+most x2 or /2 a step); every call then runs the implementation and as many filler units
+as take FRACTION of its time. The work is real and scales with the machine's speed like the
+kernel's; the slowdown actually measured is reported beside it. The count is calibrated
+once per evaluation: the first process to meet a configuration writes it to GATE_SLOW_CACHE
+(a JSON file), and the later blocks' processes read it, so the candidate is one fixed code
+version, as a real change would be.
 """
 import json
 import os
@@ -98,8 +99,12 @@ def _install():
             for _ in range(4):
                 plain.append(_per_call(call, 0.005))
                 slow.append(_per_call(both, 0.005))
-            extra = min(slow) / min(plain) - 1
-            n = max(1, round(n * fraction / max(extra, 1e-3)))
+            r = sorted(b / a for a, b in zip(plain, slow))  # adjacent pairs' ratios
+            extra = (r[1] + r[2]) / 2 - 1  # their median
+            # at most halve or double per step: a burst during the plain calls can make the
+            # extra look like nothing, and an unbounded step then multiplied n by up to 100
+            # (3 of 20 evaluations of the campaign measured one configuration at +230-650%)
+            n = max(1, round(n * min(2.0, max(0.5, fraction / max(extra, 1e-3)))))
         return n
 
     def shared(ops, inputs, params, layout):
@@ -309,6 +314,7 @@ def rejudge(records: list[dict[str, Any]], args: argparse.Namespace) -> list[dic
         tags = {w: next(t for t in labels if f":{w}:" in t) for w in ("baseline", "candidate")}
         args = argparse.Namespace(**{**vars(args), "interleave": rec["interleave"]})
         before = {k: rec[k] for k in ("status", "counts", "slowed_detected", "others_flagged")}
+        before["noise"] = float(np.median([x["spread"] for x in rec["rows"]]))
         new = {**rec, **_verdict(_judge(Path(rec["db"]), tags, args.statistic, args), args.slow)}
         new["as_measured"] = rec.get("as_measured", before)
         new["other_statistic"] = _reanalyse(Path(rec["db"]), tags, _other(args), args)
@@ -374,6 +380,19 @@ def summarize(records: list[dict[str, Any]], mode: str) -> None:
             f"  measured slowdown of the slowed kernel: {np.mean(ratios) - 1:+.1%} (mean "
             f"ratio over evaluations); slowed configurations flagged {det}/{tot}; other "
             f"configurations flagged {sum(r['others_flagged'] for r in records)}"
+        )
+    before = [r["as_measured"] for r in records if "as_measured" in r]
+    if before:
+        print(
+            f"  the same evaluations as judged when measured (an earlier statistic): {word} "
+            f"{_rate(sum(b['status'] for b in before), len(before))}; block noise median "
+            f"{np.median([b['noise'] for b in before]):.3f}, now "
+            f"{np.median([np.median([x['spread'] for x in r['rows']]) for r in records]):.3f}"
+            + (
+                f"; slowed configurations flagged {sum(b['slowed_detected'] for b in before)}"
+                if mode == "ab"
+                else ""
+            )
         )
     others = [r["other_statistic"] for r in records if "other_statistic" in r]
     if others:
