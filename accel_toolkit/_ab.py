@@ -47,9 +47,10 @@ DEFAULT_MAX_BLOCKS = 20
 #: block-to-block noise of a shared machine, not the round's precision, limits the gate
 #: (a round of 20 tiny+small cpu configurations: 2.7 s at 0.05 s, 8.9 s at bench's default)
 DEFAULT_ROUND_BUDGET = 0.05
-#: passes over the configurations in each block's processes; the block's figure is their
-#: median. Contention on a shared machine comes in bursts and states of 0.1 s to several
-#: seconds (docs/reproducibility.md), so a pass caught by one is outvoted
+#: passes over the configurations in each block's processes; the block's log ratio is the
+#: median of the passes' paired ratios. Contention on a shared machine comes in bursts and
+#: states of 0.1 s to several seconds (docs/reproducibility.md), so a pass caught by one is
+#: outvoted
 DEFAULT_PASSES = 3
 #: BLAS / OpenMP threads of each side's processes: one, because where cores are shared a BLAS
 #: call whose second thread waits for a core takes a whole scheduler quantum (a 256^3 matmul

@@ -82,8 +82,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "worktrees and run each with this Python first on PYTHONPATH (the package is pure "
         "Python), or run two named interpreters (--baseline-python/--candidate-python). In each "
         "block a fresh process per side, both pinned to one core, take turns configuration by "
-        "configuration (A B, then B A) for --passes passes; a block's figure is the median of "
-        "its passes. Per block "
+        "configuration (A B, then B A) for --passes passes; a block's log ratio is the median "
+        "of its passes' paired ratios. Per block "
         "and configuration, log(candidate/baseline) less the block's shared shift is tested "
         "over blocks with Holm's correction. Exit 0: nothing slower by more than the "
         "threshold; 1: something is; 2: usage error or a ref that cannot be measured.",
