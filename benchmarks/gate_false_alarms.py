@@ -296,7 +296,7 @@ def _judge(db: Path, tags: dict[str, str], statistic: str, args: argparse.Namesp
         test=defaults["test"].default,
         rule=defaults["rule"].default,
         suite_gates=True,
-        unit=UNIT_OF[args.interleave],
+        unit=getattr(args, "unit", None) or UNIT_OF[args.interleave],
     )
 
 
@@ -476,6 +476,13 @@ def main() -> None:
         metavar="JSONL",
         help="measure nothing: judge the evaluations in these --out files again, from their "
         "kept databases (--keep-dbs), by today's ab statistic; write them to --out",
+    )
+    ap.add_argument(
+        "--unit",
+        choices=["pair", "run"],
+        default=None,
+        help="with --rejudge: compare each block by the median of its passes' paired ratios "
+        "(pair) or by the ratio of the passes' medians (run); default: what ab uses",
     )
     args = ap.parse_args()
     if args.rejudge:
