@@ -227,6 +227,27 @@ def test_single_runs_of_one_commit_teach_the_check_report_the_rounds_needed(tmp_
     assert "rounds per side" in res.as_dict()["history"]
 
 
+def _row(tag: str, run: int, r: int, i: int, t: pd.Timestamp, m: float) -> dict:
+    """One ``ok`` result row: round ``r`` of run ``run`` of ``tag``, configuration ``k{i}``
+    (a matmul of M=i on cpu), measured ``m`` seconds (median and min) at ``t``."""
+    return {
+        "tag": tag,
+        "run_id": f"{tag}-{run}",
+        "round": r,
+        "created_at": t,
+        "status": "ok",
+        "kernel": "matmul",
+        "params": {"M": i},
+        "dtype": "float32",
+        "config_key": f"k{i}",
+        "backend": "cpu",
+        "venue": "process",
+        "device": "cpu0",
+        "median_s": m,
+        "min_s": m,
+    }
+
+
 def _runs_with_bursts(
     tag: str, runs: int, passes: int, *, seed: int, slow: dict[int, float] | None = None
 ) -> pd.DataFrame:
@@ -246,24 +267,7 @@ def _runs_with_bursts(
                 m = 1e-4 * (i + 1) * speed * float(np.exp(rng.normal(0, 0.01)))
                 m *= (slow or {}).get(i, 1.0) * (rng.uniform(1.2, 1.8) if burst[i] == r else 1.0)
                 t += pd.Timedelta(milliseconds=10)
-                rows.append(
-                    {
-                        "tag": tag,
-                        "run_id": f"{tag}-{run}",
-                        "round": r,
-                        "created_at": t,
-                        "status": "ok",
-                        "kernel": "matmul",
-                        "params": {"M": i},
-                        "dtype": "float32",
-                        "config_key": f"k{i}",
-                        "backend": "cpu",
-                        "venue": "process",
-                        "device": "cpu0",
-                        "median_s": m,
-                        "min_s": m,
-                    }
-                )
+                rows.append(_row(tag, run, r, i, t, m))
     return pd.DataFrame(rows)
 
 
@@ -323,24 +327,7 @@ def _pairs_taking_turns(
                     m *= rng.uniform(1.1, 1.4) if rng.random() < 0.1 else 1.0
                     m *= (slow or {}).get(int(i), 1.0) if tag == "b" else 1.0
                     t += pd.Timedelta(milliseconds=10)
-                    rows.append(
-                        {
-                            "tag": tag,
-                            "run_id": f"{tag}-{run}",
-                            "round": r,
-                            "created_at": t,
-                            "status": "ok",
-                            "kernel": "matmul",
-                            "params": {"M": int(i)},
-                            "dtype": "float32",
-                            "config_key": f"k{i}",
-                            "backend": "cpu",
-                            "venue": "process",
-                            "device": "cpu0",
-                            "median_s": m,
-                            "min_s": m,
-                        }
-                    )
+                    rows.append(_row(tag, run, r, int(i), t, m))
     return pd.DataFrame(rows)
 
 

@@ -85,23 +85,31 @@ def _per_run(rows: pd.DataFrame, value: str) -> pd.DataFrame:
     out = first.head(1).set_index(keys)
     out[value] = first[value].median()
     out = out.reset_index()
-    starts = out.groupby("run_id")["created_at"].min().sort_values()
-    ids = {r: i for i, r in enumerate(starts.index)}
-    return out.assign(round_id=out["run_id"].map(ids))
+    return out.assign(round_id=out["run_id"].map(_run_order(out)))
 
 
-def _paired(base: pd.DataFrame, cand: pd.DataFrame, value: str) -> pd.DataFrame:
-    """The candidate's per-run rows (:func:`_per_run`) with ``value`` replaced, wherever the
-    baseline's run of the same block measured the configuration in the same rounds, by the
-    baseline's figure times the median over rounds of the paired ratio candidate/baseline."""
+def _run_order(rows: pd.DataFrame) -> dict[Any, int]:
+    """Each run of ``rows``, numbered 0, 1, ... by when it started."""
+    starts = rows.groupby("run_id")["created_at"].min().sort_values()
+    return {r: i for i, r in enumerate(starts.index)}
+
+
+def _paired(
+    sides: dict[str, pd.DataFrame], runs: dict[str, pd.DataFrame], value: str
+) -> pd.DataFrame:
+    """The candidate's per-run rows (``runs``, :func:`_per_run` of ``sides``) with ``value``
+    replaced, wherever the baseline's run of the same block measured the configuration in
+    the same rounds, by the baseline's figure times the median over rounds of the paired
+    ratio candidate/baseline."""
+    base, cand = sides["baseline"], sides["candidate"]
+    a_run, b_run = runs["baseline"], runs["candidate"]
     ident = [k for k in _IDENTITY if k in base and k in cand]
 
     def per_round(rows: pd.DataFrame) -> pd.DataFrame:
-        starts = rows.groupby("run_id")["created_at"].min().sort_values()
         rnd = rows["round"] if "round" in rows else pd.Series(0, index=rows.index)
         return pd.DataFrame(
             {
-                "round_id": rows["run_id"].map({r: i for i, r in enumerate(starts.index)}),
+                "round_id": rows["run_id"].map(_run_order(rows)),
                 "_round": rnd.fillna(0).astype(int),
                 **{k: rows[k].astype(str) for k in ident},
                 value: rows[value].astype(float),
@@ -112,7 +120,6 @@ def _paired(base: pd.DataFrame, cand: pd.DataFrame, value: str) -> pd.DataFrame:
     pairs = per_round(base).merge(per_round(cand), on=[*keys, "_round"], suffixes=("_a", "_b"))
     pairs["d"] = np.log(pairs[f"{value}_b"] / pairs[f"{value}_a"])
     d = pairs.groupby(keys)["d"].median()
-    a_run, b_run = _per_run(base, value), _per_run(cand, value)
     a_fig = a_run.assign(**{k: a_run[k].astype(str) for k in ident}).set_index(keys)[value]
     at = pd.MultiIndex.from_frame(b_run[keys].astype({k: str for k in ident}))
     paired = (a_fig.reindex(at) * np.exp(d.reindex(at))).to_numpy()
@@ -155,14 +162,14 @@ def round_rows(
                 f"run `accel-toolkit bench --rounds K --tag {label}` first."
             )
         sides[side] = rows
+    if unit == "round":
+        blocks = {w: _with_round_ids(rows) for w, rows in sides.items()}
+    else:
+        blocks = {w: _per_run(rows, value) for w, rows in sides.items()}
+        if unit == "pair":
+            blocks["candidate"] = _paired(sides, blocks, value)
     parts = []
-    for side, rows in sides.items():
-        if unit == "pair" and side == "candidate":
-            rows = _paired(sides["baseline"], rows, value)
-        elif unit in ("run", "pair"):
-            rows = _per_run(rows, value)
-        else:
-            rows = _with_round_ids(rows)
+    for side, rows in blocks.items():
         parts.append(
             pd.DataFrame(
                 {
