@@ -243,7 +243,10 @@ def evaluate_once(args: argparse.Namespace, folder: Path, i: int) -> dict[str, A
         "today_status": _today(db, res.tags, args.threshold),
         "today_wall_s": sum(res.wall_s.values()) / res.blocks,
     }
-    rec["other_statistic"] = _reanalyse(db, res.tags, _other(args), args)
+    from accel_toolkit.store import open_store
+
+    results = open_store(db, create=False).results()
+    rec["other_statistic"] = _reanalyse(results, res.tags, _other(args), args)
     if args.keep_dbs:
         args.keep_dbs.mkdir(parents=True, exist_ok=True)
         kept = args.keep_dbs / f"{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}.duckdb"
@@ -275,18 +278,18 @@ def _verdict(cmp: Any, slow: str) -> dict[str, Any]:
     }
 
 
-def _judge(db: Path, tags: dict[str, str], statistic: str, args: argparse.Namespace) -> Any:
-    """The comparison ``ab`` makes today of the blocks stored in ``db`` (its defaults for
-    everything the script does not set), on each round's ``statistic``."""
+def _judge(results: Any, tags: dict[str, str], statistic: str, args: argparse.Namespace) -> Any:
+    """The comparison ``ab`` makes today of the blocks in ``results`` (an evaluation's
+    database; its defaults for everything the script does not set), on each round's
+    ``statistic``."""
     import inspect
 
     from accel_toolkit._ab import UNIT_OF, ab
     from accel_toolkit.analysis._rounds import compare_rounds
-    from accel_toolkit.store import open_store
 
     defaults = inspect.signature(ab).parameters
     return compare_rounds(
-        results=open_store(db, create=False).results(),
+        results=results,
         baseline=tags["baseline"],
         candidate=tags["candidate"],
         by="tag",
@@ -310,14 +313,15 @@ def rejudge(records: list[dict[str, Any]], args: argparse.Namespace) -> list[dic
             continue
         from accel_toolkit.store import open_store
 
-        labels = open_store(Path(rec["db"]), create=False).results()["tag"].unique()
+        results = open_store(Path(rec["db"]), create=False).results()
+        labels = results["tag"].unique()
         tags = {w: next(t for t in labels if f":{w}:" in t) for w in ("baseline", "candidate")}
         args = argparse.Namespace(**{**vars(args), "interleave": rec["interleave"]})
         before = {k: rec[k] for k in ("status", "counts", "slowed_detected", "others_flagged")}
         before["noise"] = float(np.median([x["spread"] for x in rec["rows"]]))
-        new = {**rec, **_verdict(_judge(Path(rec["db"]), tags, args.statistic, args), args.slow)}
+        new = {**rec, **_verdict(_judge(results, tags, args.statistic, args), args.slow)}
         new["as_measured"] = rec.get("as_measured", before)
-        new["other_statistic"] = _reanalyse(Path(rec["db"]), tags, _other(args), args)
+        new["other_statistic"] = _reanalyse(results, tags, _other(args), args)
         out.append(new)
     return out
 
@@ -327,11 +331,11 @@ def _other(args: argparse.Namespace) -> str:
 
 
 def _reanalyse(
-    db: Path, tags: dict[str, str], statistic: str, args: argparse.Namespace
+    results: Any, tags: dict[str, str], statistic: str, args: argparse.Namespace
 ) -> dict[str, Any]:
     """The same blocks judged on the other round statistic (``min_s`` / ``median_s``): what
     that choice would have said, at no extra measuring."""
-    cmp = _judge(db, tags, statistic, args)
+    cmp = _judge(results, tags, statistic, args)
     table = cmp.table
     slowed = table[table["config"].str.startswith(f"{args.slow}(")]
     return {
