@@ -57,6 +57,10 @@ DEFAULT_PASSES = 3
 #: of 0.15-0.27 ms measured 15.7 ms in some rounds with OpenBLAS's two threads on a busy
 #: 2-core VM, never with one); ``threads=0`` keeps the environment's setting
 DEFAULT_THREADS = 1
+#: when a configuration is slower (:func:`~accel_toolkit.analysis._blocks.compare_blocks`):
+#: significantly above 1 and the estimate above the threshold; ``check`` judges runs that
+#: took turns by it too
+DEFAULT_RULE = "estimate"
 _THREAD_VARS = (
     "OPENBLAS_NUM_THREADS",
     "OMP_NUM_THREADS",
@@ -290,6 +294,8 @@ INTERLEAVES = ("config", "process")
 #: of the passes' medians while another job ran on the other core (docs/reproducibility.md,
 #: "Pairs, not medians"); sides measured one process after the other by their medians
 UNIT_OF = {"config": "pair", "process": "run"}
+#: the ``command`` of every run measured taking turns: how ``check`` knows to pair them
+TURNS_COMMAND = "accel-toolkit ab (sides taking turns configuration by configuration)"
 
 
 class _Worker:
@@ -383,7 +389,7 @@ def _turns(
         "preset": None if grid else preset,
         "time_budget": budget,
         "rounds": passes,
-        "command": "accel-toolkit ab (sides taking turns configuration by configuration)",
+        "command": TURNS_COMMAND,
     }
     if grid:
         from .cli._bench import read_grid
@@ -453,7 +459,7 @@ def ab(
     test: str = "t",
     control: Sequence[str] | None = None,
     statistic: str = "median",
-    rule: str = "estimate",
+    rule: str = DEFAULT_RULE,
     threads: int | None = DEFAULT_THREADS,
     interleave: str = "config",
 ) -> ABResult:

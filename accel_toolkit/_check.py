@@ -147,6 +147,9 @@ def check(
     ``accel-toolkit ab``), the sides are compared round by round with the run-level drift
     removed (:mod:`accel_toolkit.analysis._rounds`), and ``alpha`` is the gate's family-wise
     false-alarm level; single runs keep the Mann-Whitney comparison of :func:`compare`.
+    Runs that took turns (``ab``'s default) are compared as ``ab`` compared them: each
+    block by the median of its passes' paired ratios, by ``ab``'s rule (``"estimate"``), the
+    suite-wide shift gating too; with ``alpha=0.01`` (``ab``'s) the verdicts are ``ab``'s.
 
     Returns
     -------
@@ -222,6 +225,9 @@ def _round_by_round(
     n = [count_rounds(results, by=by, value=v) for v in (baseline, candidate)]
     if min(n) == 0 or max(n) < 2:
         return None
+    from ._ab import DEFAULT_RULE
+
+    unit = _unit(store, results, by, (baseline, candidate))
     return compare_rounds(
         results=results,
         baseline=baseline,
@@ -229,4 +235,20 @@ def _round_by_round(
         by=by,
         threshold=threshold,
         alpha=alpha,
+        unit=unit,
+        # runs that took turns are judged as ab judged them; a shift of all is the code's
+        rule=DEFAULT_RULE if unit == "pair" else "strict",
+        suite_gates=unit == "pair",
     )
+
+
+def _unit(store: Store, results: pd.DataFrame, by: str, labels: tuple[str, str]) -> str:
+    """``"pair"`` when every run of both sides took turns (``ab``), as many on each side;
+    otherwise ``"round"``."""
+    from ._ab import TURNS_COMMAND
+    from .analysis._rounds import _side_rows
+
+    runs = store.runs().set_index("run_id")["command"]
+    ids = [set(_side_rows(results, by, v)["run_id"]) for v in labels]
+    took_turns = all(runs.get(r) == TURNS_COMMAND for side in ids for r in side)
+    return "pair" if took_turns and len(ids[0]) == len(ids[1]) else "round"

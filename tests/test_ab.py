@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from accel_toolkit._ab import ab, git_side
+from accel_toolkit._check import check
 from accel_toolkit.cli import main
 from accel_toolkit.exceptions import ConfigError
 from accel_toolkit.store import Store
@@ -151,6 +153,12 @@ def test_two_environments_are_interleaved_and_stored_with_their_tags(tmp_path) -
         res.markdown
     )
     assert res.comparison.settings["unit"] == "pair"
+    # `check` on the stored tags sees that the runs took turns and gives ab's verdicts
+    again = check(db, baseline=res.tags["baseline"], candidate=res.tags["candidate"], alpha=0.01)
+    assert again.blocks is not None and again.blocks.settings["unit"] == "pair"
+    assert again.blocks.suite.gates and again.status == res.status
+    cols = ["config", "verdict", "ratio"]
+    pd.testing.assert_frame_equal(again.comparison[cols], res.comparison.table[cols])
     # both sides ran with one BLAS thread (the default), and the rows' environment says so
     prints = st.query(
         "SELECT DISTINCT e.fingerprint FROM results r JOIN environments e USING (env_id)"

@@ -72,7 +72,13 @@ def _ab(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from .._ab import DEFAULT_BLOCKS, DEFAULT_MAX_BLOCKS, DEFAULT_PASSES, DEFAULT_THREADS
+    from .._ab import (
+        DEFAULT_BLOCKS,
+        DEFAULT_MAX_BLOCKS,
+        DEFAULT_PASSES,
+        DEFAULT_RULE,
+        DEFAULT_THREADS,
+    )
 
     p = sub.add_parser(
         "ab",
@@ -159,7 +165,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--rule",
         choices=["estimate", "strict"],
-        default="estimate",
+        default=DEFAULT_RULE,
         help="slower when significantly above 1 and the estimate above the "
         "threshold (estimate, default), or when the lower bound clears the threshold "
         "(strict: about four times the blocks)",
