@@ -190,6 +190,20 @@ def test_check_reports_the_rounds_the_history_says_a_threshold_needs(tmp_path) -
     )
 
 
+def test_blocks_of_whole_runs_do_not_quote_the_history_of_single_rounds(tmp_path) -> None:
+    from accel_toolkit.analysis._rounds import compare_rounds, rounds_markdown
+
+    db = tmp_path / "c.duckdb"
+    for i, tag in enumerate(("base", "cand", "base", "cand")):
+        _stored(db, tag, 3, seed=30 + i, commit="a" * 40)
+    by_round = rounds_markdown(compare_rounds(db, baseline="base", candidate="cand"))
+    assert "Noise learned from history" in by_round
+    for unit in ("run", "pair"):
+        md = rounds_markdown(compare_rounds(db, baseline="base", candidate="cand", unit=unit))
+        assert "Noise learned from history" not in md and "rounds per side" not in md
+        assert "these blocks are whole runs" in md
+
+
 def test_the_report_table_shows_the_round_spread_beside_the_ci(tmp_path) -> None:
     from accel_toolkit.report import results_table
 

@@ -419,14 +419,23 @@ def rounds_markdown(res: BlockComparison) -> str:
     ]
     for note in res.notes:
         out += [f"> {note}", ""]
-    out += _history_lines(res.table, float(s["threshold"]), int(s["n_blocks"]))
+    by_round = s.get("unit", "round") == "round"
+    if by_round:
+        out += _history_lines(res.table, float(s["threshold"]), int(s["n_blocks"]))
+    else:  # the history's noise is of single rounds, which these blocks are not
+        out += [
+            "The noise learned from history is that of single rounds; these blocks are "
+            "whole runs, so the blocks they need come from this comparison's own noise.",
+            "",
+        ]
     amb = res.table[res.table["verdict"] == "ambiguous"]
     need = amb["blocks_needed"][amb["blocks_needed"] > 0]
     if len(need):
         worst = amb.loc[need.idxmax()]
         out += [
             f"To tell a {2 * t:.0%} slowdown from noise on every ambiguous configuration "
-            f"here you need about {int(need.max())} blocks (rounds per side; the noisiest "
+            f"here you need about {int(need.max())} blocks "
+            f"({'rounds per side' if by_round else 'runs per side, `--blocks`'}; the noisiest "
             f"is `{worst['config']}`, {worst['spread']:.1%} from block to block).",
             "",
         ]
