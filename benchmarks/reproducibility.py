@@ -9,6 +9,7 @@ second figure lies within +-10 % (and +-5 %) of its first. Figures scored:
 * ``rounds``: the median over the invocation's rounds of each round's median
   (``median_s``), the figure the new defaults give;
 * ``rounds-min``: the smallest ``min_s`` over the rounds (the README's best-case figure);
+* ``rounds-median-min``: the median over the rounds of ``min_s``;
 * ``single-round``: round 0 alone (today's single run), median and ``min_s``.
 
 Then ``predict evaluate`` is re-scored on the second invocation's rounds and on its round 0
@@ -84,6 +85,7 @@ def figures(results: pd.DataFrame, tag: str) -> pd.DataFrame:
         {
             "rounds": g["median_s"].median(),
             "rounds-min": g["min_s"].min(),
+            "rounds-median-min": g["min_s"].median(),
             "single-round": first["median_s"],
             "single-round-min": first["min_s"],
             "round_spread": g["median_s"].agg(lambda s: (s.max() - s.min()) / s.median()),
@@ -91,6 +93,21 @@ def figures(results: pd.DataFrame, tag: str) -> pd.DataFrame:
             "steal": g["steal_fraction"].mean(),
         }
     )
+
+
+def _drift(results: pd.DataFrame) -> str:
+    """How the machine's speed moved: each invocation's rounds against its round 0, and the
+    second invocation against the first (medians over configurations of the log ratio of
+    ``median_s``), which no figure of one configuration can remove."""
+    ok = results[results["status"] == "ok"]
+    x = np.log(ok.pivot_table(index="config_key", columns=["tag", "round"], values="median_s"))
+    parts = []
+    for tag in ("repro-1", "repro-2"):
+        r = x[tag].sub(x[tag][0], axis=0).median()
+        parts.append(f"{tag} rounds vs round 0: " + ", ".join(f"{np.expm1(v):+.1%}" for v in r))
+    between = (x["repro-2"].median(axis=1) - x["repro-1"].median(axis=1)).median()
+    parts.append(f"repro-2 vs repro-1 (medians over rounds): {np.expm1(between):+.1%}")
+    return "machine drift (median over configurations): " + "; ".join(parts)
 
 
 def score(db: Path) -> None:
@@ -101,7 +118,7 @@ def score(db: Path) -> None:
     both = a.index.intersection(b.index)
     print(f"{len(both)} configurations measured in both invocations")
     print(f"{'figure':18s} {'within 10%':>11s} {'within 5%':>10s} {'median |change|':>16s}")
-    for col in ("rounds", "rounds-min", "single-round", "single-round-min"):
+    for col in ("rounds", "rounds-min", "rounds-median-min", "single-round", "single-round-min"):
         r = (b.loc[both, col] / a.loc[both, col]).to_numpy()
         dev = np.abs(r - 1)
         print(
@@ -114,6 +131,7 @@ def score(db: Path) -> None:
         f"{a['ci_rel'].median():.1%}; mean stolen CPU share {a['steal'].mean():.2%} / "
         f"{b['steal'].mean():.2%}"
     )
+    print(_drift(results))
     from accel_toolkit.exceptions import PredictionError
     from accel_toolkit.predict import evaluate
 
