@@ -314,7 +314,7 @@ def test_ctrl_c_prints_the_run_and_how_to_resume(tmp_path):
             "--preset",
             "small",
             "--time-budget",
-            "0.5",
+            "2",
             "--db",
             str(db),
         ],
@@ -323,13 +323,15 @@ def test_ctrl_c_prints_the_run_and_how_to_resume(tmp_path):
         text=True,
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.5)
-        try:
-            if db.exists() and Store(db, create=False).count() >= 1:
+        try:  # a short lock wait: a reader blocked for long would miss the sweep
+            if db.exists() and Store(db, create=False, lock_timeout=0.5).count() >= 1:
                 break
         except Exception:  # the writer holds the file for a moment
             continue
+    # the signal must land mid-sweep, or the test says nothing about Ctrl-C
+    assert proc.poll() is None, "the sweep ended before Ctrl-C; lengthen it"
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
