@@ -321,6 +321,9 @@ def test_ctrl_c_prints_the_run_and_how_to_resume(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a runner that started the suite in the background (SIGINT
+        # ignored, which the child would inherit) must not turn Ctrl-C into nothing
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
