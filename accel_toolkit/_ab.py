@@ -296,6 +296,30 @@ INTERLEAVES = ("config", "process")
 UNIT_OF = {"config": "pair", "process": "run"}
 #: the ``command`` of every run measured taking turns: how ``check`` knows to pair them
 TURNS_COMMAND = "accel-toolkit ab (sides taking turns configuration by configuration)"
+#: what starts the ``command`` of every run ``--interleave process`` measured (the rest is the
+#: ``bench`` command line it ran): how ``check`` knows that each run is one block
+PROCESS_COMMAND = "accel-toolkit ab (sides one process after the other)"
+
+
+def unit_of_runs(commands: Sequence[str | None]) -> str | None:
+    """How ``ab`` compared runs with these ``command`` values: ``"pair"`` when all took turns,
+    ``"run"`` when all ran one process after the other, ``None`` when not all came from one
+    kind of ``ab`` job (``check`` then compares round by round)."""
+    if commands and all(c == TURNS_COMMAND for c in commands):
+        return "pair"
+    if commands and all(c is not None and c.startswith(PROCESS_COMMAND) for c in commands):
+        return "run"
+    return None
+
+
+def _mark_process_runs(db: Path) -> None:
+    """Prefix the command of every run in a side's database with :data:`PROCESS_COMMAND`."""
+    from .store import Store
+
+    with Store(db, create=False).connect() as con:
+        con.execute(
+            "UPDATE runs SET command = ? || ': ' || coalesce(command, '')", [PROCESS_COMMAND]
+        )
 
 
 class _Worker:
@@ -610,6 +634,8 @@ def ab(
         from .store import Store
 
         for w in names:
+            if interleave == "process":
+                _mark_process_runs(dbs[w])
             folder = tmp / f"export-{w}"
             Store(dbs[w], create=False).export_parquet(folder)
             target.import_parquet(folder)

@@ -228,6 +228,7 @@ def _round_by_round(
     from ._ab import DEFAULT_RULE
 
     unit = _unit(store, results, by, (baseline, candidate))
+    interleaved = unit != "round"
     return compare_rounds(
         results=results,
         baseline=baseline,
@@ -236,19 +237,20 @@ def _round_by_round(
         threshold=threshold,
         alpha=alpha,
         unit=unit,
-        # runs that took turns are judged as ab judged them; a shift of all is the code's
-        rule=DEFAULT_RULE if unit == "pair" else "strict",
-        suite_gates=unit == "pair",
+        # runs an ab job interleaved are judged as ab judged them; a shift of all is the code's
+        rule=DEFAULT_RULE if interleaved else "strict",
+        suite_gates=interleaved,
     )
 
 
 def _unit(store: Store, results: pd.DataFrame, by: str, labels: tuple[str, str]) -> str:
-    """``"pair"`` when every run of both sides took turns (``ab``), as many on each side;
-    otherwise ``"round"``."""
-    from ._ab import TURNS_COMMAND
+    """How ``ab`` compared the sides when every run of both came from one ``ab`` job, as many
+    on each side (``"pair"`` for turns, ``"run"`` for one process after the other); otherwise
+    ``"round"``."""
+    from ._ab import unit_of_runs
     from .analysis._rounds import _side_rows
 
     runs = store.runs().set_index("run_id")["command"]
     ids = [set(_side_rows(results, by, v)["run_id"]) for v in labels]
-    took_turns = all(runs.get(r) == TURNS_COMMAND for side in ids for r in side)
-    return "pair" if took_turns and len(ids[0]) == len(ids[1]) else "round"
+    unit = unit_of_runs([runs.get(r) for side in ids for r in side])
+    return unit if unit and len(ids[0]) == len(ids[1]) else "round"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from accel_toolkit._ab import ab, git_side
+from accel_toolkit._ab import PROCESS_COMMAND, ab, git_side
 from accel_toolkit._check import check
 from accel_toolkit.cli import main
 from accel_toolkit.exceptions import ConfigError
@@ -197,3 +197,17 @@ def test_one_process_after_the_other_compares_the_medians_of_passes(tmp_path) ->
     assert res.comparison.settings["unit"] == "run" and res.interleave == "process"
     assert "one process after the other" in res.markdown
     assert "block(s) of one run per side, each the median of its rounds" in res.markdown
+    # `check` on the stored tags sees how they were measured and gives ab's verdicts
+    again = check(
+        tmp_path / "ab.duckdb",
+        baseline=res.tags["baseline"],
+        candidate=res.tags["candidate"],
+        alpha=0.01,
+    )
+    assert again.blocks is not None and again.blocks.settings["unit"] == "run"
+    assert again.blocks.suite.gates and again.status == res.status
+    cols = ["config", "verdict", "ratio"]
+    pd.testing.assert_frame_equal(again.comparison[cols], res.comparison.table[cols])
+    # the runs keep the bench command line they ran, after the mark
+    commands = Store(tmp_path / "ab.duckdb").runs()["command"]
+    assert all(c.startswith(PROCESS_COMMAND + ": accel-toolkit bench ") for c in commands)

@@ -166,9 +166,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--rule",
         choices=["estimate", "strict"],
         default=DEFAULT_RULE,
-        help="slower when significantly above 1 and the estimate above the "
-        "threshold (estimate, default), or when the lower bound clears the threshold "
-        "(strict: about four times the blocks)",
+        help="estimate: slower when significantly above 1 and the estimate above the "
+        "threshold; strict: when the lower bound clears the threshold (about four times the "
+        f"blocks); default {DEFAULT_RULE}",
     )
     p.add_argument(
         "--test",
