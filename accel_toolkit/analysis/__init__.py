@@ -9,6 +9,7 @@ The charts of these results live in :mod:`accel_toolkit.charts` and are re-expor
 
 from ..charts import compare_chart, describe_series, history_chart_with_steps, regression_chart
 from ._compare import BY_COLUMNS, compare, compare_frames, compare_samples, ratio_ci_bootstrap
+from ._drift import round_drift
 from ._gate import gate_json, gate_markdown, gate_status
 from ._history import NOISE_KINDS, synthetic_history
 from ._regressions import detect_regressions, find_steps, load_history, regressions_section
@@ -36,5 +37,6 @@ __all__ = [
     "ratio_ci_bootstrap",
     "regression_chart",
     "regressions_section",
+    "round_drift",
     "synthetic_history",
 ]

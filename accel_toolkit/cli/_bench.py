@@ -201,6 +201,7 @@ def _interrupted(db: str | None, command: str, resume: str | None, started: date
 
 def _bench(args: argparse.Namespace) -> int:
     from .._api import bench
+    from ..analysis._drift import drift_line, round_drift
     from ..models._bench import bench_models_command, check_model_flags
     from ..store import open_store
     from ._format import print_frame, summary_table
@@ -245,6 +246,9 @@ def _bench(args: argparse.Namespace) -> int:
         print_frame(summary_table(df))
         run = df["run_id"].iloc[0] if len(df) else "-"
         print(f"\n{len(df)} results stored in {open_store(args.db).path} (run {run})")
+        drift = drift_line(round_drift(df)) if args.rounds > 1 else None
+        if drift:
+            print(drift)
     bad = df["status"].isin(["error", "mismatch"]).sum() if len(df) else 0
     return 1 if bad else 0
 
