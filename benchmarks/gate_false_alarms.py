@@ -297,7 +297,7 @@ def _judge(results: Any, tags: dict[str, str], statistic: str, args: argparse.Na
         threshold=args.threshold,
         alpha=args.alpha,
         test=defaults["test"].default,
-        rule=defaults["rule"].default,
+        rule=getattr(args, "rule", None) or defaults["rule"].default,
         suite_gates=True,
         unit=getattr(args, "unit", None) or UNIT_OF[args.interleave],
     )
@@ -487,6 +487,13 @@ def main() -> None:
         default=None,
         help="with --rejudge: compare each block by the median of its passes' paired ratios "
         "(pair) or by the ratio of the passes' medians (run); default: what ab uses",
+    )
+    ap.add_argument(
+        "--rule",
+        choices=["strict", "estimate"],
+        default=None,
+        help="with --rejudge: when a configuration is slower (ab --rule; default: ab's). "
+        "strict: the Holm-adjusted lower bound of the ratio clears the threshold",
     )
     args = ap.parse_args()
     if args.rejudge:
