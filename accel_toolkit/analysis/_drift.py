@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["drift_line", "round_drift"]
+from ._rounds import _IDENTITY
 
-_IDENTITY = ["config_key", "backend", "venue", "device"]
+__all__ = ["drift_line", "round_drift"]
 
 
 def round_drift(
