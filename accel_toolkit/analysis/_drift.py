@@ -2,7 +2,7 @@
 
 On a shared machine the whole machine gets faster or slower between the rounds of one
 ``bench --rounds K`` run, every configuration together, with no CPU time stolen to show it
-(docs/reproducibility.md measured 13% within 13 minutes on an idle 2-core VM). A
+(measurements: docs/reproducibility.md, "Rounds as the unit"). A
 configuration's ``round_spread`` mixes that shift with its own noise; :func:`round_drift`
 separates it: for each round, the median over configurations of the ratio to the same
 configuration in the run's first round. It says how far a figure measured at another time
