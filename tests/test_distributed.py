@@ -535,3 +535,48 @@ def test_when_every_worker_leaves_the_rest_is_unavailable_and_resume_completes(c
     )
     ok = rows[rows["status"] == "ok"]
     assert len(ok) == 40 and ok["config_key"].is_unique
+
+
+class _UnreachableScheduler:
+    """The Dask client seam as a scheduler killed mid-sweep leaves it, before the client
+    notices: still "running", its cached identity (refreshed without per-worker detail)
+    naming no worker, and the scheduler itself unreachable."""
+
+    status = "running"
+
+    class scheduler:  # noqa: N801 - the client's attribute
+        @staticmethod
+        async def identity(n_workers: int = -1) -> dict[str, object]:
+            raise OSError("connection refused")
+
+    def scheduler_info(self, n_workers: int = -1) -> dict[str, object]:
+        return {"workers": {}}
+
+    def sync(self, func, *args, callback_timeout=None, **kwargs):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        return asyncio.run(func(*args, **kwargs))
+
+
+class _PendingFuture:
+    def cancel(self) -> None:
+        pass
+
+
+def test_an_unreachable_scheduler_is_lost_not_a_cluster_without_workers(db_path) -> None:
+    from accel_toolkit._api import SweepOptions
+    from accel_toolkit.distributed._sweep import _Sweep, _Task
+    from accel_toolkit.kernels import get_kernel
+
+    plan = SweepOptions(kernels="softmax", backends="cpu", progress=False).plan()
+    store = Store(db_path)
+    run_id, _, env_id = plan.start(store)
+    sweep = _Sweep(
+        plan, store, _UnreachableScheduler(), "tcp://x:1", {}, run_id, env_id, "any", 0.1
+    )
+    spec, p, dtype = get_kernel("softmax"), {"rows": 4, "cols": 16}, "float32"
+    sweep.pending[_PendingFuture()] = _Task(spec, p, dtype, "k", "cpu", 0, {"tcp://w:1"}, None)
+    # the sweep turns OSError into "lost the scheduler, resume": nothing stored as unavailable
+    with pytest.raises(OSError):
+        sweep._orphans()
+    assert store.count() == 0 and len(sweep.pending) == 1

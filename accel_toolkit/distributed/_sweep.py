@@ -317,9 +317,24 @@ class _Sweep:
             f"--cluster {self.address} --db {self.store.path}`."
         )
 
+    def _alive(self) -> set[str]:
+        """The workers the scheduler has now, asked of it directly.
+
+        Not ``client.scheduler_info()``: when the scheduler cannot be reached it returns the
+        client's cached identity, whose periodic refresh carries no workers at all, so a
+        scheduler killed mid-sweep looked like a cluster every worker had left (CI stored
+        5 configurations as ``unavailable``, then measured them again on resume). Raises
+        ``OSError`` (also ``TimeoutError``) when the scheduler is gone.
+        """
+        rpc = self.client.scheduler
+        if rpc is None or self.client.status != "running":
+            raise OSError(f"the scheduler at {self.address} went away")
+        info = self.client.sync(rpc.identity, n_workers=-1, callback_timeout=10)
+        return set(info.get("workers", {}))
+
     def _orphans(self) -> None:
         """Store as unavailable the tasks whose every allowed worker has left the cluster."""
-        alive = set(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        alive = self._alive()
         for fut, t in list(self.pending.items()):
             if t.workers & alive:
                 continue
