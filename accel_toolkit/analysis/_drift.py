@@ -14,13 +14,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._rounds import _IDENTITY
+from ._blocks import MIN_CONFIGS_FOR_SHIFT
+from ._compare import IDENTITY
 
 __all__ = ["drift_line", "round_drift"]
 
 
 def round_drift(
-    results: pd.DataFrame, *, value: str = "median_s", min_configs: int = 3
+    results: pd.DataFrame, *, value: str = "median_s", min_configs: int = MIN_CONFIGS_FOR_SHIFT
 ) -> pd.DataFrame:
     """The shift every configuration shares in each round of each run, against its round 0.
 
@@ -46,7 +47,7 @@ def round_drift(
     if results.empty or "round" not in results or value not in results:
         return pd.DataFrame(columns=cols)
     ok = results[(results["status"] == "ok") & (results[value] > 0)]
-    keys = [k for k in _IDENTITY if k in ok]
+    keys = [k for k in IDENTITY if k in ok]
     out = []
     for run, rows in ok.groupby("run_id", sort=False):
         rnd = rows["round"].fillna(0).astype(int)

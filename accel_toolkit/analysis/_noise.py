@@ -31,11 +31,10 @@ import numpy as np
 import pandas as pd
 
 from ._blocks import MIN_CONFIGS_FOR_SHIFT, blocks_needed
+from ._compare import IDENTITY  # the columns that name one configuration across runs
 
 __all__ = ["IDENTITY", "history_noise", "rounds_needed"]
 
-#: the columns that name one configuration across runs
-IDENTITY = ("config_key", "backend", "venue", "device")
 _GROUP = ("git_commit", "env_id")
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..exceptions import ConfigError
 from ._blocks import BlockComparison, compare_blocks
+from ._compare import IDENTITY
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -31,8 +32,6 @@ __all__ = [
     "rounds_json",
     "rounds_markdown",
 ]
-
-_IDENTITY = ["config_key", "backend", "venue", "device"]
 
 
 def _side_rows(results: pd.DataFrame, by: str, value: str) -> pd.DataFrame:
@@ -80,7 +79,7 @@ UNITS = ("round", "run", "pair")
 def _per_run(rows: pd.DataFrame, value: str) -> pd.DataFrame:
     """One row per (run, configuration): ``value`` is the median over the run's rounds, and
     ``round_id`` orders the runs by start time."""
-    keys = ["run_id", *[k for k in _IDENTITY if k in rows]]
+    keys = ["run_id", *[k for k in IDENTITY if k in rows]]
     first = rows.sort_values("created_at").groupby(keys, dropna=False, sort=False)
     out = first.head(1).set_index(keys)
     out[value] = first[value].median()
@@ -103,7 +102,7 @@ def _paired(
     ratio candidate/baseline."""
     base, cand = sides["baseline"], sides["candidate"]
     a_run, b_run = runs["baseline"], runs["candidate"]
-    ident = [k for k in _IDENTITY if k in base and k in cand]
+    ident = [k for k in IDENTITY if k in base and k in cand]
 
     def per_round(rows: pd.DataFrame) -> pd.DataFrame:
         rnd = rows["round"] if "round" in rows else pd.Series(0, index=rows.index)
@@ -177,7 +176,7 @@ def round_rows(
                     "side": side,
                     "config": _labels(rows),
                     "median_s": rows[value],
-                    **{k: rows[k] for k in _IDENTITY if k in rows},
+                    **{k: rows[k] for k in IDENTITY if k in rows},
                 }
             )
         )
@@ -245,7 +244,7 @@ def _add_history(
     include_dirty: bool,
 ) -> None:
     """Add ``history_noise``, ``history_dof``, ``history_blocks`` to ``res.table``."""
-    from ._noise import IDENTITY, history_noise, rounds_needed
+    from ._noise import history_noise, rounds_needed
 
     table = res.table
     hist = history_noise(results, value=value, include_dirty=include_dirty)
@@ -288,7 +287,7 @@ def history_markdown(
     """The paragraph on the noise learned from the history in ``results`` (every ``ok``
     configuration in it counts as tested): how many rounds per side a slowdown of twice
     ``threshold`` needs here, per configuration, under ``rule``."""
-    from ._noise import IDENTITY, history_noise, rounds_needed
+    from ._noise import history_noise, rounds_needed
 
     ok = results[results["status"] == "ok"] if "status" in results else results
     ident = [c for c in IDENTITY if c in ok]

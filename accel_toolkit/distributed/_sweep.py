@@ -322,9 +322,8 @@ class _Sweep:
 
         Not ``client.scheduler_info()``: when the scheduler cannot be reached it returns the
         client's cached identity, whose periodic refresh carries no workers at all, so a
-        scheduler killed mid-sweep looked like a cluster every worker had left (CI stored
-        5 configurations as ``unavailable``, then measured them again on resume). Raises
-        ``OSError`` (also ``TimeoutError``) when the scheduler is gone.
+        lost scheduler would look like a cluster every worker had left. Raises ``OSError``
+        (also ``TimeoutError``) when the scheduler is gone.
         """
         rpc = self.client.scheduler
         if rpc is None or self.client.status != "running":
