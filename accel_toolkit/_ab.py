@@ -35,14 +35,21 @@ import pandas as pd
 from .analysis._blocks import BlockComparison
 from .exceptions import ConfigError
 
-__all__ = ["ABResult", "Side", "ab", "git_side", "python_side", "thread_env"]
+__all__ = ["ABResult", "Side", "ab", "git_side", "python_side", "thread_env", "wants_more_blocks"]
 
 #: blocks measured before the first verdict, and the cap of ``sequential`` (Pinpoint-style).
 #: A block is a fresh pair of processes, one per side, compared by the median of its passes'
-#: paired ratios; at the 4% block noise of turn-taking on a 2-core VM with another job on the
-#: other core, 10 blocks see a 10% slowdown at a 5% threshold (docs/reproducibility.md)
+#: paired ratios. At the 3-4% block noise of turn-taking on a 2-core VM with another job on
+#: the other core, the ``strict`` rule needs about 20-30 blocks to see a 10% slowdown at a 5%
+#: threshold, identical code about 10 to show nothing leans slower (docs/reproducibility.md,
+#: replayed on the blocks of 215 kept evaluations)
 DEFAULT_BLOCKS = 10
-DEFAULT_MAX_BLOCKS = 20
+DEFAULT_MAX_BLOCKS = 30
+#: when ``sequential`` adds blocks: ``leaning`` while a configuration's estimate is above the
+#: threshold but the rule has not called it slower (only a suspected regression pays for
+#: more blocks), ``ambiguous`` while any configuration is ambiguous, ``off`` never
+SEQUENTIAL = ("leaning", "ambiguous", "off")
+DEFAULT_SEQUENTIAL = "leaning"
 #: seconds of sampling per configuration in each round: a round gives one median, and the
 #: block-to-block noise of a shared machine, not the round's precision, limits the gate
 #: (a round of 20 tiny+small cpu configurations: 2.7 s at 0.05 s, 8.9 s at bench's default)
@@ -58,9 +65,9 @@ DEFAULT_PASSES = 3
 #: 2-core VM, never with one); ``threads=0`` keeps the environment's setting
 DEFAULT_THREADS = 1
 #: when a configuration is slower (:func:`~accel_toolkit.analysis._blocks.compare_blocks`):
-#: significantly above 1 and the estimate above the threshold; ``check`` judges runs that
-#: took turns by it too
-DEFAULT_RULE = "estimate"
+#: the Holm-adjusted lower bound of its ratio clears the threshold; ``check`` judges runs
+#: that took turns by it too
+DEFAULT_RULE = "strict"
 _THREAD_VARS = (
     "OPENBLAS_NUM_THREADS",
     "OMP_NUM_THREADS",
@@ -459,6 +466,19 @@ def _results(db: Path) -> pd.DataFrame:
     return Store(db, create=False).results() if db.exists() else pd.DataFrame()
 
 
+def wants_more_blocks(res: BlockComparison, sequential: str, threshold: float) -> bool:
+    """Whether ``ab``'s ``sequential`` policy (:data:`SEQUENTIAL`) adds blocks after the
+    comparison ``res``: ``leaning``, a configuration whose estimate is above ``1 +
+    threshold`` but whose verdict is not yet ``slower``; ``ambiguous``, any ``ambiguous``
+    configuration; ``off``, never."""
+    t = res.table
+    if sequential == "leaning":
+        return bool(((t["verdict"] != "slower") & (t["ratio"] > 1 + threshold)).any())
+    if sequential == "ambiguous":
+        return bool((t["verdict"] == "ambiguous").any())
+    return False
+
+
 def ab(
     baseline: str,
     candidate: str,
@@ -471,7 +491,7 @@ def ab(
     time_budget: float | None = None,
     blocks: int = DEFAULT_BLOCKS,
     passes: int = DEFAULT_PASSES,
-    sequential: bool = False,
+    sequential: str = DEFAULT_SEQUENTIAL,
     max_blocks: int = DEFAULT_MAX_BLOCKS,
     db: str | os.PathLike[str] | None = None,
     repo: str | os.PathLike[str] = ".",
@@ -505,18 +525,21 @@ def ab(
         (default ``DEFAULT_PASSES``). Taking turns, a block's log ratio is the median over
         its passes of the paired log ratios; one process after the other, the ratio of the
         medians over the passes.
-    sequential : bool
-        While a configuration is ``ambiguous``, add two blocks at a time up to ``max_blocks``.
+    sequential : str
+        When to add two blocks at a time, up to ``max_blocks`` (:data:`SEQUENTIAL`):
+        ``leaning`` (default) while a configuration's estimate is above the threshold but
+        it is not yet ``slower``; ``ambiguous`` while any configuration is ambiguous;
+        ``off``.
     db : path, optional
         The database both sides are stored in (tags ``<prefix>:baseline:<ref>`` and
         ``<prefix>:candidate:<ref>``), written only once every block has succeeded.
     baseline_python, candidate_python : str, optional
         Interpreters of two Python environments instead of git refs.
     threshold, alpha, test, control, rule
-        :func:`~accel_toolkit.analysis._blocks.compare_blocks` settings; ``rule="estimate"``
-        (slower with confidence, and the estimate above the threshold) suits the
-        interleaved blocks of a fresh process each; ``strict`` asks the lower bound to clear
-        the threshold, which needs about four times the blocks.
+        :func:`~accel_toolkit.analysis._blocks.compare_blocks` settings; ``rule="strict"``
+        (default): slower when the Holm-adjusted lower bound of the ratio clears the
+        threshold; ``estimate``: slower with confidence and the estimate above the
+        threshold, which needs about a quarter of the blocks.
     statistic : str
         Each round's figure: ``median`` (``median_s``) or ``min`` (``min_s``, the best case,
         which contention on a shared machine moves less).
@@ -543,6 +566,8 @@ def ab(
         raise ConfigError(f"statistic must be 'median' or 'min', got {statistic!r}.")
     if interleave not in INTERLEAVES:
         raise ConfigError(f"interleave must be one of {INTERLEAVES}, got {interleave!r}.")
+    if sequential not in SEQUENTIAL:
+        raise ConfigError(f"sequential must be one of {SEQUENTIAL}, got {sequential!r}.")
     if not (isinstance(passes, int) and passes >= 1):
         raise ConfigError(f"passes must be a positive integer, got {passes!r}.")
     if blocks < 2 or max_blocks < blocks:
@@ -627,7 +652,7 @@ def ab(
 
         more(blocks)
         res = compared()
-        while sequential and done < max_blocks and (res.table["verdict"] == "ambiguous").any():
+        while done < max_blocks and wants_more_blocks(res, sequential, threshold):
             more(min(2, max_blocks - done))
             res = compared()
         # every block succeeded: merge both sides into the target database

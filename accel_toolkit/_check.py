@@ -148,7 +148,7 @@ def check(
     removed (:mod:`accel_toolkit.analysis._rounds`), and ``alpha`` is the gate's family-wise
     false-alarm level; single runs keep the Mann-Whitney comparison of :func:`compare`.
     Runs that took turns (``ab``'s default) are compared as ``ab`` compared them: each
-    block by the median of its passes' paired ratios, by ``ab``'s rule (``"estimate"``), the
+    block by the median of its passes' paired ratios, by ``ab``'s rule (``DEFAULT_RULE``), the
     suite-wide shift gating too; with ``alpha=0.01`` (``ab``'s) the verdicts are ``ab``'s.
 
     Returns

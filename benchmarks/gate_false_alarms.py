@@ -420,7 +420,7 @@ def main() -> None:
     )
     ap.add_argument("mode", choices=["aa", "ab"])
     ap.add_argument("--evaluations", type=int, default=100)
-    from accel_toolkit._ab import DEFAULT_BLOCKS, DEFAULT_PASSES
+    from accel_toolkit._ab import DEFAULT_BLOCKS, DEFAULT_PASSES, DEFAULT_SEQUENTIAL, SEQUENTIAL
 
     ap.add_argument(
         "--blocks",
@@ -440,7 +440,12 @@ def main() -> None:
         default="config",
         help="how the sides take turns (ab --interleave; default config)",
     )
-    ap.add_argument("--sequential", action="store_true")
+    ap.add_argument(
+        "--sequential",
+        choices=SEQUENTIAL,
+        default=DEFAULT_SEQUENTIAL,
+        help=f"when ab adds blocks (ab --sequential; default {DEFAULT_SEQUENTIAL})",
+    )
     ap.add_argument("--presets", default="tiny,small")
     ap.add_argument("--time-budget", type=float, default=None)
     ap.add_argument("--threshold", type=float, default=0.05)

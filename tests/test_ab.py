@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from accel_toolkit._ab import PROCESS_COMMAND, ab, git_side
+from accel_toolkit._ab import PROCESS_COMMAND, ab, git_side, wants_more_blocks
 from accel_toolkit._check import check
+from accel_toolkit.analysis._blocks import BlockComparison, compare_blocks
 from accel_toolkit.cli import main
 from accel_toolkit.exceptions import ConfigError
 from accel_toolkit.store import Store
@@ -132,6 +134,7 @@ def test_two_environments_are_interleaved_and_stored_with_their_tags(tmp_path) -
         candidate_python=sys.executable,
         db=db,
         blocks=2,
+        sequential="off",
         passes=3,
         time_budget=0.01,
         tag_prefix="t",
@@ -189,6 +192,7 @@ def test_one_process_after_the_other_compares_the_medians_of_passes(tmp_path) ->
         candidate_python=sys.executable,
         db=tmp_path / "ab.duckdb",
         blocks=2,
+        sequential="off",
         passes=2,
         interleave="process",
         time_budget=0.01,
@@ -211,3 +215,57 @@ def test_one_process_after_the_other_compares_the_medians_of_passes(tmp_path) ->
     # the runs keep the bench command line they ran, after the mark
     commands = Store(tmp_path / "ab.duckdb").runs()["command"]
     assert all(c.startswith(PROCESS_COMMAND + ": accel-toolkit bench ") for c in commands)
+
+
+def _compared(n_blocks: int, noise: float, slow: dict[str, float], seed: int) -> BlockComparison:
+    """``ab``'s comparison of synthetic blocks: 12 configurations, a machine shift per block
+    and side shared by all of them, ``noise`` per round, ``slow`` the candidate's factors."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in range(n_blocks):
+        for side in ("baseline", "candidate"):
+            shift = rng.normal(0, 0.2)
+            for j in range(12):
+                f = slow.get(f"cfg{j}", 1.0) if side == "candidate" else 1.0
+                value = 1e-3 * (j + 1) * np.exp(shift + rng.normal(0, noise)) * f
+                rows.append({"block": b, "side": side, "config": f"cfg{j}", "median_s": value})
+    return compare_blocks(pd.DataFrame(rows), threshold=0.05, alpha=0.01, rule="strict")
+
+
+def test_sequential_adds_blocks_only_while_a_configuration_leans_slower() -> None:
+    # 9% slower at 3% noise: the estimate is above 5%, 10 blocks cannot prove it is
+    leaning = _compared(10, 0.03, {"cfg3": 1.09}, seed=1)
+    t = leaning.table.set_index("config")
+    assert t.loc["cfg3", "ratio"] > 1.05 and t.loc["cfg3", "verdict"] == "ambiguous"
+    assert wants_more_blocks(leaning, "leaning", 0.05)
+    assert wants_more_blocks(leaning, "ambiguous", 0.05)
+    assert not wants_more_blocks(leaning, "off", 0.05)
+    # identical code, 3 blocks: some intervals are too wide to say, nothing leans slower
+    few = _compared(3, 0.01, {}, seed=2)
+    assert (few.table["verdict"] == "ambiguous").any() and few.table["ratio"].max() < 1.05
+    assert wants_more_blocks(few, "ambiguous", 0.05)
+    assert not wants_more_blocks(few, "leaning", 0.05)
+    # once the slowdown is proven, nothing leans: the gate stops and fails
+    proven = _compared(30, 0.01, {"cfg3": 1.10}, seed=3)
+    assert proven.status == 1 and not wants_more_blocks(proven, "leaning", 0.05)
+
+
+def test_sequential_adds_blocks_up_to_the_cap(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="sequential must be one of"):
+        ab("a", "b", kernels="softmax", db=tmp_path / "x.duckdb", sequential="yes")
+    # two blocks leave every configuration ambiguous: "ambiguous" measures up to the cap
+    res = ab(
+        "env-a",
+        "env-b",
+        kernels="softmax",
+        baseline_python=sys.executable,
+        candidate_python=sys.executable,
+        db=tmp_path / "ab.duckdb",
+        blocks=2,
+        max_blocks=4,
+        sequential="ambiguous",
+        passes=1,
+        time_budget=0.01,
+    )
+    assert res.blocks == 4 and set(res.comparison.table["n_blocks"]) == {4}
+    assert Store(tmp_path / "ab.duckdb").count("runs") == 8

@@ -31,12 +31,13 @@ Two rules say when a configuration is ``slower``; both apply **Holm's correction
 tested configurations at ``alpha``, so the gate as a whole, not each row, holds the
 false-alarm level:
 
-* ``rule="strict"`` (the default of :func:`compare_blocks`): the ratio exceeds
+* ``rule="strict"`` (the default of :func:`compare_blocks` and of ``accel-toolkit ab``,
+  which adds blocks while a configuration leans slower): the ratio exceeds
   ``1 + threshold`` with confidence; the one-sided test of
   :math:`H_0: \bar r \le \log(1 + t)` must reject. That is the Holm-adjusted lower
   confidence bound clearing the threshold, which takes a tight interval: a true change of
   twice the threshold needs about four times the blocks of the other rule.
-* ``rule="estimate"`` (what ``accel-toolkit ab`` uses, as asv and nvbench do): the ratio
+* ``rule="estimate"`` (how asv and nvbench judge): the ratio
   exceeds 1 with confidence (:math:`H_0: \bar r \le 0` rejected) **and** the estimated
   ratio exceeds ``1 + threshold``. It holds the same false-alarm level against noise, but a
   configuration-specific drift between the two sides larger than the threshold is flagged,

@@ -77,7 +77,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         DEFAULT_MAX_BLOCKS,
         DEFAULT_PASSES,
         DEFAULT_RULE,
+        DEFAULT_SEQUENTIAL,
         DEFAULT_THREADS,
+        SEQUENTIAL,
     )
 
     p = sub.add_parser(
@@ -138,8 +140,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--sequential",
-        action="store_true",
-        help="while a configuration is ambiguous, add blocks two at a time up to --max-blocks",
+        nargs="?",
+        const=DEFAULT_SEQUENTIAL,
+        default=DEFAULT_SEQUENTIAL,
+        choices=SEQUENTIAL,
+        help="when to add blocks two at a time, up to --max-blocks: leaning (default) while a "
+        "configuration's estimate is above the threshold but it is not yet slower; ambiguous "
+        "while any configuration is ambiguous; off: exactly --blocks",
     )
     p.add_argument(
         "--max-blocks",
@@ -166,9 +173,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--rule",
         choices=["estimate", "strict"],
         default=DEFAULT_RULE,
-        help="estimate: slower when significantly above 1 and the estimate above the "
-        "threshold; strict: when the lower bound clears the threshold (about four times the "
-        f"blocks); default {DEFAULT_RULE}",
+        help="strict: slower when the Holm-adjusted lower bound of the ratio clears the "
+        "threshold; estimate: when significantly above 1 and the estimate above the threshold "
+        f"(about a quarter of the blocks); default {DEFAULT_RULE}",
     )
     p.add_argument(
         "--test",
