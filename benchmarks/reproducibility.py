@@ -13,8 +13,9 @@ second figure lies within +-10 % (and +-5 %) of its first. Figures scored:
 * ``rounds-second-min``: the second smallest ``min_s`` over the rounds;
 * ``single-round``: round 0 alone (today's single run), median and ``min_s``.
 
-Then ``predict evaluate`` is re-scored on the second invocation's rounds and on its round 0
-alone (held-out shapes within +-10 %).
+The same scores for each invocation's first k rounds, k = 1 .. K, show how the figure's
+reproducibility grows with the rounds. Then ``predict evaluate`` is re-scored on the second
+invocation's rounds and on its round 0 alone (held-out shapes within +-10 %).
 
 Usage::
 
@@ -123,6 +124,24 @@ def _drift(results: pd.DataFrame) -> str:
     return "machine drift (median over configurations): " + "; ".join(parts)
 
 
+def _by_rounds(results: pd.DataFrame) -> str:
+    """How reproducibility grows with the rounds: the ``rounds`` and ``rounds-min`` figures
+    of each invocation's first k rounds, scored as above, for k = 1 .. K (one invocation of
+    K rounds answers what fewer rounds would have given)."""
+    k_max = int(results["round"].max()) + 1
+    lines = ["the first k rounds of each invocation (within 10% / 5%):"]
+    for k in range(1, k_max + 1):
+        part = results[results["round"] < k]
+        a, b = figures(part, "repro-1"), figures(part, "repro-2")
+        both = a.index.intersection(b.index)
+        cells = []
+        for col in ("rounds", "rounds-min"):
+            dev = np.abs((b.loc[both, col] / a.loc[both, col]).to_numpy() - 1)
+            cells.append(f"{col} {np.mean(dev <= 0.10):.0%} / {np.mean(dev <= 0.05):.0%}")
+        lines.append(f"  k={k}: " + "; ".join(cells))
+    return "\n".join(lines)
+
+
 def score(db: Path) -> None:
     from accel_toolkit.store import open_store
 
@@ -152,6 +171,7 @@ def score(db: Path) -> None:
         f"{b['steal'].mean():.2%}"
     )
     print(_drift(results))
+    print(_by_rounds(results))
     from accel_toolkit.exceptions import PredictionError
     from accel_toolkit.predict import evaluate
 
