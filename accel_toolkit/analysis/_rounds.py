@@ -401,8 +401,11 @@ def rounds_markdown(res: BlockComparison) -> str:
             f"slower when the ratio exceeds 1 with that confidence and its estimate exceeds "
             f"the {t:.0%} threshold."
             if s.get("rule") == "estimate"
-            else f"slower when the ratio's lower bound clears the {t:.0%} threshold."
-        ),
+            else f"slower when the ratio's lower bound clears the {t:.0%} threshold at that "
+            f"corrected level (p (Holm) below {s['alpha']})."
+        )
+        + f" The {s['level']:.0%} CI column is each configuration's own interval, not "
+        "corrected: its lower end can clear the threshold before the gate's does.",
         "",
         f"**Suite-wide shift** (every configuration together): {_pct(suite.ratio)}, "
         f"{s['level']:.0%} CI {_pct(suite.ci_low)} .. {_pct(suite.ci_high)} over "
