@@ -6,12 +6,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from accel_toolkit._ab import PROCESS_COMMAND, ab, git_side, wants_more_blocks
+from accel_toolkit._ab import PROCESS_COMMAND, ABResult, ab, git_side, wants_more_blocks
 from accel_toolkit._check import check
 from accel_toolkit.analysis._blocks import BlockComparison, compare_blocks
 from accel_toolkit.cli import main
@@ -23,6 +24,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _runs(db: Path) -> int:
     return 0 if not db.exists() else Store(db).count("runs")
+
+
+def _two_envs(db: Path, **kw: Any) -> ABResult:
+    """``ab`` of two environments that are both this interpreter: 2 blocks of softmax."""
+    return ab(
+        "env-a",
+        "env-b",
+        kernels="softmax",
+        baseline_python=sys.executable,
+        candidate_python=sys.executable,
+        db=db,
+        blocks=2,
+        time_budget=0.01,
+        **kw,
+    )
 
 
 def test_a_ref_that_does_not_exist_is_named_and_nothing_is_stored(tmp_path, capsys) -> None:
@@ -126,19 +142,7 @@ def test_a_version_without_the_turn_taking_worker_is_named_with_the_way_out(tmp_
 
 def test_two_environments_are_interleaved_and_stored_with_their_tags(tmp_path) -> None:
     db = tmp_path / "ab.duckdb"
-    res = ab(
-        "env-a",
-        "env-b",
-        kernels="softmax",
-        baseline_python=sys.executable,
-        candidate_python=sys.executable,
-        db=db,
-        blocks=2,
-        sequential="off",
-        passes=3,
-        time_budget=0.01,
-        tag_prefix="t",
-    )
+    res = _two_envs(db, sequential="off", passes=3, tag_prefix="t")
     assert res.tags == {"baseline": "t:baseline:env-a", "candidate": "t:candidate:env-b"}
     st = Store(db)
     runs = st.runs().sort_values("created_at")
@@ -184,19 +188,7 @@ def test_threads_zero_keeps_the_environment_and_negative_is_refused(tmp_path) ->
 
 
 def test_one_process_after_the_other_compares_the_medians_of_passes(tmp_path) -> None:
-    res = ab(
-        "env-a",
-        "env-b",
-        kernels="softmax",
-        baseline_python=sys.executable,
-        candidate_python=sys.executable,
-        db=tmp_path / "ab.duckdb",
-        blocks=2,
-        sequential="off",
-        passes=2,
-        interleave="process",
-        time_budget=0.01,
-    )
+    res = _two_envs(tmp_path / "ab.duckdb", sequential="off", passes=2, interleave="process")
     # pairs of passes seconds apart share no state: each block is the ratio of the medians
     assert res.comparison.settings["unit"] == "run" and res.interleave == "process"
     assert "one process after the other" in res.markdown
@@ -254,18 +246,6 @@ def test_sequential_adds_blocks_up_to_the_cap(tmp_path) -> None:
     with pytest.raises(ConfigError, match="sequential must be one of"):
         ab("a", "b", kernels="softmax", db=tmp_path / "x.duckdb", sequential="yes")
     # two blocks leave every configuration ambiguous: "ambiguous" measures up to the cap
-    res = ab(
-        "env-a",
-        "env-b",
-        kernels="softmax",
-        baseline_python=sys.executable,
-        candidate_python=sys.executable,
-        db=tmp_path / "ab.duckdb",
-        blocks=2,
-        max_blocks=4,
-        sequential="ambiguous",
-        passes=1,
-        time_budget=0.01,
-    )
+    res = _two_envs(tmp_path / "ab.duckdb", max_blocks=4, sequential="ambiguous", passes=1)
     assert res.blocks == 4 and set(res.comparison.table["n_blocks"]) == {4}
     assert Store(tmp_path / "ab.duckdb").count("runs") == 8
