@@ -78,22 +78,16 @@ def _first_blocks(results: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def _judge(results: pd.DataFrame, n: int, rule: str, args: argparse.Namespace) -> Any:
-    """``ab``'s comparison (a ``BlockComparison``) of the first ``n`` blocks."""
-    from accel_toolkit.analysis._rounds import compare_rounds
+    """``ab``'s comparison (a ``BlockComparison``) of the first ``n`` blocks under ``rule``:
+    the campaign's own judge (``gate_false_alarms._judge``, paired ratios of each block's
+    passes, ``ab``'s test), so the replay and the campaign cannot disagree on the statistic."""
+    from gate_false_alarms import _judge as judge
 
-    return compare_rounds(
-        results=_first_blocks(results, n),
-        baseline="baseline",
-        candidate="candidate",
-        by="tag",
-        value="median_s",
-        threshold=args.threshold,
-        alpha=args.alpha,
-        test="t",
-        rule=rule,
-        suite_gates=True,
-        unit="pair",
+    opts = argparse.Namespace(
+        threshold=args.threshold, alpha=args.alpha, rule=rule, unit="pair", interleave="config"
     )
+    tags = {"baseline": "baseline", "candidate": "candidate"}
+    return judge(_first_blocks(results, n), tags, "median", opts)
 
 
 def _outcome(table: pd.DataFrame, mode: str, slow: str) -> bool:
