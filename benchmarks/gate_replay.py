@@ -83,8 +83,9 @@ def _judge(results: pd.DataFrame, n: int, rule: str, args: argparse.Namespace) -
     passes, ``ab``'s test), so the replay and the campaign cannot disagree on the statistic."""
     from gate_false_alarms import _judge as judge
 
+    # the campaign took turns configuration by configuration: ab's unit for that is the pair
     opts = argparse.Namespace(
-        threshold=args.threshold, alpha=args.alpha, rule=rule, unit="pair", interleave="config"
+        threshold=args.threshold, alpha=args.alpha, rule=rule, interleave="config"
     )
     tags = {"baseline": "baseline", "candidate": "candidate"}
     return judge(_first_blocks(results, n), tags, "median", opts)
