@@ -91,10 +91,30 @@ def figures(results: pd.DataFrame, tag: str) -> pd.DataFrame:
             "rounds-second-min": g["min_s"].agg(_second_smallest),
             "single-round": first["median_s"],
             "single-round-min": first["min_s"],
-            "round_spread": g["median_s"].agg(lambda s: (s.max() - s.min()) / s.median()),
+            "round_spread": g["round_spread"].first(),  # the view's robust spread
+            "round_range": g["median_s"].agg(lambda s: (s.max() - s.min()) / s.median()),
+            "n_rounds": g["median_s"].count(),
             "ci_rel": first["ci_high_s"].sub(first["ci_low_s"]).div(first["median_s"]),
             "steal": g["steal_fraction"].mean(),
         }
+    )
+
+
+def _predicted_change(a: pd.DataFrame, b: pd.DataFrame) -> str:
+    """Does ``round_spread`` say how far the ``rounds`` figure moves? Taken as each round's
+    standard deviation, the median of K rounds has a standard error of about
+    1.2533 x spread / sqrt(K), and the change between two invocations a normal spread of
+    sqrt(se_1^2 + se_2^2), whose median absolute value is 0.674 times that. Printed beside
+    the change measured, with the share of configurations inside the 95% band."""
+    se = 1.2533 * np.sqrt(
+        a["round_spread"] ** 2 / a["n_rounds"] + b["round_spread"] ** 2 / b["n_rounds"]
+    )
+    change = np.abs(np.log(b["rounds"] / a["rounds"]))
+    return (
+        "the rounds figure's change predicted from round_spread: median "
+        f"{np.median(0.674 * se):.1%} "
+        f"(measured {np.expm1(np.median(change)):.1%}); inside the predicted 95% band "
+        f"{np.mean(change <= 1.96 * se):.0%} of configurations"
     )
 
 
@@ -125,9 +145,9 @@ def _drift(results: pd.DataFrame) -> str:
 
 
 def _by_rounds(results: pd.DataFrame) -> str:
-    """How reproducibility grows with the rounds: the ``rounds`` and ``rounds-min`` figures
-    of each invocation's first k rounds, scored as above, for k = 1 .. K (one invocation of
-    K rounds answers what fewer rounds would have given)."""
+    """How reproducibility grows with the rounds: the ``rounds``, ``rounds-min`` and
+    ``rounds-median-min`` figures of each invocation's first k rounds, scored as above, for
+    k = 1 .. K (one invocation of K rounds answers what fewer rounds would have given)."""
     k_max = int(results["round"].max()) + 1
     lines = ["the first k rounds of each invocation (within 10% / 5%):"]
     for k in range(1, k_max + 1):
@@ -135,7 +155,7 @@ def _by_rounds(results: pd.DataFrame) -> str:
         a, b = figures(part, "repro-1"), figures(part, "repro-2")
         both = a.index.intersection(b.index)
         cells = []
-        for col in ("rounds", "rounds-min"):
+        for col in ("rounds", "rounds-min", "rounds-median-min"):
             dev = np.abs((b.loc[both, col] / a.loc[both, col]).to_numpy() - 1)
             cells.append(f"{col} {np.mean(dev <= 0.10):.0%} / {np.mean(dev <= 0.05):.0%}")
         lines.append(f"  k={k}: " + "; ".join(cells))
@@ -165,11 +185,13 @@ def score(db: Path) -> None:
             f"{np.median(dev):16.1%}"
         )
     print(
-        f"median spread across rounds {a['round_spread'].median():.1%} / "
-        f"{b['round_spread'].median():.1%}; median relative width of one round's 99% CI "
-        f"{a['ci_rel'].median():.1%}; mean stolen CPU share {a['steal'].mean():.2%} / "
-        f"{b['steal'].mean():.2%}"
+        f"median spread across rounds (round_spread, robust) {a['round_spread'].median():.1%} / "
+        f"{b['round_spread'].median():.1%} (the range, (max - min) / median: "
+        f"{a['round_range'].median():.1%} / {b['round_range'].median():.1%}); median relative "
+        f"width of one round's 99% CI {a['ci_rel'].median():.1%}; mean stolen CPU share "
+        f"{a['steal'].mean():.2%} / {b['steal'].mean():.2%}"
     )
+    print(_predicted_change(a.loc[both], b.loc[both]))
     print(_drift(results))
     print(_by_rounds(results))
     from accel_toolkit.exceptions import PredictionError

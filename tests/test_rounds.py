@@ -63,6 +63,43 @@ def test_a_single_round_run_records_round_zero(tmp_path) -> None:
     assert df["round_spread"].isna().all()
 
 
+def _rounds_of(db, medians: dict[str, list[float]]) -> pd.DataFrame:
+    """One run whose configuration ``key`` measured these medians, one per round."""
+    st = open_store(db)
+    run = st.start_run(tag="spread")
+    for key, ms in medians.items():
+        for r, m in enumerate(ms):
+            row = {
+                "run_id": run,
+                "kernel": "matmul",
+                "params": {"key": key},
+                "config_key": key,
+                "dtype": "float32",
+                "backend": "cpu",
+                "venue": "process",
+                "status": "ok",
+                "median_s": m,
+                "extra": {"round": r},
+            }
+            st.add_result(row, [m] * 3)
+    st.finish_run(run)
+    return st.results().set_index("config_key").groupby(level=0).first()
+
+
+def test_the_round_spread_follows_the_typical_round_not_one_burst(tmp_path) -> None:
+    df = _rounds_of(
+        tmp_path / "s.duckdb",
+        {
+            "burst": [1.00, 1.01, 0.99, 1.00, 1.50],  # four rounds agree, one ran in a burst
+            "noisy": [0.80, 1.00, 1.20, 0.90, 1.10],  # every round lands somewhere else
+        },
+    )
+    # 1.4826 x MAD / median: one round's standard deviation, robustly
+    assert df.loc["burst", "round_spread"] == pytest.approx(0.014826, rel=1e-3)
+    assert df.loc["noisy", "round_spread"] == pytest.approx(0.14826, rel=1e-3)
+    assert (df["rounds"] == 5).all()
+
+
 def _stored(
     db,
     tag: str,

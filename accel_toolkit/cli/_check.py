@@ -75,7 +75,7 @@ def _printable(df: pd.DataFrame) -> pd.DataFrame:
     if worst.notna().any():
         cols.insert(5, "round spread")
     return df.assign(
-        **{"round spread": worst.map(lambda v: "-" if v != v else f"{v:.0%}")},
+        **{"round spread": worst.map(lambda v: "-" if v != v else f"{v:.1%}")},
         config=describe_series(df),
         baseline=df["baseline_median_s"].map(_fmt_time),
         candidate=df["candidate_median_s"].map(_fmt_time),

@@ -324,8 +324,9 @@ def results_table(
 
     ``baseline`` adds the speedup of each row over that backend's row of the same
     configuration (> 1: faster than the baseline). Rows of runs with rounds get a ``round
-    spread`` column beside the within-round CI: (max - min) / median of the rounds' medians,
-    and how many rounds it spans, so a tight CI is not taken for a reproducible figure.
+    spread`` column beside the within-round CI: the robust spread of the rounds' medians
+    (``results.round_spread``, 1.4826 x MAD / median) and how many rounds it spans, so a tight
+    CI is not taken for a reproducible figure.
     """
     spread = df["round_spread"] if "round_spread" in df else pd.Series(dtype=float)
     with_rounds = bool(pd.to_numeric(spread, errors="coerce").notna().any())
@@ -366,12 +367,12 @@ def results_table(
 
 
 def _round_spread(r: Any) -> str:
-    """``12% over 5 rounds`` for a row of a run with rounds, else ``–``."""
+    """``1.2% over 5 rounds`` for a row of a run with rounds, else ``–``."""
     v = getattr(r, "round_spread", None)
     if v is None or pd.isna(v):
         return "–"
     n = getattr(r, "rounds", None)
-    return f"{v:.0%}" + (f" over {int(n)} rounds" if n is not None and pd.notna(n) else "")
+    return f"{v:.1%}" + (f" over {int(n)} rounds" if n is not None and pd.notna(n) else "")
 
 
 def kernel_sections(ctx: ReportContext) -> list[Section]:

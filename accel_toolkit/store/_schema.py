@@ -18,9 +18,11 @@ View ``results`` (documented, stable): the columns a user queries, one row per m
     median_s, ci_low_s, ci_high_s, iqr_s, n_samples, gflops, gbps, max_abs_err,
     status, error, ... plus tag, git_commit, notebook, config_key, first_run_s, timer,
     round (a multi-round run's round number), rounds and round_spread (how many rounds of the
-    run measured this configuration, and (max - min) / median of their medians: how well the
-    figure reproduces, next to the within-round CI), steal_fraction (CPU time stolen by the
-    hypervisor while it was sampled; NULL when unknown).
+    run measured this configuration, and the robust relative spread of their medians,
+    1.4826 x MAD / median, an estimate of one round's standard deviation that neither grows
+    with the rounds nor follows one burst: how well the figure reproduces, next to the
+    within-round CI), steal_fraction (CPU time stolen by the hypervisor while it was sampled;
+    NULL when unknown).
 """
 
 from __future__ import annotations
@@ -176,8 +178,8 @@ SELECT
     CAST(json_extract(m.extra, '$.round') AS INTEGER) AS round,
     count(m.median_s) OVER rounds_w AS rounds,
     CASE WHEN count(m.median_s) OVER rounds_w > 1 THEN
-        (max(m.median_s) OVER rounds_w - min(m.median_s) OVER rounds_w)
-        / median(m.median_s) OVER rounds_w END AS round_spread,
+        1.4826 * mad(m.median_s) OVER rounds_w / median(m.median_s) OVER rounds_w
+        END AS round_spread,
     CAST(json_extract(m.extra, '$.timing.steal.fraction') AS DOUBLE) AS steal_fraction
 FROM measurements m LEFT JOIN runs r USING (run_id)
 WINDOW rounds_w AS (PARTITION BY m.run_id, m.config_key, m.backend, m.venue, m.device, m.status)
