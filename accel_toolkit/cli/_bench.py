@@ -249,6 +249,12 @@ def _bench(args: argparse.Namespace) -> int:
         drift = drift_line(round_drift(df)) if args.rounds > 1 else None
         if drift:
             print(drift)
+        elif args.rounds == 1 and len(df) and (df["status"] == "ok").any():
+            print(
+                "One round: each 99% CI says how precise this run was, not how well the "
+                "figure reproduces at another time. For figures you will compare later, run "
+                "--rounds 3 or more (docs/reproducibility.md)."
+            )
     bad = df["status"].isin(["error", "mismatch"]).sum() if len(df) else 0
     return 1 if bad else 0
 
