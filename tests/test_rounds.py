@@ -63,25 +63,31 @@ def test_a_single_round_run_records_round_zero(tmp_path) -> None:
     assert df["round_spread"].isna().all()
 
 
+def _store_row(run: str, key: str, params: dict, m: float, r: int, **more) -> dict:
+    """A row for ``Store.add_result``: an ok cpu matmul, round ``r`` of configuration ``key``,
+    median ``m``."""
+    return {
+        "run_id": run,
+        "kernel": "matmul",
+        "params": params,
+        "config_key": key,
+        "dtype": "float32",
+        "backend": "cpu",
+        "venue": "process",
+        "status": "ok",
+        "median_s": m,
+        "extra": {"round": r},
+        **more,
+    }
+
+
 def _rounds_of(db, medians: dict[str, list[float]]) -> pd.DataFrame:
     """One run whose configuration ``key`` measured these medians, one per round."""
     st = open_store(db)
     run = st.start_run(tag="spread")
     for key, ms in medians.items():
         for r, m in enumerate(ms):
-            row = {
-                "run_id": run,
-                "kernel": "matmul",
-                "params": {"key": key},
-                "config_key": key,
-                "dtype": "float32",
-                "backend": "cpu",
-                "venue": "process",
-                "status": "ok",
-                "median_s": m,
-                "extra": {"round": r},
-            }
-            st.add_result(row, [m] * 3)
+            st.add_result(_store_row(run, key, {"key": key}, m, r), [m] * 3)
     st.finish_run(run)
     return st.results().set_index("config_key").groupby(level=0).first()
 
@@ -123,27 +129,20 @@ def _stored(
         for i in range(n_configs):
             m = 1e-4 * (i + 1) * speed * float(np.exp(rng.normal(0, 0.01)))
             m *= (slow or {}).get(i, 1.0)
-            st.add_result(
-                {
-                    "run_id": run,
-                    "kernel": "matmul",
-                    "params": {"M": i},
-                    "config_key": f"k{i}",
-                    "dtype": "float32",
-                    "backend": "cpu",
-                    "venue": "process",
-                    "status": "ok",
-                    "median_s": m,
-                    "ci_low_s": m * 0.99,
-                    "ci_high_s": m * 1.01,
-                    "min_s": m * 0.98,
-                    "flops": 1.0,
-                    "bytes": 1.0,
-                    "extra": {"round": r},
-                    **({"env_id": "m1"} if commit else {}),
-                },
-                [m * 0.99, m, m * 1.01] * 4,
+            row = _store_row(
+                run,
+                f"k{i}",
+                {"M": i},
+                m,
+                r,
+                ci_low_s=m * 0.99,
+                ci_high_s=m * 1.01,
+                min_s=m * 0.98,
+                flops=1.0,
+                bytes=1.0,
+                **({"env_id": "m1"} if commit else {}),
             )
+            st.add_result(row, [m * 0.99, m, m * 1.01] * 4)
     st.finish_run(run)
 
 
