@@ -203,6 +203,8 @@ def _order_seed(shuffle: bool | int) -> int | None:
 
 
 Grid = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]]
+#: (round, config_key, backend) of the results a resumed run already stored
+Done = set[tuple[int, str, str]] | frozenset[tuple[int, str, str]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,11 +262,6 @@ class SweepOptions:
         timing = self.settings or TimingSettings.from_budget(self.time_budget)
         if not (isinstance(self.rounds, int) and self.rounds >= 1):
             raise ConfigError(f"rounds must be a positive integer, got {self.rounds!r}.")
-        if self.rounds > 1 and self.resume:
-            raise ConfigError(
-                "A run of several rounds cannot be resumed; start it again, or "
-                "measure the missing rounds as a new run with the same tag."
-            )
         # several rounds are always shuffled, each in its own order
         order_seed = _order_seed(
             True if self.rounds > 1 and self.shuffle is False else self.shuffle
@@ -311,11 +308,11 @@ class SweepPlan:
                 out[spec.name].append(dict(p))
         return out
 
-    def start(self, store: Store, **settings: Any) -> tuple[str, set[tuple[str, str]], str]:
+    def start(self, store: Store, **settings: Any) -> tuple[str, Done, str]:
         """Record the environment and start the run (or reopen ``resume``).
 
         ``settings`` are stored with the run's settings. Returns the run id, the
-        (config_key, backend) pairs already stored (see :func:`open_run`) and the
+        (round, config_key, backend) triples already stored (see :func:`open_run`) and the
         environment id.
         """
         o = self.options
@@ -547,15 +544,15 @@ def measure_and_store(
     dtype: str,
     *,
     backends: Sequence[str] | None = None,
-    done: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+    done: Done = frozenset(),
     bar: Any = None,
 ) -> list[dict[str, Any]]:
     """Measure one configuration of round ``rnd`` on ``backends`` (default: the plan's, less
-    those in ``done``) and store each row as it comes; return the rows."""
+    those ``done`` in this round) and store each row as it comes; return the rows."""
     seed = plan.options.seed
     key = config_key(spec.name, p, dtype)
     wanted = list(backends or plan.backends)
-    names = [n for n in wanted if (key, n) not in done]
+    names = [n for n in wanted if (rnd, key, n) not in done]
     if bar is not None and len(names) < len(wanted):
         bar.update(len(wanted) - len(names))
     if not names:
@@ -586,9 +583,9 @@ def open_run(
     resume: str | None = None,
     planned: int | None = None,
     **run_fields: Any,
-) -> tuple[str, set[tuple[str, str]]]:
-    """Start a run (or reopen ``resume``); return its id and the (config_key, backend) pairs
-    already stored with a final status, which a resumed sweep skips.
+) -> tuple[str, Done]:
+    """Start a run (or reopen ``resume``); return its id and the (round, config_key, backend)
+    triples already stored with a final status, which a resumed sweep skips.
 
     ``run_fields`` are :meth:`Store.start_run` keywords (``tag``, ``env_id``, ``settings``, ...).
     Shared by :func:`bench` and the live-tab sweep (:mod:`accel_toolkit.tab`).
@@ -597,12 +594,14 @@ def open_run(
         return store.start_run(git_commit=git_commit(), planned=planned, **run_fields), set()
     check_resume(store, resume, run_fields.get("settings"), run_fields.get("seed"))
     prev = store.query(
-        "SELECT config_key, backend, status FROM measurements WHERE run_id = ?", [resume]
+        "SELECT coalesce(CAST(json_extract(extra, '$.round') AS INTEGER), 0) AS round, "
+        "config_key, backend, status FROM measurements WHERE run_id = ?",
+        [resume],
     )
     if prev.empty and store.query("SELECT 1 FROM runs WHERE run_id = ?", [resume]).empty:
         raise ConfigError(f"No run {resume!r} in {store.path} to resume.")
     done = {
-        (r.config_key, r.backend)
+        (int(r.round), r.config_key, r.backend)
         for r in prev.itertuples()
         if r.status in ("ok", "mismatch", "unsupported")
     }

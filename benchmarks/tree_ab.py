@@ -61,6 +61,8 @@ def run_side(
         preset,
         "--time-budget",
         str(budget),
+        "--rounds",
+        "1",
         "--tag",
         tag,
         "--db",

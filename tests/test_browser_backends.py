@@ -261,6 +261,8 @@ def test_cli_bench_stores_rows_for_every_backend(db_path):
         "tiny",
         "--time-budget",
         "0.05",
+        "--rounds",
+        "1",
         "--db",
         str(db_path),
     )

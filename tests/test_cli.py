@@ -55,10 +55,11 @@ def test_bench_must_show(tmp_path):
         "--time-budget",
         "0.1",
     )
-    assert "8 results stored" in r.stdout
+    # 8 configurations, each in 3 rounds (bench's default)
+    assert "24 results stored" in r.stdout
     out = cli("query", "--db", str(db), "--format", "json", "SELECT * FROM results")
     rows = json.loads(out.stdout)
-    assert len(rows) == 8
+    assert len(rows) == 24 and {row["round"] for row in rows} == {0, 1, 2}
     for row in rows:
         assert set(VIEW) <= set(row)
         assert row["status"] == "ok"
@@ -110,4 +111,5 @@ def test_export_import(tmp_path):
     cli("export", str(tmp_path / "pq"), "--db", str(a))
     r1 = cli("import", str(tmp_path / "pq"), "--db", str(b))
     r2 = cli("import", str(tmp_path / "pq"), "--db", str(b))
-    assert "measurements +2" in r1.stdout and "measurements +0" in r2.stdout
+    # two configurations in three rounds each
+    assert "measurements +6" in r1.stdout and "measurements +0" in r2.stdout

@@ -10,6 +10,7 @@ import pandas as pd
 from accel_toolkit.analysis import round_drift
 from accel_toolkit.analysis._drift import drift_line
 from accel_toolkit.cli import main
+from accel_toolkit.store import open_store
 
 
 def _rounds(shifts: list[float], configs: int = 15, seed: int = 0) -> pd.DataFrame:
@@ -51,11 +52,12 @@ def test_too_few_configurations_or_a_single_round_give_no_drift():
 def test_bench_prints_how_far_the_machine_moved_or_that_one_round_cannot_say(tmp_path, capsys):
     db = tmp_path / "d.duckdb"
     args = ["bench", "--kernels", "softmax,layernorm", "--time-budget", "0.01", "--db", str(db)]
-    assert main([*args, "--rounds", "2"]) == 0
+    assert main(args) == 0  # three rounds unless told otherwise
     out = capsys.readouterr().out
     assert "the rounds ran +0.0%, " in out and "The machine's speed moved by" in out
     assert "One round:" not in out
-    assert main(args) == 0
+    assert open_store(db).results()["round"].max() == 2
+    assert main([*args, "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     assert "The machine's speed moved by" not in out
     # one round cannot say how well its figures reproduce, and the output says so

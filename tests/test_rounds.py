@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 import accel_toolkit as at
+from accel_toolkit.backends._cpu import CpuBackend
+from accel_toolkit.backends._pool import BackendPool
 from accel_toolkit.exceptions import ConfigError
 from accel_toolkit.harness import TimingSettings
 from accel_toolkit.store import open_store
@@ -43,11 +45,47 @@ def test_every_configuration_is_measured_once_per_round(tmp_path) -> None:
     assert len({tuple(f) for f in firsts}) > 1
 
 
-def test_rounds_must_be_positive_and_not_resumed(tmp_path) -> None:
+def test_rounds_must_be_positive(tmp_path) -> None:
     with pytest.raises(ConfigError, match="rounds"):
         at.bench("softmax", db=tmp_path / "a.duckdb", rounds=0, progress=False)
-    with pytest.raises(ConfigError, match="cannot be resumed"):
-        at.bench("softmax", db=tmp_path / "a.duckdb", rounds=2, resume="abc", progress=False)
+
+
+class _StopsAfter(CpuBackend):
+    """The cpu backend, interrupted (as by Ctrl-C) after ``after`` measurements."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.left = after
+
+    def measure(self, *a, **k):
+        if self.left == 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        return super().measure(*a, **k)
+
+
+def test_an_interrupted_run_of_rounds_resumes_with_the_rounds_it_lacks(tmp_path) -> None:
+    db = tmp_path / "r.duckdb"
+    sweep = {"preset": "tiny", "settings": TimingSettings.quick(), "db": db, "rounds": 3}
+    n = len(at.bench("softmax,gelu", "cpu", **sweep, progress=False)) // 3  # per round
+    stopped = n + 2  # all of round 0 and part of round 1
+    with pytest.raises(KeyboardInterrupt):
+        at.bench(
+            "softmax,gelu",
+            "cpu",
+            **sweep,
+            pool=BackendPool(instances={"cpu": _StopsAfter(stopped)}),
+            progress=False,
+        )
+    runs = open_store(db).runs()
+    run = runs[runs["status"] == "interrupted"]["run_id"].iloc[0]
+    assert len(open_store(db).results(run_ids=[run])) == stopped
+    df = at.bench("softmax,gelu", "cpu", **sweep, resume=run, progress=False)
+    assert len(df) == 3 * n and (df["status"] == "ok").all()
+    # each configuration once in each round: the resume measured only what was missing
+    assert df.groupby(["config_key", "round"]).size().eq(1).all()
+    assert sorted(df["round"].unique()) == [0, 1, 2] and (df["rounds"] == 3).all()
+    assert open_store(db).runs().set_index("run_id").loc[run, "status"] == "complete"
 
 
 def test_a_single_round_run_records_round_zero(tmp_path) -> None:

@@ -82,6 +82,8 @@ def test_bench_under_ulimit_v_stores_the_refusal(tmp_path):
         str(db),
         "--time-budget",
         "0.05",
+        "--rounds",
+        "1",
         preexec_fn=_limit_address_space,
     )
     assert r.returncode == 0, r.stderr
@@ -232,6 +234,8 @@ def test_bench_grid_file_measures_exactly_its_configurations(tmp_path):
         str(db),
         "--time-budget",
         "0.02",
+        "--rounds",
+        "1",
         "--json",
     )
     assert r.returncode == 0, r.stderr

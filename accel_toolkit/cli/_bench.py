@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["read_grid", "register"]
 
 #: the values a fresh (not resumed) sweep takes for options left out
-DEFAULTS = {"backends": "cpu", "preset": "tiny", "dtype": "float32", "seed": 0}
+DEFAULTS = {"backends": "cpu", "preset": "tiny", "dtype": "float32", "seed": 0, "rounds": 3}
 
 
 def read_grid(path: str) -> list[dict[str, Any]] | dict[str, list[dict[str, Any]]]:
@@ -118,6 +118,7 @@ def _recorded(args: argparse.Namespace) -> dict[str, Any]:
         "dtypes": s.get("dtypes"),
         "seed": None if seed is None or seed != seed else int(seed),
         "settings": TimingSettings(**{k: v for k, v in s.items() if k in fields}),
+        "rounds": s.get("rounds", 1),  # runs from before rounds measured one
     }
 
 
@@ -162,6 +163,7 @@ def bench_keywords(args: argparse.Namespace) -> dict[str, Any]:
         "seed": DEFAULTS["seed"] if seed is None else seed,
         "settings": settings,
         "resume": args.resume,
+        "rounds": base.get("rounds", DEFAULTS["rounds"]) if args.rounds is None else args.rounds,
     }
 
 
@@ -232,7 +234,6 @@ def _bench(args: argparse.Namespace) -> int:
             command=command,
             progress=not args.json and sys.stderr.isatty(),
             shuffle=_shuffle(args.shuffle),
-            rounds=args.rounds,
             cluster=args.cluster,
             parallel=args.parallel,
             where=args.where,
@@ -246,10 +247,10 @@ def _bench(args: argparse.Namespace) -> int:
         print_frame(summary_table(df))
         run = df["run_id"].iloc[0] if len(df) else "-"
         print(f"\n{len(df)} results stored in {open_store(args.db).path} (run {run})")
-        drift = drift_line(round_drift(df)) if args.rounds > 1 else None
+        drift = drift_line(round_drift(df)) if keywords["rounds"] > 1 else None
         if drift:
             print(drift)
-        elif args.rounds == 1 and len(df) and (df["status"] == "ok").any():
+        elif keywords["rounds"] == 1 and len(df) and (df["status"] == "ok").any():
             print(
                 "One round: each 99% CI says how precise this run was, not how well the "
                 "figure reproduces at another time. For figures you will compare later, run "
@@ -312,11 +313,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--rounds",
         type=int,
-        default=1,
+        default=None,
         metavar="K",
         help="measure every configuration K times, in K rounds of their own "
-        "shuffled order, each calibrated afresh (default 1); the spread "
-        "across rounds says how well a figure reproduces",
+        "shuffled order, each calibrated afresh (default 3; with --resume, the "
+        "run's own); the spread across rounds says how well a figure reproduces. "
+        "--rounds 1 is a third of the time, for a quick look",
     )
     p.add_argument(
         "--cluster",

@@ -59,7 +59,7 @@ def bench_in_threads(plan: SweepPlan, store: Store, pool: BackendPool, threads: 
             for rnd, (spec, p, dtype) in plan.schedule():
                 key = config_key(spec.name, p, dtype)
                 for name in plan.backends:
-                    if (key, name) in done:
+                    if (rnd, key, name) in done:
                         if bar is not None:
                             bar.update(1)
                         continue

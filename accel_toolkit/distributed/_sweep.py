@@ -164,14 +164,16 @@ class _Sweep:
         self.bar: Any = None
 
     # -- what to measure ------------------------------------------------------------------
-    def _done(self) -> set[tuple[str, str, str | None]]:
-        """(config_key, backend, env_id) already stored with a final status (a resume)."""
+    def _done(self) -> set[tuple[int, str, str, str | None]]:
+        """(round, config_key, backend, env_id) already stored with a final status (a
+        resume)."""
         prev = self.store.query(
-            "SELECT config_key, backend, env_id FROM measurements WHERE run_id = ? AND status "
+            "SELECT coalesce(CAST(json_extract(extra, '$.round') AS INTEGER), 0) AS round, "
+            "config_key, backend, env_id FROM measurements WHERE run_id = ? AND status "
             "IN ('ok', 'mismatch', 'unsupported')",
             [self.run_id],
         )
-        return {(r.config_key, r.backend, r.env_id) for r in prev.itertuples()}
+        return {(int(r.round), r.config_key, r.backend, r.env_id) for r in prev.itertuples()}
 
     def _targets(self, backend: str) -> list[tuple[str | None, set[str]]]:
         """``(env_id or None for any machine, workers)`` a task of ``backend`` goes to."""
@@ -215,7 +217,7 @@ class _Sweep:
 
     def _submit_all(self) -> int:
         done = self._done()
-        done_any = {(k, b) for k, b, _ in done}
+        done_any = {(r, k, b) for r, k, b, _ in done}
         total = 0
         for rnd, (spec, p, dtype) in self.plan.schedule():
             key = config_key(spec.name, p, dtype)
@@ -223,7 +225,7 @@ class _Sweep:
                 targets = self._targets(backend)
                 if not targets:
                     total += 1
-                    if (key, backend) not in done_any:
+                    if (rnd, key, backend) not in done_any:
                         self._unavailable(
                             spec,
                             p,
@@ -239,7 +241,9 @@ class _Sweep:
                     continue
                 for env, addrs in targets:
                     total += 1
-                    if (env is None and (key, backend) in done_any) or (key, backend, env) in done:
+                    if (rnd, key, backend, env) in done or (
+                        env is None and (rnd, key, backend) in done_any
+                    ):
                         if self.bar is not None:
                             self.bar.update(1)
                         continue

@@ -535,6 +535,7 @@ def reproduce_command(run: Any, db_path: str | None = None) -> str:
         parts += ["--seed", str(int(run["seed"]))]
     if s.get("max_time"):
         parts += ["--time-budget", f"{s['max_time']:g}"]
+    parts += ["--rounds", str(int(s.get("rounds") or 1))]  # bench's default has changed
     if run.get("tag"):
         parts += ["--tag", str(run["tag"])]
     if db_path:

@@ -15,7 +15,7 @@ import html
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from ..store import Store
 from ._channel import raise_for_reply
 from ._protocols import Frontend
 from ._requests import build_request, device_of, measurement_from_reply, supports
+
+if TYPE_CHECKING:
+    from .._api import Done
 
 __all__ = ["BenchHandle", "Planned", "measure_one_tab", "sweep", "time_limit_for"]
 
@@ -182,7 +185,7 @@ async def sweep(
     env_id: str,
     seed: int,
     timing: TimingSettings,
-    done: set[tuple[str, str]],
+    done: Done,
     progress: bool = True,
     time_limit_s: float | None = None,
     backend_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -196,7 +199,7 @@ async def sweep(
     ``failed`` on any other error.
     """
     store = handle.store
-    handle.skipped = {(q.key, q.backend) for q in handle.planned if (q.key, q.backend) in done}
+    handle.skipped = {(q.key, q.backend) for q in handle.planned if (0, q.key, q.backend) in done}
     bar = None
     if progress:
         from tqdm.auto import tqdm
