@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from interrupting import InterruptingCpu
 
 import accel_toolkit as at
 from accel_toolkit.backends._cpu import CpuBackend
@@ -96,18 +97,6 @@ def test_failures_are_stored_and_the_sweep_continues(db_path):
     assert set(by.loc[("matmul", "cpu")]) == {"ok"} and set(by.loc[("matmul", "boom")]) == {"ok"}
     err = df[(df.kernel == "softmax") & (df.backend == "boom")]["error"].iloc[0]
     assert "driver fell over" in err
-
-
-class InterruptingCpu(CpuBackend):
-    def __init__(self, after):
-        super().__init__()
-        self.left = after
-
-    def measure(self, *a, **k):
-        if self.left == 0:
-            raise KeyboardInterrupt
-        self.left -= 1
-        return super().measure(*a, **k)
 
 
 def test_interrupted_sweep_keeps_results_and_resumes(db_path):

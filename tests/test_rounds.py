@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from interrupting import InterruptingCpu
 
 import accel_toolkit as at
-from accel_toolkit.backends._cpu import CpuBackend
 from accel_toolkit.backends._pool import BackendPool
 from accel_toolkit.exceptions import ConfigError
 from accel_toolkit.harness import TimingSettings
@@ -50,20 +50,6 @@ def test_rounds_must_be_positive(tmp_path) -> None:
         at.bench("softmax", db=tmp_path / "a.duckdb", rounds=0, progress=False)
 
 
-class _StopsAfter(CpuBackend):
-    """The cpu backend, interrupted (as by Ctrl-C) after ``after`` measurements."""
-
-    def __init__(self, after: int) -> None:
-        super().__init__()
-        self.left = after
-
-    def measure(self, *a, **k):
-        if self.left == 0:
-            raise KeyboardInterrupt
-        self.left -= 1
-        return super().measure(*a, **k)
-
-
 def test_an_interrupted_run_of_rounds_resumes_with_the_rounds_it_lacks(tmp_path) -> None:
     db = tmp_path / "r.duckdb"
     sweep = {"preset": "tiny", "settings": TimingSettings.quick(), "db": db, "rounds": 3}
@@ -74,7 +60,7 @@ def test_an_interrupted_run_of_rounds_resumes_with_the_rounds_it_lacks(tmp_path)
             "softmax,gelu",
             "cpu",
             **sweep,
-            pool=BackendPool(instances={"cpu": _StopsAfter(stopped)}),
+            pool=BackendPool(instances={"cpu": InterruptingCpu(stopped)}),
             progress=False,
         )
     runs = open_store(db).runs()
