@@ -19,7 +19,10 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from interrupting import InterruptingCpu  # noqa: E402
+
 import accel_toolkit as at  # noqa: E402
+from accel_toolkit.backends._pool import BackendPool  # noqa: E402
 from accel_toolkit.distributed import (  # noqa: E402
     ClusterError,
     RefusedWorkerWarning,
@@ -322,6 +325,25 @@ def test_losing_the_scheduler_keeps_what_finished_and_resume_completes(cluster, 
         progress=False,
     )
     exactly_once(db_path, run_id, 100)
+
+
+def test_a_run_of_rounds_resumes_on_the_cluster_with_the_rounds_it_lacks(cluster, db_path):
+    sweep = {"grid": grid(4), "settings": FAST, "db": db_path, "rounds": 3, "progress": False}
+    with pytest.raises(KeyboardInterrupt):  # stopped here in round 1, after 6 results
+        at.bench(
+            "add_mul_relu", "cpu", **sweep, pool=BackendPool(instances={"cpu": InterruptingCpu(6)})
+        )
+    run_id = str(Store(db_path).runs()["run_id"].iloc[0])
+    at.bench("add_mul_relu", "cpu", **sweep, cluster=cluster.address, resume=run_id)
+    rows = Store(db_path).query(
+        "SELECT config_key, CAST(json_extract(extra, '$.round') AS INTEGER) AS round, status "
+        "FROM measurements WHERE run_id = ?",
+        [run_id],
+    )
+    # every configuration once in each of the 3 rounds: the cluster measured the 6 missing
+    assert len(rows) == 12 and (rows["status"] == "ok").all()
+    assert not rows.duplicated(["config_key", "round"]).any()
+    assert sorted(rows["round"].unique()) == [0, 1, 2]
 
 
 def test_cleanup_after_the_client_gave_up_on_the_scheduler_does_not_hide_the_loss(cluster):

@@ -446,3 +446,23 @@ def test_pairs_see_a_slowdown_that_states_hide_from_the_medians_of_passes() -> N
             spread[unit].append(float(table["spread"].median()))
     assert found["pair"] >= 8 and found["run"] <= 6
     assert np.median(spread["pair"]) < np.median(spread["run"]) / 2
+
+
+def test_a_shuffled_grid_run_resumes_in_any_order_but_not_with_another_grid(tmp_path) -> None:
+    db = tmp_path / "g.duckdb"
+    grid = [{"n": 64 + 8 * i} for i in range(6)]
+    sweep = {"settings": TimingSettings.quick(), "db": db, "rounds": 2, "progress": False}
+    with pytest.raises(KeyboardInterrupt):
+        at.bench(
+            "gelu",
+            "cpu",
+            grid=grid,
+            **sweep,
+            pool=BackendPool(instances={"cpu": InterruptingCpu(3)}),
+        )
+    run = open_store(db).runs()["run_id"].iloc[0]
+    with pytest.raises(ConfigError, match="different plan"):
+        at.bench("gelu", "cpu", grid=[*grid[:5], {"n": 1000}], **sweep, resume=run)
+    # the run recorded its grid in the order it drew; the same configurations resume
+    df = at.bench("gelu", "cpu", grid=grid[::-1], **sweep, resume=run)
+    assert len(df) == 12 and df.groupby(["config_key", "round"]).size().eq(1).all()

@@ -24,11 +24,22 @@ __all__ = ["check_resume"]
 FREE = frozenset({"order_seed"})
 
 
+def _canonical(key: str, value: Any) -> str:
+    """``value`` as JSON; a grid's configurations in a fixed order, since a shuffled run
+    records them in the order it drew, which a resume draws afresh."""
+    if key == "grid" and isinstance(value, Mapping):
+        value = {
+            k: sorted(json.dumps(c, sort_keys=True, default=str) for c in v)
+            for k, v in value.items()
+        }
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def _plan_differences(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
     out = []
     for key in sorted(set(recorded) & set(wanted) - FREE):
         a, b = recorded[key], wanted[key]
-        if json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str):
+        if _canonical(key, a) != _canonical(key, b):
             out.append(f"{key} {json.dumps(a, default=str)} (now {json.dumps(b, default=str)})")
     return out
 
