@@ -2,9 +2,9 @@
 
 The same random shapes per kernel (matmul, softmax, layernorm on cpu, ``--n`` each, drawn
 log-uniformly with a fixed seed) are measured by two separate ``accel-toolkit bench``
-processes ``--gap`` seconds apart, each with the new defaults: ``--rounds K`` (K shuffled
-rounds, each calibrated afresh) and steal-aware sampling. A configuration reproduces when its
-second figure lies within +-10 % (and +-5 %) of its first. Figures scored:
+processes ``--gap`` seconds apart, each with ``bench``'s defaults: 3 shuffled rounds (or
+``--rounds K``), each calibrated afresh, and steal-aware sampling. A configuration
+reproduces when its second figure lies within +-10 % (and +-5 %) of its first. Figures scored:
 
 * ``rounds``: the median over the invocation's rounds of each round's median
   (``median_s``), the figure the new defaults give;
@@ -51,7 +51,7 @@ def _grid(n: int, seed: int, path: Path) -> None:
 
 
 def _invoke(
-    db: Path, grid: Path, tag: str, rounds: int, budget: float | None, env: dict[str, str]
+    db: Path, grid: Path, tag: str, rounds: int | None, budget: float | None, env: dict[str, str]
 ) -> float:
     cmd = [
         sys.executable,
@@ -64,13 +64,13 @@ def _invoke(
         "cpu",
         "--grid",
         str(grid),
-        "--rounds",
-        str(rounds),
         "--tag",
         tag,
         "--db",
         str(db),
     ]
+    if rounds is not None:  # else bench's default
+        cmd += ["--rounds", str(rounds)]
     if budget is not None:
         cmd += ["--time-budget", str(budget)]
     t0 = time.perf_counter()
@@ -218,7 +218,7 @@ def main() -> None:
     )
     ap.add_argument("--db", type=Path, default=Path("out/repro.duckdb"))
     ap.add_argument("--n", type=int, default=125, help="shapes per kernel")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=None, help="rounds (default: bench's, 3)")
     ap.add_argument("--gap", type=float, default=120.0, help="seconds between invocations")
     ap.add_argument("--time-budget", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -243,7 +243,8 @@ def main() -> None:
         t2 = _invoke(args.db, grid, "repro-2", args.rounds, args.time_budget, env)
         print(
             f"invocations took {t1:.0f} s and {t2:.0f} s, {args.gap:.0f} s apart "
-            f"({args.rounds} rounds of {args.n} shapes x {len(KERNELS)} kernels, BLAS threads "
+            f"({args.rounds or 'bench default'} rounds of {args.n} shapes x {len(KERNELS)} "
+            f"kernels, BLAS threads "
             f"{args.threads or 'as the environment'})"
         )
     score(args.db)
