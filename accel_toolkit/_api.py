@@ -593,18 +593,9 @@ def open_run(
     if not resume:
         return store.start_run(git_commit=git_commit(), planned=planned, **run_fields), set()
     check_resume(store, resume, run_fields.get("settings"), run_fields.get("seed"))
-    prev = store.query(
-        "SELECT coalesce(CAST(json_extract(extra, '$.round') AS INTEGER), 0) AS round, "
-        "config_key, backend, status FROM measurements WHERE run_id = ?",
-        [resume],
-    )
-    if prev.empty and store.query("SELECT 1 FROM runs WHERE run_id = ?", [resume]).empty:
+    done = {(rnd, key, backend) for rnd, key, backend, _env in store.finished(resume)}
+    if not done and store.query("SELECT 1 FROM runs WHERE run_id = ?", [resume]).empty:
         raise ConfigError(f"No run {resume!r} in {store.path} to resume.")
-    done = {
-        (int(r.round), r.config_key, r.backend)
-        for r in prev.itertuples()
-        if r.status in ("ok", "mismatch", "unsupported")
-    }
     with store.connect() as con:
         con.execute(
             "UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [resume]

@@ -164,17 +164,6 @@ class _Sweep:
         self.bar: Any = None
 
     # -- what to measure ------------------------------------------------------------------
-    def _done(self) -> set[tuple[int, str, str, str | None]]:
-        """(round, config_key, backend, env_id) already stored with a final status (a
-        resume)."""
-        prev = self.store.query(
-            "SELECT coalesce(CAST(json_extract(extra, '$.round') AS INTEGER), 0) AS round, "
-            "config_key, backend, env_id FROM measurements WHERE run_id = ? AND status "
-            "IN ('ok', 'mismatch', 'unsupported')",
-            [self.run_id],
-        )
-        return {(int(r.round), r.config_key, r.backend, r.env_id) for r in prev.itertuples()}
-
     def _targets(self, backend: str) -> list[tuple[str | None, set[str]]]:
         """``(env_id or None for any machine, workers)`` a task of ``backend`` goes to."""
         holders = {a for a, i in self.workers.items() if backend in i["resources"]}
@@ -216,7 +205,7 @@ class _Sweep:
             self.bar.update(1)
 
     def _submit_all(self) -> int:
-        done = self._done()
+        done = self.store.finished(self.run_id)
         done_any = {(r, k, b) for r, k, b, _ in done}
         total = 0
         for rnd, (spec, p, dtype) in self.plan.schedule():

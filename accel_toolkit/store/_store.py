@@ -155,6 +155,8 @@ def _is_lock_error(exc: Exception) -> bool:
 
 #: statuses a resumed sweep does not measure again (see harness.STATUS_OF_ERROR)
 FINAL_STATUSES = ("ok", "mismatch", "unsupported")
+#: a measurement's round (0 for rows of single-round runs, which record none)
+ROUND_SQL = "coalesce(CAST(json_extract(extra, '$.round') AS INTEGER), 0)"
 
 
 def _identity(values: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -183,7 +185,7 @@ def _stored_twin(
     rows = con.execute(
         "SELECT result_id, status FROM measurements WHERE run_id = ? AND config_key = ? "
         "AND backend IS NOT DISTINCT FROM ? AND env_id IS NOT DISTINCT FROM ? "
-        "AND coalesce(CAST(json_extract(extra, '$.round') AS INTEGER), 0) = ? "
+        f"AND {ROUND_SQL} = ? "
         "ORDER BY created_at",
         list(identity),
     ).fetchall()
@@ -564,6 +566,16 @@ class Store:
 
     def environments(self) -> pd.DataFrame:
         return self.query("SELECT * FROM environments ORDER BY created_at")
+
+    def finished(self, run_id: str) -> set[tuple[int, str, str, str | None]]:
+        """(round, config_key, backend, env_id) of the run's results with a final status:
+        what a resumed sweep does not measure again."""
+        prev = self.query(
+            f"SELECT {ROUND_SQL} AS round, config_key, backend, env_id FROM measurements "
+            f"WHERE run_id = ? AND status IN {FINAL_STATUSES}",
+            [run_id],
+        )
+        return {(int(r.round), r.config_key, r.backend, r.env_id) for r in prev.itertuples()}
 
     def count(self, table: str = "measurements") -> int:
         if table not in KEYS and table != "results":
