@@ -323,10 +323,7 @@ def _mark_process_runs(db: Path) -> None:
     """Prefix the command of every run in a side's database with :data:`PROCESS_COMMAND`."""
     from .store import Store
 
-    with Store(db, create=False).connect() as con:
-        con.execute(
-            "UPDATE runs SET command = ? || ': ' || coalesce(command, '')", [PROCESS_COMMAND]
-        )
+    Store(db, create=False).prefix_commands(PROCESS_COMMAND)
 
 
 class _Worker:

@@ -438,6 +438,12 @@ class Store:
                 [status, now(), run_id],
             )
 
+    def prefix_commands(self, prefix: str) -> None:
+        """Prefix the ``command`` of every run in the database with ``prefix: `` (how ``ab``
+        marks the runs of a side it measured one process after the other)."""
+        with self.connect() as con:
+            con.execute("UPDATE runs SET command = ? || ': ' || coalesce(command, '')", [prefix])
+
     @contextlib.contextmanager
     def recording(
         self,
