@@ -214,7 +214,6 @@ def test_recording_marks_how_a_run_ended(db_path):
     assert status == {"ok": "complete", "failed": "failed", "stopped": "interrupted"}
 
 
-
 def test_prefix_commands_marks_every_run_and_keeps_their_commands(db_path):
     s = Store(db_path)
     s.start_run(tag="a", command="accel-toolkit bench --kernels matmul")
@@ -222,6 +221,7 @@ def test_prefix_commands_marks_every_run_and_keeps_their_commands(db_path):
     s.prefix_commands("side")
     commands = dict(zip(s.runs()["tag"], s.runs()["command"], strict=True))
     assert commands == {"a": "side: accel-toolkit bench --kernels matmul", "b": "side: "}
+
 
 # -- reading without creating, read-only SQL, verify (issue 25) ------------------------------
 def test_create_false_refuses_a_missing_file(tmp_path):
