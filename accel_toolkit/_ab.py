@@ -319,13 +319,6 @@ def unit_of_runs(commands: Sequence[str | None]) -> str | None:
     return None
 
 
-def _mark_process_runs(db: Path) -> None:
-    """Prefix the command of every run in a side's database with :data:`PROCESS_COMMAND`."""
-    from .store import Store
-
-    Store(db, create=False).prefix_commands(PROCESS_COMMAND)
-
-
 class _Worker:
     """One side's ``accel_toolkit._ab_worker`` process, for one block."""
 
@@ -656,10 +649,11 @@ def ab(
         from .store import Store
 
         for w in names:
+            side = Store(dbs[w], create=False)
             if interleave == "process":
-                _mark_process_runs(dbs[w])
+                side.prefix_commands(PROCESS_COMMAND)
             folder = tmp / f"export-{w}"
-            Store(dbs[w], create=False).export_parquet(folder)
+            side.export_parquet(folder)
             target.import_parquet(folder)
     commits = {w: sides[w].commit for w in names}
     return ABResult(res, tags, commits, done, wall, str(target.path), interleave, passes)

@@ -594,8 +594,6 @@ def open_run(
         return store.start_run(git_commit=git_commit(), planned=planned, **run_fields), set()
     check_resume(store, resume, run_fields.get("settings"), run_fields.get("seed"))
     done = {(rnd, key, backend) for rnd, key, backend, _env in store.finished(resume)}
-    if not done and store.query("SELECT 1 FROM runs WHERE run_id = ?", [resume]).empty:
-        raise ConfigError(f"No run {resume!r} in {store.path} to resume.")
     with store.connect() as con:
         con.execute(
             "UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [resume]

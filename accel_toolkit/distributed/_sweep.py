@@ -36,7 +36,6 @@ __all__ = ["WHERE", "bench_on_cluster", "task_key"]
 #: ``any``: each configuration on one worker offering the backend (throughput);
 #: ``all``: on every machine offering it (a cross-machine comparison)
 WHERE = ("any", "all")
-FINAL = ("ok", "mismatch", "unsupported")
 
 
 @dataclass

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError
+from ._store import FINAL_STATUSES
 
 if TYPE_CHECKING:
     from ._store import Store
@@ -63,8 +64,8 @@ def check_resume(
     if run["status"] == "complete":
         done = int(
             store.query(
-                "SELECT count(*) AS n FROM measurements WHERE run_id = ? AND status IN "
-                "('ok', 'mismatch', 'unsupported')",
+                f"SELECT count(*) AS n FROM measurements WHERE run_id = ? AND status IN "
+                f"{FINAL_STATUSES}",
                 [run_id],
             )["n"].iloc[0]
         )
